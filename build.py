@@ -1,0 +1,585 @@
+#!/usr/bin/env python3
+"""Build the static site into dist/ (and serve it with --serve).
+
+    python build.py [--out dist] [--serve [--port N]] [--wheelhouse DIR]
+                    [--nanogpt PATH] [--weights weights/sort.npz] [--label TEXT] [--quiet]
+
+What ends up in dist/ (every URL in the page is relative, so dist/ works from any
+sub-path of any static host, and offline once the service worker has it):
+
+    index.html, css/, js/, icons/, manifest.webmanifest   from site/ (index.html gets the build id)
+    sw.js                  site/sw.js with the build id and the list of every file to precache
+    app.py, pyscript.toml  the PyScript entry (py/llmviz/app.py) and its config
+    pyscript/              @pyscript/core's dist/ (without source maps)
+    pyodide/               Pyodide's core files (npm package `pyodide`)
+    vendor/three/          three.module.js, three.core.js and the addons the renderer imports
+    wheels/                pygments (PyPI), llmviz (built here), numpy for Pyodide (when available)
+    weights/               the model the page runs: NAME.npz + NAME.json
+    data/                  the bundled trace of the default example (trace.json + trace.bin)
+    build-info.json        versions, sha256 and size of every file, numpy status, git commit, build id
+
+Nothing is fetched at runtime from another origin. Downloads happen here, at build
+time, from the registries (npm, PyPI) and are cached in .cache/ so a rebuild with
+nothing changed only copies what changed.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import http.server
+import io
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SITE = ROOT / "site"
+PY_SRC = ROOT / "py" / "llmviz"
+NODE = ROOT / "node_modules"
+CACHE = ROOT / ".cache"
+
+PYGMENTS_VERSION = "2.20.0"
+PYGMENTS_WHEEL = f"pygments-{PYGMENTS_VERSION}-py3-none-any.whl"
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+NUMPY_TAGS = "cp314-cp314-pyemscripten_2026_0_wasm32"
+# the documented fallback when no --wheelhouse holds numpy: Pyodide's own distribution
+# of the same release (checked against the sha256 in pyodide-lock.json)
+PYODIDE_CDN = "https://cdn.jsdelivr.net/pyodide/v{version}/full/{file_name}"
+DEFAULT_EXAMPLE = "CBABBC"
+ADDONS_ALWAYS = ("controls/OrbitControls.js",)
+# placeholders in site/ files, replaced at build time
+BUILD_ID_MARK = "__LLMVIZ_BUILD_ID__"
+LABEL_MARK = "__LLMVIZ_LABEL__"
+PRECACHE_MARK = '"__LLMVIZ_PRECACHE__"'
+
+
+class BuildError(Exception):
+    """A build step cannot go on; the message says what to do."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Builder:
+    def __init__(self, out: Path, quiet: bool = False):
+        self.out = out
+        self.quiet = quiet
+        self.copied = 0
+        self.skipped = 0
+        self.written: set[str] = set()  # dist-relative paths this build produced
+
+    def say(self, msg: str) -> None:
+        if not self.quiet:
+            print(msg, flush=True)
+
+    # -- writing files into dist/, skipping unchanged ones ---------------------
+
+    def _target(self, rel: str) -> Path:
+        self.written.add(rel)
+        dst = self.out / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        return dst
+
+    def copy(self, src: Path, rel: str) -> None:
+        dst = self._target(rel)
+        st = src.stat()
+        if dst.exists():
+            dt = dst.stat()
+            if dt.st_size == st.st_size and int(dt.st_mtime) == int(st.st_mtime):
+                self.skipped += 1
+                return
+        shutil.copy2(src, dst)
+        self.copied += 1
+
+    def write(self, rel: str, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        dst = self._target(rel)
+        if dst.exists() and dst.stat().st_size == len(data) and dst.read_bytes() == data:
+            self.skipped += 1
+            return
+        dst.write_bytes(data)
+        self.copied += 1
+
+    def remove_stale(self) -> int:
+        """Delete files of an earlier build that this build did not produce."""
+        removed = 0
+        for path in sorted(self.out.rglob("*"), reverse=True):
+            rel = path.relative_to(self.out).as_posix()
+            if path.is_file() and rel not in self.written:
+                path.unlink()
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        return removed
+
+
+# ----------------------------------------------------------------------------
+# npm packages
+
+def ensure_node_modules(b: Builder) -> None:
+    lock = ROOT / "package-lock.json"
+    stamp = NODE / ".package-lock.json"  # npm writes it on every install
+    fresh = stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime
+    if NODE.is_dir() and fresh:
+        return
+    b.say("npm ci (node_modules is missing or older than package-lock.json)")
+    try:
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise BuildError(f"npm ci failed ({e}); install Node.js/npm and run 'npm ci' in {ROOT}") from None
+
+
+def npm_version(package: str) -> str:
+    return json.loads((NODE / package / "package.json").read_text())["version"]
+
+
+def copy_pyscript(b: Builder) -> None:
+    src = NODE / "@pyscript" / "core" / "dist"
+    for path in sorted(src.rglob("*")):
+        if path.is_file() and not path.name.endswith(".map"):
+            b.copy(path, "pyscript/" + path.relative_to(src).as_posix())
+
+
+def copy_pyodide(b: Builder) -> dict:
+    src = NODE / "pyodide"
+    for name in PYODIDE_FILES:
+        if not (src / name).exists():
+            raise BuildError(f"{src / name} is missing; run 'npm ci'")
+        b.copy(src / name, f"pyodide/{name}")
+    return json.loads((src / "pyodide-lock.json").read_text())
+
+
+_IMPORT_RE = re.compile(r"""(?:import|from)\s*['"]([^'"]+)['"]|from\s+['"]([^'"]+)['"]""")
+
+
+def _imports(text: str) -> list[str]:
+    return [a or c for a, c in _IMPORT_RE.findall(text)]
+
+
+def copy_three(b: Builder) -> list[str]:
+    """three.module.js + three.core.js, and every addon our JS imports (with the addons they import)."""
+    three = NODE / "three"
+    b.copy(three / "build" / "three.module.js", "vendor/three/three.module.js")
+    b.copy(three / "build" / "three.core.js", "vendor/three/three.core.js")
+    wanted = list(ADDONS_ALWAYS)
+    for js in sorted((SITE / "js").rglob("*.js")):
+        for spec in _imports(js.read_text(encoding="utf-8")):
+            if spec.startswith("three/addons/"):
+                wanted.append(spec[len("three/addons/"):])
+    done: list[str] = []
+    jsm = three / "examples" / "jsm"
+    while wanted:
+        addon = wanted.pop()
+        if addon in done:
+            continue
+        src = jsm / addon
+        if not src.is_file():
+            raise BuildError(f"three has no addon {addon!r} (looked for {src})")
+        b.copy(src, f"vendor/three/addons/{addon}")
+        done.append(addon)
+        for spec in _imports(src.read_text(encoding="utf-8")):
+            if spec.startswith("."):
+                wanted.append(os.path.normpath(os.path.join(os.path.dirname(addon), spec)).replace(os.sep, "/"))
+    return sorted(done)
+
+
+# ----------------------------------------------------------------------------
+# wheels
+
+def pygments_wheel(b: Builder) -> Path:
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / PYGMENTS_WHEEL
+    if not path.exists():
+        b.say(f"pip download pygments=={PYGMENTS_VERSION}")
+        try:
+            subprocess.run([sys.executable, "-m", "pip", "download", f"pygments=={PYGMENTS_VERSION}",
+                            "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+                            "-q", "-d", str(CACHE)], check=True)
+        except subprocess.CalledProcessError as e:
+            raise BuildError(f"could not download pygments {PYGMENTS_VERSION} from PyPI ({e})") from None
+    if not path.exists():
+        raise BuildError(f"pip did not leave {PYGMENTS_WHEEL} in {CACHE}")
+    return path
+
+
+def llmviz_version() -> str:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    m = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+    return m.group(1) if m else "0.0.0"
+
+
+def llmviz_wheel_bytes(version: str) -> bytes:
+    """A pure-Python wheel of py/llmviz, byte-for-byte the same for the same sources."""
+    dist_info = f"llmviz-{version}.dist-info"
+    files: list[tuple[str, bytes]] = []
+    for path in sorted(PY_SRC.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        files.append(("llmviz/" + path.relative_to(PY_SRC).as_posix(), path.read_bytes()))
+    metadata = (f"Metadata-Version: 2.1\nName: llmviz\nVersion: {version}\n"
+                "Summary: A small GPT running in the browser, step by step\n"
+                "Requires-Python: >=3.11\n").encode()
+    wheel = b"Wheel-Version: 1.0\nGenerator: llmviz build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files += [(f"{dist_info}/METADATA", metadata), (f"{dist_info}/WHEEL", wheel),
+              (f"{dist_info}/top_level.txt", b"llmviz\n")]
+    record = []
+    for name, data in files:
+        digest = hashlib.sha256(data).digest()
+        import base64
+        record.append(f"{name},sha256={base64.urlsafe_b64encode(digest).rstrip(b'=').decode()},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files:
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def _wheel_tags(file_name: str) -> str:
+    parts = file_name[:-len(".whl")].split("-")
+    return "-".join(parts[-3:]) if len(parts) >= 5 else ""
+
+
+def find_numpy(b: Builder, lock: dict, wheelhouse: Path | None, download: bool) -> tuple[dict, Path | None]:
+    """Decide which numpy wheel (if any) the page gets. Returns (record, wheel path)."""
+    entry = lock["packages"]["numpy"]
+    want_name, want_sha = entry["file_name"], entry["sha256"]
+    record = {"status": "not-vendored", "file": None, "sha256": None, "lock_file": want_name,
+              "lock_sha256": want_sha, "source": None}
+    version = lock["info"].get("version") or npm_version("pyodide")
+    if wheelhouse is not None:
+        if not wheelhouse.is_dir():
+            raise BuildError(f"--wheelhouse {wheelhouse} is not a directory")
+        exact = wheelhouse / want_name
+        if exact.is_file():
+            got = sha256_file(exact)
+            if got == want_sha:
+                record.update(status="vendored", file=want_name, sha256=got, source=str(wheelhouse))
+                return record, exact
+            b.say(f"warning: {exact} has sha256 {got}, pyodide-lock.json says {want_sha}")
+        candidates = sorted(p for p in wheelhouse.glob("numpy-*.whl") if p.name != want_name or p.is_file())
+        refused = []
+        for cand in candidates:
+            if _wheel_tags(cand.name) == NUMPY_TAGS:
+                got = sha256_file(cand)
+                if got == want_sha:
+                    record.update(status="vendored", file=cand.name, sha256=got, source=str(wheelhouse))
+                    return record, cand
+                print(f"warning: using {cand.name} (sha256 {got}) from the wheelhouse: it is not the build "
+                      f"pyodide-lock.json names ({want_name}, sha256 {want_sha}), but it has the same ABI tags "
+                      f"{NUMPY_TAGS}", file=sys.stderr)
+                record.update(status="vendored-other-build", file=cand.name, sha256=got, source=str(wheelhouse))
+                return record, cand
+            refused.append(cand.name)
+        if refused:
+            print(f"refusing {', '.join(refused)}: numpy for this Pyodide needs the tags {NUMPY_TAGS}",
+                  file=sys.stderr)
+    if download:
+        CACHE.mkdir(exist_ok=True)
+        cached = CACHE / want_name
+        if cached.is_file() and sha256_file(cached) == want_sha:
+            record.update(status="vendored", file=want_name, sha256=want_sha, source="cache")
+            return record, cached
+        url = PYODIDE_CDN.format(version=version, file_name=want_name)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                data = resp.read()
+        except Exception as e:  # noqa: BLE001 - any network failure means "not available"
+            record["download_error"] = f"{type(e).__name__}: {e}"
+        else:
+            got = sha256_bytes(data)
+            if got != want_sha:
+                print(f"refusing the numpy download from {url}: sha256 {got}, pyodide-lock.json says {want_sha}",
+                      file=sys.stderr)
+                record["download_error"] = f"sha256 mismatch ({got})"
+            else:
+                cached.write_bytes(data)
+                record.update(status="vendored", file=want_name, sha256=got, source=url)
+                return record, cached
+    print("numpy for Pyodide: not vendored (no --wheelhouse with a "
+          f"{NUMPY_TAGS} wheel, no download); the page will run on the bundled trace", file=sys.stderr)
+    return record, None
+
+
+# ----------------------------------------------------------------------------
+# model, bundled trace, scene
+
+def model_data(b: Builder, weights: Path, example: str) -> dict:
+    sys.path.insert(0, str(ROOT / "py"))
+    from llmviz import weights as weights_mod
+    from llmviz import tracefile
+
+    if weights.suffix != ".npz":
+        weights = weights.with_suffix(".npz")
+    card_path = weights.with_suffix(".json")
+    if not weights.is_file() or not card_path.is_file():
+        raise BuildError(f"no weights at {weights} (+ {card_path.name}); train them with "
+                         "'python -m llmviz train sort' or pass --weights PATH.npz")
+    model = weights_mod.load(weights)
+    b.copy(weights, "weights/" + weights.name)
+    b.copy(card_path, "weights/" + card_path.name)
+    card = model.card
+    task = card.get("task") or {}
+    text = example
+    if task.get("name") == "sort":
+        from llmviz import sort_task
+        text = sort_task.sequence(example)
+    text = text[:model.config.block_size]
+    ids = model.vocab.encode(text, model.config.block_size)
+    trace = model.trace([ids])
+    index, data = tracefile.dump(trace, {"example": example, "text": text, "ids": ids,
+                                         "model": card.get("name"), "weights": weights.name})
+    b.write("data/trace.json", json.dumps(index, indent=1, sort_keys=True))
+    b.write("data/trace.bin", data)
+    info = {"name": card.get("name"), "weights": f"weights/{weights.name}", "card": f"weights/{card_path.name}",
+            "example": example, "text": text, "config": model.config.to_dict()}
+    info["scene"] = scene_data(b, model, trace, len(ids))
+    return info
+
+
+def scene_data(b: Builder, model, trace, T: int) -> str | None:
+    """dist/data/scene.json (``llmviz.layout.scene``) + values.bin and its offset table values.json
+    (``llmviz.scene_values``: {block id: [offset in floats, count]}), for a first frame
+    with real numbers before Python is up. Skipped while those modules do not exist."""
+    try:
+        from llmviz import layout, scene_values
+    except ImportError:
+        return None
+    scene = layout.scene(model.config, T=T)
+    values = scene_values.block_values(scene, trace, model.state_dict())
+    data, offsets = scene_values.pack(scene, values)
+    b.write("data/scene.json", json.dumps(scene, separators=(",", ":")))
+    b.write("data/values.bin", data)
+    b.write("data/values.json", json.dumps(offsets, separators=(",", ":")))
+    return "data/scene.json"
+
+
+# ----------------------------------------------------------------------------
+# icons (drawn here, no image library needed)
+
+def _png(width: int, height: int, pixel) -> bytes:
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)
+        for x in range(width):
+            rows += bytes(pixel(x, y))
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b"")
+
+
+def icon_png(size: int) -> bytes:
+    """A 4x4 grid of cells in blue and orange on a dark tile: a tiny weight matrix."""
+    bg, grid = (17, 24, 39), 4
+    colours = [(59, 130, 246), (249, 115, 22), (96, 165, 250), (251, 146, 60), (30, 64, 175), (234, 88, 12)]
+    margin, gap = size // 8, max(1, size // 48)
+    cell = (size - 2 * margin) // grid
+    def pixel(x, y):
+        cx, cy = (x - margin), (y - margin)
+        if 0 <= cx < cell * grid and 0 <= cy < cell * grid:
+            i, j = cx // cell, cy // cell
+            if cx % cell >= gap and cy % cell >= gap:
+                return colours[(i * 3 + j * 5 + i * j) % len(colours)]
+        return bg
+    return _png(size, size, pixel)
+
+
+# ----------------------------------------------------------------------------
+
+def git_commit() -> dict:
+    def run(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    try:
+        commit = run("rev-parse", "HEAD")
+        dirty = bool(run("status", "--porcelain", "--untracked-files=no"))
+    except OSError:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": dirty}
+
+
+def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None,
+          nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True) -> dict:
+    t0 = time.perf_counter()
+    b = Builder(out, quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    ensure_node_modules(b)
+
+    # site/ as it is, except the files that get the build id (written last)
+    templated = {"index.html", "sw.js"}
+    for path in sorted(SITE.rglob("*")):
+        rel = path.relative_to(SITE).as_posix()
+        if path.is_file() and rel not in templated and not path.name.startswith("."):
+            b.copy(path, rel)
+    b.copy(PY_SRC / "app.py", "app.py")
+    for size in (192, 512):
+        b.write(f"icons/icon-{size}.png", icon_png(size))
+
+    copy_pyscript(b)
+    lock = copy_pyodide(b)
+    addons = copy_three(b)
+
+    wheels = {}
+    pyg = pygments_wheel(b)
+    b.copy(pyg, f"wheels/{pyg.name}")
+    wheels["pygments"] = f"wheels/{pyg.name}"
+    version = llmviz_version()
+    lv_name = f"llmviz-{version}-py3-none-any.whl"
+    b.write(f"wheels/{lv_name}", llmviz_wheel_bytes(version))
+    wheels["llmviz"] = f"wheels/{lv_name}"
+    numpy, numpy_path = find_numpy(b, lock, wheelhouse, download)
+    if numpy_path is not None:
+        b.copy(numpy_path, f"wheels/{numpy_path.name}")
+        wheels["numpy"] = f"wheels/{numpy_path.name}"
+        numpy["file"] = f"wheels/{numpy_path.name}"
+
+    model = model_data(b, weights or ROOT / "weights" / "sort.npz", DEFAULT_EXAMPLE)
+    nanogpt_info = None
+    if nanogpt is not None:
+        # TODO(annotate helper): read nanoGPT's model.py from here for the code panel
+        nanogpt_info = {"path": str(nanogpt), "sha256": sha256_file(nanogpt) if nanogpt.is_file() else None}
+
+    # every file so far, hashed; the build id is a digest of all of them (+ the templates and label)
+    files = {}
+    for rel in sorted(b.written):
+        path = out / rel
+        files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    sw_template = (SITE / "sw.js").read_text(encoding="utf-8")
+    html_template = (SITE / "index.html").read_text(encoding="utf-8")
+    digest = hashlib.sha256()
+    for rel, meta in files.items():
+        digest.update(f"{rel}\0{meta['sha256']}\n".encode())
+    digest.update(sw_template.encode() + html_template.encode() + label.encode())
+    build_id = digest.hexdigest()[:16]
+
+    html = html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
+    b.write("index.html", html)
+    files["index.html"] = {"sha256": sha256_bytes(html.encode()), "size": len(html.encode())}
+
+    info = {
+        "build_id": build_id,
+        "label": label,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git": git_commit(),
+        "versions": {"pyodide": npm_version("pyodide"), "python": lock["info"].get("python"),
+                     "pyscript": npm_version("@pyscript/core"), "three": npm_version("three"),
+                     "pygments": PYGMENTS_VERSION, "llmviz": version},
+        "numpy": numpy,
+        "wheels": wheels,
+        "three_addons": addons,
+        "model": model,
+        "trace": {"json": "data/trace.json", "bin": "data/trace.bin"},
+        "nanogpt": nanogpt_info,
+        # build-info.json itself and sw.js are not listed (they hold the id and this list)
+        "files": files,
+    }
+    b.write("build-info.json", json.dumps(info, indent=1))
+    precache = sorted(list(files) + ["build-info.json", "./"])
+    sw = sw_template.replace(BUILD_ID_MARK, build_id).replace(PRECACHE_MARK, json.dumps(precache, indent=1))
+    b.write("sw.js", sw)
+
+    removed = b.remove_stale()
+    elapsed = time.perf_counter() - t0
+    total = sum(m["size"] for m in files.values())
+    b.say(f"built {out} in {elapsed:.2f} s: {len(files) + 2} files, {total / 1e6:.1f} MB, "
+          f"{b.copied} written, {b.skipped} unchanged, {removed} removed; build id {build_id}; "
+          f"numpy: {numpy['status']}")
+    return info
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+# ----------------------------------------------------------------------------
+# serving
+
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
+        ".json": "application/json", ".webmanifest": "application/manifest+json",
+        ".whl": "application/zip", ".npz": "application/octet-stream", ".bin": "application/octet-stream",
+        ".py": "text/plain; charset=utf-8", ".toml": "text/plain; charset=utf-8", ".svg": "image/svg+xml",
+    }
+
+    def end_headers(self):
+        # always revalidate: a rebuild must never be mixed with a stale HTTP-cached file
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a browser that closes a connection mid-download is normal, not an error to print
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def serve(directory: Path, port: int) -> None:
+    handler = functools.partial(SiteHandler, directory=str(directory))
+    with QuietServer(("127.0.0.1", port), handler) as httpd:
+        print(f"serving {directory} at http://127.0.0.1:{httpd.server_address[1]}/ (Ctrl-C stops)", flush=True)
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Build the llmviz static site into dist/.")
+    p.add_argument("--out", type=Path, default=ROOT / "dist", help="output folder (default: dist)")
+    p.add_argument("--serve", action="store_true", help="serve the output on 127.0.0.1 after building")
+    p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000; 0 picks one)")
+    p.add_argument("--wheelhouse", type=Path, help="folder holding numpy built for Pyodide "
+                   f"(numpy-*-{NUMPY_TAGS}.whl)")
+    p.add_argument("--no-download", action="store_true",
+                   help="do not try to download numpy for Pyodide when the wheelhouse has none")
+    p.add_argument("--nanogpt", type=Path, help="nanoGPT's model.py (a local checkout) for the code panel")
+    p.add_argument("--weights", type=Path, help="the model to ship (default: weights/sort.npz)")
+    p.add_argument("--label", default=os.environ.get("LLMVIZ_BUILD_LABEL", ""),
+                   help="a short text shown in the page header (e.g. a version); part of the build id")
+    p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+    args = p.parse_args(argv)
+    try:
+        build(args.out.resolve(), args.wheelhouse, args.weights, args.nanogpt, args.label, args.quiet,
+              download=not args.no_download)
+    except BuildError as e:
+        print(f"build failed: {e}", file=sys.stderr)
+        return 1
+    if args.serve:
+        serve(args.out.resolve(), args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+// boot.js: the first script of the page. Runs before Python and owns three things:
+//  1. window.llmviz, the page's public API. `ready` is a Promise that resolves with
+//     {python, numpy, model, live, ...} once app.py is up, or rejects with a readable
+//     reason. app.py settles it through llmviz._boot.resolve/reject; other modules
+//     add state()/goto()/setInput() to the same object later.
+//  2. the progress line in the header: bytes of the big downloads (sizes from
+//     build-info.json, completions from the Resource Timing API) and the stage text
+//     that app.py sets with llmviz.progress(text).
+//  3. the service worker (sw.js): registered once Python is up, so it never competes
+//     with the first boot; when a new build takes over, the page reloads so that the
+//     HTML and every asset come from the same build.
+
+const meta = document.querySelector('meta[name="llmviz-build"]');
+const BUILD_ID = meta ? meta.content : "";
+const statusEl = () => document.getElementById("status");
+const barEl = () => document.getElementById("progress-bar");
+
+let settle;
+const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+ready.catch(() => {}); // a rejection is shown in the page; no "unhandled" noise
+
+const api = window.llmviz = Object.assign(window.llmviz || {}, {
+  build: BUILD_ID,
+  ready,
+  info: null,          // the object `ready` resolved with
+  error: null,         // the reason `ready` rejected with
+  progress(text, fraction) { setStatus(text, fraction); },
+  notice(text) {
+    const el = document.getElementById("notice");
+    if (el) { el.textContent = text; el.hidden = !text; }
+  },
+  _boot: {
+    resolve(info) {
+      const plain = toPlain(info);
+      api.info = plain;
+      window.llmvizReadyDone = true;
+      window.llmvizReadyAt = performance.now();
+      doneLoading = true;
+      setStatus(plain.live ? "Ready: live inference in your browser" : "Ready: showing the bundled trace", 1);
+      document.body.classList.add("ready");
+      settle.resolve(plain);
+      registerServiceWorker();
+    },
+    reject(reason) {
+      const text = String(reason && reason.message ? reason.message : reason);
+      api.error = text;
+      window.llmvizReadyDone = "error";
+      doneLoading = true;
+      setStatus("Could not start: " + text);
+      document.body.classList.add("failed");
+      settle.reject(new Error(text));
+    },
+  },
+});
+
+function toPlain(info) {
+  // Python hands over a dict (a Map after to_js) or a plain object
+  if (info instanceof Map) return Object.fromEntries(info);
+  return Object.assign({}, info);
+}
+
+// ---- progress ---------------------------------------------------------------
+
+let doneLoading = false;
+let stageText = "Loading…";
+let expected = new Map();   // URL path (relative to the page) -> size in bytes
+let loadedBytes = 0;
+const seen = new Set();
+
+function setStatus(text, fraction) {
+  if (text) stageText = text;
+  const el = statusEl();
+  if (!el) return;
+  let line = stageText;
+  let frac = fraction;
+  if (!doneLoading && expected.size) {
+    const total = [...expected.values()].reduce((a, b) => a + b, 0);
+    line += ` (${mb(loadedBytes)} of ${mb(total)} MB)`;
+    if (frac === undefined) frac = Math.min(loadedBytes / total, 0.99);
+  }
+  el.textContent = line;
+  if (frac !== undefined && barEl()) barEl().style.width = `${(frac * 100).toFixed(1)}%`;
+}
+
+const mb = (n) => (n / 1e6).toFixed(1);
+const base = new URL(".", document.baseURI);
+
+function countResource(entry) {
+  const rel = entry.name.startsWith(base.href) ? entry.name.slice(base.href.length).split("?")[0] : null;
+  if (rel === null || seen.has(rel) || !expected.has(rel)) return;
+  seen.add(rel);
+  loadedBytes += expected.get(rel);
+  setStatus();
+}
+
+// the downloads worth counting: Python, the wheels, the model and its data
+const COUNTED = /^(pyodide|wheels|weights|data)\//;
+
+async function loadSizes() {
+  try {
+    const resp = await fetch("./build-info.json", { cache: "no-cache" });
+    const info = await resp.json();
+    if (BUILD_ID && info.build_id !== BUILD_ID) {
+      // this HTML and the assets come from different builds: load the page again, once
+      if (!sessionStorage.getItem("llmviz-reloaded-for")) {
+        sessionStorage.setItem("llmviz-reloaded-for", info.build_id);
+        location.reload();
+        return;
+      }
+    }
+    sessionStorage.removeItem("llmviz-reloaded-for");
+    api.buildInfo = info;
+    for (const [path, meta] of Object.entries(info.files || {})) {
+      if (COUNTED.test(path)) expected.set(path, meta.size);
+    }
+    for (const entry of performance.getEntriesByType("resource")) countResource(entry);
+    setStatus();
+  } catch (e) {
+    // no build-info.json (e.g. served from site/ by hand): progress without byte counts
+  }
+}
+
+if ("PerformanceObserver" in window) {
+  new PerformanceObserver((list) => list.getEntries().forEach(countResource))
+    .observe({ type: "resource", buffered: true });
+}
+loadSizes();
+setStatus("Loading Python (Pyodide)…");
+
+// a boot that never finishes should say so rather than spin forever
+const BOOT_TIMEOUT_S = 300;
+setTimeout(() => {
+  if (!doneLoading) api._boot.reject(`Python did not start within ${BOOT_TIMEOUT_S} s`);
+}, BOOT_TIMEOUT_S * 1000);
+
+// ---- service worker ---------------------------------------------------------
+
+const hadController = "serviceWorker" in navigator && !!navigator.serviceWorker.controller;
+let offlineResolve;
+api.offline = new Promise((resolve) => { offlineResolve = resolve; });
+
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    // a new build took over while this page (of the old build) is open: reload,
+    // so that nothing of the two builds is mixed
+    if (hadController) location.reload();
+    else offlineResolve(true);
+  });
+  if (hadController) offlineResolve(true);
+}
+
+async function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) { offlineResolve(false); return; }
+  try {
+    const reg = await navigator.serviceWorker.register("./sw.js");
+    reg.update().catch(() => {});
+  } catch (e) {
+    console.warn("llmviz: no offline support, the service worker did not register:", e.message);
+    offlineResolve(false);
+  }
+}

@@ -1,0 +1,183 @@
+"""The built site in a real browser (Debian's Chromium): boot, offline, sub-path, update, live path.
+
+Every request of every test goes through ``context.route``: requests to the test's own
+server go on, anything else is aborted and fails the test. Console errors and page
+errors fail it too.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+READY_TIMEOUT_MS = 180_000
+WAIT_READY = "() => window.llmviz.ready.then(info => ({ok: true, info}), e => ({ok: false, error: String(e)}))"
+
+
+class Watch:
+    """A fresh browser context with every request checked and every error kept."""
+
+    def __init__(self, browser, server):
+        self.server = server
+        self.context = browser.new_context()
+        self.foreign: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.new_page()
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.server.origin + "/") or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            self.foreign.append(url)
+            route.abort()
+
+    def new_page(self):
+        page = self.context.new_page()
+        page.set_default_timeout(READY_TIMEOUT_MS)
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        return page
+
+    def ready(self, page=None) -> dict:
+        result = (page or self.page).evaluate(WAIT_READY)
+        assert result["ok"], f"llmviz.ready rejected: {result.get('error')}"
+        return result["info"]
+
+    def check_clean(self) -> None:
+        assert not self.foreign, f"requests to other origins: {self.foreign}"
+        assert not self.errors, "\n".join(self.errors)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def watch(browser):
+    watches = []
+
+    def make(server):
+        w = Watch(browser, server)
+        watches.append(w)
+        return w
+
+    yield make
+    for w in watches:
+        w.close()
+
+
+def _build_id(dist) -> str:
+    return json.loads((dist / "build-info.json").read_text())["build_id"]
+
+
+def _boot_and_check(w, url, dist) -> dict:
+    w.page.goto(url)
+    info = w.ready()
+    assert re.fullmatch(r"3\.14\.\d+", info["python"]), info
+    assert info["build"] == _build_id(dist)
+    expected_numpy = "numpy" in json.loads((dist / "build-info.json").read_text())["wheels"]
+    assert info["numpy"] is expected_numpy
+    assert info["model"] == json.loads((dist / "build-info.json").read_text())["model"]["name"]
+    assert w.page.locator("#status").inner_text().startswith("Ready")
+    assert w.page.locator("#model-name").inner_text() == info["model"]
+    webgl2 = w.page.evaluate("() => !!document.createElement('canvas').getContext('webgl2')")
+    assert webgl2, "no WebGL2 context on this page"
+    w.check_clean()
+    return info
+
+
+def test_boot_from_root(built_dist, serve_dist, watch):
+    server = serve_dist(built_dist)
+    w = watch(server)
+    _boot_and_check(w, server.url, built_dist)
+
+
+def test_boot_from_sub_path(built_dist, serve_dist, watch):
+    server = serve_dist(built_dist)
+    w = watch(server)
+    _boot_and_check(w, server.sub_url, built_dist)
+    requested = w.page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    outside = [u for u in requested if not u.startswith(server.sub_url)]
+    assert not outside, f"requests outside the sub-path: {outside}"
+
+
+def test_a_third_party_request_is_caught(built_dist, serve_dist, watch):
+    # the guard itself: a request to another origin must be seen and aborted
+    server = serve_dist(built_dist)
+    w = watch(server)
+    w.page.goto(server.url)
+    w.page.evaluate("() => fetch('https://example.invalid/x').catch(() => null)")
+    assert w.foreign == ["https://example.invalid/x"]
+
+
+def test_offline_reload(built_dist, serve_dist, watch):
+    server = serve_dist(built_dist)
+    w = watch(server)
+    w.page.goto(server.url)
+    w.ready()
+    assert w.page.evaluate("() => window.llmviz.offline") is True
+    w.context.set_offline(True)
+    w.page.reload()
+    info = w.ready()
+    assert info["build"] == _build_id(built_dist)
+    assert w.page.evaluate("() => !!navigator.serviceWorker.controller")
+    w.check_clean()
+
+
+def test_new_build_replaces_the_old_one(built_dist, second_dist, serve_dist, watch):
+    server = serve_dist(built_dist)
+    w = watch(server)
+    w.page.goto(server.url)
+    w.ready()
+    assert w.page.evaluate("() => window.llmviz.offline") is True
+    assert w.page.locator("#build-label").inner_text() == ""
+
+    server.root = second_dist
+    second = _build_id(second_dist)
+    w.page.reload()
+    # the old worker may serve the old page once; the new one then takes over and reloads it
+    w.page.wait_for_function(f"() => document.querySelector('meta[name=llmviz-build]').content === {second!r}"
+                             " && window.llmvizReadyDone === true", timeout=READY_TIMEOUT_MS)
+    info = w.ready()
+    assert info["build"] == second
+    assert w.page.locator("#build-label").inner_text() == "second build"
+    caches = w.page.evaluate("() => caches.keys()")
+    assert caches == [f"llmviz-{second}"], caches
+    w.check_clean()
+
+
+def test_without_numpy_the_page_says_so(second_dist, serve_dist, watch):
+    server = serve_dist(second_dist)
+    w = watch(server)
+    info = _boot_and_check(w, server.url, second_dist)
+    assert info["numpy"] is False and info["live"] is False
+    notice = w.page.locator("#notice")
+    assert notice.is_visible()
+    assert "needs numpy for Pyodide" in notice.inner_text()
+
+
+def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch, wheelhouse):
+    if wheelhouse is None:
+        pytest.skip("set LLMVIZ_PYODIDE_WHEELHOUSE to a folder with numpy built for Pyodide 314 "
+                    "(numpy-*-cp314-cp314-pyemscripten_2026_0_wasm32.whl) to test live inference")
+    import numpy as np
+
+    from llmviz import tracefile
+
+    server = serve_dist(built_dist)
+    w = watch(server)
+    info = _boot_and_check(w, server.url, built_dist)
+    assert info["numpy"] is True and info["live"] is True
+    assert info["max_abs_diff"] <= 1e-5
+    assert w.page.locator("#notice").is_hidden()
+    # independently of the page's own check: its logits against the bundled trace
+    bundled = tracefile.read((built_dist / "data" / "trace.json").read_text(),
+                             (built_dist / "data" / "trace.bin").read_bytes())
+    want = np.array(bundled["logits"].tolist()[0])
+    got = np.array(info["logits"])
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) <= 1e-5

@@ -1,0 +1,157 @@
+"""Shared fixtures: a built dist/ (built once per session), a static server, Chromium.
+
+- ``site_weights``: weights/sort.npz when the repo has it, else a small random model
+  made in a temp folder (never written into weights/).
+- ``built_dist`` / ``second_dist``: ``python build.py --out TMP --quiet`` once per session
+  (``--wheelhouse $LLMVIZ_PYODIDE_WHEELHOUSE`` when that is set); the second build has
+  another label and never numpy, for the update and no-numpy tests.
+- ``serve_dist``: a threaded static server on 127.0.0.1 that serves a folder both at
+  ``/`` and under ``/some/sub/path/``; its ``root`` can be switched between requests.
+- ``browser``: Debian's Chromium via Playwright. Missing Chromium skips the browser
+  tests with a reason, except under CI=true, where it fails them.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # build.py
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader",
+                 "--enable-unsafe-swiftshader"]
+SUB_PATH = "/some/sub/path/"
+WHEELHOUSE_ENV = "LLMVIZ_PYODIDE_WHEELHOUSE"
+
+
+def make_random_weights(folder: Path) -> Path:
+    """A throwaway model with the shipped model's shape (3 letters, 11 positions)."""
+    import numpy as np
+
+    from llmviz import sort_task
+    from llmviz.model import GPT, GPTConfig
+    from llmviz.vocab import Vocab
+    from llmviz.weights import make_card, save
+
+    config = GPTConfig(block_size=11, vocab_size=3, n_layer=3, n_head=3, n_embd=48)
+    rng = np.random.default_rng(0)
+    state = {k: (rng.standard_normal(v.shape) * 0.2).astype(np.float32)
+             for k, v in GPT(config).state_dict().items()}
+    model = GPT.from_state_dict(state, config)
+    card = make_card(config, Vocab(list(sort_task.LETTERS)), "sort-abc", sort_task.TASK,
+                     {"note": "random weights made by the tests"})
+    npz, _ = save(model, folder / "sort", card)
+    return npz
+
+
+@pytest.fixture(scope="session")
+def site_weights(tmp_path_factory) -> Path:
+    shipped = ROOT / "weights" / "sort.npz"
+    if shipped.exists() and shipped.with_suffix(".json").exists():
+        return shipped
+    return make_random_weights(tmp_path_factory.mktemp("weights"))
+
+
+def run_build(out: Path, weights: Path, *extra: str) -> None:
+    cmd = [sys.executable, str(ROOT / "build.py"), "--out", str(out), "--quiet", "--no-download",
+           "--weights", str(weights), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> Path | None:
+    value = os.environ.get(WHEELHOUSE_ENV)
+    return Path(value) if value else None
+
+
+@pytest.fixture(scope="session")
+def built_dist(tmp_path_factory, site_weights, wheelhouse) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    run_build(out, site_weights, *(["--wheelhouse", str(wheelhouse)] if wheelhouse else []))
+    return out
+
+
+@pytest.fixture(scope="session")
+def second_dist(tmp_path_factory, site_weights) -> Path:
+    out = tmp_path_factory.mktemp("dist2")
+    run_build(out, site_weights, "--label", "second build")
+    return out
+
+
+def _make_handler():
+    import build
+
+    class Handler(build.SiteHandler):
+        def translate_path(self, path):
+            if path.startswith(SUB_PATH):
+                path = "/" + path[len(SUB_PATH):]
+            self.directory = str(self.server.root)
+            return super().translate_path(path)
+
+    return Handler
+
+
+class StaticServer:
+    def __init__(self, root: Path):
+        import build
+
+        self.httpd = build.QuietServer(("127.0.0.1", 0), functools.partial(_make_handler(), directory=str(root)))
+        self.httpd.root = root
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.origin + "/"
+        self.sub_url = self.origin + SUB_PATH
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def root(self) -> Path:
+        return self.httpd.root
+
+    @root.setter
+    def root(self, value: Path) -> None:
+        self.httpd.root = value
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve_dist():
+    """serve_dist(folder) -> StaticServer (closed after the test)."""
+    servers = []
+
+    def start(root: Path) -> StaticServer:
+        server = StaticServer(root)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " and CI=true: browser tests must run in CI")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
