@@ -1,0 +1,542 @@
+"""The catalogue of code references: for each computation the walkthrough shows,
+where it is in nanoGPT's ``model.py`` and where in our numpy port.
+
+Walkthrough steps name keys of ``CATALOGUE`` (``"attention.softmax"``, ...). At
+build time ``check_all`` resolves every key against both files and fails, naming
+the key and its selector, when one no longer matches exactly one place. The page
+gets ``step_code(keys, config, T, resolved)``: the snippets of a step as JSON-ready
+dicts, highlighted, with this model's tensor shapes beside the lines.
+
+``VARS`` says which code variable holds which traced tensor, per function: e.g. in
+nanoGPT's ``CausalSelfAttention.forward`` the ``att`` that ``F.softmax`` returns
+is the trace tensor ``h.{i}.attn.att``. Shapes come from ``trace_shapes(config)``,
+never from this file. Templates use a context: ``{i}`` (the layer shown),
+``{prev_x}`` (the residual stream entering that layer), ``{ln}`` / ``{ln_in}``
+(the layer norm shown and its input), ``{sm}`` / ``{sm_in}`` (the softmax shown
+and its input), ``{lin_in}`` / ``{lin_out}`` (a Linear's input and output).
+
+Pure Python (no numpy).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from .annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Param, Return, SelectorError,
+                       Snippet, Span, Var, Whole, bind, highlight, resolve)
+from .trace import trace_shapes
+
+NANOGPT_FILE = "model.py"
+PORT_FILE = "py/llmviz/model.py"
+
+__all__ = ["Entry", "CATALOGUE", "VARS", "resolve_all", "check_all", "step_code", "port_sources",
+           "scene_ids", "NANOGPT_FILE", "PORT_FILE"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One computation: its nanoGPT lines (None where nanoGPT calls into torch) and ours."""
+    title: str
+    nanogpt: CodeRef | None
+    port: CodeRef
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+def _ng(symbol: str, select=None, role: str = "forward") -> CodeRef:
+    return CodeRef("nanogpt", symbol, select, role)
+
+
+def _port(symbol: str, select=None, role: str = "forward") -> CodeRef:
+    return CodeRef("port", symbol, select, role)
+
+
+_ATTN = "CausalSelfAttention.forward"
+_PROBS = {"sm": "probs", "sm_in": "logits"}
+
+CATALOGUE: dict[str, Entry] = {
+    # the model's shape
+    "config": Entry("the model's hyperparameters",
+                    _ng("GPTConfig", role="init"), _port("GPTConfig", role="init")),
+    "gpt.init": Entry("the model's parts",
+                      _ng("GPT.__init__", Span(Assign("self.transformer"), Assign("self.lm_head")), "init"),
+                      _port("GPT.__init__", Span(Assign("self.transformer"), Assign("self.lm_head")), "init")),
+
+    # embedding
+    "embedding.positions": Entry("the position indices",
+                                 _ng("GPT.forward", Assign("pos"), "compact"),
+                                 _port("GPT.forward", Assign("pos"), "compact")),
+    "embedding.tok": Entry("token embedding",
+                           _ng("GPT.forward", Assign("tok_emb"), "compact"),
+                           _port("GPT.forward", Assign("tok_emb"), "compact")),
+    "embedding.pos": Entry("position embedding",
+                           _ng("GPT.forward", Assign("pos_emb"), "compact"),
+                           _port("GPT.forward", Assign("pos_emb"), "compact")),
+    "embedding.sum": Entry("token + position embedding",
+                           _ng("GPT.forward", Assign("x", uses="tok_emb"), "compact"),
+                           _port("GPT.forward", Assign("x", uses="tok_emb"), "compact")),
+    "embedding.forward": Entry("the embedding",
+                               _ng("GPT.forward", Span(Assign("tok_emb"), Assign("x", uses="tok_emb"))),
+                               _port("GPT.forward", Span(Assign("tok_emb"), Assign("x", uses="tok_emb")))),
+    "embedding.lookup": Entry("an embedding is a row lookup",
+                              None, _port("Embedding.__call__")),
+    "embedding.init": Entry("the embedding tables",
+                            _ng("GPT.__init__", Assign("self.transformer"), "init"),
+                            _port("GPT.__init__", Assign("self.transformer"), "init")),
+
+    # layer norm
+    "layernorm.forward": Entry("layer norm",
+                               _ng("LayerNorm.forward"), _port("LayerNorm.forward")),
+    "layernorm.init": Entry("layer norm's weight and bias",
+                            _ng("LayerNorm", Init(), "init"), _port("LayerNorm", Init(), "init")),
+    "layernorm.mean": Entry("the mean of each column",
+                            _ng("LayerNorm.forward", Return(), "compact"),
+                            _port("LayerNorm.forward", Assign("mean"), "compact")),
+    "layernorm.var": Entry("the variance of each column",
+                           _ng("LayerNorm.forward", Return(), "compact"),
+                           _port("LayerNorm.forward", Assign("var"), "compact")),
+    "layernorm.rstd": Entry("one over the standard deviation",
+                            _ng("LayerNorm.forward", Return(), "compact"),
+                            _port("LayerNorm.forward", Assign("rstd"), "compact")),
+    "layernorm.normalize": Entry("normalise, scale and shift",
+                                 _ng("LayerNorm.forward", Return(), "compact"),
+                                 _port("LayerNorm.forward", Span(Assign("out", nth=1), Assign("out", nth=2)),
+                                       "compact")),
+
+    # self-attention
+    "attention.forward": Entry("causal self-attention", _ng(_ATTN), _port(_ATTN)),
+    "attention.init": Entry("attention's weights and the causal mask",
+                            _ng("CausalSelfAttention", Init(), "init"),
+                            _port("CausalSelfAttention", Init(), "init")),
+    "attention.qkv": Entry("queries, keys and values",
+                           _ng(_ATTN, Assign("q", calls="c_attn"), "compact"),
+                           _port(_ATTN, Span(Assign("qkv"), Assign("q", calls="split")), "compact")),
+    "attention.split_heads": Entry("split into heads",
+                                   _ng(_ATTN, Span(Assign("k", calls="view"), Assign("v", calls="view")), "compact"),
+                                   _port(_ATTN, Span(Assign("k", calls="reshape"), Assign("v", calls="reshape")),
+                                         "compact")),
+    "attention.scores": Entry("attention scores",
+                              _ng(_ATTN, Assign("att", calls="sqrt"), "compact"),
+                              _port(_ATTN, Assign("att", calls="sqrt"), "compact")),
+    "attention.mask": Entry("the causal mask",
+                            _ng(_ATTN, Assign("att", calls="masked_fill"), "compact"),
+                            _port(_ATTN, Assign("att", calls="where"), "compact")),
+    "attention.softmax": Entry("softmax of the scores",
+                               _ng(_ATTN, Assign("att", calls="softmax"), "compact"),
+                               _port(_ATTN, Assign("att", calls="softmax"), "compact")),
+    "attention.weighted_sum": Entry("weighted sum of the values",
+                                    _ng(_ATTN, Assign("y", uses="att"), "compact"),
+                                    _port(_ATTN, Assign("y", uses="att"), "compact")),
+    "attention.reassemble": Entry("the heads side by side again",
+                                  _ng(_ATTN, Assign("y", calls="transpose"), "compact"),
+                                  _port(_ATTN, Assign("y", calls="transpose"), "compact")),
+    "attention.proj": Entry("the output projection",
+                            _ng(_ATTN, Assign("y", calls="c_proj"), "compact"),
+                            _port(_ATTN, Assign("y", calls="c_proj"), "compact")),
+    "attention.core": Entry("scores, mask, softmax, weighted sum",
+                            _ng(_ATTN, Span(Assign("att", calls="sqrt"), Assign("y", uses="att"))),
+                            _port(_ATTN, Span(Assign("att", calls="sqrt"), Assign("y", uses="att")))),
+
+    # softmax, the function
+    "softmax": Entry("softmax",
+                     _ng(_ATTN, Assign("att", calls="softmax"), "compact"), _port("softmax")),
+    "softmax.probs": Entry("softmax of the logits",
+                           _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
+                           _port("softmax"), _PROBS),
+
+    # the block and its residual connections
+    "block.forward": Entry("a transformer block", _ng("Block.forward"), _port("Block.forward")),
+    "block.init": Entry("a block's parts", _ng("Block", Init(), "init"), _port("Block", Init(), "init")),
+    "block.attn_residual": Entry("attention, added to the residual stream",
+                                 _ng("Block.forward", Assign("x", calls="attn"), "compact"),
+                                 _port("Block.forward", Assign("x", calls="attn"), "compact")),
+    "block.mlp_residual": Entry("the MLP, added to the residual stream",
+                                _ng("Block.forward", Assign("x", calls="mlp"), "compact"),
+                                _port("Block.forward", Assign("x", calls="mlp"), "compact")),
+
+    # MLP
+    "mlp.forward": Entry("the MLP", _ng("MLP.forward"), _port("MLP.forward")),
+    "mlp.init": Entry("the MLP's weights", _ng("MLP", Init(), "init"), _port("MLP", Init(), "init")),
+    "mlp.fc": Entry("expand to 4C", _ng("MLP.forward", Assign("x", calls="c_fc"), "compact"),
+                    _port("MLP.forward", Assign("x", calls="c_fc"), "compact")),
+    "mlp.gelu": Entry("GELU", _ng("MLP.forward", Assign("x", calls="gelu"), "compact"),
+                      _port("MLP.forward", Assign("x", calls="gelu"), "compact")),
+    "mlp.proj": Entry("project back to C", _ng("MLP.forward", Assign("x", calls="c_proj"), "compact"),
+                      _port("MLP.forward", Assign("x", calls="c_proj"), "compact")),
+    "gelu": Entry("the GELU function",
+                  _ng("MLP.__init__", Assign("self.gelu"), "compact"), _port("gelu")),
+    "gelu.erfc": Entry("erfc, which GELU is built on", None, _port("_erfc")),
+    "linear": Entry("a linear layer: x @ W.T + b", None, _port("Linear.__call__")),
+
+    # the stack and the output
+    "gpt.blocks_loop": Entry("the blocks, one after another",
+                             _ng("GPT.forward", ForLoop("self.transformer.h")),
+                             _port("GPT.forward", ForLoop("self.transformer.h"))),
+    "gpt.ln_f": Entry("the final layer norm",
+                      _ng("GPT.forward", Assign("x", calls="ln_f"), "compact"),
+                      _port("GPT.forward", Assign("x", calls="ln_f"), "compact"), {"norm": "ln_f"}),
+    "gpt.lm_head": Entry("the logits",
+                         _ng("GPT.forward", Assign("logits", calls="lm_head", nth=-1), "compact"),
+                         _port("GPT.forward", Assign("logits"), "compact")),
+    "gpt.probs": Entry("probabilities of the next token",
+                       _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
+                       _port("GPT.forward", Call("softmax"), "compact"), _PROBS),
+    "gpt.forward": Entry("the whole forward pass", _ng("GPT.forward"), _port("GPT.forward")),
+    "gpt.generate": Entry("generating text, a token at a time", _ng("GPT.generate"), _port("GPT.generate")),
+    "generate.crop": Entry("crop the context to the block size",
+                           _ng("GPT.generate", Assign("idx_cond"), "compact"),
+                           _port("GPT.generate", Assign("idx_cond"), "compact")),
+    "generate.temperature": Entry("temperature",
+                                  _ng("GPT.generate", Assign("logits", uses="temperature"), "compact"),
+                                  _port("GPT.generate", Assign("logits", uses="temperature"), "compact")),
+    "generate.sample": Entry("sample the next token",
+                             _ng("GPT.generate", Assign("idx_next", calls="multinomial"), "compact"),
+                             _port("GPT.generate", Assign("idx_next", calls="choice"), "compact")),
+    "generate.append": Entry("append it and go again",
+                             _ng("GPT.generate", Assign("idx", calls="cat"), "compact"),
+                             _port("GPT.generate", Assign("idx", calls="concatenate"), "compact")),
+}
+
+
+# ----------------------------------------------------------------------------
+# which variable holds which traced tensor
+
+
+def _keepdims(name: str, block: str | None, at, shape=None) -> Var:
+    return Var(name, block, at, shape, keepdims=True)
+
+
+_BTC = ("B", "T", "C")
+
+VARS: dict[tuple[str, str], list[Var]] = {
+    ("nanogpt", "LayerNorm.forward"): [
+        Var("input", "{ln_in}"),
+        Var("return", "{ln}", Return()),
+    ],
+    ("port", "LayerNorm.forward"): [
+        Var("input", "{ln_in}"),
+        _keepdims("mean", "{ln}.mean", Assign("mean")),
+        _keepdims("var", None, Assign("var"), shape="{ln}.mean"),
+        _keepdims("rstd", "{ln}.rstd", Assign("rstd")),
+        Var("out", None, Assign("out", nth=1), shape="{ln}"),
+        Var("out", "{ln}", Assign("out", nth=2)),
+        Var("return", "{ln}", Return()),
+    ],
+    ("nanogpt", _ATTN): [
+        Var("x", "h.{i}.ln_1"),
+        Var("q", None, Assign("q", calls="split"), shape=_BTC),
+        Var("k", None, Assign("k", calls="split"), shape=_BTC),
+        Var("v", None, Assign("v", calls="split"), shape=_BTC),
+        Var("k", "h.{i}.attn.k", Assign("k", calls="view")),
+        Var("q", "h.{i}.attn.q", Assign("q", calls="view")),
+        Var("v", "h.{i}.attn.v", Assign("v", calls="view")),
+        Var("att", "h.{i}.attn.scores", Assign("att", calls="sqrt")),
+        Var("att", "h.{i}.attn.scores", Assign("att", calls="masked_fill")),
+        Var("att", "h.{i}.attn.att", Assign("att", calls="softmax")),
+        Var("att", "h.{i}.attn.att", Assign("att", calls="attn_dropout")),
+        Var("y", "h.{i}.attn.head_out", Assign("y", calls="scaled_dot_product_attention")),
+        Var("y", "h.{i}.attn.head_out", Assign("y", uses="att")),
+        Var("y", "h.{i}.attn.y", Assign("y", calls="transpose")),
+        Var("y", "h.{i}.attn.out", Assign("y", calls="c_proj")),
+    ],
+    ("port", _ATTN): [
+        Var("x", "h.{i}.ln_1"),
+        Var("qkv", "h.{i}.attn.qkv", Assign("qkv")),
+        Var("q", None, Assign("q", calls="split"), shape=_BTC),
+        Var("k", None, Assign("k", calls="split"), shape=_BTC),
+        Var("v", None, Assign("v", calls="split"), shape=_BTC),
+        Var("k", "h.{i}.attn.k", Assign("k", calls="reshape")),
+        Var("q", "h.{i}.attn.q", Assign("q", calls="reshape")),
+        Var("v", "h.{i}.attn.v", Assign("v", calls="reshape")),
+        Var("att", "h.{i}.attn.scores", Assign("att", calls="sqrt")),
+        Var("att", "h.{i}.attn.scores", Assign("att", calls="where")),
+        Var("att", "h.{i}.attn.att", Assign("att", calls="softmax")),
+        Var("y", "h.{i}.attn.head_out", Assign("y", uses="att")),
+        Var("y", "h.{i}.attn.y", Assign("y", calls="transpose")),
+        Var("y", "h.{i}.attn.out", Assign("y", calls="c_proj")),
+        Var("return", "h.{i}.attn.out", Return()),
+    ],
+    ("nanogpt", "MLP.forward"): [
+        Var("x", "h.{i}.ln_2"),
+        Var("x", "h.{i}.mlp.fc", Assign("x", calls="c_fc")),
+        Var("x", "h.{i}.mlp.gelu", Assign("x", calls="gelu")),
+        Var("x", "h.{i}.mlp.out", Assign("x", calls="c_proj")),
+        Var("x", "h.{i}.mlp.out", Assign("x", calls="dropout")),
+    ],
+    ("port", "MLP.forward"): [
+        Var("x", "h.{i}.ln_2"),
+        Var("x", "h.{i}.mlp.fc", Assign("x", calls="c_fc")),
+        Var("x", "h.{i}.mlp.gelu", Assign("x", calls="gelu")),
+        Var("x", "h.{i}.mlp.out", Assign("x", calls="c_proj")),
+    ],
+    ("nanogpt", "Block.forward"): [
+        Var("x", "{prev_x}"),
+        Var("x", "h.{i}.x_attn", Assign("x", calls="attn")),
+        Var("x", "h.{i}.x", Assign("x", calls="mlp")),
+    ],
+    ("port", "Block.forward"): [
+        Var("x", "{prev_x}"),
+        Var("x", "h.{i}.x_attn", Assign("x", calls="attn")),
+        Var("x", "h.{i}.x", Assign("x", calls="mlp")),
+        Var("return", "h.{i}.x", Return()),
+    ],
+    ("nanogpt", "GPT.forward"): [
+        Var("idx", "idx"),
+        Var("pos", None, Assign("pos"), shape=("T",)),
+        Var("tok_emb", "tok_emb", Assign("tok_emb")),
+        Var("pos_emb", "pos_emb", Assign("pos_emb")),
+        Var("x", "x", Assign("x", uses="tok_emb")),
+        Var("x", "h.{i}.x", Assign("x", calls="block")),
+        Var("x", "ln_f", Assign("x", calls="ln_f")),
+        Var("logits", "logits", Assign("logits", calls="lm_head", nth=1)),
+        # the inference path keeps only the last position
+        Var("logits", "logits", Assign("logits", calls="lm_head", nth=-1), shape=("B", 1, "V")),
+    ],
+    ("port", "GPT.forward"): [
+        Var("idx", "idx"),
+        Var("idx", "idx", Assign("idx")),
+        Var("pos", None, Assign("pos"), shape=("T",)),
+        Var("tok_emb", "tok_emb", Assign("tok_emb")),
+        Var("pos_emb", "pos_emb", Assign("pos_emb")),
+        Var("x", "x", Assign("x", uses="tok_emb")),
+        Var("x", "h.{i}.x", Assign("x", calls="block")),
+        Var("x", "ln_f", Assign("x", calls="ln_f")),
+        Var("logits", "logits", Assign("logits")),
+        Var("return", "logits", Return()),
+    ],
+    ("port", "softmax"): [
+        Var("x", "{sm_in}"),
+        _keepdims("x_max", "{sm}.max", Assign("x_max")),
+        Var("exps", None, Assign("exps"), shape="{sm}"),
+        _keepdims("exps_sum", "{sm}.sum", Assign("exps_sum")),
+        Var("return", "{sm}", Return()),
+    ],
+    ("port", "gelu"): [
+        Var("x", "h.{i}.mlp.fc"),
+        Var("x64", None, Assign("x64"), shape="h.{i}.mlp.fc"),
+        Var("return", "h.{i}.mlp.gelu", Return(nth=-1)),
+    ],
+    ("port", "Linear.__call__"): [
+        Var("x", "{lin_in}"),
+        Var("y", None, Assign("y", nth=1), shape="{lin_out}"),
+        Var("y", "{lin_out}", Assign("y", nth=2)),
+        Var("return", "{lin_out}", Return()),
+    ],
+    ("port", "Embedding.__call__"): [
+        Var("idx", "idx"),
+        Var("return", "tok_emb", Return()),
+    ],
+}
+
+
+# ----------------------------------------------------------------------------
+# block ids, context, shapes
+
+_PER_HEAD = re.compile(r"^h\.\d+\.attn\.(q|k|v|scores|att|att\.max|att\.sum|head_out)$")
+
+
+def scene_ids(trace_name: str | None, n_head: int) -> list[str]:
+    """The scene block ids that draw a trace tensor: per-head tensors are one block per head."""
+    if not trace_name:
+        return []
+    if _PER_HEAD.match(trace_name):
+        return [f"{trace_name}[{h}]" for h in range(n_head)]
+    return [trace_name]
+
+
+def _context(config: Any, layer: int, norm: str, overrides: Mapping[str, str]) -> dict[str, Any]:
+    last = config.n_layer - 1
+    if not 0 <= layer <= last:
+        raise ValueError(f"layer must be in 0..{last}, got {layer}")
+    ctx = {"i": layer, "prev_x": "x" if layer == 0 else "h.{}.x".format(layer - 1),
+           "norm": norm, "sm": "h.{i}.attn.att", "sm_in": "h.{i}.attn.scores",
+           "lin_in": "h.{i}.ln_1", "lin_out": "h.{i}.attn.qkv"}
+    ctx.update(overrides)
+    norm = ctx["norm"]
+    lns = {"ln_1": ("h.{i}.ln_1", ctx["prev_x"]), "ln_2": ("h.{i}.ln_2", "h.{i}.x_attn"),
+           "ln_f": ("ln_f", f"h.{last}.x")}
+    if norm not in lns:
+        raise ValueError(f"norm must be one of {sorted(lns)}, got {norm!r}")
+    ctx.setdefault("ln", lns[norm][0])
+    ctx.setdefault("ln_in", lns[norm][1])
+    return {k: (v.format(i=layer) if isinstance(v, str) else v) for k, v in ctx.items()}
+
+
+def _describer(config: Any, shapes: Mapping[str, tuple], ctx: Mapping[str, Any]):
+    C, nh, V = config.n_embd, config.n_head, config.vocab_size
+    B, T = shapes["idx"]
+    dims = {"B": B, "T": T, "C": C, "nh": nh, "hs": C // nh, "V": V, "3C": 3 * C, "4C": 4 * C}
+
+    def describe(spec: Var) -> dict:
+        block = spec.block.format(**ctx) if spec.block else None
+        if isinstance(spec.shape, tuple):
+            shape_from = None
+            shape = tuple(dims[d] if isinstance(d, str) else d for d in spec.shape)
+        else:
+            shape_from = spec.shape.format(**ctx) if spec.shape else block
+            if shape_from not in shapes:
+                raise SelectorError(f"var {spec.name!r}: no trace tensor {shape_from!r} "
+                                    f"(from {spec.shape or spec.block!r}); see llmviz.trace")
+            shape = tuple(shapes[shape_from])
+        if spec.keepdims:
+            shape = shape + (1,)
+        if block is not None and block not in shapes:
+            raise SelectorError(f"var {spec.name!r}: block {block!r} is not a trace name")
+        return {"block": block, "blocks": scene_ids(block, nh), "shape": shape,
+                "shape_from": shape_from, "keepdims": spec.keepdims}
+
+    return describe
+
+
+# ----------------------------------------------------------------------------
+# resolving the catalogue
+
+
+def port_sources() -> dict[str, str]:
+    """Our own model.py, read from the installed package: ``{PORT_FILE: text}``."""
+    from importlib import resources
+
+    return {PORT_FILE: resources.files("llmviz").joinpath("model.py").read_text(encoding="utf-8")}
+
+
+def _port_text(sources: Mapping[str, str] | str | None) -> str:
+    if sources is None:
+        sources = port_sources()
+    if isinstance(sources, str):
+        return sources
+    return sources[PORT_FILE]
+
+
+def _is_pinned(text: str) -> bool:
+    from .nanogpt_source import PINNED_SHA256
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest() == PINNED_SHA256
+
+
+def _resolve_one(key: str, ref: CodeRef, text: str, filename: str) -> Snippet:
+    try:
+        return resolve(ref, text, filename)
+    except SelectorError as exc:
+        raise SelectorError(f"code ref {key!r} [{ref.source}] {ref.describe()}: {exc}") from None
+
+
+def resolve_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | None = None,
+                keys: Iterable[str] | None = None) -> dict[str, dict[str, Snippet | None]]:
+    """Every catalogue key -> ``{"nanogpt": Snippet | None, "port": Snippet}``.
+
+    nanoGPT snippets are None when ``nanogpt_text`` is None or the entry has no
+    nanoGPT side. Raises SelectorError (naming the key) at the first bad ref.
+    """
+    from .nanogpt_source import github_url
+
+    port_text = _port_text(port_sources)
+    pinned = nanogpt_text is not None and _is_pinned(nanogpt_text)
+    out: dict[str, dict[str, Snippet | None]] = {}
+    for key in (CATALOGUE if keys is None else keys):
+        entry = CATALOGUE[key]
+        ng = None
+        if entry.nanogpt is not None and nanogpt_text is not None:
+            ng = _resolve_one(key, entry.nanogpt, nanogpt_text, NANOGPT_FILE)
+            if pinned:
+                ng.url = github_url(*ng.lines)
+        out[key] = {"nanogpt": ng, "port": _resolve_one(key, entry.port, port_text, PORT_FILE)}
+    return out
+
+
+class _CheckConfig:
+    block_size, vocab_size, n_layer, n_head, n_embd = 8, 5, 2, 2, 8
+
+
+def check_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | None = None,
+              config: Any = None) -> dict[str, dict[str, Snippet | None]]:
+    """Resolve every catalogue entry and every variable table; raise one SelectorError
+    listing each key/selector that matches nothing or more than one place.
+
+    nanoGPT refs are checked only when ``nanogpt_text`` is given. Returns what
+    ``resolve_all`` returns.
+    """
+    port_text = _port_text(port_sources)
+    texts = {"port": port_text, "nanogpt": nanogpt_text}
+    files = {"port": PORT_FILE, "nanogpt": NANOGPT_FILE}
+    errors: list[str] = []
+    resolved: dict[str, dict[str, Snippet | None]] = {}
+    for key in CATALOGUE:
+        try:
+            resolved.update(resolve_all(nanogpt_text, port_text, keys=[key]))
+        except SelectorError as exc:
+            errors.append(str(exc))
+    config = config or _CheckConfig()
+    shapes = trace_shapes(config, 1, min(4, config.block_size))
+    for (source, symbol), specs in VARS.items():
+        if texts[source] is None:
+            continue
+        for norm in ("ln_1", "ln_2", "ln_f"):
+            describe = _describer(config, shapes, _context(config, 0, norm, {}))
+            try:
+                snippet = resolve(CodeRef(source, symbol), texts[source], files[source])
+                bind(snippet, specs, describe)
+            except SelectorError as exc:
+                errors.append(f"variables of {source}:{symbol}: {exc}")
+                break
+    if errors:
+        raise SelectorError(f"{len(errors)} code reference(s) do not resolve:\n  " + "\n  ".join(errors))
+    return resolved
+
+
+# ----------------------------------------------------------------------------
+# what the page gets
+
+
+def annotate_snippet(snippet: Snippet, config: Any, T: int, *, layer: int = 0, norm: str = "ln_1",
+                     context: Mapping[str, str] | None = None, B: int = 1) -> Snippet:
+    """``snippet`` with its variables bound to this model's trace names and shapes."""
+    ctx = _context(config, layer, norm, context or {})
+    describe = _describer(config, trace_shapes(config, B, T), ctx)
+    return bind(snippet, VARS.get((snippet.source, snippet.symbol), []), describe)
+
+
+def _jsonable_var(v: dict) -> dict:
+    return {"name": v["name"], "block": v.get("block"), "blocks": list(v.get("blocks", [])),
+            "shape": list(v["shape"]) if v.get("shape") is not None else None,
+            "shape_from": v.get("shape_from"), "keepdims": bool(v.get("keepdims")),
+            "lines": list(v["lines"])}
+
+
+def step_code(keys: Sequence[str], config: Any, T: int,
+              resolved: Mapping[str, Mapping[str, Snippet | None]], *, layer: int = 0,
+              norm: str = "ln_1", B: int = 1) -> list[dict]:
+    """The code panel of one step: for each key, its nanoGPT snippet then ours, as JSON-ready dicts.
+
+    Each dict: ``key, title, source ("nanogpt"|"port"), file, symbol, role,
+    lines [first, last], text, html, collapsed (init refs), url (GitHub link for
+    pinned nanoGPT, else None), vars [{name, block, blocks, shape, shape_from,
+    keepdims, lines}], notes [{line, note}]``. A snippet already listed for an
+    earlier key of the same step is not repeated.
+    """
+    out: list[dict] = []
+    seen: set[tuple] = set()
+    for key in keys:
+        if key not in CATALOGUE:
+            raise KeyError(f"no code reference {key!r}; known keys: {', '.join(sorted(CATALOGUE))}")
+        entry = CATALOGUE[key]
+        for source in ("nanogpt", "port"):
+            snippet = resolved[key][source]
+            if snippet is None:
+                continue
+            ident = (snippet.source, snippet.file, snippet.lines)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            bound = annotate_snippet(snippet, config, T, layer=layer, norm=norm,
+                                     context=entry.context, B=B)
+            out.append({
+                "key": key, "title": entry.title, "source": source, "file": snippet.file,
+                "symbol": snippet.symbol, "role": snippet.role,
+                "lines": [snippet.lines[0], snippet.lines[1]], "text": snippet.text,
+                "html": highlight(bound), "collapsed": snippet.role == "init",
+                "url": snippet.url,
+                "vars": [_jsonable_var(v) for v in bound.vars],
+                "notes": [{"line": line, "note": note} for line, note in bound.notes.items()],
+            })
+    return out
