@@ -449,3 +449,19 @@ def test_annotate_does_not_import_numpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == len(code_refs.CATALOGUE)
+
+
+def test_json_round_trip_gives_the_same_code_panel_without_the_files():
+    config = GPTConfig(n_layer=3, n_head=3, n_embd=48, block_size=11, vocab_size=3)
+    resolved = code_refs.resolve_all(nanogpt_text())
+    data = json.loads(json.dumps(code_refs.to_json(resolved)))
+    again = code_refs.from_json(data)
+    # the data holds the functions with variable tables, not whole files
+    assert all(s["text"].lstrip().startswith("def ") for s in data["scopes"].values())
+    assert len(data["scopes"]) >= 9
+    keys = list(code_refs.CATALOGUE)
+    for T, layer, norm in ((4, 0, "ln_1"), (11, 2, "ln_2")):
+        assert (code_refs.step_code(keys, config, T, again, layer=layer, norm=norm)
+                == code_refs.step_code(keys, config, T, resolved, layer=layer, norm=norm))
+    with pytest.raises(ValueError):
+        code_refs.from_json({"version": 99})

@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 __all__ = [
     "SelectorError", "Whole", "Init", "Assign", "Call", "Return", "ForLoop", "If", "Span",
     "Param", "Selector", "CodeRef", "Snippet", "Var", "resolve", "bind", "highlight", "css",
-    "source_lines",
+    "source_lines", "scope_of", "with_scope",
 ]
 
 
@@ -190,7 +190,7 @@ def source_lines(text: str) -> list[str]:
     return [line.rstrip("\r\n") for line in io.StringIO(text, newline=None).readlines()]
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _parse(text: str) -> tuple[ast.Module, tuple[str, ...]]:
     return ast.parse(text), tuple(source_lines(text))
 
@@ -406,6 +406,34 @@ def _function_scope(tree: ast.Module, symbol: str, filename: str) -> ast.AST:
     return _find_symbol(tree, symbol, filename)
 
 
+def scope_of(snippet: Snippet) -> tuple[int, str]:
+    """The lines of the def (or class) a snippet belongs to: ``(first line, text)``.
+
+    With ``with_scope`` this is all ``bind`` needs, so a page can bind variables
+    for a new input length without holding the whole source file.
+    """
+    tree, lines = _parse(snippet.source_text)
+    node = _find_symbol(tree, snippet.symbol, snippet.file)
+    first, last = _lines_of(node)
+    return first, "\n".join(lines[first - 1:last])
+
+
+def with_scope(snippet: Snippet, first: int, text: str) -> Snippet:
+    """``snippet`` with a stand-in source made from its scope alone (see ``scope_of``).
+
+    The stand-in keeps the file's line numbers: blank lines up to the scope, and
+    for a method one ``class Name:`` line just above it, so ``bind`` finds the
+    symbol where the real file has it.
+    """
+    parts = snippet.symbol.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and first < 2):
+        raise ValueError(f"cannot rebuild the scope of {snippet.symbol!r} at line {first}")
+    head = [""] * (first - 1)
+    if len(parts) == 2:
+        head[-1] = f"class {parts[0]}:"
+    return replace(snippet, source_text="\n".join(head + [text]) + "\n")
+
+
 def bind(snippet: Snippet, specs: Sequence[Var], describe: Callable[[Var], dict | None],
          source_text: str | None = None) -> Snippet:
     """A copy of ``snippet`` with ``vars``, ``notes`` and ``occurrences`` filled in.
@@ -416,75 +444,15 @@ def bind(snippet: Snippet, specs: Sequence[Var], describe: Callable[[Var], dict 
     before it that assigned the name (or to the parameter); tokens whose
     meaning has no spec are left plain.
     """
-    tree, lines = _parse(snippet.source_text if source_text is None else source_text)
-    func = _function_scope(tree, snippet.symbol, snippet.file)
-    where = f"{snippet.file}:{snippet.symbol}"
+    text = snippet.source_text if source_text is None else source_text
+    uses, defs = _plan(text, snippet.file, snippet.symbol, tuple(specs))
+    infos = [describe(spec) for spec in specs]
     first, last = snippet.lines
 
-    statements = [s for s in _statements(func)]
-    order = {id(s): i for i, s in enumerate(statements)}
-    owner: dict[int, ast.stmt] = {}
-    for s in statements:
-        for h in _header(s):
-            for n in ast.walk(h):
-                owner.setdefault(id(n), s)
-
-    described: list[tuple[Var, dict]] = []
-    for spec in specs:
-        info = describe(spec)
-        if info is not None:
-            described.append((spec, info))
-
-    # which statement (or parameter) gives which name which meaning
-    meaning_at: dict[tuple[str, int], tuple[Var, dict]] = {}   # (name, stmt order) -> spec
-    param_meaning: dict[str, tuple[Var, dict]] = {}
-    def_lines: list[tuple[int, Var, dict]] = []
-    args = func.args if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
-    params = [] if args is None else args.posonlyargs + args.args + args.kwonlyargs
-    for spec, info in described:
-        if isinstance(spec.at, Param):
-            if spec.name not in [a.arg for a in params]:
-                raise SelectorError(f"{where}: var {spec.name!r} is marked Param() but the "
-                                    f"function has no such parameter")
-            param_meaning[spec.name] = (spec, info)
-            def_lines.append((func.lineno, spec, info))
-        else:
-            stmt = _one_statement(func, spec.at, f"{where} var {spec.name!r}")
-            meaning_at[(spec.name, order[id(stmt)])] = (spec, info)
-            def_lines.append((stmt.lineno, spec, info))
-
-    # every statement that (re)binds each name, mapped or not
-    defs: dict[str, list[int]] = {}
-    for s in statements:
-        for h in _header(s):
-            for n in ast.walk(h):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                    defs.setdefault(n.id, []).append(order[id(s)])
-
     occurrences: dict[tuple[int, int], dict] = {}
-
-    def mark(line: int, col_bytes: int, name: str, found: tuple[Var, dict] | None) -> None:
-        if found is None or not first <= line <= last:
-            return
-        spec, info = found
-        col = len(lines[line - 1].encode("utf-8")[:col_bytes].decode("utf-8", "replace"))
-        occurrences[(line, col)] = {"name": name, **info}
-
-    for a in params:
-        mark(a.lineno, a.col_offset, a.arg, param_meaning.get(a.arg))
-    for node in ast.walk(func):
-        if not isinstance(node, ast.Name) or id(node) not in owner:
-            continue
-        stmt_index = order[id(owner[id(node)])]
-        if isinstance(node.ctx, ast.Store):
-            found = meaning_at.get((node.id, stmt_index))
-        else:
-            earlier = [i for i in defs.get(node.id, []) if i < stmt_index]
-            if earlier:
-                found = meaning_at.get((node.id, earlier[-1]))
-            else:
-                found = param_meaning.get(node.id)
-        mark(node.lineno, node.col_offset, node.id, found)
+    for line, col, name, index in uses:
+        if first <= line <= last and infos[index] is not None:
+            occurrences[(line, col)] = {"name": name, **infos[index]}
 
     # one entry per meaning that shows up in the snippet
     vars_: dict[tuple, dict] = {}
@@ -495,15 +463,83 @@ def bind(snippet: Snippet, specs: Sequence[Var], describe: Callable[[Var], dict 
             entry["lines"].append(line)
 
     notes_by_line: dict[int, list[tuple[str, Any]]] = {}
-    for line, spec, info in def_lines:
-        if first <= line <= last and info.get("shape") is not None:
+    for line, index in defs:
+        spec, info = specs[index], infos[index]
+        if info is None or not first <= line <= last:
+            continue
+        if info.get("shape") is not None:
             notes_by_line.setdefault(line, []).append((spec.name, tuple(info["shape"])))
-        if spec.name == "return" and first <= line <= last:
+        if spec.name == "return":
             key = ("return", info.get("block"), info.get("shape"))
             vars_.setdefault(key, {"name": "return", **info, "lines": [line]})
     notes = {line: _note(items) for line, items in sorted(notes_by_line.items())}
 
     return replace(snippet, vars=list(vars_.values()), notes=notes, occurrences=occurrences)
+
+
+@functools.lru_cache(maxsize=128)
+def _plan(text: str, filename: str, symbol: str, specs: tuple[Var, ...]
+          ) -> tuple[list[tuple[int, int, str, int]], list[tuple[int, int]]]:
+    """Where each spec's variable occurs in the function (line, column in characters,
+    name, spec index), and the line where each spec's meaning is made."""
+    tree, lines = _parse(text)
+    func = _function_scope(tree, symbol, filename)
+    where = f"{filename}:{symbol}"
+
+    statements = list(_statements(func))
+    order = {id(s): i for i, s in enumerate(statements)}
+    owner: dict[int, ast.stmt] = {}
+    for s in statements:
+        for h in _header(s):
+            for n in ast.walk(h):
+                owner.setdefault(id(n), s)
+
+    # which statement (or parameter) gives which name which meaning
+    meaning_at: dict[tuple[str, int], int] = {}   # (name, statement order) -> spec index
+    param_meaning: dict[str, int] = {}
+    def_lines: list[tuple[int, int]] = []
+    args = func.args if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+    params = [] if args is None else args.posonlyargs + args.args + args.kwonlyargs
+    for index, spec in enumerate(specs):
+        if isinstance(spec.at, Param):
+            if spec.name not in [a.arg for a in params]:
+                raise SelectorError(f"{where}: var {spec.name!r} is marked Param() but the "
+                                    f"function has no such parameter")
+            param_meaning[spec.name] = index
+            def_lines.append((func.lineno, index))
+        else:
+            stmt = _one_statement(func, spec.at, f"{where} var {spec.name!r}")
+            meaning_at[(spec.name, order[id(stmt)])] = index
+            def_lines.append((stmt.lineno, index))
+
+    # every statement that (re)binds each name, mapped or not
+    rebinds: dict[str, list[int]] = {}
+    for s in statements:
+        for h in _header(s):
+            for n in ast.walk(h):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                    rebinds.setdefault(n.id, []).append(order[id(s)])
+
+    uses: list[tuple[int, int, str, int]] = []
+
+    def mark(line: int, col_bytes: int, name: str, index: int | None) -> None:
+        if index is not None:
+            col = len(lines[line - 1].encode("utf-8")[:col_bytes].decode("utf-8", "replace"))
+            uses.append((line, col, name, index))
+
+    for a in params:
+        mark(a.lineno, a.col_offset, a.arg, param_meaning.get(a.arg))
+    for node in ast.walk(func):
+        if not isinstance(node, ast.Name) or id(node) not in owner:
+            continue
+        stmt_index = order[id(owner[id(node)])]
+        if isinstance(node.ctx, ast.Store):
+            index = meaning_at.get((node.id, stmt_index))
+        else:
+            earlier = [i for i in rebinds.get(node.id, []) if i < stmt_index]
+            index = meaning_at.get((node.id, earlier[-1])) if earlier else param_meaning.get(node.id)
+        mark(node.lineno, node.col_offset, node.id, index)
+    return uses, def_lines
 
 
 def _note(items: list[tuple[str, tuple]]) -> str:

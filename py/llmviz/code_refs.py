@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from .annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Param, Return, SelectorError,
-                       Snippet, Span, Var, Whole, bind, highlight, resolve)
+                       Snippet, Span, Var, Whole, bind, highlight, resolve, scope_of, with_scope)
 from .trace import trace_shapes
 
 NANOGPT_FILE = "model.py"
 PORT_FILE = "py/llmviz/model.py"
 
 __all__ = ["Entry", "CATALOGUE", "VARS", "resolve_all", "check_all", "step_code", "port_sources",
-           "scene_ids", "NANOGPT_FILE", "PORT_FILE"]
+           "scene_ids", "to_json", "from_json", "NANOGPT_FILE", "PORT_FILE"]
 
 
 @dataclass(frozen=True)
@@ -491,9 +491,12 @@ def check_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | 
 def annotate_snippet(snippet: Snippet, config: Any, T: int, *, layer: int = 0, norm: str = "ln_1",
                      context: Mapping[str, str] | None = None, B: int = 1) -> Snippet:
     """``snippet`` with its variables bound to this model's trace names and shapes."""
+    specs = VARS.get((snippet.source, snippet.symbol), [])
+    if not specs:
+        return snippet
     ctx = _context(config, layer, norm, context or {})
     describe = _describer(config, trace_shapes(config, B, T), ctx)
-    return bind(snippet, VARS.get((snippet.source, snippet.symbol), []), describe)
+    return bind(snippet, specs, describe)
 
 
 def _jsonable_var(v: dict) -> dict:
@@ -539,4 +542,55 @@ def step_code(keys: Sequence[str], config: Any, T: int,
                 "vars": [_jsonable_var(v) for v in bound.vars],
                 "notes": [{"line": line, "note": note} for line, note in bound.notes.items()],
             })
+    return out
+
+
+# ----------------------------------------------------------------------------
+# resolved snippets as data, for the page to bind shapes for another input length
+
+_SNIPPET_FIELDS = ("source", "file", "symbol", "role", "text", "selector", "url")
+
+
+def to_json(resolved: Mapping[str, Mapping[str, Snippet | None]]) -> dict:
+    """The resolved catalogue as JSON-ready data: ``{"version": 1, "snippets": {key:
+    {"nanogpt": {...} | None, "port": {...}}}, "scopes": {"source:symbol": {"first", "text"}}}``.
+
+    Scopes are the functions that have a variable table, so ``from_json`` +
+    ``step_code`` work without the source files (in the page, for a new T).
+    """
+    snippets: dict[str, dict] = {}
+    scopes: dict[str, dict] = {}
+    for key, pair in resolved.items():
+        snippets[key] = {}
+        for source, snip in pair.items():
+            if snip is None:
+                snippets[key][source] = None
+                continue
+            item = {f: getattr(snip, f) for f in _SNIPPET_FIELDS}
+            item["lines"] = [snip.lines[0], snip.lines[1]]
+            snippets[key][source] = item
+            scope_key = f"{snip.source}:{snip.symbol}"
+            if (snip.source, snip.symbol) in VARS and scope_key not in scopes:
+                first, text = scope_of(snip)
+                scopes[scope_key] = {"first": first, "text": text}
+    return {"version": 1, "snippets": snippets, "scopes": scopes}
+
+
+def from_json(data: Mapping) -> dict[str, dict[str, Snippet | None]]:
+    """The inverse of ``to_json``: snippets ``step_code`` can use."""
+    if data.get("version") != 1:
+        raise ValueError(f"unknown code-refs data version {data.get('version')!r}")
+    out: dict[str, dict[str, Snippet | None]] = {}
+    for key, pair in data["snippets"].items():
+        out[key] = {}
+        for source, item in pair.items():
+            if item is None:
+                out[key][source] = None
+                continue
+            snip = Snippet(lines=(item["lines"][0], item["lines"][1]),
+                           **{f: item[f] for f in _SNIPPET_FIELDS})
+            scope = data["scopes"].get(f"{snip.source}:{snip.symbol}")
+            if scope is not None:
+                snip = with_scope(snip, scope["first"], scope["text"])
+            out[key][source] = snip
     return out
