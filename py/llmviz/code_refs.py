@@ -594,3 +594,30 @@ def from_json(data: Mapping) -> dict[str, dict[str, Snippet | None]]:
                 snip = with_scope(snip, scope["first"], scope["text"])
             out[key][source] = snip
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m llmviz.code_refs [--nanogpt PATH]``: check every code reference."""
+    import argparse
+
+    from .nanogpt_source import get_source
+
+    parser = argparse.ArgumentParser(prog="python -m llmviz.code_refs", description=main.__doc__)
+    parser.add_argument("--nanogpt", help="nanoGPT checkout or its model.py (default: "
+                        "$LLMVIZ_NANOGPT, the .cache download, or a download)")
+    args = parser.parse_args(argv)
+    text, info = get_source(args.nanogpt)
+    print(info["message"])
+    try:
+        resolved = check_all(text)
+    except SelectorError as exc:
+        print(exc)
+        return 1
+    n_ng = sum(1 for pair in resolved.values() if pair["nanogpt"] is not None)
+    print(f"{len(resolved)} code references resolve: {len(resolved)} in {PORT_FILE}, "
+          f"{n_ng} in nanoGPT's {NANOGPT_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
