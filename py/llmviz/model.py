@@ -113,7 +113,6 @@ class LayerNorm:
 class CausalSelfAttention:
 
     def __init__(self, config: "GPTConfig", name: str = ""):
-        assert config.n_embd % config.n_head == 0
         # key, query, value projections for all heads, in one matrix
         self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         # output projection
@@ -249,7 +248,7 @@ class GPT:
         tok_emb = keep(trace, "tok_emb", self.transformer.wte(idx))  # token embeddings (b, t, n_embd)
         pos_emb = keep(trace, "pos_emb", self.transformer.wpe(pos))  # position embeddings (t, n_embd)
         x = keep(trace, "x", tok_emb + pos_emb)
-        for block in self.transformer.h:
+        for block in self.transformer.h:  # n_layer Blocks, in order
             x = block(x, trace)
         x = self.transformer.ln_f(x, trace)
 
@@ -273,7 +272,7 @@ class GPT:
         """Append ``max_new_tokens`` tokens to ``idx`` (B, T); temperature 0 is greedy."""
         idx = _as_index_batch(idx)
         rng = rng if rng is not None else np.random.default_rng()
-        for _ in range(max_new_tokens):
+        for _step in range(max_new_tokens):
             # crop the context to the last block_size tokens
             idx_cond = idx if idx.shape[1] <= self.config.block_size else idx[:, -self.config.block_size:]
             logits = self(idx_cond)
