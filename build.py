@@ -25,6 +25,7 @@ nothing changed only copies what changed.
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import hashlib
 import http.server
@@ -232,8 +233,8 @@ def llmviz_wheel_bytes(version: str) -> bytes:
     """A pure-Python wheel of py/llmviz, byte-for-byte the same for the same sources."""
     dist_info = f"llmviz-{version}.dist-info"
     files: list[tuple[str, bytes]] = []
-    for path in sorted(PY_SRC.rglob("*.py")):
-        if "__pycache__" in path.parts:
+    for path in sorted(PY_SRC.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
             continue
         files.append(("llmviz/" + path.relative_to(PY_SRC).as_posix(), path.read_bytes()))
     metadata = (f"Metadata-Version: 2.1\nName: llmviz\nVersion: {version}\n"
@@ -245,7 +246,6 @@ def llmviz_wheel_bytes(version: str) -> bytes:
     record = []
     for name, data in files:
         digest = hashlib.sha256(data).digest()
-        import base64
         record.append(f"{name},sha256={base64.urlsafe_b64encode(digest).rstrip(b'=').decode()},{len(data)}")
     record.append(f"{dist_info}/RECORD,,")
     files.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
@@ -547,7 +547,12 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 def serve(directory: Path, port: int) -> None:
     handler = functools.partial(SiteHandler, directory=str(directory))
-    with QuietServer(("127.0.0.1", port), handler) as httpd:
+    try:
+        httpd = QuietServer(("127.0.0.1", port), handler)
+    except OSError as e:
+        raise BuildError(f"cannot serve on 127.0.0.1:{port} ({e.strerror}); pick another --port, "
+                         "or --port 0 for any free one") from None
+    with httpd:
         print(f"serving {directory} at http://127.0.0.1:{httpd.server_address[1]}/ (Ctrl-C stops)", flush=True)
         try:
             httpd.serve_forever()
@@ -576,8 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1
-    if args.serve:
-        serve(args.out.resolve(), args.port)
+    try:
+        if args.serve:
+            serve(args.out.resolve(), args.port)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

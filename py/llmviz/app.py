@@ -45,8 +45,24 @@ async def _fetch_bytes(path: str) -> bytes:
 
 
 async def _load_wheel(path: str) -> None:
+    """Install a wheel from this site by URL; an error names the file and the reason."""
+    import js
     import pyodide_js
-    await pyodide_js.loadPackage(_url(path))
+    from pyodide.ffi import create_proxy, to_js
+
+    errors: list[str] = []
+    on_error = create_proxy(lambda msg: errors.append(str(msg)))
+    on_message = create_proxy(lambda msg: js.console.debug(str(msg)))
+    options = to_js({"errorCallback": on_error, "messageCallback": on_message},
+                    dict_converter=js.Object.fromEntries)
+    try:
+        loaded = await pyodide_js.loadPackage(_url(path), options)
+    finally:
+        on_error.destroy()
+        on_message.destroy()
+    if errors or not len(loaded):
+        reason = " ".join(line for line in errors if line.strip()) or "nothing was installed"
+        raise RuntimeError(f"could not load {path}: {reason}")
 
 
 def compare_traces(live, bundled) -> float:

@@ -110,6 +110,8 @@ async function loadSizes() {
     }
     sessionStorage.removeItem("llmviz-reloaded-for");
     api.buildInfo = info;
+    const modelEl = document.getElementById("model-name");
+    if (modelEl && info.model && info.model.name) modelEl.textContent = info.model.name;
     for (const [path, meta] of Object.entries(info.files || {})) {
       if (COUNTED.test(path)) expected.set(path, meta.size);
     }

@@ -181,3 +181,17 @@ def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch,
     got = np.array(info["logits"])
     assert got.shape == want.shape
     assert np.max(np.abs(got - want)) <= 1e-5
+
+
+def test_a_failed_boot_rejects_ready_and_says_why(built_dist, serve_dist, watch):
+    server = serve_dist(built_dist)
+    w = watch(server)
+    w.page.route("**/wheels/llmviz-*.whl", lambda route: route.fulfill(status=404, body="gone"))
+    w.page.goto(server.url)
+    result = w.page.evaluate(WAIT_READY)
+    assert not result["ok"]
+    assert "could not load wheels/llmviz-" in result["error"]
+    status = w.page.locator("#status").inner_text()
+    assert status.startswith("Could not start:") and "llmviz" in status
+    assert w.page.evaluate("() => window.llmvizReadyDone") == "error"
+    assert not w.foreign

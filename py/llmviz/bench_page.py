@@ -1,0 +1,169 @@
+"""The page's load times in headless Chromium (``python -m llmviz bench --page``).
+
+Two cases, three runs each, the median reported:
+
+- cold: a new browser profile (nothing cached, no service worker);
+- warm: the same profile after a first visit, so everything comes from the
+  service worker's cache.
+
+For each run: time to the first painted frame (``window.llmvizFirstFrame`` when the
+renderer sets it, else the browser's first paint), time until ``llmviz.ready``
+resolved, and the bytes and requests the page made until then (Resource Timing:
+``bytes`` = decoded body sizes, ``network_bytes`` = bytes over the wire, 0 for files
+the service worker served). Without a URL it builds dist/ into a temp folder
+(``--wheelhouse $LLMVIZ_PYODIDE_WHEELHOUSE`` when set) and serves it on 127.0.0.1.
+Times come from a software WebGL renderer on this machine: compare them side by
+side, not with a real desktop.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader",
+                 "--enable-unsafe-swiftshader"]
+RUNS = 3
+TIMEOUT_MS = 180_000
+
+_MEASURE = """async () => {
+  const info = await window.llmviz.ready;
+  const res = performance.getEntriesByType('resource');
+  const nav = performance.getEntriesByType('navigation')[0];
+  const paints = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, p.startTime]));
+  const sum = (key) => res.reduce((a, e) => a + (e[key] || 0), 0) + (nav ? nav[key] || 0 : 0);
+  return {
+    first_frame_ms: typeof window.llmvizFirstFrame === 'number' ? window.llmvizFirstFrame : null,
+    first_paint_ms: paints['first-paint'] ?? paints['first-contentful-paint'] ?? null,
+    ready_ms: window.llmvizReadyAt,
+    requests: res.length + 1,
+    bytes: sum('decodedBodySize'),
+    network_bytes: sum('transferSize'),
+    live: info.live,
+    numpy: info.numpy,
+  };
+}"""
+
+METRICS = ("first_frame_ms", "first_paint_ms", "ready_ms", "requests", "bytes", "network_bytes")
+
+
+def _repo_build_module():
+    path = Path(__file__).resolve().parents[2] / "build.py"
+    if not path.is_file():
+        raise RuntimeError("no build.py beside this package: pass the URL of a served llmviz page")
+    spec = importlib.util.spec_from_file_location("llmviz_site_build", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, path
+
+
+class _Served:
+    """dist/ built into a temp folder and served on 127.0.0.1 until closed."""
+
+    def __init__(self):
+        build, path = _repo_build_module()
+        self._tmp = tempfile.TemporaryDirectory(prefix="llmviz-bench-")
+        out = Path(self._tmp.name) / "dist"
+        cmd = [sys.executable, str(path), "--out", str(out), "--quiet", "--no-download"]
+        wheelhouse = os.environ.get("LLMVIZ_PYODIDE_WHEELHOUSE")
+        if wheelhouse:
+            cmd += ["--wheelhouse", wheelhouse]
+        subprocess.run(cmd, check=True)
+        handler = functools.partial(build.SiteHandler, directory=str(out))
+        self.httpd = build.QuietServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._tmp.cleanup()
+
+
+def _load(page, url: str) -> dict:
+    page.goto(url)
+    return page.evaluate(_MEASURE)
+
+
+def _median(runs: list[dict]) -> dict:
+    out = {}
+    for key in METRICS:
+        values = [r[key] for r in runs if r[key] is not None]
+        out[key] = statistics.median(values) if values else None
+    out["live"] = all(r["live"] for r in runs)
+    return out
+
+
+def measure(url: str, runs: int = RUNS) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    result = {"url": url, "runs": runs, "cold": [], "warm": []}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for _ in range(runs):
+                context = browser.new_context()
+                page = context.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                result["cold"].append(_load(page, url))
+                context.close()
+            context = browser.new_context()
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            _load(page, url)
+            if not page.evaluate("() => window.llmviz.offline"):
+                raise RuntimeError("the service worker did not take over; warm loads would not be warm")
+            for _ in range(runs):
+                result["warm"].append(_load(page, url))
+            context.close()
+        finally:
+            browser.close()
+    result["cold_median"] = _median(result["cold"])
+    result["warm_median"] = _median(result["warm"])
+    return result
+
+
+def _fmt(value, key: str) -> str:
+    if value is None:
+        return "-"
+    if key.endswith("bytes"):
+        return f"{value / 1e6:.2f} MB"
+    if key.endswith("_ms"):
+        return f"{value / 1000:.2f} s"
+    return f"{value:g}"
+
+
+def report(result: dict) -> str:
+    lines = [f"page load at {result['url']} (median of {result['runs']} runs each)",
+             f"  {'':16}{'cold':>12}{'warm':>12}"]
+    for key in METRICS:
+        lines.append(f"  {key:16}{_fmt(result['cold_median'][key], key):>12}{_fmt(result['warm_median'][key], key):>12}")
+    lines.append(f"  live inference: {'yes' if result['cold_median']['live'] else 'no (bundled trace)'}")
+    return "\n".join(lines)
+
+
+def run(url: str | None = None, runs: int = RUNS, quiet: bool = False) -> dict:
+    """Measure the page at ``url`` (or a fresh local build when None); print and return the numbers."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
+    served = _Served() if url is None else None
+    try:
+        result = measure(url or served.url, runs)
+    finally:
+        if served is not None:
+            served.close()
+    if not quiet:
+        print(report(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    run(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -1,0 +1,252 @@
+"""build.py without a browser: what dist/ holds, its hashes, its origins, the numpy policy."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+REQUIRED = [
+    "index.html", "css/app.css", "js/boot.js", "sw.js", "manifest.webmanifest", "app.py", "pyscript.toml",
+    "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png", "build-info.json",
+    "pyscript/core.js", "pyscript/core.css",
+    *(f"pyodide/{name}" for name in build.PYODIDE_FILES),
+    "vendor/three/three.module.js", "vendor/three/three.core.js", "vendor/three/addons/controls/OrbitControls.js",
+    f"wheels/{build.PYGMENTS_WHEEL}", "wheels/llmviz-0.1.0-py3-none-any.whl",
+    "weights/sort.npz", "weights/sort.json", "data/trace.json", "data/trace.bin",
+]
+URL_RE = re.compile(r"""https?://[^\s"'<>()\\`]+""")
+# URLs allowed in our own files: XML namespaces (not requests), the loopback address (the
+# local servers of build.py --serve and the bench), links to source on GitHub,
+# the documented numpy fallback (only in build-info.json, when it was used), and the
+# build-time download of nanoGPT's model.py named in llmviz/nanogpt_source.py (CPython
+# only; were the page ever to fetch it, the browser tests' request guard would fail)
+ALLOWED_URL = re.compile(r"^(http://www\.w3\.org/|http://127\.0\.0\.1[:/]|https://github\.com/|https://cdn\.jsdelivr\.net/pyodide/"
+                         r"|https://raw\.githubusercontent\.com/karpathy/nanoGPT/)")
+
+
+def _info(dist: Path) -> dict:
+    return json.loads((dist / "build-info.json").read_text())
+
+
+def test_dist_holds_every_file(built_dist):
+    missing = [rel for rel in REQUIRED if not (built_dist / rel).is_file()]
+    assert not missing
+    info = _info(built_dist)
+    assert set(info["versions"]) >= {"pyodide", "pyscript", "three", "pygments", "python", "llmviz"}
+    assert info["versions"]["pyodide"] == "314.0.7"
+    assert re.fullmatch(r"[0-9a-f]{16}", info["build_id"])
+
+
+def test_build_info_hashes_match_the_files(built_dist):
+    info = _info(built_dist)
+    on_disk = {p.relative_to(built_dist).as_posix() for p in built_dist.rglob("*") if p.is_file()}
+    # every file is listed, except the two that hold the list and the id
+    assert on_disk - set(info["files"]) == {"build-info.json", "sw.js"}
+    assert set(info["files"]) <= on_disk
+    for rel, meta in info["files"].items():
+        data = (built_dist / rel).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == meta["sha256"], rel
+        assert len(data) == meta["size"], rel
+
+
+def test_vendored_files_are_the_npm_packages(built_dist):
+    for name in build.PYODIDE_FILES:
+        assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
+    assert (built_dist / "pyscript/core.js").read_bytes() == \
+        (ROOT / "node_modules/@pyscript/core/dist/core.js").read_bytes()
+
+
+def test_service_worker_precaches_every_file_and_names_the_build(built_dist):
+    info = _info(built_dist)
+    sw = (built_dist / "sw.js").read_text()
+    assert f'const BUILD_ID = "{info["build_id"]}"' in sw
+    m = re.search(r"const PRECACHE = (\[.*?\]);", sw, re.S)
+    precache = set(json.loads(m.group(1)))
+    assert precache == set(info["files"]) | {"build-info.json", "./"}
+    html = (built_dist / "index.html").read_text()
+    assert f'<meta name="llmviz-build" content="{info["build_id"]}">' in html
+    assert "__LLMVIZ_" not in html + sw
+
+
+def _our_text_files(dist: Path):
+    """(name, text) of every file we write (not the vendored packages), the llmviz wheel's too."""
+    for path in sorted(dist.rglob("*")):
+        rel = path.relative_to(dist).as_posix()
+        if not path.is_file() or rel.startswith(("pyodide/", "pyscript/", "vendor/")):
+            continue
+        if path.suffix in (".html", ".css", ".js", ".py", ".json", ".toml", ".webmanifest", ".svg"):
+            yield rel, path.read_text(encoding="utf-8")
+    with zipfile.ZipFile(next((dist / "wheels").glob("llmviz-*.whl"))) as z:
+        for name in z.namelist():
+            yield f"llmviz wheel:{name}", z.read(name).decode("utf-8")
+
+
+def test_our_files_refer_to_no_other_origin(built_dist):
+    seen = 0
+    for rel, text in _our_text_files(built_dist):
+        seen += 1
+        bad = [u for u in URL_RE.findall(text) if not ALLOWED_URL.match(u)]
+        assert not bad, f"{rel} refers to {bad}"
+        if rel == "index.html":
+            for attr in re.findall(r"""(?:src|href)="([^"]+)\"""", text):
+                assert attr.startswith("./"), f"index.html: {attr!r} is not a relative URL"
+    assert seen > 10
+
+
+def test_url_check_catches_a_foreign_url(tmp_path):
+    # the check above must fail on a page that loads something from another origin
+    text = '<script src="https://cdn.example.com/x.js"></script> <svg xmlns="http://www.w3.org/2000/svg">'
+    bad = [u for u in URL_RE.findall(text) if not ALLOWED_URL.match(u)]
+    assert bad == ["https://cdn.example.com/x.js"]
+
+
+def test_llmviz_wheel_holds_the_package(built_dist):
+    wheel = built_dist / "wheels" / "llmviz-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        record = z.read("llmviz-0.1.0.dist-info/RECORD").decode()
+        for line in record.splitlines():
+            name, digest, _size = line.split(",")
+            if digest:
+                assert name in names
+    sources = {"llmviz/" + p.relative_to(ROOT / "py/llmviz").as_posix()
+               for p in (ROOT / "py/llmviz").rglob("*.py") if "__pycache__" not in p.parts}
+    assert sources <= names
+    assert "llmviz-0.1.0.dist-info/WHEEL" in names
+    # the same sources give the same bytes (so an unchanged rebuild keeps its build id)
+    assert build.llmviz_wheel_bytes("0.1.0") == wheel.read_bytes()
+
+
+def test_bundled_trace_is_the_cpython_forward_pass(built_dist):
+    import numpy as np
+
+    from llmviz import load, tracefile
+
+    index = json.loads((built_dist / "data/trace.json").read_text())
+    bundled = tracefile.read(index, (built_dist / "data/trace.bin").read_bytes())
+    assert index["example"] == "CBABBC"
+    model = load(built_dist / "weights/sort.npz")
+    live = model.trace([index["ids"]])
+    assert model.vocab.decode(index["ids"]) == index["text"]
+    assert set(bundled) == set(live)
+    for name in live:
+        want = np.asarray(live[name])
+        got = np.array(bundled[name].tolist()).reshape(want.shape)
+        assert np.allclose(got, want, atol=1e-6), name
+
+
+def test_rebuild_is_quick_and_keeps_the_build_id(built_dist, site_weights, tmp_path):
+    out = tmp_path / "dist"
+    args = ["--out", str(out), "--no-download", "--weights", str(site_weights)]
+    subprocess.run([sys.executable, str(ROOT / "build.py"), *args, "--quiet"], check=True)
+    first = _info(out)["build_id"]
+    proc = subprocess.run([sys.executable, str(ROOT / "build.py"), *args], check=True,
+                          capture_output=True, text=True)
+    assert _info(out)["build_id"] == first
+    m = re.search(r"built .* in ([0-9.]+) s: .* (\d+) written, (\d+) unchanged", proc.stdout)
+    assert m, proc.stdout
+    assert int(m.group(2)) <= 2  # build-info.json (its time stamp) and nothing else of substance
+    # a different label is a different build
+    subprocess.run([sys.executable, str(ROOT / "build.py"), *args, "--quiet", "--label", "x"], check=True)
+    assert _info(out)["build_id"] != first
+
+
+def test_server_sends_the_right_types(built_dist, serve_dist):
+    server = serve_dist(built_dist)
+    want = {"pyodide/pyodide.asm.wasm": "application/wasm", "pyodide/pyodide.mjs": "text/javascript",
+            "js/boot.js": "text/javascript", "manifest.webmanifest": "application/manifest+json"}
+    for rel, mime in want.items():
+        with urllib.request.urlopen(server.url + rel) as resp:
+            assert resp.headers["Content-Type"].split(";")[0] == mime, rel
+    with urllib.request.urlopen(server.sub_url + "index.html") as resp:
+        assert b"llmviz-build" in resp.read()
+
+
+# -- numpy for Pyodide: which wheel is accepted ---------------------------------
+
+def _lock(sha: str) -> dict:
+    return {"info": {"version": "314.0.7"},
+            "packages": {"numpy": {"file_name": f"numpy-2.4.6-{build.NUMPY_TAGS}.whl", "sha256": sha}}}
+
+
+def _quiet() -> build.Builder:
+    return build.Builder(Path("/nonexistent"), quiet=True)
+
+
+def test_numpy_exact_wheel_is_vendored(tmp_path):
+    wheel = tmp_path / f"numpy-2.4.6-{build.NUMPY_TAGS}.whl"
+    wheel.write_bytes(b"pretend wheel")
+    record, path = build.find_numpy(_quiet(), _lock(hashlib.sha256(b"pretend wheel").hexdigest()),
+                                    tmp_path, download=False)
+    assert record["status"] == "vendored" and path == wheel
+
+
+def test_numpy_other_build_with_the_same_tags_is_accepted_with_a_warning(tmp_path, capsys):
+    wheel = tmp_path / f"numpy-2.4.3-{build.NUMPY_TAGS}.whl"
+    wheel.write_bytes(b"another build")
+    lock_sha = "0" * 64
+    record, path = build.find_numpy(_quiet(), _lock(lock_sha), tmp_path, download=False)
+    assert record["status"] == "vendored-other-build" and path == wheel
+    assert record["sha256"] == hashlib.sha256(b"another build").hexdigest()
+    assert record["lock_sha256"] == lock_sha
+    err = capsys.readouterr().err
+    assert record["sha256"] in err and lock_sha in err
+
+
+def test_numpy_wheel_for_another_platform_is_refused(tmp_path, capsys):
+    (tmp_path / "numpy-2.4.6-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"x")
+    record, path = build.find_numpy(_quiet(), _lock("0" * 64), tmp_path, download=False)
+    assert record["status"] == "not-vendored" and path is None
+    assert build.NUMPY_TAGS in capsys.readouterr().err
+
+
+def test_numpy_download_with_a_wrong_sha256_is_refused(tmp_path, monkeypatch, capsys):
+    class FakeResponse:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def read(self):
+            return b"tampered"
+
+    monkeypatch.setattr(build, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(build.urllib.request, "urlopen", lambda url, timeout: FakeResponse())
+    record, path = build.find_numpy(_quiet(), _lock("0" * 64), None, download=True)
+    assert record["status"] == "not-vendored" and path is None
+    assert "sha256 mismatch" in record["download_error"]
+    assert not (tmp_path / "cache" / f"numpy-2.4.6-{build.NUMPY_TAGS}.whl").exists()
+
+
+def test_build_without_numpy_records_it(built_dist, wheelhouse):
+    numpy = _info(built_dist)["numpy"]
+    if wheelhouse is None:
+        assert numpy["status"] == "not-vendored" and numpy["file"] is None
+        assert not list((built_dist / "wheels").glob("numpy-*"))
+    else:
+        assert numpy["status"] in ("vendored", "vendored-other-build")
+        data = (built_dist / numpy["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == numpy["sha256"]
+    lock = json.loads((built_dist / "pyodide/pyodide-lock.json").read_text())
+    assert numpy["lock_sha256"] == lock["packages"]["numpy"]["sha256"]
+
+
+@pytest.mark.parametrize("size", [192, 512])
+def test_icons_are_pngs_of_their_size(built_dist, size):
+    data = (built_dist / f"icons/icon-{size}.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(data[16:20], "big") == size and int.from_bytes(data[20:24], "big") == size
+    manifest = json.loads((built_dist / "manifest.webmanifest").read_text())
+    assert f"icons/icon-{size}.png" in [icon["src"] for icon in manifest["icons"]]
