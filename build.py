@@ -378,6 +378,36 @@ def scene_data(b: Builder, model, trace, T: int) -> str | None:
     return "data/scene.json"
 
 
+def code_data(b: Builder, nanogpt: Path | None, download: bool) -> dict | None:
+    """dist/data/code.json: every code reference of the walkthrough resolved against our port
+    and nanoGPT's model.py (``llmviz.code_refs``), when those modules exist.
+
+    nanoGPT's file comes from --nanogpt, $LLMVIZ_NANOGPT, the .cache/ download, or a download
+    of the pinned commit (skipped with --no-download); without it the snippets of our port
+    are still written and the build says so in one line.
+    """
+    try:
+        from llmviz import code_refs, nanogpt_source
+    except ImportError:
+        return None
+    if nanogpt is None and not download and not os.environ.get(nanogpt_source.ENV_VAR):
+        cached = CACHE / f"nanogpt-{nanogpt_source.PINNED_COMMIT}" / "model.py"
+        text, info = (nanogpt_source.get_source(cached) if cached.is_file() else
+                      (None, {"status": "missing", "sha256": None, "path": None,
+                              "message": "nanoGPT model.py not available (--no-download); nanoGPT "
+                                         "snippets left out, pass --nanogpt PATH to use a checkout"}))
+    else:
+        text, info = nanogpt_source.get_source(nanogpt, cache_dir=CACHE)
+    if info["status"] != "pinned":
+        print(info["message"], file=sys.stderr)
+    try:
+        resolved = code_refs.check_all(text)
+    except code_refs.SelectorError as e:
+        raise BuildError(f"a code reference does not resolve: {e}") from None
+    b.write("data/code.json", json.dumps(code_refs.to_json(resolved), separators=(",", ":")))
+    return info
+
+
 # ----------------------------------------------------------------------------
 # icons (drawn here, no image library needed)
 
@@ -458,10 +488,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         numpy["file"] = f"wheels/{numpy_path.name}"
 
     model = model_data(b, weights or ROOT / "weights" / "sort.npz", DEFAULT_EXAMPLE)
-    nanogpt_info = None
-    if nanogpt is not None:
-        # TODO(annotate helper): read nanoGPT's model.py from here for the code panel
-        nanogpt_info = {"path": str(nanogpt), "sha256": sha256_file(nanogpt) if nanogpt.is_file() else None}
+    nanogpt_info = code_data(b, nanogpt, download)
 
     # every file so far, hashed; the build id is a digest of all of them (+ the templates and label)
     files = {}
