@@ -1,0 +1,91 @@
+"""The numbers behind a scene's blocks: one float32 buffer per block, and their packing.
+
+``block_values(scene, trace, state_dict)`` reads each block's ``trace``/``param``
+source (see ``llmviz.layout``) and returns the block's values as a flat float32
+array in its row-major cell order (rows x cols). ``pack`` puts them all in one
+``values.bin`` with an offset table, for shipping a prerendered example.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+
+def _param(state_dict: Mapping, name: str):
+    if name in state_dict:
+        return state_dict[name]
+    short = name[len("transformer."):] if name.startswith("transformer.") else "transformer." + name
+    if short in state_dict:
+        return state_dict[short]
+    raise KeyError(f"no parameter {name!r} in the state dict")
+
+
+def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None) -> np.ndarray:
+    """A block's values as a (rows, cols) float32 array, before flattening."""
+    if "trace" in block:
+        if trace is None:
+            raise ValueError(f"block {block['id']!r} needs a trace")
+        arr = np.asarray(trace[block["trace"]])
+        for i in block.get("index", []):
+            arr = arr[i]
+    elif "param" in block:
+        if state_dict is None:
+            raise ValueError(f"block {block['id']!r} needs a state dict")
+        arr = np.asarray(_param(state_dict, block["param"]))
+        if "slice" in block:
+            r0, r1 = block["slice"]
+            arr = arr[r0:r1]
+    else:
+        raise ValueError(f"block {block['id']!r} names no trace tensor and no parameter")
+    if block.get("transpose") and arr.ndim >= 2:
+        arr = np.swapaxes(arr, -1, -2)
+    rows, cols = block["rows"], block["cols"]
+    if arr.size != rows * cols:
+        raise ValueError(
+            f"block {block['id']!r} has {rows}x{cols} cells but its tensor has shape "
+            f"{tuple(arr.shape)}; build the scene with the trace's T "
+            f"(llmviz.layout.scene(config, T=...))")
+    return np.ascontiguousarray(arr, dtype=np.float32).reshape(rows, cols)
+
+
+def block_values(scene: dict, trace: Mapping | None, state_dict: Mapping | None,
+                 roles: tuple[str, ...] = ("parameter", "activation", "aggregate"),
+                 ) -> dict[str, np.ndarray]:
+    """{block id: flat float32 values in row-major cell order} for every block of ``roles``.
+
+    ``state_dict`` uses nanoGPT names (``transformer.h.0...``; names without the
+    prefix work too). Pass ``roles=("parameter",)`` to get only weights (no trace needed).
+    """
+    if scene.get("values") == "none":
+        raise ValueError("this is a scale scene: it has no values to show")
+    out: dict[str, np.ndarray] = {}
+    for block in scene["blocks"]:
+        if block["role"] in roles:
+            out[block["id"]] = source_array(block, trace, state_dict).ravel()
+    return out
+
+
+def pack(scene: dict, values: Mapping[str, np.ndarray]) -> tuple[bytes, dict[str, list[int]]]:
+    """One little-endian float32 buffer of all values, in scene block order.
+
+    Returns (bytes, {id: [offset in floats, count]}); blocks without values are skipped.
+    """
+    parts, offsets, at = [], {}, 0
+    for block in scene["blocks"]:
+        if block["id"] not in values:
+            continue
+        arr = np.ascontiguousarray(values[block["id"]], dtype="<f4").ravel()
+        if arr.size != block["rows"] * block["cols"]:
+            raise ValueError(f"values of {block['id']!r} have {arr.size} floats, "
+                             f"the block has {block['rows'] * block['cols']} cells")
+        parts.append(arr.tobytes())
+        offsets[block["id"]] = [at, int(arr.size)]
+        at += arr.size
+    return b"".join(parts), offsets
+
+
+def unpack(data: bytes, offsets: Mapping[str, list[int]]) -> dict[str, np.ndarray]:
+    """The inverse of ``pack``: {id: float32 array} viewing ``data``."""
+    buf = np.frombuffer(data, dtype="<f4")
+    return {id_: buf[o:o + n] for id_, (o, n) in offsets.items()}
