@@ -59,6 +59,46 @@ function toPlain(info) {
   return Object.assign({}, info);
 }
 
+// ---- commands: state(), goto(), setInput(), also by postMessage ----------------
+// Python registers the implementations once it is up:
+//   js.llmviz.register("goto", create_proxy(fn))   (names: state, goto, setInput)
+// Until then goto/setInput wait for `ready`; state() reports what is known.
+
+const handlers = new Map();
+const COMMANDS = ["state", "goto", "setInput"];
+api.register = (name, fn) => {
+  if (!COMMANDS.includes(name)) throw new Error(`llmviz.register: unknown command ${name}`);
+  handlers.set(name, fn);
+};
+api.state = () => {
+  if (handlers.has("state")) return toPlain(handlers.get("state")());
+  return { ready: !!api.info, build: BUILD_ID, error: api.error };
+};
+async function command(name, arg) {
+  await ready;
+  const fn = handlers.get(name);
+  if (!fn) throw new Error(`llmviz.${name} is not available in this build yet`);
+  const value = await fn(arg);
+  return value && typeof value.toJs === "function" ? value.toJs({ dict_converter: Object.fromEntries }) : value;
+}
+api.goto = (target) => command("goto", target);         // target: {phase, step}
+api.setInput = (text) => command("setInput", text);
+
+// an embedding page sends {llmviz: "goto", arg: {...}, id} and gets back
+// {llmviz: "result", id, ok, value | error}
+window.addEventListener("message", async (event) => {
+  const msg = event.data;
+  if (!msg || typeof msg !== "object" || !COMMANDS.includes(msg.llmviz) || !event.source) return;
+  const reply = { llmviz: "result", id: msg.id, ok: true };
+  try {
+    reply.value = msg.llmviz === "state" ? api.state() : await command(msg.llmviz, msg.arg);
+  } catch (e) {
+    reply.ok = false;
+    reply.error = String(e && e.message ? e.message : e);
+  }
+  event.source.postMessage(reply, event.origin === "null" ? "*" : event.origin);
+});
+
 // ---- progress ---------------------------------------------------------------
 
 let doneLoading = false;

@@ -90,10 +90,24 @@ def _boot_and_check(w, url, dist) -> dict:
     return info
 
 
+POST = """(msg) => new Promise(resolve => {
+  addEventListener("message", e => { if (e.data && e.data.llmviz === "result" && e.data.id === msg.id) resolve(e.data); });
+  postMessage(msg, "*");
+})"""
+
+
 def test_boot_from_root(built_dist, serve_dist, watch):
     server = serve_dist(built_dist)
     w = watch(server)
-    _boot_and_check(w, server.url, built_dist)
+    info = _boot_and_check(w, server.url, built_dist)
+    # the command API answers by postMessage too (for an embedding page)
+    state = w.page.evaluate(POST, {"llmviz": "state", "id": 7})
+    assert state["ok"] and state["value"]["build"] == info["build"]
+    assert state["value"].get("ready", True) is True
+    unknown = w.page.evaluate(POST, {"llmviz": "goto", "arg": {"phase": "nowhere"}, "id": 8})
+    assert unknown["id"] == 8 and ("ok" in unknown)
+    if not unknown["ok"]:
+        assert unknown["error"]
 
 
 def test_boot_from_sub_path(built_dist, serve_dist, watch):
