@@ -1,0 +1,669 @@
+"""Numbers for the walkthrough text, taken from the live Trace and the parameters.
+
+Pure Python (no numpy): a tensor is anything with ``.shape`` and full-tuple integer
+indexing (a numpy array or ``llmviz.tracefile.FlatTensor``).
+
+Every number the commentary shows is a ``Num``: its value, how it is written, and
+its *source*, a small JSON-ready description of where it came from, so that a test
+(or the page, on hover) can find it again:
+
+- a cell: ``{"in": "trace", "tensor": "h.0.attn.att", "index": [0, 1, 5, 2]}`` or
+  ``{"in": "params", "tensor": "transformer.wte.weight", "index": [1, 0]}``; a "*" in
+  the index stands for a whole axis (a vector, for the vector operations below);
+- a computation on sources: ``{"op": "sub", "args": [source_or_number, ...]}``, with
+  the operations of ``OPS`` and ``VECTOR_OPS`` (``softmax_t`` also takes
+  ``"temperature"`` and ``"i"``). ``evaluate(source, trace, params)`` recomputes it.
+
+This module also holds the block side of the contract that the walkthrough needs:
+which block ids a config has (``block_ids``), and a ``Geometry`` that maps tensor
+elements to block cells. Step data writes cell ranges in one *canonical*
+orientation, independent of the picture:
+
+- residual-stream activations (trace shape (B, T, X)) are X rows by T columns (one
+  column per position); the (B, T) aggregates (``idx``, ``*.mean``, ``*.rstd``,
+  ``probs.max``, ``probs.sum``) 1 row by T columns; ``pos_emb`` C rows by T columns;
+- per-head q, k, v, head_out (``h.0.attn.q[1]``): hs rows by T columns; scores and
+  att: T rows (the query position) by T columns (the key position); att.max and
+  att.sum: T rows by 1 column;
+- Linear weights: out rows by in columns (as stored), c_attn split per kind and head
+  (``h.0.attn.c_attn.q.weight[1]``: hs rows by C columns); ``wte.weight`` C rows by V
+  columns and ``wpe.weight`` C rows by block_size columns (one column per token or
+  position); every 1-d parameter (biases, layer-norm weights) n rows by 1 column.
+
+What the page receives is in the grid of the scene's blocks (``llmviz.layout``),
+which draws a few blocks differently (the MLP's hidden activations as T rows by 4C
+columns, for one): ``Geometry`` maps every range and number through the tensor
+element it shows, so step data never depends on how the picture is laid out.
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Iterable
+
+# --------------------------------------------------------------------------- config
+
+PER_HEAD = ("q", "k", "v", "scores", "att", "att.max", "att.sum", "head_out")
+
+
+def cfg(config: Any, name: str):
+    """A config field from a GPTConfig, a bundled trace's config view, or a dict."""
+    if isinstance(config, dict):
+        return config[name]
+    return getattr(config, name)
+
+
+def dims_of(config: Any, T: int | None = None) -> dict[str, int]:
+    """The named sizes the commentary talks about, from the config (and the input length)."""
+    C, nh = cfg(config, "n_embd"), cfg(config, "n_head")
+    return {"C": C, "T": cfg(config, "block_size") if T is None else T,
+            "block_size": cfg(config, "block_size"), "n_layer": cfg(config, "n_layer"),
+            "n_head": nh, "nh": nh, "hs": C // nh, "V": cfg(config, "vocab_size"),
+            "vocab_size": cfg(config, "vocab_size"), "4C": 4 * C}
+
+
+def param_names(config: Any) -> list[str]:
+    """The state-dict names (with nanoGPT's ``transformer.`` prefix) a config implies."""
+    bias = _bias(config)
+    names = ["transformer.wte.weight", "transformer.wpe.weight"]
+    for i in range(cfg(config, "n_layer")):
+        p = f"transformer.h.{i}."
+        for mod in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"):
+            names.append(p + mod + ".weight")
+            if bias:
+                names.append(p + mod + ".bias")
+    names.append("transformer.ln_f.weight")
+    if bias:
+        names.append("transformer.ln_f.bias")
+    names.append("lm_head.weight")
+    return names
+
+
+def _bias(config: Any) -> bool:
+    try:
+        return bool(cfg(config, "bias"))
+    except (KeyError, AttributeError):
+        return True
+
+
+def block_ids(config: Any) -> set[str]:
+    """Every block id of the contract for this config (activations, per-head, parameters)."""
+    nh = cfg(config, "n_head")
+    ids: set[str] = set()
+    for name in _trace_shapes(config, cfg(config, "block_size")):
+        if name.endswith(".attn.qkv"):
+            continue  # drawn as its q, k and v blocks
+        head_kind = _head_kind(name)
+        if head_kind:
+            ids.update(f"{name}[{h}]" for h in range(nh))
+        else:
+            ids.add(name)
+    for name in param_names(config):
+        short = name[len("transformer."):] if name.startswith("transformer.") else name
+        if ".attn.c_attn." in short:
+            layer, what = short.split(".attn.c_attn.")
+            for kind in "qkv":
+                ids.update(f"{layer}.attn.c_attn.{kind}.{what}[{h}]" for h in range(nh))
+        else:
+            ids.add(short)
+    return ids
+
+
+def _head_kind(name: str) -> str | None:
+    """'att.max' for 'h.0.attn.att.max', None for names that are not per-head."""
+    if name.startswith("h.") and ".attn." in name:
+        kind = name.split(".attn.", 1)[1]
+        if kind in PER_HEAD:
+            return kind
+    return None
+
+
+def split_block_id(block: str) -> tuple[str, int | None]:
+    """'h.0.attn.q[1]' -> ('h.0.attn.q', 1); 'x' -> ('x', None)."""
+    if block.endswith("]") and "[" in block:
+        base, head = block[:-1].rsplit("[", 1)
+        return base, int(head)
+    return block, None
+
+
+def param_shape(name: str, config: Any) -> tuple[int, ...]:
+    """The shape of a parameter, by state-dict name (with or without ``transformer.``)."""
+    d = dims_of(config)
+    C, V = d["C"], d["V"]
+    short = name[len("transformer."):] if name.startswith("transformer.") else name
+    table = {"wte.weight": (V, C), "wpe.weight": (d["block_size"], C), "lm_head.weight": (V, C),
+             "attn.c_attn.weight": (3 * C, C), "attn.c_attn.bias": (3 * C,),
+             "attn.c_proj.weight": (C, C), "mlp.c_fc.weight": (4 * C, C), "mlp.c_fc.bias": (4 * C,),
+             "mlp.c_proj.weight": (C, 4 * C)}
+    for suffix, shape in table.items():
+        if short == suffix or short.endswith("." + suffix):
+            return shape
+    return (C,)  # layer-norm weights and biases, c_proj biases
+
+
+def canonical_blocks(config: Any, T: int) -> list[dict]:
+    """Every block in the walkthrough's canonical orientation (see the module docstring),
+    in the scene's block format (``trace``/``index``/``transpose`` or
+    ``param``/``slice``/``transpose``, plus ``rows``/``cols``)."""
+    d = dims_of(config, T)
+    C, hs, nh = d["C"], d["hs"], d["nh"]
+    blocks = []
+    for name, shape in _trace_shapes(config, T).items():
+        kind = _head_kind(name)
+        if name.endswith(".attn.qkv"):
+            continue
+        if kind:
+            tr = kind in ("q", "k", "v", "head_out")
+            rows, cols = (shape[3], shape[2]) if tr else (shape[2], shape[3] if len(shape) == 4 else 1)
+            blocks += [{"id": f"{name}[{h}]", "trace": name, "index": [0, h], "transpose": tr,
+                        "rows": rows, "cols": cols} for h in range(nh)]
+        elif name == "pos_emb":
+            blocks.append({"id": name, "trace": name, "index": [], "transpose": True, "rows": C, "cols": T})
+        elif len(shape) == 2:
+            blocks.append({"id": name, "trace": name, "index": [0], "transpose": False, "rows": 1, "cols": T})
+        else:
+            blocks.append({"id": name, "trace": name, "index": [0], "transpose": True,
+                           "rows": shape[2], "cols": T})
+    for name in param_names(config):
+        short = name[len("transformer."):] if name.startswith("transformer.") else name
+        shape = param_shape(name, config)
+        if ".attn.c_attn." in short:
+            layer, what = short.split(".attn.c_attn.")
+            for k, kind in enumerate("qkv"):
+                for h in range(nh):
+                    r0 = k * C + h * hs
+                    blocks.append({"id": f"{layer}.attn.c_attn.{kind}.{what}[{h}]", "param": name,
+                                   "slice": [r0, r0 + hs], "transpose": False,
+                                   "rows": hs, "cols": C if len(shape) == 2 else 1})
+        elif short in ("wte.weight", "wpe.weight"):
+            blocks.append({"id": short, "param": name, "transpose": True, "rows": shape[1], "cols": shape[0]})
+        elif len(shape) == 2:
+            blocks.append({"id": short, "param": name, "transpose": False, "rows": shape[0], "cols": shape[1]})
+        else:
+            blocks.append({"id": short, "param": name, "transpose": False, "rows": shape[0], "cols": 1})
+    return blocks
+
+
+def _trace_shapes(config: Any, T: int) -> dict[str, tuple[int, ...]]:
+    from ..trace import trace_shapes
+
+    class _C:  # trace_shapes reads attributes
+        pass
+    c = _C()
+    for f in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
+        setattr(c, f, cfg(config, f))
+    return trace_shapes(c, 1, T)
+
+
+class Geometry:
+    """Maps between tensor elements and block cells, for one config and input length.
+
+    ``scene`` is the layout the page draws (``llmviz.layout.scene``), whose grid
+    the output uses; ``canon`` is the canonical orientation the step data is written
+    in. They agree for most blocks; where the layout draws a block transposed (the
+    MLP's hidden layer, for one), cell ranges and numbers are mapped through the
+    tensor element they show, so the step data never depends on the picture.
+    """
+
+    def __init__(self, config: Any, T: int):
+        self.config, self.T = config, T
+        self.shapes = _trace_shapes(config, T)
+        self.canon = {b["id"]: b for b in canonical_blocks(config, T)}
+        try:
+            from ..layout import scene
+            self.scene = {b["id"]: b for b in scene(config, T)["blocks"]}
+        except ImportError:  # the layout module is optional for the walkthrough
+            self.scene = dict(self.canon)
+        self._by_source: dict[tuple[str, str], list[dict]] = {}
+        for b in self.scene.values():
+            key = ("trace", b["trace"]) if "trace" in b else ("params", b.get("param", ""))
+            self._by_source.setdefault(key, []).append(b)
+
+    def dims(self, block: str) -> tuple[int, int]:
+        b = self.scene.get(block) or self.canon[block]
+        return b["rows"], b["cols"]
+
+    def _source_shape(self, b: dict) -> tuple[int, ...]:
+        if "trace" in b:
+            shape = self.shapes[b["trace"]][len(b.get("index", [])):]
+        else:
+            shape = param_shape(b["param"], self.config)
+            if "slice" in b:
+                shape = (b["slice"][1] - b["slice"][0],) + tuple(shape[1:])
+        if b.get("transpose") and len(shape) >= 2:
+            shape = tuple(shape[:-2]) + (shape[-1], shape[-2])
+        return tuple(shape)
+
+    def _element(self, b: dict, r: int, c: int) -> tuple[str, str, tuple]:
+        """The tensor element shown by cell (r, c) of block dict ``b``."""
+        shape = self._source_shape(b)
+        flat = r * b["cols"] + c
+        rest = []
+        for n in reversed(shape):
+            flat, i = divmod(flat, n)
+            rest.append(i)
+        rest.reverse()
+        if b.get("transpose") and len(rest) >= 2:
+            rest[-1], rest[-2] = rest[-2], rest[-1]
+        if "trace" in b:
+            return "trace", b["trace"], tuple(b.get("index", [])) + tuple(rest)
+        if "slice" in b:
+            rest[0] += b["slice"][0]
+        return "params", b["param"], tuple(rest)
+
+    def cell_of(self, where: str, tensor: str, index: tuple) -> tuple[str, list[int]] | None:
+        """The scene block and [row, col] that show one tensor element, or None."""
+        if where == "params" and not tensor.startswith(("transformer.", "lm_head")):
+            tensor = "transformer." + tensor
+        for b in self._by_source.get((where, tensor), []):
+            rest = list(index)
+            if "trace" in b:
+                lead = list(b.get("index", []))
+                if rest[:len(lead)] != lead:
+                    continue
+                rest = rest[len(lead):]
+            elif "slice" in b:
+                r0, r1 = b["slice"]
+                if not r0 <= rest[0] < r1:
+                    continue
+                rest[0] -= r0
+            if b.get("transpose") and len(rest) >= 2:
+                rest[-1], rest[-2] = rest[-2], rest[-1]
+            flat = 0
+            for i, n in zip(rest, self._source_shape(b)):
+                flat = flat * n + i
+            return b["id"], list(divmod(flat, b["cols"]))
+        return None
+
+    def to_scene(self, block: str, r: int, c: int) -> list[int]:
+        """A canonical cell of ``block`` as a cell of the scene's block."""
+        canon = self.canon[block]
+        if block not in self.scene or canon is self.scene.get(block):
+            return [r, c]
+        where, tensor, index = self._element(canon, r, c)
+        found = self.cell_of(where, tensor, index)
+        return found[1] if found and found[0] == block else [r, c]
+
+    def range_to_scene(self, block: str, rng: list[int]) -> list[int]:
+        """A canonical [r0, c0, r1, c1] range as the scene's range (corners mapped)."""
+        a = self.to_scene(block, rng[0], rng[1])
+        b = self.to_scene(block, rng[2], rng[3])
+        return [min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])]
+
+
+_GEOMETRY: dict = {}
+
+
+def geometry(config: Any, T: int) -> Geometry:
+    """The (cached) Geometry for a config and input length."""
+    key = (tuple(cfg(config, f) for f in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd")),
+           _bias(config), T)
+    if key not in _GEOMETRY:
+        if len(_GEOMETRY) > 16:
+            _GEOMETRY.clear()
+        _GEOMETRY[key] = Geometry(config, T)
+    return _GEOMETRY[key]
+
+
+def block_dims(block: str, config: Any, T: int) -> tuple[int, int]:
+    """(rows, cols) of a block's cell grid in the scene, for input length T."""
+    return geometry(config, T).dims(block)
+
+
+def block_cell(source: dict, config: Any, T: int) -> tuple[str, list[int]] | None:
+    """The scene block id and [row, col] of the cell that shows a cell source, or None."""
+    if "tensor" not in source or "*" in source["index"]:
+        return None
+    return geometry(config, T).cell_of(source.get("in", "trace"), source["tensor"], tuple(source["index"]))
+
+
+# ------------------------------------------------------------------ formatting
+
+def fmt(value: float, digits: int | None = None) -> str:
+    """A number as the commentary writes it: about three significant digits, ASCII minus."""
+    if digits is not None:
+        text = f"{value:.{digits}f}"
+    else:
+        a = abs(value)
+        if a == 0:
+            return "0"
+        if math.isinf(value):
+            return "-inf" if value < 0 else "inf"
+        if a >= 1e5:
+            text = f"{value:.2e}"
+        elif a >= 100:
+            text = f"{value:.1f}"
+        elif a >= 0.0995:  # rounds to 0.10 or more
+            text = f"{value:.2f}"
+        elif a >= 0.00995:
+            text = f"{value:.3f}"
+        else:
+            text = f"{value:.2g}"  # 0.0063, 0.00094, 9.4e-05
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return text
+
+
+class Html(str):
+    """A string that is already safe HTML (the markup inserts it as is)."""
+
+
+class Num:
+    """A number for the text, with the source it was read or computed from."""
+
+    __slots__ = ("value", "source", "digits")
+
+    def __init__(self, value: float | int | None, source: dict, digits: int | None = None):
+        self.value, self.source, self.digits = value, source, digits
+
+    @property
+    def text(self) -> str:
+        if self.value is None:
+            return "?"
+        if isinstance(self.value, int):
+            return str(self.value)
+        return fmt(self.value, self.digits)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __repr__(self) -> str:
+        return f"Num({self.text}, {self.source})"
+
+
+# ------------------------------------------------------------------ evaluation
+
+OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "neg": lambda a: -a,
+    "exp": lambda a: math.exp(a),
+    "log": lambda a: math.log(a),
+    "sqrt": lambda a: math.sqrt(a),
+    "recip": lambda a: 1.0 / a,
+    "square": lambda a: a * a,
+}
+
+
+def _softmax_t(xs: list[float], temperature: float, i: int) -> float:
+    scaled = [x / temperature for x in xs]
+    m = max(scaled)
+    exps = [math.exp(x - m) for x in scaled]
+    return exps[i] / sum(exps)
+
+
+VECTOR_OPS = {
+    "sum": lambda xs: math.fsum(xs),
+    "var": lambda xs: math.fsum((x - math.fsum(xs) / len(xs)) ** 2 for x in xs) / len(xs),
+    "mean": lambda xs: math.fsum(xs) / len(xs),
+    "max": lambda xs: max(xs),
+    "argmax": lambda xs: max(range(len(xs)), key=lambda i: xs[i]),
+    "norm": lambda xs: math.sqrt(math.fsum(x * x for x in xs)),
+    "count_neg": lambda xs: sum(1 for x in xs if x < 0),
+    "dot": lambda xs, ys: math.fsum(x * y for x, y in zip(xs, ys)),
+}
+
+
+class MissingParams(LookupError):
+    """A source names a parameter but no parameters were given."""
+
+
+def param_tensor(params: Any, name: str):
+    """A parameter by state-dict name, with or without the ``transformer.`` prefix."""
+    if params is None:
+        raise MissingParams(name)
+    for key in (name, "transformer." + name, name[len("transformer."):] if name.startswith("transformer.") else None):
+        if key is not None and key in params:
+            return params[key]
+    raise MissingParams(name)
+
+
+def read_cell(source: dict, trace: Any, params: Any):
+    """The value (or, with a "*" in the index, the list of values) a cell source names."""
+    tensor = trace[source["tensor"]] if source.get("in", "trace") == "trace" \
+        else param_tensor(params, source["tensor"])
+    index = list(source["index"])
+    if "*" in index:
+        axis = index.index("*")
+        n = tensor.shape[axis]
+        out = []
+        for i in range(n):
+            index[axis] = i
+            out.append(float(tensor[tuple(index)]))
+        return out
+    value = tensor[tuple(index)]
+    if getattr(tensor, "dtype", None) is not None and "int" in str(tensor.dtype):
+        return int(value)
+    return float(value)
+
+
+def evaluate(source: Any, trace: Any, params: Any = None):
+    """Recompute the value a source describes (a number, or a list for a vector)."""
+    if isinstance(source, (int, float)):
+        return source
+    if "tensor" in source:
+        return read_cell(source, trace, params)
+    op = source["op"]
+    args = [evaluate(a, trace, params) for a in source["args"]]
+    if op == "softmax_t":
+        return _softmax_t(args[0], source["temperature"], source["i"])
+    if op in VECTOR_OPS:
+        return VECTOR_OPS[op](*args)
+    return OPS[op](*args)
+
+
+# ------------------------------------------------------------------ the walk
+
+class Walk:
+    """Everything a step needs to fill its text: sizes, chosen position/layer/head, numbers.
+
+    ``t`` is the position the commentary follows (the last one, whose output is the
+    next token), ``L`` the layer (0) and ``h`` the head (0) it zooms into.
+    """
+
+    def __init__(self, ctx: Any):
+        get = ctx.get if isinstance(ctx, dict) else (lambda k, d=None: getattr(ctx, k, d))
+        self.trace = get("trace")
+        if self.trace is None:
+            raise ValueError("the walkthrough needs a trace (ctx['trace'])")
+        self.config = get("config") or self.trace.config
+        self.params = get("params")
+        vocab = get("vocab")
+        vocab = getattr(vocab, "tokens", vocab)
+        self.vocab = list(vocab) if vocab is not None else [str(i) for i in range(cfg(self.config, "vocab_size"))]
+        idx = self.trace["idx"]
+        self.T = int(idx.shape[1])
+        self.ids = [int(idx[0, i]) for i in range(self.T)]
+        self.input_text = get("input_text") or "".join(self.vocab[i] if i < len(self.vocab) else "?" for i in self.ids)
+        self.target_text = get("target_text")
+        self.task = get("task") or ("sort" if self.vocab == ["A", "B", "C"] else "text")
+        d = dims_of(self.config, self.T)
+        self.dims = d
+        self.C, self.V, self.nh, self.hs = d["C"], d["V"], d["nh"], d["hs"]
+        self.n_layer, self.block_size = d["n_layer"], d["block_size"]
+        self.bias = _bias(self.config)
+        self.t, self.L, self.h = self.T - 1, 0, 0
+        self.LL = self.n_layer - 1
+
+    # ---- template variables for block ids, cells and animations
+    def vars(self) -> dict:
+        return {"t": self.t, "L": self.L, "h": self.h, "LL": self.LL, "T": self.T, "C": self.C,
+                "V": self.V, "nh": self.nh, "hs": self.hs, "n_layer": self.n_layer,
+                "tm": self.mask_row(), "C4": 4 * self.C, "k": self.ids[self.t],
+                "xin": self.stream_in(self.L), "h2": self.nh - 1, "s": 0,
+                "next": self.argmax_token(self.t), "j": self.fc_row()}
+
+    def n_params(self) -> int:
+        """How many numbers the weights hold (lm_head counted once if tied to wte)."""
+        C, V, bs, b = self.C, self.V, self.block_size, int(self.bias)
+        layer = (2 * C * (1 + b) + 3 * C * C + 3 * C * b + C * C + C * b
+                 + 4 * C * C + 4 * C * b + 4 * C * C + C * b)
+        n = V * C + bs * C + self.n_layer * layer + C * (1 + b) + V * C
+        if self.params is not None and self._tied():
+            n -= V * C
+        return n
+
+    def _tied(self) -> bool:
+        try:
+            a = param_tensor(self.params, "lm_head.weight")
+            b = param_tensor(self.params, "transformer.wte.weight")
+        except MissingParams:
+            return False
+        return a is b or a.tolist() == b.tolist()
+
+    def stream_in(self, layer: int) -> str:
+        """The block id of the residual stream entering ``layer``."""
+        return "x" if layer == 0 else f"h.{layer - 1}.x"
+
+    def fc_row(self) -> int:
+        """The MLP hidden unit the commentary follows: the one whose input at position t is
+        closest to -0.5, where GELU's bend is easy to see on the plot."""
+        col = self.values(self.vec(f"h.{self.L}.mlp.fc", 0, self.t, "*"))
+        return min(range(len(col)), key=lambda j: abs(col[j] + 0.5))
+
+    def forward_path(self) -> list[str]:
+        """The main blocks in forward order, for the intro's sweep."""
+        path = ["idx", "tok_emb", "pos_emb", "x"]
+        for i in range(self.n_layer):
+            p = f"h.{i}."
+            path += [p + "ln_1", p + "attn.y", p + "attn.out", p + "x_attn", p + "ln_2",
+                     p + "mlp.fc", p + "mlp.gelu", p + "mlp.out", p + "x"]
+        return path + ["ln_f", "logits", "probs"]
+
+    def sum_expr(self, pairs: list[tuple[Num, Num]], n_total: int, bias: Num | None,
+                 result: Num) -> tuple:
+        """``a × b + c × d + … (n products) + bias = result``, as parts for the markup."""
+        def bracket(n: Num) -> list:
+            return ["(", n, ")"] if n.value is not None and n.value < 0 else [n]
+
+        parts: list = []
+        for i, (a, b) in enumerate(pairs):
+            parts += ([" + "] + bracket(a) if i else [a]) + [" × "] + bracket(b)
+        if n_total > len(pairs):
+            parts.append(f" + … ({n_total} products in all)")
+        if bias is not None:
+            parts += [" + "] + bracket(bias)
+        parts += [" = ", result]
+        return tuple(parts)
+
+    def mask_row(self) -> int:
+        """The query row the causal-mask step shows: one with masked entries to its right."""
+        return max(0, (self.T - 1) // 2)
+
+    def cond(self, name: str) -> bool:
+        if name == "*":
+            return True
+        if name == "sort":
+            return self.task == "sort"
+        if name == "target":
+            return self.target() is not None
+        if name == "bias":
+            return self.bias
+        if name == "multi_layer":
+            return self.n_layer > 1
+        if name == "multi_head":
+            return self.nh > 1
+        if name == "params":
+            return self.params is not None
+        if name == "gelu_tanh":
+            try:
+                return cfg(self.config, "gelu") == "tanh"
+            except (KeyError, AttributeError):
+                return False
+        raise KeyError(f"unknown text condition {name!r}")
+
+    # ---- numbers
+    def act(self, tensor: str, *index: int, digits: int | None = None) -> Num:
+        """A value of the trace, e.g. ``w.act("x", 0, t, c)``."""
+        source = {"in": "trace", "tensor": tensor, "index": list(index)}
+        return Num(read_cell(source, self.trace, None), source, digits)
+
+    def par(self, name: str, *index: int, digits: int | None = None) -> Num:
+        """A parameter value by state-dict name without ``transformer.`` (``"wte.weight"``)."""
+        full = name if name.startswith("lm_head") else "transformer." + name
+        source = {"in": "params", "tensor": full, "index": list(index)}
+        try:
+            value = read_cell(source, self.trace, self.params)
+        except MissingParams:
+            value = None
+        return Num(value, source, digits)
+
+    def qkv_w(self, kind: str, L: int, h: int, j: int, i: int, **kw) -> Num:
+        """Row j of head h's query/key/value weights (a slice of c_attn.weight), column i."""
+        return self.par(f"h.{L}.attn.c_attn.weight", "qkv".index(kind) * self.C + h * self.hs + j, i, **kw)
+
+    def qkv_b(self, kind: str, L: int, h: int, j: int, **kw) -> Num:
+        return self.par(f"h.{L}.attn.c_attn.bias", "qkv".index(kind) * self.C + h * self.hs + j, **kw)
+
+    def vec(self, tensor: str, *index: Any, params: bool = False) -> dict:
+        """A vector source: one index is "*" (e.g. ``w.vec("x", 0, t, "*")``)."""
+        if params:
+            full = tensor if tensor.startswith("lm_head") else "transformer." + tensor
+            return {"in": "params", "tensor": full, "index": list(index)}
+        return {"in": "trace", "tensor": tensor, "index": list(index)}
+
+    def op(self, op: str, *args: Any, digits: int | None = None, **extra) -> Num:
+        """A computed number, e.g. ``w.op("sub", w.act(...), w.act(...))``."""
+        srcs = [a.source if isinstance(a, Num) else a for a in args]
+        source = {"op": op, "args": srcs, **extra}
+        try:
+            value = evaluate(source, self.trace, self.params)
+        except MissingParams:
+            value = None
+        if op in ("argmax", "count_neg"):
+            value = int(value) if value is not None else None
+        return Num(value, source, digits)
+
+    def values(self, vector: dict) -> list[float]:
+        return read_cell(vector, self.trace, self.params)
+
+    # ---- tokens
+    def token_label(self, i: int) -> str:
+        if 0 <= i < len(self.vocab):
+            s = self.vocab[i]
+        else:
+            return f"#{i}"
+        named = {"\n": "\\n", " ": "␣", "\t": "\\t", "": "∅"}
+        return named.get(s, s if s.isprintable() else repr(s)[1:-1])
+
+    def tok(self, i: int) -> Html:
+        """Token ``i`` as a safe, quoted chip: <span class="tok">B</span>."""
+        return Html(f'<span class="tok" data-token="{int(i)}">{html.escape(self.token_label(i))}</span>')
+
+    def tok_at(self, t: int) -> Html:
+        return self.tok(self.ids[t])
+
+    def idx(self, t: int) -> Num:
+        return self.act("idx", 0, t)
+
+    def text_of(self, ids: Iterable[int]) -> Html:
+        return Html("".join(self.tok(i) for i in ids))
+
+    def argmax_token(self, t: int) -> int:
+        row = self.values(self.vec("probs", 0, t, "*"))
+        return max(range(len(row)), key=lambda i: row[i])
+
+    def target(self) -> int | None:
+        """The token the last position should predict, when known.
+
+        ``target_text`` is what should follow ``input_text``; its first token is the
+        target. Without it, the sort task knows its answer: the input letters sorted.
+        """
+        text = self.target_text
+        if text:
+            for i, s in sorted(enumerate(self.vocab), key=lambda p: -len(p[1])):
+                if s and text.startswith(s):
+                    return i
+            return None
+        if self.task == "sort" and self.T >= 6:
+            letters = [self.vocab[i] for i in self.ids[:6]]
+            answer = sorted(letters)
+            k = self.T - 6
+            if k < len(answer):
+                return self.vocab.index(answer[k])
+        return None
+
+    def cols(self, *ranges: tuple) -> list:
+        return [list(r) for r in ranges]

@@ -1,0 +1,239 @@
+"""Phase 0, intro: the task, tokens, weights and activations, one pass, the output fed back."""
+from __future__ import annotations
+
+from . import Phase, Step
+from .numbers import Html, Walk
+
+
+def _welcome(w: Walk) -> dict:
+    v = {"n_params": f"{w.n_params():,}"}
+    if w.task == "sort":
+        letters = [w.vocab[i] for i in w.ids[:6]]
+        v["answer"] = w.text_of(w.vocab.index(ch) for ch in sorted(letters))
+    return v
+
+
+def _tokens(w: Walk) -> dict:
+    return {"ids": [w.idx(i) for i in range(w.T)], "vocab_list": _vocab_list(w)}
+
+
+def _vocab_list(w: Walk) -> tuple:
+    shown = range(w.V) if w.V <= 12 else sorted(set(w.ids))
+    parts: list = []
+    for n, i in enumerate(shown):
+        parts += ([", "] if n else []) + [w.tok(i), f" → {i}"]
+    if w.V > 12:
+        parts.append(f" (the tokens of this input; {w.V} in all)")
+    return tuple(parts)
+
+
+def _token_table(w: Walk) -> dict:
+    rows = [[str(i), w.tok_at(i), w.idx(i)] for i in range(min(w.T, 16))]
+    return {"head": ["position", "token", "index"], "rows": rows}
+
+
+def _two_kinds(w: Walk) -> dict:
+    return {"w0": w.par("wte.weight", w.ids[w.t], 0), "x0": w.act("x", 0, w.t, 0)}
+
+
+def _top_two(w: Walk) -> dict:
+    row = w.values(w.vec("probs", 0, w.t, "*"))
+    order = sorted(range(len(row)), key=lambda i: -row[i])
+    top, second = order[0], order[1] if len(order) > 1 else order[0]
+    v = {"top_tok": w.tok(top), "top_p": w.act("probs", 0, w.t, top),
+         "second_tok": w.tok(second), "second_p": w.act("probs", 0, w.t, second)}
+    target = w.target()
+    if target is not None:
+        v["target_tok"] = w.tok(target)
+        v["right"] = target == top
+    return v
+
+
+def _feedback(w: Walk) -> dict:
+    nxt = w.argmax_token(w.t)
+    return {"new_input": w.text_of(w.ids + [nxt]), "next_tok": w.tok(nxt), "T1": w.T + 1,
+            "full": w.T >= w.block_size}
+
+
+PHASE = Phase("intro", "Introduction", [
+    Step(
+        id="welcome",
+        title="A whole GPT, small enough to see",
+        text={
+            "sort": """
+            On this page runs a complete GPT: the same design as GPT-2 and nanoGPT, shrunk
+            until every number fits on screen. Its weights are {{n_params}} numbers.
+
+            It was trained for one small job: read six letters, each **A**, **B** or **C**,
+            and write the same six letters in alphabetical order. Its input now is
+            {{input}}, so the answer it should write is {{answer}}.
+
+            Each step of this tour shows one part of the computation, with the real
+            numbers of this input. Hover over an underlined name to find its block.
+            """,
+            "*": """
+            On this page runs a complete GPT: the same design as GPT-2 and nanoGPT, in a
+            size where every number fits on screen. Its weights are {{n_params}} numbers.
+
+            Like every GPT it does one thing: given some text, it scores every possible
+            next token. Its input now is {{input}}.
+
+            Each step of this tour shows one part of the computation, with the real
+            numbers of this input. Hover over an underlined name to find its block.
+            """,
+        },
+        values=_welcome,
+        camera="overview", dim=None,
+        code=["gpt.forward"],
+    ),
+    Step(
+        id="tokens",
+        title="Text becomes numbers",
+        text="""
+        A GPT never sees letters, only numbers. Each token of its vocabulary has an
+        index: {{vocab_list}}.
+
+        So the input {{input}} enters the model as the list {{ids}}: the block
+        [[idx|`idx`]] at the very top. Positions are counted from 0, so the last of the
+        {{size:T}} positions is position {{t}}, which holds {{tok_t}} (index {{idx_t}}).
+        """,
+        values=_tokens,
+        table=_token_table,
+        focus=["idx"], cells={"idx": ["all"]},
+        code=["gpt.forward", "embedding.lookup"],
+    ),
+    Step(
+        id="weights_activations",
+        title="Weights and activations",
+        text="""
+        The picture holds two kinds of blocks. **Weights** (parameters) were set by
+        training and stay the same whatever you type, like the token table
+        [[wte.weight|`wte.weight`]]. **Activations** are computed afresh from your input
+        on every run, like the input embedding [[x|`x`]]. The two kinds are drawn in
+        different colours; inside a block, a cell's shade shows its value.
+
+        Hover over any cell to read its number. For example, the first weight in the
+        column of {{tok_t}} in the token table is {{w0}}, and the first activation of
+        [[x|`x`]] at position {{t}} is {{x0}}.
+        """,
+        values=_two_kinds,
+        focus=["wte.weight", "x"],
+        cells={"wte.weight": ["cell 0 {k}"], "x": ["cell 0 {t}"]},
+        code=["embedding.tok", "embedding.sum"],
+    ),
+    Step(
+        id="one_pass",
+        title="One pass, from top to bottom",
+        text="""
+        A forward pass runs down the picture. The tokens are looked up in two
+        embedding tables, giving one column of {{dim:C}} numbers per position in
+        [[x|`x`]]. These columns then pass through {{size:n_layer}} transformer blocks,
+        each made of a layer norm, self-attention, another layer norm and an MLP.
+
+        At the bottom, the output layer gives every token of the vocabulary a score,
+        [[logits|`logits`]], and a softmax turns those scores into probabilities,
+        [[probs|`probs`]].
+
+        All positions travel down together, one column each. Only in attention do
+        columns exchange information, and a position can only look at itself and at
+        the positions before it.
+        """,
+        camera="overview", dim=None,
+        animation=lambda w: {"kind": "flow", "path": w.forward_path()},
+        code=["gpt.forward", "gpt.blocks_loop"],
+    ),
+    Step(
+        id="read_output",
+        title="Reading the answer",
+        text={
+            "target & right": """
+            What comes next is read from the last column of [[probs|`probs`]]: one
+            probability per token. The model rates {{top_tok}} most likely, at
+            {{top_p}}; the runner-up is {{second_tok}} at {{second_p}}. So {{top_tok}}
+            is its next token, and it is the right one.
+
+            The other columns hold the model's guesses for the earlier positions;
+            training scored them all, but for writing only the last one counts.
+            """,
+            "target": """
+            What comes next is read from the last column of [[probs|`probs`]]: one
+            probability per token. The model rates {{top_tok}} most likely, at
+            {{top_p}}; the runner-up is {{second_tok}} at {{second_p}}. So {{top_tok}}
+            is its next token, though the right one would be {{target_tok}}.
+
+            The other columns hold the model's guesses for the earlier positions;
+            training scored them all, but for writing only the last one counts.
+            """,
+            "*": """
+            What comes next is read from the last column of [[probs|`probs`]]: one
+            probability per token. The model rates {{top_tok}} most likely, at
+            {{top_p}}; the runner-up is {{second_tok}} at {{second_p}}. So {{top_tok}}
+            is its next token.
+
+            The other columns hold the model's guesses for the earlier positions;
+            training scored them all, but for writing only the last one counts.
+            """,
+        },
+        values=_top_two,
+        focus=["probs"], cells={"probs": ["col {t}"]},
+        animation={"kind": "pick", "from": "probs", "col": "{t}", "row": "{next}", "mode": "greedy"},
+        code=["gpt.generate", "softmax"],
+    ),
+    Step(
+        id="feed_back",
+        title="Feeding the answer back",
+        text={
+            "full": """
+            One pass gives one token. To write the next, the chosen token {{next_tok}}
+            is appended and the whole pass runs again. Repeating this is what
+            *generating* means for a GPT.
+
+            The input already fills all {{dim:block_size}} positions the model can
+            see, so the next pass drops the oldest token and keeps the last
+            {{size:block_size}}.
+            """,
+            "sort": """
+            One pass gives one token. To write the next, the chosen token {{next_tok}}
+            is appended, giving {{new_input}}, and the whole pass runs again on
+            {{T1}} positions. Repeating this is what *generating* means for a GPT.
+
+            After six passes all six letters of the answer are written. The model
+            never needs more than {{dim:block_size}} positions: six letters of input
+            and at most five of its own answer fed back.
+            """,
+            "*": """
+            One pass gives one token. To write the next, the chosen token {{next_tok}}
+            is appended, giving {{new_input}}, and the whole pass runs again on
+            {{T1}} positions. Repeating this is what *generating* means for a GPT.
+
+            The model can look back at most {{dim:block_size}} tokens; longer inputs
+            are cut to their last {{size:block_size}} tokens.
+            """,
+        },
+        values=_feedback,
+        focus=["probs", "idx"], cells={"probs": ["cell {next} {t}"]},
+        animation={"kind": "append", "token": "{next}", "to": "idx", "col": "{T}"},
+        code=["gpt.generate", "generate.append", "generate.crop"],
+    ),
+    Step(
+        id="map",
+        title="The tour ahead",
+        text="""
+        The rest of the tour follows one column through the model, part by part:
+
+        - the sizes of the model,
+        - the embedding that turns tokens into columns,
+        - layer norm,
+        - self-attention, and the softmax inside it,
+        - the projection and the residual add,
+        - the MLP,
+        - the stack of blocks,
+        - and the output: logits, probabilities, the chosen token.
+
+        At every step the code panel shows the lines of nanoGPT that do the work, next
+        to the numpy lines that computed the numbers on screen.
+        """,
+        camera="overview", dim=None,
+        code=["gpt.forward"],
+    ),
+])

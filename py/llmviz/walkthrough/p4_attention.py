@@ -1,0 +1,311 @@
+"""Phase 4, self-attention: one head's q, k, v, scores, mask, softmax and weighted sum."""
+from __future__ import annotations
+
+import math
+
+from . import Phase, Step
+from .numbers import Walk
+
+
+def _a(w: Walk, what: str) -> str:
+    return f"h.{w.L}.attn.{what}"
+
+
+def _query(w: Walk) -> dict:
+    L, h, t = w.L, w.h, w.t
+    n = min(2, w.C)
+    pairs = [(w.qkv_w("q", L, h, 0, i), w.act(f"h.{L}.ln_1", 0, t, i)) for i in range(n)]
+    bias = w.qkv_b("q", L, h, 0) if w.bias else None
+    q = w.act(_a(w, "q"), 0, h, t, 0)
+    return {"expr": w.sum_expr(pairs, w.C, bias, q), "q": q}
+
+
+def _key_value(w: Walk) -> dict:
+    L, h, t = w.L, w.h, w.t
+    return {"k0": w.act(_a(w, "k"), 0, h, t, 0), "v0": w.act(_a(w, "v"), 0, h, t, 0)}
+
+
+def _score(w: Walk) -> dict:
+    h, t, s = w.h, w.t, 0
+    dot = w.op("dot", w.vec(_a(w, "q"), 0, h, t, "*"), w.vec(_a(w, "k"), 0, h, s, "*"))
+    return {"s": s, "tok_s": w.tok_at(s), "dot": dot, "sqrt_hs": f"{math.sqrt(w.hs):.2f}",
+            "score": w.act(_a(w, "scores"), 0, w.h, t, s)}
+
+
+def _score_row(w: Walk) -> dict:
+    n = min(w.T, 8)
+    row = [w.act(_a(w, "scores"), 0, w.h, w.t, s) for s in range(n)]
+    return {"row": row, "more": " …" if w.T > n else ""}
+
+
+def _mask(w: Walk) -> dict:
+    tm = w.mask_row()
+    v = {"has_mask": tm + 1 < w.T, "n_masked": w.T - 1 - tm, "tm1": tm + 1}
+    if v["has_mask"]:
+        v["masked_att"] = w.act(_a(w, "att"), 0, w.h, tm, tm + 1)
+    return v
+
+
+def _row_extremes(w: Walk, layer: int, head: int) -> tuple[int, int]:
+    row = w.values(w.vec(f"h.{layer}.attn.att", 0, head, w.t, "*"))
+    top = max(range(len(row)), key=lambda s: row[s])
+    low = min(range(len(row)), key=lambda s: row[s])
+    return top, low
+
+
+def _softmax(w: Walk) -> dict:
+    top, low = _row_extremes(w, w.L, w.h)
+    att = _a(w, "att")
+    return {"top_w": w.act(att, 0, w.h, w.t, top), "top_s": top, "top_tok": w.tok_at(top),
+            "low_w": w.act(att, 0, w.h, w.t, low), "low_s": low, "single": w.T == 1}
+
+
+def _weighted_sum(w: Walk) -> dict:
+    h, t = w.h, w.t
+    n = min(2, w.T)
+    pairs = [(w.act(_a(w, "att"), 0, h, t, s), w.act(_a(w, "v"), 0, h, s, 0)) for s in range(n)]
+    out = w.act(_a(w, "head_out"), 0, h, t, 0)
+    return {"expr": w.sum_expr(pairs, w.T, None, out), "out": out}
+
+
+def _heads_table(w: Walk, layer: int) -> dict:
+    rows = []
+    for head in range(w.nh):
+        top, _ = _row_extremes(w, layer, head)
+        rows.append([str(head), str(top), w.tok_at(top),
+                     w.act(f"h.{layer}.attn.att", 0, head, w.t, top)])
+    return {"head": ["head", "looks most at position", "token there", "weight"], "rows": rows}
+
+
+PHASE = Phase("attention", "Self-attention", [
+    Step(
+        id="idea",
+        title="Self-attention: the idea",
+        text="""
+        Attention is the only place where positions exchange information. Each
+        position asks a question, its *query*. Every position up to and including it
+        offers a *key*, to be matched against that question, and a *value*, to be
+        handed over. The better a key matches the query, the more of that position's
+        value is taken.
+
+        The work is split among {{dim:n_head}} independent *heads* of {{dim:hs}}
+        numbers each. We follow head {{h}} of block {{L}}, at position {{t}}.
+        """,
+        focus=["h.{L}.ln_1", "h.{L}.attn.q[{h}]", "h.{L}.attn.k[{h}]", "h.{L}.attn.v[{h}]"],
+        code=["attention.forward", "attention.qkv"],
+    ),
+    Step(
+        id="query",
+        title="The query of position {{t}}",
+        text={
+            "bias": """
+            Each of the query's {{size:hs}} numbers is a dot product: one row of the
+            head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] times column
+            {{t}} of [[h.{L}.ln_1|`ln_1`]], plus a bias from
+            [[h.{L}.attn.c_attn.q.bias[{h}]|`b_q`]].
+
+            For the top number: {{expr}}, the top cell of column {{t}} of
+            [[h.{L}.attn.q[{h}]|`q`]].
+            """,
+            "*": """
+            Each of the query's {{size:hs}} numbers is a dot product: one row of the
+            head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] times column
+            {{t}} of [[h.{L}.ln_1|`ln_1`]] (this model has no biases).
+
+            For the top number: {{expr}}, the top cell of column {{t}} of
+            [[h.{L}.attn.q[{h}]|`q`]].
+            """,
+        },
+        values=_query,
+        focus=lambda w: ["h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]"]
+        + (["h.{L}.attn.c_attn.q.bias[{h}]"] if w.bias else []),
+        cells={"h.{L}.attn.c_attn.q.weight[{h}]": ["row 0"], "h.{L}.ln_1": ["col {t}"],
+               "h.{L}.attn.q[{h}]": ["cell 0 {t}"]},
+        animation=lambda w: {"kind": "dot", "a": "h.{L}.attn.c_attn.q.weight[{h}]", "a_cells": [0, 0, 0, w.C - 1],
+                             "b": "h.{L}.ln_1", "b_cells": [0, w.t, w.C - 1, w.t],
+                             "bias": "h.{L}.attn.c_attn.q.bias[{h}]" if w.bias else None,
+                             "out": "h.{L}.attn.q[{h}]", "cell": [0, w.t]},
+        code=["attention.qkv"],
+    ),
+    Step(
+        id="keys_values",
+        title="Keys and values",
+        text="""
+        Keys [[h.{L}.attn.k[{h}]|`k`]] and values [[h.{L}.attn.v[{h}]|`v`]] are made
+        the same way, each with its own weights: at position {{t}} the top key number
+        is {{k0}} and the top value number {{v0}}. Every position gets all three.
+
+        The code does it for all heads in one go: a single linear layer `c_attn` with
+        three times {{size:C}} outputs, whose result is split into q, k and v, and each
+        of those into {{size:n_head}} heads of {{size:hs}}.
+        """,
+        values=_key_value,
+        focus=["h.{L}.attn.c_attn.k.weight[{h}]", "h.{L}.attn.c_attn.v.weight[{h}]",
+               "h.{L}.attn.k[{h}]", "h.{L}.attn.v[{h}]"],
+        cells={"h.{L}.attn.k[{h}]": ["col {t}"], "h.{L}.attn.v[{h}]": ["col {t}"]},
+        animation={"kind": "matmul", "weight": "h.{L}.attn.c_attn.k.weight[{h}]", "input": "h.{L}.ln_1",
+                   "out": "h.{L}.attn.k[{h}]"},
+        code=["attention.qkv", "attention.split_heads"],
+    ),
+    Step(
+        id="one_score",
+        title="One attention score",
+        text="""
+        How much should position {{t}} attend to position {{s}} ({{tok_s}})? Take the
+        dot product of the query of {{t}} with the key of {{s}}: q·k = {{dot}}, a sum
+        of {{size:hs}} products.
+
+        Divided by √hs = √{{hs}} = {{sqrt_hs}}, it gives the score {{score}}: row
+        {{t}}, column {{s}} of [[h.{L}.attn.scores[{h}]|`scores`]].
+        """,
+        values=_score,
+        focus=["h.{L}.attn.q[{h}]", "h.{L}.attn.k[{h}]", "h.{L}.attn.scores[{h}]"],
+        cells={"h.{L}.attn.q[{h}]": ["col {t}"], "h.{L}.attn.k[{h}]": ["col {s}"],
+               "h.{L}.attn.scores[{h}]": ["cell {t} {s}"]},
+        animation=lambda w: {"kind": "dot", "a": "h.{L}.attn.q[{h}]", "a_cells": [0, w.t, w.hs - 1, w.t],
+                             "b": "h.{L}.attn.k[{h}]", "b_cells": [0, 0, w.hs - 1, 0],
+                             "out": "h.{L}.attn.scores[{h}]", "cell": [w.t, 0]},
+        code=["attention.scores"],
+    ),
+    Step(
+        id="score_row",
+        title="A row of scores",
+        text="""
+        The same against every key gives row {{t}} of the scores: {{row}}{{more}}.
+        Each entry says how well the query of position {{t}} matches one position's
+        key. In the code the whole grid is one matrix product, `q @ k.transpose(-2, -1)`,
+        for every head and position at once.
+        """,
+        values=_score_row,
+        focus=["h.{L}.attn.q[{h}]", "h.{L}.attn.k[{h}]", "h.{L}.attn.scores[{h}]"],
+        cells={"h.{L}.attn.scores[{h}]": ["row {t}"]},
+        animation={"kind": "sweep", "block": "h.{L}.attn.scores[{h}]", "axis": "cols"},
+        code=["attention.scores"],
+    ),
+    Step(
+        id="scaling",
+        title="Why divide by √hs",
+        text="""
+        A dot product of hs terms grows with hs: for random vectors with entries of
+        size about 1, it is typically about √hs in size. Dividing by
+        √{{hs}} = {{sqrt_hs}} keeps the scores near 1 whatever the head size.
+
+        This matters for the softmax that follows: large scores would make it give
+        almost all the weight to a single position from the very start of training,
+        and learning would stall.
+        """,
+        values=lambda w: {"sqrt_hs": f"{math.sqrt(w.hs):.2f}"},
+        focus=["h.{L}.attn.scores[{h}]"],
+        animation={"kind": "scale", "block": "h.{L}.attn.scores[{h}]", "factor": "1/sqrt(hs)"},
+        code=["attention.scores"],
+    ),
+    Step(
+        id="mask",
+        title="The causal mask",
+        text={
+            "has_mask": """
+            A position may not look ahead. In training the model sees a whole sequence
+            at once and must predict each next token; peeking at it would be cheating.
+            So every score to the right of the diagonal is set to −∞ before the softmax.
+
+            Row {{tm}} keeps columns 0 to {{tm}} and masks the {{n_masked}} after it:
+            after the softmax their weight is exactly {{masked_att}}, as in row {{tm}},
+            column {{tm1}} of [[h.{L}.attn.att[{h}]|`att`]]. Row {{t}}, the last, masks
+            nothing: it may look at the whole input.
+            """,
+            "*": """
+            A position may not look ahead. In training the model sees a whole sequence
+            at once and must predict each next token; peeking at it would be cheating.
+            So every score to the right of the diagonal is set to −∞ before the softmax.
+            With a single position there is nothing to the right, so nothing is masked.
+            """,
+        },
+        values=_mask,
+        focus=["h.{L}.attn.scores[{h}]", "h.{L}.attn.att[{h}]"],
+        cells={"h.{L}.attn.att[{h}]": ["row {tm}"]},
+        animation={"kind": "mask", "block": "h.{L}.attn.scores[{h}]"},
+        code=["attention.mask"],
+    ),
+    Step(
+        id="softmax",
+        title="From scores to weights",
+        text={
+            "single": """
+            A softmax turns each row of scores into weights that are positive and add
+            up to 1 (the next phase takes it apart). With one position, all the weight,
+            {{top_w}}, goes to position 0 itself. The weights are in
+            [[h.{L}.attn.att[{h}]|`att`]].
+            """,
+            "*": """
+            A softmax turns each row of scores into weights that are positive and add
+            up to 1 (the next phase takes it apart). In row {{t}} the largest weight,
+            {{top_w}}, goes to position {{top_s}}, which holds {{top_tok}}; the smallest,
+            {{low_w}}, to position {{low_s}}. The weights are in
+            [[h.{L}.attn.att[{h}]|`att`]].
+            """,
+        },
+        values=_softmax,
+        focus=["h.{L}.attn.scores[{h}]", "h.{L}.attn.att.max[{h}]", "h.{L}.attn.att.sum[{h}]",
+               "h.{L}.attn.att[{h}]"],
+        cells={"h.{L}.attn.att[{h}]": ["row {t}"]},
+        animation={"kind": "softmax", "block": "h.{L}.attn.att[{h}]", "row": "{t}",
+                   "max": "h.{L}.attn.att.max[{h}]", "sum": "h.{L}.attn.att.sum[{h}]"},
+        code=["attention.softmax", "softmax"],
+    ),
+    Step(
+        id="weighted_sum",
+        title="Mixing the values",
+        text="""
+        The head's output for position {{t}} is a weighted average of the value
+        vectors, with row {{t}} of `att` as the weights. For its top number:
+        {{expr}}, in [[h.{L}.attn.head_out[{h}]|`head_out`]].
+
+        A position with a weight near 1 passes its value on almost unchanged; spread
+        weights give a blend.
+        """,
+        values=_weighted_sum,
+        focus=["h.{L}.attn.att[{h}]", "h.{L}.attn.v[{h}]", "h.{L}.attn.head_out[{h}]"],
+        cells={"h.{L}.attn.att[{h}]": ["row {t}"], "h.{L}.attn.v[{h}]": ["row 0"],
+               "h.{L}.attn.head_out[{h}]": ["cell 0 {t}"]},
+        animation=lambda w: {"kind": "dot", "a": "h.{L}.attn.att[{h}]", "a_cells": [w.t, 0, w.t, w.T - 1],
+                             "b": "h.{L}.attn.v[{h}]", "b_cells": [0, 0, 0, w.T - 1],
+                             "out": "h.{L}.attn.head_out[{h}]", "cell": [0, w.t]},
+        code=["attention.weighted_sum"],
+    ),
+    Step(
+        id="every_position",
+        title="Every position",
+        text="""
+        Each row of `att` mixes the values for one position, and all rows are done at
+        once: in the code it is the single product `att @ v`. Because of the mask,
+        position 0 can only pass on its own value, while position {{t}} can draw on all
+        {{size:T}}.
+
+        The result, [[h.{L}.attn.head_out[{h}]|`head_out`]], has one column of
+        {{size:hs}} numbers per position, like `q`, `k` and `v`.
+        """,
+        focus=["h.{L}.attn.att[{h}]", "h.{L}.attn.v[{h}]", "h.{L}.attn.head_out[{h}]"],
+        cells={"h.{L}.attn.head_out[{h}]": ["all"]},
+        animation={"kind": "sweep", "block": "h.{L}.attn.head_out[{h}]", "axis": "cols"},
+        code=["attention.weighted_sum"],
+    ),
+    Step(
+        id="every_head",
+        title="Every head",
+        text={
+            "multi_head": """
+            The other heads do exactly the same with their own weights, side by side,
+            so each can look for something different. At position {{t}}, the strongest
+            weight of each head of block {{L}} goes to:
+            """,
+            "*": """
+            This model has a single head, so its one attention pattern is all there is.
+            At position {{t}}, its strongest weight goes to:
+            """,
+        },
+        table=lambda w: _heads_table(w, w.L),
+        focus=lambda w: [f"h.{w.L}.attn.att[{i}]" for i in range(w.nh)],
+        cells=lambda w: {f"h.{w.L}.attn.att[{i}]": [f"row {w.t}"] for i in range(w.nh)},
+        code=["attention.split_heads", "attention.weighted_sum"],
+    ),
+])

@@ -1,0 +1,214 @@
+"""Phase 7, MLP: layer norm, expand to 4C, GELU, project back, residual add."""
+from __future__ import annotations
+
+import math
+
+from . import Phase, Step
+from .numbers import Walk
+
+
+def gelu(x: float, approximate: str = "erf") -> float:
+    """GELU in pure Python, the same two forms as the model (erf, or GPT-2's tanh)."""
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + math.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _ln2(w: Walk) -> dict:
+    return {"mean": w.act(f"h.{w.L}.ln_2.mean", 0, w.t), "rstd": w.act(f"h.{w.L}.ln_2.rstd", 0, w.t)}
+
+
+def _fc(w: Walk) -> dict:
+    L, t, j = w.L, w.t, w.fc_row()
+    pairs = [(w.par(f"h.{L}.mlp.c_fc.weight", j, i), w.act(f"h.{L}.ln_2", 0, t, i)) for i in range(min(2, w.C))]
+    bias = w.par(f"h.{L}.mlp.c_fc.bias", j) if w.bias else None
+    return {"j": j, "expr": w.sum_expr(pairs, w.C, bias, w.act(f"h.{L}.mlp.fc", 0, t, j))}
+
+
+def _gelu(w: Walk) -> dict:
+    j = w.fc_row()
+    return {"j": j, "fc": w.act(f"h.{w.L}.mlp.fc", 0, w.t, j), "g": w.act(f"h.{w.L}.mlp.gelu", 0, w.t, j)}
+
+
+def _gelu_plot(w: Walk) -> dict:
+    try:
+        approximate = w.config.gelu if not isinstance(w.config, dict) else w.config.get("gelu", "erf")
+    except AttributeError:
+        approximate = "erf"
+    x = float(w.trace[f"h.{w.L}.mlp.fc"][0, w.t, w.fc_row()])
+    lo, hi = min(-4.0, math.floor(x)), max(4.0, math.ceil(x))
+    n = 64
+    xs = [lo + (hi - lo) * i / n for i in range(n + 1)]
+    return {"kind": "gelu", "approximate": approximate, "x": x, "y": gelu(x, approximate),
+            "range": [lo, hi], "curve": [[v, gelu(v, approximate)] for v in xs]}
+
+
+def _negatives(w: Walk) -> dict:
+    return {"n_neg": w.op("count_neg", w.vec(f"h.{w.L}.mlp.fc", 0, w.t, "*"))}
+
+
+def _proj(w: Walk) -> dict:
+    L, t = w.L, w.t
+    pairs = [(w.par(f"h.{L}.mlp.c_proj.weight", 0, i), w.act(f"h.{L}.mlp.gelu", 0, t, i))
+             for i in range(min(2, 4 * w.C))]
+    bias = w.par(f"h.{L}.mlp.c_proj.bias", 0) if w.bias else None
+    return {"expr": w.sum_expr(pairs, 4 * w.C, bias, w.act(f"h.{L}.mlp.out", 0, t, 0))}
+
+
+def _residual(w: Walk) -> dict:
+    L, t = w.L, w.t
+    return {"a": w.act(f"h.{L}.x_attn", 0, t, 0), "b": w.act(f"h.{L}.mlp.out", 0, t, 0),
+            "c": w.act(f"h.{L}.x", 0, t, 0)}
+
+
+PHASE = Phase("mlp", "MLP", [
+    Step(
+        id="ln_2",
+        title="Another layer norm",
+        text="""
+        The second half of the block starts like the first: [[h.{L}.ln_2|`ln_2`]]
+        normalises each column of the stream [[h.{L}.x_attn|`x_attn`]], with its own γ
+        and β. At position {{t}} the mean is {{mean}} and 1/√(σ² + ε) is {{rstd}}.
+        """,
+        values=_ln2,
+        focus=["h.{L}.x_attn", "h.{L}.ln_2.mean", "h.{L}.ln_2.rstd", "h.{L}.ln_2"],
+        cells={"h.{L}.ln_2": ["col {t}"]},
+        animation={"kind": "normalize", "block": "h.{L}.x_attn", "col": "{t}",
+                   "stats": ["h.{L}.ln_2.mean", "h.{L}.ln_2.rstd"], "to": "h.{L}.ln_2"},
+        code=["block.mlp_residual", "layernorm.forward"],
+    ),
+    Step(
+        id="idea",
+        title="The MLP",
+        text="""
+        The MLP (multi-layer perceptron) is a small two-layer network applied to each
+        position on its own: no information moves between positions here. It widens
+        each column to {{dim:4C}} numbers, passes each through a bend called GELU, and
+        narrows the result back to {{dim:C}}.
+
+        Attention gathers information from other positions; the MLP then works on what
+        each position has gathered.
+        """,
+        focus=["h.{L}.ln_2", "h.{L}.mlp.fc", "h.{L}.mlp.gelu", "h.{L}.mlp.out"],
+        code=["mlp.forward", "mlp.init"],
+    ),
+    Step(
+        id="expand",
+        title="Expanding to 4C",
+        text={
+            "bias": """
+            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], has {{size:4C}} rows of
+            {{size:C}} weights, plus a bias [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]. Row
+            {{j}} with column {{t}} of [[h.{L}.ln_2|`ln_2`]]: {{expr}}, cell {{j}} of
+            column {{t}} in [[h.{L}.mlp.fc|`mlp.fc`]].
+            """,
+            "*": """
+            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], has {{size:4C}} rows of
+            {{size:C}} weights. Row {{j}} with column {{t}} of
+            [[h.{L}.ln_2|`ln_2`]]: {{expr}}, cell {{j}} of column {{t}} in
+            [[h.{L}.mlp.fc|`mlp.fc`]].
+            """,
+        },
+        values=_fc,
+        focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
+        cells={"h.{L}.mlp.c_fc.weight": ["row {j}"], "h.{L}.ln_2": ["col {t}"], "h.{L}.mlp.fc": ["cell {j} {t}"]},
+        animation=lambda w: {"kind": "dot", "a": "h.{L}.mlp.c_fc.weight", "a_cells": [w.fc_row(), 0, w.fc_row(), w.C - 1],
+                             "b": "h.{L}.ln_2", "b_cells": [0, w.t, w.C - 1, w.t],
+                             "bias": "h.{L}.mlp.c_fc.bias" if w.bias else None,
+                             "out": "h.{L}.mlp.fc", "cell": [w.fc_row(), w.t]},
+        code=["mlp.fc"],
+    ),
+    Step(
+        id="expand_all",
+        title="Every row, every position",
+        text="""
+        The same for all {{size:4C}} rows and every position fills
+        [[h.{L}.mlp.fc|`mlp.fc`]]: {{size:4C}} numbers for each of the {{size:T}}
+        positions, four times as tall as the stream.
+        """,
+        focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
+        cells={"h.{L}.mlp.fc": ["all"]},
+        animation=lambda w: {"kind": "matmul", "weight": "h.{L}.mlp.c_fc.weight", "input": "h.{L}.ln_2",
+                             "out": "h.{L}.mlp.fc", "bias": "h.{L}.mlp.c_fc.bias" if w.bias else None},
+        code=["mlp.fc"],
+    ),
+    Step(
+        id="gelu",
+        title="GELU",
+        text={
+            "gelu_tanh": """
+            Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
+            chance that a standard normal variable is below x (this model uses the
+            usual tanh approximation of Φ). Far above 0 it is almost x, far below almost
+            0, and in between it bends smoothly, dipping a little below 0.
+
+            Our cell: GELU({{fc}}) = {{g}}, row {{j}} of [[h.{L}.mlp.gelu|`mlp.gelu`]].
+            The plot shows where it falls on the curve.
+            """,
+            "*": """
+            Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
+            chance that a standard normal variable is below x. Far above 0 it is almost
+            x, far below almost 0, and in between it bends smoothly, dipping a little
+            below 0.
+
+            Our cell: GELU({{fc}}) = {{g}}, row {{j}} of [[h.{L}.mlp.gelu|`mlp.gelu`]].
+            The plot shows where it falls on the curve.
+            """,
+        },
+        values=_gelu,
+        plot=_gelu_plot,
+        focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
+        cells={"h.{L}.mlp.fc": ["cell {j} {t}"], "h.{L}.mlp.gelu": ["cell {j} {t}"]},
+        animation={"kind": "map", "fn": "gelu", "from": "h.{L}.mlp.fc", "to": "h.{L}.mlp.gelu", "col": "{t}"},
+        code=["mlp.gelu", "gelu"],
+    ),
+    Step(
+        id="why_gelu",
+        title="Why a bend?",
+        text="""
+        Without it the two layers would collapse into a single matrix product, and
+        the MLP could only ever compute linear functions. The bend lets it switch
+        features on and off: in column {{t}}, {{n_neg}} of the {{size:4C}} inputs are
+        negative and come out close to zero, while the positive ones pass almost
+        unchanged.
+        """,
+        values=_negatives,
+        focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
+        cells={"h.{L}.mlp.fc": ["col {t}"], "h.{L}.mlp.gelu": ["col {t}"]},
+        code=["mlp.gelu"],
+    ),
+    Step(
+        id="project",
+        title="Back to C",
+        text="""
+        The second layer, [[h.{L}.mlp.c_proj.weight|`c_proj`]], has {{size:C}} rows of
+        {{size:4C}} weights and brings each column back to the width of the stream.
+        The top number at position {{t}}: {{expr}}, in [[h.{L}.mlp.out|`mlp.out`]].
+        """,
+        values=_proj,
+        focus=["h.{L}.mlp.c_proj.weight", "h.{L}.mlp.gelu", "h.{L}.mlp.out"],
+        cells={"h.{L}.mlp.c_proj.weight": ["row 0"], "h.{L}.mlp.gelu": ["col {t}"], "h.{L}.mlp.out": ["cell 0 {t}"]},
+        animation=lambda w: {"kind": "dot", "a": "h.{L}.mlp.c_proj.weight", "a_cells": [0, 0, 0, 4 * w.C - 1],
+                             "b": "h.{L}.mlp.gelu", "b_cells": [0, w.t, 4 * w.C - 1, w.t],
+                             "bias": "h.{L}.mlp.c_proj.bias" if w.bias else None,
+                             "out": "h.{L}.mlp.out", "cell": [0, w.t]},
+        code=["mlp.proj"],
+    ),
+    Step(
+        id="residual",
+        title="The second residual add",
+        text="""
+        Like attention's contribution, the MLP's is added to the stream:
+        [[h.{L}.x|`h.{{L}}.x`]] = [[h.{L}.x_attn|`x_attn`]] + [[h.{L}.mlp.out|`mlp.out`]].
+        For the top cell at position {{t}}: {{a}} + {{(b)}} = {{c}}.
+
+        That completes transformer block {{L}}: layer norm, attention, add; layer norm,
+        MLP, add.
+        """,
+        values=_residual,
+        focus=["h.{L}.x_attn", "h.{L}.mlp.out", "h.{L}.x"],
+        cells={"h.{L}.x_attn": ["col {t}"], "h.{L}.mlp.out": ["col {t}"], "h.{L}.x": ["col {t}"]},
+        animation={"kind": "residual", "from": ["h.{L}.x_attn", "h.{L}.mlp.out"], "to": "h.{L}.x"},
+        code=["block.mlp_residual", "block.forward"],
+    ),
+])

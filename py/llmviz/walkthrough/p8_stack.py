@@ -1,0 +1,129 @@
+"""Phase 8, the stack: the same block repeated, and what that does to the stream."""
+from __future__ import annotations
+
+from . import Phase, Step
+from .numbers import Walk
+from .p4_attention import _heads_table
+
+
+def _norms(w: Walk) -> list[tuple[str, str, object]]:
+    """(stage, block id, norm of column t) along the stream."""
+    stages = [("embedding", "x")]
+    for i in range(w.n_layer):
+        stages += [(f"block {i}, after attention", f"h.{i}.x_attn"), (f"block {i}, after the MLP", f"h.{i}.x")]
+    return [(label, block, w.op("norm", w.vec(block, 0, w.t, "*"))) for label, block in stages]
+
+
+def _norm_values(w: Walk) -> dict:
+    n = _norms(w)
+    return {"n_first": n[0][2], "n_last": n[-1][2]}
+
+
+def _norm_table(w: Walk) -> dict:
+    return {"head": ["stage", "block", f"norm of column {w.t}"],
+            "rows": [[label, block, norm] for label, block, norm in _norms(w)]}
+
+
+def _cosine(w: Walk) -> dict:
+    a = w.vec("x", 0, w.t, "*")
+    b = w.vec(f"h.{w.LL}.x", 0, w.t, "*")
+    cos = w.op("div", w.op("dot", a, b), w.op("mul", w.op("norm", a), w.op("norm", b)))
+    return {"cos": cos, "similar": cos.value is not None and cos.value > 0.5}
+
+
+PHASE = Phase("stack", "The stack of blocks", [
+    Step(
+        id="repeat",
+        title="Block after block",
+        text={
+            "multi_layer": """
+            Everything from layer norm to the second residual add is one transformer
+            block. The model has {{dim:n_layer}} of them in a row, all built the same
+            way, each with its own weights.
+
+            Each block reads the stream the previous one left: the output of block 0,
+            [[h.0.x|`h.0.x`]], is the input of block 1, and so on down to the output of
+            the last block, [[h.{LL}.x|`h.{{LL}}.x`]]. In the code it is a plain `for` loop
+            over `self.transformer.h`.
+            """,
+            "*": """
+            Everything from layer norm to the second residual add is one transformer
+            block. Larger models stack many of them, each reading the stream the
+            previous one left; this model has a single one, so its output
+            [[h.0.x|`h.0.x`]] goes straight to the output layer. In the code it is
+            still a `for` loop over `self.transformer.h`.
+            """,
+        },
+        focus=lambda w: [f"h.{i}.x" for i in range(w.n_layer)],
+        camera="overview", dim=None,
+        animation=lambda w: {"kind": "flow", "path": ["x"] + [f"h.{i}.x" for i in range(w.n_layer)]},
+        code=["gpt.blocks_loop", "block.forward"],
+    ),
+    Step(
+        id="stream_grows",
+        title="How the stream changes",
+        text="""
+        Each block adds its corrections to the stream. Follow column {{t}} and measure
+        its length, the norm (the square root of the sum of its squares): {{n_first}}
+        right after the embedding, {{n_last}} after the last block. The table gives it
+        after every add.
+
+        This is why every layer starts with a layer norm: the stream's scale changes as
+        it goes down, and each layer wants its input in a fixed range.
+        """,
+        values=_norm_values,
+        table=_norm_table,
+        focus=lambda w: ["x"] + [b for i in range(w.n_layer) for b in (f"h.{i}.x_attn", f"h.{i}.x")],
+        cells=lambda w: {b: [f"col {w.t}"] for b in
+                         ["x"] + [b for i in range(w.n_layer) for b in (f"h.{i}.x_attn", f"h.{i}.x")]},
+        camera="overview",
+        code=["block.forward", "gpt.blocks_loop"],
+    ),
+    Step(
+        id="direction",
+        title="A change of direction",
+        text={
+            "similar": """
+            Length is not everything: the direction of the column matters to the layers
+            that read it. The cosine similarity between column {{t}} of [[x|`x`]] and
+            the same column after the last block, [[h.{LL}.x|`h.{{LL}}.x`]], is
+            {{cos}} (1 would mean the same direction, 0 unrelated). Much of the
+            embedding is still there after all the blocks have added their part.
+            """,
+            "*": """
+            Length is not everything: the direction of the column matters to the layers
+            that read it. The cosine similarity between column {{t}} of [[x|`x`]] and
+            the same column after the last block, [[h.{LL}.x|`h.{{LL}}.x`]], is
+            {{cos}} (1 would mean the same direction, 0 unrelated). The blocks have
+            added so much that the column now points somewhere quite different from
+            the embedding it started as.
+            """,
+        },
+        values=_cosine,
+        focus=["x", "h.{LL}.x"], cells={"x": ["col {t}"], "h.{LL}.x": ["col {t}"]},
+        code=["gpt.blocks_loop"],
+    ),
+    Step(
+        id="last_attention",
+        title="Where the last block looks",
+        text={
+            "sort": """
+            Attention patterns differ from block to block. Here is where each head of
+            the last block, block {{LL}}, looks from position {{t}}: to write the next
+            letter of the answer, the model has to know how many of each letter the
+            input holds, and a head that attends to certain letters is one way to
+            gather that. The numbers show where each head actually looks for this
+            input.
+            """,
+            "*": """
+            Attention patterns differ from block to block. Here is where each head of
+            the last block, block {{LL}}, looks from position {{t}}, the position whose
+            column will be turned into the prediction.
+            """,
+        },
+        table=lambda w: _heads_table(w, w.LL),
+        focus=lambda w: [f"h.{w.LL}.attn.att[{i}]" for i in range(w.nh)],
+        cells=lambda w: {f"h.{w.LL}.attn.att[{i}]": [f"row {w.t}"] for i in range(w.nh)},
+        code=["attention.softmax", "gpt.blocks_loop"],
+    ),
+])

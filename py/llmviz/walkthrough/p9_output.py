@@ -1,0 +1,205 @@
+"""Phase 9, output: final layer norm, logits, softmax, choosing a token, the loss."""
+from __future__ import annotations
+
+from . import Phase, Step
+from .numbers import Walk
+
+TEMPERATURES = (0.5, 2.0)
+
+
+def _ranked(w: Walk) -> list[int]:
+    row = w.values(w.vec("probs", 0, w.t, "*"))
+    return sorted(range(len(row)), key=lambda i: -row[i])
+
+
+def _shown(w: Walk) -> list[int]:
+    """Every token for a small vocabulary, else the three most likely."""
+    return list(range(w.V)) if w.V <= 8 else _ranked(w)[:3]
+
+
+def _listing(w: Walk, tensor: str) -> tuple:
+    parts: list = []
+    for n, i in enumerate(_shown(w)):
+        parts += ([", "] if n else []) + [w.tok(i), " ", w.act(tensor, 0, w.t, i)]
+    if w.V > 8:
+        parts.append(f" (the top three of {w.V})")
+    return tuple(parts)
+
+
+def _ln_f(w: Walk) -> dict:
+    return {"mean": w.act("ln_f.mean", 0, w.t), "rstd": w.act("ln_f.rstd", 0, w.t)}
+
+
+def _logits(w: Walk) -> dict:
+    top = _ranked(w)[0]
+    pairs = [(w.par("lm_head.weight", top, i), w.act("ln_f", 0, w.t, i)) for i in range(min(2, w.C))]
+    return {"logit_list": _listing(w, "logits"), "top_tok": w.tok(top),
+            "expr": w.sum_expr(pairs, w.C, None, w.act("logits", 0, w.t, top))}
+
+
+def _probs(w: Walk) -> dict:
+    return {"prob_list": _listing(w, "probs"), "mx": w.act("probs.max", 0, w.t),
+            "total": w.act("probs.sum", 0, w.t)}
+
+
+def _pick(w: Walk) -> dict:
+    top = _ranked(w)[0]
+    logits = w.vec("logits", 0, w.t, "*")
+    v = {"top_tok": w.tok(top), "top_p": w.act("probs", 0, w.t, top)}
+    for name, temp in zip(("p_low", "p_high"), TEMPERATURES):
+        v[name] = w.op("softmax_t", logits, temperature=temp, i=top)
+    v["t_low"], v["t_high"] = str(TEMPERATURES[0]), str(TEMPERATURES[1])
+    return v
+
+
+def _append(w: Walk) -> dict:
+    top = _ranked(w)[0]
+    return {"next_tok": w.tok(top), "new_input": w.text_of(w.ids + [top]),
+            "answer_pos": w.T - 6 + 1 if w.task == "sort" else 0,
+            "in_answer": w.task == "sort" and 6 <= w.T < 12}
+
+
+def _loss(w: Walk) -> dict:
+    target = w.target()
+    top = _ranked(w)[0]
+    v = {"top_tok": w.tok(top), "top_p": w.act("probs", 0, w.t, top)}
+    v["loss_top"] = w.op("neg", w.op("log", v["top_p"]))
+    if target is not None:
+        p = w.act("probs", 0, w.t, target)
+        v.update({"target_tok": w.tok(target), "p_target": p, "loss": w.op("neg", w.op("log", p)),
+                  "right": target == top})
+    return v
+
+
+PHASE = Phase("output", "Output", [
+    Step(
+        id="ln_f",
+        title="A last layer norm",
+        text="""
+        After the last block, the stream goes through one more layer norm,
+        [[ln_f|`ln_f`]], with its own γ, [[ln_f.weight|`ln_f.weight`]]. At position
+        {{t}}: mean {{mean}}, 1/√(σ² + ε) = {{rstd}}.
+        """,
+        values=_ln_f,
+        focus=["h.{LL}.x", "ln_f.mean", "ln_f.rstd", "ln_f"],
+        cells={"ln_f": ["col {t}"]},
+        animation={"kind": "normalize", "block": "h.{LL}.x", "col": "{t}",
+                   "stats": ["ln_f.mean", "ln_f.rstd"], "to": "ln_f"},
+        code=["gpt.ln_f", "layernorm.forward"],
+    ),
+    Step(
+        id="logits",
+        title="A score for every token",
+        text="""
+        The output layer [[lm_head.weight|`lm_head`]] has one row of {{size:C}} weights
+        for each of the {{dim:V}} tokens. Each row's dot product with column {{t}} of
+        `ln_f` is that token's score, its *logit*; for {{top_tok}}: {{expr}}.
+
+        At position {{t}} the logits in [[logits|`logits`]] are {{logit_list}}. Higher
+        means more likely, but logits are not probabilities yet: they can be negative
+        and do not add up to 1.
+        """,
+        values=_logits,
+        focus=["lm_head.weight", "ln_f", "logits"],
+        cells={"ln_f": ["col {t}"], "logits": ["col {t}"]},
+        animation={"kind": "matmul", "weight": "lm_head.weight", "input": "ln_f", "out": "logits"},
+        code=["gpt.lm_head"],
+    ),
+    Step(
+        id="probs",
+        title="Probabilities",
+        text="""
+        A softmax over each column turns the logits into probabilities,
+        [[probs|`probs`]]: {{prob_list}} at position {{t}}. As before, the largest logit,
+        {{mx}} ([[probs.max|`probs.max`]]), is subtracted first, and the exponentials,
+        which add up to {{total}} ([[probs.sum|`probs.sum`]]), are divided by their sum.
+        """,
+        values=_probs,
+        focus=["logits", "probs.max", "probs.sum", "probs"],
+        cells={"probs": ["col {t}"]},
+        animation={"kind": "softmax", "block": "probs", "col": "{t}", "max": "probs.max", "sum": "probs.sum"},
+        code=["gpt.probs", "softmax"],
+    ),
+    Step(
+        id="choose",
+        title="Choosing the next token",
+        text={
+            "sort": """
+            The simplest choice is the most likely token, {{top_tok}} at {{top_p}}. This
+            *greedy* choice is the right one for sorting: there is exactly one correct
+            next letter.
+
+            For writing text, always taking the top token tends to repeat itself, so
+            generators usually *sample*: draw a token at random with these
+            probabilities. Dividing the logits by a *temperature* first sharpens or
+            flattens them: at temperature {{t_low}} the top token's probability would
+            be {{p_low}}, at {{t_high}} it would be {{p_high}}.
+            """,
+            "*": """
+            The simplest choice is the most likely token, {{top_tok}} at {{top_p}}: the
+            *greedy* choice. Always taking the top token tends to repeat itself, so text
+            generators usually *sample*: draw a token at random with these
+            probabilities.
+
+            Dividing the logits by a *temperature* first sharpens or flattens them: at
+            temperature {{t_low}} the top token's probability would be {{p_low}}, at
+            {{t_high}} it would be {{p_high}}. Low temperatures make the model bolder in
+            its favourite, high ones more adventurous.
+            """,
+        },
+        values=_pick,
+        focus=["logits", "probs"], cells={"probs": ["cell {next} {t}"]},
+        animation={"kind": "pick", "from": "probs", "col": "{t}", "row": "{next}", "mode": "greedy"},
+        code=["generate.temperature", "generate.sample", "gpt.generate"],
+    ),
+    Step(
+        id="append",
+        title="Append and run again",
+        text={
+            "in_answer": """
+            The chosen token is appended: the input becomes {{new_input}}, and the whole
+            forward pass runs again to find the next letter. {{next_tok}} is letter
+            {{answer_pos}} of the sorted answer; the model keeps going until all six
+            are written.
+            """,
+            "*": """
+            The chosen token is appended: the input becomes {{new_input}}, and the whole
+            forward pass runs again for the token after that, and so on for as many
+            tokens as we want.
+            """,
+        },
+        values=_append,
+        focus=["probs", "idx"], cells={"probs": ["cell {next} {t}"]},
+        animation={"kind": "append", "token": "{next}", "to": "idx", "col": "{T}"},
+        code=["generate.append", "gpt.generate"],
+    ),
+    Step(
+        id="loss",
+        title="How wrong was it?",
+        text={
+            "target": """
+            Here we know what should come next: {{target_tok}}. The model gave it
+            probability {{p_target}}. Training measures the miss with the cross-entropy
+            loss, −log p = {{loss}}: 0 when the model is sure and right, growing without
+            limit as p goes to 0.
+
+            Training computes this loss at every position of many examples, averages it,
+            and nudges every weight a little in the direction that lowers it. That is
+            all the learning there is.
+            """,
+            "*": """
+            When the right next token is known, as in training, the model is scored by
+            the cross-entropy loss: −log of the probability it gave that token. Had
+            {{top_tok}} been right, the loss would be −log {{top_p}} = {{loss_top}}: 0
+            when the model is sure and right, growing without limit as that probability
+            goes to 0.
+
+            Training computes this loss at every position of many examples, averages it,
+            and nudges every weight a little in the direction that lowers it.
+            """,
+        },
+        values=_loss,
+        focus=["probs"], cells=lambda w: {"probs": [f"cell {w.target()} {w.t}"]} if w.target() is not None else {},
+        code=["gpt.forward"],
+    ),
+])
