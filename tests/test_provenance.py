@@ -195,3 +195,18 @@ def test_bad_cells_are_refused(sort_run):
         provenance.describe("x", 48, 0, trace, sd, SORT)
     with pytest.raises(KeyError, match="no block"):
         provenance.describe("h.9.x", 0, 0, trace, sd, SORT)
+
+
+def test_a_padded_scene_maps_cells_by_its_own_length():
+    trace, sd = random_run(SORT, [0, 1, 2, 0, 1])             # 5 tokens, scene of 11
+    values = scene_values.block_values(layout.scene(SORT), trace, sd, pad=0.0)
+    d = provenance.describe("x", 7, 4, trace, sd, SORT, T=11)
+    assert d["value"] == float(values["x"][7 * 11 + 4]) == float(trace["x"][0, 4, 7])
+    d = provenance.describe("h.0.attn.att[1]", 4, 2, trace, sd, SORT, T=11)
+    assert d["value"] == float(values["h.0.attn.att[1]"][4 * 11 + 2])
+    rel = {r["id"]: r["cells"] for r in d["related"]}
+    assert rel["h.0.attn.scores[1]"] == [[4, 0, 5, 5], [4, 2, 5, 3]]   # its row, and its cell
+    d = provenance.describe("x", 7, 8, trace, sd, SORT, T=11)  # position 8: no token yet
+    assert d["value"] is None and d["op"] == "padding" and "5 tokens" in d["text"]
+    d = provenance.describe("h.0.attn.c_attn.q.weight[0]", 1, 2, trace, sd, SORT, T=11)
+    assert d["value"] == float(sd["transformer.h.0.attn.c_attn.weight"][1, 2])

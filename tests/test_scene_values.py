@@ -111,3 +111,19 @@ def test_shorter_input_needs_a_scene_of_its_length():
 def test_scale_scenes_have_no_values():
     with pytest.raises(ValueError, match="scale"):
         scene_values.block_values(layout.scale_scene("gpt2-small"), {}, {})
+
+
+def test_shorter_input_can_be_padded_into_the_full_scene():
+    model = random_model(SORT, seed=2)
+    trace = model.trace(np.array([[0, 1, 2, 0, 1]]))
+    scene = layout.scene(SORT)   # T = 11
+    values = scene_values.block_values(scene, trace, model.state_dict(), pad=0.0)
+    x = values["x"].reshape(48, 11)
+    np.testing.assert_array_equal(x[:, :5], trace["x"][0].T)
+    assert not x[:, 5:].any()
+    att = values["h.1.attn.att[2]"].reshape(11, 11)
+    np.testing.assert_array_equal(att[:5, :5], trace["h.1.attn.att"][0, 2])
+    assert not att[5:].any() and not att[:, 5:].any()
+    np.testing.assert_array_equal(values["pos_emb"].reshape(48, 11)[:, :5], trace["pos_emb"].T)
+    np.testing.assert_array_equal(values["probs.sum"][:5], trace["probs.sum"][0])
+    assert set(values) == {b["id"] for b in scene["blocks"]}

@@ -25,6 +25,7 @@ import math
 from typing import Any, Mapping
 
 from . import layout
+from .trace import trace_shapes
 
 EPS = 1e-5
 _MAX_TEXT_TERMS = 3
@@ -32,18 +33,27 @@ _scene_cache: dict = {}
 
 
 def describe(block_id: str, row: int, col: int, trace: Mapping, params: Mapping,
-             config: Any = None) -> dict:
-    """Explain cell (``row``, ``col``) of block ``block_id``: value, terms, text, related."""
+             config: Any = None, T: int | None = None) -> dict:
+    """Explain cell (``row``, ``col``) of block ``block_id``: value, terms, text, related.
+
+    ``T`` is the scene's sequence length when the scene is longer than the trace (values
+    padded with ``block_values(..., pad=...)``); by default the trace's length.
+    """
     if config is None:
         config = getattr(trace, "config", None)
     cfg = layout.config_dict(config)
-    T = int(tuple(trace["idx"].shape)[-1])
-    ctx = _Context(cfg, T, trace, params)
+    T_trace = int(tuple(trace["idx"].shape)[-1])
+    ctx = _Context(cfg, T_trace, T if T is not None else T_trace, trace, params)
     block = ctx.block(block_id)
     if not (0 <= row < block["rows"] and 0 <= col < block["cols"]):
         raise IndexError(f"cell ({row}, {col}) is outside block {block_id!r} "
                          f"({block['rows']}x{block['cols']})")
     full = ctx.tensor_index(block, row, col)
+    if "trace" in block and any(i >= n for i, n in zip(full, tuple(trace[block["trace"]].shape))):
+        return {"value": None, "op": "padding", "terms": [], "related": [],
+                "text": f"no number here yet: the input is {T_trace} tokens long.",
+                "id": block_id, "row": row, "col": col, "tensor": block["trace"],
+                "index": list(full)}
     if "param" in block:
         out = _describe_param(ctx, block, full)
     else:
@@ -59,16 +69,18 @@ def describe(block_id: str, row: int, col: int, trace: Mapping, params: Mapping,
 # blocks, cells and tensor indices
 
 class _Context:
-    def __init__(self, cfg: dict, T: int, trace, params):
+    def __init__(self, cfg: dict, T: int, T_scene: int, trace, params):
         self.cfg, self.T, self.trace, self.params = cfg, T, trace, params
         self.C, self.nh, self.V = cfg["n_embd"], cfg["n_head"], cfg["vocab_size"]
         self.hs = self.C // self.nh
-        key = (tuple(sorted(cfg.items())), T)
+        key = (tuple(sorted(cfg.items())), T_scene)
         if key not in _scene_cache:
             if len(_scene_cache) > 8:
                 _scene_cache.clear()
-            _scene_cache[key] = layout.block_index(layout.scene(cfg, T=T))
-        self.blocks = _scene_cache[key]
+            scene = layout.scene(cfg, T=T_scene)
+            shapes = trace_shapes(_Config(cfg), 1, T_scene)
+            _scene_cache[key] = (layout.block_index(scene), shapes)
+        self.blocks, self.shapes = _scene_cache[key]
 
     def block(self, id_: str) -> dict:
         try:
@@ -98,8 +110,8 @@ class _Context:
 
     # geometry: block cell <-> index into the block's tensor
     def sub_shape(self, block: dict) -> tuple:
-        if "trace" in block:
-            shape = tuple(self.trace[block["trace"]].shape)
+        if "trace" in block:   # the scene's shape (batch 1), which may be longer than the trace
+            shape = self.shapes[block["trace"]]
             return shape[len(block.get("index", [])):]
         shape = tuple(self.param_tensor(block["param"]).shape)
         if "slice" in block:
@@ -139,6 +151,11 @@ class _Context:
         r0, c0 = self.cell(block, start)
         r1, c1 = self.cell(block, end if end is not None else start)
         return {"id": id_, "cells": [[min(r0, r1), min(c0, c1), max(r0, r1) + 1, max(c0, c1) + 1]]}
+
+
+class _Config:
+    def __init__(self, fields: dict):
+        self.__dict__.update(fields)
 
 
 def _unravel(flat: int, shape: list) -> list:

@@ -11,6 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
+from .trace import trace_shapes
+
 
 def _param(state_dict: Mapping, name: str):
     if name in state_dict:
@@ -21,12 +23,24 @@ def _param(state_dict: Mapping, name: str):
     raise KeyError(f"no parameter {name!r} in the state dict")
 
 
-def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None) -> np.ndarray:
-    """A block's values as a (rows, cols) float32 array, before flattening."""
+def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None,
+                 pad_to: tuple | None = None, fill: float = 0.0) -> np.ndarray:
+    """A block's values as a (rows, cols) float32 array, before flattening.
+
+    ``pad_to``: the shape (batch 1) the block's trace tensor has in the scene; a
+    shorter tensor (fewer tokens) is padded with ``fill`` up to it.
+    """
     if "trace" in block:
         if trace is None:
             raise ValueError(f"block {block['id']!r} needs a trace")
         arr = np.asarray(trace[block["trace"]])
+        if pad_to is not None and arr.ndim == len(pad_to):
+            # grow every axis but the batch axis (pos_emb has none) to the scene's size
+            first = 0 if block["trace"] == "pos_emb" else 1
+            widths = [(0, 0)] * first + [(0, max(0, want - have)) for have, want
+                                         in zip(arr.shape[first:], pad_to[first:])]
+            if any(w for _, w in widths):
+                arr = np.pad(arr, widths, constant_values=fill)
         for i in block.get("index", []):
             arr = arr[i]
     elif "param" in block:
@@ -51,19 +65,32 @@ def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None)
 
 def block_values(scene: dict, trace: Mapping | None, state_dict: Mapping | None,
                  roles: tuple[str, ...] = ("parameter", "activation", "aggregate"),
-                 ) -> dict[str, np.ndarray]:
+                 pad: float | None = None) -> dict[str, np.ndarray]:
     """{block id: flat float32 values in row-major cell order} for every block of ``roles``.
 
     ``state_dict`` uses nanoGPT names (``transformer.h.0...``; names without the
     prefix work too). Pass ``roles=("parameter",)`` to get only weights (no trace needed).
+    A trace of fewer tokens than the scene's ``T`` is an error, unless ``pad`` is a
+    number: then the missing positions are filled with it (e.g. 0.0), so one scene of
+    ``T = block_size`` can show every input length.
     """
     if scene.get("values") == "none":
         raise ValueError("this is a scale scene: it has no values to show")
+    shapes = None
+    if pad is not None:
+        shapes = trace_shapes(_Config(scene["config"]), 1, scene["T"])
     out: dict[str, np.ndarray] = {}
     for block in scene["blocks"]:
         if block["role"] in roles:
-            out[block["id"]] = source_array(block, trace, state_dict).ravel()
+            target = shapes.get(block.get("trace")) if shapes else None
+            fill = 0.0 if pad is None else pad
+            out[block["id"]] = source_array(block, trace, state_dict, target, fill).ravel()
     return out
+
+
+class _Config:
+    def __init__(self, fields: dict):
+        self.__dict__.update(fields)
 
 
 def pack(scene: dict, values: Mapping[str, np.ndarray]) -> tuple[bytes, dict[str, list[int]]]:
