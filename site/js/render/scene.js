@@ -1,0 +1,413 @@
+// The blocks: every block of the scene is one instance of a single box mesh (one
+// draw call for the whole model). A fragment shader finds the cell under each
+// fragment from its position inside the box, reads the cell's value from a float
+// texture (all blocks packed into one atlas, four cells per RGBA texel) and colours
+// it; cell borders, the lines every 16 cells and the block outline are drawn in the
+// same shader from screen-space derivatives, so they stay about one pixel wide.
+import * as THREE from "three";
+import { PALETTE, ROLE_INDEX, rgb } from "./colors.js";
+
+const ATLAS_WIDTH = 1024;            // texels per atlas row (4 cells each)
+const MAX_ATLAS_CELLS = 1 << 25;     // 32M cells = 128 MB of float32; beyond that: shape only
+export const MODE = { EMPTY: 0, VALUES: 1, NEUTRAL: 2 };
+
+const VERTEX = /* glsl */ `
+in vec4 iPos;    // top-left corner of the front face (x, y, z), cell size
+in vec4 iDims;   // cols, rows, first cell in the atlas, role
+in vec4 iState;  // 1 / max|value|, highlighted, dimmed, mode
+in vec4 iRect;   // highlighted cells: r0, c0, r1, c1 (half-open), or r1 <= r0 for none
+in float iMask;  // 1 when the mask texture holds this block's highlighted cells
+out vec3 vCell;  // position inside the block in cells: col, row, depth
+out vec3 vNormal;
+flat out vec4 vDims;
+flat out vec4 vState;
+flat out vec4 vRect;
+flat out float vMask;
+void main() {
+  // the unit box spans x 0..1, y -1..0, z -1..0
+  vCell = vec3(position.x * iDims.x, -position.y * iDims.y, -position.z);
+  vNormal = normal;
+  vDims = iDims;
+  vState = iState;
+  vRect = iRect;
+  vMask = iMask;
+  vec3 world = iPos.xyz + vec3(position.x * iDims.x, position.y * iDims.y, position.z) * iPos.w;
+  gl_Position = projectionMatrix * viewMatrix * vec4(world, 1.0);
+}`;
+
+const FRAGMENT = /* glsl */ `
+precision highp float;
+precision highp int;
+uniform highp sampler2D uValues;  // RGBA32F, 4 cells per texel
+uniform sampler2D uMask;          // RGBA8, same packing
+uniform int uAtlasWidth;
+uniform vec3 uRole[3];
+uniform vec3 uNegative;
+uniform vec3 uZero;
+uniform vec3 uBackground;
+uniform vec3 uHighlight;
+uniform vec3 uGrid;
+in vec3 vCell;
+in vec3 vNormal;
+flat in vec4 vDims;
+flat in vec4 vState;
+flat in vec4 vRect;
+flat in float vMask;
+out vec4 fragColor;
+
+float cellValue(int index, sampler2D tex) {
+  int texel = index >> 2;
+  vec4 v = texelFetch(tex, ivec2(texel % uAtlasWidth, texel / uAtlasWidth), 0);
+  int c = index & 3;
+  return c == 0 ? v.r : c == 1 ? v.g : c == 2 ? v.b : v.a;
+}
+float maskValue(int index) {
+  int texel = index >> 2;
+  vec4 v = texelFetch(uMask, ivec2(texel % uAtlasWidth, texel / uAtlasWidth), 0);
+  int c = index & 3;
+  return c == 0 ? v.r : c == 1 ? v.g : c == 2 ? v.b : v.a;
+}
+
+void main() {
+  float cols = vDims.x, rows = vDims.y;
+  int role = int(vDims.w + 0.5);
+  int mode = int(vState.w + 0.5);
+  float col = clamp(floor(vCell.x), 0.0, cols - 1.0);
+  float row = clamp(floor(vCell.y), 0.0, rows - 1.0);
+  vec3 hue = uRole[role];
+
+  // the two coordinates that vary across this face (the third is constant)
+  vec3 an = abs(vNormal);
+  vec2 uv, extent;
+  if (an.z > 0.5) { uv = vCell.xy; extent = vec2(cols, rows); }
+  else if (an.y > 0.5) { uv = vCell.xz; extent = vec2(cols, 1.0); }
+  else { uv = vCell.zy; extent = vec2(1.0, rows); }
+  vec2 fw = max(fwidth(uv), vec2(1e-6));
+  vec2 cellPx = 1.0 / fw;                       // pixels per cell along each axis
+  float minCellPx = min(cellPx.x, cellPx.y);
+
+  vec3 color;
+  float inCells = 0.0;    // 1 inside a highlighted cell range
+  bool hasCells = vRect.z > vRect.x;
+  if (hasCells) {
+    bool inRect = row >= vRect.x && row < vRect.z && col >= vRect.y && col < vRect.w;
+    inCells = inRect ? 1.0 : 0.0;
+  }
+  if (mode == 1) {
+    int index = int(vDims.z + 0.5) + int(row) * int(cols) + int(col);
+    float v = cellValue(index, uValues) * vState.x;
+    float m = pow(clamp(abs(v), 0.0, 1.0), 0.8);
+    color = mix(uZero, v < 0.0 ? uNegative : hue, m);
+    if (hasCells && vMask > 0.5 && inCells > 0.5) inCells = maskValue(index) > 0.5 ? 1.0 : 0.0;
+  } else if (mode == 2) {
+    // scale view: shape only; a checker of 16x16-cell tiles, faded out when tiny
+    vec2 tile = floor(vCell.xy / 16.0);
+    float checker = mod(tile.x + tile.y, 2.0);
+    float show = smoothstep(2.0, 6.0, minCellPx * 16.0);
+    color = mix(uZero, hue, 0.22 + 0.10 * checker * show);
+  } else {
+    color = mix(uZero, hue, 0.08);
+  }
+
+  // light from the front: the front face is brightest, sides darker
+  float shade = an.z > 0.5 ? 1.0 : (an.y > 0.5 ? (vNormal.y > 0.0 ? 0.82 : 0.55) : 0.68);
+  color *= shade;
+
+  // cell borders (fade out when cells get smaller than a few pixels)
+  vec2 dCell = abs(fract(uv + 0.5) - 0.5) * cellPx;          // pixels to the nearest cell line
+  float cellLine = 1.0 - smoothstep(0.35, 1.1, min(dCell.x, dCell.y));
+  float cellFade = smoothstep(3.0, 9.0, minCellPx);
+  color = mix(color, uBackground, cellLine * cellFade * 0.6);
+
+  // a brighter line every 16 cells, on blocks longer than 16 cells along that axis
+  vec2 d16 = abs(fract(uv / 16.0 + 0.5) - 0.5) * 16.0 * cellPx;
+  vec2 on16 = vec2(extent.x > 16.5 ? 1.0 : 0.0, extent.y > 16.5 ? 1.0 : 0.0);
+  vec2 line16 = (1.0 - smoothstep(0.45, 1.3, d16)) * on16 * smoothstep(8.0, 20.0, cellPx * 16.0);
+  color = mix(color, uGrid, max(line16.x, line16.y) * 0.35);
+
+  // block outline
+  vec2 dEdge = min(uv, extent - uv) * cellPx;
+  float edgePx = min(dEdge.x, dEdge.y);
+  float highlighted = vState.y;
+  color = mix(color, hue, (1.0 - smoothstep(0.5, 1.4, edgePx)) * 0.7);
+
+  // highlighted cells: full brightness and a bright border; the rest of the block recedes
+  if (hasCells) {
+    if (inCells > 0.5) {
+      color = color * 1.25 + 0.06;
+      float ring = 1.0 - smoothstep(0.9, 1.9, min(dCell.x, dCell.y));
+      color = mix(color, uHighlight, ring * max(cellFade, 0.5) * 0.95);
+    } else {
+      color = mix(color, uBackground, 0.55);
+    }
+  }
+  // highlighted block: brighter, with a thick outline
+  if (highlighted > 0.5) {
+    color = color * 1.2 + 0.05;
+    color = mix(color, uHighlight, 1.0 - smoothstep(1.5, 3.0, edgePx));
+  }
+  // dimmed block (highlight wins over dim)
+  if (vState.z > 0.5 && highlighted < 0.5) color = mix(color, uBackground, 0.8);
+  fragColor = vec4(min(color, vec3(1.0)), 1.0);
+}`;
+
+/** Check one block of a Scene JSON and return it with its numbers parsed. */
+function checkBlock(b, i) {
+  const where = `scene.blocks[${i}]${b && b.id ? ` ("${b.id}")` : ""}`;
+  if (!b || typeof b.id !== "string") throw new Error(`${where}: every block needs a string "id"`);
+  for (const key of ["rows", "cols"]) {
+    if (!Number.isInteger(b[key]) || b[key] < 1) throw new Error(`${where}: "${key}" must be a positive integer`);
+  }
+  if (!Array.isArray(b.pos) || b.pos.length !== 3 || !b.pos.every(Number.isFinite)) {
+    throw new Error(`${where}: "pos" must be [x, y, z]`);
+  }
+  if (!(b.role in ROLE_INDEX)) throw new Error(`${where}: "role" must be parameter, activation or aggregate`);
+  return { ...b, cell: Number.isFinite(b.cell) && b.cell > 0 ? b.cell : 1 };
+}
+
+export class BlockScene {
+  /** @param {object} scene  Scene JSON (see the contract in the project docs) */
+  constructor(scene, maxTextureSize) {
+    if (!scene || !Array.isArray(scene.blocks)) throw new Error("setScene: the scene needs a \"blocks\" list");
+    this.blocks = scene.blocks.map(checkBlock);
+    const n = this.blocks.length;
+    this.byId = new Map();
+    this.blocks.forEach((b, i) => {
+      if (this.byId.has(b.id)) throw new Error(`setScene: block id "${b.id}" appears twice`);
+      this.byId.set(b.id, i);
+    });
+
+    // world-space boxes, for picking, framing and screen rectangles
+    this.boxes = new Float64Array(n * 6);   // minx, miny, minz, maxx, maxy, maxz
+    const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+    this.blocks.forEach((b, i) => {
+      const [x, y, z] = b.pos;
+      const box = [x, y - b.rows * b.cell, z - b.cell, x + b.cols * b.cell, y, z];
+      this.boxes.set(box, i * 6);
+      for (let k = 0; k < 3; k++) { lo[k] = Math.min(lo[k], box[k]); hi[k] = Math.max(hi[k], box[k + 3]); }
+    });
+    if (n === 0) { lo.fill(0); hi.fill(1); }
+    this.bounds = { min: lo, max: hi };
+
+    // atlas: blocks with values get a run of cells, each run starting at a multiple of 4
+    this.base = new Int32Array(n).fill(-1);
+    let total = 0;
+    const maxCells = Math.min(MAX_ATLAS_CELLS, ATLAS_WIDTH * 4 * (maxTextureSize || 8192));
+    this.overflow = [];
+    this.blocks.forEach((b, i) => {
+      if (b.pattern === "neutral") return;
+      const size = Math.ceil((b.rows * b.cols) / 4) * 4;
+      if (total + size > maxCells) { this.overflow.push(b.id); return; }
+      this.base[i] = total;
+      total += size;
+    });
+    const height = Math.max(1, Math.ceil(total / 4 / ATLAS_WIDTH));
+    this.values = new Float32Array(ATLAS_WIDTH * height * 4);
+    this.valueTexture = new THREE.DataTexture(this.values, ATLAS_WIDTH, height, THREE.RGBAFormat, THREE.FloatType);
+    this.maskBytes = new Uint8Array(ATLAS_WIDTH * height * 4);
+    this.maskTexture = new THREE.DataTexture(this.maskBytes, ATLAS_WIDTH, height, THREE.RGBAFormat, THREE.UnsignedByteType);
+    for (const t of [this.valueTexture, this.maskTexture]) {
+      t.minFilter = t.magFilter = THREE.NearestFilter;
+      t.generateMipmaps = false;
+      t.needsUpdate = true;
+    }
+    this._rangesAllowed = false;   // the first upload is a full one
+    this._fullUpload = new Set();
+
+    // one instanced box
+    const box = new THREE.BoxGeometry(1, 1, 1);
+    box.translate(0.5, -0.5, -0.5);
+    const geometry = new THREE.InstancedBufferGeometry();
+    geometry.index = box.index;
+    geometry.setAttribute("position", box.getAttribute("position"));
+    geometry.setAttribute("normal", box.getAttribute("normal"));
+    geometry.instanceCount = n;
+    const attr = (name, size) => {
+      const a = new THREE.InstancedBufferAttribute(new Float32Array(Math.max(n, 1) * size), size);
+      geometry.setAttribute(name, a);
+      return a;
+    };
+    this.iPos = attr("iPos", 4);
+    this.iDims = attr("iDims", 4);
+    this.iState = attr("iState", 4);
+    this.iRect = attr("iRect", 4);
+    this.iMask = attr("iMask", 1);
+    this.blocks.forEach((b, i) => {
+      this.iPos.array.set([b.pos[0], b.pos[1], b.pos[2], b.cell], i * 4);
+      this.iDims.array.set([b.cols, b.rows, Math.max(this.base[i], 0), ROLE_INDEX[b.role]], i * 4);
+      this.iState.array[i * 4 + 3] = this.base[i] < 0 ? MODE.NEUTRAL : MODE.EMPTY;
+    });
+    this.geometry = geometry;
+
+    const uniformColor = (hex) => new THREE.Vector3(...rgb(hex));
+    this.material = new THREE.ShaderMaterial({
+      glslVersion: THREE.GLSL3,
+      vertexShader: VERTEX,
+      fragmentShader: FRAGMENT,
+      uniforms: {
+        uValues: { value: this.valueTexture },
+        uMask: { value: this.maskTexture },
+        uAtlasWidth: { value: ATLAS_WIDTH },
+        uRole: { value: [uniformColor(PALETTE.parameter), uniformColor(PALETTE.activation), uniformColor(PALETTE.aggregate)] },
+        uNegative: { value: uniformColor(PALETTE.negative) },
+        uZero: { value: uniformColor(PALETTE.zero) },
+        uBackground: { value: uniformColor(PALETTE.background) },
+        uHighlight: { value: uniformColor(PALETTE.highlight) },
+        uGrid: { value: uniformColor(PALETTE.grid16) },
+      },
+    });
+    this.mesh = new THREE.Mesh(geometry, this.material);
+    this.mesh.frustumCulled = false;
+    this.highlighted = new Uint8Array(n);
+    this.dimmed = new Uint8Array(n);
+    this._maskedBlocks = [];
+  }
+
+  /** Indices of the blocks that `names` select: ids, per-head ids by their stem, groups. */
+  resolve(names) {
+    if (names == null) return [];
+    if (typeof names === "string") names = [names];
+    const out = new Set();
+    for (const name of names) {
+      if (name === "*") { this.blocks.forEach((_, i) => out.add(i)); continue; }
+      const exact = this.byId.get(name);
+      if (exact !== undefined) { out.add(exact); continue; }
+      const before = out.size;
+      this.blocks.forEach((b, i) => {
+        const g = b.group || "";
+        if (b.id.startsWith(name + "[") || g === name || g.startsWith(name + ".")) out.add(i);
+      });
+      if (out.size === before) console.warn(`llmviz renderer: no block or group named "${name}"`);
+    }
+    return [...out];
+  }
+
+  index(id) {
+    const i = this.byId.get(id);
+    if (i === undefined) throw new Error(`no block with id "${id}" in the scene`);
+    return i;
+  }
+
+  /** Copy one block's values (row-major rows*cols) into the atlas. */
+  setValues(id, values, options = {}) {
+    const i = this.index(id);
+    const b = this.blocks[i];
+    if (this.base[i] < 0) return false;     // scale view (or no room): shape only
+    const n = b.rows * b.cols;
+    if (!values || values.length !== n) {
+      throw new Error(`setValues("${id}"): expected ${n} values (rows ${b.rows} x cols ${b.cols}), ` +
+                      `got ${values ? values.length : values}`);
+    }
+    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+    const start = this.base[i];
+    this.values.set(data, start);
+    let maxAbs = 0;
+    for (let k = 0; k < n; k++) {
+      const a = Math.abs(data[k]);
+      if (a > maxAbs) maxAbs = a;        // NaN compares false and is skipped
+    }
+    const scale = Number.isFinite(options.scale) && options.scale > 0 ? options.scale : maxAbs;
+    this.iState.array[i * 4] = scale > 0 && Number.isFinite(scale) ? 1 / scale : 0;
+    this.iState.array[i * 4 + 3] = MODE.VALUES;
+    this.iState.needsUpdate = true;
+    this._markRange(this.valueTexture, start, Math.ceil(n / 4) * 4);
+    return true;
+  }
+
+  _markRange(texture, start, count) {
+    texture.needsUpdate = true;
+    if (!this._rangesAllowed) return;                     // a full upload is pending anyway
+    const rowFloats = ATLAS_WIDTH * 4;
+    if (texture.updateRanges.length > 256) {              // many small uploads: one big one instead
+      texture.clearUpdateRanges();
+      this._fullUpload.add(texture);
+      return;
+    }
+    if (this._fullUpload && this._fullUpload.has(texture)) return;
+    let s = start;
+    const end = start + count;
+    while (s < end) {                                     // one range per texture row
+      const rowEnd = (Math.floor(s / rowFloats) + 1) * rowFloats;
+      const e = Math.min(end, rowEnd);
+      texture.addUpdateRange(s, e - s);
+      s = e;
+    }
+  }
+
+  /** Called after each frame: later value changes can be uploaded as ranges. */
+  afterRender() {
+    this._rangesAllowed = true;
+    this._fullUpload = new Set();
+  }
+
+  /** Highlight blocks (ids/groups) and cell ranges {id: [[r0, c0, r1, c1], ...]} (half-open). */
+  highlight(ids, cells) {
+    const n = this.blocks.length;
+    this.highlighted.fill(0);
+    for (const i of this.resolve(ids)) this.highlighted[i] = 1;
+    // clear the previous cell ranges
+    for (const i of this._maskedBlocks) {
+      const b = this.blocks[i];
+      this.maskBytes.fill(0, this.base[i], this.base[i] + b.rows * b.cols);
+      this._markRange(this.maskTexture, this.base[i], Math.ceil((b.rows * b.cols) / 4) * 4);
+    }
+    this._maskedBlocks = [];
+    this.iRect.array.fill(0);
+    this.iMask.array.fill(0);
+    for (const [id, ranges] of Object.entries(cells || {})) {
+      const i = this.index(id);
+      const b = this.blocks[i];
+      let r0 = Infinity, c0 = Infinity, r1 = -Infinity, c1 = -Infinity;
+      const useMask = this.base[i] >= 0;
+      for (const range of ranges) {
+        const [ra, ca, rb, cb] = [Math.max(0, range[0]), Math.max(0, range[1]),
+                                  Math.min(b.rows, range[2]), Math.min(b.cols, range[3])];
+        if (!(rb > ra && cb > ca)) continue;
+        r0 = Math.min(r0, ra); c0 = Math.min(c0, ca); r1 = Math.max(r1, rb); c1 = Math.max(c1, cb);
+        if (useMask) {
+          for (let r = ra; r < rb; r++) {
+            const at = this.base[i] + r * b.cols;
+            this.maskBytes.fill(255, at + ca, at + cb);
+          }
+        }
+      }
+      if (!(r1 > r0)) continue;
+      this.iRect.array.set([r0, c0, r1, c1], i * 4);
+      if (useMask) {
+        this.iMask.array[i] = 1;
+        this._maskedBlocks.push(i);
+        this._markRange(this.maskTexture, this.base[i], Math.ceil((b.rows * b.cols) / 4) * 4);
+      }
+    }
+    for (let i = 0; i < n; i++) this.iState.array[i * 4 + 1] = this.highlighted[i];
+    this.iState.needsUpdate = true;
+    this.iRect.needsUpdate = true;
+    this.iMask.needsUpdate = true;
+  }
+
+  dim(ids) {
+    this.dimmed.fill(0);
+    for (const i of this.resolve(ids)) this.dimmed[i] = 1;
+    for (let i = 0; i < this.blocks.length; i++) this.iState.array[i * 4 + 2] = this.dimmed[i];
+    this.iState.needsUpdate = true;
+  }
+
+  /** The world box around the given block indices: {min, max} arrays. */
+  boxOf(indices) {
+    const min = [Infinity, Infinity, Infinity], max = [-Infinity, -Infinity, -Infinity];
+    for (const i of indices) {
+      for (let k = 0; k < 3; k++) {
+        min[k] = Math.min(min[k], this.boxes[i * 6 + k]);
+        max[k] = Math.max(max[k], this.boxes[i * 6 + 3 + k]);
+      }
+    }
+    return { min, max };
+  }
+
+  dispose() {
+    this.geometry.dispose();
+    this.material.dispose();
+    this.valueTexture.dispose();
+    this.maskTexture.dispose();
+  }
+}

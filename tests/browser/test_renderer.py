@@ -1,0 +1,453 @@
+"""The WebGL renderer (site/js/renderer.js) in headless Chromium, on a hand-made scene.
+
+The scene comes from a small generator below (not from llmviz.layout), so these tests
+check the renderer alone: it serves site/js + site/dev/renderer.html + three from
+node_modules in a temp folder, loads a sort-model-sized scene (3 layers, 3 heads,
+C=48, T=11) with seeded random values, and looks at screenshots and the JS API.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+THREE = ROOT / "node_modules" / "three"
+VIEW = {"width": 1280, "height": 800}
+
+pytestmark = pytest.mark.browser
+
+
+# ---------------------------------------------------------------------------
+# a Scene JSON made by hand: rows of blocks, top to bottom, in forward order
+
+def fixture_scene(n_layer=3, n_head=3, C=48, T=11, V=3) -> dict:
+    hs = C // n_head
+    rows_of_blocks = []   # each: list of (id, role, label, group, rows, cols, dims)
+
+    def b(id_, role, label, group, rows, cols, dims):
+        return (id_, role, label, group, rows, cols, dims)
+
+    rows_of_blocks.append([b("idx", "activation", "tokens", "embedding", 1, T, ["1", "T"])])
+    rows_of_blocks.append([b("wte.weight", "parameter", "token embedding", "embedding", C, V, ["C", "V"]),
+                           b("tok_emb", "activation", "token vectors", "embedding", C, T, ["C", "T"]),
+                           b("wpe.weight", "parameter", "position embedding", "embedding", C, T, ["C", "T"]),
+                           b("pos_emb", "activation", "position vectors", "embedding", C, T, ["C", "T"]),
+                           b("x", "activation", "residual", "embedding", C, T, ["C", "T"])])
+    for i in range(n_layer):
+        p = f"h.{i}."
+        for ln, grp in (("ln_1", "ln_1"), ("ln_2", "ln_2")):
+            row = [b(p + ln + ".weight", "parameter", f"{ln} gamma", p + grp, C, 1, ["C", "1"]),
+                   b(p + ln + ".bias", "parameter", f"{ln} beta", p + grp, C, 1, ["C", "1"]),
+                   b(p + ln + ".mean", "aggregate", f"{ln} mean", p + grp, 1, T, ["1", "T"]),
+                   b(p + ln + ".rstd", "aggregate", f"{ln} rstd", p + grp, 1, T, ["1", "T"]),
+                   b(p + ln, "activation", f"{ln} output", p + grp, C, T, ["C", "T"])]
+            if ln == "ln_1":
+                rows_of_blocks.append(row)
+                for h in range(n_head):
+                    heads = []
+                    for kind in "qkv":
+                        heads += [b(f"{p}attn.c_attn.{kind}.weight[{h}]", "parameter", f"{kind.upper()} weights, head {h}",
+                                    p + "attn", hs, C, ["hs", "C"]),
+                                  b(f"{p}attn.c_attn.{kind}.bias[{h}]", "parameter", f"{kind.upper()} bias, head {h}",
+                                    p + "attn", hs, 1, ["hs", "1"]),
+                                  b(f"{p}attn.{kind}[{h}]", "activation", f"{kind.upper()}, head {h}",
+                                    p + "attn", hs, T, ["hs", "T"])]
+                    heads += [b(f"{p}attn.scores[{h}]", "activation", f"scores, head {h}", p + "attn", T, T, ["T", "T"]),
+                              b(f"{p}attn.att.max[{h}]", "aggregate", f"row max, head {h}", p + "attn", T, 1, ["T", "1"]),
+                              b(f"{p}attn.att.sum[{h}]", "aggregate", f"row sum, head {h}", p + "attn", T, 1, ["T", "1"]),
+                              b(f"{p}attn.att[{h}]", "activation", f"softmax, head {h}", p + "attn", T, T, ["T", "T"]),
+                              b(f"{p}attn.head_out[{h}]", "activation", f"head output {h}", p + "attn", hs, T, ["hs", "T"])]
+                    rows_of_blocks.append(heads)
+                rows_of_blocks.append([b(p + "attn.y", "activation", "heads joined", p + "attn", C, T, ["C", "T"]),
+                                       b(p + "attn.c_proj.weight", "parameter", "projection weights", p + "attn", C, C, ["C", "C"]),
+                                       b(p + "attn.c_proj.bias", "parameter", "projection bias", p + "attn", C, 1, ["C", "1"]),
+                                       b(p + "attn.out", "activation", "projection output", p + "attn", C, T, ["C", "T"]),
+                                       b(p + "x_attn", "activation", "residual after attention", p + "attn", C, T, ["C", "T"])])
+            else:
+                rows_of_blocks.append(row)
+        rows_of_blocks.append([b(p + "mlp.c_fc.weight", "parameter", "MLP c_fc weights", p + "mlp", 4 * C, C, ["4C", "C"]),
+                               b(p + "mlp.c_fc.bias", "parameter", "MLP c_fc bias", p + "mlp", 4 * C, 1, ["4C", "1"]),
+                               b(p + "mlp.fc", "activation", "MLP hidden", p + "mlp", 4 * C, T, ["4C", "T"]),
+                               b(p + "mlp.gelu", "activation", "GELU", p + "mlp", 4 * C, T, ["4C", "T"]),
+                               b(p + "mlp.c_proj.weight", "parameter", "MLP c_proj weights", p + "mlp", C, 4 * C, ["C", "4C"]),
+                               b(p + "mlp.c_proj.bias", "parameter", "MLP c_proj bias", p + "mlp", C, 1, ["C", "1"]),
+                               b(p + "mlp.out", "activation", "MLP output", p + "mlp", C, T, ["C", "T"]),
+                               b(p + "x", "activation", "block output", p + "mlp", C, T, ["C", "T"])])
+    rows_of_blocks.append([b("ln_f.weight", "parameter", "final gamma", "output", C, 1, ["C", "1"]),
+                           b("ln_f.bias", "parameter", "final beta", "output", C, 1, ["C", "1"]),
+                           b("ln_f.mean", "aggregate", "final mean", "output", 1, T, ["1", "T"]),
+                           b("ln_f.rstd", "aggregate", "final rstd", "output", 1, T, ["1", "T"]),
+                           b("ln_f", "activation", "final norm", "output", C, T, ["C", "T"])])
+    rows_of_blocks.append([b("lm_head.weight", "parameter", "lm_head", "output", V, C, ["V", "C"]),
+                           b("logits", "activation", "logits", "output", V, T, ["V", "T"]),
+                           b("probs.max", "aggregate", "max", "output", 1, T, ["1", "T"]),
+                           b("probs.sum", "aggregate", "sum", "output", 1, T, ["1", "T"]),
+                           b("probs", "activation", "probabilities", "output", V, T, ["V", "T"])])
+    blocks, top, gap = [], 0.0, 4.0
+    for row in rows_of_blocks:
+        width = sum(r[5] for r in row) + gap * (len(row) - 1)
+        x = -width / 2
+        for (id_, role, label, group, rows, cols, dims) in row:
+            blocks.append({"id": id_, "role": role, "label": label, "group": group, "rows": rows, "cols": cols,
+                           "dims": dims, "pos": [x, -top, 0.0], "cell": 1.0})
+            x += cols + gap
+        top += max(r[4] for r in row) + 3 * gap
+    lo = [min(bl["pos"][0] for bl in blocks), min(bl["pos"][1] - bl["rows"] for bl in blocks), -1.0]
+    hi = [max(bl["pos"][0] + bl["cols"] for bl in blocks), 0.0, 0.0]
+    return {"version": 1, "config": {"n_layer": n_layer, "n_head": n_head, "n_embd": C, "block_size": T,
+                                     "vocab_size": V}, "blocks": blocks, "bounds": {"min": lo, "max": hi}}
+
+
+def fixture_values(scene: dict, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {bl["id"]: rng.standard_normal(bl["rows"] * bl["cols"]).astype(np.float32) for bl in scene["blocks"]}
+
+
+def block_box(block: dict) -> tuple[np.ndarray, np.ndarray]:
+    x, y, z = block["pos"]
+    c = block["cell"]
+    return (np.array([x, y - block["rows"] * c, z - c]), np.array([x + block["cols"] * c, y, z]))
+
+
+# ---------------------------------------------------------------------------
+# the page, served from a temp folder laid out like dist/
+
+@pytest.fixture(scope="module")
+def scene() -> dict:
+    return fixture_scene()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, scene) -> Path:
+    if not (THREE / "build" / "three.module.js").exists():
+        pytest.skip("node_modules/three is missing (npm ci)")
+    out = tmp_path_factory.mktemp("renderer-site")
+    shutil.copytree(ROOT / "site" / "js", out / "js")
+    shutil.copytree(ROOT / "site" / "dev", out / "dev")
+    vendor = out / "vendor" / "three"
+    (vendor / "addons" / "controls").mkdir(parents=True)
+    for name in ("three.module.js", "three.core.js"):
+        shutil.copy(THREE / "build" / name, vendor / name)
+    shutil.copy(THREE / "examples" / "jsm" / "controls" / "OrbitControls.js", vendor / "addons" / "controls")
+    values = fixture_values(scene)
+    data, offsets, at = [], {}, 0
+    for bl in scene["blocks"]:
+        data.append(values[bl["id"]].astype("<f4").tobytes())
+        offsets[bl["id"]] = [at, int(values[bl["id"]].size)]
+        at += values[bl["id"]].size
+    (out / "data").mkdir()
+    (out / "data" / "scene.json").write_text(json.dumps(scene))
+    (out / "data" / "values.bin").write_bytes(b"".join(data))
+    (out / "data" / "values.json").write_text(json.dumps(offsets))
+    return out
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def origin(site):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class Dev:
+    """A page with the dev renderer loaded; collects console errors and page errors."""
+
+    def __init__(self, page, decode):
+        self.page = page
+        self.decode = decode
+        self.errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def js(self, code: str, arg=None):
+        return self.page.evaluate(code, arg)
+
+    def settle(self) -> None:
+        """Wait until the renderer has drawn what it was asked to and gone idle."""
+        self.page.wait_for_function(
+            """() => new Promise((resolve) => {
+                 let last = renderer.frameCount(), calm = 0;
+                 const check = () => {
+                   const now = renderer.frameCount();
+                   calm = now === last ? calm + 1 : 0; last = now;
+                   if (calm >= 3) resolve(true); else requestAnimationFrame(check);
+                 };
+                 requestAnimationFrame(check);
+               })""", timeout=20000)
+
+    def shot(self) -> np.ndarray:
+        return self.decode(self.page.screenshot(type="png"))
+
+    def rect(self, block_id: str) -> dict:
+        return self.js("(id) => renderer.screenRect(id)", block_id)
+
+
+@pytest.fixture
+def dev(browser, origin, decoder):
+    context = browser.new_context(viewport=VIEW, device_scale_factor=1)
+    page = context.new_page()
+    d = Dev(page, decoder)
+    page.goto(f"{origin}/dev/renderer.html?scene=../data/scene.json&values=../data/values.bin"
+              f"&index=../data/values.json")
+    page.wait_for_function("window.devReady === true && window.llmvizFirstFrame > 0", timeout=60000)
+    # the legend and status box are HTML over the canvas: hide them for pixel comparisons
+    d.js("""() => { for (const el of document.querySelectorAll('.llmviz-legend, #status')) el.style.display = 'none'; }""")
+    d.settle()
+    yield d
+    context.close()
+    assert d.errors == [], f"errors in the page: {d.errors}"
+
+
+DECODE_JS = """async (b64) => {
+  const blob = await (await fetch('data:image/png;base64,' + b64)).blob();
+  const bitmap = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const g = canvas.getContext('2d');
+  g.drawImage(bitmap, 0, 0);
+  const rgba = g.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  let text = '';
+  for (let i = 0; i < rgba.length; i += 0x8000) text += String.fromCharCode.apply(null, rgba.subarray(i, i + 0x8000));
+  return [bitmap.width, bitmap.height, btoa(text)];
+}"""
+
+
+@pytest.fixture(scope="module")
+def decoder(browser):
+    """A blank page that turns PNG screenshots into pixels (no image library needed)."""
+    page = browser.new_page()
+    yield lambda png: _decode(page, png)
+    page.close()
+
+
+def _decode(page, png: bytes) -> np.ndarray:
+    width, height, raw = page.evaluate(DECODE_JS, base64.b64encode(png).decode())
+    return np.frombuffer(base64.b64decode(raw), dtype=np.uint8).reshape(height, width, 4)[:, :, :3]
+
+
+def box_mask(shape, rect: dict, grow: float = 0) -> np.ndarray:
+    h, w = shape[:2]
+    mask = np.zeros((h, w), dtype=bool)
+    x0, y0 = max(0, int(rect["x"] - grow)), max(0, int(rect["y"] - grow))
+    x1, y1 = min(w, int(np.ceil(rect["x"] + rect["w"] + grow))), min(h, int(np.ceil(rect["y"] + rect["h"] + grow)))
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def changed(a: np.ndarray, b: np.ndarray, threshold: int = 24) -> np.ndarray:
+    return np.abs(a.astype(np.int32) - b.astype(np.int32)).max(axis=2) > threshold
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722])
+
+
+# ---------------------------------------------------------------------------
+
+def test_draws_the_blocks_in_colour(dev, scene, tmp_path):
+    img = dev.shot()
+    (tmp_path / "overview.png").write_bytes(dev.page.screenshot())
+    lum = luminance(img)
+    assert lum.std() > 6, f"the canvas looks uniform (luminance std {lum.std():.1f})"
+    colours = np.unique(img.reshape(-1, 3) // 8, axis=0)
+    assert len(colours) > 100, f"only {len(colours)} distinct colours"
+    # the orange of negative values and the blue of positive parameters are both on screen
+    r, g, b_ = (img[..., k].astype(int) for k in range(3))
+    assert ((r > 150) & (r - b_ > 60)).sum() > 100, "no orange (negative) cells"
+    assert ((b_ > 150) & (b_ - r > 60)).sum() > 100, "no blue (positive parameter) cells"
+    assert dev.js("renderer.frameCount()") >= 1
+    assert dev.js("window.llmvizFirstFrame") > 0
+
+
+def test_set_values_changes_only_that_block(dev, scene):
+    target = "h.1.mlp.fc"
+    dev.js("(id) => renderer.flyTo({ids: [id, 'h.1.mlp.gelu', 'h.1.mlp.c_fc.weight']}, 0)", target)
+    dev.settle()
+    before = dev.shot()
+    rect = dev.rect(target)
+    new = fixture_values(scene, seed=7)[target]
+    frames = dev.js("renderer.frameCount()")
+    dev.js("([id, v]) => renderer.setValues(id, new Float32Array(v))", [target, new.tolist()])
+    dev.settle()
+    assert dev.js("renderer.frameCount()") > frames
+    after = dev.shot()
+    diff = changed(before, after)
+    inside = box_mask(diff.shape, rect, grow=-3)
+    outside = ~box_mask(diff.shape, rect, grow=3)
+    assert inside.sum() > 2000, rect
+    assert diff[inside].mean() > 0.3, f"only {diff[inside].mean():.2%} of the block's pixels changed"
+    assert diff[outside].mean() < 0.002, f"{diff[outside].sum()} pixels changed outside the block"
+
+
+def test_pick_returns_block_and_cell(dev, scene):
+    target = "h.0.attn.scores[1]"
+    block = next(bl for bl in scene["blocks"] if bl["id"] == target)
+    dev.js("(id) => renderer.flyTo({ids: [id], direction: [0, 0, 1]}, 0)", target)
+    dev.settle()
+    rect = dev.rect(target)
+    # looking straight at the block, the front face fills the projected rectangle
+    for row, col in [(0, 0), (block["rows"] - 1, block["cols"] - 1), (5, 3), (2, 9)]:
+        x = rect["x"] + (col + 0.5) / block["cols"] * rect["w"]
+        y = rect["y"] + (row + 0.5) / block["rows"] * rect["h"]
+        got = dev.js("([x, y]) => renderer.pickAt(x, y)", [x, y])
+        assert got == {"id": target, "row": row, "col": col, "index": row * block["cols"] + col}
+    # hover goes through onPick, and off the blocks it reports null
+    dev.js("() => { window.picks = []; renderer.onPick((p) => window.picks.push(p)); }")
+    cx, cy = rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2
+    dev.page.mouse.move(cx, cy)
+    dev.page.wait_for_function("window.picks.length >= 1")
+    first = dev.js("window.picks[window.picks.length - 1]")
+    assert first["id"] == target and first == dev.js("([x, y]) => renderer.pickAt(x, y)", [cx, cy])
+    dev.page.mouse.move(3, 3)
+    dev.page.wait_for_function("window.picks[window.picks.length - 1] === null")
+
+
+def test_pick_in_a_tilted_view_hits_the_nearest_block(dev, scene):
+    # from the default 3/4 view, the screen centre of a block's rectangle is on that block
+    for target in ("h.2.mlp.c_fc.weight", "x", "h.1.attn.att[2]"):
+        dev.js("(id) => renderer.flyTo(id, 0)", target)
+        dev.settle()
+        rect = dev.rect(target)
+        got = dev.js("([x, y]) => renderer.pickAt(x, y)", [rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2])
+        assert got and got["id"] == target, (target, got)
+
+
+def test_highlight_and_dim_change_pixels(dev, scene):
+    target = "h.1.attn.c_proj.weight"
+    dev.js("(id) => renderer.flyTo({ids: [id, 'h.1.attn.y', 'h.1.x_attn']}, 0)", target)
+    dev.settle()
+    rect = dev.rect(target)
+    plain = dev.shot()
+    inside = box_mask(plain.shape, rect, grow=-2)
+    outline = box_mask(plain.shape, rect, grow=2) & ~box_mask(plain.shape, rect, grow=-6)
+    outside = ~box_mask(plain.shape, rect, grow=8)
+
+    dev.js("(id) => renderer.highlight([id])", target)
+    dev.settle()
+    lit = dev.shot()
+    assert luminance(lit)[inside].mean() > luminance(plain)[inside].mean() + 5
+    yellow = (lit[..., 0] > 200) & (lit[..., 1] > 180) & (lit[..., 2] < 160)
+    assert yellow[outline].sum() > 100, "no highlight outline around the block"
+    assert changed(plain, lit)[outside].mean() < 0.01   # labels change colour, blocks don't
+
+    dev.js("() => renderer.dim(['*'])")
+    dev.settle()
+    dimmed = dev.shot()
+    assert luminance(dimmed)[outside].mean() < luminance(lit)[outside].mean() - 2, "other blocks were not faded"
+    assert changed(lit, dimmed)[inside].mean() < 0.01, "the highlighted block was faded too"
+
+    # cells: row 0 of the block, on a plain (un-highlighted, un-dimmed) view
+    block = next(bl for bl in scene["blocks"] if bl["id"] == target)
+    dev.js("(id) => { renderer.dim([]); renderer.highlight([], {[id]: [[0, 0, 1, %d]]}); }" % block["cols"], target)
+    dev.settle()
+    cells = dev.shot()
+    row_h = rect["h"] / block["rows"]
+    first_row = box_mask(plain.shape, {"x": rect["x"], "y": rect["y"], "w": rect["w"], "h": row_h}, grow=-1)
+    rest = inside & ~box_mask(plain.shape, {"x": rect["x"], "y": rect["y"], "w": rect["w"], "h": 3 * row_h})
+    assert luminance(cells)[first_row].mean() > luminance(plain)[first_row].mean() + 5
+    assert luminance(cells)[rest].mean() < luminance(plain)[rest].mean() - 3
+
+    dev.js("() => renderer.highlight([])")
+    dev.settle()
+    assert changed(plain, dev.shot()).mean() < 0.001, "clearing the highlight did not restore the view"
+
+
+def test_fly_to_resolves_and_idle_draws_nothing(dev, scene):
+    ids = [bl for bl in scene["blocks"] if bl["group"] == "h.2.attn"]
+    lo = np.min([block_box(bl)[0] for bl in ids], axis=0)
+    hi = np.max([block_box(bl)[1] for bl in ids], axis=0)
+    frames = dev.js("renderer.frameCount()")
+    arrived = dev.js("() => renderer.flyTo('h.2.attn', 0.5)")
+    assert arrived is True
+    assert dev.js("renderer.frameCount()") - frames >= 3, "the flight was not animated"
+    np.testing.assert_allclose(dev.js("renderer.getCamera().target"), (lo + hi) / 2, atol=1e-3)
+    # a jump: resolves at once
+    cam = {"position": [10.0, -50.0, 300.0], "target": [10.0, -50.0, 0.0]}
+    assert dev.js("(cam) => renderer.flyTo(cam, 0)", cam) is True
+    got = dev.js("renderer.getCamera()")
+    np.testing.assert_allclose(got["position"], cam["position"], atol=1e-6)
+    np.testing.assert_allclose(got["target"], cam["target"], atol=1e-6)
+    # idle: no frames at all
+    dev.settle()
+    idle = dev.js("renderer.frameCount()")
+    dev.page.wait_for_timeout(1200)
+    assert dev.js("renderer.frameCount()") == idle
+    # a new flight interrupts the running one, which resolves false
+    result = dev.js("""async () => {
+        const first = renderer.flyTo('x', 2.0);
+        await new Promise((r) => setTimeout(r, 100));
+        const second = renderer.flyTo('probs', 0.2);
+        return [await first, await second];
+    }""")
+    assert result == [False, True]
+
+
+def test_keyboard_moves_the_camera_only_with_focus(dev):
+    dev.js("""() => { window.keys = []; document.addEventListener('keydown', (e) => window.keys.push(e.key)); }""")
+    dev.js("() => document.activeElement && document.activeElement.blur()")
+    before = dev.js("renderer.getCamera()")
+    dev.page.keyboard.press("ArrowLeft")
+    dev.page.keyboard.press("Space")
+    assert dev.js("renderer.getCamera()") == before
+    assert dev.js("window.keys") == ["ArrowLeft", " "]
+    dev.js("() => renderer.canvas.focus()")
+    dev.page.keyboard.press("ArrowLeft")            # pan
+    panned = dev.js("renderer.getCamera()")
+    assert panned["target"] != before["target"]
+    dev.page.keyboard.press("Shift+ArrowUp")        # orbit: the target stays
+    orbited = dev.js("renderer.getCamera()")
+    assert orbited["target"] == panned["target"] and orbited["position"] != panned["position"]
+    dist = lambda c: float(np.linalg.norm(np.subtract(c["position"], c["target"])))  # noqa: E731
+    dev.page.keyboard.press("+")
+    assert dist(dev.js("renderer.getCamera()")) < dist(orbited) * 0.95
+    dev.page.keyboard.press("Space")                # never taken by the canvas
+    assert [k for k in dev.js("window.keys") if k != "Shift"] == ["ArrowLeft", " ", " "]
+
+
+def test_api_errors_are_clear(dev):
+    msg = dev.js("() => { try { renderer.setValues('x', new Float32Array(5)); } catch (e) { return e.message; } }")
+    assert "expected 528 values" in msg
+    msg = dev.js("() => { try { renderer.setValues('nope', new Float32Array(5)); } catch (e) { return e.message; } }")
+    assert "no block with id" in msg
+
+
+def test_benchmark_reports_frame_times(dev):
+    frames = dev.js("renderer.frameCount()")
+    result = dev.js("() => renderer.benchmark({frames: 20, orbit: true})")
+    assert result["frames"] == 20
+    assert 0 < result["median_ms"] <= result["p90_ms"] < 5000
+    assert dev.js("renderer.frameCount()") - frames >= 20
+
+
+def test_without_webgl2_the_error_says_so(browser, origin):
+    context = browser.new_context(viewport=VIEW)
+    page = context.new_page()
+    page.add_init_script("""
+        const original = HTMLCanvasElement.prototype.getContext;
+        HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+          return kind === 'webgl2' ? null : original.call(this, kind, ...rest);
+        };""")
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{origin}/dev/renderer.html")
+    page.wait_for_function("window.rendererError !== undefined", timeout=30000)
+    message = page.evaluate("window.rendererError")
+    assert "WebGL2" in message and "text and code panels still work" in message
+    assert "WebGL2" in page.inner_text("#status")
+    assert errors == []
+    context.close()
