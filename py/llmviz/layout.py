@@ -2,8 +2,8 @@
 
 Pure Python (no numpy), so the page can lay out a model before numpy is loaded.
 
-``scene(config)`` returns the Scene JSON the renderer draws (format in the module
-``SCENE_FORMAT`` notes below); ``scale_scene(name)`` returns the same layout for a
+``scene(config)`` returns the Scene JSON the renderer draws (its fields are listed
+at the end of this docstring); ``scale_scene(name)`` returns the same layout for a
 real GPT size (GPT-2 small, GPT-2 XL, GPT-3) with no values, for a sense of scale.
 
 How the picture reads (the idea follows bbycroft's llm-viz, in our own code):
@@ -219,7 +219,6 @@ class _Layout:
     # -- sections -------------------------------------------------------------
 
     def build(self) -> dict:
-        T, C = self.T, self.C
         y = self.embedding(0.0)
         block_top = y + self.M
         col_width = self.layer_width() + 2 * self.M

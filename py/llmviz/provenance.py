@@ -244,7 +244,7 @@ def _describe_activation(ctx: _Context, block: dict, full: tuple) -> dict:
     name = block["trace"]
     prefix, local = _split(name)
     value = ctx.t(name, *full)
-    C, hs, T = ctx.C, ctx.hs, ctx.T
+    C, hs = ctx.C, ctx.hs
     bid = block["id"]
 
     if local == "idx":
