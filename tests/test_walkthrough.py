@@ -190,11 +190,14 @@ def check_block_ids(case):
     valid = contract_ids(config)
     assert numbers.block_ids(config) == valid
     from llmviz.layout import scene
-    scene_blocks = {b["id"]: b for b in scene(config, T)["blocks"]}
+    the_scene = scene(config, T)
+    scene_blocks = {b["id"]: b for b in the_scene["blocks"]}
     assert valid <= set(scene_blocks), sorted(valid - set(scene_blocks))
     for s in steps:
         bad = all_ids_of(s) - valid
         assert not bad, (s["phase"], s["id"], bad)
+        if "view" in s["camera"]:
+            assert s["camera"]["view"] in the_scene["views"], s["camera"]
         for block, ranges in s["cells"].items():
             rows, cols = scene_blocks[block]["rows"], scene_blocks[block]["cols"]
             for r0, c0, r1, c1 in ranges:
@@ -397,6 +400,14 @@ def test_without_params_the_text_still_renders(sort_case):
 
 
 # ------------------------------------------------------------------ markup and safety
+
+def test_number_formatting():
+    assert [numbers.fmt(v) for v in (0.8312, -0.0996, 0.0123, 0.00094, 123.45, -1e-9, 0.0)] == \
+        ["0.83", "-0.10", "0.012", "0.00094", "123.5", "-1e-09", "0"]
+    assert numbers.fmt(-0.0001, 2) == "0.00"  # no negative zero
+    assert numbers.fmt_prob(0.9999904) == "0.999990" and numbers.fmt_prob(0.996) == "0.996"
+    assert numbers.fmt_prob(1 - 1e-9) == "1.00" and numbers.fmt_prob(0.5) == "0.50"
+
 
 def test_vocab_strings_are_escaped():
     vocab = [EVIL] + TEXT_VOCAB[1:]

@@ -344,6 +344,13 @@ def fmt(value: float, digits: int | None = None) -> str:
     return text
 
 
+def fmt_prob(value: float) -> str:
+    """A probability: like ``fmt``, but close to 1 with enough digits to tell it from 1."""
+    if 0.995 <= value < 1.0 - 5e-7:
+        return f"{value:.{math.ceil(-math.log10(1.0 - value))}f}"
+    return fmt(value)
+
+
 class Html(str):
     """A string that is already safe HTML (the markup inserts it as is)."""
 
@@ -351,10 +358,11 @@ class Html(str):
 class Num:
     """A number for the text, with the source it was read or computed from."""
 
-    __slots__ = ("value", "source", "digits")
+    __slots__ = ("value", "source", "digits", "style")
 
-    def __init__(self, value: float | int | None, source: dict, digits: int | None = None):
-        self.value, self.source, self.digits = value, source, digits
+    def __init__(self, value: float | int | None, source: dict, digits: int | None = None,
+                 style: str | None = None):
+        self.value, self.source, self.digits, self.style = value, source, digits, style
 
     @property
     def text(self) -> str:
@@ -362,6 +370,8 @@ class Num:
             return "?"
         if isinstance(self.value, int):
             return str(self.value)
+        if self.style == "prob" and self.digits is None:
+            return fmt_prob(self.value)
         return fmt(self.value, self.digits)
 
     def __float__(self) -> float:
@@ -575,10 +585,14 @@ class Walk:
         raise KeyError(f"unknown text condition {name!r}")
 
     # ---- numbers
-    def act(self, tensor: str, *index: int, digits: int | None = None) -> Num:
+    def act(self, tensor: str, *index: int, digits: int | None = None, style: str | None = None) -> Num:
         """A value of the trace, e.g. ``w.act("x", 0, t, c)``."""
         source = {"in": "trace", "tensor": tensor, "index": list(index)}
-        return Num(read_cell(source, self.trace, None), source, digits)
+        return Num(read_cell(source, self.trace, None), source, digits, style)
+
+    def prob(self, tensor: str, *index: int) -> Num:
+        """A probability of the trace (near 1 it shows enough digits to differ from 1)."""
+        return self.act(tensor, *index, style="prob")
 
     def par(self, name: str, *index: int, digits: int | None = None) -> Num:
         """A parameter value by state-dict name without ``transformer.`` (``"wte.weight"``)."""
@@ -604,7 +618,7 @@ class Walk:
             return {"in": "params", "tensor": full, "index": list(index)}
         return {"in": "trace", "tensor": tensor, "index": list(index)}
 
-    def op(self, op: str, *args: Any, digits: int | None = None, **extra) -> Num:
+    def op(self, op: str, *args: Any, digits: int | None = None, style: str | None = None, **extra) -> Num:
         """A computed number, e.g. ``w.op("sub", w.act(...), w.act(...))``."""
         srcs = [a.source if isinstance(a, Num) else a for a in args]
         source = {"op": op, "args": srcs, **extra}
@@ -614,7 +628,7 @@ class Walk:
             value = None
         if op in ("argmax", "count_neg"):
             value = int(value) if value is not None else None
-        return Num(value, source, digits)
+        return Num(value, source, digits, style)
 
     def values(self, vector: dict) -> list[float]:
         return read_cell(vector, self.trace, self.params)

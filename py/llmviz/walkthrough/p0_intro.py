@@ -40,8 +40,8 @@ def _top_two(w: Walk) -> dict:
     row = w.values(w.vec("probs", 0, w.t, "*"))
     order = sorted(range(len(row)), key=lambda i: -row[i])
     top, second = order[0], order[1] if len(order) > 1 else order[0]
-    v = {"top_tok": w.tok(top), "top_p": w.act("probs", 0, w.t, top),
-         "second_tok": w.tok(second), "second_p": w.act("probs", 0, w.t, second)}
+    v = {"top_tok": w.tok(top), "top_p": w.prob("probs", 0, w.t, top),
+         "second_tok": w.tok(second), "second_p": w.prob("probs", 0, w.t, second)}
     target = w.target()
     if target is not None:
         v["target_tok"] = w.tok(target)

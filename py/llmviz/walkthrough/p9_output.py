@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import Phase, Step
 from .numbers import Walk
 
-TEMPERATURES = (0.5, 2.0)
+TEMPERATURES = (0.5, 2.0, 5.0)
 
 
 def _ranked(w: Walk) -> list[int]:
@@ -20,7 +20,8 @@ def _shown(w: Walk) -> list[int]:
 def _listing(w: Walk, tensor: str) -> tuple:
     parts: list = []
     for n, i in enumerate(_shown(w)):
-        parts += ([", "] if n else []) + [w.tok(i), " ", w.act(tensor, 0, w.t, i)]
+        value = w.prob(tensor, 0, w.t, i) if tensor == "probs" else w.act(tensor, 0, w.t, i)
+        parts += ([", "] if n else []) + [w.tok(i), " ", value]
     if w.V > 8:
         parts.append(f" (the top three of {w.V})")
     return tuple(parts)
@@ -45,10 +46,10 @@ def _probs(w: Walk) -> dict:
 def _pick(w: Walk) -> dict:
     top = _ranked(w)[0]
     logits = w.vec("logits", 0, w.t, "*")
-    v = {"top_tok": w.tok(top), "top_p": w.act("probs", 0, w.t, top)}
-    for name, temp in zip(("p_low", "p_high"), TEMPERATURES):
-        v[name] = w.op("softmax_t", logits, temperature=temp, i=top)
-    v["t_low"], v["t_high"] = str(TEMPERATURES[0]), str(TEMPERATURES[1])
+    v = {"top_tok": w.tok(top), "top_p": w.prob("probs", 0, w.t, top)}
+    for k, temp in enumerate(TEMPERATURES):
+        v[f"p{k}"] = w.op("softmax_t", logits, temperature=temp, i=top, style="prob")
+        v[f"t{k}"] = f"{temp:g}"
     return v
 
 
@@ -62,10 +63,10 @@ def _append(w: Walk) -> dict:
 def _loss(w: Walk) -> dict:
     target = w.target()
     top = _ranked(w)[0]
-    v = {"top_tok": w.tok(top), "top_p": w.act("probs", 0, w.t, top)}
+    v = {"top_tok": w.tok(top), "top_p": w.prob("probs", 0, w.t, top)}
     v["loss_top"] = w.op("neg", w.op("log", v["top_p"]))
     if target is not None:
-        p = w.act("probs", 0, w.t, target)
+        p = w.prob("probs", 0, w.t, target)
         v.update({"target_tok": w.tok(target), "p_target": p, "loss": w.op("neg", w.op("log", p)),
                   "right": target == top})
     return v
@@ -132,8 +133,8 @@ PHASE = Phase("output", "Output", [
             For writing text, always taking the top token tends to repeat itself, so
             generators usually *sample*: draw a token at random with these
             probabilities. Dividing the logits by a *temperature* first sharpens or
-            flattens them: at temperature {{t_low}} the top token's probability would
-            be {{p_low}}, at {{t_high}} it would be {{p_high}}.
+            flattens them: at temperature {{t0}} the top token's probability would be
+            {{p0}}; at {{t1}}, {{p1}}; at {{t2}}, {{p2}}.
             """,
             "*": """
             The simplest choice is the most likely token, {{top_tok}} at {{top_p}}: the
@@ -142,9 +143,9 @@ PHASE = Phase("output", "Output", [
             probabilities.
 
             Dividing the logits by a *temperature* first sharpens or flattens them: at
-            temperature {{t_low}} the top token's probability would be {{p_low}}, at
-            {{t_high}} it would be {{p_high}}. Low temperatures make the model bolder in
-            its favourite, high ones more adventurous.
+            temperature {{t0}} the top token's probability would be {{p0}}; at {{t1}},
+            {{p1}}; at {{t2}}, {{p2}}. Low temperatures make the model bolder in its
+            favourite, high ones more adventurous.
             """,
         },
         values=_pick,
