@@ -97,16 +97,17 @@ PHASE = Phase("mlp", "MLP", [
         title="Expanding to 4C",
         text={
             "bias": """
-            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], has {{size:4C}} rows of
-            {{size:C}} weights, plus a bias [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]. Row
-            {{j}} with column {{t}} of [[h.{L}.ln_2|`ln_2`]]: {{expr}}, cell {{j}} of
-            column {{t}} in [[h.{L}.mlp.fc|`mlp.fc`]].
+            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
+            for each of its {{size:4C}} hidden units, plus a bias per unit,
+            [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]. Unit {{j}} at position {{t}} takes the
+            dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
+            {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
             """,
             "*": """
-            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], has {{size:4C}} rows of
-            {{size:C}} weights. Row {{j}} with column {{t}} of
-            [[h.{L}.ln_2|`ln_2`]]: {{expr}}, cell {{j}} of column {{t}} in
-            [[h.{L}.mlp.fc|`mlp.fc`]].
+            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
+            for each of its {{size:4C}} hidden units. Unit {{j}} at position {{t}} takes
+            the dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
+            {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
             """,
         },
         values=_fc,
@@ -122,9 +123,10 @@ PHASE = Phase("mlp", "MLP", [
         id="expand_all",
         title="Every row, every position",
         text="""
-        The same for all {{size:4C}} rows and every position fills
+        The same for all {{size:4C}} units and every position fills
         [[h.{L}.mlp.fc|`mlp.fc`]]: {{size:4C}} numbers for each of the {{size:T}}
-        positions, four times as tall as the stream.
+        positions, four times as many as the stream holds. The picture lays this
+        block on its side, one row per position, to keep it compact.
         """,
         focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
         cells={"h.{L}.mlp.fc": ["all"]},
@@ -142,8 +144,8 @@ PHASE = Phase("mlp", "MLP", [
             usual tanh approximation of Φ). Far above 0 it is almost x, far below almost
             0, and in between it bends smoothly, dipping a little below 0.
 
-            Our cell: GELU({{fc}}) = {{g}}, row {{j}} of [[h.{L}.mlp.gelu|`mlp.gelu`]].
-            The plot shows where it falls on the curve.
+            Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
+            [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
             """,
             "*": """
             Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
@@ -151,8 +153,8 @@ PHASE = Phase("mlp", "MLP", [
             x, far below almost 0, and in between it bends smoothly, dipping a little
             below 0.
 
-            Our cell: GELU({{fc}}) = {{g}}, row {{j}} of [[h.{L}.mlp.gelu|`mlp.gelu`]].
-            The plot shows where it falls on the curve.
+            Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
+            [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
             """,
         },
         values=_gelu,
@@ -168,9 +170,9 @@ PHASE = Phase("mlp", "MLP", [
         text="""
         Without it the two layers would collapse into a single matrix product, and
         the MLP could only ever compute linear functions. The bend lets it switch
-        features on and off: in column {{t}}, {{n_neg}} of the {{size:4C}} inputs are
-        negative and come out close to zero, while the positive ones pass almost
-        unchanged.
+        features on and off: at position {{t}}, {{n_neg}} of the {{size:4C}} inputs are
+        negative and come out close to zero (the further below 0, the closer), while the
+        clearly positive ones pass almost unchanged.
         """,
         values=_negatives,
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
