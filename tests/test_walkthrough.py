@@ -364,6 +364,15 @@ def test_loss_uses_the_sorted_letter(sort_case):
     assert any(math.isclose(n["value"], loss_c, rel_tol=1e-6) for n in s2["numbers"])
 
 
+def test_task_from_a_model_card(sort_case):
+    """The app may pass the card's task dict; an unknown task gets the generic text."""
+    card_task = {"name": "sort", "input_len": 6, "answer_len": 6}
+    s = wt.render_step("intro", 0, dict(sort_case["ctx"], task=card_task))
+    assert "alphabetical order" in s["html"]
+    s = wt.render_step("intro", 0, dict(sort_case["ctx"], task={"name": "text"}))
+    assert "alphabetical order" not in s["html"] and "next token" in s["html"]
+
+
 def test_prelim_table_shows_the_config(text_case):
     s = wt.render_step("prelim", 1, text_case["ctx"])
     values = {row[0]: row[2] for row in s["table"]["rows"]}

@@ -488,7 +488,13 @@ class Walk:
         self.ids = [int(idx[0, i]) for i in range(self.T)]
         self.input_text = get("input_text") or "".join(self.vocab[i] if i < len(self.vocab) else "?" for i in self.ids)
         self.target_text = get("target_text")
-        self.task = get("task") or ("sort" if self.vocab == ["A", "B", "C"] else "text")
+        task = get("task")  # "sort", or a model card's task dict ({"name": "sort", ...})
+        if isinstance(task, dict):
+            self.input_len = int(task.get("input_len", 6))
+            task = task.get("name")
+        else:
+            self.input_len = 6
+        self.task = task or ("sort" if self.vocab == ["A", "B", "C"] else "text")
         d = dims_of(self.config, self.T)
         self.dims = d
         self.C, self.V, self.nh, self.hs = d["C"], d["V"], d["nh"], d["hs"]
@@ -671,10 +677,11 @@ class Walk:
                 if s and text.startswith(s):
                     return i
             return None
-        if self.task == "sort" and self.T >= 6:
-            letters = [self.vocab[i] for i in self.ids[:6]]
+        n = self.input_len
+        if self.task == "sort" and self.T >= n:
+            letters = [self.vocab[i] for i in self.ids[:n]]
             answer = sorted(letters)
-            k = self.T - 6
+            k = self.T - n
             if k < len(answer):
                 return self.vocab.index(answer[k])
         return None

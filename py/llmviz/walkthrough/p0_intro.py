@@ -8,7 +8,7 @@ from .numbers import Html, Walk
 def _welcome(w: Walk) -> dict:
     v = {"n_params": f"{w.n_params():,}"}
     if w.task == "sort":
-        letters = [w.vocab[i] for i in w.ids[:6]]
+        letters = [w.vocab[i] for i in w.ids[:w.input_len]]
         v["answer"] = w.text_of(w.vocab.index(ch) for ch in sorted(letters))
     return v
 

@@ -56,8 +56,8 @@ def _pick(w: Walk) -> dict:
 def _append(w: Walk) -> dict:
     top = _ranked(w)[0]
     return {"next_tok": w.tok(top), "new_input": w.text_of(w.ids + [top]),
-            "answer_pos": w.T - 6 + 1 if w.task == "sort" else 0,
-            "in_answer": w.task == "sort" and 6 <= w.T < 12}
+            "answer_pos": w.T - w.input_len + 1,
+            "in_answer": w.task == "sort" and w.input_len <= w.T < 2 * w.input_len}
 
 
 def _loss(w: Walk) -> dict:
