@@ -387,7 +387,8 @@ def test_gelu_plot(sort_case):
     assert plot["kind"] == "gelu"
     x = [n for n in s["numbers"] if n["source"].get("tensor") == "h.0.mlp.fc"][0]["value"]
     assert plot["x"] == pytest.approx(x)
-    assert plot["y"] == pytest.approx(float(sort_case["np_trace"]["h.0.mlp.gelu"][0, 5, s["numbers"][0]["source"]["index"][2]]), abs=1e-5)
+    j = s["numbers"][0]["source"]["index"][2]
+    assert plot["y"] == pytest.approx(float(sort_case["np_trace"]["h.0.mlp.gelu"][0, 5, j]), abs=1e-5)
     xs = [p[0] for p in plot["curve"]]
     assert xs == sorted(xs) and xs[0] <= x <= xs[-1]
 

@@ -41,6 +41,14 @@ layer zoomed into: 0), ``{h}`` (the head: 0), ``{LL}`` (the last layer), ``{tm}`
 template that gives an integer becomes an int. Any of these fields may instead be
 a function of ``w`` returning the final value.
 
+``camera`` names a view of the scene (``llmviz.layout``: ``"overview"``, ``"embedding"``,
+``"h.{L}"``, ``"h.{L}.attn"``, ``"h.{L}.mlp"``, ``"output"``) or frames blocks.
+
+Editing the tour: change a step's ``text`` (or add a step) in its ``p<N>_*.py`` and
+run ``pytest tests/test_walkthrough.py``; the tests render every step for two model
+sizes and check that every name in the text is a block of the model and every number
+equals the Trace value it names.
+
 Public API: ``phases()``, ``render_step(phase_id, step_index, ctx)``, ``render_all(ctx)``,
 ``ANIMATION_KINDS``, ``Step``, ``Phase``.
 """

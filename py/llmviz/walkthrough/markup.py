@@ -20,7 +20,8 @@ Commentary is written in paragraphs separated by blank lines. Inside a paragraph
 ==========================  ==========================================================
 
 A paragraph whose lines all start with ``|`` is a table (first line the header; a
-``|---|`` line is skipped). A paragraph whose lines all start with ``- `` is a list (lines that do not start with ``- `` continue the item above).
+``|---|`` line is skipped). A paragraph whose first line starts with ``- `` is a list
+(lines that do not start with ``- `` continue the item above).
 
 Everything that is not markup is HTML-escaped, and so is every value put in, so a
 vocabulary token such as ``<b>`` shows as text.

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import Phase, Step
-from .numbers import Html, Walk
+from .numbers import Walk
 
 
 def _welcome(w: Walk) -> dict:

@@ -4,9 +4,6 @@ from __future__ import annotations
 from . import Phase, Step
 from .numbers import Walk
 
-EPS = 1e-5
-
-
 def _ln(w: Walk) -> str:
     return f"h.{w.L}.ln_1"
 

@@ -92,6 +92,7 @@ PHASE = Phase("attention", "Self-attention", [
         numbers each. We follow head {{h}} of block {{L}}, at position {{t}}.
         """,
         focus=["h.{L}.ln_1", "h.{L}.attn.q[{h}]", "h.{L}.attn.k[{h}]", "h.{L}.attn.v[{h}]"],
+        camera="h.{L}.attn",
         code=["attention.forward", "attention.qkv"],
     ),
     Step(

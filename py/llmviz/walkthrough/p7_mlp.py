@@ -90,6 +90,7 @@ PHASE = Phase("mlp", "MLP", [
         each position has gathered.
         """,
         focus=["h.{L}.ln_2", "h.{L}.mlp.fc", "h.{L}.mlp.gelu", "h.{L}.mlp.out"],
+        camera="h.{L}.mlp",
         code=["mlp.forward", "mlp.init"],
     ),
     Step(
@@ -113,7 +114,8 @@ PHASE = Phase("mlp", "MLP", [
         values=_fc,
         focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
         cells={"h.{L}.mlp.c_fc.weight": ["row {j}"], "h.{L}.ln_2": ["col {t}"], "h.{L}.mlp.fc": ["cell {j} {t}"]},
-        animation=lambda w: {"kind": "dot", "a": "h.{L}.mlp.c_fc.weight", "a_cells": [w.fc_row(), 0, w.fc_row(), w.C - 1],
+        animation=lambda w: {"kind": "dot", "a": "h.{L}.mlp.c_fc.weight",
+                             "a_cells": [w.fc_row(), 0, w.fc_row(), w.C - 1],
                              "b": "h.{L}.ln_2", "b_cells": [0, w.t, w.C - 1, w.t],
                              "bias": "h.{L}.mlp.c_fc.bias" if w.bias else None,
                              "out": "h.{L}.mlp.fc", "cell": [w.fc_row(), w.t]},
