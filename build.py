@@ -456,6 +456,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
           nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True) -> dict:
     t0 = time.perf_counter()
     b = Builder(out, quiet)
+    _check_out(out)
     out.mkdir(parents=True, exist_ok=True)
     ensure_node_modules(b)
 
@@ -536,6 +537,15 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
           f"{b.copied} written, {b.skipped} unchanged, {removed} removed; build id {build_id}; "
           f"numpy: {numpy['status']}")
     return info
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output folder that is not empty and not an earlier build (stale files get deleted)."""
+    if out in (ROOT, SITE, ROOT / "py", Path.home(), Path("/")) or ROOT.is_relative_to(out):
+        raise BuildError(f"--out {out} would overwrite the sources; pick a new folder such as dist/")
+    if out.exists() and any(out.iterdir()) and not (out / "build-info.json").is_file():
+        raise BuildError(f"--out {out} is not empty and holds no earlier build (no build-info.json); "
+                         "pick an empty or new folder")
 
 
 def _html_escape(text: str) -> str:

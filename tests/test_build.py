@@ -250,3 +250,13 @@ def test_icons_are_pngs_of_their_size(built_dist, size):
     assert int.from_bytes(data[16:20], "big") == size and int.from_bytes(data[20:24], "big") == size
     manifest = json.loads((built_dist / "manifest.webmanifest").read_text())
     assert f"icons/icon-{size}.png" in [icon["src"] for icon in manifest["icons"]]
+
+
+def test_build_refuses_a_folder_that_is_not_a_build(tmp_path, site_weights):
+    (tmp_path / "notes.txt").write_text("keep me")
+    proc = subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(tmp_path), "--quiet",
+                           "--no-download", "--weights", str(site_weights)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "not empty" in proc.stderr
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "index.html").exists()
