@@ -39,6 +39,34 @@ function webgl2Context(canvas, antialias) {
   return gl;
 }
 
+/**
+ * Python objects arrive from Pyodide either converted (arrays, Maps) or as proxies;
+ * turn both into plain JS arrays and objects.
+ */
+function plain(x) {
+  if (x && typeof x.toJs === "function") x = x.toJs({ dict_converter: Object.fromEntries });
+  if (x instanceof Map) x = Object.fromEntries(x);
+  return x;
+}
+
+/** A block's values as a Float32Array: typed arrays, ArrayBuffers, plain arrays, numpy proxies. */
+function floatValues(values) {
+  if (values instanceof Float32Array) return values;
+  if (values instanceof ArrayBuffer) return new Float32Array(values);
+  if (values && typeof values.getBuffer === "function") {       // a numpy array passed as a PyProxy
+    const buffer = values.getBuffer("f32");
+    try {
+      if (!buffer.c_contiguous) throw new Error("setValues: pass a C-contiguous array (numpy.ascontiguousarray)");
+      return Float32Array.from(buffer.data);
+    } finally {
+      buffer.release();
+    }
+  }
+  if (values && typeof values.toJs === "function") values = values.toJs();
+  if (ArrayBuffer.isView(values) || Array.isArray(values)) return Float32Array.from(values);
+  return values;
+}
+
 function percentile(sorted, q) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -182,7 +210,9 @@ export function createRenderer(container, options = {}) {
   canvas.addEventListener("dblclick", onDoubleClick);
 
   // ---- API
+  /** Scene JSON: an object, a JSON string, or a Python dict (proxy). Replaces any previous scene. */
   function setScene(scene) {
+    scene = typeof scene === "string" ? JSON.parse(scene) : plain(scene);
     const next = new BlockScene(scene, renderer.capabilities.maxTextureSize);
     if (blocks) {
       scene3d.remove(blocks.mesh);
@@ -213,19 +243,19 @@ export function createRenderer(container, options = {}) {
   }
 
   function setValues(id, values, opts) {
-    const changed = need().setValues(id, values, opts);
+    const changed = need().setValues(id, floatValues(values), plain(opts) || {});
     if (changed) requestRender();
     return changed;
   }
 
   function highlight(ids, cells) {
-    need().highlight(ids, cells);
+    need().highlight(plain(ids), plain(cells));
     if (labels) labels.setStates(blocks.highlighted, blocks.dimmed);
     requestRender();
   }
 
   function dim(ids) {
-    need().dim(ids);
+    need().dim(plain(ids));
     if (labels) labels.setStates(blocks.highlighted, blocks.dimmed);
     requestRender();
   }
@@ -240,6 +270,7 @@ export function createRenderer(container, options = {}) {
   function flyTo(target, seconds = 1) {
     const s = need();
     let view = null;
+    target = plain(target);
     if (typeof target === "string" || Array.isArray(target)) target = { ids: target };
     if (target && target.ids !== undefined) {
       const indices = s.resolve(target.ids);
@@ -341,7 +372,7 @@ export function createRenderer(container, options = {}) {
     onClick(cb) { clickCallbacks.add(cb); return () => clickCallbacks.delete(cb); },
     pickAt,
     getCamera: () => rig.get(),
-    setCamera: (cam) => { const p = rig.set(cam); requestRender(); return p; },
+    setCamera: (cam) => { const p = rig.set(plain(cam)); requestRender(); return p; },
     screenRect,
     frameCount: () => frames,
     requestRender,

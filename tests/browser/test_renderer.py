@@ -419,11 +419,36 @@ def test_keyboard_moves_the_camera_only_with_focus(dev):
     assert [k for k in dev.js("window.keys") if k != "Shift"] == ["ArrowLeft", " ", " "]
 
 
+def test_mouse_orbits_and_zooms_then_goes_idle(dev):
+    before = dev.js("renderer.getCamera()")
+    dev.page.mouse.move(640, 400)
+    dev.page.mouse.down()
+    for k in range(1, 9):
+        dev.page.mouse.move(640 + 15 * k, 400 + 4 * k)
+    dev.page.mouse.up()
+    dev.settle()                                    # damping runs out, then no more frames
+    orbited = dev.js("renderer.getCamera()")
+    assert orbited["position"] != before["position"]
+    np.testing.assert_allclose(orbited["target"], before["target"], atol=1e-6)
+    dist = lambda c: float(np.linalg.norm(np.subtract(c["position"], c["target"])))  # noqa: E731
+    dev.page.mouse.wheel(0, -400)
+    dev.settle()
+    assert dist(dev.js("renderer.getCamera()")) < dist(orbited) * 0.9
+    idle = dev.js("renderer.frameCount()")
+    dev.page.wait_for_timeout(800)
+    assert dev.js("renderer.frameCount()") == idle
+
+
 def test_api_errors_are_clear(dev):
     msg = dev.js("() => { try { renderer.setValues('x', new Float32Array(5)); } catch (e) { return e.message; } }")
     assert "expected 528 values" in msg
     msg = dev.js("() => { try { renderer.setValues('nope', new Float32Array(5)); } catch (e) { return e.message; } }")
     assert "no block with id" in msg
+    # plain arrays and a JSON string scene are accepted too
+    assert dev.js("() => renderer.setValues('idx', Array.from({length: 11}, (_, i) => i - 5))") is True
+    n = dev.js("(text) => { renderer.setScene(text); return renderer.screenRect('x') !== null; }",
+               json.dumps(fixture_scene(n_layer=1)))
+    assert n is True
 
 
 def test_benchmark_reports_frame_times(dev):

@@ -1,9 +1,10 @@
-// The blocks: every block of the scene is one instance of a single box mesh (one
-// draw call for the whole model). A fragment shader finds the cell under each
-// fragment from its position inside the box, reads the cell's value from a float
-// texture (all blocks packed into one atlas, four cells per RGBA texel) and colours
-// it; cell borders, the lines every 16 cells and the block outline are drawn in the
-// same shader from screen-space derivatives, so they stay about one pixel wide.
+// The blocks: all blocks of the scene are one mesh (one draw call for the whole
+// model): three faces per block, turned by the vertex shader towards the camera. A
+// fragment shader finds the cell under each fragment from its position inside the
+// block, reads the cell's value from a float texture (all blocks packed into one
+// atlas, four cells per RGBA texel) and colours it; cell borders, the lines every 16
+// cells and the block outline are drawn in the same shader from screen-space
+// derivatives, so they stay about one pixel wide at any zoom.
 import * as THREE from "three";
 import { PALETTE, ROLE_INDEX, rgb } from "./colors.js";
 
@@ -24,14 +25,23 @@ flat out vec4 vState;
 flat out vec4 vRect;
 flat out float vMask;
 void main() {
-  // the unit box spans x 0..1, y -1..0, z -1..0
-  vCell = vec3(position.x * iDims.x, -position.y * iDims.y, -position.z);
-  vNormal = normal;
+  // The unit box spans x 0..1, y -1..0, z -1..0. The geometry holds only three faces
+  // (front, top, right); each is mirrored to the side of the box that faces the camera,
+  // which is all a box ever shows, for half the vertices of a full box.
+  vec3 size = vec3(iDims.x, iDims.y, 1.0) * iPos.w;
+  vec3 center = iPos.xyz + vec3(0.5, -0.5, -0.5) * size;
+  vec3 side = vec3(cameraPosition.x >= center.x ? 1.0 : -1.0,
+                   cameraPosition.y >= center.y ? 1.0 : -1.0,
+                   cameraPosition.z >= center.z ? 1.0 : -1.0);
+  vec3 unitCenter = vec3(0.5, -0.5, -0.5);
+  vec3 p = unitCenter + (position - unitCenter) * side;
+  vCell = vec3(p.x * iDims.x, -p.y * iDims.y, -p.z);
+  vNormal = normal * side;
   vDims = iDims;
   vState = iState;
   vRect = iRect;
   vMask = iMask;
-  vec3 world = iPos.xyz + vec3(position.x * iDims.x, position.y * iDims.y, position.z) * iPos.w;
+  vec3 world = iPos.xyz + vec3(p.x * iDims.x, p.y * iDims.y, p.z) * iPos.w;
   gl_Position = projectionMatrix * viewMatrix * vec4(world, 1.0);
 }`;
 
@@ -151,6 +161,44 @@ void main() {
   fragColor = vec4(min(color, vec3(1.0)), 1.0);
 }`;
 
+// three faces of the unit box (x 0..1, y -1..0, z -1..0): front (z = 0), top (y = 0), right (x = 1)
+const FACE_VERTS = 12;
+const UNIT_FACES = [
+  0, 0, 0, 0, -1, 0, 1, -1, 0, 1, 0, 0,
+  0, 0, 0, 1, 0, 0, 1, 0, -1, 0, 0, -1,
+  1, 0, 0, 1, -1, 0, 1, -1, -1, 1, 0, -1,
+];
+const UNIT_NORMALS = [
+  0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1,
+  0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0,
+  1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0,
+];
+const FACE_INDEX = [0, 1, 2, 0, 2, 3, 4, 5, 6, 4, 6, 7, 8, 9, 10, 8, 10, 11];
+
+/** A per-block vertex attribute: one value per block, repeated on the block's vertices. */
+class BlockAttribute {
+  constructor(n, size) {
+    this.size = size;
+    this.attribute = new THREE.BufferAttribute(new Float32Array(Math.max(n, 1) * FACE_VERTS * size), size);
+    this.attribute.setUsage(THREE.DynamicDrawUsage);
+  }
+
+  set(i, values) {
+    for (let k = 0; k < values.length; k++) this.setOne(i, k, values[k]);
+  }
+
+  setOne(i, k, value) {
+    const a = this.attribute.array, stride = this.size;
+    for (let v = i * FACE_VERTS, end = v + FACE_VERTS; v < end; v++) a[v * stride + k] = value;
+    this.attribute.needsUpdate = true;
+  }
+
+  clear() {
+    this.attribute.array.fill(0);
+    this.attribute.needsUpdate = true;
+  }
+}
+
 /** Check one block of a Scene JSON and return it with its numbers parsed. */
 function checkBlock(b, i) {
   const where = `scene.blocks[${i}]${b && b.id ? ` ("${b.id}")` : ""}`;
@@ -214,17 +262,23 @@ export class BlockScene {
     this._rangesAllowed = false;   // the first upload is a full one
     this._fullUpload = new Set();
 
-    // one instanced box
-    const box = new THREE.BoxGeometry(1, 1, 1);
-    box.translate(0.5, -0.5, -0.5);
-    const geometry = new THREE.InstancedBufferGeometry();
-    geometry.index = box.index;
-    geometry.setAttribute("position", box.getAttribute("position"));
-    geometry.setAttribute("normal", box.getAttribute("normal"));
-    geometry.instanceCount = n;
+    // one mesh for all blocks: three faces of the unit box per block (the vertex shader
+    // mirrors them), the block's data repeated on its 12 vertices. (Instancing would
+    // save memory but costs a draw per instance in software renderers such as SwiftShader.)
+    const positions = new Float32Array(n * FACE_VERTS * 3), normals = new Float32Array(n * FACE_VERTS * 3);
+    const index = n * FACE_VERTS > 65535 ? new Uint32Array(n * 18) : new Uint16Array(n * 18);
+    for (let i = 0; i < n; i++) {
+      positions.set(UNIT_FACES, i * FACE_VERTS * 3);
+      normals.set(UNIT_NORMALS, i * FACE_VERTS * 3);
+      for (let k = 0; k < 18; k++) index[i * 18 + k] = i * FACE_VERTS + FACE_INDEX[k];
+    }
+    const geometry = new THREE.BufferGeometry();
+    geometry.setIndex(new THREE.BufferAttribute(index, 1));
+    geometry.setAttribute("position", new THREE.BufferAttribute(positions, 3));
+    geometry.setAttribute("normal", new THREE.BufferAttribute(normals, 3));
     const attr = (name, size) => {
-      const a = new THREE.InstancedBufferAttribute(new Float32Array(Math.max(n, 1) * size), size);
-      geometry.setAttribute(name, a);
+      const a = new BlockAttribute(n, size);
+      geometry.setAttribute(name, a.attribute);
       return a;
     };
     this.iPos = attr("iPos", 4);
@@ -233,15 +287,16 @@ export class BlockScene {
     this.iRect = attr("iRect", 4);
     this.iMask = attr("iMask", 1);
     this.blocks.forEach((b, i) => {
-      this.iPos.array.set([b.pos[0], b.pos[1], b.pos[2], b.cell], i * 4);
-      this.iDims.array.set([b.cols, b.rows, Math.max(this.base[i], 0), ROLE_INDEX[b.role]], i * 4);
-      this.iState.array[i * 4 + 3] = this.base[i] < 0 ? MODE.NEUTRAL : MODE.EMPTY;
+      this.iPos.set(i, [b.pos[0], b.pos[1], b.pos[2], b.cell]);
+      this.iDims.set(i, [b.cols, b.rows, Math.max(this.base[i], 0), ROLE_INDEX[b.role]]);
+      this.iState.setOne(i, 3, this.base[i] < 0 ? MODE.NEUTRAL : MODE.EMPTY);
     });
     this.geometry = geometry;
 
     const uniformColor = (hex) => new THREE.Vector3(...rgb(hex));
     this.material = new THREE.ShaderMaterial({
       glslVersion: THREE.GLSL3,
+      side: THREE.DoubleSide,      // mirrored faces flip their winding
       vertexShader: VERTEX,
       fragmentShader: FRAGMENT,
       uniforms: {
@@ -307,9 +362,8 @@ export class BlockScene {
       if (a > maxAbs) maxAbs = a;        // NaN compares false and is skipped
     }
     const scale = Number.isFinite(options.scale) && options.scale > 0 ? options.scale : maxAbs;
-    this.iState.array[i * 4] = scale > 0 && Number.isFinite(scale) ? 1 / scale : 0;
-    this.iState.array[i * 4 + 3] = MODE.VALUES;
-    this.iState.needsUpdate = true;
+    this.iState.setOne(i, 0, scale > 0 && Number.isFinite(scale) ? 1 / scale : 0);
+    this.iState.setOne(i, 3, MODE.VALUES);
     this._markRange(this.valueTexture, start, Math.ceil(n / 4) * 4);
     return true;
   }
@@ -352,9 +406,10 @@ export class BlockScene {
       this._markRange(this.maskTexture, this.base[i], Math.ceil((b.rows * b.cols) / 4) * 4);
     }
     this._maskedBlocks = [];
-    this.iRect.array.fill(0);
-    this.iMask.array.fill(0);
+    this.iRect.clear();
+    this.iMask.clear();
     for (const [id, ranges] of Object.entries(cells || {})) {
+      if (!Array.isArray(ranges)) throw new Error(`highlight: cells["${id}"] must be a list of [r0, c0, r1, c1]`);
       const i = this.index(id);
       const b = this.blocks[i];
       let r0 = Infinity, c0 = Infinity, r1 = -Infinity, c1 = -Infinity;
@@ -372,24 +427,20 @@ export class BlockScene {
         }
       }
       if (!(r1 > r0)) continue;
-      this.iRect.array.set([r0, c0, r1, c1], i * 4);
+      this.iRect.set(i, [r0, c0, r1, c1]);
       if (useMask) {
-        this.iMask.array[i] = 1;
+        this.iMask.setOne(i, 0, 1);
         this._maskedBlocks.push(i);
         this._markRange(this.maskTexture, this.base[i], Math.ceil((b.rows * b.cols) / 4) * 4);
       }
     }
-    for (let i = 0; i < n; i++) this.iState.array[i * 4 + 1] = this.highlighted[i];
-    this.iState.needsUpdate = true;
-    this.iRect.needsUpdate = true;
-    this.iMask.needsUpdate = true;
+    for (let i = 0; i < n; i++) this.iState.setOne(i, 1, this.highlighted[i]);
   }
 
   dim(ids) {
     this.dimmed.fill(0);
     for (const i of this.resolve(ids)) this.dimmed[i] = 1;
-    for (let i = 0; i < this.blocks.length; i++) this.iState.array[i * 4 + 2] = this.dimmed[i];
-    this.iState.needsUpdate = true;
+    for (let i = 0; i < this.blocks.length; i++) this.iState.setOne(i, 2, this.dimmed[i]);
   }
 
   /** The world box around the given block indices: {min, max} arrays. */
