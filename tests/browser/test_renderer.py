@@ -362,7 +362,14 @@ def test_highlight_and_dim_change_pixels(dev, scene):
     assert luminance(cells)[first_row].mean() > luminance(plain)[first_row].mean() + 5
     assert luminance(cells)[rest].mean() < luminance(plain)[rest].mean() - 3
 
-    dev.js("() => renderer.highlight([])")
+    # highlighted cells stay lit when everything is dimmed
+    dev.js("() => renderer.dim(['*'])")
+    dev.settle()
+    dim_cells = dev.shot()
+    assert changed(cells, dim_cells)[first_row].mean() < 0.05
+    assert luminance(dim_cells)[rest].mean() < luminance(cells)[rest].mean() - 3
+
+    dev.js("() => { renderer.dim([]); renderer.highlight([]); }")
     dev.settle()
     assert changed(plain, dev.shot()).mean() < 0.001, "clearing the highlight did not restore the view"
 
@@ -449,6 +456,10 @@ def test_api_errors_are_clear(dev):
     n = dev.js("(text) => { renderer.setScene(text); return renderer.screenRect('x') !== null; }",
                json.dumps(fixture_scene(n_layer=1)))
     assert n is True
+    # dispose takes the canvas, labels and legend away and stops drawing
+    gone = dev.js("""() => { renderer.dispose(); return document.querySelectorAll(
+        '#view canvas, #view .llmviz-labels, #view .llmviz-legend').length; }""")
+    assert gone == 0
 
 
 def test_benchmark_reports_frame_times(dev):

@@ -34,8 +34,8 @@ function css(hex) {
 
 const LEGEND_CSS = `
 .llmviz-legend { position: absolute; left: 10px; bottom: 10px; z-index: 2;
-  font: 12px/1.35 system-ui, sans-serif; color: #cfd6e4; background: rgba(14,17,23,0.82);
-  border: 1px solid #2c3340; border-radius: 6px; padding: 6px 10px; max-width: 300px; }
+  font: 12px/1.35 system-ui, sans-serif; color: #cfd6e4; background: rgba(14,17,23,0.94);
+  border: 1px solid #2c3340; border-radius: 6px; padding: 6px 10px; max-width: 290px; }
 .llmviz-legend summary { cursor: pointer; font-weight: 600; color: #e6ebf5; }
 .llmviz-legend .row { display: flex; align-items: center; gap: 8px; margin: 4px 0; }
 .llmviz-legend .bar { flex: 0 0 96px; height: 10px; border-radius: 2px; }
@@ -43,6 +43,7 @@ const LEGEND_CSS = `
   font-size: 10px; color: #8f99ab; margin: -2px 0 2px; }
 .llmviz-legend .swatch { flex: 0 0 96px; height: 10px; border-radius: 2px; }
 .llmviz-legend p { margin: 4px 0 0; color: #a7b0c0; }
+.llmviz-legend p.keys { font-size: 11px; color: #8f99ab; }
 `;
 
 /**
@@ -70,9 +71,10 @@ export function buildLegend(parent) {
     ${ROLES.map((role) => `<div class="row"><span class="bar" style="background:${gradient(role)}"></span>${names[role]}</div>`).join("")}
     <div class="ends"><span>&minus;max</span><span>0</span><span>+max</span></div>
     <div class="row"><span class="swatch" style="background:${checker}"></span>scale view: shape only, no values</div>
-    <p>Orange is negative, the block's own hue is positive; brighter means larger |value|,
-    scaled per block to its largest |value|. Thin lines separate cells; brighter lines mark
-    every 16 cells.</p>`;
+    <p>Orange: negative; the block's hue: positive; brighter: larger |value| (scaled per block
+    to its largest |value|). Thin lines separate cells, brighter lines mark every 16 cells.</p>
+    <p class="keys">Drag: orbit · right drag: pan · wheel: zoom · double click: go to a block.
+    Keys (click the view first): arrows/WASD pan, Shift+arrows orbit, +/&minus; zoom, Home: all.</p>`;
   parent.appendChild(box);
   return box;
 }

@@ -10,6 +10,7 @@ const LABEL_CSS = `
   will-change: transform; }
 .llmviz-label .shape { color: #8f99ab; font-size: 10px; }
 .llmviz-label.compact .shape { display: none; }
+.llmviz-label.compact.neutral .shape { display: block; }
 .llmviz-label.dim { opacity: 0.3; }
 .llmviz-label.hl { color: #ffe27a; }
 `;
@@ -41,7 +42,7 @@ export class Labels {
     const doc = this.layer.ownerDocument;
     this.items = blocks.map((b) => {
       const el = doc.createElement("div");
-      el.className = "llmviz-label";
+      el.className = b.pattern === "neutral" ? "llmviz-label neutral" : "llmviz-label";
       const name = doc.createElement("div");
       name.textContent = b.label || b.id;
       const shape = doc.createElement("div");
@@ -52,7 +53,7 @@ export class Labels {
       el.append(name, shape);
       this.layer.appendChild(el);
       const width = Math.max(name.textContent.length, shape.textContent.length) * CHAR_PX;
-      return { el, shown: false, compact: null, cls: "", x: NaN, y: NaN,
+      return { el, shown: false, compact: null, cls: "", x: NaN, y: NaN, neutral: b.pattern === "neutral",
                nameWidth: name.textContent.length * CHAR_PX, width };
     });
     this._order = blocks.map((_, i) => i);
@@ -117,8 +118,9 @@ export class Labels {
       if (show) {
         const rx = rects[i * 4], ry = rects[i * 4 + 1], rw = rects[i * 4 + 2], rh = rects[i * 4 + 3];
         compact = rw < FULL_PX;
-        const w = compact ? item.nameWidth : item.width;
-        const h = compact ? 14 : 26;
+        const twoLines = !compact || item.neutral;
+        const w = twoLines ? item.width : item.nameWidth;
+        const h = twoLines ? 26 : 14;
         x = Math.max(0, Math.min(rx, width - w));
         y = ry - h - 2;
         if (!free(i, x, y, w, h)) {

@@ -156,8 +156,8 @@ void main() {
     color = color * 1.2 + 0.05;
     color = mix(color, uHighlight, 1.0 - smoothstep(1.5, 3.0, edgePx));
   }
-  // dimmed block (highlight wins over dim)
-  if (vState.z > 0.5 && highlighted < 0.5) color = mix(color, uBackground, 0.8);
+  // dimmed block (a highlighted block or highlighted cells are never faded)
+  if (vState.z > 0.5 && highlighted < 0.5 && inCells < 0.5) color = mix(color, uBackground, 0.8);
   fragColor = vec4(min(color, vec3(1.0)), 1.0);
 }`;
 
