@@ -424,6 +424,10 @@ def test_keyboard_moves_the_camera_only_with_focus(dev):
     assert dist(dev.js("renderer.getCamera()")) < dist(orbited) * 0.95
     dev.page.keyboard.press("Space")                # never taken by the canvas
     assert [k for k in dev.js("window.keys") if k != "Shift"] == ["ArrowLeft", " ", " "]
+    dev.page.keyboard.press("Escape")               # focus back to the page: arrows are the page's again
+    dev.page.keyboard.press("ArrowRight")
+    assert dev.js("window.keys")[-1] == "ArrowRight"
+    assert dev.js("document.activeElement !== renderer.canvas")
 
 
 def test_mouse_orbits_and_zooms_then_goes_idle(dev):

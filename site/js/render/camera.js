@@ -5,9 +5,10 @@
 // towards the pointer, double click flies to the block under the pointer.
 // Touch: one finger orbits, two fingers pan and pinch-zoom.
 // Keyboard, only while the canvas has focus (click it or Tab to it): arrows / WASD
-// pan, Shift + arrows / WASD orbit, + and - zoom, Home or 0 shows the whole model.
-// Space and every other key are left to the page; the keys used here do not reach
-// the page while the canvas has focus (so they don't also step the walkthrough).
+// pan, Shift + arrows / WASD orbit, + and - zoom, Home or 0 shows the whole model,
+// Escape gives the focus (and the keys) back to the page. Space and every other key
+// are left to the page; the keys used here do not reach the page while the canvas
+// has focus (so they don't also step the walkthrough).
 import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 
@@ -204,7 +205,10 @@ export class CameraRig {
     } else if (k === "+" || k === "=") this._zoom(1 / 1.2);
     else if (k === "-" || k === "_") this._zoom(1.2);
     else if (k === "Home" || k === "0") this.onHome && this.onHome();
-    else handled = false;
+    else {
+      if (k === "Escape") this.canvas.blur();     // hand the keys back to the page (which sees Escape too)
+      handled = false;
+    }
     if (handled) {
       e.preventDefault();
       e.stopPropagation();

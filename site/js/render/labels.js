@@ -59,6 +59,7 @@ export class Labels {
     this._order = blocks.map((_, i) => i);
     this._size = new Float32Array(blocks.length);
     this._rects = new Float32Array(blocks.length * 4);
+    this._biggestFirst = (a, b) => this._size[b] - this._size[a];
     this._obstacles = new Int32Array(blocks.length);
   }
 
@@ -94,24 +95,13 @@ export class Labels {
     }
     // biggest blocks first; a label goes above its block, else below it, else stays hidden
     // (hidden too when it would cover another label or another block)
-    this._order.sort((a, b) => size[b] - size[a]);
+    this._order.sort(this._biggestFirst);
     const placed = this._placed;
     let nPlaced = 0;
     const rects = this._rects;
-    const free = (i, x, y, w, h) => {
-      for (let k = 0; k < nPlaced; k++) {
-        const p = placed[k];
-        if (x < p.x + p.w && x + w > p.x && y < p.y + p.h && y + h > p.y) return false;
-      }
-      for (let k = 0; k < nObstacles; k++) {
-        const j = obstacles[k];
-        if (j === i) continue;
-        const bx = rects[j * 4], by = rects[j * 4 + 1], bw = rects[j * 4 + 2], bh = rects[j * 4 + 3];
-        if (x < bx + bw && x + w > bx && y < by + bh && y + h > by) return false;
-      }
-      return true;
-    };
-    for (const i of this._order) {
+    this._nObstacles = nObstacles;
+    for (let o = 0; o < n; o++) {
+      const i = this._order[o];
       const item = this.items[i];
       let show = size[i] > 0;
       let x = 0, y = 0, compact = true;
@@ -123,9 +113,10 @@ export class Labels {
         const h = twoLines ? 26 : 14;
         x = Math.max(0, Math.min(rx, width - w));
         y = ry - h - 2;
-        if (!free(i, x, y, w, h)) {
+        this._nPlaced = nPlaced;
+        if (!this._free(i, x, y, w, h)) {
           y = ry + rh + 2;
-          show = free(i, x, y, w, h);
+          show = this._free(i, x, y, w, h);
         }
         if (show) {
           if (!placed[nPlaced]) placed[nPlaced] = { x: 0, y: 0, w: 0, h: 0 };
@@ -147,6 +138,22 @@ export class Labels {
         item.x = x; item.y = y;
       }
     }
+  }
+
+  // true when a label box at (x, y, w, h) overlaps no placed label and no other block
+  _free(i, x, y, w, h) {
+    const placed = this._placed, rects = this._rects, obstacles = this._obstacles;
+    for (let k = 0; k < this._nPlaced; k++) {
+      const p = placed[k];
+      if (x < p.x + p.w && x + w > p.x && y < p.y + p.h && y + h > p.y) return false;
+    }
+    for (let k = 0; k < this._nObstacles; k++) {
+      const j = obstacles[k];
+      if (j === i) continue;
+      const bx = rects[j * 4], by = rects[j * 4 + 1], bw = rects[j * 4 + 2], bh = rects[j * 4 + 3];
+      if (x < bx + bw && x + w > bx && y < by + bh && y + h > by) return false;
+    }
+    return true;
   }
 
   dispose() {

@@ -391,7 +391,7 @@ export class BlockScene {
   /** Called after each frame: later value changes can be uploaded as ranges. */
   afterRender() {
     this._rangesAllowed = true;
-    this._fullUpload = new Set();
+    if (this._fullUpload.size) this._fullUpload.clear();
   }
 
   /** Highlight blocks (ids/groups) and cell ranges {id: [[r0, c0, r1, c1], ...]} (half-open). */
