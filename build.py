@@ -332,6 +332,7 @@ def model_data(b: Builder, weights: Path, example: str) -> dict:
     sys.path.insert(0, str(ROOT / "py"))
     from llmviz import weights as weights_mod
     from llmviz import tracefile
+    from llmviz.trace import Trace
 
     if weights.suffix != ".npz":
         weights = weights.with_suffix(".npz")
@@ -355,6 +356,10 @@ def model_data(b: Builder, weights: Path, example: str) -> dict:
                                          "model": card.get("name"), "weights": weights.name})
     b.write("data/trace.json", json.dumps(index, indent=1, sort_keys=True))
     b.write("data/trace.bin", data)
+    # the weights in the same format, so the page can quote them without numpy
+    pindex, pdata = tracefile.dump(Trace(model.state_dict(), model.config), {"model": card.get("name")})
+    b.write("data/params.json", json.dumps(pindex, indent=1, sort_keys=True))
+    b.write("data/params.bin", pdata)
     info = {"name": card.get("name"), "weights": f"weights/{weights.name}", "card": f"weights/{card_path.name}",
             "example": example, "text": text, "config": model.config.to_dict()}
     info["scene"] = scene_data(b, model, trace, len(ids))
@@ -521,6 +526,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         "three_addons": addons,
         "model": model,
         "trace": {"json": "data/trace.json", "bin": "data/trace.bin"},
+        "params": {"json": "data/params.json", "bin": "data/params.bin"},
         "nanogpt": nanogpt_info,
         # build-info.json itself and sw.js are not listed (they hold the id and this list)
         "files": files,

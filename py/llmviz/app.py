@@ -103,6 +103,11 @@ async def boot() -> dict:
     data = await _fetch_bytes(info["trace"]["bin"])
     bundled = tracefile.read(index, data)
     state["bundled"], state["trace"] = bundled, bundled
+    state["index"] = index
+    params_index = json.loads(bytes(await _fetch_bytes(info["params"]["json"])).decode("utf-8"))
+    state["params"] = tracefile.read(params_index, await _fetch_bytes(info["params"]["bin"]))
+    state["scene"] = json.loads(bytes(await _fetch_bytes("data/scene.json")).decode("utf-8"))
+    state["card"] = json.loads(bytes(await _fetch_bytes(model_info["card"])).decode("utf-8"))
 
     result = {"python": sys.version.split()[0], "numpy": False, "model": model_info.get("name"),
               "live": False, "build": info.get("build_id"), "example": index.get("example"),
@@ -117,7 +122,7 @@ async def boot() -> dict:
 
         _progress("Loading the model")
         from llmviz import weights
-        card = json.loads(bytes(await _fetch_bytes(model_info["card"])).decode("utf-8"))
+        card = state["card"]
         model = weights.from_bytes(bytes(await _fetch_bytes(model_info["weights"])), card)
         state["model"] = model
 
@@ -129,6 +134,7 @@ async def boot() -> dict:
             raise RuntimeError(f"the forward pass in the browser differs from the bundled trace by {diff:g} "
                                f"(more than {TOLERANCE:g})")
         state["trace"] = live
+        state["params"] = model.state_dict()
         result["live"] = True
         result["logits"] = np.asarray(live["logits"][0], dtype=float).tolist()  # for tests and bench
     else:
@@ -140,7 +146,22 @@ async def boot() -> dict:
 
 
 def on_ready(result: dict) -> None:
-    """Hook for the walkthrough and scene glue (state['trace'] holds the tensors to show)."""
+    """Hand the page to its views (llmviz.ui): the scene, the walkthrough, the code, the live input."""
+    from llmviz import ui
+    from llmviz.ui.core import App
+
+    index, card = state["index"], state["card"]
+    trace = state["trace"]
+    app = App(build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
+              trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
+              scene=state["scene"], model=state.get("model"), live=result["live"], numpy=result["numpy"])
+    state["app"] = app
+    errors = ui.start(app)
+    if errors:
+        import js
+        for error in errors:
+            js.console.error(f"llmviz: {error}")
+        js.llmviz.notice("Part of the page failed to start: " + "; ".join(errors))
 
 
 async def main() -> None:

@@ -65,7 +65,7 @@ function toPlain(info) {
 // Until then goto/setInput wait for `ready`; state() reports what is known.
 
 const handlers = new Map();
-const COMMANDS = ["state", "goto", "setInput"];
+const COMMANDS = ["state", "goto", "phases", "setInput", "generate", "loadModel"];
 api.register = (name, fn) => {
   if (!COMMANDS.includes(name)) throw new Error(`llmviz.register: unknown command ${name}`);
   handlers.set(name, fn);

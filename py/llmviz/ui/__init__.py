@@ -1,0 +1,36 @@
+"""The page's panels, mounted by ``llmviz.app`` once Python is up.
+
+``core.App`` holds what the page shows (model, trace, scene) and an event bus; each
+view module owns one part of the page and provides ``mount(app)``:
+
+  scene_view   the 3D renderer: values, highlights, camera, hover tooltips, scale views
+  walk_view    the walkthrough: commentary, navigation, timeline, deep links, embedding
+  code_view    the code panel: nanoGPT's and our port's lines beside each step
+  live_view    your input, generation, your own model, the tensor inspector
+
+A view that fails to mount is reported in the page and the others go on.
+"""
+from __future__ import annotations
+
+import importlib
+
+VIEWS = ("scene_view", "code_view", "walk_view", "live_view")
+
+
+def start(app) -> list[str]:
+    """Mount every view; return the errors of those that failed (the page shows them)."""
+    errors = []
+    for name in VIEWS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"{__name__}.{name}":
+                continue  # not written yet
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+            continue
+        try:
+            module.mount(app)
+        except Exception as e:  # noqa: BLE001 - one broken view must not take the page down
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+    app.emit("ready")
+    return errors
