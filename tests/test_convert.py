@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +157,39 @@ def test_bad_meta(tmp_path, capsys):
     with open(meta, "wb") as f:
         pickle.dump(argparse.Namespace(itos={}), f)  # would need a class to unpickle: refused
     assert "not a readable meta.pkl" in _bad(tmp_path, capsys, ckpt, "--meta", str(meta))
+
+
+def _nanogpt_source() -> Path | None:
+    """nanoGPT's model.py when a checkout is around (LLMVIZ_NANOGPT or /tmp/nanogpt); never vendored."""
+    for base in (os.environ.get("LLMVIZ_NANOGPT"), "/tmp/nanogpt"):
+        if base and (Path(base) / "model.py").is_file():
+            return Path(base) / "model.py"
+    return None
+
+
+@pytest.mark.skipif(_nanogpt_source() is None, reason="no nanoGPT checkout (set LLMVIZ_NANOGPT)")
+def test_converts_a_checkpoint_made_by_nanogpt_itself(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("nanogpt_model", _nanogpt_source())
+    nanogpt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nanogpt)
+    torch.manual_seed(0)
+    model_args = dict(n_layer=2, n_head=2, n_embd=16, block_size=8, bias=True,
+                      vocab_size=len(CHARS), dropout=0.0)
+    model = nanogpt.GPT(nanogpt.GPTConfig(**model_args)).eval()
+    with torch.no_grad():  # make the weights big enough to matter
+        for p in model.parameters():
+            if p.dim() == 2:  # matrices and embeddings; norms and biases keep their init
+                p.mul_(5.0)
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save({"model": model.state_dict(), "model_args": model_args, "iter_num": 0,
+                "best_val_loss": 1e9, "config": {"dataset": "tiny_char"}}, ckpt)
+    _write_meta(tmp_path / "meta.pkl")
+    assert cli(["convert", str(ckpt), "-o", str(tmp_path / "nano.npz")]) == 0
+    capsys.readouterr()
+
+    idx = np.random.default_rng(2).integers(0, len(CHARS), size=(2, 8))
+    with torch.no_grad():  # with targets, nanoGPT returns the logits of every position
+        expected, _ = model(torch.from_numpy(idx), targets=torch.from_numpy(idx))
+    got = llmviz.load(tmp_path / "nano.npz").forward(idx)
+    assert np.abs(expected.numpy()).max() > 1.0
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5, rtol=0)
