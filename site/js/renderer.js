@@ -3,10 +3,20 @@
 //   const r = createRenderer(element);      // throws an Error when WebGL2 is missing
 //   r.setScene(sceneJson);                   // blocks from llmviz.layout.scene(config)
 //   r.setValues("h.0.attn.q[1]", float32);   // row-major rows*cols values of one block
-//   r.highlight(["h.0.attn"], {"x": [[0, 2, 48, 3]]});  // blocks, and cell ranges (half-open)
-//   r.dim(["*"]);                             // fade blocks (a highlighted block is never faded)
+//   r.highlight(["h.0.attn"], {"x": [[0, 2, 48, 3]]});  // blocks, and cell ranges
+//   r.dim(["*"]);                             // fade blocks
 //   await r.flyTo("h.0.attn.q[1]", 1.0);      // eased camera flight; 0 seconds jumps
 //   r.onPick(({id, row, col, index}) => ...); // hover; called with null off the blocks
+//   r.onClick(...)                            // the same on click (null off the blocks)
+//
+// Names in highlight / dim / flyTo: a block id; a per-head stem ("h.0.attn.q" = every
+// "h.0.attn.q[h]"); a group ("h.0.attn") or a group prefix ("h.0" = the whole layer);
+// "*" = every block. Cell ranges are [r0, c0, r1, c1], half-open like Python slices
+// (rows r0..r1-1, cols c0..c1-1). highlight() and dim() replace the previous set;
+// pass [] to clear. A highlighted block, and highlighted cells, are never faded, so
+// dim(["*"]) + highlight(focus) puts the focus forward. Python values can be passed
+// as they come through Pyodide: typed arrays, lists, dicts (Maps or proxies), numpy
+// arrays as proxies (copied through the buffer protocol).
 //
 // The renderer only draws what it is told: it knows nothing of the walkthrough.
 // It renders on demand (camera motion, new values, highlight changes, flights), so an
