@@ -145,7 +145,7 @@ def load_checkpoint(path: Path, trust_pickle: bool = False) -> Any:
         text = str(e)
         if zipfile.is_zipfile(path) and "Weights only load failed" in text:
             found = re.search(r"GLOBAL (\S+) was not an allowed global", text)
-            what = f" (it holds a {found.group(1)})" if found else ""
+            what = f" (found {found.group(1)})" if found else ""
             raise ConvertError(f"{path} stores Python objects besides tensors{what}, which safe loading "
                                f"refuses; if you trust the file, add --trust-pickle") from None
         raise ConvertError(f"{path} is not a PyTorch checkpoint (torch.load failed: {_first_line(text)})") from None
