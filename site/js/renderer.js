@@ -64,10 +64,12 @@ function floatValues(values) {
   if (values instanceof Float32Array) return values;
   if (values instanceof ArrayBuffer) return new Float32Array(values);
   if (values && typeof values.getBuffer === "function") {       // a numpy array passed as a PyProxy
-    const buffer = values.getBuffer("f32");
+    const buffer = values.getBuffer();     // the array's own element type; converted below
     try {
       if (!buffer.c_contiguous) throw new Error("setValues: pass a C-contiguous array (numpy.ascontiguousarray)");
-      return Float32Array.from(buffer.data);
+      const data = buffer.data;
+      if (data instanceof Float32Array) return data.slice();     // copy: the view dies on release
+      return typeof data[0] === "bigint" ? Float32Array.from(data, Number) : Float32Array.from(data);
     } finally {
       buffer.release();
     }

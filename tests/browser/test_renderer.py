@@ -137,6 +137,11 @@ def site(tmp_path_factory, scene) -> Path:
     for name in ("three.module.js", "three.core.js"):
         shutil.copy(THREE / "build" / name, vendor / name)
     shutil.copy(THREE / "examples" / "jsm" / "controls" / "OrbitControls.js", vendor / "addons" / "controls")
+    pyodide = ROOT / "node_modules" / "pyodide"
+    if (pyodide / "pyodide.mjs").exists():
+        (out / "pyodide").mkdir()
+        for name in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
+            shutil.copy(pyodide / name, out / "pyodide" / name)
     values = fixture_values(scene)
     data, offsets, at = [], {}, 0
     for bl in scene["blocks"]:
@@ -472,6 +477,46 @@ def test_benchmark_reports_frame_times(dev):
     assert result["frames"] == 20
     assert 0 < result["median_ms"] <= result["p90_ms"] < 5000
     assert dev.js("renderer.frameCount()") - frames >= 20
+
+
+def test_python_objects_from_pyodide_are_accepted(dev, site):
+    """What the page's Python does: pass lists, dicts and buffers straight to the renderer."""
+    if not (site / "pyodide" / "pyodide.mjs").exists():
+        pytest.skip("node_modules/pyodide is missing (npm ci)")
+    target, other = "h.0.attn.att[0]", "h.0.attn.scores[0]"
+    dev.js("(ids) => renderer.flyTo({ids, direction: [0, 0, 1]}, 0)", [target, other])
+    dev.settle()
+    result = dev.js("""async ([target, other]) => {
+        const { loadPyodide } = await import('../pyodide/pyodide.mjs');
+        const py = await loadPyodide({ indexURL: '../pyodide/' });
+        py.globals.set('renderer', renderer);
+        py.globals.set('target', target);
+        py.globals.set('other', other);
+        py.runPython(`
+import array
+from pyodide.ffi import to_js
+doubles = array.array('d', [float(i % 11) - 5.0 for i in range(121)])   # float64, as a proxy
+ok_proxy = renderer.setValues(target, doubles)
+ok_typed = renderer.setValues(other, to_js(memoryview(array.array('f', [2.0] * 121))))
+renderer.highlight([target], {other: [[0, 0, 2, 11]]})                 # list + dict proxies
+renderer.dim(['*'])
+`);
+        return [py.globals.get('ok_proxy'), py.globals.get('ok_typed')];
+    }""", [target, other])
+    assert result == [True, True]
+    dev.settle()
+    rect = dev.rect(target)
+    # column c holds c - 5: negative columns orange, positive teal, column 5 (zero) dark
+    img = dev.shot()
+    y = int(rect["y"] + rect["h"] / 2)
+    col_x = lambda c: int(rect["x"] + (c + 0.5) / 11 * rect["w"])  # noqa: E731
+    r0, g0, b0 = (int(v) for v in img[y, col_x(0)])
+    r10, g10, b10 = (int(v) for v in img[y, col_x(10)])
+    assert r0 > b0 + 60, "column 0 (value -5) is not orange"
+    assert g10 > r10 + 60, "column 10 (value +5) is not teal"
+    lum = lambda c: float(luminance(img[y, col_x(c)]))  # noqa: E731
+    assert lum(5) < 80, "column 5 (value 0) is not dark"
+    assert lum(0) > lum(3) > lum(5), "brightness does not follow |value|"
 
 
 def test_without_webgl2_the_error_says_so(browser, origin):
