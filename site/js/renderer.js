@@ -27,7 +27,7 @@ import { BlockScene } from "./render/scene.js";
 import { CameraRig } from "./render/camera.js";
 import { Picker } from "./render/picking.js";
 import { Labels } from "./render/labels.js";
-import { PALETTE, buildLegend } from "./render/colors.js";
+import { PALETTE, buildLegend, fitLegend } from "./render/colors.js";
 
 const CANVAS_CSS = `
 .llmviz-canvas { display: block; width: 100%; height: 100%; outline: none; touch-action: none; }
@@ -241,6 +241,7 @@ export function createRenderer(container, options = {}) {
       labels.setBlocks(blocks.blocks);
       labels.setStates(blocks.highlighted, blocks.dimmed);
     }
+    if (legend) fitLegend(legend, blocks.blocks);
     const bounds = scene.bounds && scene.bounds.min && scene.bounds.max ? scene.bounds : blocks.bounds;
     rig.setBounds(bounds);
     resize();

@@ -70,11 +70,17 @@ export function buildLegend(parent) {
     <summary>Colours</summary>
     ${ROLES.map((role) => `<div class="row"><span class="bar" style="background:${gradient(role)}"></span>${names[role]}</div>`).join("")}
     <div class="ends"><span>&minus;max</span><span>0</span><span>+max</span></div>
-    <div class="row"><span class="swatch" style="background:${checker}"></span>scale view: shape only, no values</div>
+    <div class="row neutral-row"><span class="swatch" style="background:${checker}"></span>scale view: shape only, no values</div>
     <p>Orange: negative; the block's hue: positive; brighter: larger |value| (scaled per block
     to its largest |value|). Thin lines separate cells, brighter lines mark every 16 cells.</p>
     <p class="keys">Drag: orbit · right drag: pan · wheel: zoom · double click: go to a block.
     Keys (click the view first): arrows/WASD pan, Shift+arrows orbit, +/&minus; zoom, Home: all.</p>`;
   parent.appendChild(box);
   return box;
+}
+
+/** Show the legend's rows that apply to a scene: the scale-view row only when it has such blocks. */
+export function fitLegend(legend, blocks) {
+  const row = legend.querySelector(".neutral-row");
+  if (row) row.style.display = blocks.some((b) => b.pattern === "neutral") ? "" : "none";
 }
