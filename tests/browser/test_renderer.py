@@ -277,6 +277,13 @@ def test_draws_the_blocks_in_colour(dev, scene, tmp_path):
     assert ((b_ > 150) & (b_ - r > 60)).sum() > 100, "no blue (positive parameter) cells"
     assert dev.js("renderer.frameCount()") >= 1
     assert dev.js("window.llmvizFirstFrame") > 0
+    legend = dev.js("document.querySelector('.llmviz-legend').textContent")
+    for words in ("parameters", "activations", "aggregates", "negative", "every 16 cells"):
+        assert words in legend
+    # labels: some are shown, each names its block, and none sits at the origin unplaced
+    labels = dev.js("""() => [...document.querySelectorAll('.llmviz-label')]
+        .filter((el) => el.style.display === 'block').map((el) => [el.textContent, el.style.transform])""")
+    assert labels and all(t.startswith("translate(") for _, t in labels)
 
 
 def test_set_values_changes_only_that_block(dev, scene):
@@ -320,6 +327,24 @@ def test_pick_returns_block_and_cell(dev, scene):
     assert first["id"] == target and first == dev.js("([x, y]) => renderer.pickAt(x, y)", [cx, cy])
     dev.page.mouse.move(3, 3)
     dev.page.wait_for_function("window.picks[window.picks.length - 1] === null")
+
+
+def test_touch_tap_clicks(browser, origin):
+    context = browser.new_context(viewport=VIEW, has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{origin}/dev/renderer.html?scene=../data/scene.json&values=../data/values.bin"
+              f"&index=../data/values.json")
+    page.wait_for_function("window.devReady === true && window.llmvizFirstFrame > 0", timeout=60000)
+    page.evaluate("() => renderer.flyTo('h.0.mlp.c_fc.weight', 0)")
+    rect = page.evaluate("renderer.screenRect('h.0.mlp.c_fc.weight')")
+    page.evaluate("() => { window.clicks = []; renderer.onClick((p) => window.clicks.push(p)); }")
+    page.touchscreen.tap(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2)
+    page.wait_for_function("window.clicks.length >= 1")
+    assert page.evaluate("window.clicks[0].id") == "h.0.mlp.c_fc.weight"
+    context.close()
+    assert errors == []
 
 
 def test_pick_in_a_tilted_view_hits_the_nearest_block(dev, scene):
