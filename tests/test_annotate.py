@@ -67,7 +67,7 @@ def test_port_snippets_select_the_intended_statements():
     assert "softmax(" in r["attention.softmax"]["port"].text
     assert "np.where" in r["attention.mask"]["port"].text
     assert r["attention.split_heads"]["port"].text.count("reshape") == 3
-    assert r["gpt.blocks_loop"]["port"].text.lstrip().startswith("for block in")
+    assert r["gpt.blocks_loop"]["port"].text.lstrip().startswith("for layer in self.transformer.h")
     assert r["layernorm.init"]["port"].symbol == "LayerNorm.__init__"
     assert r["linear"]["port"].symbol == "Linear.__call__"
 

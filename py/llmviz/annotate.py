@@ -42,7 +42,7 @@ import ast
 import functools
 import html
 import io
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace, dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 __all__ = [

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import field, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from .annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Param, Return, SelectorError,
@@ -300,7 +300,7 @@ VARS: dict[tuple[str, str], list[Var]] = {
         Var("tok_emb", "tok_emb", Assign("tok_emb")),
         Var("pos_emb", "pos_emb", Assign("pos_emb")),
         Var("x", "x", Assign("x", uses="tok_emb")),
-        Var("x", "h.{i}.x", Assign("x", calls="block")),
+        Var("x", "h.{i}.x", Assign("x", calls="layer")),
         Var("x", "ln_f", Assign("x", calls="ln_f")),
         Var("logits", "logits", Assign("logits")),
         Var("return", "logits", Return()),

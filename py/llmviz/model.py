@@ -248,8 +248,8 @@ class GPT:
         tok_emb = keep(trace, "tok_emb", self.transformer.wte(idx))  # token embeddings (b, t, n_embd)
         pos_emb = keep(trace, "pos_emb", self.transformer.wpe(pos))  # position embeddings (t, n_embd)
         x = keep(trace, "x", tok_emb + pos_emb)
-        for block in self.transformer.h:  # n_layer Blocks, in order
-            x = block(x, trace)
+        for layer in self.transformer.h:  # n_layer Blocks, in order
+            x = layer(x, trace)
         x = self.transformer.ln_f(x, trace)
 
         # unlike nanoGPT's inference path, keep the logits of every position

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import field, dataclass
 from typing import Any, Callable
 
 from .markup import Renderer
