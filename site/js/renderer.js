@@ -127,6 +127,7 @@ export function createRenderer(container, options = {}) {
   let width = 1, height = 1;
   const pickCallbacks = new Set();
   const clickCallbacks = new Set();
+  const tickers = new Set();    // animation hooks: fn(now) -> true while still moving
   let lastPick = null;
 
   const rig = new CameraRig(canvas, requestRender);
@@ -163,7 +164,10 @@ export function createRenderer(container, options = {}) {
 
   function tick(now) {
     scheduled = 0;
-    const moving = rig.update(now);
+    let moving = rig.update(now);
+    for (const fn of tickers) {
+      try { if (fn(now)) moving = true; } catch (e) { tickers.delete(fn); console.error("llmviz renderer: an animation failed:", e); }
+    }
     if (!dirty && !moving) return;
     dirty = false;
     draw();
@@ -353,6 +357,45 @@ export function createRenderer(container, options = {}) {
              width, height, pixel_ratio: renderer.getPixelRatio(), blocks: blocks.blocks.length };
   }
 
+  // ---- animation API (used by render/anim.js): temporary objects, per-frame hooks, block data
+  /** Add a three.js object to the scene (an animation's temporary cells); redraws. */
+  function addObject(obj) { scene3d.add(obj); requestRender(); }
+  function removeObject(obj) { scene3d.remove(obj); requestRender(); }
+  /** Call fn(now) before every frame while it returns true (then it is dropped); starts the frame loop. */
+  function addTicker(fn) {
+    tickers.add((now) => { const more = fn(now); if (!more) tickers.delete(fn); return more; });
+    requestRender();
+  }
+  /** One block's geometry, role and values: {id, pos, rows, cols, cell, role, values (a view or null), scale (1 / max|value|)}. */
+  function block(id) {
+    const s = need();
+    const i = s.byId.get(id);
+    if (i === undefined) return null;
+    const b = s.blocks[i];
+    const n = b.rows * b.cols;
+    const hasValues = s.base[i] >= 0 && s.iState.attribute.array[i * 12 * 4 + 3] === 1;
+    return { id: b.id, pos: b.pos, rows: b.rows, cols: b.cols, cell: b.cell, role: b.role, label: b.label,
+             dims: b.dims, values: hasValues ? s.values.subarray(s.base[i], s.base[i] + n) : null,
+             scale: s.iState.attribute.array[i * 12 * 4] };
+  }
+  /** A world point in CSS pixels relative to the container's top-left corner, or null when behind the camera. */
+  function project(point) {
+    const v = new THREE.Vector3().fromArray(point);
+    rig.camera.updateMatrixWorld();
+    v.applyMatrix4(rig.camera.matrixWorldInverse);
+    if (v.z > -rig.camera.near) return null;
+    v.applyMatrix4(rig.camera.projectionMatrix);
+    return { x: (v.x + 1) * 0.5 * width, y: (1 - v.y) * 0.5 * height };
+  }
+  /** The block ids of the current scene (in scene order). */
+  function blockIds() { return blocks ? blocks.blocks.map((b) => b.id) : []; }
+  /** What is highlighted and dimmed now: {highlighted: [ids], dimmed: [ids]} (for tests and tools). */
+  function state() {
+    if (!blocks) return { highlighted: [], dimmed: [] };
+    const pick = (flags) => blocks.blocks.filter((_, i) => flags[i]).map((b) => b.id);
+    return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed) };
+  }
+
   function dispose() {
     if (disposed) return;
     disposed = true;
@@ -371,6 +414,7 @@ export function createRenderer(container, options = {}) {
     canvas.remove();
     pickCallbacks.clear();
     clickCallbacks.clear();
+    tickers.clear();
   }
 
   resize();
@@ -390,6 +434,13 @@ export function createRenderer(container, options = {}) {
     frameCount: () => frames,
     requestRender,
     benchmark,
+    addObject,
+    removeObject,
+    addTicker,
+    block,
+    blockIds,
+    state,
+    project,
     dispose,
   };
 }
