@@ -1,0 +1,427 @@
+"""What the live view decides, testable in CPython: inputs, sequences, sampling, uploads, tables.
+
+``llmviz.ui.live_view`` is the page glue; the rules live here:
+
+* **input**: ``input_limit`` (the sort task: its input length; any other model: its
+  block_size) and ``check_input`` (InputError naming the allowed tokens);
+  ``typed(previous, new, ...)`` is the as-you-type rule: a bad keystroke keeps the
+  previous value and says why.
+* **sequences**: ``full_length`` / ``window``: what the view shows for a prompt. For the
+  sort task a full input is followed by the model's own greedy answer (input_len +
+  answer_len tokens, of which the first block_size are fed to the model: the last
+  answer letter is the prediction of the last position). Any other model shows the
+  prompt, and generation slides a block_size window over a longer text, like
+  nanoGPT's ``generate``.
+* **sampling**: ``choose_next(logits, temperature, top_k, rng)``: greedy (temperature 0)
+  or sampled; returns the token, its probability and the runner-up.
+* **uploads**: ``parse_card_text``, ``check_upload_sizes``, ``check_limits``,
+  ``load_model``: every problem of a user's npz + card is a WeightsError that says
+  what is wrong, raised before anything of the current model is touched.
+* **inspector**: ``block_matrix`` (a block's values, numpy-free), ``axis_labels``,
+  ``to_csv``.
+
+numpy is imported only inside the functions that need it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+from typing import Any, Mapping, Sequence
+
+from .vocab import InputError, Vocab
+from .weights import MAX_BYTES, WeightsError
+
+MAX_CARD_BYTES = 8 * 1024 * 1024   # a card is config + vocabulary: far below this
+MAX_BLOCK_SIZE = 1024              # the page draws T x T attention blocks
+MAX_LAYERS = 48
+MAX_TEXT = 4096                    # generated text of a text model, in tokens
+TABLE_ROWS, TABLE_COLS = 64, 48    # the inspector's number table shows at most this window
+
+__all__ = ["InputError", "WeightsError", "input_limit", "check_input", "typed", "is_sort",
+           "full_length", "window", "default_prompt", "choose_next", "parse_card_text",
+           "check_upload_sizes", "check_limits", "load_model", "block_matrix", "axis_labels",
+           "to_csv", "table_window"]
+
+
+# ----------------------------------------------------------------------------
+# input
+
+def is_sort(card: Mapping | None) -> bool:
+    task = (card or {}).get("task") or {}
+    return isinstance(task, dict) and task.get("name") == "sort" and _int(task.get("input_len")) > 0
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def input_limit(card: Mapping | None, block_size: int) -> int:
+    """How many tokens the user may type: the sort task's input length, else block_size."""
+    if is_sort(card):
+        return min(_int(card["task"]["input_len"]), block_size)
+    return block_size
+
+
+def check_input(text: str, vocab: Vocab, limit: int) -> list[int]:
+    """The token ids of ``text``; InputError naming the allowed tokens when it does not fit."""
+    if not isinstance(text, str):
+        raise InputError(f"the input must be text, got {type(text).__name__}")
+    return vocab.encode(text, limit)
+
+
+def typed(previous: str, new: str, vocab: Vocab, limit: int) -> tuple[str, str | None]:
+    """The as-you-type rule: (value to keep in the field, message or None).
+
+    An empty field is allowed while typing (nothing runs); a value with a token outside
+    the vocabulary, or longer than ``limit``, is refused: the field keeps ``previous``.
+    """
+    if new == "":
+        return "", None
+    try:
+        vocab.validate(new, limit)
+    except InputError as e:
+        return previous, str(e)
+    return new, None
+
+
+def answer_length(card: Mapping | None) -> int:
+    return _int(((card or {}).get("task") or {}).get("answer_len")) if is_sort(card) else 0
+
+
+def full_length(card: Mapping | None, block_size: int, prompt_len: int) -> int:
+    """How long the shown text is for a prompt before any 'next token': the sort task
+    answers a full input (input_len + answer_len, at most block_size + 1); otherwise
+    the prompt alone."""
+    if is_sort(card) and prompt_len == _int(card["task"]["input_len"]):
+        return min(prompt_len + answer_length(card), block_size + 1)
+    return prompt_len
+
+
+def max_length(card: Mapping | None, block_size: int) -> int:
+    """The longest text generation may reach: a sort record, or MAX_TEXT for text models."""
+    if is_sort(card):
+        return min(_int(card["task"]["input_len"]) + answer_length(card), block_size + 1)
+    return MAX_TEXT
+
+
+def window(ids: Sequence[int], card: Mapping | None, block_size: int) -> list[int]:
+    """The tokens fed to the model for a text of ``ids``.
+
+    Up to block_size tokens: all of them. A sort record one longer than the block: its
+    first block_size tokens (the pass that predicted the last letter). A longer text of
+    a text model: the last block_size tokens, as nanoGPT's generate crops its context.
+    """
+    ids = list(ids)
+    if len(ids) <= block_size:
+        return ids
+    if is_sort(card):
+        return ids[:block_size]
+    return ids[-block_size:]
+
+
+def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str | None = None) -> str:
+    """A prompt that fits the model: the build's example, the card's, a few usual openings,
+    else the first token."""
+    candidates = [example, ((card or {}).get("task") or {}).get("example") if isinstance(
+        (card or {}).get("task"), dict) else None, "CBABBC", "ROMEO:", "The ", "the ", "a"]
+    for text in candidates:
+        if isinstance(text, str) and text:
+            try:
+                vocab.validate(text, limit)
+                return text
+            except InputError:
+                continue
+    first = next((t for t in vocab.tokens if len(t) == 1), None)
+    if first is None:
+        raise InputError("this model's vocabulary has no single-character token to type")
+    return first
+
+
+# ----------------------------------------------------------------------------
+# sampling
+
+def choose_next(logits: Sequence[float], temperature: float = 0.0, top_k: int | None = None,
+                rng: Any = None) -> dict:
+    """Pick the next token from the last position's logits.
+
+    temperature 0 (or below): greedy, the most likely token; else sample from
+    softmax(logits / temperature), restricted to the ``top_k`` most likely when given.
+    Returns {"token", "prob", "runner_up", "runner_up_prob", "greedy"}: probabilities
+    under the distribution the choice was made from (greedy: temperature 1).
+    """
+    import numpy as np
+
+    z = np.asarray(logits, dtype=np.float64).ravel()
+    if z.size == 0 or not np.isfinite(z).all():
+        raise ValueError("the logits must be a non-empty vector of finite numbers")
+    greedy = not temperature or temperature <= 0
+    if not greedy:
+        if not math.isfinite(temperature):
+            raise ValueError("the temperature must be a finite number")
+        z = z / temperature
+        if top_k is not None and top_k > 0 and top_k < z.size:
+            cut = np.sort(z)[-int(top_k)]
+            z = np.where(z < cut, -np.inf, z)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-z, kind="stable")   # by logit: ties and underflow cannot reorder it
+    if greedy:
+        token = int(order[0])
+    else:
+        rng = rng if rng is not None else np.random.default_rng()
+        token = int(rng.choice(p.size, p=p))
+    runner = next((int(i) for i in order if int(i) != token), None)
+    return {"token": token, "prob": float(p[token]), "greedy": greedy,
+            "runner_up": runner, "runner_up_prob": float(p[runner]) if runner is not None else None}
+
+
+# ----------------------------------------------------------------------------
+# your own model
+
+def parse_card_text(card: Any) -> dict:
+    """A card given as JSON text, bytes or a dict -> dict; WeightsError when it is not JSON."""
+    if isinstance(card, (bytes, bytearray, memoryview)):
+        if len(card) > MAX_CARD_BYTES:
+            raise WeightsError(f"the model card is {len(card) / 2**20:.1f} MB; a card is at most "
+                               f"{MAX_CARD_BYTES // 2**20} MB")
+        try:
+            card = bytes(card).decode("utf-8")
+        except UnicodeDecodeError:
+            raise WeightsError("the model card is not UTF-8 text: pick the NAME.json that "
+                               "'python -m llmviz convert' wrote") from None
+    if isinstance(card, str):
+        if len(card) > MAX_CARD_BYTES:
+            raise WeightsError(f"the model card is longer than {MAX_CARD_BYTES // 2**20} MB")
+        try:
+            card = json.loads(card)
+        except (ValueError, RecursionError) as e:
+            raise WeightsError(f"the model card is not valid JSON ({str(e)[:120]})") from None
+    if not isinstance(card, dict):
+        raise WeightsError("the model card must be a JSON object (the NAME.json written by "
+                           "'python -m llmviz convert')")
+    return card
+
+
+def check_upload_sizes(files: Sequence[tuple[str, int]]) -> tuple[int | None, int | None]:
+    """Which of the picked (name, size) files is the npz and which the card; sizes checked
+    before anything is read. Returns (npz index, card index), either may be None."""
+    npz = card = None
+    for i, (name, size) in enumerate(files):
+        lower = str(name).lower()
+        if lower.endswith(".npz"):
+            if npz is not None:
+                raise WeightsError("two .npz files: pick one NAME.npz and its NAME.json")
+            if size > MAX_BYTES:
+                raise WeightsError(f"{name} is {size / 2**20:.1f} MB; the page loads weights of at most "
+                                   f"{MAX_BYTES // 2**20} MB")
+            npz = i
+        elif lower.endswith(".json"):
+            if card is not None:
+                raise WeightsError("two .json files: pick one NAME.npz and its NAME.json")
+            if size > MAX_CARD_BYTES:
+                raise WeightsError(f"{name} is {size / 2**20:.1f} MB, too big for a model card")
+            card = i
+        else:
+            raise WeightsError(f"{name} is neither an .npz (weights) nor a .json (model card); "
+                               "'python -m llmviz convert' writes both")
+    return npz, card
+
+
+def check_limits(config: Any) -> None:
+    """Refuse a model the page cannot hold or draw, before allocating it."""
+    from .layout import param_count
+
+    if config.block_size > MAX_BLOCK_SIZE:
+        raise WeightsError(f"block_size {config.block_size} is more than the page shows "
+                           f"({MAX_BLOCK_SIZE})")
+    if config.n_layer > MAX_LAYERS:
+        raise WeightsError(f"n_layer {config.n_layer} is more than the page shows ({MAX_LAYERS})")
+    n = param_count(config)
+    if n * 4 > MAX_BYTES:
+        raise WeightsError(f"the card describes {n:,} parameters ({n * 4 / 2**20:.0f} MB as float32); "
+                           f"the page loads at most {MAX_BYTES // 2**20} MB")
+
+
+def npz_headers(npz_bytes: bytes) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{array name: (shape, dtype)} from the npz's array headers, reading no data."""
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(npz_bytes))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise WeightsError(f"the weights file is not an .npz archive ({e})") from None
+    out = {}
+    with zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with zf.open(info) as f:
+                    version = npformat.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = npformat.read_array_header_1_0(f)
+                    else:
+                        shape, _, dtype = npformat.read_array_header_2_0(f)
+            except Exception as e:  # noqa: BLE001 - a broken member is the file's problem
+                raise WeightsError(f"the weights file's array {info.filename[:-4]!r} is unreadable "
+                                   f"({type(e).__name__}: {str(e)[:120]})") from None
+            out[info.filename[:-4]] = (tuple(int(n) for n in shape), np.dtype(dtype).str)
+    return out
+
+
+def load_model(npz_bytes: bytes, card: Any):
+    """The gate for a user's model: size, card, limits, array headers, then
+    ``weights.from_bytes`` (names, shapes, dtypes, finite values). WeightsError on any misfit."""
+    from .weights import from_bytes, parse_card
+
+    if not isinstance(npz_bytes, (bytes, bytearray, memoryview)):
+        raise WeightsError("the weights must be the bytes of an .npz file")
+    npz_bytes = bytes(npz_bytes)
+    if len(npz_bytes) > MAX_BYTES:
+        raise WeightsError(f"the weights file is {len(npz_bytes) / 2**20:.1f} MB; the limit is "
+                           f"{MAX_BYTES // 2**20} MB")
+    card = parse_card_text(card)
+    config, vocab = parse_card(card)
+    check_limits(config)
+    headers = npz_headers(npz_bytes)
+    declared = sum(math.prod(shape) * 4 for shape, _ in headers.values())
+    if declared > 2 * MAX_BYTES:
+        raise WeightsError(f"the weights file declares {declared / 2**20:.0f} MB of arrays; "
+                           f"the page loads at most {MAX_BYTES // 2**20} MB")
+    try:
+        model = from_bytes(npz_bytes, card)
+    except WeightsError:
+        raise
+    except (MemoryError, ValueError, TypeError, OverflowError) as e:
+        raise WeightsError(f"the weights do not fit the card ({type(e).__name__}: {str(e)[:160]})") from None
+    return model
+
+
+# ----------------------------------------------------------------------------
+# the inspector
+
+def _value(tensor: Any, index: tuple) -> float:
+    return float(tensor[index])
+
+
+def _param(params: Mapping, name: str) -> Any:
+    if name in params:
+        return params[name]
+    other = name[len("transformer."):] if name.startswith("transformer.") else "transformer." + name
+    if other in params:
+        return params[other]
+    raise KeyError(f"no parameter {name!r}")
+
+
+def cell_index(block: dict, shape: Sequence[int], row: int, col: int) -> tuple[int, ...]:
+    """The full index into a block's source tensor (of ``shape``) of cell (row, col)."""
+    if "trace" in block:
+        lead = tuple(block.get("index", []))
+        rest = tuple(shape[len(lead):])
+        if len(rest) == 1:
+            return lead + (row * block["cols"] + col,)
+        r, c = (col, row) if block.get("transpose") else (row, col)
+        return lead + (r, c)
+    r0 = block.get("slice", [0])[0]
+    if len(shape) == 1:
+        return (r0 + row * block["cols"] + col,)
+    r, c = (col, row) if block.get("transpose") else (row, col)
+    return (r0 + r, c)
+
+
+def block_matrix(block: dict, trace: Mapping, params: Mapping) -> list[list[float | None]]:
+    """A block's values as rows x cols floats, from numpy arrays or FlatTensors.
+
+    Cells past the end of a shorter trace (a scene padded to more tokens) are None.
+    """
+    rows, cols = block["rows"], block["cols"]
+    tensor = trace[block["trace"]] if "trace" in block else _param(params, block["param"])
+    shape = tuple(tensor.shape)
+    if hasattr(tensor, "tolist") and type(tensor).__module__.startswith("numpy"):
+        from .scene_values import source_array
+        try:
+            return source_array(block, trace, params).tolist()
+        except ValueError:
+            pass  # a shorter trace: fall back to cell by cell
+    out = []
+    for r in range(rows):
+        line = []
+        for c in range(cols):
+            idx = cell_index(block, shape, r, c)
+            inside = len(idx) == len(shape) and all(0 <= i < n for i, n in zip(idx, shape))
+            line.append(_value(tensor, idx) if inside else None)
+        out.append(line)
+    return out
+
+
+def token_text(token: str) -> str:
+    """A token as a label: itself when printable, else its repr (newline -> '\\n')."""
+    if token == " ":
+        return "␣"
+    if token.isprintable():
+        return token
+    return repr(token)[1:-1]
+
+
+def _labels(dim: str, n: int, vocab: Sequence[str], ids: Sequence[int]) -> tuple[str, list[str]]:
+    if dim == "T":
+        labels = []
+        for t in range(n):
+            tok = token_text(vocab[ids[t]]) if t < len(ids) and 0 <= ids[t] < len(vocab) else "-"
+            labels.append(f"{t}:{tok}")
+        return "T (position:token)", labels
+    if dim == "vocab":
+        return "vocab (token)", [token_text(vocab[i]) if i < len(vocab) else f"<{i}>" for i in range(n)]
+    if dim == "C":
+        return "C (channel)", [f"c{i}" for i in range(n)]
+    if dim == "hs":
+        return "hs (channel of the head)", [f"d{i}" for i in range(n)]
+    if dim == "4C":
+        return "4C (hidden unit)", [f"u{i}" for i in range(n)]
+    if dim == "block_size":
+        return "block_size (position)", [f"p{i}" for i in range(n)]
+    if dim == "1":
+        return "", [""] * n
+    return dim, [str(i) for i in range(n)]
+
+
+def axis_labels(block: dict, vocab: Sequence[str], ids: Sequence[int]) -> dict:
+    """{"row_title", "rows", "col_title", "cols", "head"} for a block's table and CSV."""
+    dims = list(block.get("dims") or ["rows", "cols"])
+    row_title, rows = _labels(dims[0], block["rows"], vocab, ids)
+    col_title, cols = _labels(dims[1] if len(dims) > 1 else "cols", block["cols"], vocab, ids)
+    return {"row_title": row_title, "rows": rows, "col_title": col_title, "cols": cols,
+            "head": block.get("head")}
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else format(v, ".7g")
+
+
+def to_csv(block: dict, matrix: Sequence[Sequence[float | None]], labels: dict) -> str:
+    """The block as CSV: a header of column labels, then one labelled line per row."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    corner = f"{block['id']} ({labels['row_title'] or 'row'} \\ {labels['col_title'] or 'col'})"
+    w.writerow([corner] + [lab or str(i) for i, lab in enumerate(labels["cols"])])
+    for r, line in enumerate(matrix):
+        w.writerow([labels["rows"][r] or str(r)] + [_num(v) for v in line])
+    return buf.getvalue()
+
+
+def table_window(rows: int, cols: int, row: int | None, col: int | None,
+                 max_rows: int = TABLE_ROWS, max_cols: int = TABLE_COLS) -> tuple[int, int, int, int]:
+    """(r0, r1, c0, c1): the part of a big block the number table shows, around the selection."""
+    def span(n, at, most):
+        if n <= most:
+            return 0, n
+        at = 0 if at is None else max(0, min(at, n - 1))
+        start = max(0, min(at - most // 2, n - most))
+        return start, start + most
+    r0, r1 = span(rows, row, max_rows)
+    c0, c1 = span(cols, col, max_cols)
+    return r0, r1, c0, c1

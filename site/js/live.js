@@ -1,0 +1,142 @@
+// live.js: browser plumbing for the live view (py/llmviz/ui/live_view.py decides, this draws
+// and stores). Python imports this module once and calls:
+//   saveModel(bytes, cardText) / loadSaved() / clearSaved()   your model in IndexedDB
+//   heatmap(canvas, values, rows, cols, role, selected)        the inspector's picture
+//   cellAt(canvas, clientX, clientY) -> [row, col] | null      which cell a click hit
+//   copyText(text) -> Promise<boolean>                          the clipboard, with a fallback
+// Nothing here knows about models or the walkthrough.
+
+import { PALETTE } from "./render/colors.js";
+
+const DB_NAME = "llmviz-live";
+const STORE = "models";
+const KEY = "custom";
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    if (!("indexedDB" in window)) { reject(new Error("IndexedDB is not available")); return; }
+    const req = indexedDB.open(DB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error || new Error("IndexedDB could not be opened"));
+  });
+}
+
+function run(mode, action) {
+  return openDb().then((db) => new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const req = action(tx.objectStore(STORE));
+    tx.oncomplete = () => { db.close(); resolve(req ? req.result : undefined); };
+    tx.onabort = tx.onerror = () => { db.close(); reject(tx.error || new Error("IndexedDB failed")); };
+  }));
+}
+
+/** Keep your model (the npz bytes and the card's JSON text) for the next visit. */
+export async function saveModel(bytes, cardText) {
+  const copy = bytes instanceof ArrayBuffer ? bytes.slice(0) : new Uint8Array(bytes).buffer.slice(0);
+  await run("readwrite", (store) => store.put({ npz: copy, card: String(cardText), saved: Date.now() }, KEY));
+  return true;
+}
+
+/** The kept model as {npz: Uint8Array, card: string}, or null. */
+export async function loadSaved() {
+  try {
+    const rec = await run("readonly", (store) => store.get(KEY));
+    if (!rec || !rec.npz) return null;
+    return { npz: new Uint8Array(rec.npz), card: rec.card };
+  } catch (e) {
+    return null;
+  }
+}
+
+export async function clearSaved() {
+  try { await run("readwrite", (store) => store.delete(KEY)); } catch (e) { /* nothing kept */ }
+  return true;
+}
+
+// ---- the inspector's heatmap: the renderer's colours, scaled to the block's largest |value|
+
+function mix(a, b, t) {
+  const ch = (hex, s) => (hex >> s) & 255;
+  const c = (s) => Math.round(ch(a, s) + (ch(b, s) - ch(a, s)) * t);
+  return `rgb(${c(16)},${c(8)},${c(0)})`;
+}
+
+const MAX_W = 640;
+const MAX_H = 420;
+
+/** Draw rows x cols values (row-major; null/NaN cells hatched) into canvas. */
+export function heatmap(canvas, values, rows, cols, role, selected) {
+  const vals = Array.from(values, (v) => (v === null || v === undefined ? NaN : Number(v)));
+  const px = Math.max(1, Math.min(24, Math.floor(MAX_W / cols), Math.floor(MAX_H / rows) || 1));
+  canvas.width = cols * px;
+  canvas.height = rows * px;
+  canvas.dataset.cell = String(px);
+  canvas.dataset.rows = String(rows);
+  canvas.dataset.cols = String(cols);
+  const ctx = canvas.getContext("2d");
+  let peak = 0;
+  for (const v of vals) if (Number.isFinite(v)) peak = Math.max(peak, Math.abs(v));
+  const pos = PALETTE[role] ?? PALETTE.activation;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = vals[r * cols + c];
+      if (!Number.isFinite(v)) {
+        ctx.fillStyle = "#1a1d24";
+      } else {
+        const t = peak > 0 ? Math.abs(v) / peak : 0;
+        ctx.fillStyle = mix(PALETTE.zero, v < 0 ? PALETTE.negative : pos, t);
+      }
+      ctx.fillRect(c * px, r * px, px, px);
+    }
+  }
+  if (px >= 6) {
+    ctx.strokeStyle = "rgba(0,0,0,0.35)";
+    ctx.lineWidth = 1;
+    for (let c = 1; c < cols; c++) { ctx.beginPath(); ctx.moveTo(c * px + 0.5, 0); ctx.lineTo(c * px + 0.5, rows * px); ctx.stroke(); }
+    for (let r = 1; r < rows; r++) { ctx.beginPath(); ctx.moveTo(0, r * px + 0.5); ctx.lineTo(cols * px, r * px + 0.5); ctx.stroke(); }
+  }
+  if (selected && selected.length === 2) {
+    const [r, c] = selected;
+    ctx.strokeStyle = "#" + PALETTE.highlight.toString(16).padStart(6, "0");
+    ctx.lineWidth = 2;
+    ctx.strokeRect(c * px + 1, r * px + 1, Math.max(px - 2, 2), Math.max(px - 2, 2));
+  }
+  return px;
+}
+
+/** The [row, col] of the heatmap cell under a pointer position, or null. */
+export function cellAt(canvas, clientX, clientY) {
+  const rect = canvas.getBoundingClientRect();
+  const rows = Number(canvas.dataset.rows), cols = Number(canvas.dataset.cols);
+  if (!rows || !cols || rect.width <= 0 || rect.height <= 0) return null;
+  const c = Math.floor(((clientX - rect.left) / rect.width) * cols);
+  const r = Math.floor(((clientY - rect.top) / rect.height) * rows);
+  return r >= 0 && r < rows && c >= 0 && c < cols ? [r, c] : null;
+}
+
+/** Put text on the clipboard; falls back to a selected textarea and execCommand. */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch (e) {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch (e2) { ok = false; }
+    area.remove();
+    return ok;
+  }
+}
+
+/** Whether a drag carries files (not text or a link dragged inside the page). */
+export function hasFiles(event) {
+  const types = event.dataTransfer ? Array.from(event.dataTransfer.types || []) : [];
+  return types.includes("Files");
+}
