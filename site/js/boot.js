@@ -83,6 +83,8 @@ async function command(name, arg) {
 }
 api.goto = (target) => command("goto", target);         // target: {phase, step}
 api.setInput = (text) => command("setInput", text);
+api.generate = (n, opts) => command("generate", { n, ...(opts || {}) });      // resolves to the text
+api.loadModel = (npz, card) => command("loadModel", { npz, card });           // npz: ArrayBuffer, card: object or JSON text
 
 // an embedding page sends {llmviz: "goto", arg: {...}, id} and gets back
 // {llmviz: "result", id, ok, value | error}
