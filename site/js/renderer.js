@@ -363,7 +363,8 @@ export function createRenderer(container, options = {}) {
   function removeObject(obj) { scene3d.remove(obj); requestRender(); }
   /** Call fn(now) before every frame while it returns true (then it is dropped); starts the frame loop. */
   function addTicker(fn) {
-    tickers.add((now) => { const more = fn(now); if (!more) tickers.delete(fn); return more; });
+    const wrapped = (now) => { const more = fn(now); if (!more) tickers.delete(wrapped); return more; };
+    tickers.add(wrapped);
     requestRender();
   }
   /** One block's geometry, role and values: {id, pos, rows, cols, cell, role, values (a view or null), scale (1 / max|value|)}. */
@@ -389,11 +390,20 @@ export function createRenderer(container, options = {}) {
   }
   /** The block ids of the current scene (in scene order). */
   function blockIds() { return blocks ? blocks.blocks.map((b) => b.id) : []; }
-  /** What is highlighted and dimmed now: {highlighted: [ids], dimmed: [ids]} (for tests and tools). */
+  /**
+   * What is highlighted and dimmed now (for tests and tools): {highlighted: [ids], dimmed: [ids],
+   * cells: {id: [r0, c0, r1, c1]}} (cells: the box around each block's highlighted cell ranges).
+   */
   function state() {
-    if (!blocks) return { highlighted: [], dimmed: [] };
+    if (!blocks) return { highlighted: [], dimmed: [], cells: {} };
     const pick = (flags) => blocks.blocks.filter((_, i) => flags[i]).map((b) => b.id);
-    return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed) };
+    const cells = {};
+    const rect = blocks.iRect.attribute.array;
+    blocks.blocks.forEach((b, i) => {
+      const o = i * 12 * 4;
+      if (rect[o + 2] > rect[o]) cells[b.id] = [rect[o], rect[o + 1], rect[o + 2], rect[o + 3]];
+    });
+    return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed), cells };
   }
 
   function dispose() {

@@ -33,6 +33,17 @@ from . import scene_steps
 DEFAULT_MOTION = {"speed": 1.0, "paused": False, "reduced": False}
 
 
+def _absent(value) -> bool:
+    """JS null and undefined (Pyodide passes null as ``pyodide.ffi.jsnull``, not None)."""
+    if value is None:
+        return True
+    try:
+        from pyodide.ffi import jsnull
+    except ImportError:  # older Pyodide: null arrives as None
+        return False
+    return value is jsnull
+
+
 class SceneView:
     def __init__(self, app):
         import js
@@ -227,7 +238,7 @@ class SceneView:
     def on_pick(self, pick) -> None:
         from pyodide.ffi import to_js
 
-        if pick is None:
+        if _absent(pick):
             self.last_pick = None
             self.hide_tooltip()
             self.api.related(None)
@@ -256,7 +267,7 @@ class SceneView:
         self.app.emit("pick", id=block_id, row=row, col=col)
 
     def on_click(self, pick) -> None:
-        if pick is None or self.mode != "model":
+        if _absent(pick) or self.mode != "model":
             return
         self.app.emit("select", id=str(pick.id), row=int(pick.row), col=int(pick.col))
 

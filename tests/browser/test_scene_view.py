@@ -1,0 +1,249 @@
+"""The 3D view of the built page (js/scene.js + llmviz.ui.scene_view) in Chromium.
+
+One page load serves the tests of this module, in order: first frame before Python,
+hover read-outs against the Trace, walkthrough steps (highlight, dim, settle), reduced
+motion, and the scale views. Console errors and page errors fail the tests.
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from llmviz import layout, tracefile, walkthrough
+from llmviz.ui import scene_steps
+
+pytestmark = pytest.mark.browser
+
+VIEW = {"width": 1280, "height": 800}
+READY_TIMEOUT_MS = 180_000
+
+
+DECODE_JS = """async (b64) => {
+  const blob = await (await fetch('data:image/png;base64,' + b64)).blob();
+  const bitmap = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const g = canvas.getContext('2d');
+  g.drawImage(bitmap, 0, 0);
+  const rgba = g.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  let text = '';
+  for (let i = 0; i < rgba.length; i += 0x8000) text += String.fromCharCode.apply(null, rgba.subarray(i, i + 0x8000));
+  return [bitmap.width, bitmap.height, btoa(text)];
+}"""
+
+
+class Page:
+    def __init__(self, browser, url: str, dist):
+        self.dist = dist
+        self.context = browser.new_context(viewport=VIEW, device_scale_factor=1)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(READY_TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.goto(url)
+
+    def js(self, code: str, arg=None):
+        return self.page.evaluate(code, arg)
+
+    def pixels(self, selector: str = "#scene") -> np.ndarray:
+        png = self.page.locator(selector).screenshot(type="png")
+        w, h, raw = self.js(DECODE_JS, base64.b64encode(png).decode())
+        return np.frombuffer(base64.b64decode(raw), dtype=np.uint8).reshape(h, w, 4)[:, :, :3]
+
+    def idle(self) -> None:
+        """Wait until the renderer has stopped drawing (three frames without a new one)."""
+        self.page.wait_for_function(
+            """() => new Promise((resolve) => {
+                 const r = window.llmvizScene.renderer;
+                 let last = r.frameCount(), calm = 0;
+                 const check = () => {
+                   const now = r.frameCount();
+                   calm = now === last ? calm + 1 : 0; last = now;
+                   if (calm >= 3) resolve(true); else requestAnimationFrame(check);
+                 };
+                 requestAnimationFrame(check);
+               })""", timeout=30000)
+
+    def check_clean(self) -> None:
+        assert not self.errors, "\n".join(self.errors)
+
+
+@pytest.fixture(scope="module")
+def site(built_dist):
+    from conftest import StaticServer   # tests/conftest.py
+
+    server = StaticServer(built_dist)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def booted(browser, site, built_dist):
+    p = Page(browser, site.url, built_dist)
+    yield p
+    p.context.close()
+
+
+@pytest.fixture(scope="module")
+def bundled(built_dist):
+    data = built_dist / "data"
+    trace = tracefile.read(json.loads((data / "trace.json").read_text()), (data / "trace.bin").read_bytes())
+    params = tracefile.read(json.loads((data / "params.json").read_text()), (data / "params.bin").read_bytes())
+    scene = json.loads((data / "scene.json").read_text())
+    card = json.loads(next((built_dist / "weights").glob("*.json")).read_text())
+    index = json.loads((data / "trace.json").read_text())
+    ctx = {"trace": trace, "params": params, "config": trace.config, "vocab": list(card["vocab"]),
+           "input_text": index["text"], "task": card.get("task")}
+    return {"trace": trace, "scene": scene, "ctx": ctx}
+
+
+def test_first_frame_is_drawn_before_python_is_ready(booted):
+    p = booted
+    p.page.wait_for_function("typeof window.llmvizFirstFrame === 'number'", timeout=60000)
+    # real numbers on screen: the canvas is far from uniform
+    before = p.pixels()
+    assert before.std() > 12, "the first frame looks blank"
+    assert len(np.unique(before.reshape(-1, 3)[::7], axis=0)) > 50
+    info = p.js("() => window.llmviz.ready.then(i => i, e => ({error: String(e)}))")
+    assert "error" not in info, info
+    first, ready = p.js("() => [window.llmvizFirstFrame, window.llmvizReadyAt]")
+    assert first < ready, f"first frame at {first:.0f} ms, Python ready at {ready:.0f} ms"
+    assert p.js("() => window.llmvizScene.error") is None
+    p.check_clean()
+
+
+def _hover_center(p: Page, block_id: str) -> dict:
+    """Bring a block into view, move the pointer to its centre; returns the pick there."""
+    p.js("""async (id) => { await window.llmvizScene.renderer.flyTo({ids: [id], direction: [0, 0, 1]}, 0); }""", block_id)
+    p.idle()
+    rect = p.js("(id) => window.llmvizScene.renderer.screenRect(id)", block_id)
+    x, y = rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2
+    p.page.mouse.move(5, 5)
+    p.page.mouse.move(x, y, steps=3)
+    pick = p.js("([x, y]) => window.llmvizScene.renderer.pickAt(x, y)", [x, y])
+    assert pick and pick["id"] == block_id
+    p.page.wait_for_function("() => !document.getElementById('tooltip').hidden", timeout=10000)
+    return pick
+
+
+def test_hover_shows_the_traces_value_and_its_terms(booted, bundled):
+    p, trace = booted, bundled["trace"]
+    p.page.wait_for_function("window.llmvizReadyDone === true")
+    # a query cell: rows are the head's features, columns the positions
+    pick = _hover_center(p, "h.0.attn.q[1]")
+    shown = float(p.page.locator("#tooltip .tt-value").inner_text())
+    want = float(trace["h.0.attn.q"][0, 1, pick["col"], pick["row"]])
+    assert round(shown, 4) == pytest.approx(round(want, 4), abs=1.5e-4)
+    text = p.page.locator("#tooltip").inner_text()
+    assert "dot product" in text and "bias" in text
+    # ... and the row of weights and the column of ln_1 it is the dot product of are highlighted
+    cells = p.js("() => window.llmvizScene.renderer.state().cells")
+    assert cells["h.0.attn.c_attn.q.weight[1]"][0] == pick["row"]
+    assert cells["h.0.ln_1"][1] == pick["col"] and cells["h.0.ln_1"][3] == pick["col"] + 1
+
+    # a residual-stream cell: token embedding + position embedding, both in numbers
+    pick = _hover_center(p, "x")
+    shown = float(p.page.locator("#tooltip .tt-value").inner_text())
+    t, c = pick["col"], pick["row"]
+    assert shown == pytest.approx(float(trace["x"][0, t, c]), abs=1.5e-4)
+    terms = p.page.locator("#tooltip .tt-terms tr").all_inner_texts()
+    assert [row.split()[0] for row in terms] == ["tok_emb", "pos_emb"]
+    assert float(terms[0].split()[-1]) == pytest.approx(float(trace["tok_emb"][0, t, c]), abs=1.5e-4)
+    assert float(terms[1].split()[-1]) == pytest.approx(float(trace["pos_emb"][t, c]), abs=1.5e-4)
+    # off the blocks: no tooltip
+    p.page.mouse.move(3, VIEW["height"] - 3)
+    p.page.wait_for_function("() => document.getElementById('tooltip').hidden", timeout=10000)
+    p.check_clean()
+
+
+def _scene_step(bundled, phase: str, index: int, motion=None) -> dict:
+    step = walkthrough.render_step(phase, index, bundled["ctx"])
+    return scene_steps.scene_step(step, bundled["scene"], motion)
+
+
+def test_a_step_highlights_its_focus_dims_the_rest_and_settles(booted, bundled):
+    p = booted
+    p.page.mouse.move(3, VIEW["height"] - 3)
+    step = _scene_step(bundled, "attention", 3)          # a dot product: q . k = one score
+    assert step["animation"]["kind"] == "dot"
+    p.js("(s) => { window._done = window.llmvizScene.playStep(JSON.stringify(s)); }", step)
+    assert p.js("() => window.llmvizSceneSettled") is False
+    p.page.wait_for_function("() => window.llmvizScene.animator.playing", timeout=20000)
+    ok = p.js("() => window._done")
+    assert ok is True
+    assert p.js("() => window.llmvizSceneSettled") is True
+    state = p.js("() => window.llmvizScene.renderer.state()")
+    focus = set(step["focus"])
+    assert focus <= set(state["highlighted"])
+    assert "wte.weight" in state["dimmed"] and "wte.weight" not in state["highlighted"]
+    # the camera framed the focus: every focus block is on screen, and outlined in the highlight colour
+    p.idle()
+    shot = p.pixels()
+    box = p.page.locator("#scene").bounding_box()
+    for block_id in focus:
+        r = p.js("(id) => window.llmvizScene.renderer.screenRect(id)", block_id)
+        assert r["x"] >= box["x"] - 1 and r["x"] + r["w"] <= box["x"] + box["width"] + 1, block_id
+        x0, y0 = int(r["x"] - box["x"]), int(r["y"] - box["y"])
+        patch = shot[max(0, y0 - 2):y0 + int(r["h"]) + 3, max(0, x0 - 2):x0 + int(r["w"]) + 3]
+        yellow = (patch[:, :, 0] > 200) & (patch[:, :, 1] > 190) & (patch[:, :, 2] < 160)
+        assert yellow.sum() > 10, f"{block_id} is not outlined"
+    p.check_clean()
+
+
+def test_goto_awaits_the_scene_when_the_walk_view_is_there(booted):
+    p = booted
+    has_goto = p.js("() => window.llmviz.goto({phase: 'embedding', step: 4}).then(() => true, e => String(e))")
+    if has_goto is not True:
+        pytest.skip(f"no walkthrough navigation in this build: {has_goto}")
+    assert p.js("() => window.llmvizSceneSettled") is True
+    assert set(p.js("() => window.llmvizScene.renderer.state().highlighted")) >= {"tok_emb", "pos_emb", "x"}
+    p.check_clean()
+
+
+def test_reduced_motion_settles_at_once(booted, bundled):
+    p = booted
+    p.page.emulate_media(reduced_motion="reduce")
+    try:
+        step = _scene_step(bundled, "embedding", 4)        # the embedding columns add up
+        assert step["animation"]["kind"] == "add"
+        took = p.js("""async (s) => { const t0 = performance.now();
+                         await window.llmvizScene.playStep(JSON.stringify(s)); return performance.now() - t0; }""", step)
+        assert took < 400, f"reduced motion took {took:.0f} ms to settle"
+        assert p.js("() => window.llmvizSceneSettled") is True
+        assert p.js("() => window.llmvizScene.animator.playing") is False
+        assert {"tok_emb", "pos_emb", "x"} <= set(p.js("() => window.llmvizScene.renderer.state().highlighted"))
+    finally:
+        p.page.emulate_media(reduced_motion="no-preference")
+    p.check_clean()
+
+
+def test_scale_views_load_frame_and_come_back(booted, bundled):
+    p = booted
+    p.page.wait_for_function("() => !document.querySelector('.scene-scales button').disabled")
+    x_before = p.js("() => Array.from(window.llmvizScene.renderer.block('x').values.slice(0, 5))")
+    for name in ("gpt2-small", "gpt2-xl", "gpt3"):
+        want = layout.scale_scene(name)
+        p.page.locator(f".scene-scales button[data-scale='{name}']").click()
+        p.page.wait_for_function("(n) => window.llmvizScene.mode === n", arg=name)
+        assert p.js("() => window.llmvizScene.renderer.blockIds().length") == len(want["blocks"])
+        info = p.page.locator(".scene-scale-info").inner_text()
+        assert f"{want['param_count']:,}" in info and "no weights" in info
+        # framed: the first and the last block are both on screen
+        box = p.page.locator("#scene").bounding_box()
+        for block_id in (want["blocks"][0]["id"], want["blocks"][-1]["id"]):
+            r = p.js("(id) => window.llmvizScene.renderer.screenRect(id)", block_id)
+            assert r is not None
+            cx, cy = r["x"] + r["w"] / 2, r["y"] + r["h"] / 2
+            assert box["x"] <= cx <= box["x"] + box["width"] and box["y"] <= cy <= box["y"] + box["height"], (name, block_id)
+        p.idle()
+        assert p.pixels().std() > 5, f"{name}: nothing drawn"
+    p.page.locator(".scene-scales button[data-scale='model']").click()
+    p.page.wait_for_function("() => window.llmvizScene.mode === 'model'")
+    assert p.js("() => window.llmvizScene.renderer.blockIds().length") == len(bundled["scene"]["blocks"])
+    x_after = p.js("() => Array.from(window.llmvizScene.renderer.block('x').values.slice(0, 5))")
+    assert x_after == pytest.approx(x_before, abs=1e-5)
+    assert x_after[0] == pytest.approx(float(bundled["trace"]["x"][0, 0, 0]), abs=1e-5)
+    p.check_clean()
