@@ -79,8 +79,11 @@ class App:
     # ---- what the walkthrough needs --------------------------------------
     def walk_ctx(self) -> dict:
         task = (self.card or {}).get("task") or None
+        # the prompt the user gave: for a task with a fixed input length (sort: 6 letters)
+        # the first letters of the sequence shown; the rest is the model's answer so far
+        prompt = self.text[:int(task["input_len"])] if task and task.get("input_len") else self.text
         return {"trace": self.trace, "params": self.params, "config": self.config, "vocab": self.vocab,
-                "input_text": self.text, "task": task}
+                "input_text": prompt, "task": task}
 
     # ---- JS API -------------------------------------------------------------
     def command(self, name: str, fn: Callable[..., Any]) -> None:
