@@ -1,0 +1,190 @@
+"""The code panel in a real page (llmviz.ui.code_view): highlighting, shapes, tabs,
+collapsing that sticks, variable hover <-> scene focus, and a build without nanoGPT.
+
+Two page loads in one browser context (so localStorage carries over): the built site
+as conftest builds it (with nanoGPT's snippets when $LLMVIZ_NANOGPT points at its
+model.py), then the same site with data/code.json's nanoGPT parts nulled, as a build
+without nanoGPT's source writes it. Steps are driven through the view's ``?debug=1``
+hook (``llmvizDebug.codeStep(phase, i)``), so the test does not depend on the
+walkthrough's navigation.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmviz.annotate import source_lines
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_MS = 180_000
+WAIT_READY = "() => window.llmviz.ready.then(info => ({ok: true, info}), e => ({ok: false, error: String(e)}))"
+BUILD_HINT = "python build.py --nanogpt PATH/TO/nanoGPT"
+
+
+def _nanogpt_in(dist: Path) -> bool:
+    data = json.loads((dist / "data" / "code.json").read_text())
+    return any(pair.get("nanogpt") for pair in data["snippets"].values())
+
+
+def _without_nanogpt(dist: Path) -> bytes:
+    data = json.loads((dist / "data" / "code.json").read_text())
+    for pair in data["snippets"].values():
+        pair["nanogpt"] = None
+    data["scopes"] = {k: v for k, v in data["scopes"].items() if not k.startswith("nanogpt:")}
+    return json.dumps(data).encode()
+
+
+def _boot(context, url, errors):
+    page = context.new_page()
+    page.set_default_timeout(READY_TIMEOUT_MS)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.goto(url)
+    result = page.evaluate(WAIT_READY)
+    assert result["ok"], result
+    page.wait_for_function("() => window.llmvizDebug && window.llmvizDebug.codeStep")
+    return page
+
+
+def _step(page, phase, index):
+    """Show a step in the panel (again, if the walkthrough moves on its own right then)."""
+    shown = f"#code .cv[data-step='{phase}:{index}']"
+    for _attempt in range(5):
+        page.evaluate(f"window.llmvizDebug.codeStep({json.dumps(phase)}, {int(index)})")
+        page.wait_for_timeout(300)
+        if page.locator(shown).count():
+            return
+    raise AssertionError(f"the code panel does not show step {phase}:{index}")
+
+
+def _refs(page):
+    return json.loads(page.evaluate("window.llmvizDebug.codeRefs()"))
+
+
+def test_code_panel(browser, built_dist, serve_dist, tmp_path):
+    server = serve_dist(built_dist)
+    with_ng = _nanogpt_in(built_dist)
+    T = len(json.loads((built_dist / "data" / "trace.json").read_text())["ids"])
+    config = json.loads((built_dist / "data" / "trace.json").read_text())["config"]
+    errors: list[str] = []
+    context = browser.new_context(service_workers="block")  # so the second load meets the route
+    try:
+        page = _boot(context, server.url + "?debug=1", errors)
+
+        # ---- a step: tabs, pygments tokens, this model's shapes, the refs published
+        _step(page, "attention", 0)
+        assert page.locator("#code .cv-tab").all_inner_texts() == ["nanoGPT (PyTorch)", "this page (numpy)"]
+        page.locator("#code .cv-tab[data-tab=port]").click()
+        pane = page.locator("#cv-pane-port")
+        assert pane.is_visible() and not page.locator("#cv-pane-nanogpt").is_visible()
+        for token in ("k", "nf", "n", "o", "p"):  # keyword, function name, name, operator, punctuation
+            assert pane.locator(f".code span.{token}").count() > 0, token
+        notes = pane.locator(".code .note").all_inner_texts()
+        hs = config["n_embd"] // config["n_head"]
+        assert f"att: (1, {config['n_head']}, {T}, {T})" in notes, notes
+        assert f"q: (1, {config['n_head']}, {T}, {hs})" in notes, notes
+        color = page.evaluate("getComputedStyle(document.querySelector('#cv-pane-port .code span.k')).color")
+        assert color not in ("rgb(0, 0, 0)", "rgb(229, 231, 235)"), color  # a theme colour, not the text's
+        refs = _refs(page)
+        port_lines = source_lines((ROOT / "py" / "llmviz" / "model.py").read_text(encoding="utf-8"))
+        port_refs = [r for r in refs if r["source"] == "port"]
+        assert [r["symbol"] for r in port_refs] == ["CausalSelfAttention.forward", "CausalSelfAttention.__init__"]
+        for r in port_refs:
+            assert r["text"] == "\n".join(port_lines[r["lines"][0] - 1:r["lines"][1]])
+            assert pane.locator(f".code[data-lines='{r['lines'][0]}-{r['lines'][1]}']").count() == 1
+        assert ({r["source"] for r in refs} == {"port", "nanogpt"}) == with_ng
+        page.screenshot(path=str(tmp_path / "code_port.png"))
+
+        # ---- collapsing sticks per snippet while moving through steps
+        _step(page, "layernorm", 0)
+        fwd = "#cv-pane-port .cv-snippet[data-id='port:layernorm.forward']"
+        init = "#cv-pane-port .cv-snippet[data-id='port:layernorm.init']"
+        assert "collapsed" not in page.get_attribute(fwd, "class")
+        assert "collapsed" in page.get_attribute(init, "class")
+        assert not page.locator(init + " .cv-body").is_visible()
+        page.locator(fwd + " .cv-title").click()
+        assert "collapsed" in page.get_attribute(fwd, "class")
+        assert not page.locator(fwd + " .cv-body").is_visible()
+        assert page.get_attribute(fwd + " .cv-head", "aria-expanded") == "false"
+        page.locator(init + " .cv-title").click()
+        assert page.locator(init + " .cv-body").is_visible()
+        _step(page, "layernorm", 1)  # shows layernorm.forward again
+        assert page.locator("#cv-pane-port").is_visible(), "the tab choice sticks"
+        assert "collapsed" in page.get_attribute(fwd, "class")
+        assert page.locator(init + " .cv-body").is_visible()
+        page.locator(fwd + " .cv-title").click()  # open again for the hover checks
+        assert page.locator(fwd + " .cv-body").is_visible()
+
+        # ---- hovering a code variable focuses its block in the scene; focus/pick light variables
+        _step(page, "attention", 0)
+        att = pane.locator(".code span.var[data-block='h.0.attn.att']").first
+        att.hover()
+        want = [f"h.0.attn.att[{h}]" for h in range(config["n_head"])]
+        assert page.evaluate("Array.from(window.llmvizDebug.codeLastFocus)") == want
+        page.mouse.move(5, 5)
+        assert page.evaluate("Array.from(window.llmvizDebug.codeLastFocus)") == []
+        page.evaluate("window.llmvizDebug.codeEmit('pick', JSON.stringify({id: 'h.0.attn.att[1]', row: 0, col: 0}))")
+        lit = pane.locator(".code span.var.lit")
+        assert lit.count() >= 2 and set(lit.evaluate_all("els => els.map(e => e.dataset.block)")) == {"h.0.attn.att"}
+        page.evaluate("window.llmvizDebug.codeEmit('focus', JSON.stringify({ids: ['h.0.attn.q[0]', 'h.0.attn.q[1]']}))")
+        assert set(lit.evaluate_all("els => els.map(e => e.dataset.block)")) == {"h.0.attn.q"}
+        page.evaluate("window.llmvizDebug.codeEmit('pick', JSON.stringify({id: null}))")
+        assert lit.count() == 0
+
+        # ---- nanoGPT's tab: GitHub links at the pinned commit, opened in a new tab only
+        page.locator("#code .cv-tab[data-tab=nanogpt]").click()
+        if with_ng:
+            link = page.locator("#cv-pane-nanogpt .cv-link").first
+            assert link.get_attribute("target") == "_blank" and link.get_attribute("rel") == "noopener"
+            href = link.get_attribute("href")
+            assert href.startswith("https://github.com/karpathy/nanoGPT/blob/") and "#L" in href
+            assert page.locator("#cv-pane-nanogpt .code span.var[data-block='h.0.attn.att']").count() > 0
+        page.screenshot(path=str(tmp_path / "code_nanogpt.png"))
+
+        # ---- the theme follows the page
+        assert page.evaluate("document.getElementById('code').classList.contains('code-dark')")
+        page.evaluate("document.documentElement.setAttribute('data-theme', 'light')")
+        page.wait_for_function("() => document.getElementById('code').classList.contains('code-light')")
+        bg = page.evaluate("getComputedStyle(document.querySelector('#code .code')).backgroundColor")
+        assert sum(int(c) for c in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]) > 600, bg
+        page.evaluate("document.documentElement.removeAttribute('data-theme')")
+        page.wait_for_function("() => document.getElementById('code').classList.contains('code-dark')")
+        page.locator("#code .cv-tab[data-tab=port]").click()
+        page.close()
+
+        # ---- a build without nanoGPT's source; stored choices survive the reload
+        bare = _without_nanogpt(built_dist)
+        context.route("**/data/code.json", lambda route: route.fulfill(
+            status=200, body=bare, headers={"Content-Type": "application/json"}))
+        page = _boot(context, server.url + "?debug=1", errors)
+        _step(page, "layernorm", 1)
+        assert page.locator("#cv-pane-port").is_visible(), "the tab choice survives a reload"
+        assert "collapsed" not in page.get_attribute(init, "class"), "the collapse choice survives a reload"
+        page.locator("#code .cv-tab[data-tab=nanogpt]").click()
+        missing = page.locator("#cv-pane-nanogpt .cv-missing")
+        assert missing.is_visible()
+        text = missing.inner_text()
+        assert "does not include nanoGPT" in text and BUILD_HINT in text
+        assert page.locator("#cv-pane-nanogpt .code").count() == 0
+        page.screenshot(path=str(tmp_path / "code_missing.png"))
+        page.locator("#code .cv-show-port").click()
+        assert page.locator("#cv-pane-port .code span.k").first.is_visible()
+        assert {r["source"] for r in _refs(page)} == {"port"}
+
+        # ---- a new input length redraws the shapes ("trace"/"model" events), when live
+        if page.evaluate("!!(window.llmviz.info && window.llmviz.info.live)"):
+            shown = page.evaluate("window.llmviz.setInput('ACB')")
+            T2 = min(len(shown), config["block_size"])
+            assert T2 != T
+            page.wait_for_function(f"() => document.querySelector('#code .cv-dims').textContent.includes('T = {T2},')")
+            _step(page, "attention", 0)
+            notes = page.locator("#cv-pane-port .code .note").all_inner_texts()
+            assert f"att: (1, {config['n_head']}, {T2}, {T2})" in notes, notes
+    finally:
+        context.close()
+    assert not errors, "\n".join(errors)

@@ -1,0 +1,238 @@
+"""The code panel's pure-Python half (llmviz.ui.code_view): which snippets a step shows,
+and that the shapes written beside the lines are this model's Trace shapes.
+
+The panel is rendered for every walkthrough step, for the shipped sort model and for
+a 2-layer, 4-head model with a 65-letter vocabulary and another input length; every
+shape note in the HTML is checked against the tensor of the block its variable names.
+"""
+from __future__ import annotations
+
+import html as htmllib
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llmviz.walkthrough as wt
+from llmviz import code_refs
+from llmviz.model import GPT, GPTConfig
+from llmviz.ui import code_view
+
+ROOT = Path(__file__).resolve().parent.parent
+NANOGPT = Path("/tmp/nanogpt/model.py")
+TEXT_VOCAB = list("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+SECOND = GPTConfig(block_size=32, vocab_size=65, n_layer=2, n_head=4, n_embd=64)
+
+
+def nanogpt_text() -> str | None:
+    import os
+
+    path = Path(os.environ.get("LLMVIZ_NANOGPT") or NANOGPT)
+    if path.is_dir():
+        path = path / "model.py"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    # through the JSON the page gets, so the test sees what the page sees
+    data = code_refs.to_json(code_refs.resolve_all(nanogpt_text()))
+    return code_refs.from_json(data)
+
+
+def sort_case():
+    from llmviz import weights
+
+    model = weights.load(ROOT / "weights" / "sort.npz")
+    ids = model.vocab.encode("CBACAB", model.config.block_size)
+    vocab = [model.vocab.decode([i]) for i in range(model.config.vocab_size)]
+    return model, ids, vocab, model.card.get("task")
+
+
+def second_case():
+    rng = np.random.default_rng(3)
+    state = {k: (rng.standard_normal(v.shape) * 0.3).astype(np.float32)
+             for k, v in GPT(SECOND).state_dict().items()}
+    model = GPT.from_state_dict(state, SECOND)
+    ids = [TEXT_VOCAB.index(ch) for ch in "First Citizen:\nBefore"]
+    return model, ids, TEXT_VOCAB, None
+
+
+class Lines(HTMLParser):
+    """Per ``span.line`` of the panel: its number, its note, and its variables."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[dict] = []
+        self.stack: list[str] = []
+        self.in_note = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        cls = (a.get("class") or "").split()
+        self.stack.append(" ".join(cls))
+        if tag == "span" and "line" in cls:
+            self.lines.append({"line": int(a["data-line"]), "note": "", "text": "", "vars": []})
+        elif tag == "span" and "note" in cls:
+            self.in_note = True
+        elif tag == "span" and "var" in cls:
+            self.lines[-1]["vars"].append({"name": a["data-var"], "block": a.get("data-block"),
+                                           "blocks": (a.get("data-blocks") or "").split()})
+
+    def handle_endtag(self, tag):
+        cls = self.stack.pop() if self.stack else ""
+        if "note" in cls.split():
+            self.in_note = False
+
+    def handle_data(self, data):
+        if self.in_note:
+            self.lines[-1]["note"] += data
+        elif self.lines and "ln" not in self.stack[-1].split():
+            self.lines[-1]["text"] += data
+
+
+def parse_note(note: str) -> list[tuple[list[str], tuple]]:
+    """``"q, k: (1, 11, 48); returns (1, 11, 48)"`` -> [(["q", "k"], shape), (["return"], shape)]."""
+    out = []
+    for part in note.split("; "):
+        m = re.fullmatch(r"(?:(.+): |returns )\(([\d, ]*)\)", part.strip())
+        assert m, note
+        names = [n.strip() for n in m.group(1).split(",")] if m.group(1) else ["return"]
+        out.append((names, tuple(int(d) for d in m.group(2).replace(" ", "").split(",") if d)))
+    return out
+
+
+@pytest.mark.parametrize("make", [sort_case, second_case], ids=["sort", "n_head4-vocab65"])
+def test_shapes_in_the_panel_are_the_traces(make, resolved):
+    model, ids, vocab, task = make()
+    config, T = model.config, len(ids)
+    trace = model.trace(np.array([ids]))
+    ctx = {"trace": trace, "params": model.state_dict(), "config": config, "vocab": vocab,
+           "input_text": "".join(vocab[i] for i in ids), "task": task}
+    checked, steps_with_code = 0, 0
+    for step in wt.render_all(ctx):
+        items = code_view.panel_items(step, config, T, resolved)
+        page = code_view.render_panel(items, nanogpt=code_view.nanogpt_available(resolved),
+                                      dims=code_view.dims_line(config, T))
+        assert f"T = {T}," in page and f"V = vocab_size = {config.vocab_size}," in page
+        steps_with_code += bool(items)
+        parser = Lines()
+        parser.feed(page)
+        for line in parser.lines:
+            if not line["note"]:
+                continue
+            for names, shape in parse_note(htmllib.unescape(line["note"])):
+                # the note is about the name the line assigns: its first occurrence there
+                firsts = {}
+                for var in line["vars"]:
+                    firsts.setdefault(var["name"], var)
+                for var in firsts.values():
+                    if var["name"] not in names or var["block"] is None:
+                        continue
+                    want = tuple(trace[var["block"]].shape)
+                    allowed = [want]
+                    if re.search(r"\.(mean|rstd|max|sum)$", var["block"]):
+                        allowed.append(want + (1,))  # keepdims=True
+                    if var["block"] == "logits" and "[-1]" in line["text"]:
+                        allowed = [tuple(trace["logits"][:, [-1], :].shape)]  # nanoGPT's inference path
+                    assert shape in allowed, (step["id"], line, var)
+                    assert var["blocks"], var  # hoverable: it names scene blocks
+                    checked += 1
+    assert steps_with_code > 40
+    assert checked > 150, checked
+    # the first dimension a reader sees: the batch of one input of length T
+    assert f"(1, {T}, {config.n_embd})" in page or checked
+
+
+def test_shapes_follow_the_input_length(resolved):
+    model, ids, vocab, task = second_case()
+    step = {"code": ["attention.forward"], "vars": {"L": 1}, "focus": []}
+    long_ = code_view.render_panel(code_view.panel_items(step, model.config, 20, resolved))
+    short = code_view.render_panel(code_view.panel_items(step, model.config, 7, resolved))
+    assert "att: (1, 4, 20, 20)" in long_ and "att: (1, 4, 7, 7)" in short
+    assert "(1, 4, 7, 7)" not in long_
+    # layer 1's blocks, as the step says
+    assert 'data-block="h.1.attn.att"' in long_ and 'data-block="h.0.attn.att"' not in long_
+
+
+def test_step_order_init_collapsed_and_granular_lines_marked(resolved):
+    config = SECOND
+    step = {"code": ["layernorm.mean", "layernorm.forward"], "vars": {"L": 0}, "focus": ["h.0.ln_2"]}
+    items = code_view.panel_items(step, config, 9, resolved)
+    port = [i for i in items if i["source"] == "port"]
+    assert [i["role"] for i in port] == ["forward", "init"]
+    assert port[0]["key"] == "layernorm.forward" and port[1]["key"] == "layernorm.init"
+    # the granular line (mean) is marked inside the full function instead of repeated
+    mean_line = next(n for n, text in enumerate(port[0]["text"].split("\n"), port[0]["lines"][0])
+                     if text.strip().startswith("mean ="))
+    assert port[0]["marks"] == [mean_line]
+    page = code_view.render_panel(items, tab="port")
+    assert f'<span class="line marked" data-line="{mean_line}">' in page
+    # ln_2 of the focus decides which layer norm the shapes describe
+    assert 'data-block="h.0.ln_2.mean"' in page
+    # __init__ collapsed by default, the forward pass open; a stored choice wins
+    assert re.search(r'class="cv-snippet collapsed" data-id="port:layernorm.init"', page)
+    assert re.search(r'class="cv-snippet" data-id="port:layernorm.forward"', page)
+    page = code_view.render_panel(items, tab="port", collapsed={"port:layernorm.forward": True,
+                                                                "port:layernorm.init": False})
+    assert re.search(r'class="cv-snippet collapsed" data-id="port:layernorm.forward"', page)
+    assert re.search(r'class="cv-snippet" data-id="port:layernorm.init"', page)
+    # a compact-only step shows its one line
+    only = code_view.panel_items({"code": ["attention.mask"], "vars": {"L": 0}}, config, 9, resolved)
+    assert [i["role"] for i in only if i["source"] == "port"] == ["compact", "init"]
+
+
+def test_published_refs_are_the_files_lines(resolved):
+    step = {"code": ["attention.scores", "mlp.forward"], "vars": {"L": 0}}
+    refs = code_view.published_refs(code_view.panel_items(step, SECOND, 5, resolved))
+    from llmviz.annotate import source_lines
+
+    port_lines = source_lines((ROOT / "py" / "llmviz" / "model.py").read_text(encoding="utf-8"))
+    ng = nanogpt_text()
+    assert {r["source"] for r in refs} == ({"port", "nanogpt"} if ng else {"port"})
+    for ref in refs:
+        lines = port_lines if ref["source"] == "port" else source_lines(ng)
+        first, last = ref["lines"]
+        assert ref["text"] == "\n".join(lines[first - 1:last]), ref
+        assert ref["file"] in (code_refs.PORT_FILE, code_refs.NANOGPT_FILE) and ref["symbol"]
+
+
+@pytest.mark.skipif(nanogpt_text() is None, reason="no nanoGPT model.py at /tmp/nanogpt or $LLMVIZ_NANOGPT")
+def test_nanogpt_header_links_the_pinned_lines(resolved):
+    from llmviz.nanogpt_source import PINNED_COMMIT
+
+    items = code_view.panel_items({"code": ["attention.softmax"], "vars": {"L": 0}}, SECOND, 5, resolved)
+    page = code_view.render_panel(items)
+    ng = next(i for i in items if i["source"] == "nanogpt")
+    a, b = ng["lines"]
+    link = re.search(r'<a class="cv-link" href="([^"]+)" target="_blank" rel="noopener"', page)
+    assert link and link.group(1).endswith(f"/blob/{PINNED_COMMIT}/model.py#L{a}" + (f"-L{b}" if b != a else ""))
+    # our port: the path and lines, no link
+    assert f'<span class="cv-file">{code_refs.PORT_FILE}, line' in page
+
+
+def test_without_nanogpt_the_tab_says_how_to_add_it():
+    bare = code_refs.from_json(code_refs.to_json(code_refs.resolve_all(None)))
+    assert not code_view.nanogpt_available(bare)
+    items = code_view.panel_items({"code": ["attention.softmax"], "vars": {"L": 0}}, SECOND, 5, bare)
+    page = code_view.render_panel(items, nanogpt=False)
+    pane = page.split('id="cv-pane-nanogpt"')[1].split('id="cv-pane-port"')[0]
+    assert "does not include nanoGPT" in pane and code_view.BUILD_HINT in pane
+    port = page.split('id="cv-pane-port"')[1]
+    assert 'data-source="port"' in port and 'class="code"' in port
+
+
+def test_escapes_titles_and_module_imports_no_numpy():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import sys, llmviz.ui.code_view; "
+                          "print('numpy' in sys.modules)"], capture_output=True, text=True,
+                         cwd=ROOT, env={"PYTHONPATH": str(ROOT / "py"), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "False", out.stderr
+    item = {"id": "port:x", "key": "x", "title": "<b>t</b>", "source": "port", "file": "a<b.py",
+            "symbol": "f", "role": "forward", "lines": [1, 1], "html": "", "url": None, "marks": []}
+    page = code_view.render_panel([item], tab="port")
+    assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page and "a&lt;b.py" in page
