@@ -12,6 +12,10 @@ resolved, and the bytes and requests the page made until then (Resource Timing:
 ``bytes`` = decoded body sizes, ``network_bytes`` = bytes over the wire, 0 for files
 the service worker served). Without a URL it builds dist/ into a temp folder
 (``--wheelhouse $LLMVIZ_PYODIDE_WHEELHOUSE`` when set) and serves it on 127.0.0.1.
+Then, in one more page (after ``ready``), the renderer's own frame benchmark
+(``renderer.benchmark({frames: 300, orbit})``: 300 frames, orbiting the camera around
+the model or standing still) for the sort model and for the GPT-2 small scale view:
+the median and 90th percentile frame interval and the time one frame takes to draw.
 Times come from a software WebGL renderer on this machine: compare them side by
 side, not with a real desktop.
 """
@@ -51,6 +55,27 @@ _MEASURE = """async () => {
     numpy: info.numpy,
   };
 }"""
+
+_FRAMES = """async ({scale, orbit, frames}) => {
+  await window.llmviz.ready;
+  const s = window.llmvizScene;
+  await s.ready;
+  if (scale && s.mode !== scale) {
+    const button = document.querySelector(`.scene-scales button[data-scale="${scale}"]`);
+    button.click();
+    const t0 = performance.now();
+    while (s.mode !== scale) {
+      if (performance.now() - t0 > 60000) throw new Error(`the ${scale} view did not load`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const out = await s.renderer.benchmark({frames, orbit});
+  out.view = scale || "model";
+  out.orbit = orbit;
+  return out;
+}"""
+FRAME_CASES = ((None, True), (None, False), ("gpt2-small", True), ("gpt2-small", False))
+FRAMES = 300
 
 METRICS = ("first_frame_ms", "first_paint_ms", "ready_ms", "requests", "bytes", "network_bytes")
 
@@ -124,11 +149,28 @@ def measure(url: str, runs: int = RUNS) -> dict:
             for _ in range(runs):
                 result["warm"].append(_load(page, url))
             context.close()
+            result["frames"] = frame_benchmarks(browser, url)
         finally:
             browser.close()
     result["cold_median"] = _median(result["cold"])
     result["warm_median"] = _median(result["warm"])
     return result
+
+
+def frame_benchmarks(browser, url: str, frames: int = FRAMES) -> list[dict]:
+    """The renderer's frame times (sort model, GPT-2 small scale view; orbiting and still)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.evaluate("() => window.llmviz.ready")
+        out = []
+        for scale, orbit in FRAME_CASES:
+            out.append(page.evaluate(_FRAMES, {"scale": scale, "orbit": orbit, "frames": frames}))
+        return out
+    finally:
+        context.close()
 
 
 def _fmt(value, key: str) -> str:
@@ -147,6 +189,16 @@ def report(result: dict) -> str:
     for key in METRICS:
         lines.append(f"  {key:16}{_fmt(result['cold_median'][key], key):>12}{_fmt(result['warm_median'][key], key):>12}")
     lines.append(f"  live inference: {'yes' if result['cold_median']['live'] else 'no (bundled trace)'}")
+    frames = result.get("frames") or []
+    if frames:
+        f0 = frames[0]
+        lines.append(f"renderer frames ({f0['frames']} each, {f0['width']}x{f0['height']} css px, "
+                     f"pixel ratio {f0['pixel_ratio']:g})")
+        lines.append(f"  {'view':24}{'blocks':>8}{'interval p50':>14}{'p90':>9}{'draw p50':>10}{'p90':>9}")
+        for f in frames:
+            name = f"{f['view']} ({'orbit' if f['orbit'] else 'still'})"
+            lines.append(f"  {name:24}{f['blocks']:>8}{f['median_ms']:>11.1f} ms{f['p90_ms']:>6.1f} ms"
+                         f"{f['render_median_ms']:>7.1f} ms{f['render_p90_ms']:>6.1f} ms")
     return "\n".join(lines)
 
 

@@ -247,3 +247,35 @@ def test_scale_views_load_frame_and_come_back(booted, bundled):
     assert x_after == pytest.approx(x_before, abs=1e-5)
     assert x_after[0] == pytest.approx(float(bundled["trace"]["x"][0, 0, 0]), abs=1e-5)
     p.check_clean()
+
+
+NO_WEBGL2 = """(() => {
+  const original = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+    return kind === 'webgl2' ? null : original.call(this, kind, ...rest);
+  };
+})();"""
+
+
+def test_without_webgl2_the_page_says_so_and_the_rest_works(browser, site):
+    context = browser.new_context(viewport=VIEW)
+    context.add_init_script(NO_WEBGL2)
+    page = context.new_page()
+    page.set_default_timeout(READY_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    try:
+        page.goto(site.url)
+        info = page.evaluate("() => window.llmviz.ready.then(i => i, e => ({error: String(e)}))")
+        assert "error" not in info, info
+        message = page.locator("#scene .scene-message").inner_text()
+        assert "WebGL2" in message and "text and code" in message
+        assert page.evaluate("() => window.llmvizScene.renderer") is None
+        # the walkthrough still moves (when the walk view is in this build) and settles at once
+        moved = page.evaluate("() => window.llmviz.goto({phase: 'embedding', step: 1}).then(() => true, e => String(e))")
+        if moved is True:
+            assert page.locator("#commentary").inner_text().strip()
+        assert not errors, "\n".join(errors)
+    finally:
+        context.close()

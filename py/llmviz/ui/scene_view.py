@@ -63,7 +63,8 @@ class SceneView:
     # ---- plumbing ----------------------------------------------------------
     @property
     def renderer(self):
-        return getattr(self.api, "renderer", None) if self.api is not None else None
+        r = getattr(self.api, "renderer", None) if self.api is not None else None
+        return None if _absent(r) else r
 
     def _proxy(self, fn):
         from pyodide.ffi import create_proxy
