@@ -126,6 +126,9 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         att.hover()
         want = [f"h.0.attn.att[{h}]" for h in range(config["n_head"])]
         assert page.evaluate("Array.from(window.llmvizDebug.codeLastFocus)") == want
+        if page.evaluate("!!(window.llmvizScene && window.llmvizScene.renderer)"):  # the scene view is there
+            lit_in_scene = page.evaluate("window.llmvizScene.renderer.state().highlighted")
+            assert set(want) <= set(lit_in_scene), lit_in_scene
         page.mouse.move(5, 5)
         assert page.evaluate("Array.from(window.llmvizDebug.codeLastFocus)") == []
         page.evaluate("window.llmvizDebug.codeEmit('pick', JSON.stringify({id: 'h.0.attn.att[1]', row: 0, col: 0}))")

@@ -452,7 +452,7 @@ class CodeView:
         except Exception:  # noqa: BLE001 - old browsers: the theme is set once
             pass
         observer = js.MutationObserver.new(proxy)
-        options = js.JSON.parse('{"attributes": true, "attributeFilter": ["data-theme", "class", "style"]}')
+        options = js.JSON.parse('{"attributes": true, "attributeFilter": ["data-theme", "class"]}')
         observer.observe(js.document.documentElement, options)
         observer.observe(js.document.body, options)
         self._observer = observer
