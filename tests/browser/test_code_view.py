@@ -79,7 +79,9 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         # ---- a step: tabs, pygments tokens, this model's shapes, the refs published
         _step(page, "attention", 0)
         assert page.locator("#code .cv-tab").all_inner_texts() == ["nanoGPT (PyTorch)", "this page (numpy)"]
-        page.locator("#code .cv-tab[data-tab=port]").click()
+        page.locator("#code .cv-tab[data-tab=nanogpt]").focus()
+        page.keyboard.press("ArrowRight")  # the tabs work from the keyboard too
+        assert page.get_attribute("#code .cv-tab[data-tab=port]", "aria-selected") == "true"
         pane = page.locator("#cv-pane-port")
         assert pane.is_visible() and not page.locator("#cv-pane-nanogpt").is_visible()
         for token in ("k", "nf", "n", "o", "p"):  # keyword, function name, name, operator, punctuation

@@ -397,9 +397,18 @@ class CodeView:
             self.toggle(head.closest(".cv-snippet"))
 
     def _on_key(self, event: Any) -> None:
+        target = event.target
+        tab = target.closest(".cv-tab") if getattr(target, "closest", None) else None
+        if tab and event.key in ("ArrowLeft", "ArrowRight"):
+            names = [name for name, _label in TABS]
+            step = 1 if event.key == "ArrowRight" else -1
+            name = names[(names.index(str(tab.dataset.tab)) + step) % len(names)]
+            self.set_tab(name)
+            self.root.querySelector(f"#cv-tab-{name}").focus()
+            event.preventDefault()
+            return
         if event.key not in ("Enter", " "):
             return
-        target = event.target
         head = target.closest(".cv-head") if getattr(target, "closest", None) else None
         if head:
             event.preventDefault()
