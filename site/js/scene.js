@@ -19,6 +19,8 @@
 //   showScale(sceneJson, info) / showModel() the scale views, and back to the model
 //   setModelScene(sceneJson)   a new model's scene (its values follow through setValues)
 //   restoreBundled()           the bundled values again (the page without numpy)
+//   takeOver()                 Python handles hovering from now on (before that, a tooltip
+//                              shows the hovered cell's value alone)
 //
 // window.llmvizSceneSettled is true while no camera flight or animation of a step runs.
 import { createRenderer } from "./renderer.js";
@@ -121,8 +123,27 @@ async function boot() {
   api.renderer.setScene(scene);
   applyBundled();
   frameOverview(0);
+  api.renderer.onPick(earlyTooltip);
   return true;
 }
+
+// Until Python takes over (api.takeOver()), hovering shows the cell's value alone.
+let pythonTooltips = false;
+function earlyTooltip(pick) {
+  const el = tooltip();
+  if (pythonTooltips || !el) return;
+  const b = pick && api.mode === "model" ? api.renderer.block(pick.id) : null;
+  if (!b || !b.values) { el.hidden = true; return; }
+  el.textContent = "";
+  const line = (cls, text) => { const d = document.createElement("div"); d.className = cls; d.textContent = text; el.appendChild(d); };
+  line("tt-title", `${b.label || b.id} [${pick.row}, ${pick.col}]`);
+  line("tt-value", b.values[pick.index].toFixed(4));
+  line("tt-where", "where it came from: once Python has loaded");
+  el.hidden = false;
+  placeTooltip();
+}
+/** Python's scene view calls this when it handles hovering itself. */
+api.takeOver = () => { pythonTooltips = true; };
 
 api.ready = boot().catch((e) => {
   console.error("llmviz scene:", e);

@@ -203,6 +203,22 @@ def test_goto_awaits_the_scene_when_the_walk_view_is_there(booted):
     p.check_clean()
 
 
+def test_pause_holds_an_animation_and_skip_ends_it(booted, bundled):
+    p = booted
+    step = _scene_step(bundled, "projection", 3)           # the residual add
+    assert step["animation"]["kind"] == "residual"
+    p.js("(s) => { window._done = window.llmvizScene.playStep(JSON.stringify(s)); }", step)
+    p.page.wait_for_function("() => window.llmvizScene.animator.playing", timeout=20000)
+    p.js("() => window.llmvizScene.motion({speed: 4, paused: true})")
+    p.page.wait_for_timeout(3000)                           # longer than the whole animation at 4x
+    assert p.js("() => [window.llmvizSceneSettled, window.llmvizScene.animator.playing]") == [False, True]
+    p.js("() => window.llmvizScene.motion({speed: 1, paused: false, skip: true})")
+    assert p.js("() => window._done") is True
+    assert p.js("() => window.llmvizSceneSettled") is True
+    assert set(step["focus"]) <= set(p.js("() => window.llmvizScene.renderer.state().highlighted"))
+    p.check_clean()
+
+
 def test_reduced_motion_settles_at_once(booted, bundled):
     p = booted
     p.page.emulate_media(reduced_motion="reduce")

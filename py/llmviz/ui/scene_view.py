@@ -122,6 +122,7 @@ class SceneView:
         if r is None or getattr(self, "_connected", False):
             return
         self._connected = True
+        self.api.takeOver()
         r.onPick(self._proxy(self.on_pick))
         r.onClick(self._proxy(self.on_click))
         self.on_motion()
