@@ -150,7 +150,9 @@ def _snippet_html(item: dict, collapsed: bool) -> str:
                  f'title="these lines on GitHub, at the commit this page quotes">{where}</a>')
     else:
         where = f'<span class="cv-file">{where}</span>'
-    role = {"init": "definition", "compact": "the line", "forward": "forward pass"}.get(item["role"], "")
+    one = item["lines"][0] == item["lines"][1]
+    role = {"init": "__init__, for reference", "compact": "one line" if one else "excerpt",
+            "forward": "forward pass"}.get(item["role"], "")
     state = "true" if not collapsed else "false"
     return (f'<div class="cv-snippet{" collapsed" if collapsed else ""}" data-id="{_esc(item["id"])}" '
             f'data-key="{_esc(item["key"])}" data-source="{_esc(item["source"])}" data-role="{_esc(item["role"])}">'
@@ -229,8 +231,11 @@ class CodeView:
         self.load_error: str | None = None
         self.step: dict | None = None
         self.items: list[dict] = []
-        self.tab = self._load(STORE_TAB, None)
-        self.collapsed: dict[str, bool] = self._load(STORE_COLLAPSED, {}) or {}
+        tab = self._load(STORE_TAB, None)
+        self.tab = tab if tab in [name for name, _label in TABS] else None
+        collapsed = self._load(STORE_COLLAPSED, {})
+        self.collapsed: dict[str, bool] = ({str(k): bool(v) for k, v in collapsed.items()}
+                                           if isinstance(collapsed, dict) else {})
         self.hover_var = None
         self.lit: list[str] = []
         self._cache: dict = {}
@@ -242,7 +247,7 @@ class CodeView:
         try:
             raw = self.js.localStorage.getItem(name)
             return json.loads(raw) if raw else default
-        except Exception:  # noqa: BLE001 - no storage: the choice lasts for this page only
+        except Exception:  # noqa: BLE001 - no storage (or not ours): the choice lasts for this page only
             return default
 
     def _save(self, name: str, value: Any) -> None:
