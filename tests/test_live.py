@@ -373,3 +373,33 @@ def test_table_window_holds_the_selected_cell(rows, cols, r, c):
     r0, r1, c0, c1 = live.table_window(rows, cols, r, c)
     assert 0 <= r0 <= r < r1 <= rows and 0 <= c0 <= c < c1 <= cols
     assert r1 - r0 == min(rows, live.TABLE_ROWS) and c1 - c0 == min(cols, live.TABLE_COLS)
+
+
+def test_the_live_modules_import_without_numpy():
+    """The page without numpy still mounts the live view and the inspector (pure-Python paths)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import builtins, sys
+real = builtins.__import__
+def blocked(name, *args, **kwargs):
+    if name == "numpy" or name.startswith("numpy."):
+        raise ImportError("numpy is blocked in this test")
+    return real(name, *args, **kwargs)
+builtins.__import__ = blocked
+from llmviz import live, tracefile
+import llmviz.ui.live_view, llmviz.ui.live_inspector
+from llmviz.vocab import Vocab
+assert live.check_input("CAB", Vocab(["A", "B", "C"]), 6) == [2, 0, 1]
+try:
+    live.load_model(b"x", {})
+except live.WeightsError as e:
+    print("refused:", e)
+"""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(root / "py"), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert "refused:" in proc.stdout

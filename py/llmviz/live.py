@@ -32,7 +32,14 @@ import zipfile
 from typing import Any, Mapping, Sequence
 
 from .vocab import InputError, Vocab
-from .weights import MAX_BYTES, WeightsError
+
+try:
+    from .weights import MAX_BYTES, WeightsError
+except ImportError:   # no numpy (weights.py needs it): nothing can be loaded, the rest still works
+    MAX_BYTES = 64 * 1024 * 1024
+
+    class WeightsError(ValueError):
+        """The weights or their card do not fit the model (stand-in without numpy)."""
 
 MAX_CARD_BYTES = 8 * 1024 * 1024   # a card is config + vocabulary: far below this
 MAX_BLOCK_SIZE = 1024              # the page draws T x T attention blocks
@@ -276,7 +283,10 @@ def npz_headers(npz_bytes: bytes) -> dict[str, tuple[tuple[int, ...], str]]:
 def load_model(npz_bytes: bytes, card: Any):
     """The gate for a user's model: size, card, limits, array headers, then
     ``weights.from_bytes`` (names, shapes, dtypes, finite values). WeightsError on any misfit."""
-    from .weights import from_bytes, parse_card
+    try:
+        from .weights import from_bytes, parse_card
+    except ImportError:
+        raise WeightsError("running a model needs numpy, which is not available here") from None
 
     if not isinstance(npz_bytes, (bytes, bytearray, memoryview)):
         raise WeightsError("the weights must be the bytes of an .npz file")

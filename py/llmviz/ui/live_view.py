@@ -29,8 +29,8 @@ import html
 from typing import Any
 
 from llmviz import live
+from llmviz.live import WeightsError
 from llmviz.vocab import InputError, Vocab
-from llmviz.weights import WeightsError
 
 KEY_INPUT = "llmviz.live.input"
 KEY_MODEL = "llmviz.live.model"
@@ -176,7 +176,8 @@ class LiveView:
         if field is None:
             return
         numpy = bool(self.app.numpy and self.app.model is not None)
-        field.maxLength = self.limit()
+        field.dataset.limit = str(self.limit())   # no maxlength: a refused keystroke gets a message
+        field.size = max(6, min(self.limit(), 24)) + 2
         field.value = self.prompt
         field.placeholder = f"up to {self.limit()} of: {self.vocab().allowed()}"[:120]
         field.disabled = not numpy
@@ -428,20 +429,16 @@ class LiveView:
             self.typing_task.cancel()
 
         async def later():
-            await asyncio.sleep(TYPE_DELAY_S)
-            if text != self.prompt_typed():
-                return
-            await self.set_input(text)
+            try:
+                await asyncio.sleep(TYPE_DELAY_S)
+                if text == self.prompt_typed():
+                    await self.set_input(text)
+            except asyncio.CancelledError:
+                pass   # a newer keystroke took over
+            except (InputError, WeightsError, LiveError) as e:
+                self.say(str(e), "error")
 
-        self.typing_task = asyncio.ensure_future(self._guard(later()))
-
-    async def _guard(self, coro) -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            pass
-        except (InputError, WeightsError, LiveError) as e:
-            self.say(str(e), "error")
+        self.typing_task = asyncio.ensure_future(later())
 
     def on_field_key(self, event) -> None:
         if event.key == "Enter" and event.target.value:
