@@ -18,6 +18,11 @@
 // as they come through Pyodide: typed arrays, lists, dicts (Maps or proxies), numpy
 // arrays as proxies (copied through the buffer protocol).
 //
+// For animations (render/anim.js) and tools: addObject/removeObject (temporary three.js
+// objects), addTicker(fn) (fn(now) runs before each frame while it returns true),
+// block(id) (geometry, role and a view of the values), project([x, y, z]) (CSS pixels in
+// the container), blockIds(), state() (what is highlighted/dimmed).
+//
 // The renderer only draws what it is told: it knows nothing of the walkthrough.
 // It renders on demand (camera motion, new values, highlight changes, flights), so an
 // idle page costs nothing. Controls are described in render/camera.js; keys act only

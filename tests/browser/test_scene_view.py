@@ -179,8 +179,12 @@ def test_a_step_highlights_its_focus_dims_the_rest_and_settles(booted, bundled):
     focus = set(step["focus"])
     assert focus <= set(state["highlighted"])
     assert "wte.weight" in state["dimmed"] and "wte.weight" not in state["highlighted"]
-    # the camera framed the focus: every focus block is on screen, and outlined in the highlight colour
+    # nothing moves any more, so nothing is drawn
     p.idle()
+    frames = p.js("() => window.llmvizScene.renderer.frameCount()")
+    p.page.wait_for_timeout(600)
+    assert p.js("() => window.llmvizScene.renderer.frameCount()") == frames
+    # the camera framed the focus: every focus block is on screen, and outlined in the highlight colour
     shot = p.pixels()
     box = p.page.locator("#scene").bounding_box()
     for block_id in focus:
