@@ -195,6 +195,17 @@ def test_input_generation_and_inspector(open_page, built_dist, serve_dist, site_
     assert choice.startswith("chose A (p = ") and "greedy" in choice, choice
     p.page.click("#live-reset")
     p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text === 'CCBAAB'")
+    # sampling from the controls: temperature and top-k are live only while "sample" is on
+    assert p.page.locator("#live-temp").is_disabled()
+    p.page.check("#live-sample")
+    p.page.fill("#live-temp", "2")
+    p.page.fill("#live-topk", "1")
+    p.page.click("#live-next")
+    p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text.length === 7")
+    p.idle()
+    assert p.seq() == "CCBAABA" and "sampled at T=2, top-1" in p.page.inner_text("#live-choice")
+    p.page.uncheck("#live-sample")
+    assert p.page.locator("#live-topk").is_disabled()
     # sampling at top-k 1 is greedy whatever the temperature
     assert p.call("window.llmviz.generate(6, {temperature: 2.0, top_k: 1, seed: 3})")["value"] == "CCBAABAABBCC"
 
@@ -291,8 +302,8 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     msg = p.page.inner_text("#live-msg")
     assert "not an .npz" in msg and "current model stays" in msg, msg
     assert p.page.inner_text("#model-name") == "sort-abc"
-    assert _answers(p) == "CCBAABAABBCC"
     p.shot("live-bad-file.png")
+    assert _answers(p) == "CCBAABAABBCC"
 
     # a card that does not fit the weights, by the JS API: rejected with the reason
     bad_card = json.loads(card.read_text())
@@ -335,9 +346,17 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     p.idle()
     assert _answers(p) == "CCBAABAABBCC"
 
-    # start over: nothing kept
-    p.page.set_input_files("#live-file", [str(npz), str(card)])
+    # drag and drop onto the page works like the file picker
+    p.js("""(files) => {
+        const dt = new DataTransfer();
+        for (const f of files) dt.items.add(new File([new Uint8Array(f.bytes)], f.name));
+        document.body.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", [{"name": npz.name, "bytes": list(npz.read_bytes())}, {"name": card.name, "bytes": list(card.read_bytes())}])
     p.page.wait_for_function("() => document.getElementById('model-name').textContent === 'tiny-test'")
+    assert p.js("() => document.getElementById('live-drop').hidden")
+
+    # start over: nothing kept
     p.idle()
     p.page.click("#live-startover")
     p.page.wait_for_function("() => document.getElementById('model-name').textContent === 'sort-abc'")

@@ -157,6 +157,7 @@ class LiveView:
         field.addEventListener("keydown", self.proxy(self.on_field_key))
         self.el("live-next").addEventListener("click", self.proxy(lambda e: self.spawn(self.next_token())))
         self.el("live-reset").addEventListener("click", self.proxy(lambda e: self.spawn(self.reset())))
+        self.el("live-sample").addEventListener("change", self.proxy(self.sync_sampling))
         self.el("live-load").addEventListener("click", self.proxy(lambda e: self.el("live-file").click()))
         self.el("live-file").addEventListener("change", self.proxy(self.on_files_picked))
         self.el("live-default").addEventListener("click", self.proxy(lambda e: self.spawn(self.use_default())))
@@ -183,12 +184,19 @@ class LiveView:
         field.disabled = not numpy
         field.title = NO_NUMPY if not numpy else (
             f"up to {self.limit()} tokens from the model's vocabulary: {self.vocab().allowed()}"[:400])
-        for id_ in ("live-next", "live-reset", "live-sample", "live-temp", "live-topk", "live-load"):
+        for id_ in ("live-next", "live-reset", "live-sample", "live-load"):
             self.el(id_).disabled = not numpy
+        self.sync_sampling()
         self.el("live-default").hidden = not self.custom
         self.el("live-default").textContent = f"use the default model ({self.default['name']})"
         if not numpy:
             self.say(NO_NUMPY, "warn")
+
+    def sync_sampling(self, event=None) -> None:
+        """Temperature and top-k matter only when sampling."""
+        sampling = bool(self.el("live-sample").checked) and not self.el("live-sample").disabled
+        for id_ in ("live-temp", "live-topk"):
+            self.el(id_).disabled = not sampling
 
     def render_seq(self) -> None:
         """The shown text as token chips: input, the model's tokens, tokens outside the trace."""
