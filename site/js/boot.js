@@ -86,19 +86,56 @@ api.setInput = (text) => command("setInput", text);
 api.generate = (n, opts) => command("generate", { n, ...(opts || {}) });      // resolves to the text
 api.loadModel = (npz, card) => command("loadModel", { npz, card });           // npz: ArrayBuffer, card: object or JSON text
 
-// an embedding page sends {llmviz: "goto", arg: {...}, id} and gets back
-// {llmviz: "result", id, ok, value | error}
+// phases(): the table of contents, [{id, title, steps, step_ids, step_titles}] (a Promise
+// until Python is up)
+api.phases = () => (handlers.has("phases") ? handlers.get("phases")() : command("phases"));
+
+// ---- embedding: postMessage from the parent page ---------------------------------
+// Messages (from a page embedding this one in an iframe):
+//   {type: "llmviz:goto", phase, step, id?}  goes there; once the view has settled the
+//        answer is {type: "llmviz:state", phase, step, focus, camera, code, ..., id}
+//   {type: "llmviz:state", id?}             answered with the same {type: "llmviz:state", ...}
+//   {llmviz: <command>, arg, id}            any command of COMMANDS; answered with
+//        {llmviz: "result", id, ok, value | error}
+// A failed goto answers {type: "llmviz:error", error, id}. When it is up, the page sends
+// {type: "llmviz:ready", ...state} to an allowed parent (walk_view does that).
+// Only messages from the origins in api.embedOrigins are obeyed: walk_view fills it from
+// ?origin=<origin> (repeatable or comma-separated), the build's embed_origins and the
+// page's own origin; every other message is ignored without an answer. Messages sent
+// before Python is up wait for `ready`. A {type: "llmviz:state"} that carries a phase
+// is an answer, not a request (so two pages never answer each other forever).
+api.embedOrigins = [];
+// a Python error's message is its whole traceback: the last line says what went wrong
+const errorText = (e) => String(e && e.message ? e.message : e).trim().split("\n").pop();
 window.addEventListener("message", async (event) => {
   const msg = event.data;
-  if (!msg || typeof msg !== "object" || !COMMANDS.includes(msg.llmviz) || !event.source) return;
-  const reply = { llmviz: "result", id: msg.id, ok: true };
+  if (!msg || typeof msg !== "object" || !event.source) return;
+  const typed = msg.type === "llmviz:goto" || (msg.type === "llmviz:state" && !("phase" in msg));
+  const generic = typeof msg.llmviz === "string" && COMMANDS.includes(msg.llmviz);
+  if (!typed && !generic) return;
+  try { await ready; } catch (e) { return; }
+  if (!event.origin || event.origin === "null" || !api.embedOrigins.includes(event.origin)) return;
+  const answer = (reply) => {
+    if (msg.id !== undefined) reply.id = msg.id;
+    event.source.postMessage(reply, event.origin);
+  };
+  if (typed) {
+    try {
+      if (msg.type === "llmviz:goto") await command("goto", { phase: msg.phase, step: msg.step });
+      answer(Object.assign({}, api.state(), { type: "llmviz:state" }));
+    } catch (e) {
+      answer({ type: "llmviz:error", error: errorText(e) });
+    }
+    return;
+  }
+  const reply = { llmviz: "result", ok: true };
   try {
     reply.value = msg.llmviz === "state" ? api.state() : await command(msg.llmviz, msg.arg);
   } catch (e) {
     reply.ok = false;
-    reply.error = String(e && e.message ? e.message : e);
+    reply.error = errorText(e);
   }
-  event.source.postMessage(reply, event.origin === "null" ? "*" : event.origin);
+  answer(reply);
 });
 
 // ---- progress ---------------------------------------------------------------

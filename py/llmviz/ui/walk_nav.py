@@ -1,0 +1,246 @@
+"""The walkthrough's navigation logic, without the DOM: where the tour is, where Next
+goes, what a deep link says, and which embedding pages may send commands.
+
+Pure Python (no js, no numpy), so it is tested in CPython (``tests/test_walk_view.py``);
+``walk_view`` wires it to the page.
+
+Deep links name a view in the URL hash: ``#phase=attention&step=3`` (``step`` counts
+from 0, like ``llmviz.goto({phase, step})``; a step's id works too: ``step=scores``),
+with ``&cam=px,py,pz,tx,ty,tz`` when the reader moved the camera away from the
+step's own view. The query string configures an embedded page: ``embed=1`` (compact
+layout), ``lock=1`` (one step, no navigation), ``phase=`` / ``step=`` (the start),
+``origin=`` (repeatable or comma-separated: the pages allowed to send commands).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+# ------------------------------------------------------------------ the tour
+
+@dataclass(frozen=True)
+class Where:
+    phase: str
+    step: int
+
+
+class Tour:
+    """The phases and steps in reading order (from ``walkthrough.phases()``)."""
+
+    def __init__(self, phases: list[dict]):
+        if not phases:
+            raise ValueError("the walkthrough has no phases")
+        self.phases = [dict(p) for p in phases]
+        self.order = [Where(p["id"], i) for p in self.phases for i in range(int(p["steps"]))]
+        self._flat = {w: n for n, w in enumerate(self.order)}
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def phase(self, phase_id: str) -> dict:
+        for p in self.phases:
+            if p["id"] == phase_id:
+                return p
+        known = ", ".join(p["id"] for p in self.phases)
+        raise ValueError(f"no walkthrough phase {phase_id!r}; the phases are {known}")
+
+    def resolve(self, phase, step=None) -> Where:
+        """A position from what a caller wrote: a phase id (or number) and a step number
+        (or the step's id); a missing step means the phase's first. Raises ValueError
+        with a readable message for anything else."""
+        if isinstance(phase, bool) or phase is None or phase == "":
+            raise ValueError("say which phase: goto({phase: 'attention', step: 0})")
+        if isinstance(phase, (int, float)) or (isinstance(phase, str) and phase.strip().isdigit()):
+            n = int(phase)
+            if not 0 <= n < len(self.phases):
+                raise ValueError(f"phase number {n} is out of range 0..{len(self.phases) - 1}")
+            p = self.phases[n]
+        else:
+            p = self.phase(str(phase).strip())
+        count = int(p["steps"])
+        if step is None or step == "":
+            return Where(p["id"], 0)
+        if isinstance(step, bool):
+            raise ValueError(f"step must be a number or a step id, not {step!r}")
+        if isinstance(step, float):
+            if not step.is_integer():
+                raise ValueError(f"step must be a whole number, not {step!r}")
+            step = int(step)
+        if isinstance(step, str):
+            s = step.strip()
+            if s.lstrip("-").isdigit():
+                step = int(s)
+            elif s in p.get("step_ids", []):
+                step = list(p["step_ids"]).index(s)
+            else:
+                ids = ", ".join(p.get("step_ids", [])) or f"0..{count - 1}"
+                raise ValueError(f"phase {p['id']!r} has no step {s!r}; its steps are {ids}")
+        if not isinstance(step, int) or not 0 <= step < count:
+            raise ValueError(f"phase {p['id']!r} has steps 0..{count - 1}, not {step!r}")
+        return Where(p["id"], step)
+
+    def index(self, where: Where) -> int:
+        return self._flat[where]
+
+    def at(self, n: int) -> Where:
+        return self.order[max(0, min(len(self.order) - 1, int(n)))]
+
+    def next(self, where: Where) -> Where | None:
+        n = self.index(where) + 1
+        return self.order[n] if n < len(self.order) else None
+
+    def prev(self, where: Where) -> Where | None:
+        n = self.index(where) - 1
+        return self.order[n] if n >= 0 else None
+
+    def first(self) -> Where:
+        return self.order[0]
+
+
+# ------------------------------------------------------------------ URLs
+
+def _num(v: float) -> str:
+    text = f"{v:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def format_hash(where: Where, cam: dict | None = None) -> str:
+    """``#phase=attention&step=3`` (and ``&cam=...`` for a camera of the reader's own)."""
+    out = f"#phase={quote(where.phase, safe='')}&step={where.step}"
+    if cam:
+        out += "&cam=" + ",".join(_num(v) for v in list(cam["position"]) + list(cam["target"]))
+    return out
+
+
+def parse_cam(text: str) -> dict | None:
+    """``px,py,pz,tx,ty,tz`` -> {position, target}; None if it is not six finite numbers."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        return None
+    if len(values) != 6 or not all(math.isfinite(v) for v in values):
+        return None
+    return {"position": values[:3], "target": values[3:]}
+
+
+def parse_hash(hash_: str) -> dict:
+    """``#phase=attention&step=3&cam=...`` -> {"phase", "step", "cam"} (None when absent).
+    ``step`` stays a string (a number or a step id): ``Tour.resolve`` reads it."""
+    text = (hash_ or "").lstrip("#")
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    cam = parse_cam(fields["cam"]) if fields.get("cam") else None
+    return {"phase": fields.get("phase") or None, "step": fields.get("step") or None, "cam": cam}
+
+
+_TRUE = {"1", "true", "yes", "on", ""}
+
+
+def parse_query(search: str) -> dict:
+    """The embedding options of ``location.search``: embed, lock, phase, step, origins."""
+    pairs = parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
+    fields: dict[str, str] = {}
+    origins: list[str] = []
+    for key, value in pairs:
+        if key == "origin":
+            origins.extend(v.strip() for v in value.split(",") if v.strip())
+        else:
+            fields[key] = value
+    return {"embed": "embed" in fields and fields["embed"].lower() in _TRUE,
+            "lock": "lock" in fields and fields["lock"].lower() in _TRUE,
+            "phase": fields.get("phase") or None, "step": fields.get("step") or None,
+            "origins": origins}
+
+
+def normalize_origin(text: str) -> str | None:
+    """``https://Course.example:443/path`` -> ``https://course.example``, as a browser
+    writes ``event.origin``. Only http(s) origins with a host; "null" and "*" are refused
+    (a sandboxed or file:// page, or any page at all, must never drive this one)."""
+    text = (text or "").strip()
+    if not text or text in ("null", "*"):
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        host += f":{port}"
+    return f"{scheme}://{host}"
+
+
+def allowed_origins(query_origins: list[str], build_origins: list[str] | None,
+                    own_origin: str | None = None) -> list[str]:
+    """The origins whose messages are obeyed: ``?origin=`` values, the build's
+    ``embed_origins``, and this page's own origin (a same-origin parent can script the
+    frame directly anyway). Invalid entries are dropped."""
+    out: list[str] = []
+    for text in list(query_origins) + list(build_origins or []) + ([own_origin] if own_origin else []):
+        origin = normalize_origin(text)
+        if origin and origin not in out:
+            out.append(origin)
+    return out
+
+
+def is_allowed(origin: str, allowed: list[str]) -> bool:
+    """Does a message's ``event.origin`` belong to the allow list? Exact match only."""
+    return bool(origin) and origin not in ("null", "*") and origin in allowed
+
+
+def full_page_url(pathname: str, where: Where) -> str:
+    """The link from an embedded view to the full page at the same step (no embed options)."""
+    name = pathname.rsplit("/", 1)[-1] or "index.html"
+    return f"./{quote(name)}{format_hash(where)}"
+
+
+# ------------------------------------------------------------------ key bindings
+
+NEXT_KEYS = {" ", "ArrowRight", "ArrowDown", "PageDown"}
+PREV_KEYS = {"ArrowLeft", "ArrowUp", "PageUp"}
+ARROWS = {"ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"}
+TYPING_TAGS = {"INPUT", "TEXTAREA", "SELECT"}
+
+
+def key_action(key: str, *, shift: bool = False, ctrl: bool = False, alt: bool = False,
+               meta: bool = False, target_tag: str = "", editable: bool = False,
+               in_canvas: bool = False, on_button: bool = False) -> str | None:
+    """"next", "prev" or None for a keydown. Keys are left alone while the reader types,
+    with modifier keys (browser shortcuts), on a focused button (Space presses it), and,
+    for arrows, while the 3D canvas has focus (the camera uses them there)."""
+    if ctrl or alt or meta or editable or target_tag.upper() in TYPING_TAGS:
+        return None
+    if key in ARROWS and in_canvas:
+        return None
+    if key == " " and on_button:
+        return None
+    if key == " ":
+        return "prev" if shift else "next"
+    if shift and key in ARROWS:
+        return None  # Shift+arrows orbit the camera; never step on them
+    if key in NEXT_KEYS:
+        return "next"
+    if key in PREV_KEYS:
+        return "prev"
+    return None
+
+
+# ------------------------------------------------------------------ motion
+
+SPEEDS = (0.5, 1.0, 1.5, 2.0, 4.0)
+
+
+def motion(speed: float = 1.0, paused: bool = False, reduced: bool = False) -> dict:
+    """The animation settings the scene view plays by (``app.motion``)."""
+    speed = float(speed)
+    if not math.isfinite(speed):
+        speed = 1.0
+    return {"speed": min(4.0, max(0.5, speed)), "paused": bool(paused), "reduced": bool(reduced)}

@@ -1,0 +1,432 @@
+"""The walkthrough in a real browser (Debian's Chromium): every step, navigation, deep
+links, embedding by postMessage, reduced motion.
+
+Each test boots Pyodide once or twice, so checks are grouped by page load. Every test
+fails on a page error or a console error.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+import llmviz.walkthrough as wt
+from llmviz import tracefile
+from llmviz.walkthrough import numbers
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 180_000
+SHOTS = Path(__file__).resolve().parent.parent.parent / ".cache" / "screenshots"
+WAIT_READY = "() => window.llmviz.ready.then(() => true, e => String(e))"
+STEP_IS = "([p, s]) => { const st = window.llmviz.state(); return st.phase === p && st.step === s; }"
+SETTLED_AT = "([p, s]) => { const st = window.llmviz.state(); return st.phase === p && st.step === s && st.settled; }"
+
+
+class Page:
+    """A page of a fresh context that keeps every page and console error."""
+
+    def __init__(self, browser, errors: list, **context_options):
+        self.context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **context_options})
+        self.errors = errors
+        self.page = self.new_page()
+
+    def new_page(self):
+        page = self.context.new_page()
+        page.set_default_timeout(30_000)
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
+                if m.type == "error" else None)
+        return page
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def pages(browser):
+    made, errors = [], []
+
+    def make(**options) -> Page:
+        p = Page(browser, errors, **options)
+        made.append(p)
+        return p
+
+    make.errors = errors
+    yield make
+    for p in made:
+        p.close()
+
+
+def boot(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_function("() => window.llmvizReadyDone !== undefined", timeout=TIMEOUT_MS)
+    result = page.evaluate(WAIT_READY)
+    assert result is True, f"llmviz.ready rejected: {result}"
+    page.wait_for_function("() => window.llmviz.state().settled === true")
+
+
+def state(page) -> dict:
+    return page.evaluate("() => window.llmviz.state()")
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"walk_{name}.png"))
+
+
+def load_bundle(dist: Path):
+    info = json.loads((dist / "build-info.json").read_text())
+
+    def read(key):
+        index = json.loads((dist / info[key]["json"]).read_text())
+        return tracefile.read(index, (dist / info[key]["bin"]).read_bytes())
+
+    scene = json.loads((dist / "data" / "scene.json").read_text())
+    return read("trace"), read("params"), {b["id"] for b in scene["blocks"]}
+
+
+def shown_tolerance(text: str) -> float:
+    """Half a unit in the last digit a number is written with."""
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    return 0.5 * 10 ** (-decimals) * 10 ** (int(exponent) if exponent else 0)
+
+
+def same_camera(a: dict | None, b: dict | None, tol: float = 1e-3) -> bool:
+    if a is None or b is None:
+        return a is b
+    return all(math.isclose(x, y, rel_tol=tol, abs_tol=tol) for key in ("position", "target")
+               for x, y in zip(a[key], b[key]))
+
+
+GOTO_AND_READ = """async ([p, s]) => {
+  const t0 = performance.now();
+  const back = await window.llmviz.goto({phase: p, step: s});
+  const ms = performance.now() - t0;
+  const el = document.getElementById("commentary");
+  return {back, ms, state: window.llmviz.state(), text: el.innerText, hash: location.hash,
+          title: el.querySelector(".wv-title") ? el.querySelector(".wv-title").textContent : "",
+          blocks: [...el.querySelectorAll("[data-block]")].map(e => e.dataset.block),
+          nums: [...el.querySelectorAll("span.num:not(.missing)")].map(e => e.textContent),
+          plot: !!el.querySelector("svg.wv-plot"), frames: window.llmvizScene && window.llmvizScene.renderer
+              ? window.llmvizScene.renderer.frameCount() : null};
+}"""
+
+
+# ------------------------------------------------------------------ every step
+
+def test_every_step_of_every_phase(built_dist, serve_dist, pages):
+    """goto each step (reduced motion, so it is quick): it settles, says something, names
+    only blocks of the scene, and every number is the Trace's; the hash follows."""
+    trace, params, scene_ids = load_bundle(built_dist)
+    server = serve_dist(built_dist)
+    p = pages(reduced_motion="reduce")
+    boot(p.page, server.url)
+
+    listed = p.page.evaluate("() => window.llmviz.phases()")
+    assert [(ph["id"], ph["steps"]) for ph in listed] == [(ph["id"], ph["steps"]) for ph in wt.phases()]
+    assert all(len(ph["step_titles"]) == ph["steps"] and all(ph["step_titles"]) for ph in listed)
+
+    times, checked, plots = [], 0, 0
+    for ph in listed:
+        for s in range(ph["steps"]):
+            r = p.page.evaluate(GOTO_AND_READ, [ph["id"], s])
+            st = r["state"]
+            where = f"{ph['id']}/{s}"
+            assert (st["phase"], st["step"]) == (ph["id"], s) and st["settled"], where
+            assert (r["back"]["phase"], r["back"]["step"]) == (ph["id"], s), where
+            assert r["hash"] == f"#phase={ph['id']}&step={s}", where
+            assert r["title"].strip() and len(r["text"].strip()) > len(r["title"]) + 20, where
+            assert st["motion"]["reduced"] is True
+            # every block the text or the step names is a block of the scene
+            missing = [b for b in r["blocks"] + st["focus"] if b not in scene_ids]
+            assert not missing, f"{where}: {missing} are not blocks of data/scene.json"
+            # every number shown is the one the step computed, and that is the Trace's value
+            assert r["nums"] == [n["text"] for n in st["numbers"]], where
+            for n in st["numbers"]:
+                expected = numbers.evaluate(n["source"], trace, params)
+                assert math.isclose(n["value"], expected, rel_tol=1e-4, abs_tol=1e-5), (where, n, expected)
+                assert abs(float(n["text"]) - expected) <= shown_tolerance(n["text"]) * 1.001 + 1e-5, (where, n)
+                checked += 1
+            plots += r["plot"]
+            times.append(r["ms"])
+    assert checked > 100, checked
+    assert plots >= 1  # the GELU step draws its curve
+
+    # reduced motion: no flights, no animations; a step is there at once and stays put
+    assert statistics.median(times) < 1500, times
+    p.page.evaluate("([p, s]) => window.llmviz.goto({phase: p, step: s})", ["attention", 6])
+    cam = state(p.page)["camera"]
+    p.page.wait_for_timeout(600)
+    assert same_camera(cam, state(p.page)["camera"]), "the camera kept moving under reduced motion"
+    assert p.page.locator(".wv-reduced").is_visible()
+    shot(p.page, "reduced_attention")
+    assert not pages.errors, "\n".join(pages.errors)
+
+
+# ------------------------------------------------------------------ navigation
+
+def expect_step(page, where, timeout: int = 30_000) -> None:
+    """Wait until the walkthrough shows ``where``; say where it is instead if it does not."""
+    try:
+        page.wait_for_function(STEP_IS, arg=list(where), timeout=timeout)
+    except Exception:
+        st = page.evaluate("() => [window.llmviz.state().phase, window.llmviz.state().step, location.hash]")
+        raise AssertionError(f"expected {where}, the page shows {st}") from None
+
+
+def press_and_expect(page, key: str, where: tuple[str, int]) -> None:
+    page.keyboard.press(key)
+    expect_step(page, where)
+
+
+def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve_dist, pages):
+    server = serve_dist(built_dist)
+    p = pages()
+    page = p.page
+    boot(page, server.url)
+    listed = page.evaluate("() => window.llmviz.phases()")
+    order = [(ph["id"], s) for ph in listed for s in range(ph["steps"])]
+    n_softmax = next(ph["steps"] for ph in listed if ph["id"] == "softmax")
+
+    # --- keys: forward through the whole softmax phase and into the next, then back
+    page.evaluate("() => window.llmviz.goto({phase: 'softmax', step: 0})")
+    page.locator("#commentary .wv-kicker").click()
+    forward = ["Space", "ArrowRight", "ArrowDown"]
+    for i in range(1, n_softmax):
+        press_and_expect(page, forward[i % 3], ("softmax", i))
+    press_and_expect(page, "ArrowRight", ("projection", 0))
+    backward = ["ArrowLeft", "ArrowUp", "Shift+Space"]
+    for i in range(n_softmax - 1, -1, -1):
+        press_and_expect(page, backward[i % 3], ("softmax", i))
+    press_and_expect(page, "ArrowLeft", order[order.index(("softmax", 0)) - 1])
+    press_and_expect(page, "Space", ("softmax", 0))
+
+    # keys are left alone while typing, and arrows while the 3D canvas has the focus
+    page.evaluate("() => { const i = document.createElement('input'); i.id = 'wv-test-input';"
+                  " document.body.appendChild(i); i.focus(); }")
+    for key in ("Space", "ArrowRight", "ArrowLeft"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(300)
+    st = state(page)
+    assert (st["phase"], st["step"]) == ("softmax", 0)
+    assert page.evaluate("() => document.getElementById('wv-test-input').value") == " "
+    page.evaluate("() => document.getElementById('wv-test-input').remove()")
+    if page.locator("#scene canvas").count():
+        page.evaluate("() => document.querySelector('#scene canvas').focus()")
+        for key in ("ArrowRight", "ArrowDown", "ArrowLeft"):
+            page.keyboard.press(key)
+        page.wait_for_timeout(300)
+        st = state(page)
+        assert (st["phase"], st["step"]) == ("softmax", 0)
+        page.keyboard.press("Escape")
+
+    # --- buttons
+    page.locator("#walk-nav .wv-next").click()
+    expect_step(page, ["softmax", 1])
+    page.locator("#walk-nav .wv-prev").click()
+    expect_step(page, ["softmax", 0])
+
+    # --- the timeline: click a step; drag from one to another
+    page.locator('.wv-timeline [data-i="20"]').click()
+    expect_step(page, list(order[20]))
+    assert page.locator('.wv-timeline [data-i="20"]').get_attribute("class").split().count("current") == 1
+    a = page.locator('.wv-timeline [data-i="30"]').bounding_box()
+    b = page.locator('.wv-timeline [data-i="36"]').bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    expect_step(page, list(order[30]))
+    for f in (0.3, 0.6, 1.0):
+        page.mouse.move(a["x"] + (b["x"] - a["x"]) * f + b["width"] / 2, b["y"] + b["height"] / 2)
+    page.mouse.up()
+    expect_step(page, list(order[36]))
+    # the drag is one history entry: back leads to where it started
+    page.go_back()
+    expect_step(page, list(order[20]))
+    page.go_forward()
+    expect_step(page, list(order[36]))
+
+    # --- contents: the schematic's parts jump to their phases
+    page.locator("#walk-nav .wv-toc-toggle").click()
+    assert page.locator(".wv-toc").is_visible()
+    shot(page, "contents")
+    page.locator('.wv-schematic .wv-part[data-phase="mlp"]').click()
+    expect_step(page, ["mlp", 0])
+    assert not page.locator(".wv-toc").is_visible()
+    page.locator("#walk-nav .wv-toc-toggle").click()
+    page.locator(".wv-toc-list a", has_text=listed[2]["step_titles"][3]).click()
+    expect_step(page, [listed[2]["id"], 3])
+
+    # --- history: back and forward step through the places visited
+    page.evaluate("() => window.llmviz.goto({phase: 'layernorm', step: 2})")
+    page.evaluate("() => window.llmviz.goto({phase: 'output', step: 1})")
+    page.go_back()
+    expect_step(page, ["layernorm", 2])
+    page.go_back()
+    expect_step(page, [listed[2]["id"], 3])
+    page.go_forward()
+    expect_step(page, ["layernorm", 2])
+
+    # --- the panel scrolls back to the top of the step's text
+    page.evaluate("() => { const p = document.getElementById('panel'); p.scrollTop = p.scrollHeight; }")
+    page.locator("#walk-nav .wv-next").click()
+    expect_step(page, ["layernorm", 3])
+    top = page.evaluate("""() => { const p = document.getElementById('panel').getBoundingClientRect();
+        const n = document.getElementById('walk-nav').getBoundingClientRect();
+        const c = document.querySelector('#commentary .wv-kicker').getBoundingClientRect();
+        return {ok: c.top >= n.bottom - 1 && c.bottom <= p.bottom, c: c.top, n: n.bottom}; }""")
+    assert top["ok"], top
+
+    # --- hovering a reference focuses its block; a pick over a block makes its refs glow
+    page.evaluate("() => window.llmviz.goto({phase: 'mlp', step: 4})")
+    ref = page.locator("#commentary span.ref[data-block]").first
+    block = ref.get_attribute("data-block")
+    ref.hover()
+    page.wait_for_function("b => window.llmviz.state().hover === b", arg=block)
+    page.locator("#commentary .wv-kicker").hover()
+    page.wait_for_function("() => window.llmviz.state().hover === null")
+    rect = page.evaluate("b => window.llmvizScene && window.llmvizScene.renderer"
+                         " ? window.llmvizScene.renderer.screenRect(b) : null", block)
+    if rect:
+        page.mouse.move(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2)
+        page.wait_for_function("b => !!document.querySelector(`#commentary .ref.wv-glow[data-block=\"${b}\"]`)",
+                               arg=block, timeout=30_000)
+        shot(page, "pick_glow")
+        page.mouse.move(5, 5)
+
+    # --- deep links: the hash names the view; opening it restores it, camera included
+    page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 3})")
+    assert page.evaluate("() => location.hash") == "#phase=attention&step=3"
+    first = state(page)
+    other = p.new_page()
+    boot(other, server.url + "#phase=attention&step=3")
+    again = state(other)
+    for key in ("phase", "step", "id", "focus", "code", "numbers"):
+        assert again[key] == first[key], key
+    assert same_camera(again["camera"], first["camera"]), (again["camera"], first["camera"])
+    shot(other, "deep_link")
+
+    # a camera the reader moved goes into the link (&cam=) and comes back with it
+    if again["camera"] is not None:
+        box = other.locator("#scene").bounding_box()
+        cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6
+        other.mouse.move(cx, cy)
+        other.mouse.down()
+        other.mouse.move(cx + 120, cy + 30, steps=6)
+        other.mouse.up()
+        other.wait_for_function("() => location.hash.includes('&cam=')", timeout=30_000)
+        # wait until the camera rests (the controls glide a little after the drag)
+        link, previous = None, ""
+        for _ in range(20):
+            other.wait_for_timeout(500)
+            link = other.evaluate("() => location.href")
+            if link == previous:
+                break
+            previous = link
+        values = [float(v) for v in link.split("&cam=")[1].split(",")]
+        moved = {"position": values[:3], "target": values[3:]}
+        assert same_camera(moved, state(other)["camera"], tol=2e-3), (moved, state(other)["camera"])
+        assert not same_camera(moved, again["camera"])
+        third = p.new_page()
+        boot(third, link)
+        restored = state(third)
+        assert (restored["phase"], restored["step"]) == ("attention", 3)
+        assert same_camera(restored["camera"], moved, tol=2e-3), (restored["camera"], moved)
+    # a link to no step says so and opens the tour's start
+    fourth = p.new_page()
+    boot(fourth, server.url + "#phase=nowhere&step=1")
+    st = state(fourth)
+    assert (st["phase"], st["step"]) == (listed[0]["id"], 0)
+    # goto refuses what does not exist, with a readable reason
+    err = page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 99}).then(() => null, e => String(e))")
+    assert err and "has steps 0.." in err
+    assert not pages.errors, "\n".join(pages.errors)
+
+
+# ------------------------------------------------------------------ embedding
+
+def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
+    """The example course page (origin localhost) drives a frame of the site (origin
+    127.0.0.1); a page of another origin that is not allowed is ignored."""
+    site = serve_dist(built_dist)
+    port = site.origin.rsplit(":", 1)[1]
+    course_origin = f"http://localhost:{port}"           # same server, another origin
+    # an intruder: another origin (another port) that the frame does not allow
+    intruder_dir = tmp_path / "intruder"
+    intruder_dir.mkdir()
+    frame_url = f"{site.url}index.html?embed=1&phase=intro&step=2&origin={course_origin}"
+    (intruder_dir / "index.html").write_text(
+        f'<!doctype html><meta charset="utf-8"><title>intruder</title>'
+        f'<iframe id="f" src="{frame_url}" width="800" height="600"></iframe>'
+        '<script>window.got = []; addEventListener("message", e => window.got.push(e.data));</script>')
+    intruder = serve_dist(intruder_dir)
+
+    p = pages(viewport={"width": 1000, "height": 1500})
+    page = p.page
+    page.goto(f"{course_origin}/embed-example.html?site={site.url}")
+    page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:ready' && r.frame === 'first frame')",
+                           timeout=TIMEOUT_MS)
+    frame = page.frame_locator("#frame-score")
+    child = next(f for f in page.frames if f.url.startswith(site.origin) and "phase=attention" in f.url)
+    child.wait_for_function("() => window.llmviz.state().settled === true")
+    st = child.evaluate("() => window.llmviz.state()")
+    assert (st["phase"], st["step"], st["locked"], st["embed"]) == ("attention", 3, True, True)
+    # locked: no navigation, the keys do nothing, the link opens the full page at this step
+    assert not frame.locator("#walk-nav .wv-next").is_visible()
+    assert not frame.locator(".wv-timeline").is_visible()
+    assert not frame.locator("#topbar").is_visible()
+    frame.locator("#commentary .wv-kicker").click()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(300)
+    assert child.evaluate("() => window.llmviz.state().step") == 3
+    href = frame.locator("#wv-embed-bar .wv-full").get_attribute("href")
+    assert href == "./index.html#phase=attention&step=3"
+    frame.locator("#wv-embed-bar .wv-drawer").click()
+    assert not frame.locator("#panel").is_visible()
+    frame.locator("#wv-embed-bar .wv-drawer").click()
+    assert frame.locator("#panel").is_visible()
+    shot(page, "embed_example")
+
+    # the course page's button: goto, and the answer is the new state
+    page.select_option("#target", "mlp:4")
+    page.click("#goto")
+    page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:state' && r.msg.phase === 'mlp')",
+                           timeout=60_000)
+    reply = page.evaluate("() => window.replies.filter(r => r.msg.type === 'llmviz:state').pop().msg")
+    now = child.evaluate("() => window.llmviz.state()")
+    assert (reply["phase"], reply["step"]) == ("mlp", 4) == (now["phase"], now["step"])
+    assert reply["focus"] == now["focus"] and reply["code"] == now["code"] and reply["id"] >= 1
+    assert same_camera(reply["camera"], now["camera"])
+    assert '"phase": "mlp"' in page.locator("#reply").inner_text()
+    page.click("#ask")
+    page.wait_for_function("() => window.replies.filter(r => r.msg.type === 'llmviz:state').length >= 2")
+    # a bad goto is answered with an error, and changes nothing
+    page.evaluate(f"() => document.getElementById('frame-score').contentWindow.postMessage("
+                  f"{{type: 'llmviz:goto', phase: 'nowhere', step: 0, id: 99}}, '{site.origin}')")
+    page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:error' && r.msg.id === 99)")
+    assert child.evaluate("() => window.llmviz.state().phase") == "mlp"
+    shot(page, "embed_after_goto")
+
+    # --- a page of an origin the frame does not allow: ignored, no answer
+    q = p.new_page()
+    q.goto(intruder.url)
+    bad = next(f for f in q.frames if f.url.startswith(site.origin))
+    bad.wait_for_function("() => window.llmviz && window.llmvizReadyDone === true", timeout=TIMEOUT_MS)
+    bad.wait_for_function("() => window.llmviz.state().settled === true")
+    before = bad.evaluate("() => window.llmviz.state()")
+    assert (before["phase"], before["step"]) == ("intro", 2)
+    assert intruder.origin not in bad.evaluate("() => window.llmviz.embedOrigins")
+    q.evaluate(f"""() => {{ const w = document.getElementById('f').contentWindow;
+        w.postMessage({{type: 'llmviz:goto', phase: 'output', step: 1}}, '{site.origin}');
+        w.postMessage({{type: 'llmviz:state'}}, '{site.origin}');
+        w.postMessage({{llmviz: 'goto', arg: {{phase: 'output', step: 1}}, id: 1}}, '{site.origin}'); }}""")
+    q.wait_for_timeout(1500)
+    after = bad.evaluate("() => window.llmviz.state()")
+    assert (after["phase"], after["step"]) == ("intro", 2)
+    assert q.evaluate("() => window.got") == []   # not even a ready message went to it
+    assert not pages.errors, "\n".join(pages.errors)

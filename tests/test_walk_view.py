@@ -1,0 +1,230 @@
+"""The walk view's logic without a browser: the tour's order, deep links, the embedding
+allow list, key bindings, motion settings, and the SVG pictures (llmviz.ui.walk_nav,
+llmviz.ui.walk_svg). The page itself is tested in tests/browser/test_walk_view.py."""
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import pytest
+from hypothesis import given, strategies as st
+
+import llmviz.walkthrough as wt
+from llmviz.ui import walk_nav, walk_svg
+from llmviz.ui.walk_nav import Tour, Where
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def tour() -> Tour:
+    return Tour(wt.phases())
+
+
+# ------------------------------------------------------------------ the tour
+
+def test_tour_walks_every_step_in_reading_order(tour):
+    phases = wt.phases()
+    assert len(tour) == sum(p["steps"] for p in phases)
+    seen, where = [], tour.first()
+    while where is not None:
+        seen.append(where)
+        where = tour.next(where)
+    assert seen == [Where(p["id"], i) for p in phases for i in range(p["steps"])]
+    # and back again
+    back, where = [], seen[-1]
+    while where is not None:
+        back.append(where)
+        where = tour.prev(where)
+    assert back == seen[::-1]
+    # crossing a phase boundary
+    assert tour.next(Where("softmax", phases[5]["steps"] - 1)) == Where("projection", 0)
+    assert tour.prev(Where("projection", 0)) == Where("softmax", phases[5]["steps"] - 1)
+
+
+def test_resolve_accepts_numbers_step_ids_and_phase_numbers(tour):
+    assert tour.resolve("attention", 3) == Where("attention", 3)
+    assert tour.resolve("attention", "3") == Where("attention", 3)
+    assert tour.resolve("attention", 3.0) == Where("attention", 3)
+    assert tour.resolve("attention", None) == Where("attention", 0)
+    step_ids = tour.phase("attention")["step_ids"]
+    assert tour.resolve("attention", step_ids[4]) == Where("attention", 4)
+    assert tour.resolve(4, 1) == Where(wt.phases()[4]["id"], 1)
+
+
+@pytest.mark.parametrize("phase, step, words", [
+    ("nowhere", 0, "no walkthrough phase 'nowhere'"),
+    ("attention", 99, "has steps 0.."),
+    ("attention", -1, "has steps 0.."),
+    ("attention", "bogus", "has no step 'bogus'"),
+    ("attention", 1.5, "whole number"),
+    ("attention", True, "number or a step id"),
+    (None, 0, "say which phase"),
+    (42, 0, "out of range"),
+])
+def test_resolve_refuses_with_a_readable_message(tour, phase, step, words):
+    with pytest.raises(ValueError, match=words.replace(".", r"\.").replace("(", r"\(")):
+        tour.resolve(phase, step)
+
+
+# ------------------------------------------------------------------ deep links
+
+def test_hash_round_trip_for_every_step(tour):
+    for where in tour.order:
+        text = walk_nav.format_hash(where)
+        assert text == f"#phase={where.phase}&step={where.step}"
+        link = walk_nav.parse_hash(text)
+        assert tour.resolve(link["phase"], link["step"]) == where and link["cam"] is None
+
+
+@given(st.lists(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False), min_size=6, max_size=6))
+def test_camera_survives_the_hash_to_a_millimetre(values):
+    cam = {"position": values[:3], "target": values[3:]}
+    link = walk_nav.parse_hash(walk_nav.format_hash(Where("mlp", 2), cam))
+    assert (link["phase"], link["step"]) == ("mlp", "2")
+    for key in ("position", "target"):
+        assert all(abs(a - b) <= 5e-4 for a, b in zip(link["cam"][key], cam[key]))
+
+
+@pytest.mark.parametrize("text", ["#phase=mlp&step=2&cam=1,2,3", "#phase=mlp&step=2&cam=a,b,c,d,e,f",
+                                  "#phase=mlp&step=2&cam=1,2,3,4,5,inf", "#phase=mlp&step=2&cam="])
+def test_a_broken_camera_in_the_hash_is_ignored(text):
+    link = walk_nav.parse_hash(text)
+    assert link == {"phase": "mlp", "step": "2", "cam": None}
+
+
+def test_empty_or_foreign_hashes():
+    assert walk_nav.parse_hash("") == {"phase": None, "step": None, "cam": None}
+    assert walk_nav.parse_hash("#section-2")["phase"] is None
+
+
+def test_query_options():
+    q = walk_nav.parse_query("?embed=1&lock=1&phase=attention&step=3"
+                             "&origin=https://a.example&origin=https://b.example,http://localhost:8000")
+    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "3",
+                 "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
+    q = walk_nav.parse_query("?embed=0")
+    assert not q["embed"] and not q["lock"] and q["origins"] == []
+    assert walk_nav.parse_query("")["phase"] is None
+
+
+def test_full_page_link_drops_the_embed_options():
+    assert walk_nav.full_page_url("/course/llmviz/index.html", Where("mlp", 4)) == "./index.html#phase=mlp&step=4"
+    assert walk_nav.full_page_url("/course/llmviz/", Where("intro", 0)) == "./index.html#phase=intro&step=0"
+
+
+# ------------------------------------------------------------------ embedding: who may send commands
+
+@pytest.mark.parametrize("text, origin", [
+    ("https://course.example", "https://course.example"),
+    ("https://Course.Example/week3/notes.html?x=1", "https://course.example"),
+    ("https://course.example:443", "https://course.example"),
+    ("http://course.example:80/", "http://course.example"),
+    ("http://localhost:8000", "http://localhost:8000"),
+    ("http://[::1]:8080/x", "http://[::1]:8080"),
+    ("null", None), ("*", None), ("", None), ("course.example", None),
+    ("javascript:alert(1)", None), ("file:///tmp/x.html", None), ("http://host:notaport", None),
+])
+def test_normalize_origin(text, origin):
+    assert walk_nav.normalize_origin(text) == origin
+
+
+def test_allow_list_and_checks():
+    allowed = walk_nav.allowed_origins(["https://course.example/notes", "null", "*", "bogus"],
+                                       ["https://lms.example:8443"], "http://127.0.0.1:9000")
+    assert allowed == ["https://course.example", "https://lms.example:8443", "http://127.0.0.1:9000"]
+    assert walk_nav.is_allowed("https://course.example", allowed)
+    assert walk_nav.is_allowed("https://lms.example:8443", allowed)
+    # near misses are refused: scheme, port, sub-domain, suffix tricks, opaque origins
+    for origin in ("http://course.example", "https://course.example:444", "https://evil.course.example",
+                   "https://course.example.evil", "https://lms.example", "null", "", "*"):
+        assert not walk_nav.is_allowed(origin, allowed), origin
+    assert walk_nav.allowed_origins([], None) == []
+    assert walk_nav.allowed_origins(["https://a.example", "https://a.example/x"], []) == ["https://a.example"]
+
+
+# ------------------------------------------------------------------ keys
+
+@pytest.mark.parametrize("key, kw, action", [
+    (" ", {}, "next"), ("ArrowRight", {}, "next"), ("ArrowDown", {}, "next"),
+    (" ", {"shift": True}, "prev"), ("ArrowLeft", {}, "prev"), ("ArrowUp", {}, "prev"),
+    ("a", {}, None), ("Enter", {}, None),
+    (" ", {"target_tag": "INPUT"}, None), ("ArrowRight", {"target_tag": "textarea"}, None),
+    ("ArrowLeft", {"target_tag": "SELECT"}, None), (" ", {"editable": True}, None),
+    ("ArrowRight", {"in_canvas": True}, None), ("ArrowUp", {"in_canvas": True}, None),
+    (" ", {"in_canvas": True}, "next"),               # the camera leaves Space to the page
+    (" ", {"on_button": True}, None),                 # Space presses the focused button instead
+    ("ArrowRight", {"on_button": True}, "next"),
+    ("ArrowRight", {"ctrl": True}, None), ("ArrowLeft", {"alt": True}, None), (" ", {"meta": True}, None),
+    ("ArrowRight", {"shift": True}, None),
+])
+def test_key_bindings(key, kw, action):
+    assert walk_nav.key_action(key, **kw) == action
+
+
+def test_motion_settings_are_clamped():
+    assert walk_nav.motion() == {"speed": 1.0, "paused": False, "reduced": False}
+    assert walk_nav.motion(10, True, True) == {"speed": 4.0, "paused": True, "reduced": True}
+    assert walk_nav.motion(0.1)["speed"] == 0.5
+    assert walk_nav.motion(float("nan"))["speed"] == 1.0
+    assert min(walk_nav.SPEEDS) == 0.5 and max(walk_nav.SPEEDS) == 4.0
+
+
+# ------------------------------------------------------------------ pictures
+
+def test_schematic_links_every_phase_and_marks_the_current_one():
+    phase_ids = [p["id"] for p in wt.phases()]
+    for current in phase_ids:
+        svg = ET.fromstring(walk_svg.schematic(3, current))
+        parts = [g for g in svg.iter(f"{SVG}g") if "wv-part" in g.get("class", "")]
+        assert sorted(g.get("data-phase") for g in parts) == sorted(phase_ids)
+        lit = [g.get("data-phase") for g in parts if "current" in g.get("class", "").split()]
+        assert lit == [current]
+    text = "".join(ET.fromstring(walk_svg.schematic(12)).itertext())
+    assert "× 12" in text
+
+
+def test_schematic_escapes_titles():
+    svg = walk_svg.schematic(2, None, {"mlp": "<script>alert(1)</script>"})
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    ET.fromstring(svg)
+
+
+def test_gelu_plot_marks_the_input_on_the_curve():
+    x = -0.45
+    y = x * 0.5 * (1 + math.erf(x / math.sqrt(2)))
+    curve = [[v / 8, (v / 8) * 0.5 * (1 + math.erf(v / 8 / math.sqrt(2)))] for v in range(-32, 33)]
+    svg_text = walk_svg.gelu_plot({"kind": "gelu", "x": x, "y": y, "range": [-4, 4], "curve": curve})
+    svg = ET.fromstring(svg_text)
+    mark = next(svg.iter(f"{SVG}circle"))
+    points = [tuple(map(float, p.split(","))) for p in next(svg.iter(f"{SVG}polyline")).get("points").split()]
+    assert len(points) == len(curve)
+    # the mark sits on the drawn curve, between its neighbours, and the label gives both values
+    cx, cy = float(mark.get("cx")), float(mark.get("cy"))
+    i = max(k for k, (px, _) in enumerate(points) if px <= cx)
+    (x0, y0), (x1, y1) = points[i], points[i + 1]
+    assert abs(cy - (y0 + (y1 - y0) * (cx - x0) / (x1 - x0))) < 1.0
+    label = "".join(t for el in svg.iter(f"{SVG}text") if el.get("class") == "mark-label" for t in el.itertext())
+    assert "-0.45" in label and "-0.15" in label
+    # x maps linearly: -4 at the left edge of the plot, 4 at the right
+    assert points[0][0] < cx < points[-1][0]
+    assert abs((cx - points[0][0]) / (points[-1][0] - points[0][0]) - (x + 4) / 8) < 0.01
+
+
+def test_gelu_plot_from_the_walkthrough_renders():
+    import numpy as np
+    from llmviz.model import GPT, GPTConfig
+
+    config = GPTConfig(block_size=11, vocab_size=3, n_layer=1, n_head=3, n_embd=48)
+    rng = np.random.default_rng(0)
+    model = GPT.from_state_dict({k: (rng.standard_normal(v.shape) * 0.3).astype(np.float32)
+                                 for k, v in GPT(config).state_dict().items()}, config)
+    ids = [0, 1, 2, 1, 0, 2]
+    ctx = {"trace": model.trace(np.array([ids])), "params": model.state_dict(), "config": config,
+           "vocab": list("ABC"), "input_text": "ABCBAC"}
+    step = next(s for s in wt.render_all(ctx) if s.get("plot"))
+    svg = ET.fromstring(walk_svg.gelu_plot(step["plot"]))
+    assert svg.get("class") == "wv-plot"
+    label = "".join(t for el in svg.iter(f"{SVG}text") if el.get("class") == "mark-label" for t in el.itertext())
+    shown = [n["text"] for n in step["numbers"]][:2]   # GELU(x) = y in the commentary
+    assert all(text in label for text in shown), (label, shown)
