@@ -134,9 +134,9 @@ class LiveView:
     <button id="live-reset" type="button" title="back to your input">Reset</button>
     <label class="live-opt" title="sample from the probabilities instead of taking the most likely token">
       <input id="live-sample" type="checkbox"> sample</label>
-    <label class="live-opt" title="below 1: sharper, above 1: flatter">T
+    <label class="live-opt live-knob" title="temperature: below 1 sharper, above 1 flatter">T
       <input id="live-temp" type="number" min="0.05" max="5" step="0.05" value="1"></label>
-    <label class="live-opt" title="sample only among the k most likely tokens (0: all)">top-k
+    <label class="live-opt live-knob" title="sample only among the k most likely tokens (0: all)">top-k
       <input id="live-topk" type="number" min="0" step="1" value="0"></label>
   </div>
   <div class="live-model">
@@ -197,6 +197,7 @@ class LiveView:
         sampling = bool(self.el("live-sample").checked) and not self.el("live-sample").disabled
         for id_ in ("live-temp", "live-topk"):
             self.el(id_).disabled = not sampling
+        self.el("live-temp").closest(".live-gen").classList.toggle("sampling", sampling)
 
     def render_seq(self) -> None:
         """The shown text as token chips: input, the model's tokens, tokens outside the trace."""
