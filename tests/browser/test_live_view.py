@@ -305,6 +305,19 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     p.shot("live-bad-file.png")
     assert _answers(p) == "CCBAABAABBCC"
 
+    # more than 64 MB: refused by its size, before it is read (a dropped file, and by the JS API)
+    p.js("""() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(65 * 2 ** 20)], 'huge.npz'));
+        dt.items.add(new File(['{}'], 'huge.json'));
+        document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""")
+    p.page.wait_for_function("() => document.getElementById('live-msg').textContent.includes('huge.npz')")
+    assert "64 MB" in p.page.inner_text("#live-msg")
+    res = p.call("window.llmviz.loadModel(new ArrayBuffer(65 * 2 ** 20), arg)", json.loads(card.read_text()))
+    assert not res["ok"] and "64 MB" in res["error"], res
+    assert p.page.inner_text("#model-name") == "sort-abc"
+
     # a card that does not fit the weights, by the JS API: rejected with the reason
     bad_card = json.loads(card.read_text())
     bad_card["config"]["n_embd"] = 32

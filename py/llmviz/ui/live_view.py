@@ -602,6 +602,9 @@ class LiveView:
         """The model and input of the last visit (the hash is restored at mount)."""
         try:
             if not self.app.numpy or self.app.model is None:
+                if self.storage_get(KEY_MODEL) == "custom":
+                    self.say("Last time you ran your own model; it needs numpy in the browser, which this "
+                             "build does not include, so the page shows its bundled example.", "warn")
                 return
             if self.storage_get(KEY_MODEL) == "custom":
                 saved = await self.mod.loadSaved() if self.mod is not None else None
@@ -677,6 +680,10 @@ class LiveView:
             card = arg.card
             if npz is None or card is None:
                 raise WeightsError("loadModel needs (npzArrayBuffer, card)")
+            size = int(getattr(npz, "byteLength", 0) or 0)
+            if size > live.MAX_BYTES:   # checked before the bytes are copied into Python
+                raise WeightsError(f"the weights are {size / 2**20:.1f} MB; the page loads at most "
+                                   f"{live.MAX_BYTES // 2**20} MB")
             data = bytes(self.js.Uint8Array.new(npz).to_bytes())
             text = card if isinstance(card, str) else str(self.js.JSON.stringify(card))
             return await self.load(data, text)
