@@ -37,6 +37,7 @@ KEY_MODEL = "llmviz.live.model"
 KEY_HASH = "llmviz.live.hash"
 STEP_DELAY_S = 0.12        # between tokens of llmviz.generate, so each one is drawn
 TYPE_DELAY_S = 0.12        # typing pause before the model runs
+MAX_CHIPS = 24            # tokens drawn as chips; a longer text shows its end (all of it is in data-text)
 NO_NUMPY = ("Typing your own input needs numpy in the browser, which this build does not include: "
             "the page shows the example computed when the site was built.")
 
@@ -210,10 +211,10 @@ class LiveView:
         start = 0
         if len(self.ids) > self.block_size() and not live.is_sort(self.app.card):
             start = len(self.ids) - len(win)
-        first = max(0, len(self.ids) - 80)
+        first = max(0, len(self.ids) - MAX_CHIPS)
         parts = []
         if first:
-            parts.append('<span class="tok more">&#8230;</span>')
+            parts.append(f'<span class="tok more" title="{first} earlier tokens">&#8230;</span>')
         for i in range(first, len(self.ids)):
             tok = vocab[self.ids[i]] if 0 <= self.ids[i] < len(vocab) else "?"
             cls = "tok in" if i < n_prompt else "tok gen"
