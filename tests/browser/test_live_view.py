@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -136,7 +135,7 @@ def _inspected(p: Page) -> dict:
 
 def _expected_value(weights_path: Path, text: str, block_id: str, row: int, col: int) -> float:
     """The same cell computed here, in CPython, by llmviz.provenance."""
-    from llmviz import layout, provenance, weights
+    from llmviz import provenance, weights
     model = weights.load(weights_path)
     ids = model.vocab.encode(text)
     trace = model.trace([ids])

@@ -322,13 +322,14 @@ class LiveView:
         """Run the model on a new input; InputError (nothing changes) when it does not fit."""
         self.need_numpy()
         app = self.app
-        ids = live.check_input(text, self.vocab(), self.limit())
+        live.check_input(text, self.vocab(), self.limit())   # fail fast, before waiting
         async with self.lock:
             self.busy(True)
             try:
+                ids = live.check_input(text, self.vocab(), self.limit())   # the model may have changed
                 full = self.greedy_until(app.model, app.card, ids,
                                          live.full_length(app.card, self.block_size(), len(ids)))
-                self.prompt, self.steps = text, []
+                self.prompt, self._typed, self.steps = text, text, []
                 self.answered = len(full) > len(ids)
                 self.publish(full)
             finally:
