@@ -351,24 +351,29 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
 # ------------------------------------------------------------------ embedding
 
 def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
-    """The example course page (origin localhost) drives a frame of the site (origin
-    127.0.0.1); a page of another origin that is not allowed is ignored."""
+    """The example course page (another origin: another port) drives a frame of the site;
+    a page of an origin the frame does not allow is ignored.
+
+    The three origins share the host: frames of another *site* (localhost vs 127.0.0.1)
+    get no IndexedDB in Chromium's fresh contexts, which PyScript needs to start."""
     site = serve_dist(built_dist)
-    port = site.origin.rsplit(":", 1)[1]
-    course_origin = f"http://localhost:{port}"           # same server, another origin
-    # an intruder: another origin (another port) that the frame does not allow
+    course_dir = tmp_path / "course"
+    course_dir.mkdir()
+    shutil.copy(built_dist / "embed-example.html", course_dir / "embed-example.html")
+    course = serve_dist(course_dir)
     intruder_dir = tmp_path / "intruder"
     intruder_dir.mkdir()
-    frame_url = f"{site.url}index.html?embed=1&phase=intro&step=2&origin={course_origin}"
+    frame_url = f"{site.url}index.html?embed=1&phase=intro&step=2&origin={course.origin}"
     (intruder_dir / "index.html").write_text(
-        f'<!doctype html><meta charset="utf-8"><title>intruder</title>'
+        f'<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>intruder</title>'
         f'<iframe id="f" src="{frame_url}" width="800" height="600"></iframe>'
         '<script>window.got = []; addEventListener("message", e => window.got.push(e.data));</script>')
     intruder = serve_dist(intruder_dir)
+    assert len({site.origin, course.origin, intruder.origin}) == 3
 
     p = pages(viewport={"width": 1000, "height": 1500})
     page = p.page
-    page.goto(f"{course_origin}/embed-example.html?site={site.url}")
+    page.goto(f"{course.url}embed-example.html?site={site.url}")
     page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:ready' && r.frame === 'first frame')",
                            timeout=TIMEOUT_MS)
     frame = page.frame_locator("#frame-score")

@@ -654,7 +654,8 @@ class WalkView:
                 "code": _plain(getattr(self.app, "code_refs", None) or []),
                 "numbers": _plain(r.get("numbers", [])), "refs": list(r.get("refs", [])),
                 "motion": dict(self.app.motion), "embed": self.embed, "locked": self.locked,
-                "settled": self.settled, "hover": self.hover}
+                "settled": self.settled, "hover": self.hover,
+                "ready": True, "build": (self.app.build or {}).get("build_id")}
 
     def state(self):
         return _js(self._state_dict())
