@@ -259,6 +259,11 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     expect_step(page, ["mlp", 0])
     assert not page.locator(".wv-toc").is_visible()
     page.locator("#walk-nav .wv-toc-toggle").click()
+    page.evaluate("() => document.getElementById('stage').dispatchEvent("
+                  "new PointerEvent('pointerdown', {bubbles: true}))")   # a press outside closes the contents
+    assert not page.locator(".wv-toc").is_visible()
+    page.locator("#walk-nav .wv-toc-toggle").click()
+    assert page.locator(".wv-toc-list ol a.current").is_visible()   # scrolled to where the reader is
     page.locator(".wv-toc-list a", has_text=listed[2]["step_titles"][3]).click()
     expect_step(page, [listed[2]["id"], 3])
 
@@ -298,6 +303,29 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
                                arg=block, timeout=30_000)
         shot(page, "pick_glow")
         page.mouse.move(5, 5)
+
+    # --- animation controls: speed, pause and skip go to app.motion and, by the "motion"
+    # event, to the scene's player (window.llmvizScene.motion, watched here)
+    watched = page.evaluate("""() => { const s = window.llmvizScene; if (!s || !s.motion) return false;
+        const original = s.motion; window.motionCalls = [];
+        s.motion = (m) => { const v = m && m.toJs ? m.toJs({dict_converter: Object.fromEntries}) : m;
+                            window.motionCalls.push(v instanceof Map ? Object.fromEntries(v) : {...v});
+                            return original(m); };
+        return true; }""")
+    page.select_option("#walk-nav .wv-speed", "2.0")
+    assert state(page)["motion"]["speed"] == 2.0
+    page.locator("#walk-nav .wv-pause").click()
+    assert state(page)["motion"]["paused"] is True and page.locator("#walk-nav .wv-pause").inner_text() == "Play"
+    page.locator("#walk-nav .wv-pause").click()
+    assert state(page)["motion"]["paused"] is False
+    page.locator("#walk-nav .wv-skip").click()
+    page.select_option("#walk-nav .wv-speed", "1.0")
+    assert state(page)["motion"] == {"speed": 1.0, "paused": False, "reduced": False}
+    if watched:
+        calls = page.evaluate("() => window.motionCalls")
+        assert [(c.get("speed"), c.get("paused"), bool(c.get("skip"))) for c in calls] == [
+            (2.0, False, False), (2.0, True, False), (2.0, False, False), (2.0, False, True),
+            (1.0, False, False)], calls
 
     # --- deep links: the hash names the view; opening it restores it, camera included
     page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 3})")
@@ -434,4 +462,47 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     after = bad.evaluate("() => window.llmviz.state()")
     assert (after["phase"], after["step"]) == ("intro", 2)
     assert q.evaluate("() => window.got") == []   # not even a ready message went to it
+    assert not pages.errors, "\n".join(pages.errors)
+
+
+# ------------------------------------------------------------------ a new input
+
+def test_commentary_follows_a_new_input(built_dist, serve_dist, pages, wheelhouse):
+    """With numpy in the page, a new input re-renders the step: its numbers are the new
+    Trace's (recomputed here in CPython from the same weights)."""
+    if wheelhouse is None:
+        pytest.skip("set LLMVIZ_PYODIDE_WHEELHOUSE to a folder with numpy built for Pyodide 314 "
+                    "to test the walkthrough on a live trace")
+    import numpy as np
+    from llmviz import weights
+
+    info = json.loads((built_dist / "build-info.json").read_text())
+    model = weights.load(built_dist / info["model"]["weights"])
+    server = serve_dist(built_dist)
+    p = pages(reduced_motion="reduce")
+    boot(p.page, server.url + "#phase=attention&step=3")
+    before = state(p.page)
+    assert (before["phase"], before["step"]) == ("attention", 3)
+    listed = p.page.evaluate("() => window.llmviz.phases()")
+    first_embedding = sum(ph["steps"] for ph in listed[:[ph["id"] for ph in listed].index("embedding")])
+    title_cell = p.page.locator(f'.wv-timeline [data-i="{first_embedding}"]')   # "Position t holds X"
+    old_title = title_cell.get_attribute("title")
+    p.page.evaluate("() => window.llmviz.setInput('ACA')")
+    p.page.wait_for_function("ids => JSON.stringify(window.llmviz.state().ids) !== JSON.stringify(ids)",
+                             arg=before["ids"])
+    p.page.wait_for_function("() => window.llmviz.state().settled === true")
+    after = state(p.page)
+    assert (after["phase"], after["step"]) == ("attention", 3)
+    assert after["numbers"] != before["numbers"]
+    trace = model.trace(np.array([after["ids"]]))
+    params = model.state_dict()
+    nums = p.page.evaluate("() => [...document.querySelectorAll('#commentary span.num:not(.missing)')]"
+                           ".map(e => e.textContent)")
+    assert nums == [n["text"] for n in after["numbers"]]
+    for n in after["numbers"]:
+        expected = numbers.evaluate(n["source"], trace, params)
+        assert math.isclose(n["value"], expected, rel_tol=1e-4, abs_tol=1e-5), (n, expected)
+    # the step titles that name a token follow the input too ("Position t holds X")
+    if after["ids"][-1] != before["ids"][-1] or len(after["ids"]) != len(before["ids"]):
+        assert title_cell.get_attribute("title") != old_title
     assert not pages.errors, "\n".join(pages.errors)

@@ -140,6 +140,7 @@ class WalkView:
         self._listen(self.commentary, "pointerleave", lambda e: self._set_hover(None))
         self._listen(self.commentary, "focusin", self._on_pointer_over)
         self._listen(self.doc, "keydown", self._on_key)
+        self._listen(self.doc, "pointerdown", self._on_doc_pointer)
         self._listen(js.window, "popstate", self._on_popstate)
         self._listen(self._media, "change", self._on_reduced_change)
         scene_el = _js_obj(self.doc.getElementById("scene"))
@@ -528,6 +529,15 @@ class WalkView:
         show = toc.hidden if show is None else show
         toc.hidden = not show
         self.el["toc-toggle"].setAttribute("aria-expanded", "true" if show else "false")
+        if show:
+            current = _js_obj(toc.querySelector(".wv-toc-list ol a.current"))
+            if current is not None:
+                current.scrollIntoView(to_js({"block": "nearest"}, dict_converter=js.Object.fromEntries))
+
+    def _on_doc_pointer(self, event) -> None:
+        """A press outside the navigation closes the contents."""
+        if not self.el["toc"].hidden and _closest(event.target, "#walk-nav") is None:
+            self._toggle_toc(False)
 
     def _on_toc_click(self, event) -> None:
         target = event.target
@@ -655,7 +665,8 @@ class WalkView:
                 "numbers": _plain(r.get("numbers", [])), "refs": list(r.get("refs", [])),
                 "motion": dict(self.app.motion), "embed": self.embed, "locked": self.locked,
                 "settled": self.settled, "hover": self.hover,
-                "ready": True, "build": (self.app.build or {}).get("build_id")}
+                "ready": True, "build": (self.app.build or {}).get("build_id"),
+                "text": self.app.text, "ids": [int(i) for i in (self.app.ids or [])]}
 
     def state(self):
         return _js(self._state_dict())
