@@ -13,8 +13,8 @@ layout), ``lock=1`` (one step, no navigation), ``phase=`` / ``step=`` (the start
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -22,7 +22,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # ------------------------------------------------------------------ the tour
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Where:
     phase: str
     step: int

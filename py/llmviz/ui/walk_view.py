@@ -436,6 +436,7 @@ class WalkView:
     def _on_ready(self) -> None:
         self._cam_proxy = create_proxy(self._record_camera)
         self._proxies.append(self._cam_proxy)
+        self.app.emit("motion", skip=False)   # the scene starts with our settings (reduced motion)
         where, cam = self._start()
         asyncio.ensure_future(self._first(where, cam))
 
