@@ -1,6 +1,7 @@
 """The walk view's logic without a browser: the tour's order, deep links, the embedding
 allow list, key bindings, motion settings, and the SVG pictures (llmviz.ui.walk_nav,
-llmviz.ui.walk_svg). The page itself is tested in tests/browser/test_walk_view.py."""
+llmviz.ui.walk_svg). The page itself is tested in tests/browser/test_walk_view.py (this file has another
+basename: pytest cannot collect two test modules of the same name without packages)."""
 from __future__ import annotations
 
 import math
