@@ -26,8 +26,16 @@ const api = window.llmviz = Object.assign(window.llmviz || {}, {
   error: null,         // the reason `ready` rejected with
   progress(text, fraction) { setStatus(text, fraction); },
   notice(text) {
+    // each notice is a line of its own (the numpy notice stays when a later one comes);
+    // notice("") clears them all
     const el = document.getElementById("notice");
-    if (el) { el.textContent = text; el.hidden = !text; }
+    if (!el) return;
+    if (!text) { el.replaceChildren(); el.hidden = true; return; }
+    if ([...el.children].some((p) => p.textContent === text)) return;
+    const line = document.createElement("p");
+    line.textContent = text;
+    el.append(line);
+    el.hidden = false;
   },
   _boot: {
     resolve(info) {

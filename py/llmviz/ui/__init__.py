@@ -20,6 +20,7 @@ VIEWS = ("scene_view", "code_view", "walk_view", "live_view")
 def start(app) -> list[str]:
     """Mount every view; return the errors of those that failed (the page shows them)."""
     errors = []
+    app.on("notice", _show_notice)
     for name in VIEWS:
         try:
             module = importlib.import_module(f"{__name__}.{name}")
@@ -34,3 +35,9 @@ def start(app) -> list[str]:
             errors.append(f"{name}: {type(e).__name__}: {e}")
     app.emit("ready")
     return errors
+
+
+def _show_notice(text: str = "") -> None:
+    """The "notice" event: a line the user should read, in the bar under the header."""
+    import js
+    js.llmviz.notice(text)

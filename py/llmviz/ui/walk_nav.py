@@ -156,8 +156,9 @@ def parse_query(search: str) -> dict:
 
 
 def normalize_origin(text: str) -> str | None:
-    """``https://Course.example:443/path`` -> ``https://course.example``, as a browser
-    writes ``event.origin``. Only http(s) origins with a host; "null" and "*" are refused
+    """An origin as a browser writes ``event.origin``: scheme and host lower-cased, the
+    default port and any path dropped (scheme ``HTTPS``, host ``Host``, port 443, path ``/p``
+    give scheme ``https`` and host ``host``). Only http(s) origins with a host; "null" and "*" are refused
     (a sandboxed or file:// page, or any page at all, must never drive this one)."""
     text = (text or "").strip()
     if not text or text in ("null", "*"):

@@ -9,6 +9,7 @@ def _welcome(w: Walk) -> dict:
     v = {"n_params": f"{w.n_params():,}"}
     if w.task == "sort":
         letters = [w.vocab[i] for i in w.ids[:w.input_len]]
+        v["prompt"] = w.text_of(w.ids[:w.input_len])
         v["answer"] = w.text_of(w.vocab.index(ch) for ch in sorted(letters))
     return v
 
@@ -66,7 +67,7 @@ PHASE = Phase("intro", "Introduction", [
 
             It was trained for one small job: read six letters, each **A**, **B** or **C**,
             and write the same six letters in alphabetical order. Its input now is
-            {{input}}, so the answer it should write is {{answer}}.
+            {{prompt}}, so the answer it should write is {{answer}}.
 
             Each step of this tour shows one part of the computation, with the real
             numbers of this input. Hover over an underlined name to find its block.
