@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import functools
-import http.server
 import os
 import subprocess
 import sys

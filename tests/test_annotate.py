@@ -360,7 +360,7 @@ def test_shape_notes_equal_the_traced_shapes(config, T):
             if stripped.startswith("x = ") and "c_fc" in stripped:
                 assert notes[number] == f"x: {tuple(trace['h.0.mlp.fc'].shape)}"
     port_attn = next(i for i in items if i["key"] == "attention.forward" and i["source"] == "port")
-    assert f'data-block="h.0.attn.q" data-blocks="h.0.attn.q[0]' in port_attn["html"]
+    assert 'data-block="h.0.attn.q" data-blocks="h.0.attn.q[0]' in port_attn["html"]
     assert f"q: {tuple(trace['h.0.attn.q'].shape)}" in port_attn["html"]
 
 

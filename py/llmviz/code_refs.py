@@ -24,8 +24,8 @@ import re
 from dataclasses import field, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from .annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Param, Return, SelectorError,
-                       Snippet, Span, Var, Whole, bind, highlight, resolve, scope_of, with_scope)
+from .annotate import (Assign, Call, CodeRef, ForLoop, Init, Return, SelectorError,
+                       Snippet, Span, Var, bind, highlight, resolve, scope_of, with_scope)
 from .trace import trace_shapes
 
 NANOGPT_FILE = "model.py"

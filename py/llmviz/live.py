@@ -31,6 +31,7 @@ import math
 import zipfile
 from typing import Any, Mapping, Sequence
 
+from .trace import param
 from .vocab import InputError, Vocab
 
 try:
@@ -318,15 +319,6 @@ def _value(tensor: Any, index: tuple) -> float:
     return float(tensor[index])
 
 
-def _param(params: Mapping, name: str) -> Any:
-    if name in params:
-        return params[name]
-    other = name[len("transformer."):] if name.startswith("transformer.") else "transformer." + name
-    if other in params:
-        return params[other]
-    raise KeyError(f"no parameter {name!r}")
-
-
 def cell_index(block: dict, shape: Sequence[int], row: int, col: int) -> tuple[int, ...]:
     """The full index into a block's source tensor (of ``shape``) of cell (row, col)."""
     if "trace" in block:
@@ -349,7 +341,7 @@ def block_matrix(block: dict, trace: Mapping, params: Mapping) -> list[list[floa
     Cells past the end of a shorter trace (a scene padded to more tokens) are None.
     """
     rows, cols = block["rows"], block["cols"]
-    tensor = trace[block["trace"]] if "trace" in block else _param(params, block["param"])
+    tensor = trace[block["trace"]] if "trace" in block else param(params, block["param"])
     shape = tuple(tensor.shape)
     if hasattr(tensor, "tolist") and type(tensor).__module__.startswith("numpy"):
         from .scene_values import source_array

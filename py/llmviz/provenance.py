@@ -25,7 +25,7 @@ import math
 from typing import Any, Mapping
 
 from . import layout
-from .trace import trace_shapes
+from .trace import param, trace_shapes
 
 EPS = 1e-5
 _MAX_TEXT_TERMS = 3
@@ -93,10 +93,7 @@ class _Context:
         return float(self.trace[name][tuple(idx)])
 
     def param_tensor(self, name: str):
-        for key in (name, "transformer." + name, name[len("transformer."):]):
-            if key in self.params:
-                return self.params[key]
-        raise KeyError(f"no parameter {name!r} in the state dict")
+        return param(self.params, name)
 
     def p(self, name: str, *idx) -> float:
         return float(self.param_tensor(name)[tuple(idx)])

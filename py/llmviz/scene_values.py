@@ -11,16 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .trace import trace_shapes
-
-
-def _param(state_dict: Mapping, name: str):
-    if name in state_dict:
-        return state_dict[name]
-    short = name[len("transformer."):] if name.startswith("transformer.") else "transformer." + name
-    if short in state_dict:
-        return state_dict[short]
-    raise KeyError(f"no parameter {name!r} in the state dict")
+from .trace import param, trace_shapes
 
 
 def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None,
@@ -46,7 +37,7 @@ def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None,
     elif "param" in block:
         if state_dict is None:
             raise ValueError(f"block {block['id']!r} needs a state dict")
-        arr = np.asarray(_param(state_dict, block["param"]))
+        arr = np.asarray(param(state_dict, block["param"]))
         if "slice" in block:
             r0, r1 = block["slice"]
             arr = arr[r0:r1]

@@ -49,6 +49,17 @@ def keep(trace: dict | None, name: str, value):
     return value
 
 
+def param(params: Mapping, name: str):
+    """A parameter by its state-dict name, with or without nanoGPT's ``transformer.`` prefix
+    (scene block ids drop it; ``GPT.state_dict()`` keeps it)."""
+    if name in params:
+        return params[name]
+    other = name[len("transformer."):] if name.startswith("transformer.") else "transformer." + name
+    if other in params:
+        return params[other]
+    raise KeyError(f"no parameter {name!r} in the state dict")
+
+
 def trace_shapes(config: Any, B: int = 1, T: int | None = None) -> dict[str, tuple[int, ...]]:
     """The name and shape of every traced tensor, in forward order, from a config alone."""
     T = config.block_size if T is None else T

@@ -21,7 +21,7 @@ def _query(w: Walk) -> dict:
 
 
 def _key_value(w: Walk) -> dict:
-    L, h, t = w.L, w.h, w.t
+    h, t = w.h, w.t
     return {"k0": w.act(_a(w, "k"), 0, h, t, 0), "v0": w.act(_a(w, "v"), 0, h, t, 0)}
 
 
