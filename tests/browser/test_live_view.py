@@ -352,6 +352,15 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     assert p.page.locator("#live-input").input_value() == "bad cafe"
     assert p.js("() => location.hash") == hash_before
 
+    # an embedded slide shows what its URL names: neither the kept model, input nor position
+    p.open(server.url + "?embed=1&lock=1&phase=softmax&step=2")
+    assert p.js("() => document.getElementById('model-name').textContent") == "sort-abc"
+    assert p.page.locator("#live-input").input_value() == "CBABBC"
+    shown = p.js("() => window.llmviz.state()")
+    assert (shown["phase"], shown["step"]) == ("softmax", 2), shown
+    p.open(server.url)            # the full page still has its memory
+    assert p.page.inner_text("#model-name") == "tiny-test"
+
     # back to the default model with the link
     p.page.click("#live-default")
     p.page.wait_for_function("() => document.getElementById('model-name').textContent === 'sort-abc'")

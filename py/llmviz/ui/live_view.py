@@ -594,15 +594,25 @@ class LiveView:
     def save_hash(self) -> None:
         self.storage_set(KEY_HASH, str(self.js.location.hash) or None)
 
+    def url_names_a_view(self) -> bool:
+        """The URL says what to show (a deep link, or an embedded slide): memory must not override it."""
+        query = str(self.js.location.search)
+        return bool(str(self.js.location.hash)) or any(
+            f"{key}=" in query for key in ("phase", "step", "embed", "lock"))
+
     def restore_hash(self) -> None:
         """A walkthrough position from the last visit, unless the URL names one."""
         saved = self.storage_get(KEY_HASH)
-        if saved and saved.startswith("#") and not str(self.js.location.hash):
+        if saved and saved.startswith("#") and not self.url_names_a_view():
             self.js.location.hash = saved
 
     async def restore(self) -> None:
-        """The model and input of the last visit (the hash is restored at mount)."""
+        """The model and input of the last visit (the hash is restored at mount); an embedded
+        page (``?embed=1``) always shows the default example, whatever its host page's visitors did."""
+        embedded = "embed=" in str(self.js.location.search) or "lock=" in str(self.js.location.search)
         try:
+            if embedded:
+                return
             if not self.app.numpy or self.app.model is None:
                 if self.storage_get(KEY_MODEL) == "custom":
                     self.say("Last time you ran your own model; it needs numpy in the browser, which this "
