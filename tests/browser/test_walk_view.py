@@ -382,8 +382,8 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     """The example course page (another origin: another port) drives a frame of the site;
     a page of an origin the frame does not allow is ignored.
 
-    The three origins share the host: frames of another *site* (localhost vs 127.0.0.1)
-    get no IndexedDB in Chromium's fresh contexts, which PyScript needs to start."""
+    The three origins share the host (different ports); a frame of another *site*
+    (localhost vs 127.0.0.1) is tested in test_cross_site_embed.py."""
     site = serve_dist(built_dist)
     course_dir = tmp_path / "course"
     course_dir.mkdir()
