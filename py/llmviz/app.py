@@ -2,15 +2,19 @@
 
 It boots the app in this order, telling the header what it is doing:
 
-1. load the wheels that build.py put in ``wheels/`` (pygments, llmviz, and numpy when
-   this build has it) by URL with Pyodide's ``loadPackage``;
+1. at once: load the wheels that build.py put in ``wheels/`` (pygments, llmviz, and
+   numpy when this build has it) by URL in one ``loadPackage`` call, and fetch every
+   data file (bundled trace, params, scene, model card, weights) and build.py's
+   precompiled modules (``wheels/pycache.zip``, unpacked under ``sys.pycache_prefix``
+   so that importing the wheels reads bytecode instead of compiling them);
 2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
 3. with numpy: load the weights, run the forward pass on the same input in the
    browser, and check it against the bundled trace (max abs difference <= 1e-5);
-4. settle ``window.llmviz.ready`` with ``{python, numpy, model, live, ...}``.
+4. mount the views (``llmviz.ui.start``), then settle ``window.llmviz.ready`` with
+   ``{python, numpy, model, live, ...}``.
 
-Without numpy the page says so and runs on the bundled trace. The walkthrough and
-scene glue hook in at ``on_ready`` (to be filled in by the app's next modules).
+Each stage ends with ``performance.mark("llmviz:<stage>")`` (``python -m llmviz bench
+--page`` prints them). Without numpy the page says so and runs on the bundled trace.
 This file is also part of the llmviz wheel; importing it outside the browser has no
 side effects.
 """
@@ -36,16 +40,74 @@ def _progress(text: str) -> None:
     js.llmviz.progress(text)
 
 
+def mark(name: str) -> None:
+    """A ``performance.mark("llmviz:<name>")`` for the load-time breakdown (``llmviz bench --page``)."""
+    try:
+        import js
+        js.performance.mark(f"llmviz:{name}")
+    except Exception:  # noqa: BLE001 - timing is never worth an error
+        pass
+
+
 async def _fetch_bytes(path: str) -> bytes:
-    from pyodide.http import pyfetch
-    resp = await pyfetch(_url(path))
+    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way)."""
+    import js
+    resp = await js.fetch(_url(path))
     if not resp.ok:
         raise RuntimeError(f"could not load {path} (HTTP {resp.status})")
-    return await resp.bytes()
+    return (await resp.arrayBuffer()).to_bytes()
 
 
-async def _load_wheel(path: str) -> None:
-    """Install a wheel from this site by URL; an error names the file and the reason."""
+async def _fetch_json(path: str):
+    return json.loads((await _fetch_bytes(path)).decode("utf-8"))
+
+
+PYCACHE_PREFIX = "/llmviz-pycache"
+
+
+async def _fetch_optional(path: str | None) -> bytes | None:
+    """A file that only makes the boot faster: None (and a console warning) when it cannot be had."""
+    if not path:
+        return None
+    try:
+        return await _fetch_bytes(path)
+    except Exception as e:  # noqa: BLE001 - the page works without it, only slower
+        import js
+        js.console.warn(f"llmviz: {path} not used ({type(e).__name__}: {e}); modules are compiled instead")
+        return None
+
+
+def use_pycache(data: bytes, prefix: str = PYCACHE_PREFIX) -> int:
+    """Unpack build.py's precompiled modules (wheels/pycache.zip) under ``prefix`` and point
+    ``sys.pycache_prefix`` there, so importing the wheels reads bytecode instead of compiling
+    every module again. Returns the number of modules."""
+    import io
+    import os
+    import zipfile
+
+    made: set[str] = set()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = [name for name in z.namelist() if name.endswith(".pyc") and ".." not in name.split("/")]
+        for name in names:
+            path = f"{prefix}/{name}"
+            folder = path.rsplit("/", 1)[0]
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            with open(path, "wb") as f:
+                f.write(z.read(name))
+    sys.pycache_prefix = prefix
+    return len(names)
+
+
+def _wheel_name(path: str) -> str:
+    """The distribution name of a wheel file (``wheels/numpy-2.4.3-....whl`` -> ``numpy``)."""
+    return path.rsplit("/", 1)[-1].split("-", 1)[0].lower().replace("_", "-")
+
+
+async def _load_wheels(paths: list[str]) -> None:
+    """Install wheels from this site by URL in one ``loadPackage`` call (their downloads run in
+    parallel); an error names the first file that did not install and the reason."""
     import js
     import pyodide_js
     from pyodide.ffi import create_proxy, to_js
@@ -56,12 +118,16 @@ async def _load_wheel(path: str) -> None:
     options = to_js({"errorCallback": on_error, "messageCallback": on_message},
                     dict_converter=js.Object.fromEntries)
     try:
-        loaded = await pyodide_js.loadPackage(_url(path), options)
+        loaded = await pyodide_js.loadPackage(to_js([_url(path) for path in paths]), options)
+        names = {str(pkg.name).lower().replace("_", "-") for pkg in loaded}
     finally:
         on_error.destroy()
         on_message.destroy()
-    if errors or not len(loaded):
-        reason = " ".join(line for line in errors if line.strip()) or "nothing was installed"
+    missing = [path for path in paths if _wheel_name(path) not in names]
+    if errors or missing:
+        path = missing[0] if missing else paths[0]
+        named = [line for line in errors if _wheel_name(path) in line.lower()]
+        reason = " ".join(line for line in (named or errors) if line.strip()) or "nothing was installed"
         raise RuntimeError(f"could not load {path}: {reason}")
 
 
@@ -88,47 +154,68 @@ def compare_traces(live, bundled) -> float:
 async def boot() -> dict:
     import js
 
-    info = json.loads(bytes(await _fetch_bytes("build-info.json")).decode("utf-8"))
+    mark("app-start")
+    info = await _fetch_json("build-info.json")
     state["build"] = info
     model_info = info.get("model", {})
     js.document.getElementById("model-name").textContent = model_info.get("name") or "?"
+    wheels = info.get("wheels", {})
+    has_numpy = "numpy" in wheels
 
-    _progress("Loading pygments and llmviz")
-    for name in ("pygments", "llmviz"):
-        await _load_wheel(info["wheels"][name])
-    from llmviz import tracefile
+    # everything at once: the wheels (one loadPackage call) and every data file
+    _progress("Loading numpy, pygments and llmviz" if has_numpy else "Loading pygments and llmviz")
+    names = ["pygments", "llmviz"] + (["numpy"] if has_numpy else [])
+    wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in names]))
+    paths = [info["trace"]["json"], info["trace"]["bin"], info["params"]["json"], info["params"]["bin"],
+             "data/scene.json", model_info["card"]] + ([model_info["weights"]] if has_numpy else [])
+    files_done = asyncio.gather(*(_fetch_bytes(path) for path in paths))
+    pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
+    try:
+        await wheels_done
+    except BaseException:
+        files_done.cancel()
+        pycache_done.cancel()
+        raise
+    mark("wheels")
+    files = dict(zip(paths, await files_done))
+    pycache = await pycache_done
+    mark("files")
+    if pycache:
+        use_pycache(pycache)
+        mark("pycache")
 
     _progress("Reading the bundled trace")
-    index = json.loads(bytes(await _fetch_bytes(info["trace"]["json"])).decode("utf-8"))
-    data = await _fetch_bytes(info["trace"]["bin"])
-    bundled = tracefile.read(index, data)
+    from llmviz import tracefile
+    text = lambda path: files[path].decode("utf-8")  # noqa: E731
+    index = json.loads(text(info["trace"]["json"]))
+    bundled = tracefile.read(index, files[info["trace"]["bin"]])
     state["bundled"], state["trace"] = bundled, bundled
     state["index"] = index
-    params_index = json.loads(bytes(await _fetch_bytes(info["params"]["json"])).decode("utf-8"))
-    state["params"] = tracefile.read(params_index, await _fetch_bytes(info["params"]["bin"]))
-    state["scene"] = json.loads(bytes(await _fetch_bytes("data/scene.json")).decode("utf-8"))
-    state["card"] = json.loads(bytes(await _fetch_bytes(model_info["card"])).decode("utf-8"))
+    state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
+    state["scene"] = json.loads(text("data/scene.json"))
+    state["card"] = json.loads(text(model_info["card"]))
+    mark("bundled")
 
     result = {"python": sys.version.split()[0], "numpy": False, "model": model_info.get("name"),
               "live": False, "build": info.get("build_id"), "example": index.get("example"),
               "numpy_status": info.get("numpy", {}).get("status")}
 
-    if "numpy" in info.get("wheels", {}):
-        _progress("Loading numpy")
-        await _load_wheel(info["wheels"]["numpy"])
+    if has_numpy:
+        _progress("Loading the model")
         import numpy as np
+        from llmviz import weights
+        mark("numpy-import")
         result["numpy"] = True
         result["numpy_version"] = np.__version__
-
-        _progress("Loading the model")
-        from llmviz import weights
-        card = state["card"]
-        model = weights.from_bytes(bytes(await _fetch_bytes(model_info["weights"])), card)
+        model = weights.from_bytes(files[model_info["weights"]], state["card"])
         state["model"] = model
+        mark("model")
 
         _progress("Running the model in your browser")
         live = model.trace([list(index["ids"])])
+        mark("forward")
         diff = compare_traces(live, bundled)
+        mark("compare")
         result["max_abs_diff"] = diff
         if diff > TOLERANCE:
             raise RuntimeError(f"the forward pass in the browser differs from the bundled trace by {diff:g} "
@@ -142,6 +229,7 @@ async def boot() -> dict:
                          "the page shows the trace computed when the site was built.")
 
     on_ready(result)
+    mark("views")
     return result
 
 

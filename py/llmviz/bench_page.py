@@ -10,7 +10,10 @@ For each run: time to the first painted frame (``window.llmvizFirstFrame`` when 
 renderer sets it, else the browser's first paint), time until ``llmviz.ready``
 resolved, and the bytes and requests the page made until then (Resource Timing:
 ``bytes`` = decoded body sizes, ``network_bytes`` = bytes over the wire, 0 for files
-the service worker served). Without a URL it builds dist/ into a temp folder
+the service worker served); and the boot's stages: when Pyodide's files arrived, when
+Python was up (app.py requested), then app.py's and llmviz.ui's ``performance.mark``s
+("llmviz:<stage>": wheels, files, numpy-import, model, forward, compare, each view's
+mount), medians over the runs. Without a URL it builds dist/ into a temp folder
 (``--wheelhouse $LLMVIZ_PYODIDE_WHEELHOUSE`` when set) and serves it on 127.0.0.1.
 Then, in one more page (after ``ready``), the renderer's own frame benchmark
 (``renderer.benchmark({frames: 300, orbit})``: 300 frames, orbiting the camera around
@@ -53,7 +56,27 @@ _MEASURE = """async () => {
     network_bytes: sum('transferSize'),
     live: info.live,
     numpy: info.numpy,
+    points: points(res),
   };
+  // when each stage of the boot ended (ms since navigation start): the files that mark
+  // Pyodide's start, then app.py's and llmviz.ui's performance marks ("llmviz:<stage>")
+  function points(res) {
+    const out = [];
+    const at = (suffix, key, label) => {
+      const e = res.find((r) => r.name.split("?")[0].endsWith(suffix));
+      if (e) out.push([label, e[key]]);
+    };
+    at("/pyodide/pyodide.mjs", "startTime", "pyscript: loading pyodide.mjs");
+    at("/pyodide/pyodide.asm.wasm", "responseEnd", "pyodide.asm.wasm downloaded");
+    at("/pyodide/python_stdlib.zip", "responseEnd", "python_stdlib.zip downloaded");
+    at("/app.py", "startTime", "python up (app.py requested)");
+    for (const m of performance.getEntriesByType("mark")) {
+      if (m.name.startsWith("llmviz:")) out.push([m.name.slice(7), m.startTime]);
+    }
+    if (typeof window.llmvizFirstFrame === "number") out.push(["(first frame)", window.llmvizFirstFrame]);
+    out.push(["ready", window.llmvizReadyAt]);
+    return out.sort((a, b) => a[1] - b[1]);
+  }
 }"""
 
 _FRAMES = """async ({scale, orbit, frames}) => {
@@ -124,10 +147,47 @@ def _median(runs: list[dict]) -> dict:
         values = [r[key] for r in runs if r[key] is not None]
         out[key] = statistics.median(values) if values else None
     out["live"] = all(r["live"] for r in runs)
+    out["points"] = _median_points(runs)
     return out
 
 
-def measure(url: str, runs: int = RUNS) -> dict:
+def _median_points(runs: list[dict]) -> list[tuple[str, float]]:
+    """The boot's stages (name, median ms since navigation start), in the order of the first run."""
+    names = [name for name, _t in runs[0].get("points") or []] if runs else []
+    out = []
+    for name in names:
+        values = [t for r in runs for n, t in (r.get("points") or []) if n == name]
+        out.append((name, statistics.median(values)))
+    return sorted(out, key=lambda p: p[1])
+
+
+def breakdown(result: dict) -> list[str]:
+    """The boot's stages, cold and warm: when each ended and how long it took after the one before."""
+    cold = dict(result["cold_median"].get("points") or [])
+    warm = dict(result["warm_median"].get("points") or [])
+    names = [name for name, _t in result["cold_median"].get("points") or []]
+    names += [name for name in warm if name not in cold]
+    if not names:
+        return []
+    lines = ["boot stages (median ms since navigation; +ms after the stage before)",
+             f"  {'stage':34}{'cold':>9}{'+':>7}{'warm':>9}{'+':>7}"]
+    prev = {"cold": 0.0, "warm": 0.0}
+    for name in names:
+        row = f"  {name[:34]:34}"
+        for case, points in (("cold", cold), ("warm", warm)):
+            t = points.get(name)
+            if t is None:
+                row += f"{'-':>9}{'':>7}"
+                continue
+            delta = t - prev[case] if not name.startswith("(") else None
+            row += f"{t:>9.0f}" + (f"{delta:>+7.0f}" if delta is not None else f"{'':>7}")
+            if not name.startswith("("):
+                prev[case] = t
+        lines.append(row)
+    return lines
+
+
+def measure(url: str, runs: int = RUNS, frames: bool = True) -> dict:
     from playwright.sync_api import sync_playwright
 
     result = {"url": url, "runs": runs, "cold": [], "warm": []}
@@ -149,7 +209,8 @@ def measure(url: str, runs: int = RUNS) -> dict:
             for _ in range(runs):
                 result["warm"].append(_load(page, url))
             context.close()
-            result["frames"] = frame_benchmarks(browser, url)
+            if frames:
+                result["frames"] = frame_benchmarks(browser, url)
         finally:
             browser.close()
     result["cold_median"] = _median(result["cold"])
@@ -189,6 +250,7 @@ def report(result: dict) -> str:
     for key in METRICS:
         lines.append(f"  {key:16}{_fmt(result['cold_median'][key], key):>12}{_fmt(result['warm_median'][key], key):>12}")
     lines.append(f"  live inference: {'yes' if result['cold_median']['live'] else 'no (bundled trace)'}")
+    lines += breakdown(result)
     frames = result.get("frames") or []
     if frames:
         f0 = frames[0]
@@ -202,13 +264,13 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run(url: str | None = None, runs: int = RUNS, quiet: bool = False) -> dict:
+def run(url: str | None = None, runs: int = RUNS, quiet: bool = False, frames: bool = True) -> dict:
     """Measure the page at ``url`` (or a fresh local build when None); print and return the numbers."""
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
     served = _Served() if url is None else None
     try:
-        result = measure(url or served.url, runs)
+        result = measure(url or served.url, runs, frames)
     finally:
         if served is not None:
             served.close()
@@ -218,4 +280,8 @@ def run(url: str | None = None, runs: int = RUNS, quiet: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1] if len(sys.argv) > 1 else None)
+    # python -m llmviz.bench_page [URL] [--runs N] [--no-frames]: the load times alone
+    args = sys.argv[1:]
+    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else RUNS
+    url = next((a for a in args if a.startswith("http")), None)
+    run(url, runs, frames="--no-frames" not in args)

@@ -21,6 +21,7 @@ def start(app) -> list[str]:
     """Mount every view; return the errors of those that failed (the page shows them)."""
     errors = []
     app.on("notice", _show_notice)
+    _mark("views-start")
     for name in VIEWS:
         try:
             module = importlib.import_module(f"{__name__}.{name}")
@@ -33,8 +34,19 @@ def start(app) -> list[str]:
             module.mount(app)
         except Exception as e:  # noqa: BLE001 - one broken view must not take the page down
             errors.append(f"{name}: {type(e).__name__}: {e}")
+        _mark(f"mount:{name}")
     app.emit("ready")
+    _mark("emit:ready")
     return errors
+
+
+def _mark(name: str) -> None:
+    """``performance.mark("llmviz:<name>")`` in the page (the load-time breakdown); nothing elsewhere."""
+    try:
+        import js
+        js.performance.mark(f"llmviz:{name}")
+    except Exception:  # noqa: BLE001 - outside the page, or no Performance API
+        pass
 
 
 def _show_notice(text: str = "") -> None:
