@@ -713,7 +713,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         "model": model,
         "trace": {"json": "data/trace.json", "bin": "data/trace.bin"},
         "params": {"json": "data/params.json", "bin": "data/params.bin"},
-        "nanogpt": nanogpt_info,
+        # where the file lay on the builder's machine stays there: the site is public
+        "nanogpt": {k: v for k, v in nanogpt_info.items() if k != "path"} if nanogpt_info else None,
         # build-info.json itself and sw.js are not listed (they hold the id and this list)
         "files": files,
     }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -260,3 +261,20 @@ def test_build_refuses_a_folder_that_is_not_a_build(tmp_path, site_weights):
     assert "not empty" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "keep me"
     assert not (tmp_path / "index.html").exists()
+
+
+@pytest.mark.skipif(not os.environ.get("LLMVIZ_NANOGPT"),
+                    reason="set LLMVIZ_NANOGPT to nanoGPT's model.py to build with it")
+def test_build_info_names_no_path_of_the_builders_machine(tmp_path, site_weights):
+    """A public site must not carry where files lay when it was built (e.g. the nanoGPT checkout)."""
+    source = Path(os.environ["LLMVIZ_NANOGPT"])
+    nanogpt = tmp_path / "my-private-folder" / "model.py"
+    nanogpt.parent.mkdir()
+    nanogpt.write_bytes((source / "model.py" if source.is_dir() else source).read_bytes())
+    out = tmp_path / "dist"
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(out), "--quiet", "--no-download",
+                    "--weights", str(site_weights), "--nanogpt", str(nanogpt)], check=True,
+                   capture_output=True, text=True)
+    text = (out / "build-info.json").read_text(encoding="utf-8")
+    assert json.loads(text)["nanogpt"]["status"] == "pinned"
+    assert "my-private-folder" not in text and str(tmp_path) not in text
