@@ -538,14 +538,12 @@ def model_data(b: Builder, weights: Path, example: str) -> dict:
     return info
 
 
-def scene_data(b: Builder, model, trace, T: int) -> str | None:
+def scene_data(b: Builder, model, trace, T: int) -> str:
     """dist/data/scene.json (``llmviz.layout.scene``) + values.bin and its offset table values.json
     (``llmviz.scene_values``: {block id: [offset in floats, count]}), for a first frame
-    with real numbers before Python is up. Skipped while those modules do not exist."""
-    try:
-        from llmviz import layout, scene_values
-    except ImportError:
-        return None
+    with real numbers before Python is up."""
+    from llmviz import layout, scene_values
+
     scene = layout.scene(model.config, T=T)
     values = scene_values.block_values(scene, trace, model.state_dict())
     data, offsets = scene_values.pack(scene, values)
@@ -555,18 +553,16 @@ def scene_data(b: Builder, model, trace, T: int) -> str | None:
     return "data/scene.json"
 
 
-def code_data(b: Builder, nanogpt: Path | None, download: bool) -> dict | None:
+def code_data(b: Builder, nanogpt: Path | None, download: bool) -> dict:
     """dist/data/code.json: every code reference of the walkthrough resolved against our port
-    and nanoGPT's model.py (``llmviz.code_refs``), when those modules exist.
+    and nanoGPT's model.py (``llmviz.code_refs``).
 
     nanoGPT's file comes from --nanogpt, $LLMVIZ_NANOGPT, the .cache/ download, or a download
     of the pinned commit (skipped with --no-download); without it the snippets of our port
     are still written and the build says so in one line.
     """
-    try:
-        from llmviz import code_refs, nanogpt_source
-    except ImportError:
-        return None
+    from llmviz import code_refs, nanogpt_source
+
     if nanogpt is None and not download and not os.environ.get(nanogpt_source.ENV_VAR):
         cached = CACHE / f"nanogpt-{nanogpt_source.PINNED_COMMIT}" / "model.py"
         text, info = (nanogpt_source.get_source(cached) if cached.is_file() else
@@ -714,7 +710,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         "trace": {"json": "data/trace.json", "bin": "data/trace.bin"},
         "params": {"json": "data/params.json", "bin": "data/params.bin"},
         # where the file lay on the builder's machine stays there: the site is public
-        "nanogpt": {k: v for k, v in nanogpt_info.items() if k != "path"} if nanogpt_info else None,
+        "nanogpt": {k: v for k, v in nanogpt_info.items() if k != "path"},
         # build-info.json itself and sw.js are not listed (they hold the id and this list)
         "files": files,
     }
