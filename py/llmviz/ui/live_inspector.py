@@ -15,6 +15,7 @@ import html
 from typing import Any
 
 from llmviz import live
+from llmviz.ui.dom import element, terms_table
 
 
 class Inspector:
@@ -182,11 +183,7 @@ class Inspector:
         raw = self.matrix[row][col]
 
         def add(tag: str, cls: str, text: str):
-            node = doc.createElement(tag)
-            node.className = cls
-            node.textContent = text
-            box.appendChild(node)
-            return node
+            return element(doc, box, tag, cls, text)
 
         add("div", "insp-where", f"[{row}, {col}]  {self.labels['rows'][row]} · {self.labels['cols'][col]}".strip())
         value = add("div", "insp-value", parts["value"])
@@ -196,15 +193,7 @@ class Inspector:
         if parts.get("text"):
             add("p", "insp-text", parts["text"])
         if parts.get("terms"):
-            table = add("table", "insp-terms", "")
-            for label, val in parts["terms"]:
-                tr = doc.createElement("tr")
-                for text, cls in ((label, "term"), (val, "num")):
-                    td = doc.createElement("td")
-                    td.className = cls
-                    td.textContent = text
-                    tr.appendChild(td)
-                table.appendChild(tr)
+            terms_table(doc, box, parts["terms"], "insp-terms", "term", "num")
 
     def csv(self) -> str:
         return live.to_csv(self.block, self.matrix, self.labels) if self.block else ""

@@ -29,6 +29,7 @@ import json
 from typing import Any
 
 from . import scene_steps
+from .dom import element, terms_table
 
 DEFAULT_MOTION = {"speed": 1.0, "paused": False, "reduced": False}
 
@@ -205,11 +206,7 @@ class SceneView:
         el.textContent = ""
 
         def add(tag: str, cls: str, text: str):
-            node = doc.createElement(tag)
-            node.className = cls
-            node.textContent = text
-            el.appendChild(node)
-            return node
+            return element(doc, el, tag, cls, text)
 
         add("div", "tt-title", parts["title"])
         add("div", "tt-value", parts["value"])
@@ -218,15 +215,7 @@ class SceneView:
         if parts.get("text"):
             add("p", "tt-text", parts["text"])
         if parts.get("terms"):
-            table = add("table", "tt-terms", "")
-            for label, value in parts["terms"]:
-                tr = doc.createElement("tr")
-                for text, cls in ((label, "tt-term"), (value, "tt-num")):
-                    td = doc.createElement("td")
-                    td.className = cls
-                    td.textContent = text
-                    tr.appendChild(td)
-                table.appendChild(tr)
+            terms_table(doc, el, parts["terms"], "tt-terms", "tt-term", "tt-num")
         el.hidden = False
         self.api.placeTooltip()
 
