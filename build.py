@@ -3,7 +3,7 @@
 
     python build.py [--out dist] [--serve [--port N]] [--wheelhouse DIR]
                     [--nanogpt PATH] [--weights weights/sort.npz] [--label TEXT] [--quiet]
-                    [--precompile-stdlib]
+                    [--stdlib-sources]
 
 What ends up in dist/ (every URL in the page is relative, so dist/ works from any
 sub-path of any static host, and offline once the service worker has it):
@@ -12,8 +12,9 @@ sub-path of any static host, and offline once the service worker has it):
     sw.js                  site/sw.js with the build id and the list of every file to precache
     app.py, pyscript.toml  the PyScript entry (py/llmviz/app.py) and its config
     pyscript/              @pyscript/core's dist/ (without source maps)
-    pyodide/               Pyodide's core files (npm package `pyodide`); with --precompile-stdlib its
-                           python_stdlib.zip holds the same modules as bytecode (Python starts sooner)
+    pyodide/               Pyodide's core files (npm package `pyodide`), except that python_stdlib.zip
+                           holds the same modules as bytecode compiled here by that Pyodide in Node
+                           (Python starts 1-2 s sooner); --stdlib-sources ships Pyodide's zip as it is
     vendor/three/          three.module.js, three.core.js and the addons the renderer imports
     wheels/                pygments (PyPI), llmviz (built here), numpy for Pyodide (when available),
                            pycache.zip: their modules as bytecode, compiled by this Pyodide in Node
@@ -171,7 +172,7 @@ def copy_pyodide(b: Builder, stdlib: Path | None = None) -> dict:
         if not (src / name).exists():
             raise BuildError(f"{src / name} is missing; run 'npm ci'")
         if name == "python_stdlib.zip" and stdlib is not None:
-            b.copy(stdlib, f"pyodide/{name}")  # --precompile-stdlib: the same modules as bytecode
+            b.copy(stdlib, f"pyodide/{name}")  # the same modules as bytecode
             continue
         b.copy(src / name, f"pyodide/{name}")
     return json.loads((src / "pyodide-lock.json").read_text())
@@ -363,10 +364,11 @@ fs.writeFileSync(dst, py.FS.readFile("/job/stdlib-pyc.zip"));
 
 def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     """Pyodide's python_stdlib.zip with every module as bytecode (compiled by that Pyodide in Node),
-    for ``--precompile-stdlib``: Python then starts without compiling the modules it imports
-    (about 3 s of a 5 s Pyodide start on a slow machine). Sources are left out (the zip grows
-    from 2.5 to 4.5 MB instead of 7): tracebacks into the standard library show no source lines.
-    Cached in .cache/ by the zip's sha256; None when Node cannot do it."""
+    shipped by default: Python then starts without compiling the modules it imports (1-2 s of
+    a 2.5-4 s start here). Sources are left out, as Pyodide does for the packages of its own
+    distribution (the zip grows from 2.5 to 4.5 MB instead of 7): tracebacks into the standard
+    library give file and line but no source text. Cached in .cache/ by the zip's sha256; None
+    (Pyodide's zip as it is) when Node cannot do it."""
     src = NODE / "pyodide" / "python_stdlib.zip"
     key = sha256_bytes(f"{sha256_file(src)} {pyodide_version} {PYCACHE_FORMAT}".encode())[:24]
     out = CACHE / f"stdlib-pyc-{key}.zip"
@@ -374,7 +376,8 @@ def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
         return out
     node = shutil.which("node")
     if node is None:
-        print("warning: --precompile-stdlib needs Node.js; shipping Pyodide's python_stdlib.zip as it is",
+        print("warning: no Node.js here, so Pyodide's python_stdlib.zip ships as it is "
+              "(Python compiles the standard library at every load, 1-2 s slower)",
               file=sys.stderr)
         return None
     b.say(f"precompiling Pyodide {pyodide_version}'s standard library in Node")
@@ -632,7 +635,7 @@ def git_commit() -> dict:
 
 def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None,
           nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True,
-          precompile_stdlib: bool = False) -> dict:
+          precompile_stdlib: bool = True) -> dict:
     t0 = time.perf_counter()
     b = Builder(out, quiet)
     _check_out(out)
@@ -800,15 +803,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", default=os.environ.get("LLMVIZ_BUILD_LABEL", ""),
                    help="a short text shown in the page header (e.g. a version); part of the build id")
     p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
-    p.add_argument("--precompile-stdlib", action="store_true",
-                   default=os.environ.get("LLMVIZ_PRECOMPILE_STDLIB") == "1",
-                   help="ship Pyodide's standard library as bytecode compiled here (needs Node.js): "
-                        "Python starts seconds sooner; the zip is 2 MB larger and has no sources "
-                        "(also LLMVIZ_PRECOMPILE_STDLIB=1)")
+    p.add_argument("--stdlib-sources", action="store_true",
+                   help="ship Pyodide's python_stdlib.zip as it is (sources: tracebacks into the "
+                        "standard library show their lines; 2 MB smaller) instead of as bytecode "
+                        "compiled here; Python then starts 1-2 s later at every load")
     args = p.parse_args(argv)
     try:
         build(args.out.resolve(), args.wheelhouse, args.weights, args.nanogpt, args.label, args.quiet,
-              download=not args.no_download, precompile_stdlib=args.precompile_stdlib)
+              download=not args.no_download, precompile_stdlib=not args.stdlib_sources)
     except BuildError as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

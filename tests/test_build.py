@@ -63,9 +63,38 @@ def test_build_info_hashes_match_the_files(built_dist):
 
 def test_vendored_files_are_the_npm_packages(built_dist):
     for name in build.PYODIDE_FILES:
-        assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
+        if name != "python_stdlib.zip":
+            assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
     assert (built_dist / "pyscript/core.js").read_bytes() == \
         (ROOT / "node_modules/@pyscript/core/dist/core.js").read_bytes()
+
+
+def test_standard_library_ships_as_bytecode_of_the_same_modules(built_dist):
+    """python_stdlib.zip: every module of Pyodide's zip as an unchecked hash-based .pyc (the
+    boot test shows Pyodide imports them), every other file as it is."""
+    assert _info(built_dist)["stdlib_precompiled"] is True
+    with zipfile.ZipFile(ROOT / "node_modules/pyodide/python_stdlib.zip") as npm, \
+            zipfile.ZipFile(built_dist / "pyodide/python_stdlib.zip") as ours:
+        sources = {n for n in npm.namelist() if n.endswith(".py")}
+        assert len(sources) > 400
+        assert set(ours.namelist()) == (set(npm.namelist()) - sources) | {n + "c" for n in sources}
+        magic = None
+        for name in ours.namelist():
+            data = ours.read(name)
+            if not name.endswith(".pyc"):
+                assert data == npm.read(name), name
+                continue
+            magic = magic or data[:4]
+            assert data[:4] == magic and data[2:4] == b"\r\n", name     # one Python's magic number
+            assert int.from_bytes(data[4:8], "little") == 1, name         # hash-based, not checked
+
+
+def test_build_can_ship_the_standard_library_as_it_is(tmp_path, site_weights):
+    out = tmp_path / "dist"
+    info = build.build(out, weights=site_weights, quiet=True, download=False, precompile_stdlib=False)
+    assert info["stdlib_precompiled"] is False
+    assert (out / "pyodide/python_stdlib.zip").read_bytes() == \
+        (ROOT / "node_modules/pyodide/python_stdlib.zip").read_bytes()
 
 
 def test_service_worker_precaches_every_file_and_names_the_build(built_dist):
