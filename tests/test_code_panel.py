@@ -110,7 +110,7 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
     config, T = model.config, len(ids)
     trace = model.trace(np.array([ids]))
     ctx = {"trace": trace, "params": model.state_dict(), "config": config, "vocab": vocab,
-           "input_text": "".join(vocab[i] for i in ids), "task": task}
+           "task": task}
     checked, steps_with_code = 0, 0
     for step in wt.render_all(ctx):
         items = code_view.panel_items(step, config, T, resolved)

@@ -22,7 +22,7 @@ def world():
     trace = model.trace([ids])
     scene = layout.scene(CONFIG, T=len(ids))
     ctx = {"trace": trace, "params": model.state_dict(), "config": CONFIG, "vocab": ["A", "B", "C"],
-           "input_text": "ACBBACBABCC", "task": None}
+           "task": None}
     return {"model": model, "trace": trace, "scene": scene, "ctx": ctx}
 
 

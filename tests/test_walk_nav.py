@@ -91,22 +91,37 @@ def test_camera_survives_the_hash_to_a_millimetre(values):
                                   "#phase=mlp&step=2&cam=1,2,3,4,5,inf", "#phase=mlp&step=2&cam="])
 def test_a_broken_camera_in_the_hash_is_ignored(text):
     link = walk_nav.parse_hash(text)
-    assert link == {"phase": "mlp", "step": "2", "cam": None}
+    assert link == {"phase": "mlp", "step": "2", "follow": None, "cam": None}
 
 
 def test_empty_or_foreign_hashes():
-    assert walk_nav.parse_hash("") == {"phase": None, "step": None, "cam": None}
+    assert walk_nav.parse_hash("") == {"phase": None, "step": None, "follow": None, "cam": None}
     assert walk_nav.parse_hash("#section-2")["phase"] is None
 
 
 def test_query_options():
     q = walk_nav.parse_query("?embed=1&lock=1&phase=attention&step=3"
                              "&origin=https://a.example&origin=https://b.example,http://localhost:8000")
-    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "3",
+    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "3", "follow": None,
                  "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
+    assert walk_nav.parse_query("?embed=1&phase=softmax&layer=2&head=1")["follow"] == {"layer": "2", "head": "1"}
     q = walk_nav.parse_query("?embed=0")
     assert not q["embed"] and not q["lock"] and q["origins"] == []
     assert walk_nav.parse_query("")["phase"] is None
+
+
+def test_the_followed_layer_and_head_travel_in_the_hash():
+    text = walk_nav.format_hash(Where("attention", 3), follow={"layer": 2, "head": 1})
+    assert text == "#phase=attention&step=3&layer=2&head=1"
+    assert walk_nav.parse_hash(text)["follow"] == {"layer": "2", "head": "1"}
+    # layer 0 and head 0 are the default: the link stays as short as before
+    assert walk_nav.format_hash(Where("attention", 3), follow={"layer": 0, "head": 0}) == "#phase=attention&step=3"
+    assert walk_nav.format_hash(Where("mlp", 1), follow={"layer": 1, "head": 0}) == "#phase=mlp&step=1&layer=1"
+    cam = {"position": [1, 2, 3], "target": [0, 0, 0]}
+    link = walk_nav.parse_hash(walk_nav.format_hash(Where("mlp", 1), cam, {"head": 2}))
+    assert link["follow"] == {"head": "2"} and link["cam"] == {"position": [1, 2, 3], "target": [0, 0, 0]}
+    assert walk_nav.full_page_url("/x/index.html", Where("mlp", 1), {"layer": 2, "head": 0}) == \
+        "./index.html#phase=mlp&step=1&layer=2"
 
 
 def test_full_page_link_drops_the_embed_options():
@@ -222,7 +237,7 @@ def test_gelu_plot_from_the_walkthrough_renders():
                                  for k, v in GPT(config).state_dict().items()}, config)
     ids = [0, 1, 2, 1, 0, 2]
     ctx = {"trace": model.trace(np.array([ids])), "params": model.state_dict(), "config": config,
-           "vocab": list("ABC"), "input_text": "ABCBAC"}
+           "vocab": list("ABC")}
     step = next(s for s in wt.render_all(ctx) if s.get("plot"))
     svg = ET.fromstring(walk_svg.gelu_plot(step["plot"]))
     assert svg.get("class") == "wv-plot"

@@ -59,8 +59,7 @@ def make_case(config: GPTConfig, vocab: list[str], ids: list[int], *, flat_copy:
     model = random_model(config, seed)
     trace = model.trace(np.array([ids]))
     params = model.state_dict()
-    ctx = {"trace": trace, "params": params, "config": config, "vocab": vocab,
-           "input_text": "".join(vocab[i] for i in ids), **extra}
+    ctx = {"trace": trace, "params": params, "config": config, "vocab": vocab, **extra}
     if flat_copy:
         ctx["trace"] = tracefile.read(*tracefile.dump(trace))
         ctx["params"] = {k: flat(v) for k, v in params.items()}
@@ -76,11 +75,16 @@ def text_case_for(flat_copy: bool) -> dict:
     return make_case(TEXT, TEXT_VOCAB, ids, flat_copy=flat_copy, seed=1)
 
 
-@pytest.fixture(scope="module", params=["sort-numpy", "sort-flat", "text-numpy", "text-flat"])
+@pytest.fixture(scope="module", params=["sort-numpy", "sort-flat", "text-numpy", "text-flat",
+                                        "sort-follow", "text-follow"])
 def case(request):
-    """A model, its context, and every step rendered (sort or 65-char text; numpy or flat)."""
+    """A model, its context, and every step rendered (sort or 65-char text; numpy or flat;
+    or following the last layer and head instead of layer 0, head 0)."""
     kind, store = request.param.split("-")
     c = (sort_case_for if kind == "sort" else text_case_for)(store == "flat")
+    if store == "follow":
+        config = c["config"]
+        c["ctx"]["follow"] = {"layer": config.n_layer - 1, "head": config.n_head - 1}
     c["steps"] = wt.render_all(c["ctx"])
     return c
 
@@ -323,6 +327,42 @@ def test_worked_dot_products_hold(case, phase, step_id):
     assert math.isclose(total, rest[0]["value"], rel_tol=1e-4, abs_tol=1e-4), (total, rest[0])
 
 
+def test_follow_chooses_the_layer_and_head_of_the_zoomed_phases(sort_case):
+    ctx = dict(sort_case["ctx"], follow={"layer": 2, "head": 1})
+    steps = wt.render_all(ctx)
+    default = {(s["phase"], s["id"]): s for s in wt.render_all(sort_case["ctx"])}
+    for s in steps:
+        assert s["vars"] == {"t": sort_case["np_trace"]["idx"].shape[1] - 1, "L": 2, "h": 1}
+        ids = all_ids_of(s)
+        if s["phase"] in ("layernorm", "attention", "softmax", "projection", "mlp"):
+            assert not {i for i in ids if i.startswith(("h.0.", "h.1."))} - {"h.1.x"}, (s["id"], ids)
+            assert ids & {i for i in contract_ids(SORT) if i.startswith("h.2.")}, s["id"]
+        if s["phase"] in ("attention", "softmax"):
+            per_head = {i for i in ids if re.search(r"\.attn\.(q|k|v|scores|att|head_out)", i) and i.endswith("]")}
+            if per_head and s["id"] != "every_head":
+                assert all(i.endswith("[1]") for i in per_head), (s["id"], per_head)
+        if s["phase"] in ("intro", "prelim", "embedding", "output"):
+            assert s["html"] == default[(s["phase"], s["id"])]["html"], s["id"]
+    lines = " ".join(s["html"] for s in steps if s["phase"] == "attention")
+    assert "head 1 of block 2" in lines
+
+
+@pytest.mark.parametrize("follow, message", [
+    ({"layer": 3}, "this model has 3 layers (0..2); layer 3"),
+    ({"head": -1}, "3 heads (0..2); head -1"),
+    ({"head": 1.5}, "head 1.5 is not"),
+    ({"head": True}, "head True"),
+    ({"block": 0}, "follow takes 'layer' and 'head', not 'block'"),
+    ([0, 1], "follow must be"),
+])
+def test_follow_out_of_range_says_what_the_model_has(sort_case, follow, message):
+    with pytest.raises(ValueError) as e:
+        wt.render_step("attention", 0, dict(sort_case["ctx"], follow=follow))
+    assert message in str(e.value)
+    assert wt.follow_of({"layer": "2", "head": 2.0}, SORT) == {"layer": 2, "head": 2}
+    assert wt.follow_of({"layer": None}, SORT) == {"layer": 0, "head": 0}
+
+
 def test_flat_trace_renders_the_same_html():
     args = (SORT, list("ABC"), [2, 1, 0, 1, 1, 2])
     a = wt.render_all(make_case(*args, flat_copy=False)["ctx"])
@@ -498,5 +538,5 @@ def test_runs_on_a_bundled_trace_without_numpy(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     html = json.loads(out.stdout)
-    expected = [s["html"] for s in wt.render_all(dict(case["ctx"], input_text=None))]
+    expected = [s["html"] for s in wt.render_all(case["ctx"])]
     assert html == expected

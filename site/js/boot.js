@@ -291,7 +291,7 @@ async function command(name, arg) {
   const value = await fn(arg);
   return value && typeof value.toJs === "function" ? value.toJs({ dict_converter: Object.fromEntries }) : value;
 }
-api.goto = (target) => command("goto", target);         // target: {phase, step}
+api.goto = (target) => command("goto", target);         // target: {phase, step, layer?, head?}
 api.setInput = (text) => command("setInput", text);
 api.generate = (n, opts) => command("generate", { n, ...(opts || {}) });      // resolves to the text
 api.loadModel = (npz, card) => command("loadModel", { npz, card });           // npz: ArrayBuffer, card: object or JSON text
@@ -302,7 +302,8 @@ api.phases = () => (handlers.has("phases") ? handlers.get("phases")() : command(
 
 // ---- embedding: postMessage from the parent page ---------------------------------
 // Messages (from a page embedding this one in an iframe):
-//   {type: "llmviz:goto", phase, step, id?}  goes there; once the view has settled the
+//   {type: "llmviz:goto", phase, step, layer?, head?, id?}  goes there (following that
+//        transformer block and attention head, if given); once the view has settled the
 //        answer is {type: "llmviz:state", phase, step, focus, camera, code, ..., id}
 //   {type: "llmviz:state", id?}             answered with the same {type: "llmviz:state", ...}
 //   {llmviz: <command>, arg, id}            any command of COMMANDS; answered with
@@ -331,7 +332,9 @@ window.addEventListener("message", async (event) => {
   };
   if (typed) {
     try {
-      if (msg.type === "llmviz:goto") await command("goto", { phase: msg.phase, step: msg.step });
+      if (msg.type === "llmviz:goto") {
+        await command("goto", { phase: msg.phase, step: msg.step, layer: msg.layer, head: msg.head });
+      }
       answer(Object.assign({}, api.state(), { type: "llmviz:state" }));
     } catch (e) {
       answer({ type: "llmviz:error", error: errorText(e) });

@@ -96,8 +96,8 @@ def bundled(built_dist):
     card = json.loads(next((built_dist / "weights").glob("*.json")).read_text())
     index = json.loads((data / "trace.json").read_text())
     ctx = {"trace": trace, "params": params, "config": trace.config, "vocab": list(card["vocab"]),
-           "input_text": index["text"], "task": card.get("task")}
-    return {"trace": trace, "scene": scene, "ctx": ctx}
+           "task": card.get("task")}
+    return {"trace": trace, "scene": scene, "ctx": ctx, "text": index["text"]}
 
 
 def test_first_frame_is_drawn_before_python_is_ready(booted):
@@ -247,7 +247,7 @@ def test_a_new_input_redraws_the_values(booted, bundled, wheelhouse):
         pytest.skip("needs numpy for Pyodide: set LLMVIZ_PYODIDE_WHEELHOUSE")
     assert p.js("() => window.llmviz.info.live") is True
     before = p.js("() => Array.from(window.llmvizScene.renderer.block('h.0.attn.att[0]').values)")
-    text = "BACCAB" if not bundled["ctx"]["input_text"].startswith("BACCAB") else "CABBAC"
+    text = "BACCAB" if not bundled["text"].startswith("BACCAB") else "CABBAC"
     result = p.js("(t) => window.llmviz.setInput(t).then(() => true, e => String(e))", text)
     if isinstance(result, str) and "not available" in result:
         pytest.skip(f"no live input in this build: {result}")

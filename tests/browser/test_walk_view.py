@@ -443,6 +443,13 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
                   f"{{type: 'llmviz:goto', phase: 'nowhere', step: 0, id: 99}}, '{site.origin}')")
     page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:error' && r.msg.id === 99)")
     assert child.evaluate("() => window.llmviz.state().phase") == "mlp"
+    # a goto may name the transformer block and head to follow
+    page.evaluate(f"() => document.getElementById('frame-score').contentWindow.postMessage("
+                  f"{{type: 'llmviz:goto', phase: 'softmax', step: 1, layer: 1, head: 2, id: 7}}, '{site.origin}')")
+    page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:state' && r.msg.id === 7)")
+    reply = page.evaluate("() => window.replies.find(r => r.msg.id === 7).msg")
+    assert (reply["phase"], reply["step"], reply["follow"]) == ("softmax", 1, {"layer": 1, "head": 2})
+    assert "h.1.attn.scores[2]" in reply["focus"], reply["focus"]
     shot(page, "embed_after_goto")
 
     # --- a page of an origin the frame does not allow: ignored, no answer
@@ -505,4 +512,76 @@ def test_commentary_follows_a_new_input(built_dist, serve_dist, pages, wheelhous
     # the step titles that name a token follow the input too ("Position t holds X")
     if after["ids"][-1] != before["ids"][-1] or len(after["ids"]) != len(before["ids"]):
         assert title_cell.get_attribute("title") != old_title
+    assert not pages.errors, "\n".join(pages.errors)
+
+
+# ------------------------------------------------------------------ following another block and head
+
+def test_follow_another_block_and_head(built_dist, serve_dist, pages):
+    """The Follow selects zoom the tour into another block and head: the step, its numbers
+    and the URL follow; a deep link and goto carry them; a link to a head the model does
+    not have is refused with a notice; back restores the earlier choice."""
+    trace, params, scene_ids = load_bundle(built_dist)
+    config = json.loads((built_dist / "build-info.json").read_text())["model"]["config"]
+    last_layer, last_head = config["n_layer"] - 1, config["n_head"] - 1
+    assert last_layer > 0 and last_head > 0, "the shipped model should have several blocks and heads"
+    server = serve_dist(built_dist)
+    p = pages(reduced_motion="reduce")
+    page = p.page
+    boot(page, server.url + "#phase=attention&step=3")
+    assert state(page)["follow"] == {"layer": 0, "head": 0}
+    assert all(f.startswith(("h.0.", "x")) for f in state(page)["focus"]), state(page)["focus"]
+
+    # the selects: one option per block and per head of this model
+    assert page.locator(".wv-layer option").count() == config["n_layer"]
+    assert page.locator(".wv-head option").count() == config["n_head"]
+    page.select_option(".wv-head", str(last_head))
+    page.wait_for_function("h => window.llmviz.state().follow.head === h && window.llmviz.state().settled",
+                           arg=last_head)
+    page.select_option(".wv-layer", str(last_layer))
+    page.wait_for_function("L => window.llmviz.state().follow.layer === L && window.llmviz.state().settled",
+                           arg=last_layer)
+    st = state(page)
+    assert (st["phase"], st["step"]) == ("attention", 3)
+    assert page.evaluate("() => location.hash") == f"#phase=attention&step=3&layer={last_layer}&head={last_head}"
+    per_head = [f for f in st["focus"] if "[" in f]
+    assert per_head and all(f.startswith(f"h.{last_layer}.") and f.endswith(f"[{last_head}]") for f in per_head), \
+        st["focus"]
+    assert set(st["focus"]) <= scene_ids
+    for n in st["numbers"]:   # the numbers are the followed head's, from the Trace
+        assert any(f"h.{last_layer}." in str(v) for v in json.dumps(n["source"]).split('"')), n
+        expected = numbers.evaluate(n["source"], trace, params)
+        assert math.isclose(n["value"], expected, rel_tol=1e-4, abs_tol=1e-5), n
+    shot(page, "follow_last_head")
+    page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 0})")
+    assert f"We follow head {last_head} of block {last_layer}" in page.locator("#commentary").inner_text()
+
+    # steps onward keep following it; the intro and output phases do not depend on it
+    page.evaluate("() => window.llmviz.goto({phase: 'mlp', step: 1})")
+    assert all(not f.startswith("h.0.") for f in state(page)["focus"]), state(page)["focus"]
+
+    # goto with layer and head; a head the model does not have is refused, nothing changes
+    back = page.evaluate("() => window.llmviz.goto({phase: 'softmax', step: 1, layer: 1, head: 0})")
+    assert back["follow"] == {"layer": 1, "head": 0} and (back["phase"], back["step"]) == ("softmax", 1)
+    assert page.evaluate("() => location.hash") == "#phase=softmax&step=1&layer=1"
+    assert page.locator(".wv-layer").input_value() == "1" and page.locator(".wv-head").input_value() == "0"
+    err = page.evaluate("(h) => window.llmviz.goto({phase: 'softmax', step: 1, head: h})"
+                        ".then(() => 'resolved', e => String(e))", config["n_head"])
+    assert "this model has" in err and f"head {config['n_head']}" in err, err
+    assert state(page)["follow"] == {"layer": 1, "head": 0}
+
+    # back: the earlier step and the block and head it followed
+    page.go_back()
+    page.wait_for_function("() => window.llmviz.state().phase === 'mlp' && window.llmviz.state().settled")
+    assert state(page)["follow"] == {"layer": last_layer, "head": last_head}
+
+    # a deep link names them; an impossible one says so and keeps the defaults
+    q = pages(reduced_motion="reduce")
+    boot(q.page, server.url + "#phase=attention&step=2&layer=1&head=2")
+    assert state(q.page)["follow"] == {"layer": 1, "head": 2}
+    assert q.page.locator(".wv-layer").input_value() == "1"
+    r = pages(reduced_motion="reduce")
+    boot(r.page, server.url + f"#phase=attention&step=2&layer={config['n_layer']}")
+    assert state(r.page)["follow"] == {"layer": 0, "head": 0}
+    assert "does not have" in r.page.locator("body").inner_text()
     assert not pages.errors, "\n".join(pages.errors)

@@ -11,6 +11,7 @@ or emit, these events (keyword payloads):
   "pick"         id=, row=, col= or id=None: the pointer is over a scene cell (or left it)
   "select"       id=, row=, col=: a scene cell was clicked
   "notice"       text=: something the user should read (errors from loading etc.)
+  "follow"       the layer and head the walkthrough zooms into changed (``app.follow``)
 
 ``App.command(name, fn)`` publishes ``fn`` as ``window.llmviz.<name>`` (and so by
 postMessage); ``boot.js`` owns the JS side of that.
@@ -38,6 +39,7 @@ class App:
         self.live = live            # the trace was computed in this browser
         self.numpy = numpy          # numpy is available here
         self.step: dict | None = None
+        self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
 
     # ---- events -----------------------------------------------------------
@@ -73,17 +75,39 @@ class App:
         self.model, self.config, self.vocab, self.card, self.params, self.scene = (
             model, config, vocab, card, params, scene)
         self.trace, self.text, self.ids = trace, text, list(ids)
+        if not self._follow_fits(self.follow):  # a smaller model: back to the first layer and head
+            self.follow = {"layer": 0, "head": 0}
         self.emit("model")
         self.emit("trace")
+
+    def set_follow(self, layer: Any = None, head: Any = None) -> dict:
+        """Zoom the walkthrough into another layer and/or head (None keeps the current one).
+        Raises ValueError, saying what the model has, for one it does not have."""
+        from llmviz.walkthrough import follow_of
+        wanted = dict(self.follow)
+        if layer is not None:
+            wanted["layer"] = layer
+        if head is not None:
+            wanted["head"] = head
+        follow = follow_of(wanted, self.config)
+        if follow != self.follow:
+            self.follow = follow
+            self.emit("follow")
+        return follow
+
+    def _follow_fits(self, follow: dict) -> bool:
+        from llmviz.walkthrough import follow_of
+        try:
+            follow_of(follow, self.config)
+        except ValueError:
+            return False
+        return True
 
     # ---- what the walkthrough needs --------------------------------------
     def walk_ctx(self) -> dict:
         task = (self.card or {}).get("task") or None
-        # the prompt the user gave: for a task with a fixed input length (sort: 6 letters)
-        # the first letters of the sequence shown; the rest is the model's answer so far
-        prompt = self.text[:int(task["input_len"])] if task and task.get("input_len") else self.text
         return {"trace": self.trace, "params": self.params, "config": self.config, "vocab": self.vocab,
-                "input_text": prompt, "task": task}
+                "task": task, "follow": dict(self.follow)}
 
     # ---- JS API -------------------------------------------------------------
     def command(self, name: str, fn: Callable[..., Any]) -> None:

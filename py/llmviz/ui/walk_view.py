@@ -12,10 +12,12 @@ and arrows not while the 3D canvas has focus: the camera uses them there).
 
 Every step is an entry in the browser's history (``#phase=attention&step=3``), so
 back / forward step through the tour and a copied URL opens the same view; a camera
-the reader moved is kept as ``&cam=``. JS API (through boot.js): ``llmviz.phases()``,
-``llmviz.goto({phase, step})`` (resolves once the view has settled: it awaits
-``app.settle``, which the scene view sets in its "step" listener to the camera
-flight's promise), ``llmviz.state()``.
+the reader moved is kept as ``&cam=``. "Follow block … head …" picks which transformer
+block and attention head the zoomed-in phases show (``app.follow``; ``&layer=&head=``
+in the URL). JS API (through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step,
+layer, head})`` (resolves once the view has settled: it awaits ``app.settle``, which
+the scene view sets in its "step" listener to the camera flight's promise),
+``llmviz.state()``.
 
 Embedded (``?embed=1``): no header, the panel becomes a drawer beside the scene with a
 link to the full page; ``&lock=1`` pins the step given by ``?phase=&step=``. A parent
@@ -109,6 +111,7 @@ class WalkView:
         self.settled = False
         self._proxies = []
         self._cam_timer = None
+        self._follow_quiet = False   # set while a link or command picks the block and head
         self.tour = walk_nav.Tour(walkthrough.phases())
         self.titles: dict[tuple[str, int], str] = {}
         self._media = js.window.matchMedia(REDUCED_MOTION)
@@ -150,6 +153,7 @@ class WalkView:
         app.on("ready", self._on_ready)
         app.on("trace", self._on_trace)
         app.on("model", self._on_model)
+        app.on("follow", self._on_follow)
         app.on("pick", self._on_pick)
         app.command("goto", self.goto_command)
         app.command("state", self.state_command)
@@ -195,11 +199,19 @@ class WalkView:
 </div>
 <div class="wv-timeline" role="slider" tabindex="0" aria-label="Position in the walkthrough"
      aria-valuemin="1" aria-valuemax="{len(tour)}">{''.join(cells)}</div>
+<div class="wv-controls">
 <div class="wv-motion" role="group" aria-label="Animation">
   <label>Speed <select class="wv-speed" aria-label="Animation speed">{speeds}</select></label>
   <button type="button" class="wv-pause" aria-pressed="false">Pause</button>
   <button type="button" class="wv-skip" title="Show the end of the animation">Skip to end</button>
   <span class="wv-reduced" hidden>reduced motion</span>
+</div>
+<div class="wv-follow" role="group" aria-label="The block and head the tour zooms into"
+     title="Which transformer block and attention head the steps from layer norm to the MLP show">
+  <span class="wv-follow-label">Follow</span>
+  <label class="wv-layer-choice">block <select class="wv-layer" aria-label="Transformer block to follow"></select></label>
+  <label class="wv-head-choice">head <select class="wv-head" aria-label="Attention head to follow"></select></label>
+</div>
 </div>
 <div class="wv-toc" id="wv-toc" hidden>
   <div class="wv-toc-map"></div>
@@ -208,7 +220,7 @@ class WalkView:
         q = self.nav.querySelector
         self.el = {name: q(f".wv-{name}") for name in
                    ("prev", "next", "phase", "count", "timeline", "toc", "toc-toggle", "toc-map", "speed",
-                    "pause", "skip", "reduced")}
+                    "pause", "skip", "reduced", "follow", "layer", "head", "layer-choice", "head-choice")}
         self.cells = list(self.nav.querySelectorAll(".wv-tl-step"))
         self._draw_schematic()
         self._listen(self.el["prev"], "click", lambda e: self.step_by(-1))
@@ -223,7 +235,10 @@ class WalkView:
         self._listen(self.el["speed"], "change", self._on_speed)
         self._listen(self.el["pause"], "click", self._on_pause)
         self._listen(self.el["skip"], "click", lambda e: self.app.emit("motion", skip=True))
+        self._listen(self.el["layer"], "change", self._on_follow_select)
+        self._listen(self.el["head"], "change", self._on_follow_select)
         self._show_motion()
+        self._fill_follow()
 
     def _draw_schematic(self) -> None:
         n_layer = walk_nav_config(self.app.config, "n_layer", 1)
@@ -357,7 +372,7 @@ class WalkView:
         for part in self.el["toc-map"].querySelectorAll(".wv-part"):
             part.classList.toggle("current", part.dataset.phase == where.phase)
         if self.embed:
-            self.full_link.href = walk_nav.full_page_url(str(js.location.pathname), where)
+            self.full_link.href = walk_nav.full_page_url(str(js.location.pathname), where, self.app.follow)
 
     def _scroll_to_commentary(self) -> None:
         """Bring the top of the commentary into view if the panel was scrolled past it."""
@@ -371,7 +386,7 @@ class WalkView:
 
     # ---------------------------------------------------------------- history & deep links
     def _history(self, where: Where, cam: dict | None, mode: str) -> None:
-        url = walk_nav.format_hash(where, cam)
+        url = walk_nav.format_hash(where, cam, self.app.follow)
         if url == str(js.location.hash):
             return
         if mode == "push" and not self.embed:   # an embedded frame never adds to the parent's history
@@ -388,6 +403,7 @@ class WalkView:
         except ValueError as e:
             self.app.emit("notice", text=f"This link names no step of the walkthrough: {e}")
             return
+        self._apply_follow(link["follow"] or {"layer": 0, "head": 0})
         asyncio.ensure_future(self.go(where, history=None, cam=link["cam"]))
 
     def _start(self) -> tuple[Where, dict | None]:
@@ -396,11 +412,25 @@ class WalkView:
         for source in (link, self.query):
             if source["phase"]:
                 try:
-                    return self.tour.resolve(source["phase"], source["step"]), source.get("cam")
+                    where = self.tour.resolve(source["phase"], source["step"])
                 except ValueError as e:
                     self.app.emit("notice", text=f"This link names no step of the walkthrough: {e}")
                     break
+                self._apply_follow(source["follow"])
+                return where, source.get("cam")
         return self.tour.first(), None
+
+    def _apply_follow(self, follow: dict | None) -> bool:
+        """Follow the layer and head a link or command names; a notice (and no change) if
+        this model has no such layer or head."""
+        if not follow:
+            return True
+        try:
+            self._set_follow_for(follow)
+        except ValueError as e:
+            self.app.emit("notice", text=f"This link follows a block or head this model does not have: {e}")
+            return False
+        return True
 
     def _on_camera_touched(self, event) -> None:
         """The reader may have moved the camera: keep it in the URL (``&cam=``) once it rests."""
@@ -473,6 +503,48 @@ class WalkView:
 
     def _on_model(self) -> None:
         self._draw_schematic()
+        self._fill_follow()
+
+    # the block and head the tour follows
+    def _fill_follow(self) -> None:
+        """The block and head choices for this model (hidden where the model has only one)."""
+        config, follow = self.app.config, self.app.follow
+        for key, count_name in (("layer", "n_layer"), ("head", "n_head")):
+            n = int(walk_nav_config(config, count_name, 1))
+            select = self.el[key]
+            select.innerHTML = "".join(f'<option value="{i}">{i}</option>' for i in range(n))
+            select.value = str(follow[key])
+            self.el[f"{key}-choice"].hidden = n < 2
+        self.el["follow"].hidden = bool(self.el["layer-choice"].hidden and self.el["head-choice"].hidden)
+
+    def _set_follow_for(self, follow: dict) -> None:
+        """Follow what a link or command names, for the step it is about to show (so the
+        step shown now, and its history entry, stay as they are)."""
+        self._follow_quiet = True
+        try:
+            self.app.set_follow(follow.get("layer"), follow.get("head"))
+        finally:
+            self._follow_quiet = False
+
+    def _on_follow_select(self, event) -> None:
+        try:
+            self.app.set_follow(int(self.el["layer"].value), int(self.el["head"].value))
+        except ValueError as e:
+            self.app.emit("notice", text=str(e))
+            self._fill_follow()
+
+    def _on_follow(self) -> None:
+        """Another block or head: the selects, the titles and the step shown follow it."""
+        follow = self.app.follow
+        self.el["layer"].value, self.el["head"].value = str(follow["layer"]), str(follow["head"])
+        if self.where is None:
+            return
+        self._step_titles()
+        self._update_titles()
+        if self._follow_quiet:
+            return
+        started = self.begin(self.where, history="replace")   # now, so a goto right after wins
+        asyncio.ensure_future(self.finish(started))
 
     def _update_titles(self) -> None:
         for n, w in enumerate(self.tour.order):
@@ -664,6 +736,7 @@ class WalkView:
                 "focus": list(r.get("focus", [])), "camera": self.camera(),
                 "code": _plain(getattr(self.app, "code_refs", None) or []),
                 "numbers": _plain(r.get("numbers", [])), "refs": list(r.get("refs", [])),
+                "follow": dict(self.app.follow),
                 "motion": dict(self.app.motion), "embed": self.embed, "locked": self.locked,
                 "settled": self.settled, "hover": self.hover,
                 "ready": True, "build": (self.app.build or {}).get("build_id"),
@@ -684,12 +757,18 @@ class WalkView:
     async def goto_command(self, target=None):
         target = _plain(target)
         if isinstance(target, str):
-            link = walk_nav.parse_hash(target) if "=" in target else {"phase": target, "step": None, "cam": None}
+            link = walk_nav.parse_hash(target) if "=" in target else {"phase": target, "step": None,
+                                                                       "follow": None, "cam": None}
         elif isinstance(target, dict):
-            link = {"phase": target.get("phase"), "step": target.get("step"), "cam": target.get("camera")}
+            follow = {k: target[k] for k in ("layer", "head") if target.get(k) is not None}
+            link = {"phase": target.get("phase"), "step": target.get("step"), "follow": follow or None,
+                    "cam": target.get("camera")}
         else:
-            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 3})")
+            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 3}), "
+                             "and optionally layer and head")
         where = self.tour.resolve(link["phase"], link["step"])
+        if link["follow"]:   # ValueError: rejected, nothing changes
+            self._set_follow_for(link["follow"])
         return await self.go(where, history="push", cam=link["cam"])
 
 

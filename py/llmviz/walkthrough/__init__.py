@@ -36,7 +36,8 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
 
 Strings in ``focus``, ``cells``, ``camera``, ``dim`` and ``animation`` are templates
 over the step variables ``{t}`` (the position followed: the last one), ``{L}`` (the
-layer zoomed into: 0), ``{h}`` (the head: 0), ``{LL}`` (the last layer), ``{tm}``
+layer zoomed into) and ``{h}`` (the head): 0 and 0 unless ``ctx["follow"]`` chooses
+others (``{"layer": 1, "head": 2}``; the reader picks them in the page), ``{LL}`` (the last layer), ``{tm}``
 (the row the causal-mask step shows), ``{T}``, ``{C}``, ``{hs}``, ``{nh}``; a
 template that gives an integer becomes an int. Any of these fields may instead be
 a function of ``w`` returning the final value.
@@ -60,10 +61,10 @@ from dataclasses import field, dataclass
 from typing import Any, Callable
 
 from .markup import Renderer
-from .numbers import Html, Num, Walk, block_ids, geometry
+from .numbers import Html, Num, Walk, block_ids, follow_of, geometry
 
 __all__ = ["phases", "render_step", "render_all", "Step", "Phase", "ANIMATION_KINDS",
-           "PHASE_MODULES", "block_ids", "Walk", "Num", "Html"]
+           "PHASE_MODULES", "block_ids", "follow_of", "Walk", "Num", "Html"]
 
 # The animations the page knows how to play. "ids" lists the fields that hold block
 # ids (or lists of ids); everything else is numbers or words. In the rendered step,
@@ -242,7 +243,8 @@ def _common_values(w: Walk) -> dict:
 
 
 def render_step(phase_id: str, step_index: int, ctx: Any) -> dict:
-    """Render one step against ``ctx`` (trace, params, config, vocab, input_text, target_text)."""
+    """Render one step against ``ctx`` (trace, params, config, vocab, task, target_text, and
+    optionally follow: ``{"layer": L, "head": h}``)."""
     phase = _phase(phase_id)
     if not 0 <= step_index < len(phase.steps):
         raise IndexError(f"phase {phase_id!r} has steps 0..{len(phase.steps) - 1}, not {step_index}")

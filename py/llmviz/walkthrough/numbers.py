@@ -466,11 +466,39 @@ def evaluate(source: Any, trace: Any, params: Any = None):
 
 # ------------------------------------------------------------------ the walk
 
+def follow_of(follow: Any, config: Any) -> dict[str, int]:
+    """The layer and head the walkthrough zooms into, ``{"layer": L, "head": h}``, from a
+    caller's choice (a dict with either key, or None for layer 0, head 0). Raises
+    ValueError, saying what this model has, for anything out of range or not a whole number."""
+    out = {"layer": 0, "head": 0}
+    if follow is None:
+        return out
+    if not isinstance(follow, dict):
+        raise ValueError(f"follow must be {{'layer': L, 'head': h}}, not {follow!r}")
+    limits = {"layer": cfg(config, "n_layer"), "head": cfg(config, "n_head")}
+    for key, value in follow.items():
+        if key not in limits:
+            raise ValueError(f"follow takes 'layer' and 'head', not {key!r}")
+        if value is None:
+            continue
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        n = limits[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+            raise ValueError(f"this model has {n} {key}{'s' if n != 1 else ''} (0..{n - 1}); "
+                             f"{key} {value!r} is not one of them")
+        out[key] = value
+    return out
+
+
 class Walk:
     """Everything a step needs to fill its text: sizes, chosen position/layer/head, numbers.
 
     ``t`` is the position the commentary follows (the last one, whose output is the
-    next token), ``L`` the layer (0) and ``h`` the head (0) it zooms into.
+    next token), ``L`` the layer and ``h`` the head it zooms into: 0 and 0, or what
+    ``ctx["follow"]`` says (``{"layer": L, "head": h}``, see ``follow_of``).
     """
 
     def __init__(self, ctx: Any):
@@ -486,7 +514,6 @@ class Walk:
         idx = self.trace["idx"]
         self.T = int(idx.shape[1])
         self.ids = [int(idx[0, i]) for i in range(self.T)]
-        self.input_text = get("input_text") or "".join(self.vocab[i] if i < len(self.vocab) else "?" for i in self.ids)
         self.target_text = get("target_text")
         task = get("task")  # "sort", or a model card's task dict ({"name": "sort", ...})
         if isinstance(task, dict):
@@ -500,7 +527,8 @@ class Walk:
         self.C, self.V, self.nh, self.hs = d["C"], d["V"], d["nh"], d["hs"]
         self.n_layer, self.block_size = d["n_layer"], d["block_size"]
         self.bias = _bias(self.config)
-        self.t, self.L, self.h = self.T - 1, 0, 0
+        follow = follow_of(get("follow"), self.config)
+        self.t, self.L, self.h = self.T - 1, follow["layer"], follow["head"]
         self.LL = self.n_layer - 1
 
     # ---- template variables for block ids, cells and animations
@@ -668,7 +696,7 @@ class Walk:
     def target(self) -> int | None:
         """The token the last position should predict, when known.
 
-        ``target_text`` is what should follow ``input_text``; its first token is the
+        ``target_text`` is what should follow the input; its first token is the
         target. Without it, the sort task knows its answer: the input letters sorted.
         """
         text = self.target_text
