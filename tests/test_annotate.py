@@ -369,7 +369,7 @@ def test_step_code_json_shape():
     resolved = code_refs.resolve_all(nanogpt_text())
     items = code_refs.step_code(["attention.softmax", "attention.init", "softmax"], config, 5, resolved)
     keys = {"key", "title", "source", "file", "symbol", "role", "lines", "text", "html", "collapsed",
-            "url", "vars", "notes"}
+            "url", "vars", "weights", "notes"}
     assert items and all(set(i) == keys for i in items)
     init = [i for i in items if i["key"] == "attention.init"]
     assert init and all(i["collapsed"] and i["role"] == "init" for i in init)

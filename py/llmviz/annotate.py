@@ -34,6 +34,12 @@ a small def-use pass over the function; ``highlight`` then wraps those tokens in
 ``<span class="var" data-block=...>`` and writes a note (e.g. ``q: (1, 3, 11, 16)``)
 beside the line that assigns them.
 
+Weights: ``bind_weights`` takes ``Weights`` specs (which attribute chain, e.g.
+``self.c_fc``, or which keyword, e.g. ``wte=`` in ``dict(wte=...)``, names which
+module of the model) and marks each of those tokens in a snippet; ``highlight``
+wraps the whole chain in ``<span class="var param" data-var=... data-block=...
+data-blocks=... data-params=...>``, so it is hovered and lit like a variable.
+
 Pure Python (``ast`` + pygments); no numpy, so it runs in the page as well.
 """
 from __future__ import annotations
@@ -47,7 +53,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 __all__ = [
     "SelectorError", "Whole", "Init", "Assign", "Call", "Return", "ForLoop", "If", "Span",
-    "Param", "Selector", "CodeRef", "Snippet", "Var", "resolve", "bind", "highlight", "css",
+    "Param", "Selector", "CodeRef", "Snippet", "Var", "Weights", "resolve", "bind", "bind_weights",
+    "highlight", "css",
     "source_lines", "scope_of", "with_scope",
 ]
 
@@ -165,7 +172,8 @@ class Snippet:
     """Lines ``first..last`` (1-based, inclusive) of ``file``; ``text`` is exactly those lines.
 
     ``symbol`` is the def or class the lines belong to (``Init`` resolves to
-    ``"X.__init__"``). ``vars``, ``notes`` and ``occurrences`` are filled by ``bind``.
+    ``"X.__init__"``). ``vars``, ``notes`` and ``occurrences`` are filled by ``bind``;
+    ``weights`` and ``weight_occurrences`` by ``bind_weights``.
     """
     source: str
     file: str
@@ -179,6 +187,8 @@ class Snippet:
     vars: list[dict] = field(default_factory=list)
     notes: dict[int, str] = field(default_factory=dict)
     occurrences: dict[tuple[int, int], dict] = field(default_factory=dict)
+    weights: list[dict] = field(default_factory=list)
+    weight_occurrences: dict[tuple[int, int], dict] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------
@@ -542,6 +552,11 @@ def _plan(text: str, filename: str, symbol: str, specs: tuple[Var, ...]
     return uses, def_lines
 
 
+def _shape_text(shape: Sequence[int]) -> str:
+    """``(1, 11, 48)``; a 1-tuple keeps its comma: ``(48,)``."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def _note(items: list[tuple[str, tuple]]) -> str:
     """``[("q", s), ("k", s)]`` -> ``"q, k: (1, 11, 48)"``; a return reads ``"returns (..)"``."""
     groups: dict[tuple, list[str]] = {}
@@ -549,13 +564,99 @@ def _note(items: list[tuple[str, tuple]]) -> str:
         groups.setdefault(shape, []).append(name)
     parts = []
     for shape, names in groups.items():
-        text = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+        text = _shape_text(shape)
         named = [n for n in names if n != "return"]
         if named:
             parts.append(f"{', '.join(named)}: {text}")
         if len(named) != len(names):
             parts.append(f"returns {text}")
     return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------
+# weights: which tokens of a snippet name a module (or parameter) of the model
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A module or parameter of the model, as one function names it.
+
+    ``path`` is a dotted attribute chain (``"self.c_fc"``, ``"self.transformer.wte"``,
+    ``"self.weight"``): every such chain in the function, read or assigned, is
+    marked (also inside a longer chain: ``self.weight`` in ``self.weight.shape``).
+    A ``path`` without a dot is a keyword argument (``wte`` in ``dict(wte=...)``).
+    ``module`` is the module's or parameter's name in the model, a template like
+    ``Var.block`` (``"h.{i}.mlp.c_fc"``, ``"{ln}.weight"``).
+    """
+    path: str
+    module: str
+
+
+def bind_weights(snippet: Snippet, specs: Sequence[Weights], describe: Callable[[Weights], dict | None],
+                 source_text: str | None = None) -> Snippet:
+    """A copy of ``snippet`` with ``weights`` and ``weight_occurrences`` filled in.
+
+    ``describe(spec)`` gives ``{"block": id, "blocks": [scene ids], ...}`` for a spec
+    in the current context (extra keys are kept, e.g. ``params``), or None to leave
+    its tokens plain (say, a bias the model does not have). Raises SelectorError
+    when a spec's path occurs nowhere in the function, so a renamed attribute
+    breaks the build.
+    """
+    text = snippet.source_text if source_text is None else source_text
+    found = _weight_plan(text, snippet.file, snippet.symbol, tuple(specs))
+    infos = [describe(spec) for spec in specs]
+    first, last = snippet.lines
+    occurrences: dict[tuple[int, int], dict] = {}
+    entries: dict[tuple, dict] = {}
+    for line, col, end, index in found:
+        info = infos[index]
+        if info is None or not first <= line <= last:
+            continue
+        occ = {"name": specs[index].path, **info, "end": end}
+        occurrences[(line, col)] = occ
+        entry = entries.setdefault((occ["name"], occ.get("block")),
+                                   {k: v for k, v in occ.items() if k != "end"} | {"lines": []})
+        if line not in entry["lines"]:
+            entry["lines"].append(line)
+    for entry in entries.values():
+        entry["lines"].sort()
+    return replace(snippet, weights=list(entries.values()), weight_occurrences=occurrences)
+
+
+@functools.lru_cache(maxsize=128)
+def _weight_plan(text: str, filename: str, symbol: str, specs: tuple[Weights, ...]
+                 ) -> list[tuple[int, int, int, int]]:
+    """Where each spec's path occurs in the function: (line, first column, end column
+    (both in characters), spec index), in file order."""
+    tree, lines = _parse(text)
+    func = _function_scope(tree, symbol, filename)
+    where = f"{filename}:{symbol}"
+    paths = [spec.path for spec in specs]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"{where}: a weights path is listed twice: {paths}")
+    attrs = {tuple(p.split(".")): i for i, p in enumerate(paths) if "." in p}
+    keywords = {p: i for i, p in enumerate(paths) if "." not in p}
+
+    def chars(line: int, col_bytes: int) -> int:
+        return len(lines[line - 1].encode("utf-8")[:col_bytes].decode("utf-8", "replace"))
+
+    out: list[tuple[int, int, int, int]] = []
+    for node in ast.walk(func):
+        if isinstance(node, ast.Attribute) and tuple(_parts(node)) in attrs:
+            if node.lineno != node.end_lineno:
+                continue  # a chain broken over lines: left plain
+            col = chars(node.lineno, node.col_offset)
+            out.append((node.lineno, col, chars(node.lineno, node.end_col_offset),
+                        attrs[tuple(_parts(node))]))
+        elif isinstance(node, ast.keyword) and node.arg in keywords:
+            col = chars(node.lineno, node.col_offset)
+            out.append((node.lineno, col, col + len(node.arg), keywords[node.arg]))
+    seen = {index for *_pos, index in out}
+    missing = [p for i, p in enumerate(paths) if i not in seen]
+    if missing:
+        raise SelectorError(f"{where}: weights {', '.join(map(repr, missing))} occur nowhere "
+                            f"in the function")
+    return sorted(out)
 
 
 # ----------------------------------------------------------------------------
@@ -577,7 +678,9 @@ def highlight(snippet: Snippet, shapes: dict[int, str] | None = None) -> str:
     styles it), one ``<span class="line" data-line="N">`` per line holding
     ``<span class="ln">N</span>``, the tokens, and a ``<span class="note">`` when
     the line assigns a tensor; bound variables are wrapped in
-    ``<span class="var" data-var=... data-block=... data-blocks=...>``.
+    ``<span class="var" data-var=... data-block=... data-blocks=...>``, bound weights
+    (``bind_weights``: a whole chain such as ``self.c_fc``) in ``<span class="var param"
+    data-var=... data-block=... data-blocks=... data-params=...>``.
     ``shapes`` (line -> note) overrides the notes ``bind`` made. The indentation
     shared by all lines is left out of the HTML (``snippet.text`` keeps it).
     """
@@ -595,10 +698,14 @@ def highlight(snippet: Snippet, shapes: dict[int, str] | None = None) -> str:
     lexer = PythonLexer(stripnl=False, ensurenl=False)
     rows: list[list[str]] = [[]]
     line, col = first, indent
+    open_end = None  # the end column of the weights chain being wrapped, if any
     for _index, ttype, value in lexer.get_tokens_unprocessed(shown):
         cls = _css_class(ttype)
         for k, piece in enumerate(value.split("\n")):
             if k:
+                if open_end is not None:
+                    rows[-1].append("</span>")
+                    open_end = None
                 rows.append([])
                 line, col = line + 1, indent
             if not piece:
@@ -608,8 +715,17 @@ def highlight(snippet: Snippet, shapes: dict[int, str] | None = None) -> str:
             occ = snippet.occurrences.get((line, col))
             if occ is not None and occ["name"] == piece:
                 token = _wrap_var(token, occ)
+            weights = None if open_end is not None else snippet.weight_occurrences.get((line, col))
+            if weights is not None and _names(text_lines, first, line, col, weights):
+                rows[-1].append(_open_weights(weights))
+                open_end = weights["end"]
             rows[-1].append(token)
             col += len(piece)
+            if open_end is not None and col >= open_end:
+                rows[-1].append("</span>")
+                open_end = None
+    if open_end is not None:
+        rows[-1].append("</span>")
     n_lines = snippet.lines[1] - first + 1
     rows = (rows + [[] for _ in range(n_lines)])[:n_lines]
     out = []
@@ -624,6 +740,30 @@ def highlight(snippet: Snippet, shapes: dict[int, str] | None = None) -> str:
              f'data-lines="{snippet.lines[0]}-{snippet.lines[1]}"')
     # block-level lines, so no newline between them (the JSON's "text" is for copying)
     return f'<div {attrs}><pre>' + "".join(out) + "</pre></div>"
+
+
+def _names(text_lines: list[str], first: int, line: int, col: int, occ: dict) -> bool:
+    """Whether the source from ``col`` to the occurrence's end spells its path."""
+    if not 0 <= line - first < len(text_lines):
+        return False
+    spelled = text_lines[line - first][col:occ["end"]]
+    return "".join(spelled.split()) == occ["name"]
+
+
+def _open_weights(occ: dict) -> str:
+    attrs = [f'data-var="{html.escape(occ["name"])}"']
+    if occ.get("block"):
+        attrs.append(f'data-block="{html.escape(occ["block"])}"')
+    if occ.get("blocks"):
+        attrs.append(f'data-blocks="{html.escape(" ".join(occ["blocks"]))}"')
+    params = occ.get("params") or []
+    if params:
+        attrs.append(f'data-params="{html.escape(" ".join(params))}"')
+        shapes = occ.get("shapes") or [None] * len(params)
+        parts = [name if shape is None else f"{name} {_shape_text(shape)}"
+                 for name, shape in zip(params, shapes)]
+        attrs.append(f'title="{html.escape(", ".join(parts))}"')
+    return f'<span class="var param" {" ".join(attrs)}>'
 
 
 def _wrap_var(token: str, occ: dict) -> str:

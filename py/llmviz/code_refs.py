@@ -15,24 +15,34 @@ never from this file. Templates use a context: ``{i}`` (the layer shown),
 (the layer norm shown and its input), ``{sm}`` / ``{sm_in}`` (the softmax shown
 and its input), ``{lin_in}`` / ``{lin_out}`` (a Linear's input and output).
 
+``WEIGHTS`` says which attribute chain names which module of the model, per
+function: in ``MLP.forward`` the ``self.c_fc`` is the module ``h.{i}.mlp.c_fc``, so
+hovering it lights that layer's c_fc weight and bias blocks (only the parameter
+blocks ``llmviz.layout`` draws for this model: no bias blocks when ``bias=False``).
+Its templates add ``{lin}`` (the Linear that ``Linear.__call__`` shows) and
+``{emb}`` (the Embedding that ``Embedding.__call__`` shows).
+
 Pure Python (no numpy).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import field, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from .annotate import (Assign, Call, CodeRef, ForLoop, Init, Return, SelectorError,
-                       Snippet, Span, Var, bind, highlight, resolve, scope_of, with_scope)
+                       Snippet, Span, Var, Weights, bind, bind_weights, highlight, resolve,
+                       scope_of, with_scope)
 from .trace import trace_shapes
 
 NANOGPT_FILE = "model.py"
 PORT_FILE = "py/llmviz/model.py"
 
-__all__ = ["Entry", "CATALOGUE", "VARS", "resolve_all", "check_all", "step_code", "port_sources",
-           "scene_ids", "to_json", "from_json", "NANOGPT_FILE", "PORT_FILE"]
+__all__ = ["Entry", "CATALOGUE", "VARS", "WEIGHTS", "resolve_all", "check_all", "step_code",
+           "port_sources", "scene_ids", "param_blocks", "weight_blocks", "to_json", "from_json",
+           "NANOGPT_FILE", "PORT_FILE"]
 
 
 @dataclass(frozen=True)
@@ -331,6 +341,41 @@ VARS: dict[tuple[str, str], list[Var]] = {
 
 
 # ----------------------------------------------------------------------------
+# which attribute (or keyword) names which module of the model
+
+
+def _both(symbol: str, specs: list[Weights]) -> dict[tuple[str, str], list[Weights]]:
+    return {("nanogpt", symbol): specs, ("port", symbol): specs}
+
+
+_LN = [Weights("self.weight", "{ln}.weight"), Weights("self.bias", "{ln}.bias")]
+_ATTN_W = [Weights("self.c_attn", "h.{i}.attn.c_attn"), Weights("self.c_proj", "h.{i}.attn.c_proj")]
+_MLP_W = [Weights("self.c_fc", "h.{i}.mlp.c_fc"), Weights("self.c_proj", "h.{i}.mlp.c_proj")]
+_BLOCK_W = [Weights("self.ln_1", "h.{i}.ln_1"), Weights("self.attn", "h.{i}.attn"),
+            Weights("self.ln_2", "h.{i}.ln_2"), Weights("self.mlp", "h.{i}.mlp")]
+_GPT_FWD_W = [Weights("self.transformer.wte", "wte"), Weights("self.transformer.wpe", "wpe"),
+              Weights("self.transformer.ln_f", "ln_f"), Weights("self.lm_head", "lm_head")]
+_GPT_INIT_W = [Weights("wte", "wte"), Weights("wpe", "wpe"), Weights("ln_f", "ln_f"),
+               Weights("self.lm_head", "lm_head")]
+
+WEIGHTS: dict[tuple[str, str], list[Weights]] = {
+    **_both("LayerNorm.forward", _LN),
+    **_both("LayerNorm.__init__", _LN),
+    **_both(_ATTN, _ATTN_W),
+    **_both("CausalSelfAttention.__init__", _ATTN_W),
+    **_both("MLP.forward", _MLP_W),
+    **_both("MLP.__init__", _MLP_W),
+    **_both("Block.forward", _BLOCK_W),
+    **_both("Block.__init__", _BLOCK_W),
+    **_both("GPT.forward", _GPT_FWD_W),
+    **_both("GPT.__init__", _GPT_INIT_W),
+    ("port", "Linear.__call__"): [Weights("self.weight", "{lin}.weight"),
+                                  Weights("self.bias", "{lin}.bias")],
+    ("port", "Embedding.__call__"): [Weights("self.weight", "{emb}.weight")],
+}
+
+
+# ----------------------------------------------------------------------------
 # block ids, context, shapes
 
 _PER_HEAD = re.compile(r"^h\.\d+\.attn\.(q|k|v|scores|att|att\.max|att\.sum|head_out)$")
@@ -345,13 +390,86 @@ def scene_ids(trace_name: str | None, n_head: int) -> list[str]:
     return [trace_name]
 
 
+def _config_key(config: Any) -> tuple:
+    from .layout import config_dict
+
+    return tuple(sorted(config_dict(config).items()))
+
+
+@functools.lru_cache(maxsize=16)
+def _param_blocks(key: tuple) -> dict[str, tuple[str, ...]]:
+    from . import layout
+
+    out: dict[str, list[str]] = {}
+    for block in layout.scene(dict(key), T=1)["blocks"]:
+        name = block.get("param")
+        if name:
+            name = name.removeprefix("transformer.")
+            out.setdefault(name, []).append(block["id"])
+    return {name: tuple(ids) for name, ids in out.items()}
+
+
+def param_blocks(config: Any) -> dict[str, list[str]]:
+    """Each parameter of this model (nanoGPT's state-dict name without ``transformer.``)
+    -> the ids of the scene blocks that draw it, as ``llmviz.layout`` lays them out
+    (``h.0.attn.c_attn.weight`` is one block per head and q/k/v; a model without
+    biases has no bias entries)."""
+    return {name: list(ids) for name, ids in _param_blocks(_config_key(config)).items()}
+
+
+def weight_blocks(module: str, config: Any) -> dict | None:
+    """What a code token naming ``module`` (``"h.1.mlp.c_fc"``, ``"ln_f.weight"``) stands
+    for in this model: ``{"block", "blocks", "params", "shapes"}``, or None when the
+    model has no such parameter. ``params`` are the parameters in it (the module
+    itself, or those under ``module.``), ``blocks`` their scene ids, ``block`` the
+    weight (``module.weight`` if there is one, else the module's name)."""
+    index = _param_blocks(_config_key(config))
+    params = [n for n in index if n == module or n.startswith(module + ".")]
+    if not params:
+        return None
+    block = module if module in index else (module + ".weight" if module + ".weight" in index else module)
+    return {"block": block, "blocks": [i for n in params for i in index[n]], "params": params,
+            "shapes": [_param_shape(n, config) for n in params]}
+
+
+def _param_shape(name: str, config: Any) -> tuple[int, ...]:
+    """A parameter's shape (as in nanoGPT's state dict), from its name and the config."""
+    C, V = config.n_embd, config.vocab_size
+    if name in ("wte.weight", "lm_head.weight"):
+        return (V, C)
+    if name == "wpe.weight":
+        return (config.block_size, C)
+    module, kind = name.rsplit(".", 1)
+    if module.endswith(("ln_1", "ln_2", "ln_f")):
+        return (C,)
+    out_in = {"attn.c_attn": (3 * C, C), "attn.c_proj": (C, C), "mlp.c_fc": (4 * C, C),
+              "mlp.c_proj": (C, 4 * C)}
+    for suffix, (n_out, n_in) in out_in.items():
+        if module.endswith(suffix):
+            return (n_out, n_in) if kind == "weight" else (n_out,)
+    raise ValueError(f"no shape known for parameter {name!r}")
+
+
+def _weights_describer(config: Any, ctx: Mapping[str, Any], strict: bool = False):
+    def describe(spec: Weights) -> dict | None:
+        module = spec.module.format(**ctx)
+        info = weight_blocks(module, config)
+        if info is None and strict:
+            raise SelectorError(f"weights {spec.path!r}: the model has no parameter {module!r} "
+                                f"(from {spec.module!r}); see llmviz.layout")
+        return info
+
+    return describe
+
+
 def _context(config: Any, layer: int, norm: str, overrides: Mapping[str, str]) -> dict[str, Any]:
     last = config.n_layer - 1
     if not 0 <= layer <= last:
         raise ValueError(f"layer must be in 0..{last}, got {layer}")
     ctx = {"i": layer, "prev_x": "x" if layer == 0 else "h.{}.x".format(layer - 1),
            "norm": norm, "sm": "h.{i}.attn.att", "sm_in": "h.{i}.attn.scores",
-           "lin_in": "h.{i}.ln_1", "lin_out": "h.{i}.attn.qkv"}
+           "lin_in": "h.{i}.ln_1", "lin_out": "h.{i}.attn.qkv", "lin": "h.{i}.attn.c_attn",
+           "emb": "wte"}
     ctx.update(overrides)
     norm = ctx["norm"]
     lns = {"ln_1": ("h.{i}.ln_1", ctx["prev_x"]), "ln_2": ("h.{i}.ln_2", "h.{i}.x_attn"),
@@ -479,6 +597,17 @@ def check_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | 
             except SelectorError as exc:
                 errors.append(f"variables of {source}:{symbol}: {exc}")
                 break
+    for (source, symbol), specs in WEIGHTS.items():
+        if texts[source] is None:
+            continue
+        for norm in ("ln_1", "ln_2", "ln_f"):
+            describe = _weights_describer(config, _context(config, 0, norm, {}), strict=True)
+            try:
+                snippet = resolve(CodeRef(source, symbol), texts[source], files[source])
+                bind_weights(snippet, specs, describe)
+            except SelectorError as exc:
+                errors.append(f"weights of {source}:{symbol}: {exc}")
+                break
     if errors:
         raise SelectorError(f"{len(errors)} code reference(s) do not resolve:\n  " + "\n  ".join(errors))
     return resolved
@@ -490,13 +619,18 @@ def check_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | 
 
 def annotate_snippet(snippet: Snippet, config: Any, T: int, *, layer: int = 0, norm: str = "ln_1",
                      context: Mapping[str, str] | None = None, B: int = 1) -> Snippet:
-    """``snippet`` with its variables bound to this model's trace names and shapes."""
+    """``snippet`` with its variables bound to this model's trace names and shapes, and
+    its weights (``self.c_fc``, ...) to this model's parameter blocks."""
     specs = VARS.get((snippet.source, snippet.symbol), [])
-    if not specs:
+    weights = WEIGHTS.get((snippet.source, snippet.symbol), [])
+    if not specs and not weights:
         return snippet
     ctx = _context(config, layer, norm, context or {})
-    describe = _describer(config, trace_shapes(config, B, T), ctx)
-    return bind(snippet, specs, describe)
+    if specs:
+        snippet = bind(snippet, specs, _describer(config, trace_shapes(config, B, T), ctx))
+    if weights:
+        snippet = bind_weights(snippet, weights, _weights_describer(config, ctx))
+    return snippet
 
 
 def _jsonable_var(v: dict) -> dict:
@@ -504,6 +638,12 @@ def _jsonable_var(v: dict) -> dict:
             "shape": list(v["shape"]) if v.get("shape") is not None else None,
             "shape_from": v.get("shape_from"), "keepdims": bool(v.get("keepdims")),
             "lines": list(v["lines"])}
+
+
+def _jsonable_weights(w: dict) -> dict:
+    return {"name": w["name"], "block": w.get("block"), "blocks": list(w.get("blocks", [])),
+            "params": list(w.get("params", [])),
+            "shapes": [list(s) for s in w.get("shapes", [])], "lines": list(w["lines"])}
 
 
 def step_code(keys: Sequence[str], config: Any, T: int,
@@ -514,7 +654,8 @@ def step_code(keys: Sequence[str], config: Any, T: int,
     Each dict: ``key, title, source ("nanogpt"|"port"), file, symbol, role,
     lines [first, last], text, html, collapsed (init refs), url (GitHub link for
     pinned nanoGPT, else None), vars [{name, block, blocks, shape, shape_from,
-    keepdims, lines}], notes [{line, note}]``. A snippet already listed for an
+    keepdims, lines}], weights [{name, block, blocks, params, shapes, lines}],
+    notes [{line, note}]``. A snippet already listed for an
     earlier key of the same step is not repeated.
     """
     out: list[dict] = []
@@ -540,6 +681,7 @@ def step_code(keys: Sequence[str], config: Any, T: int,
                 "html": highlight(bound), "collapsed": snippet.role == "init",
                 "url": snippet.url,
                 "vars": [_jsonable_var(v) for v in bound.vars],
+                "weights": [_jsonable_weights(w) for w in bound.weights],
                 "notes": [{"line": line, "note": note} for line, note in bound.notes.items()],
             })
     return out
@@ -555,8 +697,9 @@ def to_json(resolved: Mapping[str, Mapping[str, Snippet | None]]) -> dict:
     """The resolved catalogue as JSON-ready data: ``{"version": 1, "snippets": {key:
     {"nanogpt": {...} | None, "port": {...}}}, "scopes": {"source:symbol": {"first", "text"}}}``.
 
-    Scopes are the functions that have a variable table, so ``from_json`` +
-    ``step_code`` work without the source files (in the page, for a new T).
+    Scopes are the functions that have a variable or weights table (without their
+    comments), so ``from_json`` + ``step_code`` work without the source files (in
+    the page, for a new T).
     """
     snippets: dict[str, dict] = {}
     scopes: dict[str, dict] = {}
@@ -570,10 +713,29 @@ def to_json(resolved: Mapping[str, Mapping[str, Snippet | None]]) -> dict:
             item["lines"] = [snip.lines[0], snip.lines[1]]
             snippets[key][source] = item
             scope_key = f"{snip.source}:{snip.symbol}"
-            if (snip.source, snip.symbol) in VARS and scope_key not in scopes:
+            bound = (snip.source, snip.symbol) in VARS or (snip.source, snip.symbol) in WEIGHTS
+            if bound and scope_key not in scopes:
                 first, text = scope_of(snip)
-                scopes[scope_key] = {"first": first, "text": text}
+                scopes[scope_key] = {"first": first, "text": _without_comments(text)}
     return {"version": 1, "snippets": snippets, "scopes": scopes}
+
+
+def _without_comments(text: str) -> str:
+    """``text`` with its comments cut off (lines and columns of the code unchanged): a
+    scope is only parsed, never shown, and a comment may hold a link to elsewhere."""
+    import io
+    import tokenize
+
+    lines = text.split("\n")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return text
+    for tok in reversed(tokens):
+        if tok.type == tokenize.COMMENT:
+            row, col = tok.start
+            lines[row - 1] = lines[row - 1][:col].rstrip()
+    return "\n".join(lines)
 
 
 def from_json(data: Mapping) -> dict[str, dict[str, Snippet | None]]:

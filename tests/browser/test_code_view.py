@@ -160,6 +160,41 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         page.evaluate("document.documentElement.removeAttribute('data-theme')")
         page.wait_for_function("() => document.getElementById('code').classList.contains('code-dark')")
         page.locator("#code .cv-tab[data-tab=port]").click()
+
+        # ---- weights: `self.c_fc` in the MLP step is the followed layer's c_fc weight (and bias)
+        layer = config["n_layer"] - 1
+        page.evaluate(f"window.llmviz.goto({{phase: 'mlp', step: 1, layer: {layer}}})")  # follow the last layer
+        _step(page, "mlp", 1)  # the step with MLP.forward (and __init__), in that layer
+        assert page.locator("#code .cv-snippet[data-key='mlp.forward']").count() >= 1
+        want = [f"h.{layer}.mlp.c_fc.weight"] + ([f"h.{layer}.mlp.c_fc.bias"] if config.get("bias", True) else [])
+        scene_ids = page.evaluate("window.llmvizScene && window.llmvizScene.renderer ? "
+                                  "Array.from(window.llmvizScene.renderer.blockIds()) : null")
+        if scene_ids is not None:
+            assert set(want) <= set(scene_ids), "blocks the scene does not have"
+        for pane_id in ("#cv-pane-port",) + (("#cv-pane-nanogpt",) if with_ng else ()):
+            fc = page.locator(f"{pane_id} .cv-snippet[data-key='mlp.forward'] .code "
+                              "span.var.param[data-var='self.c_fc']")
+            assert fc.count() == 1, pane_id
+            assert fc.inner_text() == "self.c_fc"
+            assert fc.get_attribute("data-block") == want[0]
+            assert fc.get_attribute("data-blocks").split() == want
+        fc = pane.locator(".cv-snippet[data-key='mlp.forward'] .code span.var.param[data-var='self.c_fc']")
+        fc.locator("span.n").hover()  # the `c_fc` part of the chain: the whole chain is one target
+        assert page.evaluate("Array.from(window.llmvizDebug.codeLastFocus)") == want
+        if scene_ids is not None:
+            lit_in_scene = page.evaluate("window.llmvizScene.renderer.state().highlighted")
+            assert set(want) <= set(lit_in_scene), lit_in_scene
+        bg = fc.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert bg not in ("rgba(0, 0, 0, 0)", "transparent"), bg  # shows that it is hovered
+        page.screenshot(path=str(tmp_path / "code_weights_hover.png"))
+        page.mouse.move(5, 5)
+        assert page.evaluate("Array.from(window.llmvizDebug.codeLastFocus)") == []
+        # and the other way: the scene points at the weight block, the token lights up
+        page.evaluate(f"window.llmvizDebug.codeEmit('pick', JSON.stringify({{id: {json.dumps(want[0])}, "
+                      "row: 0, col: 0}))")
+        assert "lit" in fc.get_attribute("class").split()
+        page.evaluate("window.llmvizDebug.codeEmit('pick', JSON.stringify({id: null}))")
+        assert "lit" not in fc.get_attribute("class").split()
         page.close()
 
         # ---- a build without nanoGPT's source; stored choices survive the reload

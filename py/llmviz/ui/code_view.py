@@ -12,7 +12,10 @@ snippet (also across reloads, in localStorage), as does the tab.
 Shapes beside the lines come from ``code_refs.step_code`` for the current model and
 input length, so a new input or a new model ("model"/"trace" events) redraws them.
 Hovering a code variable emits ``focus`` with its scene blocks; ``focus`` and
-``pick`` from elsewhere light up the variables that hold those blocks.
+``pick`` from elsewhere light up the variables that hold those blocks. Weights work
+the same way: ``self.c_fc``, ``self.ln_1``, ``wte=`` ... (``code_refs.WEIGHTS``) are
+``span.var.param`` tokens whose blocks are that module's parameter blocks in the
+layer the step is about (its ``vars["L"]``).
 
 The snippets come from ``data/code.json`` (``code_refs.to_json``, written by
 build.py). When the build has no nanoGPT source, the nanoGPT tab says so and how
