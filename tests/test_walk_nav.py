@@ -225,6 +225,12 @@ def test_gelu_plot_marks_the_input_on_the_curve():
     # x maps linearly: -4 at the left edge of the plot, 4 at the right
     assert points[0][0] < cx < points[-1][0]
     assert abs((cx - points[0][0]) / (points[-1][0] - points[0][0]) - (x + 4) / 8) < 0.01
+    # the value axis is labelled with whole numbers from 0 up, each at its height on the curve
+    ticks = {float(el.text): float(el.get("y")) - 4 for el in svg.iter(f"{SVG}text")
+             if el.get("class") == "tick" and el.get("text-anchor") == "end"}
+    assert sorted(ticks) == [0.0, 1.0, 2.0, 3.0], ticks
+    at_3 = next(py for (px, py), (vx, _) in zip(points, curve) if vx == 3.0)   # GELU(3) = 2.996
+    assert abs(ticks[3.0] - at_3) < 0.5 and ticks[0.0] > ticks[1.0] > ticks[2.0] > ticks[3.0]
 
 
 def test_gelu_plot_from_the_walkthrough_renders():

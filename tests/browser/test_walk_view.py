@@ -585,3 +585,58 @@ def test_follow_another_block_and_head(built_dist, serve_dist, pages):
     assert state(r.page)["follow"] == {"layer": 0, "head": 0}
     assert "does not have" in r.page.locator("body").inner_text()
     assert not pages.errors, "\n".join(pages.errors)
+
+
+# ------------------------------------------------------------------ a phone-sized screen, the keys of the 3D view
+
+def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(built_dist, serve_dist, pages):
+    """At 390x844 the page scrolls as a whole (no notes squeezed into a small box), the 3D view
+    keeps a usable height, the walkthrough's bar sticks to the top; a focused 3D view says
+    that the arrows now move the camera, and Escape gives them back."""
+    server = serve_dist(built_dist)
+    p = pages(viewport={"width": 390, "height": 844}, reduced_motion="reduce")
+    page = p.page
+    boot(page, server.url + "#phase=attention&step=3")
+    m = page.evaluate("""() => {
+      const panel = document.getElementById('panel'), scene = document.getElementById('scene');
+      return {doc: document.documentElement.scrollHeight, view: innerHeight,
+              panelScroll: panel.scrollHeight, panelClient: panel.clientHeight,
+              scene: scene.getBoundingClientRect().height,
+              status: document.getElementById('status').getBoundingClientRect().height,
+              top: document.getElementById('topbar').getBoundingClientRect().height};
+    }""")
+    assert m["doc"] > m["view"], m                         # the page scrolls ...
+    assert m["panelScroll"] <= m["panelClient"] + 1, m      # ... not a little box inside it
+    assert m["scene"] >= 250, m
+    assert m["status"] <= m["top"], m                       # the status stays inside the header
+    page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+    page.wait_for_timeout(200)
+    nav = page.evaluate("() => { const r = document.getElementById('walk-nav').getBoundingClientRect();"
+                        " return [r.top, r.bottom, innerHeight]; }")
+    assert -1 <= nav[0] and nav[1] <= nav[2] + 1, nav       # scrolled to the end, the bar is still in view
+    page.click(".wv-next")
+    expect_step(page, ("attention", 4))
+    # the contents list gets the whole width
+    page.click(".wv-toc-toggle")
+    toc = page.evaluate("""() => { const t = document.querySelector('.wv-toc').getBoundingClientRect(),
+        l = document.querySelector('.wv-toc-list').getBoundingClientRect(); return [t.width, l.width]; }""")
+    assert toc[1] >= toc[0] * 0.8, toc
+    page.keyboard.press("Escape")
+    shot(page, "narrow_390")
+
+    # the 3D view's keys
+    q = pages(reduced_motion="reduce")
+    boot(q.page, server.url + "#phase=mlp&step=1")
+    hint = q.page.locator(".wv-keyhint")
+    assert not hint.is_visible()
+    q.page.click("#scene canvas", position={"x": 40, "y": 300})
+    hint.wait_for(state="visible")
+    assert "Esc" in hint.inner_text()
+    q.page.keyboard.press("ArrowRight")                   # moves the camera, not the tour
+    q.page.wait_for_timeout(300)
+    assert state(q.page)["step"] == 1
+    q.page.keyboard.press("Escape")
+    hint.wait_for(state="hidden")
+    q.page.keyboard.press("ArrowRight")
+    expect_step(q.page, ("mlp", 2))
+    assert not pages.errors, "\n".join(pages.errors)

@@ -110,7 +110,8 @@ def gelu_plot(plot: dict, width: int = 280, height: int = 160) -> str:
         f'<line class="axis" x1="{pad_l}" y1="{Y(0)}" x2="{width - pad_r}" y2="{Y(0)}"/>',
         f'<line class="axis" x1="{X(0)}" y1="{pad_t}" x2="{X(0)}" y2="{height - pad_b}"/>',
         "".join(ticks),
-        f'<text class="tick" x="{pad_l - 4}" y="{Y(y1) + 4}" text-anchor="end">{round(y1, 2):g}</text>',
+        "".join(f'<text class="tick" x="{pad_l - 4}" y="{Y(v) + 4}" text-anchor="end">{round(v, 2):g}</text>'
+                for v in _y_ticks(y0, y1)),
         f'<polyline class="curve" points="{points}"/>',
         f'<line class="guide" x1="{X(x)}" y1="{Y(0)}" x2="{X(x)}" y2="{Y(y)}"/>',
         f'<circle class="mark" cx="{X(x)}" cy="{Y(y)}" r="4.5"/>',
@@ -119,3 +120,10 @@ def gelu_plot(plot: dict, width: int = 280, height: int = 160) -> str:
         "</svg>",
     ]
     return "".join(out)
+
+
+def _y_ticks(y0: float, y1: float) -> list[float]:
+    """Whole numbers on the value axis (0 included), at most five, or the two ends if none fit."""
+    step = 1 if y1 - y0 <= 5 else math.ceil((y1 - y0) / 4)
+    ticks = [float(v) for v in range(math.ceil(y0), math.floor(y1) + 1) if v % step == 0]
+    return ticks if len(ticks) >= 2 else [y0, y1]

@@ -150,6 +150,9 @@ class WalkView:
         if scene_el is not None:
             for event in ("pointerup", "wheel", "keyup"):
                 self._listen(scene_el, event, self._on_camera_touched)
+            # while the 3D view has the keyboard, its arrows move the camera: say so, and how to leave
+            self._listen(scene_el, "focusin", lambda e: self._key_hint(_closest(e.target, "canvas") is not None))
+            self._listen(scene_el, "focusout", lambda e: self._key_hint(False))
         app.on("ready", self._on_ready)
         app.on("trace", self._on_trace)
         app.on("model", self._on_model)
@@ -213,6 +216,8 @@ class WalkView:
   <label class="wv-head-choice">head <select class="wv-head" aria-label="Attention head to follow"></select></label>
 </div>
 </div>
+<p class="wv-keyhint" role="status" hidden>The 3D view has the keys now: arrows and WASD pan (with Shift,
+  orbit), + and − zoom. <kbd>Esc</kbd> hands them back to the tour.</p>
 <div class="wv-toc" id="wv-toc" hidden>
   <div class="wv-toc-map"></div>
   <ol class="wv-toc-list">{''.join(toc)}</ol>
@@ -220,7 +225,7 @@ class WalkView:
         q = self.nav.querySelector
         self.el = {name: q(f".wv-{name}") for name in
                    ("prev", "next", "phase", "count", "timeline", "toc", "toc-toggle", "toc-map", "speed",
-                    "pause", "skip", "reduced", "follow", "layer", "head", "layer-choice", "head-choice")}
+                    "pause", "skip", "reduced", "follow", "layer", "head", "layer-choice", "head-choice", "keyhint")}
         self.cells = list(self.nav.querySelectorAll(".wv-tl-step"))
         self._draw_schematic()
         self._listen(self.el["prev"], "click", lambda e: self.step_by(-1))
@@ -256,6 +261,9 @@ class WalkView:
         self.drawer_button = bar.querySelector(".wv-drawer")
         self.full_link = bar.querySelector(".wv-full")
         self._listen(self.drawer_button, "click", lambda e: self._toggle_drawer())
+
+    def _key_hint(self, show: bool) -> None:
+        self.el["keyhint"].hidden = not show or self.locked
 
     def _toggle_drawer(self) -> None:
         closed = self.doc.body.classList.toggle("wv-drawer-closed")

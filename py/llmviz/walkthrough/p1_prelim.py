@@ -71,8 +71,10 @@ PHASE = Phase("prelim", "Preliminaries", [
         picture draws it transposed.
 
         The blocks are sized for the longest input the model accepts,
-        {{dim:block_size}} positions; columns past the end of this input stay empty.
+        {{dim:block_size}} positions; {{fill}}
         """,
+        values=lambda w: {"fill": "this input fills every one of them." if w.T >= w.block_size
+                          else "columns past the end of this input stay empty."},
         focus=["x"], cells={"x": ["all"]},
         code=["gpt.forward", "embedding.sum"],
     ),

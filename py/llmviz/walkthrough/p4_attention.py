@@ -35,7 +35,7 @@ def _score(w: Walk) -> dict:
 def _score_row(w: Walk) -> dict:
     n = min(w.T, 8)
     row = [w.act(_a(w, "scores"), 0, w.h, w.t, s) for s in range(n)]
-    return {"row": row, "more": " …" if w.T > n else ""}
+    return {"row": row, "row_end": " …" if w.T > n else "."}
 
 
 def _mask(w: Walk) -> dict:
@@ -172,7 +172,7 @@ PHASE = Phase("attention", "Self-attention", [
         id="score_row",
         title="A row of scores",
         text="""
-        The same against every key gives row {{t}} of the scores: {{row}}{{more}}.
+        The same against every key gives row {{t}} of the scores: {{row}}{{row_end}}
         Each entry says how well the query of position {{t}} matches one position's
         key. In the code the whole grid is one matrix product, `q @ k.transpose(-2, -1)`,
         for every head and position at once.

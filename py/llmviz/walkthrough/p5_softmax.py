@@ -14,7 +14,7 @@ def _row(w: Walk) -> dict:
     n = _names(w)
     k = min(w.T, 8)
     return {"row": [w.act(n["scores"], 0, w.h, w.t, s) for s in range(k)],
-            "more": " …" if w.T > k else ""}
+            "row_end": " …" if w.T > k else "."}
 
 
 def _first(w: Walk) -> dict:
@@ -44,7 +44,7 @@ PHASE = Phase("softmax", "Softmax", [
         very end.
 
         Let us run it by hand on a real row: row {{t}} of the scores of head {{h}} in
-        block {{L}}, [[h.{L}.attn.scores[{h}]|`scores`]]: {{row}}{{more}}.
+        block {{L}}, [[h.{L}.attn.scores[{h}]|`scores`]]: {{row}}{{row_end}}
         """,
         values=_row,
         focus=_FOCUS, cells={"h.{L}.attn.scores[{h}]": ["row {t}"]},

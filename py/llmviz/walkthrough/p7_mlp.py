@@ -173,8 +173,9 @@ PHASE = Phase("mlp", "MLP", [
         Without it the two layers would collapse into a single matrix product, and
         the MLP could only ever compute linear functions. The bend lets it switch
         features on and off: at position {{t}}, {{n_neg}} of the {{size:4C}} inputs are
-        negative and come out close to zero (the further below 0, the closer), while the
-        clearly positive ones pass almost unchanged.
+        negative. GELU turns those into small negative numbers, never below −0.17, and
+        the further below 0 an input lies, the closer to 0 it comes out; the clearly
+        positive inputs pass almost unchanged.
         """,
         values=_negatives,
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],

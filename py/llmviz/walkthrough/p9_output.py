@@ -57,7 +57,8 @@ def _append(w: Walk) -> dict:
     top = _ranked(w)[0]
     return {"next_tok": w.tok(top), "new_input": w.text_of(w.ids + [top]),
             "answer_pos": w.T - w.input_len + 1,
-            "in_answer": w.task == "sort" and w.input_len <= w.T < 2 * w.input_len}
+            "in_answer": w.task == "sort" and w.input_len <= w.T < 2 * w.input_len,
+            "last_letter": w.task == "sort" and w.T == 2 * w.input_len - 1}
 
 
 def _loss(w: Walk) -> dict:
@@ -99,6 +100,10 @@ PHASE = Phase("output", "Output", [
         At position {{t}} the logits in [[logits|`logits`]] are {{logit_list}}. Higher
         means more likely, but logits are not probabilities yet: they can be negative
         and do not add up to 1.
+
+        When it only has to write (no targets given), nanoGPT computes this for the last
+        position alone, hence the shape `(1, 1, {{V}})` beside its code; the page
+        computes every column so that you can compare them.
         """,
         values=_logits,
         focus=["lm_head.weight", "ln_f", "logits"],
@@ -157,6 +162,12 @@ PHASE = Phase("output", "Output", [
         id="append",
         title="Append and run again",
         text={
+            "last_letter": """
+            The chosen token is appended: the sequence becomes {{new_input}}.
+            {{next_tok}} is letter {{answer_pos}} of the sorted answer, the last one: the
+            model has written all six and stops. For a longer text the whole forward pass
+            would simply run again for every further token.
+            """,
             "in_answer": """
             The chosen token is appended: the input becomes {{new_input}}, and the whole
             forward pass runs again to find the next letter. {{next_tok}} is letter
