@@ -110,6 +110,17 @@ def test_query_options():
     assert walk_nav.parse_query("")["phase"] is None
 
 
+def test_links_to_missing_steps_open_the_nearest_one(tour):
+    last = tour.phase("softmax")["steps"] - 1
+    assert tour.resolve_nearest("softmax", "2") == (Where("softmax", 2), None)
+    where, problem = tour.resolve_nearest("softmax", "50")
+    assert where == Where("softmax", last) and "has steps 0.." in problem
+    assert tour.resolve_nearest("softmax", "-3")[0] == Where("softmax", 0)
+    assert tour.resolve_nearest("softmax", "no_such_step")[0] == Where("softmax", 0)
+    where, problem = tour.resolve_nearest("nowhere", "1")
+    assert where == tour.first() and "no walkthrough phase 'nowhere'" in problem
+
+
 def test_the_followed_layer_and_head_travel_in_the_hash():
     text = walk_nav.format_hash(Where("attention", 3), follow={"layer": 2, "head": 1})
     assert text == "#phase=attention&step=3&layer=2&head=1"

@@ -370,6 +370,13 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     boot(fourth, server.url + "#phase=nowhere&step=1")
     st = state(fourth)
     assert (st["phase"], st["step"]) == (listed[0]["id"], 0)
+    assert "names no step" in fourth.locator("#notice").inner_text()
+    # a known phase with a step past its end opens that phase's last step, and says so
+    fifth = p.new_page()
+    boot(fifth, server.url + "#phase=softmax&step=50")
+    st = state(fifth)
+    assert (st["phase"], st["step"]) == ("softmax", n_softmax - 1)
+    assert "showing Softmax, step " in fifth.locator("#notice").inner_text()
     # goto refuses what does not exist, with a readable reason
     err = page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 99}).then(() => null, e => String(e))")
     assert err and "has steps 0.." in err

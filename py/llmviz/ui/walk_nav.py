@@ -85,6 +85,25 @@ class Tour:
             raise ValueError(f"phase {p['id']!r} has steps 0..{count - 1}, not {step!r}")
         return Where(p["id"], step)
 
+    def resolve_nearest(self, phase, step=None) -> tuple[Where, str | None]:
+        """For links: ``resolve``, but a known phase with a step it does not have gives its
+        nearest step (a number past the end: the last; an unknown step id: the first), and
+        an unknown phase the tour's first step; the second item says what was wrong."""
+        try:
+            return self.resolve(phase, step), None
+        except ValueError as e:
+            problem = str(e)
+        try:
+            p = self.resolve(phase, None)
+        except ValueError:
+            return self.first(), problem
+        count = int(self.phase(p.phase)["steps"])
+        try:
+            n = int(float(str(step).strip()))
+        except ValueError:
+            return p, problem
+        return Where(p.phase, max(0, min(count - 1, n))), problem
+
     def index(self, where: Where) -> int:
         return self._flat[where]
 

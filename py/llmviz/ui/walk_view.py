@@ -419,13 +419,13 @@ class WalkView:
         link = walk_nav.parse_hash(str(js.location.hash))
         for source in (link, self.query):
             if source["phase"]:
-                try:
-                    where = self.tour.resolve(source["phase"], source["step"])
-                except ValueError as e:
-                    self.app.emit("notice", text=f"This link names no step of the walkthrough: {e}")
-                    break
+                where, problem = self.tour.resolve_nearest(source["phase"], source["step"])
+                if problem:
+                    shown = self.tour.phase(where.phase)["title"]
+                    self.app.emit("notice", text=f"This link names no step of the walkthrough ({problem}); "
+                                                 f"showing {shown}, step {where.step + 1} instead.")
                 self._apply_follow(source["follow"])
-                return where, source.get("cam")
+                return where, None if problem else source.get("cam")
         return self.tour.first(), None
 
     def _apply_follow(self, follow: dict | None) -> bool:
