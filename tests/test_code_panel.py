@@ -237,3 +237,46 @@ def test_escapes_titles_and_module_imports_no_numpy():
             "symbol": "f", "role": "forward", "lines": [1, 1], "html": "", "url": None, "marks": []}
     page = code_view.render_panel([item], tab="port")
     assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page and "a&lt;b.py" in page
+
+
+def test_lines_are_wrapped_code_then_note(resolved):
+    """Each line: number, its code in span.src (with where its wrapped rest starts), then
+    the note, after the code and outside it (so CSS can keep the note off the code)."""
+    step = {"code": ["attention.forward", "attention.scores"], "vars": {"L": 0}}
+    items = code_view.panel_items(step, SECOND, 9, resolved)
+    page = code_view.render_panel(items, tab="port")
+    lines = re.findall(r'<span class="line[^"]*" data-line="(\d+)"><span class="ln">\1</span>'
+                       r'<span class="src" style="--hang:(\d+)ch">(.*?)</span>(<span class="note">[^<]*</span>)?'
+                       r'</span>(?=<span class="line|</pre>)', page, re.S)
+    assert len(lines) == page.count('<span class="line') and len(lines) > 20
+    assert all('class="note"' not in src for _n, _h, src, _note in lines)
+    port = next(i for i in items if i["source"] == "port" and i["role"] == "forward")
+    text = dict(zip(range(port["lines"][0], port["lines"][1] + 1), port["text"].split("\n")))
+    indent = min(len(t) - len(t.lstrip()) for t in text.values() if t.strip())
+    seen = 0
+    for number, hang, src, note in lines:
+        number = int(number)
+        if number not in text:
+            continue
+        # the code of the line, all of it, and the hanging indent: its own indentation + 4
+        assert htmllib.unescape(re.sub(r"<[^>]*>", "", src)) == text[number][indent:]
+        if text[number].strip():
+            own = len(text[number]) - len(text[number].lstrip()) - indent
+            assert int(hang) == own + code_view.HANG
+        seen += bool(note)
+    assert seen >= 5
+    scores = next(n for n, t in text.items() if "math.sqrt" in t)
+    assert re.search(rf'data-line="{scores}">.*?math.*?sqrt.*?</span><span class="note">att: ', page)
+    # marking a line inside a function keeps the wrapping
+    marked = code_view.render_panel(code_view.panel_items(
+        {"code": ["layernorm.mean", "layernorm.forward"], "vars": {"L": 0}}, SECOND, 9, resolved), tab="port")
+    assert re.search(r'<span class="line marked" data-line="\d+"><span class="ln">\d+</span><span class="src"', marked)
+
+
+def test_default_tab_is_numpy_without_nanogpt():
+    assert code_view.default_tab(None, True) == "nanogpt"
+    assert code_view.default_tab(None, False) == "port"
+    assert code_view.default_tab("port", True) == "port"
+    assert code_view.default_tab("nanogpt", True) == "nanogpt"
+    assert code_view.default_tab("nanogpt", False) == "port"  # the last choice, but none in this build
+    assert code_view.default_tab("bogus", False) == "port"

@@ -1,10 +1,11 @@
 """The code panel in a real page (llmviz.ui.code_view): highlighting, shapes, tabs,
 collapsing that sticks, variable hover <-> scene focus, and a build without nanoGPT.
 
-Two page loads in one browser context (so localStorage carries over): the built site
-as conftest builds it (with nanoGPT's snippets when $LLMVIZ_NANOGPT points at its
-model.py), then the same site with data/code.json's nanoGPT parts nulled, as a build
-without nanoGPT's source writes it. Steps are driven through the view's ``?debug=1``
+Page loads in one browser context (so localStorage carries over): the built site as
+conftest builds it (with nanoGPT's snippets when $LLMVIZ_NANOGPT points at its model.py),
+at several window sizes and embedded, then the same site with data/code.json's nanoGPT
+parts nulled, as a build without nanoGPT's source writes it. At every size, no shape
+note may cover any code and no code may be clipped or scroll out of view sideways. Steps are driven through the view's ``?debug=1``
 hook (``llmvizDebug.codeStep(phase, i)``), so the test does not depend on the
 walkthrough's navigation.
 """
@@ -38,10 +39,10 @@ def _without_nanogpt(dist: Path) -> bytes:
     return json.dumps(data).encode()
 
 
-def _boot(context, url, errors):
+def _boot(context, url, errors, size=(1400, 900)):
     page = context.new_page()
     page.set_default_timeout(READY_TIMEOUT_MS)
-    page.set_viewport_size({"width": 1400, "height": 900})
+    page.set_viewport_size({"width": size[0], "height": size[1]})
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.goto(url)
@@ -62,6 +63,53 @@ def _step(page, phase, index):
     raise AssertionError(f"the code panel does not show step {phase}:{index}")
 
 
+# Per visible code line of a selector's panes: its code (span.src) is not clipped, nothing
+# scrolls sideways out of view, and its shape note (span.note) covers none of its code's text
+# (the note sits after the code on the same row, or on a row of its own under it) and lies
+# inside the code box. Returns {lines, notes, bad}.
+NOTES_CLEAR = """(sel) => {
+  const out = {lines: 0, notes: 0, bad: []};
+  const overlap = (a, b) => a.right > b.left + 0.5 && a.left < b.right - 0.5
+                         && a.bottom > b.top + 0.5 && a.top < b.bottom - 0.5;
+  for (const line of document.querySelectorAll(sel + ' .code .line')) {
+    if (!line.offsetParent) continue;  // a collapsed snippet or a hidden pane
+    out.lines++;
+    const where = line.closest('.cv-snippet').dataset.id + ' line ' + line.dataset.line;
+    const src = line.querySelector(':scope > .src'), note = line.querySelector(':scope > .note');
+    const pre = line.closest('pre');
+    if (!src) { out.bad.push(where + ': no span.src'); continue; }
+    if (pre.scrollWidth > pre.clientWidth + 1) out.bad.push(where + ': the code box scrolls sideways');
+    if (src.scrollWidth > src.clientWidth + 1) out.bad.push(where + ': its code is clipped');
+    if (!note) continue;
+    out.notes++;
+    const nr = note.getBoundingClientRect(), pr = pre.getBoundingClientRect();
+    if (nr.width < 1 || nr.left < pr.left - 0.5 || nr.right > pr.right + 0.5)
+      out.bad.push(where + ': its note is not inside the code box');
+    const range = document.createRange();
+    range.selectNodeContents(src);
+    for (const r of range.getClientRects())
+      if (r.width > 0 && overlap(r, nr)) {
+        out.bad.push(where + ': the note ' + JSON.stringify(note.textContent) + ' covers its code');
+        break;
+      }
+  }
+  return out;
+}"""
+
+# steps with long lines (the scores line of "Why divide by sqrt(hs)", the embedding sum,
+# the whole attention forward pass, the q/k/v split)
+CLEAR_STEPS = (("attention", 5), ("attention", 0), ("attention", 2), ("embedding", 4), ("mlp", 1))
+SIZES = ((1400, 900), (1280, 800), (800, 900), (390, 844))
+
+
+def _notes_clear(page, panes, where):
+    """No shape note covers code in these panes, which show at least one note."""
+    for pane in panes:
+        result = page.evaluate(NOTES_CLEAR, pane)
+        assert result["notes"] > 0, (where, pane, result)
+        assert not result["bad"], (where, pane, result["bad"][:10])
+
+
 def _refs(page):
     return json.loads(page.evaluate("window.llmvizDebug.codeRefs()"))
 
@@ -78,6 +126,10 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
 
         # ---- a step: tabs, pygments tokens, this model's shapes, the refs published
         _step(page, "attention", 0)
+        # first visit: nanoGPT's tab when the build has its source, else this page's numpy
+        default = "nanogpt" if with_ng else "port"
+        assert page.get_attribute(f"#code .cv-tab[data-tab={default}]", "aria-selected") == "true"
+        assert page.locator(f"#cv-pane-{default}").is_visible()
         assert page.locator("#code .cv-tab").all_inner_texts() == ["nanoGPT (PyTorch)", "this page (numpy)"]
         page.locator("#code .cv-tab[data-tab=nanogpt]").focus()
         page.keyboard.press("ArrowRight")  # the tabs work from the keyboard too
@@ -195,6 +247,46 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         assert "lit" in fc.get_attribute("class").split()
         page.evaluate("window.llmvizDebug.codeEmit('pick', JSON.stringify({id: null}))")
         assert "lit" not in fc.get_attribute("class").split()
+
+        # ---- shape notes never cover code: long lines wrap, the note goes under when it does not fit
+        tabs = ("port",) + (("nanogpt",) if with_ng else ())
+        for width, height in SIZES:
+            page.set_viewport_size({"width": width, "height": height})
+            for phase, index in CLEAR_STEPS:
+                _step(page, phase, index)
+                for tab in tabs:
+                    page.locator(f"#code .cv-tab[data-tab={tab}]").click()
+                    _notes_clear(page, [f"#cv-pane-{tab}"], f"{phase}:{index} at {width}x{height}")
+            if width == 390:
+                page.screenshot(path=str(tmp_path / "code_390.png"), full_page=True)
+        # the scores line keeps all of `* (1.0 / math.sqrt(...))` in view, its note too
+        page.set_viewport_size({"width": 1280, "height": 800})
+        _step(page, "attention", 5)
+        page.locator("#code .cv-tab[data-tab=port]").click()
+        line = page.locator("#cv-pane-port .cv-snippet[data-key='attention.scores'] .code .line").first
+        assert "math.sqrt" in line.locator(".src").inner_text()
+        assert line.locator(".src").is_visible() and line.locator(".note").is_visible()
+        page.screenshot(path=str(tmp_path / "code_scores.png"))
+        page.set_viewport_size({"width": 1400, "height": 900})
+        if with_ng:  # a tab chosen stays chosen on the next visit
+            page.locator("#code .cv-tab[data-tab=nanogpt]").click()
+            page.close()
+            page = _boot(context, server.url + "?debug=1", errors)
+            _step(page, "attention", 0)
+            assert page.locator("#cv-pane-nanogpt").is_visible(), "the tab choice survives a reload"
+        page.locator("#code .cv-tab[data-tab=nanogpt]").click()  # the last choice: nanoGPT's tab
+        page.close()
+
+        # ---- embedded (an 800x600 iframe, one step pinned): the same, in a narrower panel
+        page = _boot(context, server.url + "?debug=1&embed=1&lock=1&phase=attention&step=2", errors,
+                     size=(800, 600))
+        page.wait_for_selector("#code .cv[data-step='attention:2']")
+        page.locator("#code .cv-tab[data-tab=port]").click()
+        _notes_clear(page, ["#cv-pane-port"], "embed attention:2")
+        page.screenshot(path=str(tmp_path / "code_embed.png"))
+        page.locator("#code .cv-tab[data-tab=nanogpt]").click()
+        if with_ng:
+            _notes_clear(page, ["#cv-pane-nanogpt"], "embed attention:2")
         page.close()
 
         # ---- a build without nanoGPT's source; stored choices survive the reload
@@ -203,7 +295,9 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
             status=200, body=bare, headers={"Content-Type": "application/json"}))
         page = _boot(context, server.url + "?debug=1", errors)
         _step(page, "layernorm", 1)
-        assert page.locator("#cv-pane-port").is_visible(), "the tab choice survives a reload"
+        # the last choice was nanoGPT's tab, but this build has none: the numpy tab opens
+        assert page.get_attribute("#code .cv-tab[data-tab=port]", "aria-selected") == "true"
+        assert page.locator("#cv-pane-port").is_visible() and not page.locator("#cv-pane-nanogpt").is_visible()
         assert "collapsed" not in page.get_attribute(init, "class"), "the collapse choice survives a reload"
         page.locator("#code .cv-tab[data-tab=nanogpt]").click()
         missing = page.locator("#cv-pane-nanogpt .cv-missing")

@@ -9,6 +9,10 @@ Each snippet has a header (file, symbol, lines; for nanoGPT at the pinned commit
 link to those lines on GitHub) that collapses or expands it; the choice sticks per
 snippet (also across reloads, in localStorage), as does the tab.
 
+Each line's code is wrapped in a ``span.src`` (``wrap_lines``): CSS wraps long lines
+with a hanging indent and puts the shape note after the code, or under it when both do
+not fit on one row, so a note never covers code.
+
 Shapes beside the lines come from ``code_refs.step_code`` for the current model and
 input length, so a new input or a new model ("model"/"trace" events) redraws them.
 Hovering a code variable emits ``focus`` with its scene blocks; ``focus`` and
@@ -18,8 +22,8 @@ the same way: ``self.c_fc``, ``self.ln_1``, ``wte=`` ... (``code_refs.WEIGHTS``)
 layer the step is about (its ``vars["L"]``).
 
 The snippets come from ``data/code.json`` (``code_refs.to_json``, written by
-build.py). When the build has no nanoGPT source, the nanoGPT tab says so and how
-to add it. ``app.code_refs`` is set on every step: the snippets shown, as
+build.py). When the build has no nanoGPT source, the panel opens on the numpy tab
+and the nanoGPT tab says how to add it. ``app.code_refs`` is set on every step: the snippets shown, as
 ``[{source, file, symbol, lines: [first, last], text}]``.
 
 The top half of this module is pure Python (tested in CPython); ``CodeView`` is the
@@ -29,12 +33,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any, Mapping, Sequence
 
 from .. import code_refs
 
 __all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panel",
-           "nanogpt_available", "published_refs", "dims_line", "CodeView", "mount"]
+           "nanogpt_available", "default_tab", "published_refs", "dims_line", "wrap_lines",
+           "CodeView", "mount"]
 
 TABS = (("nanogpt", "nanoGPT (PyTorch)"), ("port", "this page (numpy)"))
 BUILD_HINT = "python build.py --nanogpt PATH/TO/nanoGPT"
@@ -120,6 +126,14 @@ def nanogpt_available(resolved: Mapping[str, Mapping[str, Any]]) -> bool:
     return any(pair.get("nanogpt") is not None for pair in resolved.values())
 
 
+def default_tab(stored: str | None, nanogpt: bool) -> str:
+    """The tab a page opens on: the one chosen last time (kept in localStorage), except
+    nanoGPT's when this build has no nanoGPT source; else nanoGPT's, or numpy's without it."""
+    if stored in dict(TABS) and (stored != "nanogpt" or nanogpt):
+        return stored
+    return "nanogpt" if nanogpt else "port"
+
+
 def published_refs(items: Sequence[dict]) -> list[dict]:
     """What ``app.code_refs`` holds: the snippets shown, exactly as in their files."""
     return [{"source": i["source"], "file": i["file"], "symbol": i["symbol"],
@@ -142,8 +156,29 @@ def _lines_text(lines: Sequence[int]) -> str:
     return f"line {a}" if a == b else f"lines {a}\u2013{b}"
 
 
+# one line of ``annotate.highlight``'s HTML: number, tokens, then the shape note if any
+_LINE = re.compile(r'(<span class="line[^"]*" data-line="\d+"><span class="ln">\d+</span>)(.*?)'
+                   r'(<span class="note">[^<]*</span>)?</span>(?=<span class="line[ "]|</pre>)', re.S)
+HANG = 4  # how much further than the line's own indentation its wrapped rest starts (ch)
+
+
+def _wrap_line(m: re.Match) -> str:
+    head, tokens, note = m.group(1), m.group(2), m.group(3) or ""
+    text = html.unescape(re.sub(r"<[^>]*>", "", tokens))
+    hang = len(text) - len(text.lstrip(" ")) + HANG
+    return f'{head}<span class="src" style="--hang:{hang}ch">{tokens}</span>{note}</span>'
+
+
+def wrap_lines(body: str) -> str:
+    """Each line's code tokens in a ``span.src`` (with ``--hang``, where its wrapped rest
+    starts), so CSS can lay out the code and its shape note side by side: the code wraps
+    with a hanging indent, and the note moves under the code when both do not fit on one
+    row; the note never covers any code."""
+    return _LINE.sub(_wrap_line, body)
+
+
 def _snippet_html(item: dict, collapsed: bool) -> str:
-    body = item["html"]
+    body = wrap_lines(item["html"])
     for line in sorted(set(item["marks"])):
         body = body.replace(f'<span class="line" data-line="{line}">',
                             f'<span class="line marked" data-line="{line}">', 1)
@@ -234,8 +269,9 @@ class CodeView:
         self.load_error: str | None = None
         self.step: dict | None = None
         self.items: list[dict] = []
-        tab = self._load(STORE_TAB, None)
-        self.tab = tab if tab in [name for name, _label in TABS] else None
+        stored = self._load(STORE_TAB, None)
+        self.stored_tab = stored if stored in dict(TABS) else None  # the last visit's choice
+        self.tab: str | None = None  # chosen on this page (a click on a tab)
         collapsed = self._load(STORE_COLLAPSED, {})
         self.collapsed: dict[str, bool] = ({str(k): bool(v) for k, v in collapsed.items()}
                                            if isinstance(collapsed, dict) else {})
@@ -348,7 +384,7 @@ class CodeView:
                             f"{type(e).__name__}: {e}")
             return
         available = nanogpt_available(self.resolved)
-        tab = self.tab or "nanogpt"
+        tab = self.tab or default_tab(self.stored_tab, available)
         self.items = items
         self.app.code_refs = published_refs(items)
         self.root.innerHTML = render_panel(
