@@ -247,7 +247,7 @@ def test_lines_are_wrapped_code_then_note(resolved):
     page = code_view.render_panel(items, tab="port")
     lines = re.findall(r'<span class="line[^"]*" data-line="(\d+)"><span class="ln">\1</span>'
                        r'<span class="src" style="--hang:(\d+)ch">(.*?)</span>(<span class="note">[^<]*</span>)?'
-                       r'</span>(?=<span class="line|</pre>)', page, re.S)
+                       r'</span>(?=<span class="line|</pre>)', page, re.DOTALL)
     assert len(lines) == page.count('<span class="line') and len(lines) > 20
     assert all('class="note"' not in src for _n, _h, src, _note in lines)
     port = next(i for i in items if i["source"] == "port" and i["role"] == "forward")

@@ -158,7 +158,7 @@ def _lines_text(lines: Sequence[int]) -> str:
 
 # one line of ``annotate.highlight``'s HTML: number, tokens, then the shape note if any
 _LINE = re.compile(r'(<span class="line[^"]*" data-line="\d+"><span class="ln">\d+</span>)(.*?)'
-                   r'(<span class="note">[^<]*</span>)?</span>(?=<span class="line[ "]|</pre>)', re.S)
+                   r'(<span class="note">[^<]*</span>)?</span>(?=<span class="line[ "]|</pre>)', re.DOTALL)
 HANG = 4  # how much further than the line's own indentation its wrapped rest starts (ch)
 
 
