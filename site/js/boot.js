@@ -20,6 +20,15 @@ const BUILD_ID = meta ? meta.content : "";
 const statusEl = () => document.getElementById("status");
 const barEl = () => document.getElementById("progress-bar");
 
+// ?embed=1 (read as walk_nav.parse_query reads it): the page is a frame, so the narrow-screen
+// layout of app.css (a page that scrolls) stays off and the frame keeps its drawer layout
+{
+  const embed = new URLSearchParams(location.search).get("embed");
+  if (embed !== null && ["1", "true", "yes", "on", ""].includes(embed.toLowerCase())) {
+    document.documentElement.classList.add("embed");
+  }
+}
+
 let settle;
 const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
 ready.catch(() => {}); // a rejection is shown in the page; no "unhandled" noise

@@ -630,6 +630,13 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
     assert toc[1] >= toc[0] * 0.8, toc
     page.keyboard.press("Escape")
     shot(page, "narrow_390")
+    # an embedded page of the same width keeps its frame layout: nothing scrolls but the notes
+    e = pages(viewport={"width": 800, "height": 600}, reduced_motion="reduce")
+    boot(e.page, server.url + "?embed=1&phase=attention&step=2")
+    m = e.page.evaluate("""() => ({doc: document.documentElement.scrollHeight, view: innerHeight,
+        panel: document.getElementById('panel').getBoundingClientRect().toJSON()})""")
+    assert m["doc"] <= m["view"] + 1, m
+    assert m["panel"]["top"] < 5 and m["panel"]["left"] > 200, m   # the drawer beside the 3D view
 
     # the 3D view's keys
     q = pages(reduced_motion="reduce")
