@@ -540,3 +540,11 @@ def test_runs_on_a_bundled_trace_without_numpy(tmp_path):
     html = json.loads(out.stdout)
     expected = [s["html"] for s in wt.render_all(case["ctx"])]
     assert html == expected
+
+
+def test_the_intro_does_not_promise_nanogpt_code_the_build_lacks(sort_case):
+    with_source = wt.render_step("intro", 6, sort_case["ctx"])["html"]
+    without = wt.render_step("intro", 6, dict(sort_case["ctx"], nanogpt=False))["html"]
+    assert "the lines of nanoGPT" in with_source
+    assert "the lines of nanoGPT" not in without and "built without nanoGPT" in without
+    assert "<li>the MLP,</li>" in with_source and "<li>the MLP,</li>" in without

@@ -106,8 +106,9 @@ class App:
     # ---- what the walkthrough needs --------------------------------------
     def walk_ctx(self) -> dict:
         task = (self.card or {}).get("task") or None
+        nanogpt = ((self.build or {}).get("nanogpt") or {}).get("status", "missing") != "missing"
         return {"trace": self.trace, "params": self.params, "config": self.config, "vocab": self.vocab,
-                "task": task, "follow": dict(self.follow)}
+                "task": task, "follow": dict(self.follow), "nanogpt": nanogpt}
 
     # ---- JS API -------------------------------------------------------------
     def command(self, name: str, fn: Callable[..., Any]) -> None:

@@ -11,7 +11,8 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
     the commentary in the markup of ``llmviz.walkthrough.markup``; or a dict of
     variants keyed by a condition, first match wins: ``"sort"`` (the sort model),
     ``"target"`` (the next token's target is known), ``"bias"``, ``"multi_layer"``,
-    ``"multi_head"``, ``"params"`` (weights are available), ``"*"`` (always), or any
+    ``"multi_head"``, ``"params"`` (weights are available), ``"nanogpt"`` (the code
+    panel has nanoGPT's source: ctx ``nanogpt`` is not False), ``"*"`` (always), or any
     boolean the step's ``values`` returns; ``"a & !b"`` combines them.
 ``values``
     ``values(w) -> dict``: the numbers and tokens the text names with ``{{name}}``,

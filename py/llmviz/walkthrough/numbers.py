@@ -515,6 +515,7 @@ class Walk:
         self.T = int(idx.shape[1])
         self.ids = [int(idx[0, i]) for i in range(self.T)]
         self.target_text = get("target_text")
+        self.nanogpt = get("nanogpt") is not False   # does the code panel have nanoGPT's source?
         task = get("task")  # "sort", or a model card's task dict ({"name": "sort", ...})
         if isinstance(task, dict):
             self.input_len = int(task.get("input_len", 6))
@@ -611,6 +612,8 @@ class Walk:
             return self.nh > 1
         if name == "params":
             return self.params is not None
+        if name == "nanogpt":
+            return self.nanogpt
         if name == "gelu_tanh":
             try:
                 return cfg(self.config, "gelu") == "tanh"

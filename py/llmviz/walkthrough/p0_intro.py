@@ -56,6 +56,20 @@ def _feedback(w: Walk) -> dict:
             "full": w.T >= w.block_size}
 
 
+_TOUR_AHEAD = """
+The rest of the tour follows one column through the model, part by part:
+
+- the sizes of the model,
+- the embedding that turns tokens into columns,
+- layer norm,
+- self-attention, and the softmax inside it,
+- the projection and the residual add,
+- the MLP,
+- the stack of blocks,
+- and the output: logits, probabilities, the chosen token.
+"""
+
+
 PHASE = Phase("intro", "Introduction", [
     Step(
         id="welcome",
@@ -219,21 +233,17 @@ PHASE = Phase("intro", "Introduction", [
     Step(
         id="map",
         title="The tour ahead",
-        text="""
-        The rest of the tour follows one column through the model, part by part:
-
-        - the sizes of the model,
-        - the embedding that turns tokens into columns,
-        - layer norm,
-        - self-attention, and the softmax inside it,
-        - the projection and the residual add,
-        - the MLP,
-        - the stack of blocks,
-        - and the output: logits, probabilities, the chosen token.
-
-        At every step the code panel shows the lines of nanoGPT that do the work, next
-        to the numpy lines that computed the numbers on screen.
-        """,
+        text={
+            "nanogpt": _TOUR_AHEAD + """
+            At every step the code panel shows the lines of nanoGPT that do the work, next
+            to the numpy lines that computed the numbers on screen.
+            """,
+            "*": _TOUR_AHEAD + """
+            At every step the code panel shows the numpy lines that computed the numbers
+            on screen. This copy of the page was built without nanoGPT's source; the
+            panel's nanoGPT tab says how to add it.
+            """,
+        },
         camera="overview", dim=None,
         code=["gpt.forward"],
     ),
