@@ -96,20 +96,73 @@ def test_check_input_accepts_exactly_the_vocabulary(text):
     except InputError as e:
         assert not fits
         message = str(e)
-        assert "A, B, C" in message and "6" in message, message
+        assert "6" in message, message
+        if set(text) <= set("ABC"):
+            assert "too many" in message or "at least one" in message, message
+        else:
+            assert "A, B, C" in message, message
     else:
         assert fits and ABC.decode(ids) == text
 
 
-@given(st.text(alphabet="ABC", max_size=6), st.text(alphabet="ABCDz1 ", max_size=8))
+def test_too_long_names_the_real_limit():
+    """The sort model's limit is its task's input length (6), not block_size (11); a text
+    model's limit is block_size, and then the message says so."""
+    with pytest.raises(InputError) as info:
+        live.check_input("CCBAABA", ABC, live.input_limit(SORT_CARD, 11), live.limit_reason(SORT_CARD, 11))
+    message = str(info.value)
+    assert "7 letters" in message and "sorts exactly 6" in message, message
+    assert "block_size" not in message and "11" not in message, message
+    text_vocab = Vocab(list("\n !abcdefgh"))
+    with pytest.raises(InputError) as info:
+        live.check_input("bad cafe!", text_vocab, live.input_limit({}, 8), live.limit_reason({}, 8))
+    assert "at most 8" in str(info.value) and "block_size" in str(info.value), str(info.value)
+    # a sort task longer than the block: block_size is the limit, and named
+    long_task = {"task": {"name": "sort", "input_len": 20, "answer_len": 20}}
+    assert live.input_limit(long_task, 11) == 11 and "block_size" in live.limit_reason(long_task, 11)
+    # the as-you-type rule gives the same reason
+    got = live.typed("CCBAABA", ABC, SORT_CARD, 11)
+    assert got.run is None and "sorts exactly 6" in got.message and "block_size" not in got.message
+
+
+def test_lower_case_is_read_in_the_vocabulary_case():
+    assert live.normalize("abc", ABC) == "ABC"
+    assert live.normalize("cBa", ABC) == "CBA"
+    assert live.normalize("abx", ABC) == "ABx"                 # no X token: left for the error
+    assert live.normalize("BAD", Vocab(list("\n !abcdefgh"))) == "bad"   # the reverse, too
+    both = Vocab(list("aAbB"))
+    assert live.normalize("ab", both) == "ab" and live.normalize("AB", both) == "AB"
+    assert live.normalize("ABc", Vocab(list("ABc"))) == "ABc"  # both cases in the vocabulary: untouched
+    got = live.typed("abc", ABC, SORT_CARD, 11)
+    assert (got.field, got.run, got.kind) == ("ABC", "ABC", "info") and "ABC" in got.message
+
+
+@given(st.text(alphabet="ABCabcDz1 ", max_size=8))
 @SETTINGS
-def test_typing_keeps_the_last_valid_value(previous, new):
-    kept, message = live.typed(previous, new, ABC, 6)
-    if new == "" or (set(new) <= set("ABC") and len(new) <= 6):
-        assert (kept, message) == (new, None)
+def test_typing_never_empties_the_field(new):
+    got = live.typed(new, ABC, SORT_CARD, 11, "CBABBC")
+    upper = new.upper() if set(new.upper()) <= set("ABCDZ1 ") else new
+    assert got.field == live.normalize(new, ABC) and len(got.field) == len(new)
+    assert got.field.upper() == upper.upper()
+    if new == "":
+        assert got.run is None and got.kind == "info" and "CBABBC" in got.message
+    elif set(got.field) <= set("ABC") and len(new) <= 6:
+        assert got.run == got.field and got.kind in ("", "info")
     else:
-        assert kept == previous
-        assert message and "A, B, C" in message
+        assert got.run is None and got.kind == "error" and got.message
+        assert "A, B, C" in got.message or "sorts exactly 6" in got.message, got.message
+
+
+def test_the_answer_line_is_never_empty_and_says_why_there_is_no_answer():
+    tokens = list("ABC")
+    ids = ABC.encode("CBABBC") + ABC.encode("ABBBCC")
+    assert live.answer_line(SORT_CARD, tokens, "CBABBC", ids) == "the model's answer: ABBBCC (sorted)"
+    wrong = ABC.encode("CBABBC") + ABC.encode("ABBBCA")
+    assert "sorted would be ABBBCC" in live.answer_line(SORT_CARD, tokens, "CBABBC", wrong)
+    short = live.answer_line(SORT_CARD, tokens, "BCA", ABC.encode("BCA"))
+    assert short.startswith("no answer") and "6 letters" in short and "3" in short, short
+    assert live.answer_line(SORT_CARD, tokens, "CBABBC", ABC.encode("CBABBC"))      # after Reset
+    assert live.answer_line({}, list("ab"), "ab", [0, 1])                          # a text model
 
 
 def test_check_input_refuses_non_text():

@@ -3,9 +3,14 @@
 ``llmviz.ui.live_view`` is the page glue; the rules live here:
 
 * **input**: ``input_limit`` (the sort task: its input length; any other model: its
-  block_size) and ``check_input`` (InputError naming the allowed tokens);
-  ``typed(previous, new, ...)`` is the as-you-type rule: a bad keystroke keeps the
-  previous value and says why.
+  block_size), ``limit_reason`` (which of the two, in words, for messages),
+  ``normalize`` (lower case typed for a vocabulary of capitals becomes capitals, and
+  the other way round) and ``check_input`` (InputError naming the allowed tokens and
+  the real reason for the length limit); ``typed(new, vocab, card, block_size)`` is the as-you-type rule:
+  what the field shows (the user's own text, never emptied by a refusal), what runs
+  (nothing when the text does not fit) and what the message line says.
+  ``answer_line`` is the line under the input: the sort model's answer, or why there
+  is none (an input shorter than the task's), never empty, so the bar keeps its height.
 * **sequences**: ``full_length`` / ``window``: what the view shows for a prompt. For the
   sort task a full input is followed by the model's own greedy answer (input_len +
   answer_len tokens, of which the first block_size are fed to the model: the last
@@ -29,7 +34,7 @@ import io
 import json
 import math
 import zipfile
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from .trace import param
 from .vocab import InputError, Vocab
@@ -48,7 +53,8 @@ MAX_LAYERS = 48
 MAX_TEXT = 4096                    # generated text of a text model, in tokens
 TABLE_ROWS, TABLE_COLS = 64, 48    # the inspector's number table shows at most this window
 
-__all__ = ["InputError", "WeightsError", "input_limit", "check_input", "typed", "is_sort",
+__all__ = ["InputError", "WeightsError", "input_limit", "limit_reason", "normalize", "check_input",
+           "typed", "Typed", "answer_line", "is_sort",
            "full_length", "window", "default_prompt", "choose_next", "parse_card_text",
            "check_upload_sizes", "check_limits", "load_model", "block_matrix", "axis_labels",
            "to_csv", "table_window"]
@@ -73,26 +79,123 @@ def input_limit(card: Mapping | None, block_size: int) -> int:
     return block_size
 
 
-def check_input(text: str, vocab: Vocab, limit: int) -> list[int]:
-    """The token ids of ``text``; InputError naming the allowed tokens when it does not fit."""
+def input_len(card: Mapping | None) -> int:
+    """The sort task's input length (0 for any other model)."""
+    return _int(card["task"]["input_len"]) if is_sort(card) else 0
+
+
+def limit_reason(card: Mapping | None, block_size: int) -> str:
+    """The length limit and why, in words for a message: the sort task's input length,
+    or block_size (only when that is the limit)."""
+    n = input_len(card)
+    if n and n <= block_size:
+        return f"this model sorts exactly {n}"   # the task's input length
+    return f"at most {block_size} (block_size, the longest text the model reads at once)"
+
+
+class Typed(NamedTuple):
+    """What one keystroke leads to: the field's text, the text to run (None: nothing
+    runs), and the message line (text and kind: "" / "info" / "error")."""
+    field: str
+    run: str | None
+    message: str
+    kind: str
+
+
+def _cased(tokens: Sequence[str]) -> tuple[bool, bool]:
+    """(has a lower-case letter, has an upper-case letter) among the vocabulary's tokens."""
+    chars = "".join(tokens)
+    return any(ch.islower() for ch in chars), any(ch.isupper() for ch in chars)
+
+
+def normalize(text: str, vocab: Vocab) -> str:
+    """``text`` with letters of the wrong case changed to the vocabulary's case.
+
+    Only for a vocabulary that has no lower-case letters at all (lower case typed
+    becomes capitals: 'abc' -> 'ABC' for A, B, C), or none in upper case (the other
+    way round); a letter is changed only when its other case is a token. A vocabulary
+    with both cases means the case matters: nothing changes.
+    """
+    if not isinstance(text, str):
+        return text
+    has_lower, has_upper = _cased(vocab.tokens)
+    if has_lower == has_upper:
+        return text
+    tokens = set(vocab.tokens)
+    out = []
+    for ch in text:
+        if ch not in tokens:
+            other = ch.upper() if has_upper else ch.lower()
+            if len(other) == 1 and other in tokens:
+                ch = other
+        out.append(ch)
+    return "".join(out)
+
+
+def _unit(vocab: Vocab, n: int) -> str:
+    one = all(len(t) == 1 and t.isalpha() for t in vocab.tokens)
+    word = "letter" if one else "token"
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def check_input(text: str, vocab: Vocab, limit: int, reason: str | None = None) -> list[int]:
+    """The token ids of ``text`` (exactly as given); InputError naming the allowed
+    tokens, and for a text that is too long the limit and why (``reason``, from
+    ``limit_reason``; without it only the number)."""
     if not isinstance(text, str):
         raise InputError(f"the input must be text, got {type(text).__name__}")
+    if not text:
+        raise InputError(f"type at least one of {vocab.allowed()}, at most {limit}")
+    tokens = set(vocab.tokens)
+    bad = next((ch for ch in text if ch not in tokens), None)
+    if bad is not None:
+        raise InputError(f"{bad!r} is not in the vocabulary: use only {vocab.allowed()} "
+                         f"(at most {_unit(vocab, limit)})")
+    if len(text) > limit:
+        raise InputError(f"{_unit(vocab, len(text))} is too many: {reason or f'at most {limit}'}")
     return vocab.encode(text, limit)
 
 
-def typed(previous: str, new: str, vocab: Vocab, limit: int) -> tuple[str, str | None]:
-    """The as-you-type rule: (value to keep in the field, message or None).
+def typed(new: str, vocab: Vocab, card: Mapping | None, block_size: int,
+          shown: str | None = None) -> Typed:
+    """The as-you-type rule for the text ``new`` now in the field of a model with this
+    card and block_size.
 
-    An empty field is allowed while typing (nothing runs); a value with a token outside
-    the vocabulary, or longer than ``limit``, is refused: the field keeps ``previous``.
+    * empty: nothing runs; the message says the view keeps ``shown`` (the input on screen);
+    * lower case for a vocabulary of capitals (or the reverse): the field is rewritten in
+      the right case, it runs, and a quiet note says so;
+    * a token outside the vocabulary or too long: the field keeps the user's text (to be
+      fixed, not retyped), nothing runs, the message says why (for a text too long: the
+      sort task's input length, or block_size when that is the limit).
     """
+    limit = input_limit(card, block_size)
     if new == "":
-        return "", None
+        keep = shown if shown else "the last input"
+        return Typed("", None, f"The box is empty: the view keeps showing {keep}.", "info")
+    fixed = normalize(new, vocab)
     try:
-        vocab.validate(new, limit)
+        check_input(fixed, vocab, limit, limit_reason(card, block_size))
     except InputError as e:
-        return previous, str(e)
-    return new, None
+        return Typed(fixed, None, str(e), "error")
+    if fixed != new:
+        return Typed(fixed, fixed, f"Read as {fixed}: this model's vocabulary is {vocab.allowed()}.", "info")
+    return Typed(fixed, fixed, "", "")
+
+
+def answer_line(card: Mapping | None, tokens: Sequence[str], prompt: str, ids: Sequence[int]) -> str:
+    """The line under the input before any "Next token": the sort model's answer, or,
+    for an input shorter than the task's, that there is none and why; for other models,
+    what to do next. Never empty (the bar keeps its height)."""
+    n = input_len(card)
+    if n:
+        if len(prompt) < n:
+            return f"no answer: the model sorts {n} letters, not {len(prompt)}"
+        answer = "".join(tokens[i] for i in ids[len(prompt):] if 0 <= i < len(tokens))
+        if not answer:
+            return "no answer shown: press Next token to let the model write it"
+        want = "".join(sorted(prompt))
+        return f"the model's answer: {answer} " + ("(sorted)" if answer == want else f"(sorted would be {want})")
+    return "press Next token to let the model add one token"
 
 
 def answer_length(card: Mapping | None) -> int:
@@ -260,7 +363,8 @@ def npz_headers(npz_bytes: bytes) -> dict[str, tuple[tuple[int, ...], str]]:
 
     try:
         zf = zipfile.ZipFile(io.BytesIO(npz_bytes))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
+        # NotImplementedError: a damaged header can claim a zip version zipfile does not read
         raise WeightsError(f"the weights file is not an .npz archive ({e})") from None
     out = {}
     with zf:

@@ -152,19 +152,24 @@ def test_input_generation_and_inspector(open_page, built_dist, serve_dist, site_
     field = p.page.locator("#live-input")
     assert field.is_enabled() and field.get_attribute("data-limit") == "6"
 
-    # typing: each letter is checked; a letter outside the vocabulary is refused
+    # typing: each letter is checked; a letter outside the vocabulary is refused, and stays
+    # in the field to be fixed (the view keeps the last input that fits)
     field.fill("")
     field.press_sequentially("CCBAAB", delay=30)
     p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text === 'CCBAABAABBCC'")
     p.idle()
     field.press("End")
     field.press_sequentially("x")
-    assert field.input_value() == "CCBAAB"
+    assert field.input_value() == "CCBAABx"
     msg = p.page.inner_text("#live-msg")
     assert "'x'" in msg and "A, B, C" in msg, msg
+    field.press("Backspace")
+    p.page.wait_for_function("() => document.getElementById('live-msg').textContent === ''")
     field.press_sequentially("A")
-    assert field.input_value() == "CCBAAB"
-    assert "at most 6" in p.page.inner_text("#live-msg")
+    assert field.input_value() == "CCBAABA"
+    assert "sorts exactly 6" in p.page.inner_text("#live-msg")
+    field.press("Backspace")
+    p.idle()
     assert p.seq() == "CCBAABAABBCC"
     assert "the model's answer: AABBCC (sorted)" in p.page.inner_text("#live-choice")
     p.shot("live-typed.png")
@@ -245,6 +250,71 @@ def test_input_generation_and_inspector(open_page, built_dist, serve_dist, site_
     p.page.keyboard.press("Escape")
     p.page.wait_for_function("() => document.getElementById('inspector').hidden")
     p.check_clean()
+
+
+@needs_numpy
+def test_typing_rules_and_a_bar_that_does_not_jump(open_page, built_dist, serve_dist):
+    """Lower case is read as capitals; a refused text stays in the field; "too long" names
+    the task's input length, not block_size; a short input says why there is no answer; an
+    empty field says the view keeps the last input; the bar (and so the 3D view) keeps its
+    height whatever the input (user review items 4 and 12)."""
+    for width, height in ((1280, 800), (390, 844)):
+        p = open_page(serve_dist(built_dist))
+        p.page.set_viewport_size({"width": width, "height": height})
+        p.open()
+        field = p.page.locator("#live-input")
+        bar = "() => [document.getElementById('live').getBoundingClientRect().height, " \
+              "document.getElementById('scene').getBoundingClientRect().height]"
+
+        def settle(seq, p=p):
+            p.page.wait_for_function("(t) => document.getElementById('live-seq').dataset.text === t", arg=seq)
+            p.idle()
+
+        field.fill("CCBAAB")
+        settle("CCBAABAABBCC")
+        full = p.js(bar)
+        assert "the model's answer: AABBCC (sorted)" in p.page.inner_text("#live-choice")
+
+        # lower case: read as the vocabulary's capitals, and run
+        field.fill("")
+        field.press_sequentially("bca", delay=20)
+        settle("BCA")
+        assert field.input_value() == "BCA"
+        assert "'b'" not in p.page.inner_text("#live-msg")
+        # three letters: no answer, and the line says why, in the same place
+        choice = p.page.inner_text("#live-choice")
+        assert "no answer" in choice and "6 letters" in choice and "3" in choice, choice
+        assert p.js(bar) == full, (width, p.js(bar), full)
+        if width == 1280:
+            p.shot("live-short-input.png")
+
+        # a refused text stays in the field; the message names the real limit
+        field.fill("CCBAABA")
+        p.page.wait_for_function("() => document.getElementById('live-msg').classList.contains('error')")
+        assert field.input_value() == "CCBAABA"
+        msg = p.page.inner_text("#live-msg")
+        assert "7 letters" in msg and "sorts exactly 6" in msg and "block_size" not in msg, msg
+        field.fill("CCBxAB")
+        p.page.wait_for_function("() => document.getElementById('live-msg').textContent.includes(\"'x'\")")
+        assert field.input_value() == "CCBxAB" and p.seq() == "BCA"
+        field.fill("abc")   # lower case throughout: nothing refused, nothing emptied
+        settle("ABC")
+        assert field.input_value() == "ABC"
+        assert not p.js("() => document.getElementById('live-msg').classList.contains('error')")
+
+        # an empty field: the view keeps the last input, and says so
+        field.fill("")
+        p.page.wait_for_function("() => document.getElementById('live-msg').textContent.includes('empty')")
+        assert "ABC" in p.page.inner_text("#live-msg") and p.seq() == "ABC"
+        assert field.input_value() == ""
+        assert p.js(bar) == full, (width, p.js(bar), full)
+
+        # the API takes lower case too, and names the task's length when refusing
+        assert _answers(p, "ccbaab") == "CCBAABAABBCC"
+        too_long = p.call("window.llmviz.setInput('CCBAABA')")
+        assert not too_long["ok"] and "sorts exactly 6" in too_long["error"], too_long
+        assert p.js(bar) == full
+        p.check_clean()
 
 
 def _converted_model(folder: Path, tokens: list[str] | None = None, name: str = "tiny-test") -> tuple[Path, Path]:

@@ -4,14 +4,18 @@ It fills ``#live`` (the bar above the scene); ``live_inspector`` fills ``#inspec
 The rules (what may be typed, what sequence is shown, how a token is chosen, what a
 model upload must satisfy) are in ``llmviz.live``; this module is the page glue:
 
-* typing: each keystroke is checked (``live.typed``); a refused one leaves the field
-  as it was and says which tokens are allowed. A valid input runs the model here
+* typing: each keystroke is checked (``live.typed``): lower case for a vocabulary of
+  capitals is read as capitals; a text that does not fit stays in the field (to be
+  fixed) and the message says why (which tokens, the real length limit); an empty
+  field says the view keeps the last input. A valid input runs the model here
   (numpy in Pyodide): for the sort task the input plus the model's own greedy answer,
   then ``app.set_trace`` (same length) or ``app.set_model`` with a new
   ``layout.scene(config, T)`` (another length), so every view redraws.
 * "Next token" appends the model's choice (greedy, or sampled with temperature and
   top-k), shows its probability and the runner-up; "Reset" goes back to the input.
   When the answer is complete, the next "Next token" starts again from the input.
+  The line under the input (``live.answer_line``) is never empty: the answer, or why
+  there is none (a sort input shorter than the task's), so the bar keeps its height.
 * your model: an ``.npz`` + ``.json`` pair from ``python -m llmviz convert``, by file
   picker or drag and drop; every problem is a message, and the model in use stays.
 * JS: ``llmviz.setInput(text)``, ``llmviz.generate(n, {temperature, top_k, seed})``,
@@ -90,6 +94,9 @@ class LiveView:
 
     def limit(self) -> int:
         return live.input_limit(self.app.card, self.block_size())
+
+    def reason(self) -> str:
+        return live.limit_reason(self.app.card, self.block_size())
 
     def vocab(self) -> Vocab:
         return Vocab(self.app.vocab)
@@ -181,10 +188,15 @@ class LiveView:
         field.dataset.limit = str(self.limit())   # no maxlength: a refused keystroke gets a message
         field.size = max(6, min(self.limit(), 24)) + 2
         field.value = self.prompt
-        field.placeholder = f"up to {self.limit()} of: {self.vocab().allowed()}"[:120]
+        allowed = self.vocab().allowed()
+        if live.input_len(self.app.card) == self.limit():   # the sort task: its input length
+            field.placeholder = f"{self.limit()} letters"    # the title says which
+            rule = f"{self.limit()} letters to sort, from {allowed}"
+        else:
+            field.placeholder = f"up to {self.limit()} of: {allowed}"[:120]
+            rule = f"up to {self.limit()} tokens (block_size) from the model's vocabulary: {allowed}"
         field.disabled = not numpy
-        field.title = NO_NUMPY if not numpy else (
-            f"up to {self.limit()} tokens from the model's vocabulary: {self.vocab().allowed()}"[:400])
+        field.title = NO_NUMPY if not numpy else rule[:400]
         for id_ in ("live-next", "live-reset", "live-sample", "live-load"):
             self.el(id_).disabled = not numpy
         self.sync_sampling()
@@ -226,6 +238,10 @@ class LiveView:
             parts.append(f'<span class="{cls}" title="{html.escape(title)}">'
                          f'{html.escape(live.token_text(tok))}</span>')
         box.innerHTML = "".join(parts)
+        # the sort model's record has a fixed longest length: keep room for all of it, so a
+        # short input does not re-wrap the bar (and resize the view) until the answer comes
+        most = live.max_length(self.app.card, self.block_size()) if live.is_sort(self.app.card) else 0
+        box.style.setProperty("--live-chips", str(min(most, MAX_CHIPS + 1)))
         box.dataset.text = "".join(vocab[i] for i in self.ids if 0 <= i < len(vocab))
         self.render_choice()
         nxt = self.el("live-next")
@@ -247,11 +263,10 @@ class LiveView:
             text = f"chose {live.token_text(vocab[s['token']])} (p = {_p(s['prob'])}, {how})"
             if s.get("runner_up") is not None:
                 text += f"; runner-up {live.token_text(vocab[s['runner_up']])} (p = {_p(s['runner_up_prob'])})"
-        elif self.answered and live.is_sort(self.app.card):
-            answer = "".join(vocab[i] for i in self.ids[len(self.prompt):])
-            want = "".join(sorted(self.prompt))
-            text = f"the model's answer: {answer} " + ("(sorted)" if answer == want else f"(sorted would be {want})")
+        else:
+            text = live.answer_line(self.app.card, vocab, self.prompt, self.ids)
         out.textContent = text
+        out.classList.toggle("none", not self.steps and not self.answered)
 
     # ---- async plumbing ---------------------------------------------------------
     def spawn(self, coro) -> None:
@@ -318,15 +333,19 @@ class LiveView:
         self.ids = list(ids)
         self.render_seq()
 
-    async def set_input(self, text: str) -> str:
-        """Run the model on a new input; InputError (nothing changes) when it does not fit."""
+    async def set_input(self, text: str, *, typed: bool = False) -> str:
+        """Run the model on a new input (lower case read as capitals for a vocabulary of
+        capitals); InputError (nothing changes) when it does not fit. ``typed``: it comes
+        from the field, which is then left as the user has it."""
         self.need_numpy()
         app = self.app
-        live.check_input(text, self.vocab(), self.limit())   # fail fast, before waiting
+        text = live.normalize(text, self.vocab())
+        live.check_input(text, self.vocab(), self.limit(), self.reason())   # fail fast, before waiting
         async with self.lock:
             self.busy(True)
             try:
-                ids = live.check_input(text, self.vocab(), self.limit())   # the model may have changed
+                text = live.normalize(text, self.vocab())   # the model may have changed
+                ids = live.check_input(text, self.vocab(), self.limit(), self.reason())
                 full = self.greedy_until(app.model, app.card, ids,
                                          live.full_length(app.card, self.block_size(), len(ids)))
                 self.prompt, self._typed, self.steps = text, text, []
@@ -335,9 +354,10 @@ class LiveView:
             finally:
                 self.busy(False)
         field = self.el("live-input")
-        if field is not None and field.value != text:
+        if field is not None and field.value != text and not typed:
             field.value = text
-        self.say("")
+        if not typed:
+            self.say("")
         self.storage_set(KEY_INPUT, text)
         return "".join(app.vocab[i] for i in self.ids)
 
@@ -417,20 +437,18 @@ class LiveView:
     def on_typed(self, event) -> None:
         field = event.target
         value = str(field.value)
-        kept, message = live.typed(self.prompt_typed(), value, self.vocab(), self.limit())
-        if message:
-            pos = max(0, int(field.selectionStart or 0) - (len(value) - len(kept)))
-            field.value = kept
+        got = live.typed(value, self.vocab(), self.app.card, self.block_size(), self.prompt)
+        if got.field != value:   # the case changed, letter for letter: the caret stays where it was
+            pos = int(field.selectionStart or 0)
+            field.value = got.field
             try:
                 field.setSelectionRange(pos, pos)
             except Exception:  # noqa: BLE001
                 pass
-            self.say(message, "error")
-            return
-        self._typed = kept
-        self.say("")
-        if kept:
-            self.schedule(kept)
+        self._typed = got.run    # None: a run scheduled for an earlier keystroke is dropped
+        self.say(got.message, got.kind)
+        if got.run:
+            self.schedule(got.run)
 
     def prompt_typed(self) -> str:
         return getattr(self, "_typed", self.prompt)
@@ -443,7 +461,7 @@ class LiveView:
             try:
                 await asyncio.sleep(TYPE_DELAY_S)
                 if text == self.prompt_typed():
-                    await self.set_input(text)
+                    await self.set_input(text, typed=True)
             except asyncio.CancelledError:
                 pass   # a newer keystroke took over
             except (InputError, WeightsError, LiveError) as e:
@@ -453,7 +471,7 @@ class LiveView:
 
     def on_field_key(self, event) -> None:
         if event.key == "Enter" and event.target.value:
-            self.spawn(self.set_input(str(event.target.value)))
+            self.spawn(self.set_input(str(event.target.value), typed=True))
 
     # ---- your model -------------------------------------------------------------------
     def on_drag(self, event) -> None:
