@@ -548,3 +548,11 @@ def test_the_intro_does_not_promise_nanogpt_code_the_build_lacks(sort_case):
     assert "the lines of nanoGPT" in with_source
     assert "the lines of nanoGPT" not in without and "built without nanoGPT" in without
     assert "<li>the MLP,</li>" in with_source and "<li>the MLP,</li>" in without
+
+
+def test_a_short_sort_input_gets_no_promised_answer():
+    c = make_case(SORT, list("ABC"), [1, 2, 0], flat_copy=False, task={"name": "sort", "input_len": 6})
+    text = wt.render_step("intro", 0, c["ctx"])["html"]
+    assert "only 3 letters" in text and "should write" not in text
+    full = make_case(SORT, list("ABC"), [2, 1, 0, 1, 1, 2], flat_copy=False, task={"name": "sort", "input_len": 6})
+    assert "the answer it should write is" in wt.render_step("intro", 0, full["ctx"])["html"]

@@ -11,6 +11,7 @@ def _welcome(w: Walk) -> dict:
         letters = [w.vocab[i] for i in w.ids[:w.input_len]]
         v["prompt"] = w.text_of(w.ids[:w.input_len])
         v["answer"] = w.text_of(w.vocab.index(ch) for ch in sorted(letters))
+        v["short"], v["n_in"], v["n_task"] = w.T < w.input_len, w.T, w.input_len
     return v
 
 
@@ -75,6 +76,20 @@ PHASE = Phase("intro", "Introduction", [
         id="welcome",
         title="A whole GPT, small enough to see",
         text={
+            "sort & short": """
+            On this page runs a complete GPT: the same design as GPT-2 and nanoGPT, shrunk
+            until every number fits on screen. Its weights are {{n_params}} numbers.
+
+            It was trained for one small job: read six letters, each **A**, **B** or **C**,
+            and write the same six letters in alphabetical order. Its input now is
+            {{prompt}}, only {{n_in}} letters. It never saw so short an input in training,
+            so there is no answer for it to write: what it predicts next is a guess it was
+            never taught to make. Type {{n_task}} letters to see it sort.
+
+            The tour works on any input all the same: each step shows one part of the
+            computation, with the real numbers of this one. Hover over an underlined name
+            to find its block.
+            """,
             "sort": """
             On this page runs a complete GPT: the same design as GPT-2 and nanoGPT, shrunk
             until every number fits on screen. Its weights are {{n_params}} numbers.
