@@ -91,18 +91,18 @@ def test_camera_survives_the_hash_to_a_millimetre(values):
                                   "#phase=mlp&step=2&cam=1,2,3,4,5,inf", "#phase=mlp&step=2&cam="])
 def test_a_broken_camera_in_the_hash_is_ignored(text):
     link = walk_nav.parse_hash(text)
-    assert link == {"phase": "mlp", "step": "2", "follow": None, "cam": None}
+    assert link == {"phase": "mlp", "step": "2", "follow": None, "input": None, "cam": None}
 
 
 def test_empty_or_foreign_hashes():
-    assert walk_nav.parse_hash("") == {"phase": None, "step": None, "follow": None, "cam": None}
+    assert walk_nav.parse_hash("") == {"phase": None, "step": None, "follow": None, "input": None, "cam": None}
     assert walk_nav.parse_hash("#section-2")["phase"] is None
 
 
 def test_query_options():
     q = walk_nav.parse_query("?embed=1&lock=1&phase=attention&step=3"
                              "&origin=https://a.example&origin=https://b.example,http://localhost:8000")
-    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "3", "follow": None,
+    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "3", "follow": None, "input": None,
                  "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
     assert walk_nav.parse_query("?embed=1&phase=softmax&layer=2&head=1")["follow"] == {"layer": "2", "head": "1"}
     q = walk_nav.parse_query("?embed=0")
@@ -133,6 +133,16 @@ def test_the_followed_layer_and_head_travel_in_the_hash():
     assert link["follow"] == {"head": "2"} and link["cam"] == {"position": [1, 2, 3], "target": [0, 0, 0]}
     assert walk_nav.full_page_url("/x/index.html", Where("mlp", 1), {"layer": 2, "head": 0}) == \
         "./index.html#phase=mlp&step=1&layer=2"
+
+
+def test_the_input_travels_in_links():
+    text = walk_nav.format_hash(Where("mlp", 1), follow={"layer": 1}, input_text="CAB BA&C")
+    assert text == "#phase=mlp&step=1&layer=1&input=CAB%20BA%26C"
+    assert walk_nav.parse_hash(text)["input"] == "CAB BA&C"
+    assert walk_nav.link_input("?embed=1&input=ABC", "") == "ABC"
+    assert walk_nav.link_input("?input=ABC", "#phase=mlp&step=1&input=CBA") == "CBA"   # the hash wins
+    assert walk_nav.link_input("", "#phase=mlp&step=1") is None
+    assert walk_nav.full_page_url("/a/", Where("mlp", 1), None, "BCA") == "./index.html#phase=mlp&step=1&input=BCA"
 
 
 def test_full_page_link_drops_the_embed_options():

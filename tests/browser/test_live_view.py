@@ -430,6 +430,41 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     assert (shown["phase"], shown["step"]) == ("softmax", 2), shown
     p.open(server.url)            # the full page still has its memory
     assert p.page.inner_text("#model-name") == "tiny-test"
+    # a link that names a view shows the default model; reloading it keeps what the reader had
+    p.page.goto("about:blank")
+    p.open(server.url + "#phase=attention&step=2")
+    assert p.page.inner_text("#model-name") == "sort-abc"
+    assert p.page.locator("#live-input").input_value() == "CBABBC"
+    p.page.reload()
+    p.page.wait_for_function("() => window.llmvizReadyDone === true")
+    p.page.wait_for_function("() => document.getElementById('model-name').textContent === 'tiny-test'")
+    p.open(server.url)
+    assert p.page.inner_text("#model-name") == "tiny-test"
+    # a link may name the input: that input, on the default model, whatever was kept
+    p.page.goto("about:blank")
+    p.open(server.url + "#phase=attention&step=3&input=ccbaab")
+    assert p.page.inner_text("#model-name") == "sort-abc"
+    assert p.page.locator("#live-input").input_value() == "CCBAAB"
+    p.page.wait_for_function("() => window.llmviz.state().text.startsWith('CCBAAB')")
+    assert p.js("() => location.hash") == "#phase=attention&step=3&input=CCBAAB"
+    p.call("window.llmviz.setInput('ABCABC')")
+    p.page.wait_for_function("() => location.hash.endsWith('&input=ABCABC')")
+    p.call("window.llmviz.setInput('CBABBC')")   # the example again: the link needs no input
+    p.page.wait_for_function("() => !location.hash.includes('input=')")
+    # an embedded slide may name one too, and its link to the full page carries it
+    p.page.goto("about:blank")
+    p.open(server.url + "?embed=1&phase=softmax&step=1&input=BBACCA")
+    assert p.page.locator("#live-input").input_value() == "BBACCA"
+    p.page.wait_for_function("() => document.querySelector('#wv-embed-bar .wv-full').getAttribute('href')"
+                             ".endsWith('&input=BBACCA')")
+    # one that does not fit says why and shows the example
+    p.page.goto("about:blank")
+    p.open(server.url + "#phase=intro&step=0&input=ABCD")
+    assert p.page.locator("#live-input").input_value() == "CBABBC"
+    assert "does not fit" in p.page.inner_text("#live-msg")
+    p.page.goto("about:blank")
+    p.open(server.url)
+    assert p.page.inner_text("#model-name") == "tiny-test"
 
     # back to the default model with the link
     p.page.click("#live-default")

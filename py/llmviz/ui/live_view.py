@@ -62,6 +62,8 @@ class LiveView:
         self.rng = None
         self.pending: dict = {}          # one half of an npz + json pair, waiting for the other
         self.typing_task = None
+        self.linked = False              # the URL named a view when the page opened (see mount)
+        self.asked_input = None          # ... and the input it asked for (&input=)
         example = ((app.build or {}).get("model") or {}).get("example")
         self.default = {"model": app.model, "config": app.config, "vocab": list(app.vocab),
                         "card": app.card, "params": app.params, "example": example,
@@ -323,6 +325,10 @@ class LiveView:
         trace = b["model"].trace([win])
         text = "".join(b["vocab"][i] for i in win)
         same_model = bundle is None
+        # what a shared link must carry to show these numbers: the input, when it is not the
+        # default model's example (a model of the visitor's own cannot travel in a link)
+        default_model = b["model"] is self.default["model"]
+        app.link_input = self.prompt if default_model and self.prompt != self.default["example"] else None
         if same_model and app.scene is not None and int(app.scene.get("T", -1)) == len(win):
             app.set_trace(trace, text=text, ids=win, live=True)
         else:
@@ -618,6 +624,14 @@ class LiveView:
         return bool(str(self.js.location.hash)) or any(
             f"{key}=" in query for key in ("phase", "step", "embed", "lock"))
 
+    def reloaded(self) -> bool:
+        """Was this page reloaded, or reached by back/forward (not opened from a link)?"""
+        try:
+            entries = self.js.performance.getEntriesByType("navigation")
+            return bool(entries.length) and str(entries[0].type) in ("reload", "back_forward")
+        except Exception:  # noqa: BLE001 - no Navigation Timing: treat it as a new visit
+            return False
+
     def restore_hash(self) -> None:
         """A walkthrough position from the last visit, unless the URL names one."""
         saved = self.storage_get(KEY_HASH)
@@ -625,11 +639,15 @@ class LiveView:
             self.js.location.hash = saved
 
     async def restore(self) -> None:
-        """The model and input of the last visit (the hash is restored at mount); an embedded
-        page (``?embed=1``) always shows the default example, whatever its host page's visitors did."""
-        embedded = "embed=" in str(self.js.location.search) or "lock=" in str(self.js.location.search)
+        """The input a link asks for (``&input=``), else the model and input of the last visit
+        (the hash is restored at mount). A link that names a view (a deep link, an embedded
+        slide) is never overridden by memory: it shows the default model on its own input, or
+        on the example, whatever this browser ran before."""
         try:
-            if embedded:
+            if self.asked_input is not None:
+                await self.use_link_input(self.asked_input)
+                return
+            if self.linked:
                 return
             if not self.app.numpy or self.app.model is None:
                 if self.storage_get(KEY_MODEL) == "custom":
@@ -656,6 +674,20 @@ class LiveView:
             root = self.el("live")
             if root is not None:
                 root.dataset.restored = "1"
+
+    async def use_link_input(self, text: str) -> None:
+        """Run the default model on the input a link names; say so plainly when it cannot."""
+        if not self.app.numpy or self.app.model is None:
+            self.say(f"This link asks for the input {text}; running it needs numpy in the browser, which "
+                     f"this build does not include, so the page shows its bundled example.", "warn")
+            return
+        if text == self.prompt:
+            return
+        try:
+            await self.set_input(text)
+        except InputError as e:
+            self.say(f"This link's input {text} does not fit this model ({e}); the page shows "
+                     f"{self.prompt} instead.", "error")
 
     async def start_over(self) -> None:
         """Forget everything kept for the next visit and go back to the beginning."""
@@ -778,6 +810,11 @@ def mount(app) -> LiveView:
     view.build_dom()
     live_inspector.mount(app, view)
     view.register()
+    # opened from a link that names a view (not a reload of this page): memory stays out of it;
+    # asked before restore_hash puts the last visit's hash in the URL
+    view.linked = view.url_names_a_view() and not view.reloaded()
+    from llmviz.ui import walk_nav   # the input the link asks for, read before the walkthrough rewrites the hash
+    view.asked_input = walk_nav.link_input(str(view.js.location.search), str(view.js.location.hash))
     view.restore_hash()
     app.live_view = view
 

@@ -7,11 +7,12 @@ Pure Python (no js, no numpy), so it is tested in CPython (``tests/test_walk_vie
 Deep links name a view in the URL hash: ``#phase=attention&step=3`` (``step`` counts
 from 0, like ``llmviz.goto({phase, step})``; a step's id works too: ``step=scores``),
 with ``&layer=L&head=h`` when the reader follows another layer or head than 0 and 0,
-and ``&cam=px,py,pz,tx,ty,tz`` when the reader moved the camera away from the step's
-own view. The query string configures an embedded page: ``embed=1`` (compact layout),
-``lock=1`` (one step, no navigation), ``phase=`` / ``step=`` / ``layer=`` / ``head=``
-(the start), ``origin=`` (repeatable or comma-separated: the pages allowed to send
-commands).
+``&input=CABBAC`` when the page runs the default model on another input than its
+example (so a shared link shows the same numbers), and ``&cam=px,py,pz,tx,ty,tz`` when
+the reader moved the camera away from the step's own view. The query string configures
+an embedded page: ``embed=1`` (compact layout), ``lock=1`` (one step, no navigation),
+``phase=`` / ``step=`` / ``layer=`` / ``head=`` / ``input=`` (the start), ``origin=``
+(repeatable or comma-separated: the pages allowed to send commands).
 """
 from __future__ import annotations
 
@@ -129,13 +130,17 @@ def _num(v: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def format_hash(where: Where, cam: dict | None = None, follow: dict | None = None) -> str:
+def format_hash(where: Where, cam: dict | None = None, follow: dict | None = None,
+                input_text: str | None = None) -> str:
     """``#phase=attention&step=3`` (with ``&layer=&head=`` for a layer or head other than 0,
-    and ``&cam=...`` for a camera of the reader's own)."""
+    ``&input=`` for an input other than the example, and ``&cam=...`` for a camera of the
+    reader's own)."""
     out = f"#phase={quote(where.phase, safe='')}&step={where.step}"
     for key in ("layer", "head"):
         if follow and follow.get(key):
             out += f"&{key}={int(follow[key])}"
+    if input_text:
+        out += f"&input={quote(input_text, safe='')}"
     if cam:
         out += "&cam=" + ",".join(_num(v) for v in list(cam["position"]) + list(cam["target"]))
     return out
@@ -153,15 +158,15 @@ def parse_cam(text: str) -> dict | None:
 
 
 def parse_hash(hash_: str) -> dict:
-    """``#phase=attention&step=3&layer=1&head=2&cam=...`` -> {"phase", "step", "follow", "cam"}
-    (None when absent). ``step`` stays a string (a number or a step id): ``Tour.resolve``
+    """``#phase=attention&step=3&layer=1&head=2&input=ACB&cam=...`` -> {"phase", "step",
+    "follow", "input", "cam"} (None when absent). ``step`` stays a string (a number or a step id): ``Tour.resolve``
     reads it; ``follow`` is ``{"layer", "head"}`` with the values as written (strings),
     checked against the model by ``walkthrough.follow_of``."""
     text = (hash_ or "").lstrip("#")
     fields = dict(parse_qsl(text, keep_blank_values=True))
     cam = parse_cam(fields["cam"]) if fields.get("cam") else None
     return {"phase": fields.get("phase") or None, "step": fields.get("step") or None,
-            "follow": _follow_fields(fields), "cam": cam}
+            "follow": _follow_fields(fields), "input": fields.get("input") or None, "cam": cam}
 
 
 def _follow_fields(fields: dict) -> dict | None:
@@ -173,7 +178,7 @@ _TRUE = {"1", "true", "yes", "on", ""}
 
 
 def parse_query(search: str) -> dict:
-    """The embedding options of ``location.search``: embed, lock, phase, step, follow, origins."""
+    """The embedding options of ``location.search``: embed, lock, phase, step, follow, input, origins."""
     pairs = parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
     fields: dict[str, str] = {}
     origins: list[str] = []
@@ -185,7 +190,7 @@ def parse_query(search: str) -> dict:
     return {"embed": "embed" in fields and fields["embed"].lower() in _TRUE,
             "lock": "lock" in fields and fields["lock"].lower() in _TRUE,
             "phase": fields.get("phase") or None, "step": fields.get("step") or None,
-            "follow": _follow_fields(fields), "origins": origins}
+            "follow": _follow_fields(fields), "input": fields.get("input") or None, "origins": origins}
 
 
 def normalize_origin(text: str) -> str | None:
@@ -230,10 +235,16 @@ def is_allowed(origin: str, allowed: list[str]) -> bool:
     return bool(origin) and origin not in ("null", "*") and origin in allowed
 
 
-def full_page_url(pathname: str, where: Where, follow: dict | None = None) -> str:
+def full_page_url(pathname: str, where: Where, follow: dict | None = None,
+                  input_text: str | None = None) -> str:
     """The link from an embedded view to the full page at the same step (no embed options)."""
     name = pathname.rsplit("/", 1)[-1] or "index.html"
-    return f"./{quote(name)}{format_hash(where, follow=follow)}"
+    return f"./{quote(name)}{format_hash(where, follow=follow, input_text=input_text)}"
+
+
+def link_input(search: str, hash_: str) -> str | None:
+    """The input a link asks for: ``&input=`` in the hash, else ``?input=`` in the query."""
+    return parse_hash(hash_)["input"] or parse_query(search)["input"]
 
 
 # ------------------------------------------------------------------ key bindings

@@ -380,7 +380,8 @@ class WalkView:
         for part in self.el["toc-map"].querySelectorAll(".wv-part"):
             part.classList.toggle("current", part.dataset.phase == where.phase)
         if self.embed:
-            self.full_link.href = walk_nav.full_page_url(str(js.location.pathname), where, self.app.follow)
+            self.full_link.href = walk_nav.full_page_url(str(js.location.pathname), where, self.app.follow,
+                                                         getattr(self.app, "link_input", None))
 
     def _scroll_to_commentary(self) -> None:
         """Bring the top of the commentary into view if the panel was scrolled past it."""
@@ -394,7 +395,7 @@ class WalkView:
 
     # ---------------------------------------------------------------- history & deep links
     def _history(self, where: Where, cam: dict | None, mode: str) -> None:
-        url = walk_nav.format_hash(where, cam, self.app.follow)
+        url = walk_nav.format_hash(where, cam, self.app.follow, getattr(self.app, "link_input", None))
         if url == str(js.location.hash):
             return
         if mode == "push" and not self.embed:   # an embedded frame never adds to the parent's history
@@ -504,8 +505,8 @@ class WalkView:
             return
         self._step_titles()
         self._update_titles()
-        try:
-            asyncio.ensure_future(self.go(self.where, history=None))
+        try:   # the URL follows the input too (&input=), so a copied link shows these numbers
+            asyncio.ensure_future(self.go(self.where, history=None if self.locked else "replace"))
         except Exception as e:  # noqa: BLE001
             self.app.report(f"walkthrough: {type(e).__name__}: {e}")
 
