@@ -92,6 +92,29 @@ def test_dim_others_and_views(world):
     assert out["camera"]["center"] == scene["views"]["h.0.attn"]["center"]
     missing = scene_steps.scene_step({"focus": [], "camera": {"view": "nowhere"}, "dim": None}, scene)
     assert missing["camera"]["center"] == scene["views"]["overview"]["center"] and missing["dim"] == []
+    # named views are framed by the page as the groups they show (the fixed view stays the fallback)
+    assert out["camera"]["ids"] == ["h.0.ln_1", "h.0.attn"] and out["camera"]["view"] == "h.0.attn"
+    assert missing["camera"]["ids"] == ["*"]
+    for name in scene["views"]:
+        groups = scene_steps.view_groups(name, scene)
+        assert groups, name
+        assert all(g == "*" or g in scene["groups"] for g in groups), (name, groups)
+    assert scene_steps.view_groups("h.1", scene) == ["h.1.ln_1", "h.1.attn", "h.1.proj", "h.1.ln_2", "h.1.mlp"]
+    assert scene_steps.view_groups("output", scene) == ["ln_f", "output"]
+    assert scene_steps.view_groups("nowhere", scene) is None
+
+
+def test_a_spread_out_focus_names_where_its_animation_ends(world):
+    """The page frames the primary block (the animation's result) when the focus is too spread out."""
+    scene = world["scene"]
+    for phase, index, want in (("projection", 3, ["h.0.x_attn"]), ("output", 4, ["idx"]),
+                               ("attention", 3, ["h.0.attn.scores[0]"])):
+        step = walkthrough.render_step(phase, index, world["ctx"])
+        cam = scene_steps.scene_step(step, scene)["camera"]
+        assert cam["primary"] == want, (phase, index, cam)
+        assert set(want) <= set(cam["ids"])
+    no_animation = scene_steps.scene_step({"focus": ["x"], "camera": {"blocks": ["x"]}}, scene)
+    assert no_animation["camera"]["primary"] == []
 
 
 def test_tooltip_parts_carry_the_trace_value_and_terms(world):

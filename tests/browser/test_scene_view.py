@@ -290,6 +290,110 @@ def test_scale_views_load_frame_and_come_back(booted, bundled):
     p.check_clean()
 
 
+# steps whose focus is hard to frame (review: cut off at the edge, or a few px wide), and the
+# least px the longest side of the best primary-focus block must get at 1280 x 800
+FRAMED = {
+    ("attention", 0): 100,      # a named view: it was cut at the right edge
+    ("attention", 3): 100,      # q, k and the score, far apart
+    ("projection", 3): 200,     # the residual add: x far above the update (was 14 px)
+    ("projection", 4): 200,
+    ("output", 4): 200,         # the token appended to idx, far above probs (was 4 px)
+    ("attention", 10): 50,      # every head's pattern, side by side (was 38 px)
+    ("stack", 3): 50,
+    ("mlp", 1): 100,            # a named view: it was cut on both sides
+    ("embedding", 4): 200,
+}
+RECTS_JS = """(ids) => Object.fromEntries(ids.map((id) => [id, window.llmvizScene.renderer.screenRect(id)]))"""
+
+
+def _inside(r: dict, box: dict, slack: float = 1.0) -> bool:
+    return (r["x"] >= box["x"] - slack and r["y"] >= box["y"] - slack
+            and r["x"] + r["w"] <= box["x"] + box["width"] + slack
+            and r["y"] + r["h"] <= box["y"] + box["height"] + slack)
+
+
+def _outside(r: dict, box: dict) -> bool:
+    return (r["x"] + r["w"] <= box["x"] or r["x"] >= box["x"] + box["width"]
+            or r["y"] + r["h"] <= box["y"] or r["y"] >= box["y"] + box["height"])
+
+
+def test_steps_frame_their_focus_whole_and_readable(booted, bundled):
+    p = booted
+    box = p.page.locator("#scene").bounding_box()
+    for (phase, index), min_px in FRAMED.items():
+        where = f"{phase} {index}"
+        step = _scene_step(bundled, phase, index, {"reduced": True})
+        assert p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step) is True, where
+        framing = p.js("() => window.llmvizScene.framing")
+        highlighted = p.js("() => window.llmvizScene.renderer.state().highlighted")
+        rects = p.js(RECTS_JS, sorted(set(framing["ids"]) | set(highlighted)))
+        # what was framed is whole on screen; no highlighted block is cut by the edge
+        for block_id in framing["ids"]:
+            assert rects[block_id] and _inside(rects[block_id], box), (where, block_id, rects[block_id], box)
+        for block_id in highlighted:
+            r = rects[block_id]
+            assert r is None or _inside(r, box) or _outside(r, box), (where, "cut at the edge", block_id, r)
+        best = max(max(rects[i]["w"], rects[i]["h"]) for i in framing["primary"])
+        assert best >= min_px, (where, framing, best)
+    # a spread-out focus frames the block its animation ends in
+    step = _scene_step(bundled, "projection", 3, {"reduced": True})
+    p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step)
+    assert "h.0.x_attn" in p.js("() => window.llmvizScene.framing.primary")
+    step = _scene_step(bundled, "output", 4, {"reduced": True})
+    p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step)
+    assert p.js("() => window.llmvizScene.framing.primary") == ["idx"]
+    p.check_clean()
+
+
+def test_back_from_a_scale_view_is_the_steps_view(booted, bundled):
+    p = booted
+    p.page.wait_for_function("() => !document.querySelector('.scene-scales button').disabled")
+    step = _scene_step(bundled, "attention", 3, {"reduced": True})
+    assert p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step) is True
+    before = p.js("() => window.llmvizScene.renderer.getCamera()")
+    for name in ("gpt2-small", "gpt3"):
+        p.page.locator(f".scene-scales button[data-scale='{name}']").click()
+        p.page.wait_for_function("(n) => window.llmvizScene.mode === n", arg=name)
+        # the size note does not cover the model: every block is drawn below it
+        note = p.page.locator(".scene-scale-info").bounding_box()
+        rects = p.js(RECTS_JS, p.js("() => window.llmvizScene.renderer.blockIds()"))
+        top = min(r["y"] for r in rects.values() if r)
+        assert top >= note["y"] + note["height"] - 1, (name, top, note)
+    p.page.locator(".scene-scales button[data-scale='model']").click()
+    p.page.wait_for_function("() => window.llmvizScene.mode === 'model'")
+    after = p.js("() => window.llmvizScene.renderer.getCamera()")
+    dist = float(np.linalg.norm(np.subtract(before["position"], before["target"])))
+    for key in ("position", "target"):
+        assert np.allclose(after[key], before[key], atol=1e-3 * dist), (key, before, after)
+    assert set(step["focus"]) <= set(p.js("() => window.llmvizScene.renderer.state().highlighted"))
+    p.check_clean()
+
+
+def test_the_size_buttons_are_a_toolbar(booted):
+    """← → move between the size buttons (one Tab stop); the keys stay there, as the
+    walkthrough leaves keys in the 3D view alone."""
+    p = booted
+    state = p.js("() => window.llmviz.state ? window.llmviz.state() : null")
+    bar = p.page.locator(".scene-scales")
+    assert bar.get_attribute("role") == "toolbar"
+    tab_stops = lambda: p.js("() => [...document.querySelectorAll('.scene-scales button')]"  # noqa: E731
+                             ".filter((b) => b.tabIndex === 0).map((b) => b.dataset.scale)")
+    assert tab_stops() == ["model"]
+    p.page.locator(".scene-scales button[data-scale='gpt2-small']").focus()
+    focused = lambda: p.js("() => document.activeElement.dataset.scale")  # noqa: E731
+    for key, want in (("ArrowRight", "gpt2-xl"), ("ArrowRight", "gpt3"), ("ArrowRight", "model"),
+                      ("ArrowLeft", "gpt3"), ("Home", "model"), ("End", "gpt3")):
+        p.page.keyboard.press(key)
+        assert focused() == want, key
+    assert tab_stops() == ["gpt3"]
+    assert p.js("() => window.llmvizScene.mode") == "model"        # moving the focus chooses nothing
+    if state and "step" in state:
+        now = p.js("() => window.llmviz.state()")
+        assert (now["phase"], now["step"]) == (state["phase"], state["step"])
+    p.js("() => document.activeElement.blur()")
+    p.check_clean()
+
+
 NO_WEBGL2 = """(() => {
   const original = HTMLCanvasElement.prototype.getContext;
   HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {

@@ -4,8 +4,8 @@ turned into what the renderer takes, and the hover read-out of a cell.
 The walkthrough writes cell ranges inclusive (``[r0, c0, r1, c1]`` = rows r0..r1,
 cols c0..c1, in the scene's grid); the renderer's are half-open like Python slices.
 ``scene_step`` converts them (the step's ``cells`` and an animation's ``a_cells`` /
-``b_cells``), resolves the camera to a view of the scene or a list of blocks, and
-turns ``dim`` into renderer names.
+``b_cells``), resolves the camera to a list of blocks (a named view: the groups it
+shows) that the page frames for its real size, and turns ``dim`` into renderer names.
 """
 from __future__ import annotations
 
@@ -32,20 +32,68 @@ def expand(names: list, scene: dict) -> list[str]:
     return out
 
 
-def camera_target(camera: Any, scene: dict) -> dict | None:
-    """A step's camera as a renderer target: {center, distance, direction} or {ids}."""
+def view_groups(name: str, scene: dict) -> list[str] | None:
+    """The scene groups a named view of ``llmviz.layout`` shows (None: not a view we know).
+
+    "overview" is everything, "h.N" the layer's groups, "h.N.attn" its ln_1 and
+    attention, "h.N.mlp" its ln_2 and MLP, "output" ln_f and the output."""
+    groups = scene.get("groups") or {}
+    if name == "overview":
+        return ["*"]
+    parts = name.split(".")
+    if name in ("embedding",):
+        wanted = ["embedding"]
+    elif name == "output":
+        wanted = ["ln_f", "output"]
+    elif len(parts) == 2 and parts[0] == "h":
+        wanted = [g for g in groups if g.startswith(name + ".")]
+    elif len(parts) == 3 and parts[0] == "h" and parts[2] in ("attn", "mlp"):
+        p = f"h.{parts[1]}."
+        wanted = [p + "ln_1", p + "attn"] if parts[2] == "attn" else [p + "ln_2", p + "mlp"]
+    else:
+        return None
+    wanted = [g for g in wanted if g in groups]
+    return wanted or None
+
+
+# animation fields that name the block an animation ends in, most telling first
+PRIMARY_FIELDS = ("to", "out", "block", "from")
+
+
+def primary_hint(step: dict | None, scene: dict) -> list[str]:
+    """The block a step's picture is about when its focus is spread too far to frame
+    whole: where its animation ends (``to``, ``out``, ``block``, ``from``)."""
+    anim = (step or {}).get("animation") or {}
+    for key in PRIMARY_FIELDS:
+        names = anim.get(key)
+        if names:
+            return expand(names if isinstance(names, list) else [names], scene)
+    return []
+
+
+def camera_target(camera: Any, scene: dict, step: dict | None = None) -> dict | None:
+    """A step's camera as a renderer target, framed by ``js/scene.js`` for the view's
+    real size: ``{ids, direction, primary}`` (blocks; ``primary`` is the hint for a
+    spread-out focus) or ``{ids, view, center, distance, direction}`` (a named view:
+    the groups it shows, with the layout's fixed view as the fallback)."""
     views = scene.get("views") or {}
     if isinstance(camera, str):
         camera = {"view": camera}
     if not isinstance(camera, dict):
         return None
     if "view" in camera:
-        view = views.get(camera["view"]) or views.get("overview")
+        name = camera["view"] if camera["view"] in views else "overview"
+        view = views.get(name)
         if view is None:
-            return {"ids": ["*"], "direction": VIEW_DIRECTION}
-        return {"center": list(view["center"]), "distance": view["distance"], "direction": VIEW_DIRECTION}
+            return {"ids": ["*"], "direction": VIEW_DIRECTION, "view": name}
+        out = {"center": list(view["center"]), "distance": view["distance"], "direction": VIEW_DIRECTION}
+        groups = view_groups(name, scene)
+        if groups:
+            out.update({"ids": groups, "view": name})
+        return out
     if camera.get("blocks"):
-        return {"ids": expand(camera["blocks"], scene), "direction": VIEW_DIRECTION}
+        return {"ids": expand(camera["blocks"], scene), "direction": VIEW_DIRECTION,
+                "primary": primary_hint(step, scene)}
     return None
 
 
@@ -75,7 +123,7 @@ def scene_step(step: dict, scene: dict, motion: dict | None = None) -> dict:
         dim_names = expand(dim if isinstance(dim, list) else [dim], scene)
     speed = motion.get("speed") or 1
     return {"focus": expand(step.get("focus") or [], scene), "cells": cells, "dim": dim_names,
-            "camera": camera_target(step.get("camera"), scene),
+            "camera": camera_target(step.get("camera"), scene, step),
             "animation": animation_to_renderer(step.get("animation")),
             "speed": float(speed), "seconds": STEP_SECONDS,
             "reduced": bool(motion.get("reduced"))}

@@ -18,7 +18,9 @@ frame) and exposes ``window.llmvizScene``; this module takes over from there:
   numbers it came from, and highlights those cells; ``app.emit("pick", ...)``.
   A click emits ``"select"``.
 * scale views: the sort model beside GPT-2 small, GPT-2 XL and GPT-3 at their real
-  shapes (``llmviz.layout.scale_scene``), no weights, with their parameter counts.
+  shapes (``llmviz.layout.scale_scene``), no weights, with their parameter counts (a
+  one-line note; the scale view is framed below it). Back to the sort model, the view
+  is the current step's again.
 
 ``app.camera()`` returns the renderer's camera ({position, target, fov}) or None.
 """
@@ -285,8 +287,8 @@ class SceneView:
             self.scale_cache[name] = layout.scale_scene(name)
         scene = self.scale_cache[name]
         n_params = int(scene["param_count"])
-        text = (f"{scene['label']}: {n_params:,} parameters. Shape only: no weights are loaded, "
-                f"the neutral pattern stands in for the numbers.")
+        # short: the note sits over the view (the model is framed below it); the tooltip says more
+        text = f"{scene['label']}: {n_params:,} parameters, shape only (no weights)."
         self.mode = name
         self.api.showScale(json.dumps(scene), to_js({"text": text, "param_count": n_params},
                                                    dict_converter=self.js.Object.fromEntries))

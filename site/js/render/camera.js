@@ -9,6 +9,9 @@
 // Escape gives the focus (and the keys) back to the page. Space and every other key
 // are left to the page; the keys used here do not reach the page while the canvas
 // has focus (so they don't also step the walkthrough).
+//
+// frameBoxes(boxes, {...}) is the pure framing maths the page uses for walkthrough
+// steps and scale views (the view of boxes inside the part of the canvas no overlay covers).
 import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 
@@ -16,6 +19,59 @@ const DEFAULT_DIRECTION = new THREE.Vector3(0.38, 0.22, 1).normalize();
 
 function easeInOutCubic(t) {
   return t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2;
+}
+
+/**
+ * A view {center, distance, direction} (what the renderer's flyTo takes) that frames
+ * world boxes inside part of a width x height viewport: the boxes' union fills at
+ * most `fill` of the free area (the viewport less `insets` {top, right, bottom,
+ * left} in CSS px, kept for overlays) and `labelPx` stay free above it for the
+ * blocks' labels. `maxScale` caps the zoom (CSS px per world unit at the boxes).
+ * Pure: no camera is touched. Also returns `scale` and `project(box)` -> the box's
+ * screen rect {x, y, w, h} in that view (front face, CSS px in the viewport).
+ */
+export function frameBoxes(boxes, { direction = [0, 0, 1], fov = 45, width, height, insets = {},
+                                    fill = 0.85, labelPx = 0, maxScale = Infinity } = {}) {
+  const dir = new THREE.Vector3().fromArray(direction).normalize();
+  const right = new THREE.Vector3().crossVectors(new THREE.Vector3(0, 1, 0), dir);
+  if (right.lengthSq() < 1e-8) right.set(1, 0, 0);
+  right.normalize();
+  const up = new THREE.Vector3().crossVectors(dir, right).normalize();
+  const rect = (box) => {       // the box in camera-plane coordinates: [u0, u1, v0, v1, w1]
+    const r = [Infinity, -Infinity, Infinity, -Infinity, -Infinity];
+    const p = new THREE.Vector3();
+    for (let k = 0; k < 8; k++) {
+      p.set(k & 1 ? box.max[0] : box.min[0], k & 2 ? box.max[1] : box.min[1], k & 4 ? box.max[2] : box.min[2]);
+      const u = p.dot(right), v = p.dot(up), w = p.dot(dir);
+      r[0] = Math.min(r[0], u); r[1] = Math.max(r[1], u);
+      r[2] = Math.min(r[2], v); r[3] = Math.max(r[3], v);
+      r[4] = Math.max(r[4], w);
+    }
+    return r;
+  };
+  const all = [Infinity, -Infinity, Infinity, -Infinity, -Infinity];
+  for (const box of boxes) {
+    const r = rect(box);
+    all[0] = Math.min(all[0], r[0]); all[1] = Math.max(all[1], r[1]);
+    all[2] = Math.min(all[2], r[2]); all[3] = Math.max(all[3], r[3]);
+    all[4] = Math.max(all[4], r[4]);
+  }
+  const ins = { top: 0, right: 0, bottom: 0, left: 0, ...insets };
+  const freeW = Math.max(width - ins.left - ins.right, width * 0.3);
+  const freeH = Math.max(height - ins.top - ins.bottom, height * 0.3);
+  const uw = Math.max(all[1] - all[0], 1e-6), vh = Math.max(all[3] - all[2], 1e-6);
+  const scale = Math.min(fill * freeW / uw, Math.max(fill * freeH - labelPx, freeH * 0.2) / vh, maxScale);
+  // the union's centre goes to the free area's centre (below the label room)
+  const ox = (ins.left - ins.right) / 2, oy = (ins.top - ins.bottom) / 2 + labelPx / 2;
+  const uc = (all[0] + all[1]) / 2 - ox / scale, vc = (all[2] + all[3]) / 2 + oy / scale;
+  const target = right.clone().multiplyScalar(uc).addScaledVector(up, vc).addScaledVector(dir, all[4]);
+  const f = (height / 2) / Math.tan(THREE.MathUtils.degToRad(fov / 2));   // px per unit at distance 1
+  const project = (box) => {
+    const r = rect(box);
+    return { x: width / 2 + (r[0] - uc) * scale, y: height / 2 - (r[3] - vc) * scale,
+             w: (r[1] - r[0]) * scale, h: (r[3] - r[2]) * scale };
+  };
+  return { center: target.toArray(), distance: f / scale, direction: dir.toArray(), scale, project };
 }
 
 export class CameraRig {
