@@ -591,7 +591,9 @@ class WalkView:
             return
         target = event.target
         tag = str(getattr(target, "tagName", "") or "")
-        in_canvas = tag == "CANVAS" or _closest(target, "#scene") is not None
+        # only the canvas itself takes the arrows (for the camera); the scale toolbar stops the
+        # ones it uses, and the other controls over the 3D view leave them to the tour
+        in_canvas = tag == "CANVAS"
         on_button = tag in ("BUTTON", "A", "SUMMARY") or bool(
             hasattr(target, "getAttribute") and target.getAttribute("role") in ("button", "link"))
         if event.key == "Escape" and not self.el["toc"].hidden:
