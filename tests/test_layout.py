@@ -136,7 +136,8 @@ def test_block_fields_and_labels():
     s = layout.scene(SORT)
     assert s["version"] == 1 and s["config"] == SORT.to_dict()
     by_id = layout.block_index(s)
-    assert by_id["h.0.attn.q[1]"]["label"] == "Q, head 1 (hs\u00d7T)"
+    assert by_id["h.0.attn.q[1]"]["label"] == "Q, block 0, head 1 (hs\u00d7T)"
+    assert by_id["h.2.mlp.c_proj.weight"]["label"] == "MLP c_proj weights, block 2 (C\u00d74C)"
     assert by_id["x"]["dims"] == ["C", "T"] and (by_id["x"]["rows"], by_id["x"]["cols"]) == (48, 11)
     for b in s["blocks"]:
         assert b["role"] in ("parameter", "activation", "aggregate")

@@ -298,53 +298,54 @@ class _Layout:
     def layer(self, i: int, y: float) -> float:
         T, C, g, w, M = self.T, self.C, self.g, self.w, self.M
         p = f"h.{i}."
+        blk = f", block {i}"        # labels say which transformer block they belong to
         prev = f"h.{i - 1}.x" if i else "x"
-        y = self.layer_norm(p + "ln_1", p + "ln_1", f"layer {i} ln_1", y, prev,
+        y = self.layer_norm(p + "ln_1", p + "ln_1", f"block {i} ln_1", y, prev,
                             f"h.{i}.ln_1")
         y = self.attention(i, y + M)
         # projection: y (heads side by side) above attn.out; c_proj left of attn.out
         grp = p + "proj"
         y += M
-        self.act(p + "attn.y", "heads combined y", grp, C, T, ["C", "T"], self.a_left, y,
+        self.act(p + "attn.y", "heads combined y" + blk, grp, C, T, ["C", "T"], self.a_left, y,
                  p + "attn.y", transpose=True)
         y += C + w
-        self.act(p + "attn.out", "attention output c_proj(y)", grp, C, T, ["C", "T"],
+        self.act(p + "attn.out", "attention output c_proj(y)" + blk, grp, C, T, ["C", "T"],
                  self.a_left, y, p + "attn.out", transpose=True)
         wl = self.a_left - w - C
-        self.param(f"transformer.{p}attn.c_proj.weight", "attention projection c_proj weights",
-                   grp, C, C, ["C", "C"], wl, y)
+        self.param(f"transformer.{p}attn.c_proj.weight",
+                   "attention projection c_proj weights" + blk, grp, C, C, ["C", "C"], wl, y)
         if self.bias:
-            self.param(f"transformer.{p}attn.c_proj.bias", "attention projection c_proj bias",
+            self.param(f"transformer.{p}attn.c_proj.bias", "attention projection c_proj bias" + blk,
                        grp, C, 1, ["C", "1"], wl - g - 1, y)
-        self.act(p + "x_attn", "residual x + attention", grp, C, T, ["C", "T"], self.res_left,
+        self.act(p + "x_attn", "residual x + attention" + blk, grp, C, T, ["C", "T"], self.res_left,
                  y, p + "x_attn", transpose=True)
         y += C + M
         # MLP: ln_2 in column A with c_fc's weights (transposed, C x 4C) level to its left
-        y = self.layer_norm(p + "ln_2", p + "ln_2", f"layer {i} ln_2", y, p + "x_attn",
+        y = self.layer_norm(p + "ln_2", p + "ln_2", f"block {i} ln_2", y, p + "x_attn",
                             f"h.{i}.ln_2")
         ln_top = self.ln_top
         grp = p + "mlp"
         ml = self.a_left - w - 4 * C
-        self.param(f"transformer.{p}mlp.c_fc.weight", "MLP c_fc weights", grp, C, 4 * C,
+        self.param(f"transformer.{p}mlp.c_fc.weight", "MLP c_fc weights" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, ln_top, transpose=True)
         if self.bias:
-            self.param(f"transformer.{p}mlp.c_fc.bias", "MLP c_fc bias", grp, 1, 4 * C,
+            self.param(f"transformer.{p}mlp.c_fc.bias", "MLP c_fc bias" + blk, grp, 1, 4 * C,
                        ["1", "4C"], ml, ln_top - 1 - g)
         y = ln_top + C + w
-        self.act(p + "mlp.fc", "MLP hidden c_fc(ln_2)", grp, T, 4 * C, ["T", "4C"], ml, y,
+        self.act(p + "mlp.fc", "MLP hidden c_fc(ln_2)" + blk, grp, T, 4 * C, ["T", "4C"], ml, y,
                  p + "mlp.fc")
         y += T + w
-        self.act(p + "mlp.gelu", "MLP activation GELU", grp, T, 4 * C, ["T", "4C"], ml, y,
+        self.act(p + "mlp.gelu", "MLP activation GELU" + blk, grp, T, 4 * C, ["T", "4C"], ml, y,
                  p + "mlp.gelu")
         y += T + w
-        self.param(f"transformer.{p}mlp.c_proj.weight", "MLP c_proj weights", grp, C, 4 * C,
+        self.param(f"transformer.{p}mlp.c_proj.weight", "MLP c_proj weights" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, y)
         if self.bias:
-            self.param(f"transformer.{p}mlp.c_proj.bias", "MLP c_proj bias", grp, C, 1,
+            self.param(f"transformer.{p}mlp.c_proj.bias", "MLP c_proj bias" + blk, grp, C, 1,
                        ["C", "1"], ml - g - 1, y)
-        self.act(p + "mlp.out", "MLP output c_proj(gelu)", grp, C, T, ["C", "T"], self.a_left,
+        self.act(p + "mlp.out", "MLP output c_proj(gelu)" + blk, grp, C, T, ["C", "T"], self.a_left,
                  y, p + "mlp.out", transpose=True)
-        self.act(p + "x", f"layer {i} output: residual x + MLP", grp, C, T, ["C", "T"],
+        self.act(p + "x", f"block {i} output: residual x + MLP", grp, C, T, ["C", "T"],
                  self.res_left, y, p + "x", transpose=True)
         return y + C
 
@@ -364,7 +365,7 @@ class _Layout:
             wx = ox - w - C                         # its weights
             bx = wx - g - 1                         # its biases
             tag = "" if merged else f"[{h}]"
-            head_txt = "all heads" if merged else f"head {h}"
+            head_txt = f"block {i}, all heads" if merged else f"block {i}, head {h}"
             idx = (0,) if merged else (0, h)
             extra = {"heads": self.nh} if merged else {"head": h}
             hdim = "C" if merged else "hs"

@@ -561,3 +561,163 @@ def test_without_webgl2_the_error_says_so(browser, origin):
     assert "WebGL2" in page.inner_text("#status")
     assert errors == []
     context.close()
+
+
+# ---------------------------------------------------------------------------
+# labels: focused blocks first, no overlaps, nothing drawn through them
+
+LABEL_STATE_JS = """() => {
+  const R = window.llmvizScene ? window.llmvizScene.renderer : window.renderer;
+  const layer = document.querySelector('.llmviz-labels').getBoundingClientRect();
+  const labels = [...document.querySelectorAll('.llmviz-label')].filter((e) => e.style.display === 'block')
+    .map((e) => { const r = e.getBoundingClientRect();
+                  return {id: e.dataset.block, place: e.dataset.place, hl: e.classList.contains('hl'),
+                          text: e.firstChild.textContent, x: r.x, y: r.y, w: r.width, h: r.height}; });
+  const st = R.state();
+  const blocks = R.blockIds().map((id) => [id, R.screenRect(id)]).filter(([, q]) => q);
+  return {labels, blocks, focus: [...new Set([...st.highlighted, ...Object.keys(st.cells)])],
+          view: {x: layer.left, y: layer.top, w: layer.width, h: layer.height}};
+}"""
+
+
+def _overlap(a: dict, b: dict, slack: float = 0.5) -> bool:
+    return (a["x"] < b["x"] + b["w"] - slack and a["x"] + a["w"] > b["x"] + slack
+            and a["y"] < b["y"] + b["h"] - slack and a["y"] + a["h"] > b["y"] + slack)
+
+
+def check_labels(state: dict, where: str = "") -> None:
+    """Every focused block that is on screen and big enough has a label (in the focus colour);
+    no two labels overlap; no label covers a block other than its own (thin strips included)."""
+    labels, view = state["labels"], state["view"]
+    shown = {lab["id"]: lab for lab in labels}
+    rects = dict(state["blocks"])
+    for fid in state["focus"]:
+        q = rects.get(fid)
+        if not q or q["w"] < 40 or q["h"] < 16:
+            continue
+        if q["x"] < view["x"] or q["y"] < view["y"] or q["x"] + q["w"] > view["x"] + view["w"] \
+                or q["y"] + q["h"] > view["y"] + view["h"]:
+            continue
+        assert fid in shown, f"{where}: focused block {fid} ({q['w']:.0f}x{q['h']:.0f} px) has no label"
+        assert shown[fid]["hl"], f"{where}: the label of focused block {fid} is not in the focus colour"
+    for k, a in enumerate(labels):
+        assert a["id"] and a["place"] in ("above", "below", "right", "left", "inside"), a
+        for b in labels[k + 1:]:
+            assert not _overlap(a, b), f"{where}: labels overlap: {a['text']!r} and {b['text']!r}"
+        for bid, q in state["blocks"]:
+            if bid != a["id"] and q["w"] >= 1 and q["h"] >= 1:
+                assert not _overlap(a, q), f"{where}: label {a['text']!r} lies over block {bid}"
+
+
+def test_labels_of_focused_blocks_win(dev, scene):
+    dev.js("() => renderer.flyTo({ids: ['h.0.attn.c_attn.q.weight[0]', 'h.0.attn.att[1]'], direction: [0, 0, 1]}, 0)")
+    dev.settle()
+    check_labels(dev.js(LABEL_STATE_JS), "plain")
+    # K and the scores of head 0 sit under Q and next to faded blocks whose labels are bigger
+    focus = ["h.0.attn.q[0]", "h.0.attn.k[0]", "h.0.attn.scores[0]"]
+    dev.js("(ids) => { renderer.dim(['*']); renderer.highlight(ids); }", focus)
+    dev.settle()
+    state = dev.js(LABEL_STATE_JS)
+    check_labels(state, "attention focus")
+    shown = {lab["id"] for lab in state["labels"] if lab["hl"]}
+    assert set(focus) <= shown, shown
+    # blocks holding highlighted cells count as focused too
+    dev.js("() => { renderer.highlight([], {'h.0.attn.v[0]': [[0, 0, 16, 11]]}); }")
+    dev.settle()
+    state = dev.js(LABEL_STATE_JS)
+    check_labels(state, "cells")
+    assert any(lab["id"] == "h.0.attn.v[0]" and lab["hl"] for lab in state["labels"])
+    # zoomed out until the focused blocks are small: still labelled, still no overlaps
+    dev.js("() => renderer.flyTo({ids: ['h.0.attn', 'h.1.attn'], direction: [0, 0, 1]}, 0)")
+    dev.js("(ids) => renderer.highlight(ids)", focus)
+    dev.settle()
+    check_labels(dev.js(LABEL_STATE_JS), "zoomed out")
+    dev.js("() => { renderer.dim([]); renderer.highlight([]); }")
+
+
+def test_labels_in_the_overview_are_distinct_first(dev, scene):
+    dev.js("() => renderer.flyTo('*', 0)")
+    dev.settle()
+    state = dev.js(LABEL_STATE_JS)
+    check_labels(state, "overview")
+    texts = [lab["text"] for lab in state["labels"]]
+    assert texts, "no labels in the overview"
+    # the same text twice (the same weights of another layer) would only say the same thing again
+    assert len(set(texts)) == len(texts), texts
+    # thin strips (layer norm mean/rstd rows) never run through a label
+    dev.js("() => renderer.flyTo({ids: ['h.1.ln_2', 'h.1.ln_2.mean', 'h.1.ln_2.rstd'], direction: [0, 0, 1]}, 0)")
+    dev.js("() => renderer.highlight(['h.1.ln_2.rstd', 'h.1.ln_2'])")
+    dev.settle()
+    state = dev.js(LABEL_STATE_JS)
+    check_labels(state, "layer norm")
+    assert {"h.1.ln_2.rstd", "h.1.ln_2"} <= {lab["id"] for lab in state["labels"]}
+    dev.js("() => renderer.highlight([])")
+
+
+def test_highlighted_cells_keep_their_colours(dev, scene):
+    """A highlighted cell range gets an outline around the range, not a ring per cell:
+    the values inside stay readable, even with cells a few pixels big."""
+    target = "h.1.mlp.c_fc.weight"          # 192 x 48 cells: a few pixels each in this view
+    dev.js("(id) => renderer.flyTo({ids: ['h.1.mlp'], direction: [0, 0, 1]}, 0)", target)
+    dev.settle()
+    rect = dev.rect(target)
+    plain = dev.shot()
+    block = next(bl for bl in scene["blocks"] if bl["id"] == target)
+    cell_px = rect["h"] / block["rows"]
+    assert 1.5 < cell_px < 8, cell_px
+    dev.js("([id, r, c]) => renderer.highlight([], {[id]: [[0, 0, r, c]]})", [target, block["rows"], block["cols"]])
+    dev.settle()
+    lit = dev.shot()
+    inner = box_mask(plain.shape, rect, grow=-4)
+    yellow = (lit[..., 0] > 200) & (lit[..., 1] > 180) & (lit[..., 2] < 160)
+    assert yellow[inner].mean() < 0.01, f"{yellow[inner].mean():.0%} of the highlighted cells are yellow"
+    a, b = luminance(plain)[inner], luminance(lit)[inner]
+    assert np.corrcoef(a, b)[0, 1] > 0.97, "the cell values are not readable through the highlight"
+    # the range's outline is there
+    x0, y0 = int(round(rect["x"])), int(round(rect["y"]))
+    x1, y1 = int(round(rect["x"] + rect["w"])), int(round(rect["y"] + rect["h"]))
+    ys, xs = slice(y0 + 10, y1 - 10), slice(x0 + 10, x1 - 10)
+    left, top = yellow[ys, x0 - 1:x0 + 4].any(axis=1), yellow[y0 - 1:y0 + 4, xs].any(axis=0)
+    assert left.mean() > 0.9 and top.mean() > 0.9, "no outline around the highlighted cells"
+    assert not yellow[ys, x0 + 5:x0 + 8].any(axis=1).mean() > 0.5, "the outline is too thick"
+    dev.js("() => renderer.highlight([])")
+
+
+# the walkthrough's steps in the built page: the review's cases (focused blocks without labels
+# while faded ones kept theirs, labels crossed by strips, three identical labels zoomed out)
+REVIEW_STEPS = [("attention", 3), ("embedding", 4), ("prelim", 2), ("layernorm", 0), ("output", 0),
+                ("projection", 3), ("projection", 4), ("mlp", 3), ("mlp", 7), ("stack", 3), ("intro", 0)]
+
+
+def test_walkthrough_steps_label_their_focused_blocks(browser, built_dist):
+    from conftest import StaticServer   # tests/conftest.py
+
+    server = StaticServer(built_dist)
+    context = browser.new_context(viewport=VIEW, device_scale_factor=1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.url + "#phase=intro&step=0")
+        page.wait_for_function("window.llmvizReadyDone === true", timeout=180_000)
+        for phase, step in REVIEW_STEPS:
+            page.evaluate("([phase, step]) => window.llmviz.goto({phase, step})", [phase, step])
+            page.wait_for_timeout(100)
+            page.wait_for_function("window.llmviz.state().settled", timeout=30_000)
+            page.wait_for_function("""() => new Promise((resolve) => {
+                const r = window.llmvizScene.renderer;
+                let last = r.frameCount(), calm = 0;
+                const check = () => { const now = r.frameCount(); calm = now === last ? calm + 1 : 0; last = now;
+                                      if (calm >= 3) resolve(true); else requestAnimationFrame(check); };
+                requestAnimationFrame(check); })""", timeout=30_000)
+            state = page.evaluate(LABEL_STATE_JS)
+            check_labels(state, f"{phase} {step}")
+            texts = [lab["text"] for lab in state["labels"]]
+            assert len(set(texts)) == len(texts), (phase, step, texts)
+            if (phase, step) == ("attention", 3):
+                # per-head labels say which transformer block they belong to
+                assert any("block 0, head 0" in t for t in texts), texts
+        assert errors == []
+    finally:
+        context.close()
+        server.close()

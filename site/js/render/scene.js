@@ -78,6 +78,14 @@ float maskValue(int index) {
   return c == 0 ? v.r : c == 1 ? v.g : c == 2 ? v.b : v.a;
 }
 
+// true when cell (row, col) is inside the block and among its highlighted cells
+bool cellIn(float row, float col) {
+  if (row < 0.0 || col < 0.0 || row >= vDims.y || col >= vDims.x) return false;
+  if (!(row >= vRect.x && row < vRect.z && col >= vRect.y && col < vRect.w)) return false;
+  if (vMask < 0.5 || int(vState.w + 0.5) != 1) return true;
+  return maskValue(int(vDims.z + 0.5) + int(row) * int(vDims.x) + int(col)) > 0.5;
+}
+
 void main() {
   float cols = vDims.x, rows = vDims.y;
   int role = int(vDims.w + 0.5);
@@ -141,12 +149,22 @@ void main() {
   float highlighted = vState.y;
   color = mix(color, hue, (1.0 - smoothstep(0.5, 1.4, edgePx)) * 0.7);
 
-  // highlighted cells: full brightness and a bright border; the rest of the block recedes
+  // highlighted cells keep their colours (a little brighter) and get one outline around
+  // the whole highlighted region, not a ring per cell (which would bury small cells in
+  // yellow); the rest of the block recedes
   if (hasCells) {
     if (inCells > 0.5) {
-      color = color * 1.25 + 0.06;
-      float ring = 1.0 - smoothstep(0.9, 1.9, min(dCell.x, dCell.y));
-      color = mix(color, uHighlight, ring * max(cellFade, 0.5) * 0.95);
+      color = color * 1.1 + 0.03;
+      if (an.z > 0.5) {
+        vec2 f = clamp(vCell.xy - vec2(col, row), 0.0, 1.0);          // position inside the cell
+        float edge = 1e6;                                             // px to the region's border
+        if (!cellIn(row, col - 1.0)) edge = min(edge, f.x * cellPx.x);
+        if (!cellIn(row, col + 1.0)) edge = min(edge, (1.0 - f.x) * cellPx.x);
+        if (!cellIn(row - 1.0, col)) edge = min(edge, f.y * cellPx.y);
+        if (!cellIn(row + 1.0, col)) edge = min(edge, (1.0 - f.y) * cellPx.y);
+        float ringPx = clamp(minCellPx * 0.3, 1.6, 2.2);
+        color = mix(color, uHighlight, 1.0 - smoothstep(ringPx - 0.4, ringPx + 0.6, edge));
+      }
     } else {
       color = mix(color, uBackground, 0.55);
     }
