@@ -7,7 +7,6 @@ C=48, T=11) with seeded random values, and looks at screenshots and the JS API.
 """
 from __future__ import annotations
 
-import base64
 import functools
 import http.server
 import json
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pixels import png_pixels
 
 ROOT = Path(__file__).resolve().parents[2]
 THREE = ROOT / "node_modules" / "three"
@@ -219,30 +219,12 @@ def dev(browser, origin, decoder):
     assert d.errors == [], f"errors in the page: {d.errors}"
 
 
-DECODE_JS = """async (b64) => {
-  const blob = await (await fetch('data:image/png;base64,' + b64)).blob();
-  const bitmap = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const g = canvas.getContext('2d');
-  g.drawImage(bitmap, 0, 0);
-  const rgba = g.getImageData(0, 0, bitmap.width, bitmap.height).data;
-  let text = '';
-  for (let i = 0; i < rgba.length; i += 0x8000) text += String.fromCharCode.apply(null, rgba.subarray(i, i + 0x8000));
-  return [bitmap.width, bitmap.height, btoa(text)];
-}"""
-
-
 @pytest.fixture(scope="module")
 def decoder(browser):
     """A blank page that turns PNG screenshots into pixels (no image library needed)."""
     page = browser.new_page()
-    yield lambda png: _decode(page, png)
+    yield lambda png: png_pixels(page, png)
     page.close()
-
-
-def _decode(page, png: bytes) -> np.ndarray:
-    width, height, raw = page.evaluate(DECODE_JS, base64.b64encode(png).decode())
-    return np.frombuffer(base64.b64decode(raw), dtype=np.uint8).reshape(height, width, 4)[:, :, :3]
 
 
 def box_mask(shape, rect: dict, grow: float = 0) -> np.ndarray:
@@ -690,7 +672,7 @@ REVIEW_STEPS = [("attention", 3), ("embedding", 4), ("prelim", 2), ("layernorm",
 
 
 def test_walkthrough_steps_label_their_focused_blocks(browser, built_dist):
-    from conftest import StaticServer   # tests/conftest.py
+    from conftest import StaticServer  # tests/conftest.py
 
     server = StaticServer(built_dist)
     context = browser.new_context(viewport=VIEW, device_scale_factor=1)

@@ -6,32 +6,18 @@ motion, and the scale views. Console errors and page errors fail the tests.
 """
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import pytest
-
 from llmviz import layout, tracefile, walkthrough
 from llmviz.ui import scene_steps
+from pixels import png_pixels
 
 pytestmark = pytest.mark.browser
 
 VIEW = {"width": 1280, "height": 800}
 READY_TIMEOUT_MS = 180_000
-
-
-DECODE_JS = """async (b64) => {
-  const blob = await (await fetch('data:image/png;base64,' + b64)).blob();
-  const bitmap = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const g = canvas.getContext('2d');
-  g.drawImage(bitmap, 0, 0);
-  const rgba = g.getImageData(0, 0, bitmap.width, bitmap.height).data;
-  let text = '';
-  for (let i = 0; i < rgba.length; i += 0x8000) text += String.fromCharCode.apply(null, rgba.subarray(i, i + 0x8000));
-  return [bitmap.width, bitmap.height, btoa(text)];
-}"""
 
 
 class Page:
@@ -50,8 +36,7 @@ class Page:
 
     def pixels(self, selector: str = "#scene") -> np.ndarray:
         png = self.page.locator(selector).screenshot(type="png")
-        w, h, raw = self.js(DECODE_JS, base64.b64encode(png).decode())
-        return np.frombuffer(base64.b64decode(raw), dtype=np.uint8).reshape(h, w, 4)[:, :, :3]
+        return png_pixels(self.page, png)
 
     def idle(self) -> None:
         """Wait until the renderer has stopped drawing (three frames without a new one)."""
@@ -73,7 +58,7 @@ class Page:
 
 @pytest.fixture(scope="module")
 def site(built_dist):
-    from conftest import StaticServer   # tests/conftest.py
+    from conftest import StaticServer  # tests/conftest.py
 
     server = StaticServer(built_dist)
     yield server
