@@ -586,28 +586,21 @@ def check_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | 
             errors.append(str(exc))
     config = config or _CheckConfig()
     shapes = trace_shapes(config, 1, min(4, config.block_size))
-    for (source, symbol), specs in VARS.items():
-        if texts[source] is None:
-            continue
-        for norm in ("ln_1", "ln_2", "ln_f"):
-            describe = _describer(config, shapes, _context(config, 0, norm, {}))
-            try:
-                snippet = resolve(CodeRef(source, symbol), texts[source], files[source])
-                bind(snippet, specs, describe)
-            except SelectorError as exc:
-                errors.append(f"variables of {source}:{symbol}: {exc}")
-                break
-    for (source, symbol), specs in WEIGHTS.items():
-        if texts[source] is None:
-            continue
-        for norm in ("ln_1", "ln_2", "ln_f"):
-            describe = _weights_describer(config, _context(config, 0, norm, {}), strict=True)
-            try:
-                snippet = resolve(CodeRef(source, symbol), texts[source], files[source])
-                bind_weights(snippet, specs, describe)
-            except SelectorError as exc:
-                errors.append(f"weights of {source}:{symbol}: {exc}")
-                break
+    # every variable and weight name binds in its function, for each layer norm a step may be about
+    tables = (("variables", VARS, bind, lambda ctx: _describer(config, shapes, ctx)),
+              ("weights", WEIGHTS, bind_weights, lambda ctx: _weights_describer(config, ctx, strict=True)))
+    for kind, table, binder, describer in tables:
+        for (source, symbol), specs in table.items():
+            if texts[source] is None:
+                continue
+            for norm in ("ln_1", "ln_2", "ln_f"):
+                describe = describer(_context(config, 0, norm, {}))
+                try:
+                    snippet = resolve(CodeRef(source, symbol), texts[source], files[source])
+                    binder(snippet, specs, describe)
+                except SelectorError as exc:
+                    errors.append(f"{kind} of {source}:{symbol}: {exc}")
+                    break
     if errors:
         raise SelectorError(f"{len(errors)} code reference(s) do not resolve:\n  " + "\n  ".join(errors))
     return resolved
