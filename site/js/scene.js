@@ -350,6 +350,22 @@ function flyToStep(seconds) {
   }
   return Promise.resolve(true);
 }
+// A resized view (a rotated phone, a narrower window, the embed's drawer) frames the step again,
+// unless the reader has moved the camera away from the step's view since it settled.
+const sameCamera = (a, b) => ["position", "target"].every((k) =>
+  a[k].every((v, i) => Math.abs(v - b[k][i]) <= 1e-4 * Math.max(1, Math.abs(b[k][i]))));
+let resizeTimer = 0;
+if (container && window.ResizeObserver) {
+  new ResizeObserver(() => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      const r = api.renderer, before = api.stepCamera;
+      if (!r || api.mode !== "model" || !before || !sameCamera(r.getCamera(), before)) return;
+      flyToStep(0).then(() => { api.stepCamera = r.getCamera(); });
+    }, 150);
+  }).observe(container);
+}
+
 /** Back to the step's own view (after the reader moved the camera, or a scale view). */
 api.reframe = (seconds = 0) => (api.renderer && api.mode === "model" ? flyToStep(seconds) : Promise.resolve(false));
 
@@ -377,8 +393,10 @@ api.playStep = (stepArg) => {
   const seconds = cut ? 0 : (step.seconds ?? STEP_SECONDS) / speed;
   let flight = Promise.resolve(true);
   flight = flyToStep(seconds);
+  api.stepCamera = null;
   const done = flight.then(() => {
     if (serial !== api.stepSerial) return false;
+    api.stepCamera = r.getCamera();   // the step's own view, for reframing after a resize
     if (!step.animation) return true;
     try {
       return api.animator.play(step.animation, { base: { focus: api.step.focus, cells: api.step.cells },

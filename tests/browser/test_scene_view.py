@@ -354,6 +354,34 @@ def test_back_from_a_scale_view_is_the_steps_view(booted, bundled):
     p.check_clean()
 
 
+def test_a_resized_view_frames_the_step_again_unless_the_reader_moved(booted, bundled):
+    p = booted
+    step = _scene_step(bundled, "projection", 3, {"reduced": True})
+    assert p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step) is True
+    wide = p.js("() => window.llmvizScene.renderer.getCamera()")
+    try:
+        p.page.set_viewport_size({"width": 700, "height": 900})
+        p.page.wait_for_function("(c) => JSON.stringify(window.llmvizScene.renderer.getCamera()) !== c",
+                                 arg=json.dumps(wide))
+        p.page.wait_for_timeout(300)
+        narrow = p.js("() => window.llmvizScene.renderer.getCamera()")
+        # it is (close to) the step's own framing for this size: framing again barely moves it
+        again = p.js("() => window.llmvizScene.reframe(0).then(() => window.llmvizScene.renderer.getCamera())")
+        dist = float(np.linalg.norm(np.subtract(again["position"], again["target"])))
+        assert np.allclose(again["position"], narrow["position"], atol=0.1 * dist), (again, narrow)
+        assert not np.allclose(wide["position"], narrow["position"], atol=1e-3 * dist), (wide, narrow)
+        # a camera the reader moved stays where they put it
+        moved = {"position": [v + 3.0 for v in narrow["position"]], "target": narrow["target"]}
+        p.js("(c) => window.llmvizScene.renderer.setCamera(c)", moved)
+        p.page.set_viewport_size(VIEW)
+        p.page.wait_for_timeout(600)
+        kept = p.js("() => window.llmvizScene.renderer.getCamera()")
+        assert np.allclose(kept["position"], moved["position"], atol=1e-6), (kept, moved)
+    finally:
+        p.page.set_viewport_size(VIEW)
+    p.check_clean()
+
+
 def test_the_size_buttons_are_a_toolbar(booted):
     """← → move between the size buttons (one Tab stop); the keys stay there, as the
     walkthrough leaves keys in the 3D view alone."""
