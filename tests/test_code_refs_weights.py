@@ -200,7 +200,8 @@ def test_param_shapes_are_the_models():
         assert {"transformer." + n if not n.startswith("lm_head") else n for n in blocks} == set(state)
         for name in blocks:
             full = name if name.startswith("lm_head") else "transformer." + name
-            assert code_refs._param_shape(name, config) == state[full].shape, name
+            info = code_refs.weight_blocks(name, config)   # what a code token reports for it
+            assert info["params"] == [name] and tuple(info["shapes"][0]) == state[full].shape, name
 
 
 # ----------------------------------------------------------------------------

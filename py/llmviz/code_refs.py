@@ -36,6 +36,7 @@ from .annotate import (Assign, Call, CodeRef, ForLoop, Init, Return, SelectorErr
                        Snippet, Span, Var, Weights, bind, bind_weights, highlight, resolve,
                        scope_of, with_scope)
 from .trace import trace_shapes
+from .walkthrough.numbers import param_shape
 
 NANOGPT_FILE = "model.py"
 PORT_FILE = "py/llmviz/model.py"
@@ -429,25 +430,7 @@ def weight_blocks(module: str, config: Any) -> dict | None:
         return None
     block = module if module in index else (module + ".weight" if module + ".weight" in index else module)
     return {"block": block, "blocks": [i for n in params for i in index[n]], "params": params,
-            "shapes": [_param_shape(n, config) for n in params]}
-
-
-def _param_shape(name: str, config: Any) -> tuple[int, ...]:
-    """A parameter's shape (as in nanoGPT's state dict), from its name and the config."""
-    C, V = config.n_embd, config.vocab_size
-    if name in ("wte.weight", "lm_head.weight"):
-        return (V, C)
-    if name == "wpe.weight":
-        return (config.block_size, C)
-    module, kind = name.rsplit(".", 1)
-    if module.endswith(("ln_1", "ln_2", "ln_f")):
-        return (C,)
-    out_in = {"attn.c_attn": (3 * C, C), "attn.c_proj": (C, C), "mlp.c_fc": (4 * C, C),
-              "mlp.c_proj": (C, 4 * C)}
-    for suffix, (n_out, n_in) in out_in.items():
-        if module.endswith(suffix):
-            return (n_out, n_in) if kind == "weight" else (n_out,)
-    raise ValueError(f"no shape known for parameter {name!r}")
+            "shapes": [param_shape(n, config) for n in params]}
 
 
 def _weights_describer(config: Any, ctx: Mapping[str, Any], strict: bool = False):
