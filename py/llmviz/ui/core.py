@@ -40,6 +40,7 @@ class App:
         self.numpy = numpy          # numpy is available here
         self.step: dict | None = None
         self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into
+        self.link_input: str | None = None      # the input a shared link must carry (live_view sets it)
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
 
     # ---- events -----------------------------------------------------------
@@ -75,7 +76,10 @@ class App:
         self.model, self.config, self.vocab, self.card, self.params, self.scene = (
             model, config, vocab, card, params, scene)
         self.trace, self.text, self.ids = trace, text, list(ids)
-        if not self._follow_fits(self.follow):  # a smaller model: back to the first layer and head
+        from llmviz.walkthrough import follow_of
+        try:
+            follow_of(self.follow, config)
+        except ValueError:   # a smaller model: back to the first layer and head
             self.follow = {"layer": 0, "head": 0}
         self.emit("model")
         self.emit("trace")
@@ -94,14 +98,6 @@ class App:
             self.follow = follow
             self.emit("follow")
         return follow
-
-    def _follow_fits(self, follow: dict) -> bool:
-        from llmviz.walkthrough import follow_of
-        try:
-            follow_of(follow, self.config)
-        except ValueError:
-            return False
-        return True
 
     # ---- what the walkthrough needs --------------------------------------
     def walk_ctx(self) -> dict:

@@ -34,6 +34,7 @@ from typing import Any
 
 from llmviz import live
 from llmviz.live import WeightsError
+from llmviz.ui import walk_nav
 from llmviz.vocab import InputError, Vocab
 
 KEY_INPUT = "llmviz.live.input"
@@ -813,7 +814,7 @@ def mount(app) -> LiveView:
     # opened from a link that names a view (not a reload of this page): memory stays out of it;
     # asked before restore_hash puts the last visit's hash in the URL
     view.linked = view.url_names_a_view() and not view.reloaded()
-    from llmviz.ui import walk_nav   # the input the link asks for, read before the walkthrough rewrites the hash
+    # the input the link asks for, read before the walkthrough rewrites the hash
     view.asked_input = walk_nav.link_input(str(view.js.location.search), str(view.js.location.hash))
     view.restore_hash()
     app.live_view = view

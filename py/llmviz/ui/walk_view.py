@@ -381,7 +381,7 @@ class WalkView:
             part.classList.toggle("current", part.dataset.phase == where.phase)
         if self.embed:
             self.full_link.href = walk_nav.full_page_url(str(js.location.pathname), where, self.app.follow,
-                                                         getattr(self.app, "link_input", None))
+                                                         self.app.link_input)
 
     def _scroll_to_commentary(self) -> None:
         """Bring the top of the commentary into view if the panel was scrolled past it."""
@@ -395,7 +395,7 @@ class WalkView:
 
     # ---------------------------------------------------------------- history & deep links
     def _history(self, where: Where, cam: dict | None, mode: str) -> None:
-        url = walk_nav.format_hash(where, cam, self.app.follow, getattr(self.app, "link_input", None))
+        url = walk_nav.format_hash(where, cam, self.app.follow, self.app.link_input)
         if url == str(js.location.hash):
             return
         if mode == "push" and not self.embed:   # an embedded frame never adds to the parent's history
@@ -429,17 +429,15 @@ class WalkView:
                 return where, None if problem else source.get("cam")
         return self.tour.first(), None
 
-    def _apply_follow(self, follow: dict | None) -> bool:
-        """Follow the layer and head a link or command names; a notice (and no change) if
-        this model has no such layer or head."""
+    def _apply_follow(self, follow: dict | None) -> None:
+        """Follow the layer and head a link names; a notice (and no change) if this model
+        has no such layer or head."""
         if not follow:
-            return True
+            return
         try:
             self._set_follow_for(follow)
         except ValueError as e:
             self.app.emit("notice", text=f"This link follows a block or head this model does not have: {e}")
-            return False
-        return True
 
     def _on_camera_touched(self, event) -> None:
         """The reader may have moved the camera: keep it in the URL (``&cam=``) once it rests."""
@@ -543,14 +541,11 @@ class WalkView:
             self._fill_follow()
 
     def _on_follow(self) -> None:
-        """Another block or head: the selects, the titles and the step shown follow it."""
+        """Another block or head: the selects and the step shown follow it (step titles name
+        positions and tokens only, so they stay)."""
         follow = self.app.follow
         self.el["layer"].value, self.el["head"].value = str(follow["layer"]), str(follow["head"])
-        if self.where is None:
-            return
-        self._step_titles()
-        self._update_titles()
-        if self._follow_quiet:
+        if self.where is None or self._follow_quiet:
             return
         started = self.begin(self.where, history="replace")   # now, so a goto right after wins
         asyncio.ensure_future(self.finish(started))
