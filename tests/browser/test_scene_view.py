@@ -361,8 +361,10 @@ def test_a_resized_view_frames_the_step_again_unless_the_reader_moved(booted, bu
     wide = p.js("() => window.llmvizScene.renderer.getCamera()")
     try:
         p.page.set_viewport_size({"width": 700, "height": 900})
-        p.page.wait_for_function("(c) => JSON.stringify(window.llmvizScene.renderer.getCamera()) !== c",
-                                 arg=json.dumps(wide))
+        # the camera moves by more than rounding (a reframe for the old size must not count)
+        p.page.wait_for_function("""(c) => { const now = window.llmvizScene.renderer.getCamera();
+            const d = Math.hypot(...c.position.map((v, i) => v - c.target[i]));
+            return Math.hypot(...now.position.map((v, i) => v - c.position[i])) > 1e-3 * d; }""", arg=wide)
         p.page.wait_for_timeout(300)
         narrow = p.js("() => window.llmvizScene.renderer.getCamera()")
         # it is (close to) the step's own framing for this size: framing again barely moves it
