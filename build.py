@@ -10,7 +10,7 @@ sub-path of any static host, and offline once the service worker has it):
 
     index.html, css/, js/, icons/, manifest.webmanifest   from site/ (index.html gets the build id)
     sw.js                  site/sw.js with the build id and the list of every file to precache
-    app.py, pyscript.toml  the PyScript entry (py/llmviz/app.py) and its config
+    app.py, pyscript.toml  the PyScript entry (py/llmviz/page/app.py) and its config
     pyscript/              @pyscript/core's dist/ (without source maps)
     pyodide/               Pyodide's core files (npm package `pyodide`), except that python_stdlib.zip
                            holds the same modules as bytecode compiled here by that Pyodide in Node
@@ -235,57 +235,24 @@ def pygments_wheel(b: Builder) -> Path:
 # precompiled bytecode for the page's wheels (a faster boot)
 
 PYCACHE_FILE = "wheels/pycache.zip"
-PYCACHE_FORMAT = 3  # bump when the archive's layout changes (invalidates .cache/pycache-*.zip)
-_PYC_NODE = r"""
-import { loadPyodide } from %(pyodide)s;
-import fs from "node:fs";
-const [jobPath] = process.argv.slice(2);
-const job = JSON.parse(fs.readFileSync(jobPath, "utf8"));
-const py = await loadPyodide({ stdout: () => {}, stderr: (s) => console.error(s) });
-py.FS.mkdirTree("/job");
-job.wheels.forEach((w, i) => py.FS.writeFile(`/job/${i}.whl`, fs.readFileSync(w.path)));
-py.globals.set("n_wheels", job.wheels.length);
-py.runPython(%(python)s);
-job.wheels.forEach((w, i) => fs.writeFileSync(w.out, py.FS.readFile(`/job/${i}.zip`)));
-console.log(py.runPython("import sys; sys.version.split()[0]"));
-"""
-# runs in Pyodide (in Node): each wheel's .py files compiled to unchecked-hash .pyc, at the
-# names sys.pycache_prefix gives them once the wheel is installed in site-packages (relative
-# to the prefix); file names in code objects are the installed sources' paths
-_PYC_PYTHON = """
-import importlib.util, sys, sysconfig, zipfile
-from importlib._bootstrap_external import _code_to_hash_pyc
-site = sysconfig.get_path("purelib")
-sys.pycache_prefix = "/P"
-# modules the page never imports stay out (they still work: Python compiles them if asked)
-SKIP = ("numpy/f2py/", "numpy/testing/", "numpy/_pyinstaller/", "numpy/distutils/", "numpy/typing/")
-ONLY = {"pygments/lexers/": {"__init__.py", "_mapping.py", "python.py"},
-        "pygments/styles/": {"__init__.py", "_mapping.py"},
-        "pygments/formatters/": {"__init__.py", "_mapping.py"}}
-def wanted(name):
-    if not name.endswith(".py") or "/tests/" in name or name.endswith("/conftest.py") or name.startswith(SKIP):
-        return False
-    for package, keep in ONLY.items():
-        rest = name[len(package):]
-        if name.startswith(package) and "/" not in rest and rest not in keep:
-            return False
-    return True
-for i in range(n_wheels):
-    with zipfile.ZipFile(f"/job/{i}.whl") as z, zipfile.ZipFile(f"/job/{i}.zip", "w", zipfile.ZIP_DEFLATED) as out:
-        for name in sorted(z.namelist()):
-            if not wanted(name):
-                continue
-            source = z.read(name)
-            path = f"{site}/{name}"
-            try:
-                code = compile(source, path, "exec", dont_inherit=True)
-            except SyntaxError:
-                continue
-            pyc = _code_to_hash_pyc(code, importlib.util.source_hash(source), False)
-            info = zipfile.ZipInfo(importlib.util.cache_from_source(path)[3:])
-            info.compress_type = zipfile.ZIP_DEFLATED
-            out.writestr(info, bytes(pyc))
-"""
+TOOLS = ROOT / "tools"           # the programs build.py runs: tools/pyodide_run.mjs and its Python scripts
+
+
+def run_in_pyodide(script: str, inputs: dict, outputs: dict, args: dict | None = None) -> None:
+    """Run tools/<script> in this build's Pyodide under Node (tools/pyodide_run.mjs): ``inputs``
+    (path inside Pyodide -> host file) copied in first, ``outputs`` (inside -> host) copied out
+    after. Raises OSError or subprocess.SubprocessError when Node or the script fails."""
+    node = shutil.which("node")
+    if node is None:
+        raise OSError("no Node.js here")
+    work = CACHE / "pyodide-job"
+    work.mkdir(parents=True, exist_ok=True)
+    job = work / f"{Path(script).stem}.json"
+    job.write_text(json.dumps({"inputs": {k: str(v) for k, v in inputs.items()},
+                               "outputs": {k: str(v) for k, v in outputs.items()},
+                               "args": args or {}}), encoding="utf-8")
+    subprocess.run([node, str(TOOLS / "pyodide_run.mjs"), (NODE / "pyodide" / "pyodide.mjs").as_uri(),
+                    str(TOOLS / script), str(job)], check=True, capture_output=True, text=True, timeout=600)
 
 
 def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> bytes | None:
@@ -297,27 +264,20 @@ def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> byt
     CACHE.mkdir(exist_ok=True)
     parts, todo = [], []
     for wheel in wheels:
-        key = sha256_bytes(f"{sha256_file(wheel)} {pyodide_version} {PYCACHE_FORMAT}".encode())[:24]
+        key = sha256_bytes(f"{sha256_file(wheel)} {pyodide_version} {sha256_file(TOOLS / 'compile_wheels.py')}".encode())[:24]
         part = CACHE / f"pycache-{key}.zip"
         parts.append(part)
         if not part.is_file():
             todo.append({"path": str(wheel), "out": str(part) + ".tmp"})
     if todo:
-        node = shutil.which("node")
-        if node is None:
+        if shutil.which("node") is None:
             print("warning: no Node.js here, so the page's modules are not precompiled "
                   "(the page compiles them at every load)", file=sys.stderr)
             return None
         b.say(f"precompiling {len(todo)} wheel(s) with Pyodide {pyodide_version} in Node")
-        work = CACHE / "pycache-job"
-        work.mkdir(exist_ok=True)
-        script = _PYC_NODE % {"pyodide": json.dumps((NODE / "pyodide" / "pyodide.mjs").as_uri()),
-                              "python": json.dumps(_PYC_PYTHON)}
-        (work / "compile.mjs").write_text(script, encoding="utf-8")
-        (work / "job.json").write_text(json.dumps({"wheels": todo}), encoding="utf-8")
         try:
-            subprocess.run([node, str(work / "compile.mjs"), str(work / "job.json")], check=True,
-                           capture_output=True, text=True, timeout=600)
+            run_in_pyodide("compile_wheels.py", {f"/job/{i}.whl": job["path"] for i, job in enumerate(todo)},
+                           {f"/job/{i}.zip": job["out"] for i, job in enumerate(todo)}, {"n_wheels": len(todo)})
         except (OSError, subprocess.SubprocessError) as e:
             detail = getattr(e, "stderr", None) or str(e)
             print(f"warning: precompiling the page's modules failed, the page compiles them at every "
@@ -336,32 +296,6 @@ def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> byt
     return out.getvalue()
 
 
-_STDLIB_PYTHON = """
-import importlib.util, zipfile
-from importlib._bootstrap_external import _code_to_hash_pyc
-with zipfile.ZipFile("/job/stdlib.zip") as z, zipfile.ZipFile("/job/stdlib-pyc.zip", "w") as out:
-    for info in z.infolist():
-        data = z.read(info)
-        if not info.filename.endswith(".py"):
-            out.writestr(info, data)
-            continue
-        code = compile(data, "/lib/python314.zip/" + info.filename, "exec", dont_inherit=True)
-        entry = zipfile.ZipInfo(info.filename + "c", info.date_time)
-        entry.compress_type = zipfile.ZIP_DEFLATED
-        out.writestr(entry, bytes(_code_to_hash_pyc(code, importlib.util.source_hash(data), False)))
-"""
-_STDLIB_NODE = r"""
-import { loadPyodide } from %(pyodide)s;
-import fs from "node:fs";
-const [src, dst] = process.argv.slice(2);
-const py = await loadPyodide({ stdout: () => {}, stderr: (s) => console.error(s) });
-py.FS.mkdirTree("/job");
-py.FS.writeFile("/job/stdlib.zip", fs.readFileSync(src));
-py.runPython(%(python)s);
-fs.writeFileSync(dst, py.FS.readFile("/job/stdlib-pyc.zip"));
-"""
-
-
 def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     """Pyodide's python_stdlib.zip with every module as bytecode (compiled by that Pyodide in Node),
     shipped by default: Python then starts without compiling the modules it imports (1-2 s of
@@ -370,25 +304,18 @@ def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     library give file and line but no source text. Cached in .cache/ by the zip's sha256; None
     (Pyodide's zip as it is) when Node cannot do it."""
     src = NODE / "pyodide" / "python_stdlib.zip"
-    key = sha256_bytes(f"{sha256_file(src)} {pyodide_version} {PYCACHE_FORMAT}".encode())[:24]
+    key = sha256_bytes(f"{sha256_file(src)} {pyodide_version} {sha256_file(TOOLS / 'compile_stdlib.py')}".encode())[:24]
     out = CACHE / f"stdlib-pyc-{key}.zip"
     if out.is_file():
         return out
-    node = shutil.which("node")
-    if node is None:
+    if shutil.which("node") is None:
         print("warning: no Node.js here, so Pyodide's python_stdlib.zip ships as it is "
               "(Python compiles the standard library at every load, 1-2 s slower)",
               file=sys.stderr)
         return None
     b.say(f"precompiling Pyodide {pyodide_version}'s standard library in Node")
-    work = CACHE / "pycache-job"
-    work.mkdir(parents=True, exist_ok=True)
-    script = _STDLIB_NODE % {"pyodide": json.dumps((NODE / "pyodide" / "pyodide.mjs").as_uri()),
-                             "python": json.dumps(_STDLIB_PYTHON)}
-    (work / "stdlib.mjs").write_text(script, encoding="utf-8")
     try:
-        subprocess.run([node, str(work / "stdlib.mjs"), str(src), str(out) + ".tmp"], check=True,
-                       capture_output=True, text=True, timeout=600)
+        run_in_pyodide("compile_stdlib.py", {"/job/stdlib.zip": src}, {"/job/stdlib-pyc.zip": str(out) + ".tmp"})
     except (OSError, subprocess.SubprocessError) as e:
         detail = (getattr(e, "stderr", None) or str(e)).strip()
         print(f"warning: precompiling the standard library failed ({detail.splitlines()[-1] if detail else e}); "
@@ -404,12 +331,20 @@ def llmviz_version() -> str:
     return m.group(1) if m else "0.0.0"
 
 
+# parts of the package the page never imports (command line, training, conversion, benchmarks):
+# left out of the page's wheel
+OFFLINE_ONLY = ("cli",)
+
+
 def llmviz_wheel_bytes(version: str) -> bytes:
-    """A pure-Python wheel of py/llmviz, byte-for-byte the same for the same sources."""
+    """A pure-Python wheel of py/llmviz for the page (without ``OFFLINE_ONLY``), byte-for-byte the
+    same for the same sources."""
     dist_info = f"llmviz-{version}.dist-info"
     files: list[tuple[str, bytes]] = []
     for path in sorted(PY_SRC.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        if path.relative_to(PY_SRC).parts[0] in OFFLINE_ONLY:
             continue
         files.append(("llmviz/" + path.relative_to(PY_SRC).as_posix(), path.read_bytes()))
     metadata = (f"Metadata-Version: 2.1\nName: llmviz\nVersion: {version}\n"
@@ -505,9 +440,9 @@ def find_numpy(b: Builder, lock: dict, wheelhouse: Path | None, download: bool) 
 
 def model_data(b: Builder, weights: Path, example: str) -> dict:
     sys.path.insert(0, str(ROOT / "py"))
-    from llmviz import weights as weights_mod
-    from llmviz import tracefile
-    from llmviz.trace import Trace
+    from llmviz.core import weights as weights_mod
+    from llmviz.core import tracefile
+    from llmviz.core.trace import Trace
 
     if weights.suffix != ".npz":
         weights = weights.with_suffix(".npz")
@@ -522,7 +457,7 @@ def model_data(b: Builder, weights: Path, example: str) -> dict:
     task = card.get("task") or {}
     text = example
     if task.get("name") == "sort":
-        from llmviz import sort_task
+        from llmviz.core import sort_task
         text = sort_task.sequence(example)
     text = text[:model.config.block_size]
     ids = model.vocab.encode(text, model.config.block_size)
@@ -542,10 +477,10 @@ def model_data(b: Builder, weights: Path, example: str) -> dict:
 
 
 def scene_data(b: Builder, model, trace, T: int) -> str:
-    """dist/data/scene.json (``llmviz.layout.scene``) + values.bin and its offset table values.json
-    (``llmviz.scene_values``: {block id: [offset in floats, count]}), for a first frame
+    """dist/data/scene.json (``llmviz.viz.layout.scene``) + values.bin and its offset table values.json
+    (``llmviz.viz.scene_values``: {block id: [offset in floats, count]}), for a first frame
     with real numbers before Python is up."""
-    from llmviz import layout, scene_values
+    from llmviz.viz import layout, scene_values
 
     scene = layout.scene(model.config, T=T)
     values = scene_values.block_values(scene, trace, model.state_dict())
@@ -558,13 +493,13 @@ def scene_data(b: Builder, model, trace, T: int) -> str:
 
 def code_data(b: Builder, nanogpt: Path | None, download: bool) -> dict:
     """dist/data/code.json: every code reference of the walkthrough resolved against our port
-    and nanoGPT's model.py (``llmviz.code_refs``).
+    and nanoGPT's model.py (``llmviz.codepanel.code_refs``).
 
     nanoGPT's file comes from --nanogpt, $LLMVIZ_NANOGPT, the .cache/ download, or a download
     of the pinned commit (skipped with --no-download); without it the snippets of our port
     are still written and the build says so in one line.
     """
-    from llmviz import code_refs, nanogpt_source
+    from llmviz.codepanel import code_refs, nanogpt_source
 
     if nanogpt is None and not download and not os.environ.get(nanogpt_source.ENV_VAR):
         cached = CACHE / f"nanogpt-{nanogpt_source.PINNED_COMMIT}" / "model.py"
@@ -582,9 +517,9 @@ def code_data(b: Builder, nanogpt: Path | None, download: bool) -> dict:
         raise BuildError(f"a code reference does not resolve: {e}") from None
     b.write("data/code.json", json.dumps(code_refs.to_json(resolved), separators=(",", ":")))
     # the code panel's highlighting: pygments' light and dark themes, scoped under
-    # .code-light / .code-dark (llmviz.ui.code_view puts one of them on #code)
-    from llmviz import annotate
-    b.write("css/code-theme.css", "/* generated by build.py: llmviz.annotate.css('light') + css('dark') */\n"
+    # .code-light / .code-dark (llmviz.page.ui.code_view puts one of them on #code)
+    from llmviz.codepanel import annotate
+    b.write("css/code-theme.css", "/* generated by build.py: llmviz.codepanel.annotate.css('light') + css('dark') */\n"
             + annotate.css("light") + "\n" + annotate.css("dark") + "\n")
     return info
 
@@ -648,7 +583,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         rel = path.relative_to(SITE).as_posix()
         if path.is_file() and rel not in templated and not path.name.startswith("."):
             b.copy(path, rel)
-    b.copy(PY_SRC / "app.py", "app.py")
+    b.copy(PY_SRC / "page" / "app.py", "app.py")
     for size in (192, 512):
         b.write(f"icons/icon-{size}.png", icon_png(size))
 

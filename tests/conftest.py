@@ -36,10 +36,10 @@ def make_random_weights(folder: Path) -> Path:
     """A throwaway model with the shipped model's shape (3 letters, 11 positions)."""
     import numpy as np
 
-    from llmviz import sort_task
-    from llmviz.model import GPT, GPTConfig
-    from llmviz.vocab import Vocab
-    from llmviz.weights import make_card, save
+    from llmviz.core import sort_task
+    from llmviz.core.model import GPT, GPTConfig
+    from llmviz.core.vocab import Vocab
+    from llmviz.core.weights import make_card, save
 
     config = GPTConfig(block_size=11, vocab_size=3, n_layer=3, n_head=3, n_embd=48)
     rng = np.random.default_rng(0)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmviz import annotate, code_refs, nanogpt_source
-from llmviz.annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Return, SelectorError, Span,
+from llmviz.codepanel import annotate, code_refs, nanogpt_source
+from llmviz.codepanel.annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Return, SelectorError, Span,
                              Var, Whole, bind, highlight, resolve)
-from llmviz.model import GPT, GPTConfig
+from llmviz.core.model import GPT, GPTConfig
 
 NANOGPT = os.environ.get("LLMVIZ_NANOGPT")
 needs_nanogpt = pytest.mark.skipif(
@@ -443,7 +443,7 @@ def test_annotate_does_not_import_numpy():
             "    if name == 'numpy' or name.startswith('numpy.'): raise ImportError('numpy blocked')\n"
             "    return real(name, *a, **k)\n"
             "builtins.__import__ = guard\n"
-            "from llmviz import annotate, code_refs\n"
+            "from llmviz.codepanel import annotate, code_refs\n"
             "r = code_refs.check_all(None)\n"
             "print(len(r))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -152,7 +152,11 @@ def test_llmviz_wheel_holds_the_package(built_dist):
                 assert name in names
     sources = {"llmviz/" + p.relative_to(ROOT / "py/llmviz").as_posix()
                for p in (ROOT / "py/llmviz").rglob("*.py") if "__pycache__" not in p.parts}
-    assert sources <= names
+    page = {name for name in sources if not name.startswith("llmviz/cli/")}
+    assert page <= names
+    # the page's wheel carries no command-line, training, conversion or bench code
+    assert not [name for name in names if name.startswith("llmviz/cli/")]
+    assert {"llmviz/cli/train.py", "llmviz/cli/bench.py", "llmviz/cli/convert.py"} <= sources
     assert "llmviz-0.1.0.dist-info/WHEEL" in names
     # the same sources give the same bytes (so an unchanged rebuild keeps its build id)
     assert build.llmviz_wheel_bytes("0.1.0") == wheel.read_bytes()
@@ -161,7 +165,8 @@ def test_llmviz_wheel_holds_the_package(built_dist):
 def test_bundled_trace_is_the_cpython_forward_pass(built_dist):
     import numpy as np
 
-    from llmviz import load, tracefile
+    from llmviz import load
+    from llmviz.core import tracefile
 
     index = json.loads((built_dist / "data/trace.json").read_text())
     bundled = tracefile.read(index, (built_dist / "data/trace.bin").read_bytes())

@@ -1,4 +1,4 @@
-"""The code panel's pure-Python half (llmviz.ui.code_view): which snippets a step shows,
+"""The code panel's pure-Python half (llmviz.page.ui.code_view): which snippets a step shows,
 and that the shapes written beside the lines are this model's Trace shapes.
 
 The panel is rendered for every walkthrough step, for the shipped sort model and for
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import llmviz.walkthrough as wt
-from llmviz import code_refs
-from llmviz.model import GPT, GPTConfig
-from llmviz.ui import code_view
+from llmviz.codepanel import code_refs
+from llmviz.core.model import GPT, GPTConfig
+from llmviz.page.ui import code_view
 
 ROOT = Path(__file__).resolve().parent.parent
 NANOGPT = Path("/tmp/nanogpt/model.py")
@@ -43,7 +43,7 @@ def resolved():
 
 
 def sort_case():
-    from llmviz import weights
+    from llmviz.core import weights
 
     model = weights.load(ROOT / "weights" / "sort.npz")
     ids = model.vocab.encode("CBACAB", model.config.block_size)
@@ -185,9 +185,9 @@ def test_step_order_init_collapsed_and_granular_lines_marked(resolved):
 def test_published_refs_are_the_files_lines(resolved):
     step = {"code": ["attention.scores", "mlp.forward"], "vars": {"L": 0}}
     refs = code_view.published_refs(code_view.panel_items(step, SECOND, 5, resolved))
-    from llmviz.annotate import source_lines
+    from llmviz.codepanel.annotate import source_lines
 
-    port_lines = source_lines((ROOT / "py" / "llmviz" / "model.py").read_text(encoding="utf-8"))
+    port_lines = source_lines((ROOT / "py" / "llmviz" / "core" / "model.py").read_text(encoding="utf-8"))
     ng = nanogpt_text()
     assert {r["source"] for r in refs} == ({"port", "nanogpt"} if ng else {"port"})
     for ref in refs:
@@ -199,7 +199,7 @@ def test_published_refs_are_the_files_lines(resolved):
 
 @pytest.mark.skipif(nanogpt_text() is None, reason="no nanoGPT model.py at /tmp/nanogpt or $LLMVIZ_NANOGPT")
 def test_nanogpt_header_links_the_pinned_lines(resolved):
-    from llmviz.nanogpt_source import PINNED_COMMIT
+    from llmviz.codepanel.nanogpt_source import PINNED_COMMIT
 
     items = code_view.panel_items({"code": ["attention.softmax"], "vars": {"L": 0}}, SECOND, 5, resolved)
     page = code_view.render_panel(items)
@@ -229,7 +229,7 @@ def test_escapes_titles_and_module_imports_no_numpy():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", "import sys, llmviz.ui.code_view; "
+    out = subprocess.run([sys.executable, "-c", "import sys, llmviz.page.ui.code_view; "
                           "print('numpy' in sys.modules)"], capture_output=True, text=True,
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT / "py"), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "False", out.stderr

@@ -1,5 +1,5 @@
 """Weights in the code panel: ``self.c_fc``, ``self.ln_1``, ``self.transformer.wte``, ``wte=``,
-``self.weight`` / ``self.bias`` ... are bound to the parameter blocks llmviz.layout draws
+``self.weight`` / ``self.bias`` ... are bound to the parameter blocks llmviz.viz.layout draws
 for the loaded model, in the layer the walkthrough step is about (code_refs.WEIGHTS,
 annotate.bind_weights, annotate.highlight)."""
 from __future__ import annotations
@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 import llmviz.walkthrough as wt
-from llmviz import code_refs, layout, nanogpt_source, weights
-from llmviz.annotate import CodeRef, SelectorError, Weights, bind_weights, highlight, resolve
-from llmviz.model import GPT, GPTConfig
-from llmviz.ui import code_view
+from llmviz.codepanel import code_refs, nanogpt_source
+from llmviz.viz import layout
+from llmviz.core import weights
+from llmviz.codepanel.annotate import CodeRef, SelectorError, Weights, bind_weights, highlight, resolve
+from llmviz.core.model import GPT, GPTConfig
+from llmviz.page.ui import code_view
 
 ROOT = Path(__file__).resolve().parent.parent
 SORT = GPTConfig(block_size=11, vocab_size=3, n_layer=3, n_head=3, n_embd=48, bias=True)

@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 
 import llmviz  # noqa: E402
 from llmviz.__main__ import main as cli  # noqa: E402
-from llmviz.model import GPTConfig  # noqa: E402
-from llmviz.torch_gpt import GPT as TorchGPT  # noqa: E402
+from llmviz.core.model import GPTConfig  # noqa: E402
+from llmviz.cli.torch_gpt import GPT as TorchGPT  # noqa: E402
 
 CHARS = list("\n !abcdefgh")
 

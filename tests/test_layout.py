@@ -1,13 +1,13 @@
-"""llmviz.layout: the Scene JSON covers every traced tensor and parameter, without overlaps."""
+"""llmviz.viz.layout: the Scene JSON covers every traced tensor and parameter, without overlaps."""
 import json
 import math
 
 import numpy as np
 import pytest
 
-from llmviz import layout
-from llmviz.model import GPT, GPTConfig
-from llmviz.trace import trace_shapes
+from llmviz.viz import layout
+from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.trace import trace_shapes
 
 SORT = GPTConfig(block_size=11, vocab_size=3, n_layer=3, n_head=3, n_embd=48)
 TWELVE = GPTConfig(block_size=16, vocab_size=65, n_layer=12, n_head=12, n_embd=96)
@@ -243,7 +243,7 @@ def test_bad_inputs_are_explained():
 def test_layout_is_pure_python():
     import ast
     import inspect
-    for mod in (layout, __import__("llmviz.provenance", fromlist=["x"])):
+    for mod in (layout, __import__("llmviz.viz.provenance", fromlist=["x"])):
         tree = ast.parse(inspect.getsource(mod))
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}

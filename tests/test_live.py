@@ -1,4 +1,4 @@
-"""llmviz.live: the rules of the live view (input, sequences, sampling, uploads, inspector tables).
+"""llmviz.page.live: the rules of the live view (input, sequences, sampling, uploads, inspector tables).
 
 Every bad input or file must end in InputError / WeightsError with a message, never in
 another exception, and a failed load must leave the model in use as it was.
@@ -16,11 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmviz import layout, live, sort_task, tracefile
-from llmviz.model import GPT, GPTConfig
-from llmviz.trace import Trace
-from llmviz.vocab import InputError, Vocab
-from llmviz.weights import MAX_BYTES, WeightsError, make_card
+from llmviz.viz import layout
+from llmviz.page import live
+from llmviz.core import sort_task, tracefile
+from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.trace import Trace
+from llmviz.core.vocab import InputError, Vocab
+from llmviz.core.weights import MAX_BYTES, WeightsError, make_card
 
 SORT_CARD = {"task": dict(sort_task.TASK)}
 ABC = Vocab(list(sort_task.LETTERS))
@@ -186,7 +188,7 @@ def test_sort_sequence_is_input_plus_answer_cut_to_the_block():
 def test_the_shipped_model_answers_by_its_own_greedy_choices():
     from pathlib import Path
 
-    from llmviz import weights
+    from llmviz.core import weights
     path = Path(__file__).resolve().parent.parent / "weights" / "sort.npz"
     if not path.exists():
         pytest.skip("weights/sort.npz is not in this checkout")
@@ -375,7 +377,7 @@ def traced():
 
 
 def test_block_matrix_matches_scene_values_with_and_without_numpy(traced):
-    from llmviz import scene_values
+    from llmviz.viz import scene_values
 
     model, ids, trace, params, flat_trace, flat_params = traced
     scene = layout.scene(model.config, len(ids))
@@ -442,9 +444,10 @@ def blocked(name, *args, **kwargs):
         raise ImportError("numpy is blocked in this test")
     return real(name, *args, **kwargs)
 builtins.__import__ = blocked
-from llmviz import live, tracefile
-import llmviz.ui.live_view, llmviz.ui.live_inspector
-from llmviz.vocab import Vocab
+from llmviz.page import live
+from llmviz.core import tracefile
+import llmviz.page.ui.live_view, llmviz.page.ui.live_inspector
+from llmviz.core.vocab import Vocab
 assert live.check_input("CAB", Vocab(["A", "B", "C"]), 6) == [2, 0, 1]
 try:
     live.load_model(b"x", {})

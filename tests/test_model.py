@@ -7,8 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from llmviz.model import GPT, GPTConfig, _erf, gelu  # noqa: E402
-from llmviz.trace import trace_shapes  # noqa: E402
+from llmviz.core.model import GPT, GPTConfig, _erf, gelu  # noqa: E402
+from llmviz.core.trace import trace_shapes  # noqa: E402
 
 SORT = GPTConfig(block_size=11, vocab_size=3, n_layer=3, n_head=3, n_embd=48)
 WIDE = GPTConfig(block_size=32, vocab_size=65, n_layer=2, n_head=4, n_embd=64, bias=False)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmviz import live, sort_task
+from llmviz.page import live
+from llmviz.core import sort_task
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "nanogpt"

@@ -1,11 +1,11 @@
-"""llmviz.provenance: each cell's explanation recomputes its value from the numbers it names."""
+"""llmviz.viz.provenance: each cell's explanation recomputes its value from the numbers it names."""
 import math
 
 import numpy as np
 import pytest
 
-from llmviz import layout, provenance, scene_values
-from llmviz.model import GPT, GPTConfig
+from llmviz.viz import layout, provenance, scene_values
+from llmviz.core.model import GPT, GPTConfig
 
 SORT = GPTConfig(block_size=11, vocab_size=3, n_layer=3, n_head=3, n_embd=48)
 NO_BIAS = GPTConfig(block_size=6, vocab_size=5, n_layer=2, n_head=2, n_embd=8, bias=False, gelu="tanh")

@@ -1,13 +1,14 @@
-"""The scene view's pure-Python parts (llmviz.ui.scene_steps): every walkthrough step
+"""The scene view's pure-Python parts (llmviz.page.ui.scene_steps): every walkthrough step
 turned into what the renderer takes, and the hover read-out."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from llmviz import layout, provenance, walkthrough
-from llmviz.model import GPT, GPTConfig
-from llmviz.ui import scene_steps
+from llmviz.viz import layout, provenance
+from llmviz import walkthrough
+from llmviz.core.model import GPT, GPTConfig
+from llmviz.page.ui import scene_steps
 
 CONFIG = GPTConfig(block_size=11, vocab_size=3, n_layer=2, n_head=3, n_embd=48)
 

@@ -1,9 +1,9 @@
-"""llmviz.scene_values: every block's buffer is its tensor, in the block's row-major cell order."""
+"""llmviz.viz.scene_values: every block's buffer is its tensor, in the block's row-major cell order."""
 import numpy as np
 import pytest
 
-from llmviz import layout, scene_values
-from llmviz.model import GPT, GPTConfig
+from llmviz.viz import layout, scene_values
+from llmviz.core.model import GPT, GPTConfig
 
 SORT = GPTConfig(block_size=11, vocab_size=3, n_layer=3, n_head=3, n_embd=48)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import llmviz
-from llmviz.cli_eval import evaluate
-from llmviz.sort_task import ANSWER_LEN, INPUT_LEN, LETTERS, all_inputs, answer, sequence
+from llmviz.cli.evaluate import evaluate
+from llmviz.core.sort_task import ANSWER_LEN, INPUT_LEN, LETTERS, all_inputs, answer, sequence
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "sort.npz"
 STATED = {"n_layer": 3, "n_head": 3, "n_embd": 48, "block_size": 11, "vocab_size": 3,
@@ -60,7 +60,7 @@ def test_one_at_a_time_equals_batched(model):
 
 def test_numpy_port_matches_torch_on_the_shipped_weights(model):
     torch = pytest.importorskip("torch")
-    from llmviz.torch_gpt import GPT as TorchGPT
+    from llmviz.cli.torch_gpt import GPT as TorchGPT
 
     reference = TorchGPT(model.config).eval()
     state = {k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()}

@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 
 import llmviz  # noqa: E402
 from llmviz.__main__ import main as cli  # noqa: E402
-from llmviz.sort_task import INPUT_LEN, LETTERS, all_inputs, sequence  # noqa: E402
-from llmviz.train import TrainConfig, learning_rate, sort_dataset, to_numpy, train_sort  # noqa: E402
+from llmviz.core.sort_task import INPUT_LEN, LETTERS, all_inputs, sequence  # noqa: E402
+from llmviz.cli.train import TrainConfig, learning_rate, sort_dataset, to_numpy, train_sort  # noqa: E402
 
 SHORT = dict(steps=30, batch_size=64, warmup_steps=5, learning_rate=3e-3, min_lr=3e-4, log_every=10**9)
 
@@ -61,7 +61,7 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 
 
 def test_weight_decay_only_on_matrices():
-    from llmviz.torch_gpt import GPT as TorchGPT
+    from llmviz.cli.torch_gpt import GPT as TorchGPT
 
     model = TorchGPT(llmviz.GPTConfig(block_size=11, vocab_size=3, n_layer=1, n_head=1, n_embd=8))
     decay, no_decay = model.configure_optimizer(1e-3, 0.1, (0.9, 0.99)).param_groups

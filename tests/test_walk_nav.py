@@ -1,6 +1,6 @@
 """The walk view's logic without a browser: the tour's order, deep links, the embedding
-allow list, key bindings, motion settings, and the SVG pictures (llmviz.ui.walk_nav,
-llmviz.ui.walk_svg). The page itself is tested in tests/browser/test_walk_view.py (this file has another
+allow list, key bindings, motion settings, and the SVG pictures (llmviz.page.ui.walk_nav,
+llmviz.page.ui.walk_svg). The page itself is tested in tests/browser/test_walk_view.py (this file has another
 basename: pytest cannot collect two test modules of the same name without packages)."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 import llmviz.walkthrough as wt
-from llmviz.ui import walk_nav, walk_svg
-from llmviz.ui.walk_nav import Tour, Where
+from llmviz.page.ui import walk_nav, walk_svg
+from llmviz.page.ui.walk_nav import Tour, Where
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -256,7 +256,7 @@ def test_gelu_plot_marks_the_input_on_the_curve():
 
 def test_gelu_plot_from_the_walkthrough_renders():
     import numpy as np
-    from llmviz.model import GPT, GPTConfig
+    from llmviz.core.model import GPT, GPTConfig
 
     config = GPTConfig(block_size=11, vocab_size=3, n_layer=1, n_head=3, n_embd=48)
     rng = np.random.default_rng(0)

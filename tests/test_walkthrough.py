@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import llmviz.walkthrough as wt
-from llmviz import tracefile
-from llmviz.model import GPT, GPTConfig
-from llmviz.trace import Trace, trace_shapes
+from llmviz.core import tracefile
+from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.trace import Trace, trace_shapes
 from llmviz.walkthrough import markup, numbers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,7 +193,7 @@ def check_block_ids(case):
     config, T = c["config"], c["np_trace"]["idx"].shape[1]
     valid = contract_ids(config)
     assert numbers.block_ids(config) == valid
-    from llmviz.layout import scene
+    from llmviz.viz.layout import scene
     the_scene = scene(config, T)
     scene_blocks = {b["id"]: b for b in the_scene["blocks"]}
     assert valid <= set(scene_blocks), sorted(valid - set(scene_blocks))
@@ -238,7 +238,7 @@ def test_edge_cases_render_correctly(config, ids):
 
 def test_code_keys_exist():
     try:
-        from llmviz.code_refs import CATALOGUE
+        from llmviz.codepanel.code_refs import CATALOGUE
         known = set(CATALOGUE)
     except ImportError:
         known = CODE_KEYS
@@ -259,8 +259,8 @@ def test_numbers_equal_the_trace(case):
 
 def check_numbers(case):
     steps, c = case["steps"], case
-    from llmviz.scene_values import source_array
-    from llmviz.layout import scene
+    from llmviz.viz.scene_values import source_array
+    from llmviz.viz.layout import scene
     T = c["np_trace"]["idx"].shape[1]
     blocks = {b["id"]: b for b in scene(c["config"], T)["blocks"]}
     count = 0
@@ -527,7 +527,7 @@ def test_runs_on_a_bundled_trace_without_numpy(tmp_path):
         import sys, json
         sys.modules["numpy"] = None  # any numpy import now fails
         from pathlib import Path
-        from llmviz import tracefile
+        from llmviz.core import tracefile
         import llmviz.walkthrough as wt
         d = Path({str(tmp_path)!r})
         trace = tracefile.read((d / "trace.json").read_text(), (d / "trace.bin").read_bytes())

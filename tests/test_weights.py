@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from llmviz import weights
-from llmviz.model import GPT, GPTConfig
-from llmviz.vocab import Vocab
-from llmviz.weights import WeightsError
+from llmviz.core import weights
+from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.vocab import Vocab
+from llmviz.core.weights import WeightsError
 
 CFG = GPTConfig(block_size=8, vocab_size=5, n_layer=2, n_head=2, n_embd=8)
 

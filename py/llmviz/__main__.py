@@ -10,11 +10,11 @@ import importlib
 import sys
 
 COMMANDS = {
-    "run": ("llmviz.cli_run", "run the model on an input and show its answer"),
-    "eval": ("llmviz.cli_eval", "decode every possible sort input greedily and count the correct ones"),
-    "train": ("llmviz.train", "train a model (with torch): 'train sort' makes weights/sort.npz"),
-    "convert": ("llmviz.convert", "turn a nanoGPT checkpoint (ckpt.pt) into NAME.npz + NAME.json"),
-    "bench": ("llmviz.bench", "measure the port's speed (and the page's, with --page)"),
+    "run": ("llmviz.cli.run", "run the model on an input and show its answer"),
+    "eval": ("llmviz.cli.evaluate", "decode every possible sort input greedily and count the correct ones"),
+    "train": ("llmviz.cli.train", "train a model (with torch): 'train sort' makes weights/sort.npz"),
+    "convert": ("llmviz.cli.convert", "turn a nanoGPT checkpoint (ckpt.pt) into NAME.npz + NAME.json"),
+    "bench": ("llmviz.cli.bench", "measure the port's speed (and the page's, with --page)"),
 }
 
 

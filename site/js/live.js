@@ -1,4 +1,4 @@
-// live.js: browser plumbing for the live view (py/llmviz/ui/live_view.py decides, this draws
+// live.js: browser plumbing for the live view (py/llmviz/page/ui/live_view.py decides, this draws
 // and stores). Python imports this module once and calls:
 //   saveModel(bytes, cardText) / loadSaved() / clearSaved()   your model in IndexedDB
 //   heatmap(canvas, values, rows, cols, role, selected)        the inspector's picture

@@ -180,7 +180,7 @@ def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch,
                     "(numpy-*-cp314-cp314-pyemscripten_2026_0_wasm32.whl) to test live inference")
     import numpy as np
 
-    from llmviz import tracefile
+    from llmviz.core import tracefile
 
     server = serve_dist(built_dist)
     w = watch(server)

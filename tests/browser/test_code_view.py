@@ -1,4 +1,4 @@
-"""The code panel in a real page (llmviz.ui.code_view): highlighting, shapes, tabs,
+"""The code panel in a real page (llmviz.page.ui.code_view): highlighting, shapes, tabs,
 collapsing that sticks, variable hover <-> scene focus, and a build without nanoGPT.
 
 Page loads in one browser context (so localStorage carries over): the built site as
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from llmviz.annotate import source_lines
+from llmviz.codepanel.annotate import source_lines
 
 pytestmark = pytest.mark.browser
 
@@ -145,7 +145,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         color = page.evaluate("getComputedStyle(document.querySelector('#cv-pane-port .code span.k')).color")
         assert color not in ("rgb(0, 0, 0)", "rgb(229, 231, 235)"), color  # a theme colour, not the text's
         refs = _refs(page)
-        port_lines = source_lines((ROOT / "py" / "llmviz" / "model.py").read_text(encoding="utf-8"))
+        port_lines = source_lines((ROOT / "py" / "llmviz" / "core" / "model.py").read_text(encoding="utf-8"))
         port_refs = [r for r in refs if r["source"] == "port"]
         assert [r["symbol"] for r in port_refs] == ["CausalSelfAttention.forward", "CausalSelfAttention.__init__"]
         for r in port_refs:

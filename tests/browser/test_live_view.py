@@ -134,8 +134,9 @@ def _inspected(p: Page) -> dict:
 
 
 def _expected_value(weights_path: Path, text: str, block_id: str, row: int, col: int) -> float:
-    """The same cell computed here, in CPython, by llmviz.provenance."""
-    from llmviz import provenance, weights
+    """The same cell computed here, in CPython, by llmviz.viz.provenance."""
+    from llmviz.viz import provenance
+    from llmviz.core import weights
     model = weights.load(weights_path)
     ids = model.vocab.encode(text)
     trace = model.trace([ids])
@@ -318,13 +319,13 @@ def test_typing_rules_and_a_bar_that_does_not_jump(open_page, built_dist, serve_
 
 
 def _converted_model(folder: Path, tokens: list[str] | None = None, name: str = "tiny-test") -> tuple[Path, Path]:
-    """A small random nanoGPT-layout checkpoint (torch, llmviz.torch_gpt) through `python -m llmviz convert`."""
+    """A small random nanoGPT-layout checkpoint (torch, llmviz.cli.torch_gpt) through `python -m llmviz convert`."""
     import pickle
 
     import torch
 
-    from llmviz.model import GPTConfig
-    from llmviz.torch_gpt import GPT as TorchGPT
+    from llmviz.core.model import GPTConfig
+    from llmviz.cli.torch_gpt import GPT as TorchGPT
 
     tokens = tokens or list("\n !abcdefgh")
     torch.manual_seed(0)

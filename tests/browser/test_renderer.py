@@ -1,6 +1,6 @@
 """The WebGL renderer (site/js/renderer.js) in headless Chromium, on a hand-made scene.
 
-The scene comes from a small generator below (not from llmviz.layout), so these tests
+The scene comes from a small generator below (not from llmviz.viz.layout), so these tests
 check the renderer alone: it serves site/js + site/dev/renderer.html + three from
 node_modules in a temp folder, loads a sort-model-sized scene (3 layers, 3 heads,
 C=48, T=11) with seeded random values, and looks at screenshots and the JS API.

@@ -1,4 +1,4 @@
-"""The 3D view of the built page (js/scene.js + llmviz.ui.scene_view) in Chromium.
+"""The 3D view of the built page (js/scene.js + llmviz.page.ui.scene_view) in Chromium.
 
 One page load serves the tests of this module, in order: first frame before Python,
 hover read-outs against the Trace, walkthrough steps (highlight, dim, settle), reduced
@@ -10,8 +10,10 @@ import json
 
 import numpy as np
 import pytest
-from llmviz import layout, tracefile, walkthrough
-from llmviz.ui import scene_steps
+from llmviz.viz import layout
+from llmviz.core import tracefile
+from llmviz import walkthrough
+from llmviz.page.ui import scene_steps
 from pixels import png_pixels
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import llmviz.walkthrough as wt
-from llmviz import tracefile
+from llmviz.core import tracefile
 from llmviz.walkthrough import numbers
 
 pytestmark = pytest.mark.browser
@@ -488,7 +488,7 @@ def test_commentary_follows_a_new_input(built_dist, serve_dist, pages, wheelhous
         pytest.skip("set LLMVIZ_PYODIDE_WHEELHOUSE to a folder with numpy built for Pyodide 314 "
                     "to test the walkthrough on a live trace")
     import numpy as np
-    from llmviz import weights
+    from llmviz.core import weights
 
     info = json.loads((built_dist / "build-info.json").read_text())
     model = weights.load(built_dist / info["model"]["weights"])

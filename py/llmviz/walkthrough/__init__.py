@@ -30,7 +30,7 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
 ``animation``
     a dict with a ``kind`` from ``ANIMATION_KINDS`` (documented there), or ``None``.
 ``code``
-    keys of ``llmviz.code_refs`` for the code panel.
+    keys of ``llmviz.codepanel.code_refs`` for the code panel.
 ``table``, ``plot``
     optional ``table(w) -> {"head": [...], "rows": [[...]]}`` (rendered under the
     text, and returned as plain strings) and ``plot(w) -> dict`` (e.g. the GELU curve).
@@ -43,7 +43,7 @@ others (``{"layer": 1, "head": 2}``; the reader picks them in the page), ``{LL}`
 template that gives an integer becomes an int. Any of these fields may instead be
 a function of ``w`` returning the final value.
 
-``camera`` names a view of the scene (``llmviz.layout``: ``"overview"``, ``"embedding"``,
+``camera`` names a view of the scene (``llmviz.viz.layout``: ``"overview"``, ``"embedding"``,
 ``"h.{L}"``, ``"h.{L}.attn"``, ``"h.{L}.mlp"``, ``"output"``) or frames blocks.
 
 Editing the tour: change a step's ``text`` (or add a step) in its ``p<N>_*.py`` and
@@ -61,8 +61,8 @@ import re
 from dataclasses import field, dataclass
 from typing import Any, Callable
 
-from .markup import Renderer
-from .numbers import Html, Num, Walk, block_ids, follow_of, geometry
+from llmviz.walkthrough.markup import Renderer
+from llmviz.walkthrough.numbers import Html, Num, Walk, block_ids, follow_of, geometry
 
 __all__ = ["phases", "render_step", "render_all", "Step", "Phase", "ANIMATION_KINDS",
            "PHASE_MODULES", "block_ids", "follow_of", "Walk", "Num", "Html"]

@@ -32,7 +32,7 @@ import html
 import re
 from typing import Any, Callable
 
-from .numbers import Geometry, Html, Num
+from llmviz.walkthrough.numbers import Geometry, Html, Num
 
 _INLINE = re.compile(
     r"\[\[(?P<ref>[^|\[\]]+(?:\[[^\]|]+\])?)(?:\|(?P<label>.*?))?\]\]"

@@ -1,7 +1,7 @@
 """Numbers for the walkthrough text, taken from the live Trace and the parameters.
 
 Pure Python (no numpy): a tensor is anything with ``.shape`` and full-tuple integer
-indexing (a numpy array or ``llmviz.tracefile.FlatTensor``).
+indexing (a numpy array or ``llmviz.core.tracefile.FlatTensor``).
 
 Every number the commentary shows is a ``Num``: its value, how it is written, and
 its *source*, a small JSON-ready description of where it came from, so that a test
@@ -30,7 +30,7 @@ orientation, independent of the picture:
   columns and ``wpe.weight`` C rows by block_size columns (one column per token or
   position); every 1-d parameter (biases, layer-norm weights) n rows by 1 column.
 
-What the page receives is in the grid of the scene's blocks (``llmviz.layout``),
+What the page receives is in the grid of the scene's blocks (``llmviz.viz.layout``),
 which draws a few blocks differently (the MLP's hidden activations as T rows by 4C
 columns, for one): ``Geometry`` maps every range and number through the tensor
 element it shows, so step data never depends on how the picture is laid out.
@@ -185,7 +185,7 @@ def canonical_blocks(config: Any, T: int) -> list[dict]:
 
 
 def _trace_shapes(config: Any, T: int) -> dict[str, tuple[int, ...]]:
-    from ..trace import trace_shapes
+    from llmviz.core.trace import trace_shapes
 
     class _C:  # trace_shapes reads attributes
         pass
@@ -198,7 +198,7 @@ def _trace_shapes(config: Any, T: int) -> dict[str, tuple[int, ...]]:
 class Geometry:
     """Maps between tensor elements and block cells, for one config and input length.
 
-    ``scene`` is the layout the page draws (``llmviz.layout.scene``), whose grid
+    ``scene`` is the layout the page draws (``llmviz.viz.layout.scene``), whose grid
     the output uses; ``canon`` is the canonical orientation the step data is written
     in. They agree for most blocks; where the layout draws a block transposed (the
     MLP's hidden layer, for one), cell ranges and numbers are mapped through the
@@ -210,7 +210,7 @@ class Geometry:
         self.shapes = _trace_shapes(config, T)
         self.canon = {b["id"]: b for b in canonical_blocks(config, T)}
         try:
-            from ..layout import scene
+            from llmviz.viz.layout import scene
             self.scene = {b["id"]: b for b in scene(config, T)["blocks"]}
         except ImportError:  # the layout module is optional for the walkthrough
             self.scene = dict(self.canon)

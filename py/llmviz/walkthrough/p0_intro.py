@@ -1,8 +1,8 @@
 """Phase 0, intro: the task, tokens, weights and activations, one pass, the output fed back."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 
 def _welcome(w: Walk) -> dict:

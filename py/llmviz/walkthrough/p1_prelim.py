@@ -1,8 +1,8 @@
 """Phase 1, preliminaries: the parts of the model and the sizes that shape every block."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 
 def _sizes(w: Walk) -> dict:

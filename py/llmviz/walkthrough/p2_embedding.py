@@ -1,8 +1,8 @@
 """Phase 2, embedding: a token column plus a position column makes a column of ``x``."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 
 def _lookup(w: Walk) -> dict:

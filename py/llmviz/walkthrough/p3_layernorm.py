@@ -1,8 +1,8 @@
 """Phase 3, layer norm: one column's mean, variance, normalisation, then gamma and beta."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 def _ln(w: Walk) -> str:
     return f"h.{w.L}.ln_1"

@@ -1,8 +1,8 @@
 """Phase 5, softmax: on a real row of attention scores, step by step."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 
 def _names(w: Walk) -> dict:

@@ -1,8 +1,8 @@
 """Phase 6, projection: the heads side by side, the output projection, the residual add."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 
 def _concat(w: Walk) -> dict:

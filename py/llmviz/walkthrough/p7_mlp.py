@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 
 def gelu(x: float, approximate: str = "erf") -> float:

@@ -1,9 +1,9 @@
 """Phase 8, the stack: the same block repeated, and what that does to the stream."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
-from .p4_attention import _heads_table
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
+from llmviz.walkthrough.p4_attention import _heads_table
 
 
 def _norms(w: Walk) -> list[tuple[str, str, object]]:

@@ -1,8 +1,8 @@
 """Phase 9, output: final layer norm, logits, softmax, choosing a token, the loss."""
 from __future__ import annotations
 
-from . import Phase, Step
-from .numbers import Walk
+from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.numbers import Walk
 
 TEMPERATURES = (0.5, 2.0, 5.0)
 

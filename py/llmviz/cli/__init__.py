@@ -1,0 +1,1 @@
+"""The command line and offline tools (run, evaluate, train, convert, bench): never shipped to the page."""

@@ -1,0 +1,273 @@
+"""The page's Python entry point, run by PyScript (``<script type="py" src="./app.py">``).
+
+It boots the app in this order, telling the header what it is doing:
+
+1. at once: load the wheels that build.py put in ``wheels/`` (pygments, llmviz, and
+   numpy when this build has it) by URL in one ``loadPackage`` call, and fetch every
+   data file (bundled trace, params, scene, model card, weights) and build.py's
+   precompiled modules (``wheels/pycache.zip``, unpacked under ``sys.pycache_prefix``
+   so that importing the wheels reads bytecode instead of compiling them);
+2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
+3. with numpy: load the weights, run the forward pass on the same input in the
+   browser, and check it against the bundled trace (max abs difference <= 1e-5);
+4. mount the views (``llmviz.page.ui.start``), then settle ``window.llmviz.ready`` with
+   ``{python, numpy, model, live, ...}``.
+
+Each stage ends with ``performance.mark("llmviz:<stage>")`` (``python -m llmviz bench
+--page`` prints them). Without numpy the page says so and runs on the bundled trace.
+This file is also part of the llmviz wheel; importing it outside the browser has no
+side effects.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+TOLERANCE = 1e-5
+
+state: dict = {}   # what the app knows: build info, the trace, the model (when live)
+
+
+def _url(path: str) -> str:
+    """An absolute URL for a path relative to the page (works from any sub-path)."""
+    import js
+    return js.URL.new(path, js.document.baseURI).href
+
+
+def _progress(text: str) -> None:
+    import js
+    js.llmviz.progress(text)
+
+
+def mark(name: str) -> None:
+    """A ``performance.mark("llmviz:<name>")`` for the load-time breakdown (``llmviz bench --page``)."""
+    try:
+        import js
+        js.performance.mark(f"llmviz:{name}")
+    except Exception:  # noqa: BLE001 - timing is never worth an error
+        pass
+
+
+async def _fetch_bytes(path: str) -> bytes:
+    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way)."""
+    import js
+    resp = await js.fetch(_url(path))
+    if not resp.ok:
+        raise RuntimeError(f"could not load {path} (HTTP {resp.status})")
+    return (await resp.arrayBuffer()).to_bytes()
+
+
+async def _fetch_json(path: str):
+    return json.loads((await _fetch_bytes(path)).decode("utf-8"))
+
+
+PYCACHE_PREFIX = "/llmviz-pycache"
+
+
+async def _fetch_optional(path: str | None) -> bytes | None:
+    """A file that only makes the boot faster: None (and a console warning) when it cannot be had."""
+    if not path:
+        return None
+    try:
+        return await _fetch_bytes(path)
+    except Exception as e:  # noqa: BLE001 - the page works without it, only slower
+        import js
+        js.console.warn(f"llmviz: {path} not used ({type(e).__name__}: {e}); modules are compiled instead")
+        return None
+
+
+def use_pycache(data: bytes, prefix: str = PYCACHE_PREFIX) -> int:
+    """Unpack build.py's precompiled modules (wheels/pycache.zip) under ``prefix`` and point
+    ``sys.pycache_prefix`` there, so importing the wheels reads bytecode instead of compiling
+    every module again. Returns the number of modules."""
+    import io
+    import os
+    import zipfile
+
+    made: set[str] = set()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = [name for name in z.namelist() if name.endswith(".pyc") and ".." not in name.split("/")]
+        for name in names:
+            path = f"{prefix}/{name}"
+            folder = path.rsplit("/", 1)[0]
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            with open(path, "wb") as f:
+                f.write(z.read(name))
+    sys.pycache_prefix = prefix
+    return len(names)
+
+
+def _wheel_name(path: str) -> str:
+    """The distribution name of a wheel file (``wheels/numpy-2.4.3-....whl`` -> ``numpy``)."""
+    return path.rsplit("/", 1)[-1].split("-", 1)[0].lower().replace("_", "-")
+
+
+async def _load_wheels(paths: list[str]) -> None:
+    """Install wheels from this site by URL in one ``loadPackage`` call (their downloads run in
+    parallel); an error names the first file that did not install and the reason."""
+    import js
+    import pyodide_js
+    from pyodide.ffi import create_proxy, to_js
+
+    errors: list[str] = []
+    on_error = create_proxy(lambda msg: errors.append(str(msg)))
+    on_message = create_proxy(lambda msg: js.console.debug(str(msg)))
+    options = to_js({"errorCallback": on_error, "messageCallback": on_message},
+                    dict_converter=js.Object.fromEntries)
+    try:
+        loaded = await pyodide_js.loadPackage(to_js([_url(path) for path in paths]), options)
+        names = {str(pkg.name).lower().replace("_", "-") for pkg in loaded}
+    finally:
+        on_error.destroy()
+        on_message.destroy()
+    missing = [path for path in paths if _wheel_name(path) not in names]
+    if errors or missing:
+        path = missing[0] if missing else paths[0]
+        named = [line for line in errors if _wheel_name(path) in line.lower()]
+        reason = " ".join(line for line in (named or errors) if line.strip()) or "nothing was installed"
+        raise RuntimeError(f"could not load {path}: {reason}")
+
+
+def compare_traces(live, bundled) -> float:
+    """The largest absolute difference between two traces over every float tensor."""
+    import numpy as np
+
+    worst = 0.0
+    missing = [name for name in bundled if name not in live]
+    if missing:
+        raise RuntimeError(f"the live trace has no {missing[0]!r}")
+    for name in bundled:
+        ref = bundled[name]
+        got = np.asarray(live[name])
+        want = np.frombuffer(ref.buffer(), dtype=np.int64 if ref.dtype == "int64" else np.float32)
+        want = want.reshape(ref.shape)
+        if got.shape != want.shape:
+            raise RuntimeError(f"{name}: live shape {got.shape}, bundled {want.shape}")
+        if want.size:
+            worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))))
+    return worst
+
+
+async def boot() -> dict:
+    import js
+
+    mark("app-start")
+    info = await _fetch_json("build-info.json")
+    state["build"] = info
+    model_info = info.get("model", {})
+    js.document.getElementById("model-name").textContent = model_info.get("name") or "?"
+    wheels = info.get("wheels", {})
+    has_numpy = "numpy" in wheels
+
+    # everything at once: the wheels (one loadPackage call) and every data file
+    _progress("Loading numpy, pygments and llmviz" if has_numpy else "Loading pygments and llmviz")
+    names = ["pygments", "llmviz"] + (["numpy"] if has_numpy else [])
+    wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in names]))
+    paths = [info["trace"]["json"], info["trace"]["bin"], info["params"]["json"], info["params"]["bin"],
+             "data/scene.json", model_info["card"]] + ([model_info["weights"]] if has_numpy else [])
+    files_done = asyncio.gather(*(_fetch_bytes(path) for path in paths))
+    pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
+    try:
+        await wheels_done
+    except BaseException:
+        files_done.cancel()
+        pycache_done.cancel()
+        raise
+    mark("wheels")
+    files = dict(zip(paths, await files_done))
+    pycache = await pycache_done
+    mark("files")
+    if pycache:
+        use_pycache(pycache)
+        mark("pycache")
+
+    _progress("Reading the bundled trace")
+    from llmviz.core import tracefile
+    text = lambda path: files[path].decode("utf-8")  # noqa: E731
+    index = json.loads(text(info["trace"]["json"]))
+    bundled = tracefile.read(index, files[info["trace"]["bin"]])
+    state["bundled"], state["trace"] = bundled, bundled
+    state["index"] = index
+    state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
+    state["scene"] = json.loads(text("data/scene.json"))
+    state["card"] = json.loads(text(model_info["card"]))
+    mark("bundled")
+
+    result = {"python": sys.version.split()[0], "numpy": False, "model": model_info.get("name"),
+              "live": False, "build": info.get("build_id"), "example": index.get("example"),
+              "numpy_status": info.get("numpy", {}).get("status")}
+
+    if has_numpy:
+        _progress("Loading the model")
+        import numpy as np
+        from llmviz.core import weights
+        mark("numpy-import")
+        result["numpy"] = True
+        result["numpy_version"] = np.__version__
+        model = weights.from_bytes(files[model_info["weights"]], state["card"])
+        state["model"] = model
+        mark("model")
+
+        _progress("Running the model in your browser")
+        live = model.trace([list(index["ids"])])
+        mark("forward")
+        diff = compare_traces(live, bundled)
+        mark("compare")
+        result["max_abs_diff"] = diff
+        if diff > TOLERANCE:
+            raise RuntimeError(f"the forward pass in the browser differs from the bundled trace by {diff:g} "
+                               f"(more than {TOLERANCE:g})")
+        state["trace"] = live
+        state["params"] = model.state_dict()
+        result["live"] = True
+        result["logits"] = np.asarray(live["logits"][0], dtype=float).tolist()  # for tests and bench
+    else:
+        js.llmviz.notice("Live inference needs numpy for Pyodide, which this build does not include: "
+                         "the page shows the trace computed when the site was built.")
+
+    on_ready(result)
+    mark("views")
+    return result
+
+
+def on_ready(result: dict) -> None:
+    """Hand the page to its views (llmviz.page.ui): the scene, the walkthrough, the code, the live input."""
+    from llmviz.page import ui
+    from llmviz.page.ui.core import App
+
+    index, card = state["index"], state["card"]
+    trace = state["trace"]
+    app = App(build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
+              trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
+              scene=state["scene"], model=state.get("model"), live=result["live"], numpy=result["numpy"])
+    state["app"] = app
+    errors = ui.start(app)
+    if errors:
+        import js
+        for error in errors:
+            js.console.error(f"llmviz: {error}")
+        js.llmviz.notice("Part of the page failed to start: " + "; ".join(errors))
+
+
+async def main() -> None:
+    import js
+    from pyodide.ffi import to_js
+
+    try:
+        result = await boot()
+    except Exception as e:  # noqa: BLE001 - every failure must reach the page, readably
+        js.console.error(f"llmviz: {type(e).__name__}: {e}")
+        js.llmviz._boot.reject(f"{type(e).__name__}: {e}")
+        return
+    js.llmviz._boot.resolve(to_js(result, dict_converter=js.Object.fromEntries))
+
+
+def start() -> None:
+    asyncio.ensure_future(main())
+
+
+if __name__ == "__main__" and sys.platform == "emscripten":
+    start()

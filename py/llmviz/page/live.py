@@ -1,0 +1,533 @@
+"""What the live view decides, testable in CPython: inputs, sequences, sampling, uploads, tables.
+
+``llmviz.page.ui.live_view`` is the page glue; the rules live here:
+
+* **input**: ``input_limit`` (the sort task: its input length; any other model: its
+  block_size), ``limit_reason`` (which of the two, in words, for messages),
+  ``normalize`` (lower case typed for a vocabulary of capitals becomes capitals, and
+  the other way round) and ``check_input`` (InputError naming the allowed tokens and
+  the real reason for the length limit); ``typed(new, vocab, card, block_size)`` is the as-you-type rule:
+  what the field shows (the user's own text, never emptied by a refusal), what runs
+  (nothing when the text does not fit) and what the message line says.
+  ``answer_line`` is the line under the input: the sort model's answer, or why there
+  is none (an input shorter than the task's), never empty, so the bar keeps its height.
+* **sequences**: ``full_length`` / ``window``: what the view shows for a prompt. For the
+  sort task a full input is followed by the model's own greedy answer (input_len +
+  answer_len tokens, of which the first block_size are fed to the model: the last
+  answer letter is the prediction of the last position). Any other model shows the
+  prompt, and generation slides a block_size window over a longer text, like
+  nanoGPT's ``generate``.
+* **sampling**: ``choose_next(logits, temperature, top_k, rng)``: greedy (temperature 0)
+  or sampled; returns the token, its probability and the runner-up.
+* **uploads**: ``parse_card_text``, ``check_upload_sizes``, ``check_limits``,
+  ``load_model``: every problem of a user's npz + card is a WeightsError that says
+  what is wrong, raised before anything of the current model is touched.
+* **inspector**: ``block_matrix`` (a block's values, numpy-free), ``axis_labels``,
+  ``to_csv``.
+
+numpy is imported only inside the functions that need it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+from typing import Any, Mapping, NamedTuple, Sequence
+
+from llmviz.core.trace import param
+from llmviz.core.vocab import InputError, Vocab
+
+try:
+    from llmviz.core.weights import MAX_BYTES, WeightsError
+except ImportError:   # no numpy (weights.py needs it): nothing can be loaded, the rest still works
+    MAX_BYTES = 64 * 1024 * 1024
+
+    class WeightsError(ValueError):
+        """The weights or their card do not fit the model (stand-in without numpy)."""
+
+MAX_CARD_BYTES = 8 * 1024 * 1024   # a card is config + vocabulary: far below this
+MAX_BLOCK_SIZE = 1024              # the page draws T x T attention blocks
+MAX_LAYERS = 48
+MAX_TEXT = 4096                    # generated text of a text model, in tokens
+TABLE_ROWS, TABLE_COLS = 64, 48    # the inspector's number table shows at most this window
+
+__all__ = ["InputError", "WeightsError", "input_limit", "limit_reason", "normalize", "check_input",
+           "typed", "Typed", "answer_line", "is_sort",
+           "full_length", "window", "default_prompt", "choose_next", "parse_card_text",
+           "check_upload_sizes", "check_limits", "load_model", "block_matrix", "axis_labels",
+           "to_csv", "table_window"]
+
+
+# ----------------------------------------------------------------------------
+# input
+
+def is_sort(card: Mapping | None) -> bool:
+    task = (card or {}).get("task") or {}
+    return isinstance(task, dict) and task.get("name") == "sort" and _int(task.get("input_len")) > 0
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def input_limit(card: Mapping | None, block_size: int) -> int:
+    """How many tokens the user may type: the sort task's input length, else block_size."""
+    if is_sort(card):
+        return min(_int(card["task"]["input_len"]), block_size)
+    return block_size
+
+
+def input_len(card: Mapping | None) -> int:
+    """The sort task's input length (0 for any other model)."""
+    return _int(card["task"]["input_len"]) if is_sort(card) else 0
+
+
+def limit_reason(card: Mapping | None, block_size: int) -> str:
+    """The length limit and why, in words for a message: the sort task's input length,
+    or block_size (only when that is the limit)."""
+    n = input_len(card)
+    if n and n <= block_size:
+        return f"this model sorts exactly {n}"   # the task's input length
+    return f"at most {block_size} (block_size, the longest text the model reads at once)"
+
+
+class Typed(NamedTuple):
+    """What one keystroke leads to: the field's text, the text to run (None: nothing
+    runs), and the message line (text and kind: "" / "info" / "error")."""
+    field: str
+    run: str | None
+    message: str
+    kind: str
+
+
+def _cased(tokens: Sequence[str]) -> tuple[bool, bool]:
+    """(has a lower-case letter, has an upper-case letter) among the vocabulary's tokens."""
+    chars = "".join(tokens)
+    return any(ch.islower() for ch in chars), any(ch.isupper() for ch in chars)
+
+
+def normalize(text: str, vocab: Vocab) -> str:
+    """``text`` with letters of the wrong case changed to the vocabulary's case.
+
+    Only for a vocabulary that has no lower-case letters at all (lower case typed
+    becomes capitals: 'abc' -> 'ABC' for A, B, C), or none in upper case (the other
+    way round); a letter is changed only when its other case is a token. A vocabulary
+    with both cases means the case matters: nothing changes.
+    """
+    if not isinstance(text, str):
+        return text
+    has_lower, has_upper = _cased(vocab.tokens)
+    if has_lower == has_upper:
+        return text
+    tokens = set(vocab.tokens)
+    out = []
+    for ch in text:
+        if ch not in tokens:
+            other = ch.upper() if has_upper else ch.lower()
+            if len(other) == 1 and other in tokens:
+                ch = other
+        out.append(ch)
+    return "".join(out)
+
+
+def _unit(vocab: Vocab, n: int) -> str:
+    one = all(len(t) == 1 and t.isalpha() for t in vocab.tokens)
+    word = "letter" if one else "token"
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def check_input(text: str, vocab: Vocab, limit: int, reason: str | None = None) -> list[int]:
+    """The token ids of ``text`` (exactly as given); InputError naming the allowed
+    tokens, and for a text that is too long the limit and why (``reason``, from
+    ``limit_reason``; without it only the number)."""
+    if not isinstance(text, str):
+        raise InputError(f"the input must be text, got {type(text).__name__}")
+    if not text:
+        raise InputError(f"type at least one of {vocab.allowed()}, at most {limit}")
+    tokens = set(vocab.tokens)
+    bad = next((ch for ch in text if ch not in tokens), None)
+    if bad is not None:
+        raise InputError(f"{bad!r} is not in the vocabulary: use only {vocab.allowed()} "
+                         f"(at most {_unit(vocab, limit)})")
+    if len(text) > limit:
+        raise InputError(f"{_unit(vocab, len(text))} is too many: {reason or f'at most {limit}'}")
+    return vocab.encode(text, limit)
+
+
+def typed(new: str, vocab: Vocab, card: Mapping | None, block_size: int,
+          shown: str | None = None) -> Typed:
+    """The as-you-type rule for the text ``new`` now in the field of a model with this
+    card and block_size.
+
+    * empty: nothing runs; the message says the view keeps ``shown`` (the input on screen);
+    * lower case for a vocabulary of capitals (or the reverse): the field is rewritten in
+      the right case, it runs, and a quiet note says so;
+    * a token outside the vocabulary or too long: the field keeps the user's text (to be
+      fixed, not retyped), nothing runs, the message says why (for a text too long: the
+      sort task's input length, or block_size when that is the limit).
+    """
+    limit = input_limit(card, block_size)
+    if new == "":
+        keep = shown if shown else "the last input"
+        return Typed("", None, f"The box is empty: the view keeps showing {keep}.", "info")
+    fixed = normalize(new, vocab)
+    try:
+        check_input(fixed, vocab, limit, limit_reason(card, block_size))
+    except InputError as e:
+        return Typed(fixed, None, str(e), "error")
+    if fixed != new:
+        return Typed(fixed, fixed, f"Read as {fixed}: this model's vocabulary is {vocab.allowed()}.", "info")
+    return Typed(fixed, fixed, "", "")
+
+
+def answer_line(card: Mapping | None, tokens: Sequence[str], prompt: str, ids: Sequence[int]) -> str:
+    """The line under the input before any "Next token": the sort model's answer, or,
+    for an input shorter than the task's, that there is none and why; for other models,
+    what to do next. Never empty (the bar keeps its height)."""
+    n = input_len(card)
+    if n:
+        if len(prompt) < n:
+            return f"no answer: the model sorts {n} letters, not {len(prompt)}"
+        answer = "".join(tokens[i] for i in ids[len(prompt):] if 0 <= i < len(tokens))
+        if not answer:
+            return "no answer shown: press Next token to let the model write it"
+        want = "".join(sorted(prompt))
+        return f"the model's answer: {answer} " + ("(sorted)" if answer == want else f"(sorted would be {want})")
+    return "press Next token to let the model add one token"
+
+
+def answer_length(card: Mapping | None) -> int:
+    return _int(((card or {}).get("task") or {}).get("answer_len")) if is_sort(card) else 0
+
+
+def full_length(card: Mapping | None, block_size: int, prompt_len: int) -> int:
+    """How long the shown text is for a prompt before any 'next token': the sort task
+    answers a full input (input_len + answer_len, at most block_size + 1); otherwise
+    the prompt alone."""
+    if is_sort(card) and prompt_len == _int(card["task"]["input_len"]):
+        return min(prompt_len + answer_length(card), block_size + 1)
+    return prompt_len
+
+
+def max_length(card: Mapping | None, block_size: int) -> int:
+    """The longest text generation may reach: a sort record, or MAX_TEXT for text models."""
+    if is_sort(card):
+        return min(_int(card["task"]["input_len"]) + answer_length(card), block_size + 1)
+    return MAX_TEXT
+
+
+def window(ids: Sequence[int], card: Mapping | None, block_size: int) -> list[int]:
+    """The tokens fed to the model for a text of ``ids``.
+
+    Up to block_size tokens: all of them. A sort record one longer than the block: its
+    first block_size tokens (the pass that predicted the last letter). A longer text of
+    a text model: the last block_size tokens, as nanoGPT's generate crops its context.
+    """
+    ids = list(ids)
+    if len(ids) <= block_size:
+        return ids
+    if is_sort(card):
+        return ids[:block_size]
+    return ids[-block_size:]
+
+
+def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str | None = None) -> str:
+    """A prompt that fits the model: the build's example, the card's, a few usual openings,
+    else the first token."""
+    candidates = [example, ((card or {}).get("task") or {}).get("example") if isinstance(
+        (card or {}).get("task"), dict) else None, "CBABBC", "ROMEO:", "The ", "the ", "a"]
+    for text in candidates:
+        if isinstance(text, str) and text:
+            try:
+                vocab.validate(text, limit)
+                return text
+            except InputError:
+                continue
+    first = next((t for t in vocab.tokens if len(t) == 1), None)
+    if first is None:
+        raise InputError("this model's vocabulary has no single-character token to type")
+    return first
+
+
+# ----------------------------------------------------------------------------
+# sampling
+
+def choose_next(logits: Sequence[float], temperature: float = 0.0, top_k: int | None = None,
+                rng: Any = None) -> dict:
+    """Pick the next token from the last position's logits.
+
+    temperature 0 (or below): greedy, the most likely token; else sample from
+    softmax(logits / temperature), restricted to the ``top_k`` most likely when given.
+    Returns {"token", "prob", "runner_up", "runner_up_prob", "greedy"}: probabilities
+    under the distribution the choice was made from (greedy: temperature 1).
+    """
+    import numpy as np
+
+    z = np.asarray(logits, dtype=np.float64).ravel()
+    if z.size == 0 or not np.isfinite(z).all():
+        raise ValueError("the logits must be a non-empty vector of finite numbers")
+    greedy = not temperature or temperature <= 0
+    if not greedy:
+        if not math.isfinite(temperature):
+            raise ValueError("the temperature must be a finite number")
+        z = z / temperature
+        if top_k is not None and top_k > 0 and top_k < z.size:
+            cut = np.sort(z)[-int(top_k)]
+            z = np.where(z < cut, -np.inf, z)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-z, kind="stable")   # by logit: ties and underflow cannot reorder it
+    if greedy:
+        token = int(order[0])
+    else:
+        rng = rng if rng is not None else np.random.default_rng()
+        token = int(rng.choice(p.size, p=p))
+    runner = next((int(i) for i in order if int(i) != token), None)
+    return {"token": token, "prob": float(p[token]), "greedy": greedy,
+            "runner_up": runner, "runner_up_prob": float(p[runner]) if runner is not None else None}
+
+
+# ----------------------------------------------------------------------------
+# your own model
+
+def parse_card_text(card: Any) -> dict:
+    """A card given as JSON text, bytes or a dict -> dict; WeightsError when it is not JSON."""
+    if isinstance(card, (bytes, bytearray, memoryview)):
+        if len(card) > MAX_CARD_BYTES:
+            raise WeightsError(f"the model card is {len(card) / 2**20:.1f} MB; a card is at most "
+                               f"{MAX_CARD_BYTES // 2**20} MB")
+        try:
+            card = bytes(card).decode("utf-8")
+        except UnicodeDecodeError:
+            raise WeightsError("the model card is not UTF-8 text: pick the NAME.json that "
+                               "'python -m llmviz convert' wrote") from None
+    if isinstance(card, str):
+        if len(card) > MAX_CARD_BYTES:
+            raise WeightsError(f"the model card is longer than {MAX_CARD_BYTES // 2**20} MB")
+        try:
+            card = json.loads(card)
+        except (ValueError, RecursionError) as e:
+            raise WeightsError(f"the model card is not valid JSON ({str(e)[:120]})") from None
+    if not isinstance(card, dict):
+        raise WeightsError("the model card must be a JSON object (the NAME.json written by "
+                           "'python -m llmviz convert')")
+    return card
+
+
+def check_upload_sizes(files: Sequence[tuple[str, int]]) -> tuple[int | None, int | None]:
+    """Which of the picked (name, size) files is the npz and which the card; sizes checked
+    before anything is read. Returns (npz index, card index), either may be None."""
+    npz = card = None
+    for i, (name, size) in enumerate(files):
+        lower = str(name).lower()
+        if lower.endswith(".npz"):
+            if npz is not None:
+                raise WeightsError("two .npz files: pick one NAME.npz and its NAME.json")
+            if size > MAX_BYTES:
+                raise WeightsError(f"{name} is {size / 2**20:.1f} MB; the page loads weights of at most "
+                                   f"{MAX_BYTES // 2**20} MB")
+            npz = i
+        elif lower.endswith(".json"):
+            if card is not None:
+                raise WeightsError("two .json files: pick one NAME.npz and its NAME.json")
+            if size > MAX_CARD_BYTES:
+                raise WeightsError(f"{name} is {size / 2**20:.1f} MB, too big for a model card")
+            card = i
+        else:
+            raise WeightsError(f"{name} is neither an .npz (weights) nor a .json (model card); "
+                               "'python -m llmviz convert' writes both")
+    return npz, card
+
+
+def check_limits(config: Any) -> None:
+    """Refuse a model the page cannot hold or draw, before allocating it."""
+    from llmviz.viz.layout import param_count
+
+    if config.block_size > MAX_BLOCK_SIZE:
+        raise WeightsError(f"block_size {config.block_size} is more than the page shows "
+                           f"({MAX_BLOCK_SIZE})")
+    if config.n_layer > MAX_LAYERS:
+        raise WeightsError(f"n_layer {config.n_layer} is more than the page shows ({MAX_LAYERS})")
+    n = param_count(config)
+    if n * 4 > MAX_BYTES:
+        raise WeightsError(f"the card describes {n:,} parameters ({n * 4 / 2**20:.0f} MB as float32); "
+                           f"the page loads at most {MAX_BYTES // 2**20} MB")
+
+
+def npz_headers(npz_bytes: bytes) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{array name: (shape, dtype)} from the npz's array headers, reading no data."""
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(npz_bytes))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
+        # NotImplementedError: a damaged header can claim a zip version zipfile does not read
+        raise WeightsError(f"the weights file is not an .npz archive ({e})") from None
+    out = {}
+    with zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with zf.open(info) as f:
+                    version = npformat.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = npformat.read_array_header_1_0(f)
+                    else:
+                        shape, _, dtype = npformat.read_array_header_2_0(f)
+            except Exception as e:  # noqa: BLE001 - a broken member is the file's problem
+                raise WeightsError(f"the weights file's array {info.filename[:-4]!r} is unreadable "
+                                   f"({type(e).__name__}: {str(e)[:120]})") from None
+            out[info.filename[:-4]] = (tuple(int(n) for n in shape), np.dtype(dtype).str)
+    return out
+
+
+def load_model(npz_bytes: bytes, card: Any):
+    """The gate for a user's model: size, card, limits, array headers, then
+    ``weights.from_bytes`` (names, shapes, dtypes, finite values). WeightsError on any misfit."""
+    try:
+        from llmviz.core.weights import from_bytes, parse_card
+    except ImportError:
+        raise WeightsError("running a model needs numpy, which is not available here") from None
+
+    if not isinstance(npz_bytes, (bytes, bytearray, memoryview)):
+        raise WeightsError("the weights must be the bytes of an .npz file")
+    npz_bytes = bytes(npz_bytes)
+    if len(npz_bytes) > MAX_BYTES:
+        raise WeightsError(f"the weights file is {len(npz_bytes) / 2**20:.1f} MB; the limit is "
+                           f"{MAX_BYTES // 2**20} MB")
+    card = parse_card_text(card)
+    config, vocab = parse_card(card)
+    check_limits(config)
+    headers = npz_headers(npz_bytes)
+    declared = sum(math.prod(shape) * 4 for shape, _ in headers.values())
+    if declared > 2 * MAX_BYTES:
+        raise WeightsError(f"the weights file declares {declared / 2**20:.0f} MB of arrays; "
+                           f"the page loads at most {MAX_BYTES // 2**20} MB")
+    try:
+        model = from_bytes(npz_bytes, card)
+    except WeightsError:
+        raise
+    except (MemoryError, ValueError, TypeError, OverflowError) as e:
+        raise WeightsError(f"the weights do not fit the card ({type(e).__name__}: {str(e)[:160]})") from None
+    return model
+
+
+# ----------------------------------------------------------------------------
+# the inspector
+
+def _value(tensor: Any, index: tuple) -> float:
+    return float(tensor[index])
+
+
+def cell_index(block: dict, shape: Sequence[int], row: int, col: int) -> tuple[int, ...]:
+    """The full index into a block's source tensor (of ``shape``) of cell (row, col)."""
+    if "trace" in block:
+        lead = tuple(block.get("index", []))
+        rest = tuple(shape[len(lead):])
+        if len(rest) == 1:
+            return lead + (row * block["cols"] + col,)
+        r, c = (col, row) if block.get("transpose") else (row, col)
+        return lead + (r, c)
+    r0 = block.get("slice", [0])[0]
+    if len(shape) == 1:
+        return (r0 + row * block["cols"] + col,)
+    r, c = (col, row) if block.get("transpose") else (row, col)
+    return (r0 + r, c)
+
+
+def block_matrix(block: dict, trace: Mapping, params: Mapping) -> list[list[float | None]]:
+    """A block's values as rows x cols floats, from numpy arrays or FlatTensors.
+
+    Cells past the end of a shorter trace (a scene padded to more tokens) are None.
+    """
+    rows, cols = block["rows"], block["cols"]
+    tensor = trace[block["trace"]] if "trace" in block else param(params, block["param"])
+    shape = tuple(tensor.shape)
+    if hasattr(tensor, "tolist") and type(tensor).__module__.startswith("numpy"):
+        from llmviz.viz.scene_values import source_array
+        try:
+            return source_array(block, trace, params).tolist()
+        except ValueError:
+            pass  # a shorter trace: fall back to cell by cell
+    out = []
+    for r in range(rows):
+        line = []
+        for c in range(cols):
+            idx = cell_index(block, shape, r, c)
+            inside = len(idx) == len(shape) and all(0 <= i < n for i, n in zip(idx, shape))
+            line.append(_value(tensor, idx) if inside else None)
+        out.append(line)
+    return out
+
+
+def token_text(token: str) -> str:
+    """A token as a label: itself when printable, else its repr (newline -> '\\n')."""
+    if token == " ":
+        return "␣"
+    if token.isprintable():
+        return token
+    return repr(token)[1:-1]
+
+
+def _labels(dim: str, n: int, vocab: Sequence[str], ids: Sequence[int]) -> tuple[str, list[str]]:
+    if dim == "T":
+        labels = []
+        for t in range(n):
+            tok = token_text(vocab[ids[t]]) if t < len(ids) and 0 <= ids[t] < len(vocab) else "-"
+            labels.append(f"{t}:{tok}")
+        return "T (position:token)", labels
+    if dim == "vocab":
+        return "vocab (token)", [token_text(vocab[i]) if i < len(vocab) else f"<{i}>" for i in range(n)]
+    if dim == "C":
+        return "C (channel)", [f"c{i}" for i in range(n)]
+    if dim == "hs":
+        return "hs (channel of the head)", [f"d{i}" for i in range(n)]
+    if dim == "4C":
+        return "4C (hidden unit)", [f"u{i}" for i in range(n)]
+    if dim == "block_size":
+        return "block_size (position)", [f"p{i}" for i in range(n)]
+    if dim == "1":
+        return "", [""] * n
+    return dim, [str(i) for i in range(n)]
+
+
+def axis_labels(block: dict, vocab: Sequence[str], ids: Sequence[int]) -> dict:
+    """{"row_title", "rows", "col_title", "cols", "head"} for a block's table and CSV."""
+    dims = list(block.get("dims") or ["rows", "cols"])
+    row_title, rows = _labels(dims[0], block["rows"], vocab, ids)
+    col_title, cols = _labels(dims[1] if len(dims) > 1 else "cols", block["cols"], vocab, ids)
+    return {"row_title": row_title, "rows": rows, "col_title": col_title, "cols": cols,
+            "head": block.get("head")}
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else format(v, ".7g")
+
+
+def to_csv(block: dict, matrix: Sequence[Sequence[float | None]], labels: dict) -> str:
+    """The block as CSV: a header of column labels, then one labelled line per row."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    corner = f"{block['id']} ({labels['row_title'] or 'row'} \\ {labels['col_title'] or 'col'})"
+    w.writerow([corner] + [lab or str(i) for i, lab in enumerate(labels["cols"])])
+    for r, line in enumerate(matrix):
+        w.writerow([labels["rows"][r] or str(r)] + [_num(v) for v in line])
+    return buf.getvalue()
+
+
+def table_window(rows: int, cols: int, row: int | None, col: int | None,
+                 max_rows: int = TABLE_ROWS, max_cols: int = TABLE_COLS) -> tuple[int, int, int, int]:
+    """(r0, r1, c0, c1): the part of a big block the number table shows, around the selection."""
+    def span(n, at, most):
+        if n <= most:
+            return 0, n
+        at = 0 if at is None else max(0, min(at, n - 1))
+        start = max(0, min(at - most // 2, n - most))
+        return start, start + most
+    r0, r1 = span(rows, row, max_rows)
+    c0, c1 = span(cols, col, max_cols)
+    return r0, r1, c0, c1

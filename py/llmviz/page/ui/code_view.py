@@ -1,0 +1,598 @@
+"""The code panel beside every step: nanoGPT's lines and this page's numpy lines.
+
+On each "step" event the panel shows the code references the step names
+(``step["code"]``, keys of ``llmviz.codepanel.code_refs.CATALOGUE``) in two tabs, "nanoGPT
+(PyTorch)" and "this page (numpy)". Per tab: the step's lines in the step's order
+(a granular step's one-line form is folded into a full function shown in the same
+step, as marked lines), then the class's ``__init__`` collapsed below for reference.
+Each snippet has a header (file, symbol, lines; for nanoGPT at the pinned commit a
+link to those lines on GitHub) that collapses or expands it; the choice sticks per
+snippet (also across reloads, in localStorage), as does the tab.
+
+Each line's code is wrapped in a ``span.src`` (``wrap_lines``): CSS wraps long lines
+with a hanging indent and puts the shape note after the code, or under it when both do
+not fit on one row, so a note never covers code.
+
+Shapes beside the lines come from ``code_refs.step_code`` for the current model and
+input length, so a new input or a new model ("model"/"trace" events) redraws them.
+Hovering a code variable emits ``focus`` with its scene blocks; ``focus`` and
+``pick`` from elsewhere light up the variables that hold those blocks. Weights work
+the same way: ``self.c_fc``, ``self.ln_1``, ``wte=`` ... (``code_refs.WEIGHTS``) are
+``span.var.param`` tokens whose blocks are that module's parameter blocks in the
+layer the step is about (its ``vars["L"]``).
+
+The snippets come from ``data/code.json`` (``code_refs.to_json``, written by
+build.py). When the build has no nanoGPT source, the panel opens on the numpy tab
+and the nanoGPT tab says how to add it. ``app.code_refs`` is set on every step: the snippets shown, as
+``[{source, file, symbol, lines: [first, last], text}]``.
+
+The top half of this module is pure Python (tested in CPython); ``CodeView`` is the
+DOM glue and imports ``js`` only when it runs in the page.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any, Mapping, Sequence
+
+from llmviz.codepanel import code_refs
+
+__all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panel",
+           "nanogpt_available", "default_tab", "published_refs", "dims_line", "wrap_lines",
+           "CodeView", "mount"]
+
+TABS = (("nanogpt", "nanoGPT (PyTorch)"), ("port", "this page (numpy)"))
+BUILD_HINT = "python build.py --nanogpt PATH/TO/nanoGPT"
+CODE_JSON = "data/code.json"
+STORE_TAB = "llmviz.code.tab"
+STORE_COLLAPSED = "llmviz.code.collapsed"
+
+# the __init__ shown (collapsed) below a step's lines, by the family of its keys
+_INIT_BY_FAMILY = {"layernorm": "layernorm.init", "attention": "attention.init", "mlp": "mlp.init",
+                   "block": "block.init", "embedding": "embedding.init"}
+_INIT_BY_KEY = {"gpt.forward": "gpt.init", "gpt.blocks_loop": "gpt.init", "gpt.lm_head": "gpt.init",
+                "gpt.ln_f": "layernorm.init"}
+_ROLE_ORDER = {"forward": 0, "compact": 0, "init": 1}
+
+
+# ----------------------------------------------------------------------------
+# pure Python: which snippets a step shows, and their HTML
+
+
+def norm_for(step: Mapping) -> str:
+    """Which layer norm a step is about (for the shapes of ``LayerNorm.forward``)."""
+    keys = step.get("code") or []
+    layer = (step.get("vars") or {}).get("L", 0)
+    focus = set(step.get("focus") or [])
+    if "gpt.ln_f" in keys or "ln_f" in focus:
+        return "ln_f"
+    if f"h.{layer}.ln_2" in focus:
+        return "ln_2"
+    return "ln_1"
+
+
+def step_keys(keys: Sequence[str]) -> list[str]:
+    """The step's keys, then the ``__init__`` of each class they compute in (for reference)."""
+    out = [k for k in keys if k in code_refs.CATALOGUE]
+    for key in list(out):
+        init = _INIT_BY_KEY.get(key) or _INIT_BY_FAMILY.get(key.split(".")[0])
+        if init and init in code_refs.CATALOGUE and init not in out:
+            out.append(init)
+    return out
+
+
+def _inside(inner: dict, outer: dict) -> bool:
+    return (inner["source"] == outer["source"] and inner["file"] == outer["file"]
+            and outer["lines"][0] <= inner["lines"][0] and inner["lines"][1] <= outer["lines"][1])
+
+
+def panel_items(step: Mapping, config: Any, T: int,
+                resolved: Mapping[str, Mapping[str, Any]]) -> list[dict]:
+    """The snippets of a step, as ``step_code`` dicts plus ``id`` (the key that a
+    collapse choice sticks to) and ``marks`` (lines to mark inside a larger snippet).
+
+    Order per source: the step's own lines in its order, then ``__init__``s. A
+    one-line snippet inside a full function of the same step is dropped and its
+    lines are marked in that function instead; an ``__init__`` inside another
+    ``__init__`` of the step is dropped too.
+    """
+    keys = step_keys(step.get("code") or [])
+    layer = int((step.get("vars") or {}).get("L", 0) or 0)
+    layer = max(0, min(layer, config.n_layer - 1))
+    items = code_refs.step_code(keys, config, T, resolved, layer=layer, norm=norm_for(step))
+    kept: list[dict] = []
+    for item in items:
+        item = dict(item, id=f"{item['source']}:{item['key']}", marks=[])
+        big = [k for k in items if k is not item and k["role"] != "compact" and _inside(item, k)
+               and (k["lines"] != item["lines"])]
+        if item["role"] == "compact" and any(k["role"] == "forward" for k in big):
+            continue  # shown as marked lines of the function (below)
+        if item["role"] == "init" and any(k["role"] == "init" for k in big):
+            continue
+        kept.append(item)
+    for item in items:
+        if item["role"] != "compact":
+            continue
+        for host in kept:
+            if host["role"] == "forward" and _inside(item, host):
+                host["marks"].extend(range(item["lines"][0], item["lines"][1] + 1))
+    kept.sort(key=lambda i: _ROLE_ORDER.get(i["role"], 0))  # stable: the step's order otherwise
+    return kept
+
+
+def nanogpt_available(resolved: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the build resolved any nanoGPT snippet (False: built without its source)."""
+    return any(pair.get("nanogpt") is not None for pair in resolved.values())
+
+
+def default_tab(stored: str | None, nanogpt: bool) -> str:
+    """The tab a page opens on: the one chosen last time (kept in localStorage), except
+    nanoGPT's when this build has no nanoGPT source; else nanoGPT's, or numpy's without it."""
+    if stored in dict(TABS) and (stored != "nanogpt" or nanogpt):
+        return stored
+    return "nanogpt" if nanogpt else "port"
+
+
+def published_refs(items: Sequence[dict]) -> list[dict]:
+    """What ``app.code_refs`` holds: the snippets shown, exactly as in their files."""
+    return [{"source": i["source"], "file": i["file"], "symbol": i["symbol"],
+             "lines": [i["lines"][0], i["lines"][1]], "text": i["text"]} for i in items]
+
+
+def dims_line(config: Any, T: int, B: int = 1) -> str:
+    """The sizes the shapes are made of, e.g. ``B = 1, T = 11, C = 48, ...``."""
+    C, nh, V = config.n_embd, config.n_head, config.vocab_size
+    return (f"B = {B}, T = {T}, C = n_embd = {C}, nh = n_head = {nh}, hs = C / nh = {C // nh}, "
+            f"V = vocab_size = {V}, layers = {config.n_layer}")
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _lines_text(lines: Sequence[int]) -> str:
+    a, b = lines
+    return f"line {a}" if a == b else f"lines {a}\u2013{b}"
+
+
+# one line of ``annotate.highlight``'s HTML: number, tokens, then the shape note if any
+_LINE = re.compile(r'(<span class="line[^"]*" data-line="\d+"><span class="ln">\d+</span>)(.*?)'
+                   r'(<span class="note">[^<]*</span>)?</span>(?=<span class="line[ "]|</pre>)', re.DOTALL)
+HANG = 4  # how much further than the line's own indentation its wrapped rest starts (ch)
+
+
+def _wrap_line(m: re.Match) -> str:
+    head, tokens, note = m.group(1), m.group(2), m.group(3) or ""
+    text = html.unescape(re.sub(r"<[^>]*>", "", tokens))
+    hang = len(text) - len(text.lstrip(" ")) + HANG
+    return f'{head}<span class="src" style="--hang:{hang}ch">{tokens}</span>{note}</span>'
+
+
+def wrap_lines(body: str) -> str:
+    """Each line's code tokens in a ``span.src`` (with ``--hang``, where its wrapped rest
+    starts), so CSS can lay out the code and its shape note side by side: the code wraps
+    with a hanging indent, and the note moves under the code when both do not fit on one
+    row; the note never covers any code."""
+    return _LINE.sub(_wrap_line, body)
+
+
+def _snippet_html(item: dict, collapsed: bool) -> str:
+    body = wrap_lines(item["html"])
+    for line in sorted(set(item["marks"])):
+        body = body.replace(f'<span class="line" data-line="{line}">',
+                            f'<span class="line marked" data-line="{line}">', 1)
+    where = f"{_esc(item['file'])}, {_lines_text(item['lines'])}"
+    if item.get("url"):
+        where = (f'<a class="cv-link" href="{_esc(item["url"])}" target="_blank" rel="noopener" '
+                 f'title="these lines on GitHub, at the commit this page quotes">{where}</a>')
+    else:
+        where = f'<span class="cv-file">{where}</span>'
+    one = item["lines"][0] == item["lines"][1]
+    role = {"init": "__init__, for reference", "compact": "one line" if one else "excerpt",
+            "forward": "forward pass"}.get(item["role"], "")
+    state = "true" if not collapsed else "false"
+    return (f'<div class="cv-snippet{" collapsed" if collapsed else ""}" data-id="{_esc(item["id"])}" '
+            f'data-key="{_esc(item["key"])}" data-source="{_esc(item["source"])}" data-role="{_esc(item["role"])}">'
+            f'<div class="cv-head" role="button" tabindex="0" aria-expanded="{state}" '
+            f'title="click to collapse or expand">'
+            f'<span class="cv-chev" aria-hidden="true"></span>'
+            f'<span class="cv-title">{_esc(item["title"])}</span>'
+            f'<span class="cv-role">{_esc(role)}</span>'
+            f'<span class="cv-where"><code class="cv-symbol">{_esc(item["symbol"])}</code> {where}</span>'
+            f'</div><div class="cv-body">{body}</div></div>')
+
+
+def _missing_html() -> str:
+    return ('<div class="cv-missing"><p><strong>This build does not include nanoGPT\'s source.</strong> '
+            "Its <code>model.py</code> is read when the site is built and is never stored in this "
+            "project, so this copy of the page was built without it.</p>"
+            "<p>To add it, build the site with a nanoGPT checkout (or its <code>model.py</code>):</p>"
+            f"<pre class=\"cv-cmd\">{_esc(BUILD_HINT)}</pre>"
+            '<p><button type="button" class="cv-show-port">Show this page\'s numpy code</button> '
+            "(the same computation, line by line).</p></div>")
+
+
+def render_panel(items: Sequence[dict], *, tab: str = "nanogpt", collapsed: Mapping[str, bool] | None = None,
+                 nanogpt: bool = True, nanogpt_status: str | None = None, dims: str = "",
+                 step_id: str = "") -> str:
+    """The panel's HTML: tabs, then per source its snippets (or why there are none)."""
+    collapsed = collapsed or {}
+    if tab not in dict(TABS):
+        tab = TABS[0][0]
+    parts = [f'<div class="cv" data-step="{_esc(step_id)}">', '<div class="cv-tabs" role="tablist" aria-label="whose code">']
+    for source, label in TABS:
+        sel = "true" if source == tab else "false"
+        extra = "" if source != "nanogpt" or nanogpt else ' data-missing="true"'
+        parts.append(f'<button type="button" role="tab" class="cv-tab" id="cv-tab-{source}" '
+                     f'data-tab="{source}" aria-selected="{sel}" aria-controls="cv-pane-{source}"{extra}>'
+                     f'{_esc(label)}</button>')
+    parts.append("</div>")
+    if dims:
+        parts.append(f'<p class="cv-dims" title="the sizes the shapes below are made of">{_esc(dims)}</p>')
+    for source, _label in TABS:
+        hidden = "" if source == tab else " hidden"
+        parts.append(f'<div class="cv-pane" id="cv-pane-{source}" data-source="{source}" role="tabpanel" '
+                     f'aria-labelledby="cv-tab-{source}"{hidden}>')
+        mine = [i for i in items if i["source"] == source]
+        if source == "nanogpt" and not nanogpt:
+            parts.append(_missing_html())
+        elif not items:
+            parts.append('<p class="cv-empty">No code goes with this step.</p>')
+        elif not mine:
+            parts.append('<p class="cv-empty">nanoGPT has no lines of its own here: it calls into '
+                         "PyTorch for this. The numpy tab shows the computation.</p>")
+        else:
+            if source == "nanogpt" and nanogpt_status == "other":
+                parts.append('<p class="cv-note">This build quotes a nanoGPT <code>model.py</code> that is '
+                             "not the commit this page pins, so there are no links to GitHub.</p>")
+            for item in mine:
+                default = item["role"] == "init"
+                parts.append(_snippet_html(item, bool(collapsed.get(item["id"], default))))
+        parts.append("</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------
+# the page
+
+
+class CodeView:
+    """Owns ``#code``: renders steps, handles tabs, collapsing and variable hover."""
+
+    def __init__(self, app: Any, root: Any):
+        import js
+
+        self.app, self.root, self.js = app, root, js
+        self.resolved: dict | None = None
+        self.load_error: str | None = None
+        self.step: dict | None = None
+        self.items: list[dict] = []
+        stored = self._load(STORE_TAB, None)
+        self.stored_tab = stored if stored in dict(TABS) else None  # the last visit's choice
+        self.tab: str | None = None  # chosen on this page (a click on a tab)
+        collapsed = self._load(STORE_COLLAPSED, {})
+        self.collapsed: dict[str, bool] = ({str(k): bool(v) for k, v in collapsed.items()}
+                                           if isinstance(collapsed, dict) else {})
+        self.hover_var = None
+        self.lit: list[str] = []
+        self._cache: dict = {}
+        self._proxies: list = []
+        self.root.innerHTML = '<p class="cv-empty">The code of each step appears here.</p>'
+
+    # ---- storage (may be unavailable, e.g. in a sandboxed frame) ----------
+    def _load(self, name: str, default: Any) -> Any:
+        try:
+            raw = self.js.localStorage.getItem(name)
+            return json.loads(raw) if raw else default
+        except Exception:  # noqa: BLE001 - no storage (or not ours): the choice lasts for this page only
+            return default
+
+    def _save(self, name: str, value: Any) -> None:
+        try:
+            self.js.localStorage.setItem(name, json.dumps(value))
+        except Exception:  # noqa: BLE001
+            pass
+
+    # ---- wiring -------------------------------------------------------------
+    def mount(self) -> None:
+        from pyodide.ffi import create_proxy
+
+        for event, fn in (("click", self._on_click), ("keydown", self._on_key),
+                          ("mouseover", self._on_over), ("mouseout", self._on_out)):
+            proxy = create_proxy(fn)
+            self._proxies.append(proxy)
+            self.root.addEventListener(event, proxy)
+        app = self.app
+        app.on("step", self.on_step)
+        app.on("model", self.on_model)
+        app.on("trace", self.on_trace)
+        app.on("focus", self.on_focus)
+        app.on("pick", self.on_pick)
+        app.code_refs = []
+        self._theme_stylesheet()
+        self._watch_theme()
+        self._debug_hooks()
+        import asyncio
+        self._loading = asyncio.ensure_future(self.load())
+
+    async def load(self) -> None:
+        from pyodide.http import pyfetch
+
+        url = self.js.URL.new(CODE_JSON, self.js.document.baseURI).href
+        try:
+            resp = await pyfetch(url)
+            if not resp.ok:
+                raise RuntimeError(f"HTTP {resp.status}")
+            self.resolved = code_refs.from_json(json.loads(await resp.string()))
+        except Exception as e:  # noqa: BLE001 - the rest of the page goes on
+            self.load_error = f"could not load {CODE_JSON} ({type(e).__name__}: {e})"
+            self.app.report(f"code view: {self.load_error}")
+        self.render()
+
+    # ---- events from the app --------------------------------------------------
+    def on_step(self, step: dict | None = None, **_: Any) -> None:
+        self.step = step
+        self.render()
+
+    def on_model(self, **_: Any) -> None:
+        self._cache.clear()
+
+    def on_trace(self, **_: Any) -> None:
+        self._cache.clear()
+        self.render()
+
+    def on_focus(self, ids: Sequence[str] | None = None, **_: Any) -> None:
+        self.light(list(ids or []))
+
+    def on_pick(self, id: str | None = None, **_: Any) -> None:  # noqa: A002 - the event's field
+        self.light([id] if id else [])
+
+    # ---- rendering --------------------------------------------------------------
+    def _nanogpt_info(self) -> dict:
+        return (getattr(self.app, "build", None) or {}).get("nanogpt") or {}
+
+    def current_items(self) -> list[dict]:
+        step, app = self.step, self.app
+        if step is None or self.resolved is None:
+            return []
+        T = len(app.ids)
+        key = (tuple(step.get("code") or []), json.dumps(step.get("vars") or {}, sort_keys=True),
+               norm_for(step), T)
+        if key not in self._cache:
+            self._cache[key] = panel_items(step, app.config, T, self.resolved)
+        return self._cache[key]
+
+    def render(self) -> None:
+        if self.resolved is None:
+            if self.load_error:
+                self.root.innerHTML = (f'<p class="cv-empty">The code panel is not available: '
+                                       f'{_esc(self.load_error)}.</p>')
+            return
+        if self.step is None:
+            self.step = getattr(self.app, "step", None)
+            if self.step is None:
+                return
+        try:
+            items = self.current_items()
+        except Exception as e:  # noqa: BLE001 - say so in the panel, keep the page going
+            self.items, self.app.code_refs = [], []
+            self.root.innerHTML = (f'<p class="cv-empty">No code for this step: '
+                                   f'{_esc(type(e).__name__)}: {_esc(e)}</p>')
+            self.app.report(f"code view: step {self.step.get('phase')}/{self.step.get('step')}: "
+                            f"{type(e).__name__}: {e}")
+            return
+        available = nanogpt_available(self.resolved)
+        tab = self.tab or default_tab(self.stored_tab, available)
+        self.items = items
+        self.app.code_refs = published_refs(items)
+        self.root.innerHTML = render_panel(
+            items, tab=tab, collapsed=self.collapsed, nanogpt=available,
+            nanogpt_status=self._nanogpt_info().get("status"),
+            dims=dims_line(self.app.config, len(self.app.ids)),
+            step_id=f"{self.step.get('phase')}:{self.step.get('step')}")
+        self.hover_var = None
+        self.light(self.lit)
+
+    def light(self, ids: list[str]) -> None:
+        """Mark the code variables that hold any of these scene blocks."""
+        self.lit = ids
+        wanted = set(ids)
+        for el in self.root.querySelectorAll("span.var[data-blocks]"):
+            blocks = set(str(el.dataset.blocks).split())
+            el.classList.toggle("lit", bool(wanted & blocks))
+
+    # ---- tabs and collapsing ------------------------------------------------------
+    def set_tab(self, tab: str) -> None:
+        if tab not in dict(TABS):
+            return
+        self.tab = tab
+        self._save(STORE_TAB, tab)
+        for el in self.root.querySelectorAll(".cv-tab"):
+            el.setAttribute("aria-selected", "true" if el.dataset.tab == tab else "false")
+        for el in self.root.querySelectorAll(".cv-pane"):
+            el.hidden = el.dataset.source != tab
+
+    def toggle(self, snippet: Any) -> None:
+        collapsed = not snippet.classList.contains("collapsed")
+        snippet.classList.toggle("collapsed", collapsed)
+        head = snippet.querySelector(".cv-head")
+        if head:
+            head.setAttribute("aria-expanded", "false" if collapsed else "true")
+        self.collapsed[str(snippet.dataset.id)] = collapsed
+        self._save(STORE_COLLAPSED, self.collapsed)
+
+    def _on_click(self, event: Any) -> None:
+        target = event.target
+        if not getattr(target, "closest", None):
+            return
+        if target.closest("a"):
+            return  # the GitHub link opens in a new tab, nothing else
+        tab = target.closest(".cv-tab")
+        if tab:
+            self.set_tab(str(tab.dataset.tab))
+            return
+        if target.closest(".cv-show-port"):
+            self.set_tab("port")
+            return
+        head = target.closest(".cv-head")
+        if head:
+            self.toggle(head.closest(".cv-snippet"))
+
+    def _on_key(self, event: Any) -> None:
+        target = event.target
+        tab = target.closest(".cv-tab") if getattr(target, "closest", None) else None
+        if tab and event.key in ("ArrowLeft", "ArrowRight"):
+            names = [name for name, _label in TABS]
+            step = 1 if event.key == "ArrowRight" else -1
+            name = names[(names.index(str(tab.dataset.tab)) + step) % len(names)]
+            self.set_tab(name)
+            self.root.querySelector(f"#cv-tab-{name}").focus()
+            event.preventDefault()
+            return
+        if event.key not in ("Enter", " "):
+            return
+        head = target.closest(".cv-head") if getattr(target, "closest", None) else None
+        if head:
+            event.preventDefault()
+            self.toggle(head.closest(".cv-snippet"))
+
+    # ---- variables <-> scene ----------------------------------------------------------
+    def _var_of(self, node: Any) -> Any:
+        """The code variable around a node, or None (JS null arrives as a falsy JsNull)."""
+        if not node or not getattr(node, "closest", None):
+            return None
+        return node.closest("span.var[data-blocks]") or None
+
+    def _on_over(self, event: Any) -> None:
+        var = self._var_of(event.target)
+        if var is None or var == self.hover_var:
+            return
+        self.hover_var = var
+        self.app.emit("focus", ids=str(var.dataset.blocks).split())
+
+    def _on_out(self, event: Any) -> None:
+        if self.hover_var is None:
+            return
+        to = self._var_of(event.relatedTarget)
+        if to is not None and to == self.hover_var:
+            return  # still inside the same variable (moved between its token's spans)
+        self.hover_var = None
+        if to is None:  # moving straight onto another variable: its mouseover emits
+            self.app.emit("focus", ids=[])
+
+    # ---- theme: follow the page's ------------------------------------------------------
+    def _theme_stylesheet(self) -> None:
+        """Link css/code-theme.css (pygments' themes, written by build.py) once."""
+        doc = self.js.document
+        if doc.querySelector('link[data-llmviz="code-theme"]'):
+            return
+        link = doc.createElement("link")
+        link.rel = "stylesheet"
+        link.href = "css/code-theme.css"
+        link.setAttribute("data-llmviz", "code-theme")
+        doc.head.appendChild(link)
+
+    def _watch_theme(self) -> None:
+        from pyodide.ffi import create_proxy
+
+        js = self.js
+        proxy = create_proxy(lambda *_: self.apply_theme())
+        self._proxies.append(proxy)
+        try:
+            js.window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", proxy)
+        except Exception:  # noqa: BLE001 - old browsers: the theme is set once
+            pass
+        observer = js.MutationObserver.new(proxy)
+        options = js.JSON.parse('{"attributes": true, "attributeFilter": ["data-theme", "class"]}')
+        observer.observe(js.document.documentElement, options)
+        observer.observe(js.document.body, options)
+        self._observer = observer
+        self.apply_theme()
+
+    def theme(self) -> str:
+        """"light" or "dark": the page's data-theme if it sets one, else the brightness of
+        the background the panel sits on (so the code matches whatever the page shows)."""
+        js = self.js
+        for el in (js.document.documentElement, js.document.body):
+            value = el.getAttribute("data-theme")
+            if value in ("light", "dark"):
+                return value
+        el = self.root
+        while el and getattr(el, "nodeType", 0) == 1:
+            rgba = _rgba(str(js.getComputedStyle(el).backgroundColor))
+            if rgba and rgba[3] > 0.5:
+                r, g, b = rgba[:3]
+                return "light" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 140 else "dark"
+            el = el.parentElement
+        return "dark" if js.window.matchMedia("(prefers-color-scheme: dark)").matches else "light"
+
+    def apply_theme(self) -> None:
+        theme = self.theme()
+        self.root.classList.toggle("code-dark", theme == "dark")
+        self.root.classList.toggle("code-light", theme == "light")
+
+    # ---- test hooks (only with ?debug=1) -------------------------------------------
+    def _debug_hooks(self) -> None:
+        from pyodide.ffi import create_proxy, to_js
+
+        js = self.js
+        try:
+            if js.URLSearchParams.new(js.location.search).get("debug") != "1":
+                return
+        except Exception:  # noqa: BLE001
+            return
+        if not getattr(js.window, "llmvizDebug", None):
+            js.window.llmvizDebug = js.Object.new()
+        dbg = js.window.llmvizDebug
+        app = self.app
+
+        def step(phase: str, index: int) -> None:
+            from llmviz import walkthrough
+
+            rendered = walkthrough.render_step(str(phase), int(index), app.walk_ctx())
+            app.step = rendered
+            app.emit("step", step=rendered)
+
+        def record(ids=None, **_):
+            dbg.codeLastFocus = to_js(list(ids or []))
+
+        app.on("focus", record)
+        proxy = create_proxy(step)
+        self._proxies.append(proxy)
+        dbg.codeStep = proxy
+        if not getattr(dbg, "step", None):
+            dbg.step = proxy
+        refs = create_proxy(lambda: json.dumps(app.code_refs))
+        emit = create_proxy(lambda name, payload="{}": app.emit(str(name), **json.loads(str(payload))))
+        self._proxies += [refs, emit]
+        dbg.codeRefs = refs      # () -> JSON of app.code_refs
+        dbg.codeEmit = emit      # (event, JSON payload): as if another view emitted it
+
+
+def _rgba(text: str) -> tuple[float, float, float, float] | None:
+    """``rgb(1, 2, 3)`` / ``rgba(1, 2, 3, 0.5)`` -> (r, g, b, a); None for anything else."""
+    text = text.strip()
+    if not text.startswith("rgb"):
+        return None
+    try:
+        inner = text[text.index("(") + 1:text.rindex(")")].replace("/", ",").replace(" ", ",")
+        nums = [float(p) for p in inner.split(",") if p]
+    except ValueError:
+        return None
+    if len(nums) == 3:
+        nums.append(1.0)
+    return tuple(nums[:4]) if len(nums) >= 4 else None
+
+
+def mount(app: Any) -> CodeView:
+    import js
+
+    root = js.document.getElementById("code")
+    if not root:
+        raise RuntimeError("the page has no #code section")
+    view = CodeView(app, root)
+    view.mount()
+    app.code_view = view
+    return view

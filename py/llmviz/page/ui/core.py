@@ -1,0 +1,117 @@
+"""The state of the page and the events between its views. Pure Python (no numpy).
+
+Views talk to each other only through ``App``: they read its state and listen to,
+or emit, these events (keyword payloads):
+
+  "ready"        every view is mounted
+  "model"        a new model (config, vocab, card) and scene; "trace" follows
+  "trace"        a new trace (new input or new model): redraw values, numbers, shapes
+  "step"         step=<dict from walkthrough.render_step>: the walkthrough moved
+  "focus"        ids=[block ids] or []: hovering a text reference or a code variable
+  "pick"         id=, row=, col= or id=None: the pointer is over a scene cell (or left it)
+  "select"       id=, row=, col=: a scene cell was clicked
+  "notice"       text=: something the user should read (errors from loading etc.)
+  "follow"       the layer and head the walkthrough zooms into changed (``app.follow``)
+
+``App.command(name, fn)`` publishes ``fn`` as ``window.llmviz.<name>`` (and so by
+postMessage); ``boot.js`` owns the JS side of that.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable
+
+
+class App:
+    def __init__(self, *, build: dict, config: Any, vocab: list[str], card: dict, trace: Any,
+                 params: Any, text: str, ids: list[int], scene: dict | None = None,
+                 model: Any = None, live: bool = False, numpy: bool = False):
+        self.build = build          # build-info.json
+        self.config = config        # GPTConfig, or the bundled trace's config view
+        self.vocab = vocab          # token strings by index
+        self.card = card            # the model card (name, task, provenance)
+        self.trace = trace          # Trace: numpy arrays (live) or FlatTensors (bundled)
+        self.params = params        # state-dict name -> tensor (with the "transformer." prefix)
+        self.text = text            # the token sequence shown, as text
+        self.ids = ids              # ... and as indices
+        self.scene = scene          # llmviz.viz.layout.scene(config, T) for the sequence shown
+        self.model = model          # the numpy GPT when live, else None
+        self.live = live            # the trace was computed in this browser
+        self.numpy = numpy          # numpy is available here
+        self.step: dict | None = None
+        self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into
+        self.link_input: str | None = None      # the input a shared link must carry (live_view sets it)
+        self._listeners: dict[str, list[Callable]] = defaultdict(list)
+
+    # ---- events -----------------------------------------------------------
+    def on(self, event: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._listeners[event].append(fn)
+        return fn
+
+    def emit(self, event: str, **payload: Any) -> None:
+        for fn in list(self._listeners[event]):
+            try:
+                fn(**payload)
+            except Exception as e:  # noqa: BLE001 - a broken listener is reported, the rest still run
+                self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
+
+    def report(self, text: str) -> None:
+        try:
+            import js
+            js.console.error(f"llmviz: {text}")
+        except ImportError:
+            print(f"llmviz: {text}")
+
+    # ---- state changes ----------------------------------------------------
+    def set_trace(self, trace: Any, *, text: str, ids: list[int], live: bool | None = None) -> None:
+        """A new trace of the current model (e.g. the user typed a new input)."""
+        self.trace, self.text, self.ids = trace, text, list(ids)
+        if live is not None:
+            self.live = live
+        self.emit("trace")
+
+    def set_model(self, *, model: Any, config: Any, vocab: list[str], card: dict, params: Any,
+                  scene: dict, trace: Any, text: str, ids: list[int]) -> None:
+        """A new model with its first trace; views rebuild their layout, then redraw."""
+        self.model, self.config, self.vocab, self.card, self.params, self.scene = (
+            model, config, vocab, card, params, scene)
+        self.trace, self.text, self.ids = trace, text, list(ids)
+        from llmviz.walkthrough import follow_of
+        try:
+            follow_of(self.follow, config)
+        except ValueError:   # a smaller model: back to the first layer and head
+            self.follow = {"layer": 0, "head": 0}
+        self.emit("model")
+        self.emit("trace")
+
+    def set_follow(self, layer: Any = None, head: Any = None) -> dict:
+        """Zoom the walkthrough into another layer and/or head (None keeps the current one).
+        Raises ValueError, saying what the model has, for one it does not have."""
+        from llmviz.walkthrough import follow_of
+        wanted = dict(self.follow)
+        if layer is not None:
+            wanted["layer"] = layer
+        if head is not None:
+            wanted["head"] = head
+        follow = follow_of(wanted, self.config)
+        if follow != self.follow:
+            self.follow = follow
+            self.emit("follow")
+        return follow
+
+    # ---- what the walkthrough needs --------------------------------------
+    def walk_ctx(self) -> dict:
+        task = (self.card or {}).get("task") or None
+        nanogpt = ((self.build or {}).get("nanogpt") or {}).get("status", "missing") != "missing"
+        return {"trace": self.trace, "params": self.params, "config": self.config, "vocab": self.vocab,
+                "task": task, "follow": dict(self.follow), "nanogpt": nanogpt}
+
+    # ---- JS API -------------------------------------------------------------
+    def command(self, name: str, fn: Callable[..., Any]) -> None:
+        """Publish ``fn`` as window.llmviz.<name> (boot.js routes postMessage to it too)."""
+        import js
+        from pyodide.ffi import create_proxy
+        self._proxies = getattr(self, "_proxies", [])
+        proxy = create_proxy(fn)
+        self._proxies.append(proxy)  # kept alive for the page's lifetime
+        js.llmviz.register(name, proxy)

@@ -1,0 +1,830 @@
+"""The live view: your input, token-by-token generation, your own model, and what the page remembers.
+
+It fills ``#live`` (the bar above the scene); ``live_inspector`` fills ``#inspector``.
+The rules (what may be typed, what sequence is shown, how a token is chosen, what a
+model upload must satisfy) are in ``llmviz.page.live``; this module is the page glue:
+
+* typing: each keystroke is checked (``live.typed``): lower case for a vocabulary of
+  capitals is read as capitals; a text that does not fit stays in the field (to be
+  fixed) and the message says why (which tokens, the real length limit); an empty
+  field says the view keeps the last input. A valid input runs the model here
+  (numpy in Pyodide): for the sort task the input plus the model's own greedy answer,
+  then ``app.set_trace`` (same length) or ``app.set_model`` with a new
+  ``layout.scene(config, T)`` (another length), so every view redraws.
+* "Next token" appends the model's choice (greedy, or sampled with temperature and
+  top-k), shows its probability and the runner-up; "Reset" goes back to the input.
+  When the answer is complete, the next "Next token" starts again from the input.
+  The line under the input (``live.answer_line``) is never empty: the answer, or why
+  there is none (a sort input shorter than the task's), so the bar keeps its height.
+* your model: an ``.npz`` + ``.json`` pair from ``python -m llmviz convert``, by file
+  picker or drag and drop; every problem is a message, and the model in use stays.
+* JS: ``llmviz.setInput(text)``, ``llmviz.generate(n, {temperature, top_k, seed})``,
+  ``llmviz.loadModel(npzArrayBuffer, card)``.
+* memory (localStorage): the last input, the model choice (your model's files are kept
+  in IndexedDB by ``js/live.js``), the walkthrough's URL hash; "Start over" forgets them.
+
+Strings from a card (name, vocabulary) reach the page as text only (textContent or
+escaped), never as HTML.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import Any
+
+from llmviz.page import live
+from llmviz.page.live import WeightsError
+from llmviz.page.ui import walk_nav
+from llmviz.core.vocab import InputError, Vocab
+
+KEY_INPUT = "llmviz.live.input"
+KEY_MODEL = "llmviz.live.model"
+KEY_HASH = "llmviz.live.hash"
+STEP_DELAY_S = 0.12        # between tokens of llmviz.generate, so each one is drawn
+TYPE_DELAY_S = 0.12        # typing pause before the model runs
+MAX_CHIPS = 24            # tokens drawn as chips; a longer text shows its end (all of it is in data-text)
+NO_NUMPY = ("Typing your own input needs numpy in the browser, which this build does not include: "
+            "the page shows the example computed when the site was built.")
+
+
+class LiveError(Exception):
+    """Something the live view cannot do right now; the message is for the user."""
+
+
+class LiveView:
+    def __init__(self, app):
+        import js
+
+        self.app = app
+        self.js = js
+        self.mod = None                  # js/live.js, once imported
+        self.proxies: list = []
+        self.lock = asyncio.Lock()
+        self.rng = None
+        self.pending: dict = {}          # one half of an npz + json pair, waiting for the other
+        self.typing_task = None
+        self.linked = False              # the URL named a view when the page opened (see mount)
+        self.asked_input = None          # ... and the input it asked for (&input=)
+        example = ((app.build or {}).get("model") or {}).get("example")
+        self.default = {"model": app.model, "config": app.config, "vocab": list(app.vocab),
+                        "card": app.card, "params": app.params, "example": example,
+                        "name": ((app.build or {}).get("model") or {}).get("name") or (app.card or {}).get("name")}
+        self.custom = False
+        # the text shown: the prompt and what followed it (ids may run one past the trace)
+        vocab = Vocab(app.vocab)
+        limit = self.limit()
+        self.prompt = example if isinstance(example, str) and _fits(example, vocab, limit) else app.text[:limit]
+        self.ids = list(app.ids)
+        predicted = _predicted(app.trace)
+        if (live.is_sort(app.card) and predicted is not None
+                and len(self.ids) < live.full_length(app.card, self.block_size(), len(self.prompt))):
+            self.ids.append(predicted)   # the last answer letter: the last position's prediction
+        self.steps: list[dict] = []
+        self.answered = live.is_sort(app.card) and len(self.ids) > len(self.prompt)
+
+    # ---- small helpers -------------------------------------------------------
+    def el(self, id_: str):
+        return self.js.document.getElementById(id_)
+
+    def proxy(self, fn):
+        from pyodide.ffi import create_proxy
+        p = create_proxy(fn)
+        self.proxies.append(p)
+        return p
+
+    def block_size(self) -> int:
+        return int(self.app.config.block_size)
+
+    def limit(self) -> int:
+        return live.input_limit(self.app.card, self.block_size())
+
+    def reason(self) -> str:
+        return live.limit_reason(self.app.card, self.block_size())
+
+    def vocab(self) -> Vocab:
+        return Vocab(self.app.vocab)
+
+    def say(self, text: str, kind: str = "info") -> None:
+        msg = self.el("live-msg")
+        if msg is not None:
+            msg.textContent = text
+            msg.className = f"live-msg {kind}" if text else "live-msg"
+
+    def storage_get(self, key: str) -> str | None:
+        try:
+            value = self.js.localStorage.getItem(key)
+        except Exception:  # noqa: BLE001 - storage may be blocked (privacy settings)
+            return None
+        return None if value is None else str(value)
+
+    def storage_set(self, key: str, value: str | None) -> None:
+        try:
+            if value is None:
+                self.js.localStorage.removeItem(key)
+            else:
+                self.js.localStorage.setItem(key, value)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def busy(self, on: bool) -> None:
+        root = self.el("live")
+        if root is not None:
+            root.dataset.busy = "1" if on else "0"
+
+    # ---- the DOM ----------------------------------------------------------------
+    def build_dom(self) -> None:
+        root = self.el("live")
+        root.innerHTML = """
+<div class="live-row">
+  <label class="live-label" for="live-input">Your input</label>
+  <input id="live-input" type="text" autocomplete="off" spellcheck="false" autocapitalize="characters"
+         aria-describedby="live-msg">
+  <div id="live-seq" class="live-seq" aria-label="the sequence in the view"></div>
+  <div class="live-gen" role="group" aria-label="generation">
+    <button id="live-next" type="button" title="append the model's next token">Next token &#9656;</button>
+    <button id="live-reset" type="button" title="back to your input">Reset</button>
+    <label class="live-opt" title="sample from the probabilities instead of taking the most likely token">
+      <input id="live-sample" type="checkbox"> sample</label>
+    <label class="live-opt live-knob" title="temperature: below 1 sharper, above 1 flatter">T
+      <input id="live-temp" type="number" min="0.05" max="5" step="0.05" value="1"></label>
+    <label class="live-opt live-knob" title="sample only among the k most likely tokens (0: all)">top-k
+      <input id="live-topk" type="number" min="0" step="1" value="0"></label>
+  </div>
+  <div class="live-model">
+    <button id="live-load" type="button" title="an .npz and its .json from 'python -m llmviz convert'">Your model&#8230;</button>
+    <input id="live-file" type="file" multiple accept=".npz,.json" hidden>
+    <button id="live-default" type="button" class="linklike" hidden>use the default model</button>
+    <button id="live-startover" type="button" class="linklike" title="forget the input, model and position kept for the next visit">start over</button>
+  </div>
+</div>
+<div class="live-row live-info">
+  <span id="live-choice" class="live-choice"></span>
+  <span id="live-msg" class="live-msg" role="status" aria-live="polite"></span>
+</div>
+<div id="live-drop" class="live-drop" hidden><div>Drop <b>NAME.npz</b> and <b>NAME.json</b> to run your model</div></div>
+"""
+        field = self.el("live-input")
+        field.addEventListener("input", self.proxy(self.on_typed))
+        field.addEventListener("keydown", self.proxy(self.on_field_key))
+        self.el("live-next").addEventListener("click", self.proxy(lambda e: self.spawn(self.next_token())))
+        self.el("live-reset").addEventListener("click", self.proxy(lambda e: self.spawn(self.reset())))
+        self.el("live-sample").addEventListener("change", self.proxy(self.sync_sampling))
+        self.el("live-load").addEventListener("click", self.proxy(lambda e: self.el("live-file").click()))
+        self.el("live-file").addEventListener("change", self.proxy(self.on_files_picked))
+        self.el("live-default").addEventListener("click", self.proxy(lambda e: self.spawn(self.use_default())))
+        self.el("live-startover").addEventListener("click", self.proxy(lambda e: self.spawn(self.start_over())))
+        doc = self.js.document
+        for name, fn in (("dragenter", self.on_drag), ("dragover", self.on_drag),
+                         ("dragleave", self.on_drag_leave), ("drop", self.on_drop)):
+            doc.addEventListener(name, self.proxy(fn))
+        self.js.window.addEventListener("hashchange", self.proxy(lambda e: self.save_hash()))
+        self.js.window.addEventListener("pagehide", self.proxy(lambda e: self.save_hash()))
+        self.sync_controls()
+        self.render_seq()
+
+    def sync_controls(self) -> None:
+        """Field and buttons for the current model and state."""
+        field = self.el("live-input")
+        if field is None:
+            return
+        numpy = bool(self.app.numpy and self.app.model is not None)
+        field.dataset.limit = str(self.limit())   # no maxlength: a refused keystroke gets a message
+        field.size = max(6, min(self.limit(), 24)) + 2
+        field.value = self.prompt
+        allowed = self.vocab().allowed()
+        if live.input_len(self.app.card) == self.limit():   # the sort task: its input length
+            field.placeholder = f"{self.limit()} letters"    # the title says which
+            rule = f"{self.limit()} letters to sort, from {allowed}"
+        else:
+            field.placeholder = f"up to {self.limit()} of: {allowed}"[:120]
+            rule = f"up to {self.limit()} tokens (block_size) from the model's vocabulary: {allowed}"
+        field.disabled = not numpy
+        field.title = NO_NUMPY if not numpy else rule[:400]
+        for id_ in ("live-next", "live-reset", "live-sample", "live-load"):
+            self.el(id_).disabled = not numpy
+        self.sync_sampling()
+        self.el("live-default").hidden = not self.custom
+        self.el("live-default").textContent = f"use the default model ({self.default['name']})"
+        if not numpy:
+            self.say(NO_NUMPY, "warn")
+
+    def sync_sampling(self, event=None) -> None:
+        """Temperature and top-k matter only when sampling."""
+        sampling = bool(self.el("live-sample").checked) and not self.el("live-sample").disabled
+        for id_ in ("live-temp", "live-topk"):
+            self.el(id_).disabled = not sampling
+        self.el("live-temp").closest(".live-gen").classList.toggle("sampling", sampling)
+
+    def render_seq(self) -> None:
+        """The shown text as token chips: input, the model's tokens, tokens outside the trace."""
+        box = self.el("live-seq")
+        if box is None:
+            return
+        vocab = self.app.vocab
+        n_prompt = len(self.prompt)
+        win = live.window(self.ids, self.app.card, self.block_size())
+        start = 0
+        if len(self.ids) > self.block_size() and not live.is_sort(self.app.card):
+            start = len(self.ids) - len(win)
+        first = max(0, len(self.ids) - MAX_CHIPS)
+        parts = []
+        if first:
+            parts.append(f'<span class="tok more" title="{first} earlier tokens">&#8230;</span>')
+        for i in range(first, len(self.ids)):
+            tok = vocab[self.ids[i]] if 0 <= self.ids[i] < len(vocab) else "?"
+            cls = "tok in" if i < n_prompt else "tok gen"
+            title = "your input" if i < n_prompt else "chosen by the model"
+            if i < start or i >= start + len(win):
+                cls += " out"
+                title += ("; predicted by the last position, not fed back in" if i >= start + len(win)
+                          else "; outside the model's block_size window")
+            parts.append(f'<span class="{cls}" title="{html.escape(title)}">'
+                         f'{html.escape(live.token_text(tok))}</span>')
+        box.innerHTML = "".join(parts)
+        # the sort model's record has a fixed longest length: keep room for all of it, so a
+        # short input does not re-wrap the bar (and resize the view) until the answer comes
+        most = live.max_length(self.app.card, self.block_size()) if live.is_sort(self.app.card) else 0
+        box.style.setProperty("--live-chips", str(min(most, MAX_CHIPS + 1)))
+        box.dataset.text = "".join(vocab[i] for i in self.ids if 0 <= i < len(vocab))
+        self.render_choice()
+        nxt = self.el("live-next")
+        if nxt is not None:
+            restart = len(self.ids) >= live.max_length(self.app.card, self.block_size())
+            nxt.title = ("start again from your input and add one token at a time" if restart
+                         else "append the model's next token")
+
+    def render_choice(self) -> None:
+        out = self.el("live-choice")
+        if out is None:
+            return
+        vocab = self.app.vocab
+        text = ""
+        if self.steps:
+            s = self.steps[-1]
+            how = "greedy" if s["greedy"] else f"sampled at T={s['temperature']:g}" + (
+                f", top-{s['top_k']}" if s.get("top_k") else "")
+            text = f"chose {live.token_text(vocab[s['token']])} (p = {_p(s['prob'])}, {how})"
+            if s.get("runner_up") is not None:
+                text += f"; runner-up {live.token_text(vocab[s['runner_up']])} (p = {_p(s['runner_up_prob'])})"
+        else:
+            text = live.answer_line(self.app.card, vocab, self.prompt, self.ids)
+        out.textContent = text
+        out.classList.toggle("none", not self.steps and not self.answered)
+
+    # ---- async plumbing ---------------------------------------------------------
+    def spawn(self, coro) -> None:
+        async def run():
+            try:
+                await coro
+            except (InputError, WeightsError, LiveError) as e:
+                self.say(str(e), "error")
+            except Exception as e:  # noqa: BLE001 - a failure is shown, the page goes on
+                self.say(f"{type(e).__name__}: {e}", "error")
+                self.app.report(f"live view: {type(e).__name__}: {e}")
+        asyncio.ensure_future(run())
+
+    def promise(self, make_coro, arg=None):
+        """A JS Promise for a command: resolves with the value, rejects with an Error(message)."""
+        from pyodide.ffi import create_once_callable, to_js
+        js = self.js
+
+        def executor(resolve, reject):
+            async def run():
+                try:
+                    value = await make_coro(arg)
+                except (InputError, WeightsError, LiveError) as e:
+                    reject(js.Error.new(str(e)))
+                except Exception as e:  # noqa: BLE001
+                    reject(js.Error.new(f"{type(e).__name__}: {e}"))
+                else:
+                    resolve(to_js(value, dict_converter=js.Object.fromEntries))
+            asyncio.ensure_future(run())
+
+        return js.Promise.new(create_once_callable(executor))
+
+    # ---- the model at work ----------------------------------------------------------
+    def need_numpy(self) -> None:
+        if not self.app.numpy or self.app.model is None:
+            raise LiveError(NO_NUMPY)
+
+    def greedy_until(self, model, card, ids: list[int], length: int) -> list[int]:
+        ids = list(ids)
+        bs = model.config.block_size
+        while len(ids) < length:
+            logits = model.forward([live.window(ids, card, bs)])
+            ids.append(live.choose_next(logits[0, -1])["token"])
+        return ids
+
+    def publish(self, ids: list[int], bundle: dict | None = None) -> None:
+        """Trace the window of ``ids`` and hand it to every view (a new scene when T changes)."""
+        from llmviz.viz import layout
+
+        app = self.app
+        b = bundle or {"model": app.model, "config": app.config, "vocab": list(app.vocab),
+                       "card": app.card, "params": app.params}
+        win = live.window(ids, b["card"], b["config"].block_size)
+        trace = b["model"].trace([win])
+        text = "".join(b["vocab"][i] for i in win)
+        same_model = bundle is None
+        # what a shared link must carry to show these numbers: the input, when it is not the
+        # default model's example (a model of the visitor's own cannot travel in a link)
+        default_model = b["model"] is self.default["model"]
+        app.link_input = self.prompt if default_model and self.prompt != self.default["example"] else None
+        if same_model and app.scene is not None and int(app.scene.get("T", -1)) == len(win):
+            app.set_trace(trace, text=text, ids=win, live=True)
+        else:
+            scene = layout.scene(b["config"], len(win))
+            app.live = True
+            app.set_model(model=b["model"], config=b["config"], vocab=b["vocab"], card=b["card"],
+                          params=b["params"], scene=scene, trace=trace, text=text, ids=win)
+        self.ids = list(ids)
+        self.render_seq()
+
+    async def set_input(self, text: str, *, typed: bool = False) -> str:
+        """Run the model on a new input (lower case read as capitals for a vocabulary of
+        capitals); InputError (nothing changes) when it does not fit. ``typed``: it comes
+        from the field, which is then left as the user has it."""
+        self.need_numpy()
+        app = self.app
+        text = live.normalize(text, self.vocab())
+        live.check_input(text, self.vocab(), self.limit(), self.reason())   # fail fast, before waiting
+        async with self.lock:
+            self.busy(True)
+            try:
+                text = live.normalize(text, self.vocab())   # the model may have changed
+                ids = live.check_input(text, self.vocab(), self.limit(), self.reason())
+                full = self.greedy_until(app.model, app.card, ids,
+                                         live.full_length(app.card, self.block_size(), len(ids)))
+                self.prompt, self._typed, self.steps = text, text, []
+                self.answered = len(full) > len(ids)
+                self.publish(full)
+            finally:
+                self.busy(False)
+        field = self.el("live-input")
+        if field is not None and field.value != text and not typed:
+            field.value = text
+        if not typed:
+            self.say("")
+        self.storage_set(KEY_INPUT, text)
+        return "".join(app.vocab[i] for i in self.ids)
+
+    def _complete(self) -> bool:
+        return len(self.ids) >= live.max_length(self.app.card, self.block_size()) or self.answered
+
+    async def step(self, temperature: float = 0.0, top_k: int | None = None) -> dict | None:
+        """Append one token; None when the text is as long as it can get."""
+        app = self.app
+        if len(self.ids) >= live.max_length(app.card, self.block_size()):
+            return None
+        logits = app.model.forward([live.window(self.ids, app.card, self.block_size())])
+        if self.rng is None:
+            import numpy as np
+            self.rng = np.random.default_rng()
+        choice = live.choose_next(logits[0, -1], temperature, top_k, self.rng)
+        choice.update(temperature=temperature, top_k=top_k)
+        self.steps.append(choice)
+        self.publish(self.ids + [choice["token"]])
+        return choice
+
+    def options(self) -> tuple[float, int | None]:
+        sample = bool(self.el("live-sample").checked)
+        temperature = _number(self.el("live-temp").value, 1.0) if sample else 0.0
+        top_k = int(_number(self.el("live-topk").value, 0)) if sample else 0
+        return max(temperature, 0.0), (top_k if top_k > 0 else None)
+
+    async def next_token(self, temperature: float | None = None, top_k: int | None = None) -> dict | None:
+        self.need_numpy()
+        if temperature is None:
+            temperature, top_k = self.options()
+        async with self.lock:
+            self.busy(True)
+            try:
+                if self._complete():
+                    self.restart()
+                return await self.step(temperature, top_k)
+            finally:
+                self.busy(False)
+
+    def restart(self) -> None:
+        """Back to the prompt alone (does not publish)."""
+        self.ids = self.vocab().encode(self.prompt)
+        self.steps, self.answered = [], False
+
+    async def reset(self) -> None:
+        self.need_numpy()
+        async with self.lock:
+            self.restart()
+            self.publish(self.ids)
+
+    async def generate(self, n: int, temperature: float = 0.0, top_k: int | None = None,
+                       seed: int | None = None) -> str:
+        """Append up to ``n`` tokens, each drawn before the next; the text when done."""
+        self.need_numpy()
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise LiveError(f"generate needs a positive number of tokens, got {n!r}")
+        if seed is not None:
+            import numpy as np
+            self.rng = np.random.default_rng(int(seed))
+        async with self.lock:
+            self.busy(True)
+            try:
+                if self._complete():
+                    self.restart()
+                    self.publish(self.ids)
+                    await asyncio.sleep(STEP_DELAY_S)
+                for _ in range(n):
+                    if await self.step(temperature, top_k) is None:
+                        break
+                    await asyncio.sleep(STEP_DELAY_S)
+            finally:
+                self.busy(False)
+        return "".join(self.app.vocab[i] for i in self.ids)
+
+    # ---- typing -------------------------------------------------------------------
+    def on_typed(self, event) -> None:
+        field = event.target
+        value = str(field.value)
+        got = live.typed(value, self.vocab(), self.app.card, self.block_size(), self.prompt)
+        if got.field != value:   # the case changed, letter for letter: the caret stays where it was
+            pos = int(field.selectionStart or 0)
+            field.value = got.field
+            try:
+                field.setSelectionRange(pos, pos)
+            except Exception:  # noqa: BLE001
+                pass
+        self._typed = got.run    # None: a run scheduled for an earlier keystroke is dropped
+        self.say(got.message, got.kind)
+        if got.run:
+            self.schedule(got.run)
+
+    def prompt_typed(self) -> str:
+        return getattr(self, "_typed", self.prompt)
+
+    def schedule(self, text: str) -> None:
+        if self.typing_task is not None and not self.typing_task.done():
+            self.typing_task.cancel()
+
+        async def later():
+            try:
+                await asyncio.sleep(TYPE_DELAY_S)
+                if text == self.prompt_typed():
+                    await self.set_input(text, typed=True)
+            except asyncio.CancelledError:
+                pass   # a newer keystroke took over
+            except (InputError, WeightsError, LiveError) as e:
+                self.say(str(e), "error")
+
+        self.typing_task = asyncio.ensure_future(later())
+
+    def on_field_key(self, event) -> None:
+        if event.key == "Enter" and event.target.value:
+            self.spawn(self.set_input(str(event.target.value), typed=True))
+
+    # ---- your model -------------------------------------------------------------------
+    def on_drag(self, event) -> None:
+        if self.mod is None or not self.mod.hasFiles(event):
+            return
+        event.preventDefault()
+        drop = self.el("live-drop")
+        if drop is not None and self.app.numpy:
+            drop.hidden = False
+
+    def on_drag_leave(self, event) -> None:
+        if event.relatedTarget is None:
+            drop = self.el("live-drop")
+            if drop is not None:
+                drop.hidden = True
+
+    def on_drop(self, event) -> None:
+        if self.mod is None or not self.mod.hasFiles(event):
+            return
+        event.preventDefault()
+        self.el("live-drop").hidden = True
+        files = [event.dataTransfer.files.item(i) for i in range(event.dataTransfer.files.length)]
+        self.spawn(self.load_files(files))
+
+    def on_files_picked(self, event) -> None:
+        field = event.target
+        files = [field.files.item(i) for i in range(field.files.length)]
+        field.value = ""   # picking the same files again fires "change" again
+        self.spawn(self.load_files(files))
+
+    async def load_files(self, files: list) -> None:
+        """The picked or dropped files: sizes checked before reading, then ``load``."""
+        self.need_numpy()
+        named = [(str(f.name), int(f.size)) for f in files]
+        npz_i, card_i = live.check_upload_sizes(named)   # WeightsError: message, nothing read
+        if npz_i is not None:
+            self.pending["npz"] = (named[npz_i][0], bytes((await files[npz_i].arrayBuffer()).to_bytes()))
+        if card_i is not None:
+            self.pending["card"] = (named[card_i][0], str(await files[card_i].text()))
+        if "npz" not in self.pending or "card" not in self.pending:
+            have = "npz" if "npz" in self.pending else "card"
+            other = ".json (the model card)" if have == "npz" else ".npz (the weights)"
+            self.say(f"Got {self.pending[have][0]}; now add its {other}: 'python -m llmviz convert' "
+                     f"writes both, and you can pick or drop them together.", "info")
+            return
+        (npz_name, npz_bytes), (_, card_text) = self.pending["npz"], self.pending.pop("card")
+        del self.pending["npz"]
+        self.say(f"Loading {npz_name}…")
+        await self.load(npz_bytes, card_text)
+
+    async def load(self, npz_bytes: bytes, card_text: str, *, remember: bool = True) -> dict:
+        """Check and switch to a user's model; on any problem the current one stays."""
+        self.need_numpy()
+        async with self.lock:
+            self.busy(True)
+            try:
+                try:
+                    model = live.load_model(npz_bytes, card_text)
+                    bundle = self.bundle_of(model)
+                    ids, prompt = self.first_ids(bundle)
+                except (WeightsError, InputError) as e:
+                    raise WeightsError(f"Could not use this model: {e}. The current model stays.") from None
+                except Exception as e:  # noqa: BLE001 - e.g. the forward pass of a broken model
+                    raise WeightsError(f"Could not use this model ({type(e).__name__}: {e}). "
+                                       f"The current model stays.") from None
+                self.prompt, self.steps = prompt, []
+                self.answered = len(ids) > len(prompt)
+                self.custom = True
+                self.publish(ids, bundle)
+            finally:
+                self.busy(False)
+        self.after_model_change()
+        name = str(bundle["card"].get("name") or "your model")
+        self.say(f"Running your model {name}.", "ok")
+        if remember:
+            self.storage_set(KEY_MODEL, "custom")
+            self.storage_set(KEY_INPUT, self.prompt)
+            await self.keep(npz_bytes, card_text)
+        return {"name": name, "config": bundle["config"].to_dict(), "text": "".join(
+            bundle["vocab"][i] for i in self.ids)}
+
+    async def keep(self, npz_bytes: bytes, card_text: str) -> None:
+        if self.mod is None:
+            return
+        try:
+            buf = self.js.Uint8Array.new(len(npz_bytes))
+            buf.assign(npz_bytes)
+            await self.mod.saveModel(buf, card_text)
+        except Exception:  # noqa: BLE001 - no IndexedDB: say it must be loaded again next time
+            self.say("Running your model. This browser cannot keep it: load it again after a reload.", "warn")
+
+    def bundle_of(self, model) -> dict:
+        card = live.parse_card_text(model.card)
+        return {"model": model, "config": model.config, "vocab": list(model.vocab.tokens),
+                "card": card, "params": model.state_dict()}
+
+    def first_ids(self, bundle: dict) -> tuple[list[int], str]:
+        """The prompt to show a model with (the current one when it fits) and its full ids."""
+        vocab = Vocab(bundle["vocab"])
+        limit = live.input_limit(bundle["card"], bundle["config"].block_size)
+        prompt = self.prompt if _fits(self.prompt, vocab, limit) else live.default_prompt(
+            bundle["card"], vocab, limit, self.default["example"])
+        ids = vocab.encode(prompt, limit)
+        full = self.greedy_until(bundle["model"], bundle["card"], ids,
+                                 live.full_length(bundle["card"], bundle["config"].block_size, len(ids)))
+        return full, prompt
+
+    def after_model_change(self) -> None:
+        name_el = self.el("model-name")
+        if name_el is not None:
+            name = str((self.app.card or {}).get("name") or "?")
+            name_el.textContent = name
+            name_el.title = f"the model this page runs: {name}"
+        self._typed = self.prompt
+        self.sync_controls()
+        self.render_seq()
+
+    async def use_default(self, *, keep_input: bool = True) -> None:
+        self.need_numpy()
+        d = self.default
+        async with self.lock:
+            bundle = {k: d[k] for k in ("model", "config", "vocab", "card", "params")}
+            if not keep_input:
+                self.prompt = d["example"] or self.prompt
+            ids, prompt = self.first_ids(bundle)
+            self.prompt, self.steps = prompt, []
+            self.answered = len(ids) > len(prompt)
+            self.custom = False
+            self.publish(ids, bundle)
+        self.after_model_change()
+        self.storage_set(KEY_MODEL, "default")
+        self.storage_set(KEY_INPUT, self.prompt)
+        if self.mod is not None:
+            await self.mod.clearSaved()
+        self.say(f"Back to the default model {d['name']}.", "ok")
+
+    # ---- memory -------------------------------------------------------------------------
+    def save_hash(self) -> None:
+        self.storage_set(KEY_HASH, str(self.js.location.hash) or None)
+
+    def url_names_a_view(self) -> bool:
+        """The URL says what to show (a deep link, or an embedded slide): memory must not override it."""
+        query = str(self.js.location.search)
+        return bool(str(self.js.location.hash)) or any(
+            f"{key}=" in query for key in ("phase", "step", "embed", "lock"))
+
+    def reloaded(self) -> bool:
+        """Was this page reloaded, or reached by back/forward (not opened from a link)?"""
+        try:
+            entries = self.js.performance.getEntriesByType("navigation")
+            return bool(entries.length) and str(entries[0].type) in ("reload", "back_forward")
+        except Exception:  # noqa: BLE001 - no Navigation Timing: treat it as a new visit
+            return False
+
+    def restore_hash(self) -> None:
+        """A walkthrough position from the last visit, unless the URL names one."""
+        saved = self.storage_get(KEY_HASH)
+        if saved and saved.startswith("#") and not self.url_names_a_view():
+            self.js.location.hash = saved
+
+    async def restore(self) -> None:
+        """The input a link asks for (``&input=``), else the model and input of the last visit
+        (the hash is restored at mount). A link that names a view (a deep link, an embedded
+        slide) is never overridden by memory: it shows the default model on its own input, or
+        on the example, whatever this browser ran before."""
+        try:
+            if self.asked_input is not None:
+                await self.use_link_input(self.asked_input)
+                return
+            if self.linked:
+                return
+            if not self.app.numpy or self.app.model is None:
+                if self.storage_get(KEY_MODEL) == "custom":
+                    self.say("Last time you ran your own model; it needs numpy in the browser, which this "
+                             "build does not include, so the page shows its bundled example.", "warn")
+                return
+            if self.storage_get(KEY_MODEL) == "custom":
+                saved = await self.mod.loadSaved() if self.mod is not None else None
+                if saved is not None:
+                    try:
+                        await self.load(bytes(saved.npz.to_bytes()), str(saved.card), remember=False)
+                    except WeightsError as e:
+                        self.say(f"Your model from the last visit could not be loaded again: {e}", "error")
+                else:
+                    self.say("Last time you ran your own model: load its .npz and .json again "
+                             "(this browser did not keep the files).", "warn")
+            text = self.storage_get(KEY_INPUT)
+            if text and text != self.prompt:
+                try:
+                    await self.set_input(text)
+                except InputError:
+                    pass   # an input of another model: keep the shown one
+        finally:
+            root = self.el("live")
+            if root is not None:
+                root.dataset.restored = "1"
+
+    async def use_link_input(self, text: str) -> None:
+        """Run the default model on the input a link names; say so plainly when it cannot."""
+        if not self.app.numpy or self.app.model is None:
+            self.say(f"This link asks for the input {text}; running it needs numpy in the browser, which "
+                     f"this build does not include, so the page shows its bundled example.", "warn")
+            return
+        if text == self.prompt:
+            return
+        try:
+            await self.set_input(text)
+        except InputError as e:
+            self.say(f"This link's input {text} does not fit this model ({e}); the page shows "
+                     f"{self.prompt} instead.", "error")
+
+    async def start_over(self) -> None:
+        """Forget everything kept for the next visit and go back to the beginning."""
+        for key in (KEY_INPUT, KEY_MODEL, KEY_HASH):
+            self.storage_set(key, None)
+        if self.mod is not None:
+            await self.mod.clearSaved()
+        self.pending.clear()
+        if self.app.numpy and self.app.model is not None:
+            if self.custom:
+                await self.use_default(keep_input=False)
+            elif self.prompt != self.default["example"] or self.steps:
+                await self.set_input(self.default["example"])
+        js = self.js
+        js.history.replaceState(None, "", str(js.location.pathname) + str(js.location.search))
+        try:
+            from pyodide.ffi import to_js
+            from llmviz import walkthrough
+            first = walkthrough.phases()[0]["id"]
+            js.llmviz.goto(to_js({"phase": first, "step": 0}, dict_converter=js.Object.fromEntries)).catch(
+                self.proxy(lambda e=None: None))
+        except Exception:  # noqa: BLE001 - no walkthrough view: nothing to move
+            pass
+        for key in (KEY_INPUT, KEY_MODEL, KEY_HASH):
+            self.storage_set(key, None)
+        self.say("Started over: nothing is kept for the next visit.", "ok")
+
+    # ---- JS commands ------------------------------------------------------------------
+    def register(self) -> None:
+        app = self.app
+
+        async def cmd_set_input(arg):
+            return await self.set_input(_plain(arg) if arg is not None else "")
+
+        async def cmd_generate(arg):
+            opts = _plain(arg) if arg is not None else {}
+            if not isinstance(opts, dict):
+                opts = {"n": opts}
+            n = opts.get("n", 1)
+            temperature = opts.get("temperature") or 0.0
+            top_k = opts.get("top_k")
+            if isinstance(n, float) and n.is_integer():
+                n = int(n)
+            if isinstance(top_k, float) and top_k.is_integer():
+                top_k = int(top_k)
+            return await self.generate(n, float(temperature), top_k or None, opts.get("seed"))
+
+        async def cmd_load(arg):
+            if arg is None:
+                raise WeightsError("loadModel needs the npz bytes and the card")
+            npz = arg.npz
+            card = arg.card
+            if npz is None or card is None:
+                raise WeightsError("loadModel needs (npzArrayBuffer, card)")
+            size = int(getattr(npz, "byteLength", 0) or 0)
+            if size > live.MAX_BYTES:   # checked before the bytes are copied into Python
+                raise WeightsError(f"the weights are {size / 2**20:.1f} MB; the page loads at most "
+                                   f"{live.MAX_BYTES // 2**20} MB")
+            data = bytes(self.js.Uint8Array.new(npz).to_bytes())
+            text = card if isinstance(card, str) else str(self.js.JSON.stringify(card))
+            return await self.load(data, text)
+
+        for name, fn in (("setInput", cmd_set_input), ("generate", cmd_generate), ("loadModel", cmd_load)):
+            app.command(name, (lambda f: lambda arg=None: self.promise(f, arg))(fn))
+
+    # ---- mount ------------------------------------------------------------------------------
+    async def import_js(self) -> None:
+        url = self.js.URL.new("js/live.js", self.js.document.baseURI).href
+        importer = self.js.Function.new("u", "return import(u)")
+        self.mod = await importer(url)
+
+
+def _p(p: float) -> str:
+    """A probability with enough digits: 0.999995 is not 1, 3e-06 is not 0."""
+    if 0 < p < 1e-3:
+        return f"{p:.1e}"
+    if 0.999 < p < 1:
+        return f"1 - {1 - p:.1e}"
+    return f"{p:.3f}"
+
+
+def _fits(text: str, vocab: Vocab, limit: int) -> bool:
+    try:
+        vocab.validate(text, limit)
+        return True
+    except InputError:
+        return False
+
+
+def _number(value: Any, default: float) -> float:
+    try:
+        out = float(str(value))
+    except ValueError:
+        return default
+    return out if out == out and abs(out) != float("inf") else default
+
+
+def _plain(value: Any) -> Any:
+    """A JS value as a Python one (strings and numbers pass as they are)."""
+    if hasattr(value, "to_py"):
+        return value.to_py()
+    return value
+
+
+def _predicted(trace) -> int | None:
+    """The most likely next token at the trace's last position (works without numpy)."""
+    try:
+        probs = trace["probs"]
+        T, V = int(probs.shape[1]), int(probs.shape[2])
+        row = [float(probs[0, T - 1, v]) for v in range(V)]
+    except Exception:  # noqa: BLE001
+        return None
+    return max(range(len(row)), key=lambda v: row[v])
+
+
+def mount(app) -> LiveView:
+    from llmviz.page.ui import live_inspector
+
+    view = LiveView(app)
+    view.build_dom()
+    live_inspector.mount(app, view)
+    view.register()
+    # opened from a link that names a view (not a reload of this page): memory stays out of it;
+    # asked before restore_hash puts the last visit's hash in the URL
+    view.linked = view.url_names_a_view() and not view.reloaded()
+    # the input the link asks for, read before the walkthrough rewrites the hash
+    view.asked_input = walk_nav.link_input(str(view.js.location.search), str(view.js.location.hash))
+    view.restore_hash()
+    app.live_view = view
+
+    async def later():
+        try:
+            await view.import_js()
+        except Exception as e:  # noqa: BLE001 - without it: no drag and drop, no kept model
+            app.report(f"live view: js/live.js did not load: {e}")
+        await view.restore()
+
+    asyncio.ensure_future(later())
+    return view

@@ -1,0 +1,800 @@
+"""The walkthrough in the page: commentary, navigation, deep links, embedding.
+
+Renders the current step of ``llmviz.walkthrough`` into ``#commentary`` and tells the
+other views with ``app.step = step; app.emit("step", step=step)``. Builds the
+navigation in ``nav#walk-nav``: previous / next, a timeline of every step (click or
+drag), the contents (a schematic of the model whose parts jump to their phases, and
+the list of steps) and the animation controls (speed, pause, skip to the end; the
+settings live in ``app.motion`` and every change emits ``"motion"`` with ``skip=``).
+
+Keys: Space, → and ↓ go forward; Shift+Space, ← and ↑ go back (not while typing,
+and arrows not while the 3D canvas has focus: the camera uses them there).
+
+Every step is an entry in the browser's history (``#phase=attention&step=3``), so
+back / forward step through the tour and a copied URL opens the same view; a camera
+the reader moved is kept as ``&cam=``. "Follow block … head …" picks which transformer
+block and attention head the zoomed-in phases show (``app.follow``; ``&layer=&head=``
+in the URL). JS API (through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step,
+layer, head})`` (resolves once the view has settled: it awaits ``app.settle``, which
+the scene view sets in its "step" listener to the camera flight's promise),
+``llmviz.state()``.
+
+Embedded (``?embed=1``): no header, the panel becomes a drawer beside the scene with a
+link to the full page; ``&lock=1`` pins the step given by ``?phase=&step=``. A parent
+page drives the frame by postMessage (boot.js), obeyed only from the origins in
+``llmviz.embedOrigins`` (``?origin=``, the build's ``embed_origins``, our own).
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+
+import js
+from pyodide.ffi import create_proxy, to_js
+
+try:
+    from pyodide.ffi import jsnull as _JSNULL
+except ImportError:  # an older Pyodide: None becomes undefined
+    _JSNULL = None
+
+from llmviz import walkthrough
+from llmviz.page.ui import walk_nav
+from llmviz.page.ui.walk_nav import Where
+from llmviz.page.ui.walk_svg import gelu_plot, schematic
+
+SETTLE_TIMEOUT_S = 15.0
+REDUCED_MOTION = "(prefers-reduced-motion: reduce)"
+
+
+def _js_obj(value):
+    """``value``, or None for JS null/undefined (Pyodide gives null as ``jsnull``, not None)."""
+    if value is None or type(value).__name__ in ("JsNull", "JsUndefined"):
+        return None
+    return value
+
+
+def _closest(target, selector: str):
+    """``target.closest(selector)`` or None (also for targets that are not elements)."""
+    target = _js_obj(target)
+    if target is None or not hasattr(target, "closest"):
+        return None
+    return _js_obj(target.closest(selector))
+
+
+def _plain(value):
+    """A JSON-like copy (tuples as lists), for handing to JS."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if _js_obj(value) is None:
+        return None
+    to_py = getattr(value, "to_py", None)
+    if to_py is not None:
+        return _plain(to_py())
+    return str(value)
+
+
+def _nulls(value):
+    """None -> JS null (to_js would make it undefined, which drops out of JSON and messages)."""
+    if value is None:
+        return _JSNULL
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulls(v) for v in value]
+    return value
+
+
+def _js(value):
+    plain = _plain(value)
+    return to_js(_nulls(plain) if _JSNULL is not None else plain, dict_converter=js.Object.fromEntries)
+
+
+class WalkView:
+    def __init__(self, app):
+        self.app = app
+        self.doc = js.document
+        self.query = walk_nav.parse_query(str(js.location.search))
+        self.embed, self.locked = self.query["embed"], self.query["lock"]
+        self.nav = self.doc.getElementById("walk-nav")
+        self.commentary = self.doc.getElementById("commentary")
+        self.panel = _js_obj(self.doc.getElementById("panel"))
+        self.where: Where | None = None
+        self.rendered: dict | None = None
+        self.settled_cam: dict | None = None
+        self.hover: str | None = None
+        self.drag: dict | None = None
+        self._seq = 0
+        self.settled = False
+        self._proxies = []
+        self._cam_timer = None
+        self._follow_quiet = False   # set while a link or command picks the block and head
+        self.tour = walk_nav.Tour(walkthrough.phases())
+        self.titles: dict[tuple[str, int], str] = {}
+        self._media = js.window.matchMedia(REDUCED_MOTION)
+        app.motion = walk_nav.motion(reduced=bool(self._media.matches))
+        self.origins = walk_nav.allowed_origins(self.query["origins"], (app.build or {}).get("embed_origins", []),
+                                                str(js.location.origin))
+        js.llmviz.embedOrigins = to_js(self.origins)
+
+    # ---------------------------------------------------------------- wiring
+    def _listen(self, target, event: str, fn, options=None) -> None:
+        proxy = create_proxy(fn)
+        self._proxies.append(proxy)
+        if options is None:
+            target.addEventListener(event, proxy)
+        else:
+            target.addEventListener(event, proxy, to_js(options, dict_converter=js.Object.fromEntries))
+
+    def mount(self) -> None:
+        app = self.app
+        body = self.doc.body
+        if self.embed:
+            body.classList.add("embed")
+            self._build_embed_bar()
+        if self.locked:
+            body.classList.add("locked")
+        self._step_titles()
+        self._build_nav()
+        self._listen(self.commentary, "pointerover", self._on_pointer_over)
+        self._listen(self.commentary, "pointerleave", lambda e: self._set_hover(None))
+        self._listen(self.commentary, "focusin", self._on_pointer_over)
+        self._listen(self.doc, "keydown", self._on_key)
+        self._listen(self.doc, "pointerdown", self._on_doc_pointer)
+        self._listen(js.window, "popstate", self._on_popstate)
+        self._listen(self._media, "change", self._on_reduced_change)
+        scene_el = _js_obj(self.doc.getElementById("scene"))
+        if scene_el is not None:
+            for event in ("pointerup", "wheel", "keyup"):
+                self._listen(scene_el, event, self._on_camera_touched)
+            # while the 3D view has the keyboard, its arrows move the camera: say so, and how to leave
+            self._listen(scene_el, "focusin", lambda e: self._key_hint(_closest(e.target, "canvas") is not None))
+            self._listen(scene_el, "focusout", lambda e: self._key_hint(False))
+        app.on("ready", self._on_ready)
+        app.on("trace", self._on_trace)
+        app.on("model", self._on_model)
+        app.on("follow", self._on_follow)
+        app.on("pick", self._on_pick)
+        app.command("goto", self.goto_command)
+        app.command("state", self.state_command)
+        app.command("phases", self.phases_command)
+
+    # ---------------------------------------------------------------- building the nav
+    def _step_titles(self) -> None:
+        """Plain-text step titles; the few with values in them are rendered for this trace."""
+        ctx = None
+        for phase in walkthrough._all_phases():  # noqa: SLF001 - the raw titles, without rendering 62 steps
+            for i, step in enumerate(phase.steps):
+                title = step.title
+                if "{{" in title:
+                    try:
+                        ctx = ctx or self.app.walk_ctx()
+                        title = html.unescape(walkthrough.render_step(phase.id, i, ctx)["title"])
+                    except Exception:  # noqa: BLE001 - a title is never worth failing for
+                        title = title.replace("{{", "").replace("}}", "")
+                self.titles[(phase.id, i)] = title
+
+    def _build_nav(self) -> None:
+        tour, esc = self.tour, html.escape
+        cells, toc = [], []
+        for n, w in enumerate(tour.order):
+            p = tour.phase(w.phase)
+            first = " wv-tl-first" if w.step == 0 else ""
+            label = f"{p['title']}, step {w.step + 1}: {self.titles[(w.phase, w.step)]}"
+            cells.append(f'<span class="wv-tl-step{first}" data-i="{n}" title="{esc(label)}"></span>')
+        for p in tour.phases:
+            steps = "".join(
+                f'<li><a href="{esc(walk_nav.format_hash(Where(p["id"], i)))}" data-i="{tour.index(Where(p["id"], i))}">'
+                f'{esc(self.titles[(p["id"], i)])}</a></li>' for i in range(int(p["steps"])))
+            toc.append(f'<li data-phase="{esc(p["id"])}"><a class="wv-toc-phase" data-i="{tour.index(Where(p["id"], 0))}"'
+                       f' href="{esc(walk_nav.format_hash(Where(p["id"], 0)))}">{esc(p["title"])}</a><ol>{steps}</ol></li>')
+        speeds = "".join(f'<option value="{s}"{" selected" if s == 1.0 else ""}>{s:g}×</option>'
+                         for s in walk_nav.SPEEDS)
+        self.nav.innerHTML = f"""
+<div class="wv-bar">
+  <button type="button" class="wv-prev" title="Previous step (← or Shift+Space)" aria-label="Previous step">‹</button>
+  <div class="wv-where" aria-live="polite"><span class="wv-phase"></span> <span class="wv-count"></span></div>
+  <button type="button" class="wv-next" title="Next step (→ or Space)" aria-label="Next step">›</button>
+  <button type="button" class="wv-toc-toggle" aria-expanded="false" aria-controls="wv-toc">Contents</button>
+</div>
+<div class="wv-timeline" role="slider" tabindex="0" aria-label="Position in the walkthrough"
+     aria-valuemin="1" aria-valuemax="{len(tour)}">{''.join(cells)}</div>
+<div class="wv-controls">
+<div class="wv-motion" role="group" aria-label="Animation">
+  <label>Speed <select class="wv-speed" aria-label="Animation speed">{speeds}</select></label>
+  <button type="button" class="wv-pause" aria-pressed="false">Pause</button>
+  <button type="button" class="wv-skip" title="Show the end of the animation">Skip to end</button>
+  <span class="wv-reduced" hidden>reduced motion</span>
+</div>
+<div class="wv-follow" role="group" aria-label="The block and head the tour zooms into"
+     title="Which transformer block and attention head the steps from layer norm to the MLP show">
+  <span class="wv-follow-label">Follow</span>
+  <label class="wv-layer-choice">block <select class="wv-layer" aria-label="Transformer block to follow"></select></label>
+  <label class="wv-head-choice">head <select class="wv-head" aria-label="Attention head to follow"></select></label>
+</div>
+</div>
+<p class="wv-keyhint" role="status" hidden>The 3D view has the keys now: arrows and WASD pan (with Shift,
+  orbit), + and − zoom. <kbd>Esc</kbd> hands them back to the tour.</p>
+<div class="wv-toc" id="wv-toc" hidden>
+  <div class="wv-toc-map"></div>
+  <ol class="wv-toc-list">{''.join(toc)}</ol>
+</div>"""
+        q = self.nav.querySelector
+        self.el = {name: q(f".wv-{name}") for name in
+                   ("prev", "next", "phase", "count", "timeline", "toc", "toc-toggle", "toc-map", "speed",
+                    "pause", "skip", "reduced", "follow", "layer", "head", "layer-choice", "head-choice", "keyhint")}
+        self.cells = list(self.nav.querySelectorAll(".wv-tl-step"))
+        self._draw_schematic()
+        self._listen(self.el["prev"], "click", lambda e: self.step_by(-1))
+        self._listen(self.el["next"], "click", lambda e: self.step_by(1))
+        self._listen(self.el["toc-toggle"], "click", lambda e: self._toggle_toc())
+        self._listen(self.el["toc"], "click", self._on_toc_click)
+        self._listen(self.el["toc"], "keydown", self._on_toc_key)
+        self._listen(self.el["timeline"], "pointerdown", self._on_tl_down)
+        self._listen(self.el["timeline"], "pointermove", self._on_tl_move)
+        self._listen(self.el["timeline"], "pointerup", self._on_tl_up)
+        self._listen(self.el["timeline"], "pointercancel", self._on_tl_up)
+        self._listen(self.el["speed"], "change", self._on_speed)
+        self._listen(self.el["pause"], "click", self._on_pause)
+        self._listen(self.el["skip"], "click", lambda e: self.app.emit("motion", skip=True))
+        self._listen(self.el["layer"], "change", self._on_follow_select)
+        self._listen(self.el["head"], "change", self._on_follow_select)
+        self._show_motion()
+        self._fill_follow()
+
+    def _draw_schematic(self) -> None:
+        n_layer = walk_nav_config(self.app.config, "n_layer", 1)
+        titles = {p["id"]: p["title"] for p in self.tour.phases}
+        self.el["toc-map"].innerHTML = schematic(n_layer, self.where.phase if self.where else None, titles)
+
+    def _build_embed_bar(self) -> None:
+        stage = self.doc.getElementById("stage") or self.doc.body
+        bar = self.doc.createElement("div")
+        bar.id = "wv-embed-bar"
+        bar.innerHTML = ('<button type="button" class="wv-drawer" aria-expanded="true" aria-controls="panel">'
+                         'Hide notes</button>'
+                         '<a class="wv-full" target="_blank" rel="noopener">Open the full page ↗</a>')
+        stage.appendChild(bar)
+        self.drawer_button = bar.querySelector(".wv-drawer")
+        self.full_link = bar.querySelector(".wv-full")
+        self._listen(self.drawer_button, "click", lambda e: self._toggle_drawer())
+
+    def _key_hint(self, show: bool) -> None:
+        self.el["keyhint"].hidden = not show or self.locked
+
+    def _toggle_drawer(self) -> None:
+        closed = self.doc.body.classList.toggle("wv-drawer-closed")
+        self.drawer_button.textContent = "Show notes" if closed else "Hide notes"
+        self.drawer_button.setAttribute("aria-expanded", "false" if closed else "true")
+
+    # ---------------------------------------------------------------- showing a step
+    def show(self, where: Where, *, history: str | None = "push", cam: dict | None = None):
+        """Render ``where`` and tell the other views; returns the scene's settle awaitable (or None)."""
+        app = self.app
+        try:
+            rendered = walkthrough.render_step(where.phase, where.step, app.walk_ctx())
+        except Exception as e:
+            self.commentary.innerHTML = (f'<p class="wv-error">This step could not be shown for this input: '
+                                         f'{html.escape(type(e).__name__)}: {html.escape(str(e))}</p>')
+            raise
+        self.where, self.rendered = where, rendered
+        self.settled_cam = None
+        if self._cam_timer is not None:   # a camera check of the step before: not this one's
+            js.clearTimeout(self._cam_timer)
+            self._cam_timer = None
+        self._render_commentary(rendered)
+        self._update_nav()
+        self._set_hover(None)
+        app.settle = None
+        app.step = rendered
+        app.emit("step", step=rendered)
+        settle = _js_obj(getattr(app, "settle", None))
+        if history:
+            self._history(where, cam, history)
+        self._scroll_to_commentary()
+        return settle
+
+    def begin(self, where: Where, *, history: str | None = "push", cam: dict | None = None):
+        """Show ``where`` now; returns what ``finish`` needs to wait for the scene."""
+        self._seq += 1
+        self.settled = False
+        return self._seq, self.show(where, history=history, cam=cam), cam
+
+    async def finish(self, started) -> dict:
+        """Wait until the scene has settled, then apply the link's camera (if any)."""
+        seq, settle, cam = started
+        await self._await(settle)
+        if seq == self._seq:
+            renderer = self._renderer()
+            if cam and renderer is not None:
+                await self._await(renderer.setCamera(_js(cam)))
+            self.settled_cam = self.camera() if not cam else None
+            self.settled = True
+        return self.state()
+
+    async def go(self, where: Where, *, history: str | None = "push", cam: dict | None = None) -> dict:
+        """Show ``where`` and wait until the scene has settled (then apply ``cam``, if any)."""
+        return await self.finish(self.begin(where, history=history, cam=cam))
+
+    async def _await(self, awaitable) -> None:
+        if _js_obj(awaitable) is None:
+            return
+
+        async def wait():
+            return await awaitable
+
+        try:
+            await asyncio.wait_for(wait(), SETTLE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            self.app.report(f"the scene did not settle within {SETTLE_TIMEOUT_S:g} s; going on")
+        except Exception as e:  # noqa: BLE001 - a failed flight must not break navigation
+            self.app.report(f"the scene's settle failed: {type(e).__name__}: {e}")
+
+    def navigate(self, where: Where | None, history: str | None = "push") -> None:
+        """Go somewhere from a user action (buttons, keys, timeline, contents)."""
+        if where is None or self.locked:
+            return
+        started = self.begin(where, history=history)   # the text changes at once; the scene follows
+        asyncio.ensure_future(self.finish(started))
+
+    def step_by(self, delta: int) -> None:
+        if self.where is None:
+            return
+        self.navigate(self.tour.next(self.where) if delta > 0 else self.tour.prev(self.where))
+
+    def _render_commentary(self, r: dict) -> None:
+        p = self.tour.phase(r["phase"])
+        kicker = f'{html.escape(p["title"])} · step {r["step"] + 1} of {int(p["steps"])}'
+        parts = [f'<p class="wv-kicker">{kicker}</p>',
+                 f'<h2 class="wv-title">{r["title"]}</h2>',   # render_step's title: escaped text, no tags
+                 f'<div class="wv-body">{r["html"]}</div>']
+        plot = r.get("plot")
+        if plot and plot.get("kind") == "gelu":
+            parts.append(f'<figure class="wv-figure">{gelu_plot(plot)}'
+                         '<figcaption>GELU lets positive inputs through and squashes negative ones '
+                         'towards zero, with a smooth bend in between.</figcaption></figure>')
+        self.commentary.innerHTML = "".join(parts)
+        self.commentary.dataset.phase = r["phase"]
+        self.commentary.dataset.step = str(r["step"])
+
+    def _update_nav(self) -> None:
+        where, tour = self.where, self.tour
+        p = tour.phase(where.phase)
+        n = tour.index(where)
+        self.el["phase"].textContent = p["title"]
+        self.el["count"].textContent = f"{where.step + 1} / {int(p['steps'])}"
+        self.el["prev"].disabled = tour.prev(where) is None
+        self.el["next"].disabled = tour.next(where) is None
+        tl = self.el["timeline"]
+        tl.setAttribute("aria-valuenow", str(n + 1))
+        tl.setAttribute("aria-valuetext", f"{p['title']}, step {where.step + 1} of {int(p['steps'])}")
+        for i, cell in enumerate(self.cells):
+            cls = cell.classList
+            cls.toggle("done", i < n)
+            cls.toggle("current", i == n)
+        for a in self.el["toc"].querySelectorAll("a[data-i]"):
+            a.classList.toggle("current", int(a.dataset.i) == n)
+        for part in self.el["toc-map"].querySelectorAll(".wv-part"):
+            part.classList.toggle("current", part.dataset.phase == where.phase)
+        if self.embed:
+            self.full_link.href = walk_nav.full_page_url(str(js.location.pathname), where, self.app.follow,
+                                                         self.app.link_input)
+
+    def _scroll_to_commentary(self) -> None:
+        """Bring the top of the commentary into view if the panel was scrolled past it."""
+        panel = self.panel
+        if panel is None:
+            return
+        top = self.commentary.getBoundingClientRect().top - panel.getBoundingClientRect().top
+        nav_h = self.nav.getBoundingClientRect().height
+        if top < nav_h:
+            panel.scrollTop = max(0, panel.scrollTop + top - nav_h - 4)
+
+    # ---------------------------------------------------------------- history & deep links
+    def _history(self, where: Where, cam: dict | None, mode: str) -> None:
+        url = walk_nav.format_hash(where, cam, self.app.follow, self.app.link_input)
+        if url == str(js.location.hash):
+            return
+        if mode == "push" and not self.embed:   # an embedded frame never adds to the parent's history
+            js.history.pushState(None, "", url)
+        else:
+            js.history.replaceState(None, "", url)
+
+    def _on_popstate(self, event) -> None:
+        if self.locked:
+            return
+        link = walk_nav.parse_hash(str(js.location.hash))
+        try:
+            where = self.tour.resolve(link["phase"], link["step"]) if link["phase"] else self.tour.first()
+        except ValueError as e:
+            self.app.emit("notice", text=f"This link names no step of the walkthrough: {e}")
+            return
+        self._apply_follow(link["follow"] or {"layer": 0, "head": 0})
+        asyncio.ensure_future(self.go(where, history=None, cam=link["cam"]))
+
+    def _start(self) -> tuple[Where, dict | None]:
+        """Where the page opens: the hash, else ?phase=&step=, else the first step."""
+        link = walk_nav.parse_hash(str(js.location.hash))
+        for source in (link, self.query):
+            if source["phase"]:
+                where, problem = self.tour.resolve_nearest(source["phase"], source["step"])
+                if problem:
+                    shown = self.tour.phase(where.phase)["title"]
+                    self.app.emit("notice", text=f"This link names no step of the walkthrough ({problem}); "
+                                                 f"showing {shown}, step {where.step + 1} instead.")
+                self._apply_follow(source["follow"])
+                return where, None if problem else source.get("cam")
+        return self.tour.first(), None
+
+    def _apply_follow(self, follow: dict | None) -> None:
+        """Follow the layer and head a link names; a notice (and no change) if this model
+        has no such layer or head."""
+        if not follow:
+            return
+        try:
+            self._set_follow_for(follow)
+        except ValueError as e:
+            self.app.emit("notice", text=f"This link follows a block or head this model does not have: {e}")
+
+    def _on_camera_touched(self, event) -> None:
+        """The reader may have moved the camera: keep it in the URL (``&cam=``) once it rests."""
+        self._cam_samples, self._cam_last = 0, None
+        self._schedule_camera_check()
+
+    def _schedule_camera_check(self) -> None:
+        if self._cam_timer is not None:
+            js.clearTimeout(self._cam_timer)
+        self._cam_timer = js.setTimeout(self._cam_proxy, 350)
+
+    def _record_camera(self) -> None:
+        self._cam_timer = None
+        if self.where is None or self.locked:
+            return
+        if not self.settled:   # the step's own flight is still on: look again later
+            self._cam_samples = getattr(self, "_cam_samples", 0) + 1
+            if self._cam_samples < 40:
+                self._schedule_camera_check()
+            return
+        cam = self.camera()
+        if cam is None:
+            return
+        moved = self.settled_cam is None or _differs(cam, self.settled_cam)
+        self._history(self.where, cam if moved else None, "replace")
+        # still gliding (the controls' damping)? look again a little later
+        last, self._cam_last = getattr(self, "_cam_last", None), cam
+        self._cam_samples = getattr(self, "_cam_samples", 0) + 1
+        if (last is None or _differs(cam, last, 1e-6)) and self._cam_samples < 12:
+            self._schedule_camera_check()
+
+    # ---------------------------------------------------------------- events
+    def _on_ready(self) -> None:
+        self._cam_proxy = create_proxy(self._record_camera)
+        self._proxies.append(self._cam_proxy)
+        self.app.emit("motion", skip=False)   # the scene starts with our settings (reduced motion)
+        where, cam = self._start()
+        asyncio.ensure_future(self._first(where, cam))
+
+    async def _first(self, where: Where, cam) -> None:
+        try:
+            await self.go(where, history="replace", cam=cam)
+        except Exception as e:  # noqa: BLE001 - reported in the page
+            self.app.report(f"walkthrough: {type(e).__name__}: {e}")
+            return
+        self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        """Tell an embedding parent (of an allowed origin) that commands are welcome now."""
+        if js.window.parent == js.window:
+            return
+        parent = None
+        ancestors = _js_obj(getattr(js.location, "ancestorOrigins", None))
+        if ancestors is not None and ancestors.length:
+            parent = str(ancestors.item(0))
+        elif js.document.referrer:
+            parent = walk_nav.normalize_origin(str(js.document.referrer))
+        if parent and walk_nav.is_allowed(parent, self.origins):
+            js.window.parent.postMessage(_js({"type": "llmviz:ready", **self._state_dict()}), parent)
+
+    def _on_trace(self) -> None:
+        if self.where is None:
+            return
+        self._step_titles()
+        self._update_titles()
+        try:   # the URL follows the input too (&input=), so a copied link shows these numbers
+            asyncio.ensure_future(self.go(self.where, history=None if self.locked else "replace"))
+        except Exception as e:  # noqa: BLE001
+            self.app.report(f"walkthrough: {type(e).__name__}: {e}")
+
+    def _on_model(self) -> None:
+        self._draw_schematic()
+        self._fill_follow()
+
+    # the block and head the tour follows
+    def _fill_follow(self) -> None:
+        """The block and head choices for this model (hidden where the model has only one)."""
+        config, follow = self.app.config, self.app.follow
+        for key, count_name in (("layer", "n_layer"), ("head", "n_head")):
+            n = int(walk_nav_config(config, count_name, 1))
+            select = self.el[key]
+            select.innerHTML = "".join(f'<option value="{i}">{i}</option>' for i in range(n))
+            select.value = str(follow[key])
+            self.el[f"{key}-choice"].hidden = n < 2
+        self.el["follow"].hidden = bool(self.el["layer-choice"].hidden and self.el["head-choice"].hidden)
+
+    def _set_follow_for(self, follow: dict) -> None:
+        """Follow what a link or command names, for the step it is about to show (so the
+        step shown now, and its history entry, stay as they are)."""
+        self._follow_quiet = True
+        try:
+            self.app.set_follow(follow.get("layer"), follow.get("head"))
+        finally:
+            self._follow_quiet = False
+
+    def _on_follow_select(self, event) -> None:
+        try:
+            self.app.set_follow(int(self.el["layer"].value), int(self.el["head"].value))
+        except ValueError as e:
+            self.app.emit("notice", text=str(e))
+            self._fill_follow()
+
+    def _on_follow(self) -> None:
+        """Another block or head: the selects and the step shown follow it (step titles name
+        positions and tokens only, so they stay)."""
+        follow = self.app.follow
+        self.el["layer"].value, self.el["head"].value = str(follow["layer"]), str(follow["head"])
+        if self.where is None or self._follow_quiet:
+            return
+        started = self.begin(self.where, history="replace")   # now, so a goto right after wins
+        asyncio.ensure_future(self.finish(started))
+
+    def _update_titles(self) -> None:
+        for n, w in enumerate(self.tour.order):
+            p = self.tour.phase(w.phase)
+            self.cells[n].title = f"{p['title']}, step {w.step + 1}: {self.titles[(w.phase, w.step)]}"
+        for a in self.el["toc"].querySelectorAll(".wv-toc-list ol a[data-i]"):
+            w = self.tour.at(int(a.dataset.i))
+            a.textContent = self.titles[(w.phase, w.step)]
+
+    def _on_pick(self, id=None, row=None, col=None, **_):  # noqa: A002 - the event's field name
+        for el in self.commentary.querySelectorAll(".wv-glow"):
+            el.classList.remove("wv-glow")
+        if id is None:
+            return
+        for el in self.commentary.querySelectorAll("[data-block]"):
+            if el.dataset.block != id:
+                continue
+            cell = _js_obj(el.getAttribute("data-cell"))
+            if cell and (row is None or cell != f"{row},{col}"):
+                continue  # a number lights up only for its own cell
+            el.classList.add("wv-glow")
+
+    def _on_pointer_over(self, event) -> None:
+        ref = _closest(event.target, "[data-block]")
+        self._set_hover(str(ref.dataset.block) if ref is not None else None)
+
+    def _set_hover(self, block: str | None) -> None:
+        if block == self.hover:
+            return
+        self.hover = block
+        self.app.emit("focus", ids=[block] if block else [])
+
+    def _on_key(self, event) -> None:
+        if self.locked or event.defaultPrevented or event.repeat and event.key == " ":
+            return
+        target = event.target
+        tag = str(getattr(target, "tagName", "") or "")
+        # only the canvas itself takes the arrows (for the camera); the scale toolbar stops the
+        # ones it uses, and the other controls over the 3D view leave them to the tour
+        in_canvas = tag == "CANVAS"
+        on_button = tag in ("BUTTON", "A", "SUMMARY") or bool(
+            hasattr(target, "getAttribute") and target.getAttribute("role") in ("button", "link"))
+        if event.key == "Escape" and not self.el["toc"].hidden:
+            self._toggle_toc(False)
+            return
+        action = walk_nav.key_action(str(event.key), shift=bool(event.shiftKey), ctrl=bool(event.ctrlKey),
+                                     alt=bool(event.altKey), meta=bool(event.metaKey), target_tag=tag,
+                                     editable=bool(getattr(target, "isContentEditable", False)),
+                                     in_canvas=in_canvas, on_button=on_button)
+        if action is None:
+            return
+        event.preventDefault()
+        self.step_by(1 if action == "next" else -1)
+
+    def _toggle_toc(self, show: bool | None = None) -> None:
+        toc = self.el["toc"]
+        show = toc.hidden if show is None else show
+        toc.hidden = not show
+        self.el["toc-toggle"].setAttribute("aria-expanded", "true" if show else "false")
+        if show:
+            current = _js_obj(toc.querySelector(".wv-toc-list ol a.current"))
+            if current is not None:
+                current.scrollIntoView(to_js({"block": "nearest"}, dict_converter=js.Object.fromEntries))
+
+    def _on_doc_pointer(self, event) -> None:
+        """A press outside the navigation closes the contents."""
+        if not self.el["toc"].hidden and _closest(event.target, "#walk-nav") is None:
+            self._toggle_toc(False)
+
+    def _on_toc_click(self, event) -> None:
+        target = event.target
+        link = _closest(target, "a[data-i]")
+        if link is not None:
+            event.preventDefault()
+            self._toggle_toc(False)
+            self.navigate(self.tour.at(int(link.dataset.i)))
+            return
+        part = _closest(target, ".wv-part[data-phase]")
+        if part is not None:
+            self._toggle_toc(False)
+            self.navigate(self.tour.resolve(str(part.dataset.phase), 0))
+
+    def _on_toc_key(self, event) -> None:
+        if event.key in ("Enter", " "):
+            part = _closest(event.target, ".wv-part[data-phase]")
+            if part is not None:
+                event.preventDefault()
+                event.stopPropagation()
+                self._toggle_toc(False)
+                self.navigate(self.tour.resolve(str(part.dataset.phase), 0))
+
+    # timeline: click or drag
+    def _tl_index(self, event) -> int | None:
+        tl = self.el["timeline"]
+        rect = tl.getBoundingClientRect()
+        if not self.cells:
+            return None
+        x = min(max(event.clientX, rect.left + 1), rect.right - 1)
+        el = self.doc.elementFromPoint(x, rect.top + rect.height / 2)
+        cell = _closest(el, "[data-i]")
+        if cell is not None:
+            return int(cell.dataset.i)
+        # between cells: the nearest one
+        best, best_d = None, None
+        for i, c in enumerate(self.cells):
+            r = c.getBoundingClientRect()
+            d = abs((r.left + r.right) / 2 - x)
+            if best_d is None or d < best_d:
+                best, best_d = i, d
+        return best
+
+    def _on_tl_down(self, event) -> None:
+        if self.locked or event.button != 0:
+            return
+        event.preventDefault()
+        self.el["timeline"].setPointerCapture(event.pointerId)
+        self.drag = {"start": self.where, "last": None}
+        self._tl_goto(event)
+
+    def _on_tl_move(self, event) -> None:
+        if self.drag is not None:
+            self._tl_goto(event)
+
+    def _tl_goto(self, event) -> None:
+        i = self._tl_index(event)
+        if i is None or i == self.drag["last"]:
+            return
+        self.drag["last"] = i
+        where = self.tour.at(i)
+        if where != self.where:
+            self.navigate(where, history=None)
+
+    def _on_tl_up(self, event) -> None:
+        if self.drag is None:
+            return
+        drag, self.drag = self.drag, None
+        if self.where is not None and self.where != drag["start"]:
+            self._history(self.where, None, "push")
+
+    # animation controls
+    def _on_speed(self, event) -> None:
+        self.app.motion = walk_nav.motion(float(self.el["speed"].value), self.app.motion["paused"],
+                                          self.app.motion["reduced"])
+        self.app.emit("motion", skip=False)
+
+    def _on_pause(self, event) -> None:
+        m = self.app.motion
+        self.app.motion = walk_nav.motion(m["speed"], not m["paused"], m["reduced"])
+        self._show_motion()
+        self.app.emit("motion", skip=False)
+
+    def _on_reduced_change(self, event) -> None:
+        m = self.app.motion
+        self.app.motion = walk_nav.motion(m["speed"], m["paused"], bool(self._media.matches))
+        self._show_motion()
+        self.app.emit("motion", skip=False)
+
+    def _show_motion(self) -> None:
+        m = self.app.motion
+        self.el["pause"].textContent = "Play" if m["paused"] else "Pause"
+        self.el["pause"].setAttribute("aria-pressed", "true" if m["paused"] else "false")
+        self.el["reduced"].hidden = not m["reduced"]
+
+    # ---------------------------------------------------------------- state and commands
+    def _renderer(self):
+        """The JS renderer: the scene view's (``window.llmvizScene.renderer``), or ``app.renderer``."""
+        renderer = _js_obj(getattr(self.app, "renderer", None))
+        if renderer is None:
+            scene = _js_obj(getattr(js, "llmvizScene", None))
+            renderer = _js_obj(getattr(scene, "renderer", None)) if scene is not None else None
+        return renderer
+
+    def camera(self) -> dict | None:
+        """The camera now ({position, target}), or None without a 3D view."""
+        try:
+            getter = getattr(self.app, "camera", None)
+            if callable(getter):
+                cam = _plain(getter())
+            else:
+                renderer = self._renderer()
+                cam = _plain(renderer.getCamera()) if renderer is not None else None
+        except Exception:  # noqa: BLE001 - no camera yet
+            return None
+        if not isinstance(cam, dict) or "position" not in cam:
+            return None
+        return {"position": [float(v) for v in cam["position"]], "target": [float(v) for v in cam["target"]]}
+
+    def _state_dict(self) -> dict:
+        r = self.rendered or {}
+        return {"phase": r.get("phase"), "step": r.get("step"), "id": r.get("id"), "title": r.get("title"),
+                "focus": list(r.get("focus", [])), "camera": self.camera(),
+                "code": _plain(getattr(self.app, "code_refs", None) or []),
+                "numbers": _plain(r.get("numbers", [])), "refs": list(r.get("refs", [])),
+                "follow": dict(self.app.follow),
+                "motion": dict(self.app.motion), "embed": self.embed, "locked": self.locked,
+                "settled": self.settled, "hover": self.hover,
+                "ready": True, "build": (self.app.build or {}).get("build_id"),
+                "text": self.app.text, "ids": [int(i) for i in (self.app.ids or [])]}
+
+    def state(self):
+        return _js(self._state_dict())
+
+    def state_command(self, *args):
+        return self.state()
+
+    def phases_command(self, *args):
+        return _js([{"id": p["id"], "title": p["title"], "steps": int(p["steps"]),
+                     "step_ids": list(p.get("step_ids", [])),
+                     "step_titles": [self.titles[(p["id"], i)] for i in range(int(p["steps"]))]}
+                    for p in self.tour.phases])
+
+    async def goto_command(self, target=None):
+        target = _plain(target)
+        if isinstance(target, str):
+            link = walk_nav.parse_hash(target) if "=" in target else {"phase": target, "step": None,
+                                                                       "follow": None, "cam": None}
+        elif isinstance(target, dict):
+            follow = {k: target[k] for k in ("layer", "head") if target.get(k) is not None}
+            link = {"phase": target.get("phase"), "step": target.get("step"), "follow": follow or None,
+                    "cam": target.get("camera")}
+        else:
+            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 3}), "
+                             "and optionally layer and head")
+        where = self.tour.resolve(link["phase"], link["step"])
+        if link["follow"]:   # ValueError: rejected, nothing changes
+            self._set_follow_for(link["follow"])
+        return await self.go(where, history="push", cam=link["cam"])
+
+
+def walk_nav_config(config, name: str, default):
+    if config is None:
+        return default
+    if isinstance(config, dict):
+        return config.get(name, default)
+    return getattr(config, name, default)
+
+
+def _differs(a: dict, b: dict, tol: float = 1e-3) -> bool:
+    return any(abs(x - y) > tol * max(1.0, abs(y)) for key in ("position", "target")
+               for x, y in zip(a[key], b[key]))
+
+
+_VIEW: WalkView | None = None
+
+
+def mount(app) -> None:
+    global _VIEW
+    _VIEW = WalkView(app)
+    _VIEW.mount()

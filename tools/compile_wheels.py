@@ -1,0 +1,50 @@
+"""Runs in Pyodide (tools/pyodide_run.mjs): each wheel /job/<i>.whl's modules compiled to
+unchecked-hash .pyc in /job/<i>.zip, at the names ``sys.pycache_prefix`` gives them once the
+wheel is installed in site-packages (relative to the prefix). File names in the code objects
+are the installed sources' paths, so tracebacks in the page show the code.
+
+``job_args``: ``{"n_wheels": N}``. Modules the page never imports stay out (they still work:
+Python compiles them if asked)."""
+import importlib.util
+import sys
+import sysconfig
+import zipfile
+from importlib._bootstrap_external import _code_to_hash_pyc
+
+SKIP = ("numpy/f2py/", "numpy/testing/", "numpy/_pyinstaller/", "numpy/distutils/", "numpy/typing/")
+ONLY = {"pygments/lexers/": {"__init__.py", "_mapping.py", "python.py"},
+        "pygments/styles/": {"__init__.py", "_mapping.py"},
+        "pygments/formatters/": {"__init__.py", "_mapping.py"}}
+
+
+def wanted(name: str) -> bool:
+    if not name.endswith(".py") or "/tests/" in name or name.endswith("/conftest.py") or name.startswith(SKIP):
+        return False
+    for package, keep in ONLY.items():
+        rest = name[len(package):]
+        if name.startswith(package) and "/" not in rest and rest not in keep:
+            return False
+    return True
+
+
+def compile_wheel(src: str, dst: str, site: str) -> None:
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in sorted(z.namelist()):
+            if not wanted(name):
+                continue
+            source = z.read(name)
+            path = f"{site}/{name}"
+            try:
+                code = compile(source, path, "exec", dont_inherit=True)
+            except SyntaxError:
+                continue
+            pyc = _code_to_hash_pyc(code, importlib.util.source_hash(source), False)
+            info = zipfile.ZipInfo(importlib.util.cache_from_source(path)[3:])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            out.writestr(info, bytes(pyc))
+
+
+site = sysconfig.get_path("purelib")
+sys.pycache_prefix = "/P"
+for i in range(job_args["n_wheels"]):  # noqa: F821 - set by pyodide_run.mjs
+    compile_wheel(f"/job/{i}.whl", f"/job/{i}.zip", site)
