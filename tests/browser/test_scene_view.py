@@ -1,4 +1,4 @@
-"""The 3D view of the built page (js/scene.js + llmviz.page.ui.scene_view) in Chromium.
+"""The 3D view of the built page (js/stage/bridge.js + llmviz.page.ui.scene_view) in Chromium.
 
 One page load serves the tests of this module, in order: first frame before Python,
 hover read-outs against the Trace, walkthrough steps (highlight, dim, settle), reduced

@@ -47,7 +47,8 @@ bounds, blocks}``; ids ``embedding``, ``h.{i}.ln_1``, ``h.{i}.attn``, ``h.{i}.pr
 (``overview``, ``embedding``, ``h.{i}``, ``h.{i}.attn``, ``h.{i}.mlp``, ``output``:
 each ``{center, distance}`` for a camera looking along -z with ``camera.fov`` degrees
 of vertical view at aspect ``camera.aspect``), ``shown_as`` (Trace names drawn
-through other blocks: ``h.{i}.attn.qkv`` is its q, k, v blocks). Scale scenes add
+through other blocks: ``h.{i}.attn.qkv`` is its q, k, v blocks), ``ops`` (the operations
+between blocks in forward order, ``_Layout.ops``: the 3D view's operator signs and arrows). Scale scenes add
 ``name``, ``label``, ``values: "none"`` and ``param_count``.
 
 Block fields: ``id``, ``role``, ``label``, ``group``, ``rows``, ``cols``, ``dims``,
@@ -121,6 +122,11 @@ def param_count(config: Any) -> int:
     return V * C + B * C + L * per_layer + C * (1 + b)
 
 
+def scale_views() -> list[dict]:
+    """The real GPT sizes the page offers for scale, in order: ``[{name, label}]``."""
+    return [{"name": name, "label": spec["label"].split(" (")[0]} for name, spec in SCALE_CONFIGS.items()]
+
+
 def block_index(scene_: dict) -> dict[str, dict]:
     """The scene's blocks by id."""
     return {b["id"]: b for b in scene_["blocks"]}
@@ -141,7 +147,7 @@ def scale_scene(name: str, T: int = 11) -> dict:
     out = scene(spec, T=T, merge_heads=merge)
     for block in out["blocks"]:
         block["pattern"] = "neutral"
-    out.update({"name": name, "label": label, "values": "none",
+    out.update({"name": name, "label": label, "values": "none", "ops": [],   # no operations drawn at scale
                 "param_count": param_count(spec)})
     return out
 
@@ -456,8 +462,54 @@ class _Layout:
         return {"version": SCENE_VERSION, "config": dict(self.c), "T": self.T,
                 "heads_merged": self.merged,
                 "blocks": self.blocks, "bounds": {"min": lo, "max": hi},
-                "groups": groups, "views": views, "shown_as": shown_as,
+                "groups": groups, "views": views, "shown_as": shown_as, "ops": self.ops(),
                 "camera": {"fov": CAMERA_FOV_DEG, "aspect": CAMERA_ASPECT}}
+
+    def ops(self) -> list[dict]:
+        """The operations between blocks, in forward order: what the 3D view draws as operator
+        signs and arrows (``{kind, sign, inputs, output, extra?}``; ``extra`` are blocks that take
+        part without being the main operands: biases, layer-norm statistics and weights, the
+        softmax's row max and sum)."""
+        ids = {b["id"] for b in self.blocks}
+        out: list[dict] = []
+
+        def op(kind, sign, inputs, output, extra=()):
+            extra = [e for e in extra if e in ids]
+            if output in ids and all(i in ids for i in inputs):
+                out.append({"kind": kind, "sign": sign, "inputs": list(inputs), "output": output, "extra": extra})
+
+        def layer_norm(name, src, pname):
+            op("layernorm", "norm", [src], name, [name + ".mean", name + ".rstd", pname + ".weight", pname + ".bias"])
+
+        op("lookup", "lookup", ["wte.weight", "idx"], "tok_emb")
+        op("lookup", "lookup", ["wpe.weight"], "pos_emb")
+        op("add", "+", ["tok_emb", "pos_emb"], "x")
+        heads = [""] if self.merged else [f"[{h}]" for h in range(self.nh)]
+        prev = "x"
+        for i in range(self.L):
+            p = f"h.{i}."
+            layer_norm(p + "ln_1", prev, p + "ln_1")
+            for tag in heads:
+                for kind in "qkv":
+                    op("matmul", "@", [f"{p}attn.c_attn.{kind}.weight{tag}", p + "ln_1"], f"{p}attn.{kind}{tag}",
+                       [f"{p}attn.c_attn.{kind}.bias{tag}"])
+                op("scores", "q·kᵀ/√hs", [f"{p}attn.q{tag}", f"{p}attn.k{tag}"], f"{p}attn.scores{tag}")
+                op("softmax", "softmax", [f"{p}attn.scores{tag}"], f"{p}attn.att{tag}",
+                   [f"{p}attn.att.max{tag}", f"{p}attn.att.sum{tag}"])
+                op("matmul", "@", [f"{p}attn.att{tag}", f"{p}attn.v{tag}"], f"{p}attn.head_out{tag}")
+            op("concat", "concat", [f"{p}attn.head_out{tag}" for tag in heads], p + "attn.y")
+            op("matmul", "@", [p + "attn.c_proj.weight", p + "attn.y"], p + "attn.out", [p + "attn.c_proj.bias"])
+            op("residual", "+", [prev, p + "attn.out"], p + "x_attn")
+            layer_norm(p + "ln_2", p + "x_attn", p + "ln_2")
+            op("matmul", "@", [p + "mlp.c_fc.weight", p + "ln_2"], p + "mlp.fc", [p + "mlp.c_fc.bias"])
+            op("gelu", "GELU", [p + "mlp.fc"], p + "mlp.gelu")
+            op("matmul", "@", [p + "mlp.c_proj.weight", p + "mlp.gelu"], p + "mlp.out", [p + "mlp.c_proj.bias"])
+            op("residual", "+", [p + "x_attn", p + "mlp.out"], p + "x")
+            prev = p + "x"
+        layer_norm("ln_f", prev, "ln_f")
+        op("matmul", "@", ["lm_head.weight", "ln_f"], "logits")
+        op("softmax", "softmax", ["logits"], "probs", ["probs.max", "probs.sum"])
+        return out
 
 
 # ----------------------------------------------------------------------------

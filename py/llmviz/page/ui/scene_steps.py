@@ -72,7 +72,7 @@ def primary_hint(step: dict | None, scene: dict) -> list[str]:
 
 
 def camera_target(camera: Any, scene: dict, step: dict | None = None) -> dict | None:
-    """A step's camera as a renderer target, framed by ``js/scene.js`` for the view's
+    """A step's camera as a renderer target, framed by ``js/stage/framing.js`` for the view's
     real size: ``{ids, direction, primary}`` (blocks; ``primary`` is the hint for a
     spread-out focus) or ``{ids, view, center, distance, direction}`` (a named view:
     the groups it shows, with the layout's fixed view as the fallback)."""

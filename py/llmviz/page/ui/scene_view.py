@@ -1,6 +1,6 @@
 """The 3D view, driven from Python: values, steps, hover read-outs, scale views.
 
-``site/js/scene.js`` draws the bundled example before Python is up (a fast first
+``site/js/stage/bridge.js`` draws the bundled example before Python is up (a fast first
 frame) and exposes ``window.llmvizScene``; this module takes over from there:
 
 * "trace": with numpy, every block's values again (``llmviz.viz.scene_values``), one
@@ -148,6 +148,8 @@ class SceneView:
     def on_trace(self, **_: Any) -> None:
         if self.renderer is None:
             return
+        # the letters over idx and the vocabulary beside logits and probs
+        self.renderer.setTokens(json.dumps({"vocab": list(self.app.vocab), "tokens": list(self.app.ids)}))
         if self.app.numpy:
             self.push_values()
         # without numpy the trace cannot change: the bundled values are on screen

@@ -1,0 +1,332 @@
+// Annotations drawn over the blocks, in HTML and SVG, placed again after every frame so they
+// stay on the blocks while the camera moves (styles: css/render.css):
+//
+//  - operations: for each operation of the scene (llmviz.viz.layout ops) whose output is
+//    in the step's focus, arrows from its inputs into a round badge with the operation's
+//    sign (+, @, softmax, GELU, norm, ...) just outside the output block;
+//  - dimension marks: a bracket along a focused block's columns and one along its rows,
+//    named with the config's sizes (T = 11, C = 48, hs = 16, 4C = 192, V = 3);
+//  - tokens: the letters (and positions) of the input above `idx`, the vocabulary above the
+//    columns of `wte` and beside the rows of `lm_head`, `logits` and `probs`.
+//
+// Nothing is drawn over a block's cells: every text sits outside the blocks, and a text that
+// finds no free spot is left out. update() returns the boxes it used, so the block labels
+// (render/labels.js) keep clear of them. Every element carries data-kind (op, dim, token)
+// and data-block for tests and tools.
+
+const SVG = "http://www.w3.org/2000/svg";
+const MIN_BLOCK_PX = 28;     // blocks smaller than this on screen get no marks
+const MIN_TOKEN_PX = 9;      // cells narrower than this get no token letters
+const BADGE = 22;            // badge diameter, px
+const BADGE_GAP = 16;        // from the output block's edge to the badge's centre
+const DIM_GAP = 5;           // from a block's edge to its dimension bracket
+const DIM_TICK = 4;
+const MAX_DIM_BLOCKS = 6;
+
+/** The size a dimension name stands for, from the scene's config and T. */
+export function dimValue(name, config, T) {
+  const C = config.n_embd, nh = config.n_head;
+  const table = { C, T, hs: C / nh, "4C": 4 * C, vocab: config.vocab_size, V: config.vocab_size,
+                  block_size: config.block_size, "1": 1, "nh·T": nh * T, nh };
+  return table[name];
+}
+
+/** How a dimension is written on its mark: "C = 48", "V = 3" (vocab), or null for 1. */
+export function dimText(name, config, T) {
+  const value = dimValue(name, config, T);
+  if (value === undefined || value === 1) return null;
+  return `${name === "vocab" ? "V" : name} = ${value}`;
+}
+
+export class Annotations {
+  constructor(parent) {
+    const doc = parent.ownerDocument;
+    this.doc = doc;
+    this.root = doc.createElement("div");
+    this.root.className = "llmviz-annotations";
+    this.svg = doc.createElementNS(SVG, "svg");
+    this.svg.setAttribute("class", "llmviz-annotation-lines");
+    this.svg.innerHTML = `<defs><marker id="llmviz-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7"
+      markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrow-head"/></marker></defs>`;
+    this.lines = doc.createElementNS(SVG, "g");
+    this.svg.appendChild(this.lines);
+    this.root.appendChild(this.svg);
+    parent.appendChild(this.root);
+    this.texts = new Map();     // key -> element, reused frame to frame
+    this.paths = new Map();
+    this.scene = null;
+    this.byId = new Map();
+    this.focus = new Set();
+    this.tokens = null;         // {vocab: [...], tokens: [...]}
+    this.enabled = { ops: true, dims: true, tokens: true };
+    this._rect = { x: 0, y: 0, w: 0, h: 0, depth: 0 };
+  }
+
+  /** The scene (blocks, ops, config, T) of the renderer; clears the focus. */
+  setScene(scene, blockScene) {
+    this.scene = scene;
+    this.blockScene = blockScene;
+    this.byId = blockScene ? blockScene.byId : new Map();
+    this.focus = new Set();
+    this.clear();
+  }
+
+  /** The vocabulary and the input's tokens, for the token letters: {vocab: [...], tokens: [...]}. */
+  setTokens(tokens) { this.tokens = tokens && Array.isArray(tokens.vocab) ? tokens : null; }
+
+  /** The step's focus (block ids) and which kinds to draw ({ops, dims, tokens}: booleans). */
+  setFocus(ids, enabled = {}) {
+    this.focus = new Set(ids || []);
+    this.enabled = { ops: true, dims: true, tokens: true, ...enabled };
+  }
+
+  clear() {
+    for (const el of this.texts.values()) el.remove();
+    for (const el of this.paths.values()) el.remove();
+    this.texts.clear();
+    this.paths.clear();
+  }
+
+  // ---- placement helpers
+  _text(key, cls, text, kind, block) {
+    let el = this.texts.get(key);
+    if (!el) {
+      el = this.doc.createElement("div");
+      el.className = `llmviz-annotation ${cls}`;
+      el.dataset.kind = kind;
+      if (block) el.dataset.block = block;
+      this.root.appendChild(el);
+      this.texts.set(key, el);
+    }
+    if (el.textContent !== text) el.textContent = text;
+    el._used = true;
+    return el;
+  }
+
+  _path(key, cls, d, arrow) {
+    let el = this.paths.get(key);
+    if (!el) {
+      el = this.doc.createElementNS(SVG, "path");
+      el.setAttribute("class", cls);
+      if (arrow) el.setAttribute("marker-end", "url(#llmviz-arrow)");
+      this.lines.appendChild(el);
+      this.paths.set(key, el);
+    }
+    if (el.getAttribute("d") !== d) el.setAttribute("d", d);
+    el._used = true;
+    return el;
+  }
+
+  _rectOf(id, picker, width, height) {
+    const i = this.byId.get(id);
+    if (i === undefined) return null;
+    const r = { x: 0, y: 0, w: 0, h: 0, depth: 0 };
+    if (!picker.rect(i, width, height, r)) return null;
+    if (r.x > width || r.y > height || r.x + r.w < 0 || r.y + r.h < 0) return null;
+    return r;
+  }
+
+  /** Whether a box is free of blocks' rects (except `own`) and of the boxes placed so far. */
+  _free(box, own, blockRects, placed, width, height) {
+    if (box.x < 0 || box.y < 0 || box.x + box.w > width || box.y + box.h > height) return false;
+    const hit = (r) => box.x < r.x + r.w && box.x + box.w > r.x && box.y < r.y + r.h && box.y + box.h > r.y;
+    for (const [id, r] of blockRects) if (id !== own && hit(r)) return false;
+    for (const r of placed) if (hit(r)) return false;
+    return true;
+  }
+
+  _place(el, box) {
+    el.style.transform = `translate(${Math.round(box.x)}px, ${Math.round(box.y)}px)`;
+    el.style.display = "block";
+  }
+
+  /**
+   * Place every annotation for the current camera. `picker` projects blocks (render/picking.js),
+   * `obstacles`: boxes {x, y, w, h} already taken (overlays). Returns the boxes this used.
+   */
+  update(picker, width, height, obstacles = []) {
+    for (const el of this.texts.values()) el._used = false;
+    for (const el of this.paths.values()) el._used = false;
+    const placed = [...obstacles];
+    const used = [];
+    if (this.scene && this.blockScene) {
+      // the rects of every visible block at least a few px big: texts keep off them
+      const blockRects = new Map();
+      const blocks = this.blockScene.blocks;
+      const r = this._rect;
+      for (let i = 0; i < blocks.length; i++) {
+        if (!picker.rect(i, width, height, r)) continue;
+        if (r.w < 2 || r.h < 2 || r.x > width || r.y > height || r.x + r.w < 0 || r.y + r.h < 0) continue;
+        blockRects.set(blocks[i].id, { x: r.x, y: r.y, w: r.w, h: r.h });
+      }
+      const take = (box) => { placed.push(box); used.push(box); };
+      if (this.enabled.ops) this._ops(blockRects, take, placed, width, height);
+      if (this.enabled.tokens) this._tokens(blockRects, take, placed, width, height);
+      if (this.enabled.dims) this._dims(blockRects, take, placed, width, height);
+    }
+    for (const [key, el] of this.texts) if (!el._used) { el.remove(); this.texts.delete(key); }
+    for (const [key, el] of this.paths) if (!el._used) { el.remove(); this.paths.delete(key); }
+    return used;
+  }
+
+  // ---- operations: arrows from the inputs into a badge outside the output
+  _ops(blockRects, take, placed, width, height) {
+    for (const [n, op] of (this.scene.ops || []).entries()) {
+      if (!this.focus.has(op.output)) continue;
+      const out = blockRects.get(op.output);
+      if (!out || out.w < MIN_BLOCK_PX / 2) continue;
+      const ins = op.inputs.filter((id) => this.focus.has(id) && blockRects.has(id)).map((id) => [id, blockRects.get(id)]);
+      if (!ins.length) continue;
+      // the badge: outside the output, on the side that faces the inputs
+      const cx = (r) => r.x + r.w / 2, cy = (r) => r.y + r.h / 2;
+      const ix = ins.reduce((s, [, r]) => s + cx(r), 0) / ins.length, iy = ins.reduce((s, [, r]) => s + cy(r), 0) / ins.length;
+      const dx = ix - cx(out), dy = iy - cy(out);
+      let bx, by, ex, ey;
+      const aspect = out.w / Math.max(out.h, 1);
+      if (Math.abs(dx) * (1 / Math.max(aspect, 0.2)) > Math.abs(dy)) {        // inputs left or right
+        bx = dx < 0 ? out.x - BADGE_GAP : out.x + out.w + BADGE_GAP;
+        by = Math.min(Math.max(iy, out.y + BADGE / 2), out.y + out.h - BADGE / 2);
+        ex = dx < 0 ? out.x : out.x + out.w; ey = by;
+      } else {                                                              // above or below
+        by = dy < 0 ? out.y - BADGE_GAP : out.y + out.h + BADGE_GAP;
+        bx = Math.min(Math.max(ix, out.x + BADGE / 2), out.x + out.w - BADGE / 2);
+        ex = bx; ey = dy < 0 ? out.y : out.y + out.h;
+      }
+      const badge = { x: bx - BADGE / 2, y: by - BADGE / 2, w: BADGE, h: BADGE };
+      const wide = op.sign.length > 2;
+      if (wide) { badge.w = 8 + 6.6 * op.sign.length; badge.x = bx - badge.w / 2; }
+      const el = this._text(`op${n}`, wide ? "op-badge wide" : "op-badge", op.sign, "op", op.output);
+      el.dataset.op = op.kind;
+      this._place(el, badge);
+      take(badge);
+      this._path(`op${n}>`, "op-arrow", `M${bx.toFixed(1)},${by.toFixed(1)} L${ex.toFixed(1)},${ey.toFixed(1)}`, true);
+      for (const [id, r] of ins) {
+        // from the input's edge that faces the badge
+        const sx = bx < r.x ? r.x : bx > r.x + r.w ? r.x + r.w : Math.min(Math.max(bx, r.x), r.x + r.w);
+        const sy = by < r.y ? r.y : by > r.y + r.h ? r.y + r.h : Math.min(Math.max(by, r.y), r.y + r.h);
+        const inside = sx > r.x && sx < r.x + r.w && sy > r.y && sy < r.y + r.h;
+        if (inside) continue;
+        const len = Math.hypot(bx - sx, by - sy);
+        if (len < BADGE) continue;
+        const k = (len - BADGE / 2 - 2) / len;
+        const tx = sx + (bx - sx) * k, ty = sy + (by - sy) * k;
+        // a gentle curve: leave the input straight out of its edge
+        const mx = sx === r.x || sx === r.x + r.w ? (sx + tx) / 2 : sx, my = sy === r.y || sy === r.y + r.h ? (sy + ty) / 2 : sy;
+        this._path(`op${n}<${id}`, "op-arrow", `M${sx.toFixed(1)},${sy.toFixed(1)} Q${mx.toFixed(1)},${my.toFixed(1)} ${tx.toFixed(1)},${ty.toFixed(1)}`, true);
+      }
+    }
+  }
+
+  // ---- tokens: the input's letters over idx, the vocabulary on wte, lm_head, logits and probs
+  _tokens(blockRects, take, placed, width, height) {
+    const t = this.tokens;
+    if (!t) return;
+    const vocabLabel = (k) => (t.vocab[k] === undefined ? String(k) : JSON.stringify(t.vocab[k]).slice(1, -1) || "␣");
+    const columns = (id, labelOf, below) => {
+      const r = blockRects.get(id), b = this._block(id);
+      if (!r || !b) return;
+      const cw = r.w / b.cols;
+      if (cw < MIN_TOKEN_PX) return;
+      const font = Math.max(9, Math.min(15, cw * 0.6));
+      for (let c = 0; c < b.cols; c++) {
+        const text = labelOf(c);
+        if (text === null) continue;
+        const h = font + 4;
+        const box = { x: r.x + c * cw, y: below ? r.y + r.h + 2 : r.y - h - 2, w: cw, h };
+        if (!this._free(box, id, blockRects, placed, width, height)) continue;
+        const el = this._text(`tok:${id}:${c}:${below ? 1 : 0}`, "token", text, "token", id);
+        el.style.fontSize = `${font.toFixed(1)}px`;
+        el.style.width = `${cw.toFixed(1)}px`;
+        this._place(el, box);
+        take(box);
+      }
+    };
+    const rows = (id, labelOf) => {
+      const r = blockRects.get(id), b = this._block(id);
+      if (!r || !b) return;
+      const ch = r.h / b.rows;
+      if (ch < MIN_TOKEN_PX) return;
+      const font = Math.max(9, Math.min(15, ch * 0.6));
+      for (let k = 0; k < b.rows; k++) {
+        const text = labelOf(k);
+        const w = Math.max(font * 0.7 * text.length + 6, font + 4);
+        const box = { x: r.x - w - 3, y: r.y + k * ch + (ch - font - 2) / 2, w, h: font + 2 };
+        if (!this._free(box, id, blockRects, placed, width, height)) continue;
+        const el = this._text(`tok:${id}:r${k}`, "token", text, "token", id);
+        el.style.fontSize = `${font.toFixed(1)}px`;
+        el.style.width = "";
+        this._place(el, box);
+        take(box);
+      }
+    };
+    const tokens = t.tokens || [];
+    columns("idx", (c) => (c < tokens.length ? vocabLabel(tokens[c]) : null), false);
+    columns("idx", (c) => String(c), true);
+    columns("wte.weight", (c) => vocabLabel(c), false);
+    for (const id of ["lm_head.weight", "logits", "probs"]) rows(id, vocabLabel);
+  }
+
+  _block(id) {
+    const i = this.byId.get(id);
+    return i === undefined ? null : this.blockScene.blocks[i];
+  }
+
+  // ---- dimension marks along the focused blocks' columns and rows
+  _dims(blockRects, take, placed, width, height) {
+    const config = this.scene.config || {};
+    const T = this.scene.T;
+    let count = 0;
+    const ids = [...this.focus].filter((id) => blockRects.has(id))
+      .sort((a, b) => { const ra = blockRects.get(a), rb = blockRects.get(b); return rb.w * rb.h - ra.w * ra.h; });
+    for (const id of ids) {
+      if (count >= MAX_DIM_BLOCKS) break;
+      const b = this._block(id), r = blockRects.get(id);
+      if (!b || !b.dims || b.dims.length !== 2 || r.w < MIN_BLOCK_PX || r.h < MIN_BLOCK_PX) continue;
+      const [rowsName, colsName] = b.dims;
+      let drew = false;
+      const colsText = dimText(colsName, config, T);
+      if (colsText) {
+        for (const below of [true]) {          // never above: that is where the block's label goes
+          const y = below ? r.y + r.h + DIM_GAP : r.y - DIM_GAP - 16;
+          const w = colsText.length * 6.6 + 8;
+          const box = { x: r.x + r.w / 2 - w / 2, y: below ? y + DIM_TICK : y - 1, w, h: 15 };
+          if (!this._free(box, id, blockRects, placed, width, height)) continue;
+          const ly = below ? y : y + 16;
+          const tick = below ? DIM_TICK : -DIM_TICK;
+          this._path(`dim:${id}:c`, "dim-line", `M${r.x.toFixed(1)},${(ly + tick).toFixed(1)} L${r.x.toFixed(1)},${ly.toFixed(1)} ` +
+            `L${(r.x + r.w).toFixed(1)},${ly.toFixed(1)} L${(r.x + r.w).toFixed(1)},${(ly + tick).toFixed(1)}`, false);
+          const el = this._text(`dim:${id}:c`, "dim", colsText, "dim", id);
+          el.dataset.axis = "cols";
+          this._place(el, box);
+          take(box);
+          drew = true;
+          break;
+        }
+      }
+      const rowsText = dimText(rowsName, config, T);
+      if (rowsText) {
+        const w = rowsText.length * 6.6 + 8;
+        for (const left of [true, false]) {
+          const x = left ? r.x - DIM_GAP : r.x + r.w + DIM_GAP;
+          const box = { x: left ? x - DIM_TICK - w - 2 : x + DIM_TICK + 2, y: r.y + r.h / 2 - 8, w, h: 15 };
+          if (!this._free(box, id, blockRects, placed, width, height)) continue;
+          const tick = left ? DIM_TICK : -DIM_TICK;
+          this._path(`dim:${id}:r`, "dim-line", `M${(x + tick).toFixed(1)},${r.y.toFixed(1)} L${x.toFixed(1)},${r.y.toFixed(1)} ` +
+            `L${x.toFixed(1)},${(r.y + r.h).toFixed(1)} L${(x + tick).toFixed(1)},${(r.y + r.h).toFixed(1)}`, false);
+          const el = this._text(`dim:${id}:r`, "dim", rowsText, "dim", id);
+          el.dataset.axis = "rows";
+          this._place(el, box);
+          take(box);
+          drew = true;
+          break;
+        }
+      }
+      if (drew) count += 1;
+    }
+  }
+
+  dispose() {
+    this.clear();
+    this.root.remove();
+  }
+}
