@@ -62,7 +62,7 @@ def test_every_step_becomes_a_valid_renderer_step(world):
             cam = out["camera"]
             assert cam is not None, where
             if "center" in cam:
-                assert cam["direction"] == [0, 0, 1] and cam["distance"] > 0
+                assert cam["direction"] == scene_steps.VIEW_DIRECTION and cam["distance"] > 0
             else:
                 assert cam["ids"] and all(known(n) for n in cam["ids"])
             assert out["speed"] == 2.0 and out["reduced"] is False

@@ -223,139 +223,185 @@ class _Layout:
         return self.add(id_, "parameter", text, group, rows, cols, dims, x, top, cell, **src)
 
     # -- sections -------------------------------------------------------------
+    #
+    # The residual stream is a spine at x = -T/2 .. T/2. Each transformer block hangs its
+    # attention on the left of the spine and its MLP on the right, so that every residual
+    # addition happens where its three blocks meet:
+    #
+    #   row A, level with the stream in (s):  heads band | ln_1 | s
+    #   row B:                  y | c_proj | attn.out | x_attn | ln_2 | c_fc (C x 4C)
+    #                                                           fc, gelu (T x 4C) under c_fc
+    #   row D:                                         block x | mlp.out | c_proj (C x 4C)
+    #
+    # and the next block's row A is level with its stream in, the block x. The embedding
+    # tables sit right of x (left of x is the first block's row A); the output continues
+    # down the spine: ln_f left of the last x, then logits and probs on the spine.
 
     def build(self) -> dict:
-        y = self.embedding(0.0)
-        block_top = y + self.M
+        y = self.embedding(0.0)           # the top of x, the first stream in
+        block_top = y
         col_width = self.layer_width() + 2 * self.M
-        last_x = None
+        last_x = "x"
         for i in range(self.L):
             col, row = divmod(i, LAYERS_PER_COLUMN)
-            if row == 0:
-                y = block_top
+            if row == 0 and i:
+                y = block_top + self.C + self.M       # a new column: below the embedding's row
             self.x_shift = col * col_width
-            y = self.layer(i, y + self.M)
-            y += self.M
+            y = self.layer(i, y, last_x)
             last_x = f"h.{i}.x"
-        src = last_x or "x"
-        y = self.layer_norm("ln_f", "ln_f", "final layer norm", y + self.M, src, "ln_f")
-        self.output(y)
+        self.output(y, last_x)
         return self.finish()
 
+    # x positions (before x_shift) of the lanes beside the spine
+    @property
+    def res_right(self) -> float:
+        return self.res_left + self.T
+
+    @property
+    def b_left(self) -> float:
+        """Lane B, right of the spine (ln_2, the MLP's output), past gamma and beta of ln_2."""
+        return self.res_right + (2 + 2 * self.g + self.w)
+
     def layer_width(self) -> float:
-        """Width of one layer, from its leftmost block to the residual's right edge."""
-        T, C = self.T, self.C
-        lefts = [self.a_right - self.heads_band_width(),
-                 self.a_left - self.w - 4 * C - self.g - 1,
-                 self.a_left - self.w - C - self.g - 1]
-        return T / 2 - min(lefts)
+        """Width of one transformer block, from its leftmost block to its rightmost."""
+        left = min(self.a_left - self.M - self.heads_band_width(), self.proj_left())
+        right = self.mlp_left() + 4 * self.C
+        return right - left
+
+    def mlp_left(self) -> float:
+        """Left edge of the MLP's weights and activations (right of lane B, room for c_proj's bias)."""
+        return self.b_left + self.T + self.w + (1 + self.g if self.bias else 0)
+
+    def proj_left(self) -> float:
+        """Left edge of row B's left side: y | c_proj bias | c_proj weights | attn.out."""
+        return self.a_left - self.w - self.C - self.g - 1 - self.w - self.T
+
+    def row_gap(self) -> float:
+        """The gap above a row: room for a layer norm's mean and rstd rows above its output."""
+        return max(self.M, 2 + 2 * self.g + self.w)
 
     def embedding(self, y: float) -> float:
-        T, C, V, g, w = self.T, self.C, self.V, self.g, self.w
+        T, C, V, g, w, M = self.T, self.C, self.V, self.g, self.w, self.M
         grp = "embedding"
         self.act("idx", "token indices idx", grp, 1, T, ["1", "T"], self.res_left, y, "idx")
-        y += 1 + self.M
-        # token embedding: wte (drawn C x vocab, one column per token) -> tok_emb in column A
-        self.act("tok_emb", "token embeddings tok_emb", grp, C, T, ["C", "T"], self.a_left, y,
-                 "tok_emb", transpose=True)
-        cv = self.cv
-        self.param("transformer.wte.weight", "token embedding table wte", grp, C, V,
-                   ["C", "vocab"], self.a_left - w - V * cv, y, transpose=True, cell=cv)
+        y += 1 + M
+        # x = tok_emb + pos_emb on the spine; right of it tok_emb, wte, pos_emb, wpe
         self.act("x", "input embedding x = tok_emb + pos_emb", grp, C, T, ["C", "T"],
                  self.res_left, y, "x", transpose=True)
-        # position embedding: pos_emb right of the residual, wpe beyond it
-        pos_left = self.res_left + T + (2 + 2 * g + w)
+        tok_left = self.res_right + w + 1
+        self.act("tok_emb", "token embeddings tok_emb", grp, C, T, ["C", "T"], tok_left, y,
+                 "tok_emb", transpose=True)
+        cv = self.cv
+        wte_left = tok_left + T + w
+        self.param("transformer.wte.weight", "token embedding table wte", grp, C, V,
+                   ["C", "vocab"], wte_left, y, transpose=True, cell=cv)
+        pos_left = wte_left + V * cv + M
         self.act("pos_emb", "position embeddings pos_emb", grp, C, T, ["C", "T"], pos_left, y,
                  "pos_emb", index=(), transpose=True)
         self.param("transformer.wpe.weight", "position embedding table wpe", grp, C,
                    self.c["block_size"], ["C", "block_size"], pos_left + T + w, y, transpose=True)
-        return y + C
+        return y
 
-    def layer_norm(self, name: str, group: str, text: str, y: float, src: str,
-                   pname: str) -> float:
-        """mean and rstd rows above the output in column A; gamma, beta right of it."""
-        T, C, g = self.T, self.C, self.g
-        self.act(name + ".mean", f"{text}: mean", group, 1, T, ["1", "T"], self.a_left, y,
+    def layer_norm(self, name: str, group: str, text: str, top: float, left: float, src: str,
+                   pname: str, params_left: float) -> None:
+        """The output (C x T) at (left, top), its mean and rstd rows above it, gamma and beta
+        columns from params_left (between the output and the spine)."""
+        C, T, g, w = self.C, self.T, self.g, self.w
+        self.act(name + ".mean", f"{text}: mean", group, 1, T, ["1", "T"], left, top - (2 + g + w),
                  name + ".mean", role="aggregate")
-        self.act(name + ".rstd", f"{text}: 1/std", group, 1, T, ["1", "T"], self.a_left,
-                 y + 1 + g, name + ".rstd", role="aggregate")
-        y += 2 + g + self.w
-        self.act(name, f"{text} output", group, C, T, ["C", "T"], self.a_left, y, name,
+        self.act(name + ".rstd", f"{text}: 1/std", group, 1, T, ["1", "T"], left, top - (1 + w),
+                 name + ".rstd", role="aggregate")
+        self.act(name, f"{text} output", group, C, T, ["C", "T"], left, top, name,
                  transpose=True, input=src)
         p = "transformer." + pname
-        self.param(p + ".weight", f"{text}: gamma (weight)", group, C, 1, ["C", "1"],
-                   self.a_right + g, y)
+        self.param(p + ".weight", f"{text}: gamma (weight)", group, C, 1, ["C", "1"], params_left, top)
         if self.bias:
             self.param(p + ".bias", f"{text}: beta (bias)", group, C, 1, ["C", "1"],
-                       self.a_right + 2 * g + 1, y)
-        self.ln_top = y
-        return y + C
+                       params_left + 1 + g, top)
 
     # -- attention ------------------------------------------------------------
 
     def head_width(self) -> float:
+        """One head: Q, K, V (bias | weights | vectors), then the attention column right of them."""
         T, C, g, w = self.T, self.C, self.g, self.w
-        return max(1 + g + C + w + T, 2 * T + 2 + 2 * g + w)
+        return 1 + g + C + w + T + self.attn_width()
+
+    def attn_width(self) -> float:
+        """From a head's vectors to its right edge: scores | row max | row sum | softmax."""
+        T, g, w = self.T, self.g, self.w
+        return w + T + g + 1 + g + 1 + w + T
 
     def heads_band_width(self) -> float:
         n = 1 if self.merged else self.nh
         return n * self.head_width() + (n - 1) * self.M
 
-    def layer(self, i: int, y: float) -> float:
-        T, C, g, w, M = self.T, self.C, self.g, self.w, self.M
+    def heads_height(self) -> float:
+        hs = self.C if self.merged else self.hs
+        tr = self.nh * self.T if self.merged else self.T
+        out_top = max(2 * (hs + self.g), tr + self.w)
+        return max(out_top + hs, 3 * hs + 2 * self.g)
+
+    def layer(self, i: int, y: float, stream: str) -> float:
+        """Transformer block i with its stream in (``stream``) at the top ``y`` of the spine;
+        returns the top of its output x (the next block's stream in)."""
+        T, C, g, w = self.T, self.C, self.g, self.w
         p = f"h.{i}."
         blk = f", block {i}"        # labels say which transformer block they belong to
-        prev = f"h.{i - 1}.x" if i else "x"
-        y = self.layer_norm(p + "ln_1", p + "ln_1", f"block {i} ln_1", y, prev,
-                            f"h.{i}.ln_1")
-        y = self.attention(i, y + M)
-        # projection: y (heads side by side) above attn.out; c_proj left of attn.out
+        # row A: ln_1 in lane A level with the stream, the heads band left of it
+        self.layer_norm(p + "ln_1", p + "ln_1", f"block {i} ln_1", y, self.a_left, stream,
+                        f"h.{i}.ln_1", self.a_right + g)
+        self.attention(i, y)
+        # row B: y | c_proj | attn.out, level with x_attn on the spine
+        yB = y + max(C, self.heads_height()) + self.row_gap()
         grp = p + "proj"
-        y += M
-        self.act(p + "attn.y", "heads combined y" + blk, grp, C, T, ["C", "T"], self.a_left, y,
-                 p + "attn.y", transpose=True)
-        y += C + w
+        self.act(p + "x_attn", "residual x + attention" + blk, grp, C, T, ["C", "T"], self.res_left,
+                 yB, p + "x_attn", transpose=True)
         self.act(p + "attn.out", "attention output c_proj(y)" + blk, grp, C, T, ["C", "T"],
-                 self.a_left, y, p + "attn.out", transpose=True)
+                 self.a_left, yB, p + "attn.out", transpose=True)
         wl = self.a_left - w - C
         self.param(f"transformer.{p}attn.c_proj.weight",
-                   "attention projection c_proj weights" + blk, grp, C, C, ["C", "C"], wl, y)
+                   "attention projection c_proj weights" + blk, grp, C, C, ["C", "C"], wl, yB)
         if self.bias:
             self.param(f"transformer.{p}attn.c_proj.bias", "attention projection c_proj bias" + blk,
-                       grp, C, 1, ["C", "1"], wl - g - 1, y)
-        self.act(p + "x_attn", "residual x + attention" + blk, grp, C, T, ["C", "T"], self.res_left,
-                 y, p + "x_attn", transpose=True)
-        y += C + M
-        # MLP: ln_2 in column A with c_fc's weights (transposed, C x 4C) level to its left
-        y = self.layer_norm(p + "ln_2", p + "ln_2", f"block {i} ln_2", y, p + "x_attn",
-                            f"h.{i}.ln_2")
-        ln_top = self.ln_top
+                       grp, C, 1, ["C", "1"], wl - g - 1, yB)
+        self.act(p + "attn.y", "heads combined y" + blk, grp, C, T, ["C", "T"], self.proj_left(), yB,
+                 p + "attn.y", transpose=True)
+        # right of x_attn: ln_2 in lane B, the MLP beyond it (c_fc drawn transposed, C x 4C,
+        # level with ln_2; fc and gelu lie flat, T x 4C, under it; c_proj under them, level
+        # with the MLP's output and the block's output x)
+        self.layer_norm(p + "ln_2", p + "ln_2", f"block {i} ln_2", yB, self.b_left, p + "x_attn",
+                        f"h.{i}.ln_2", self.res_right + g)
         grp = p + "mlp"
-        ml = self.a_left - w - 4 * C
+        ml = self.mlp_left()
         self.param(f"transformer.{p}mlp.c_fc.weight", "MLP c_fc weights" + blk, grp, C, 4 * C,
-                   ["C", "4C"], ml, ln_top, transpose=True)
+                   ["C", "4C"], ml, yB, transpose=True)
         if self.bias:
             self.param(f"transformer.{p}mlp.c_fc.bias", "MLP c_fc bias" + blk, grp, 1, 4 * C,
-                       ["1", "4C"], ml, ln_top - 1 - g)
-        y = ln_top + C + w
-        self.act(p + "mlp.fc", "MLP hidden c_fc(ln_2)" + blk, grp, T, 4 * C, ["T", "4C"], ml, y,
+                       ["1", "4C"], ml, yB - 1 - g)
+        yy = yB + C + w
+        self.act(p + "mlp.fc", "MLP hidden c_fc(ln_2)" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
                  p + "mlp.fc")
-        y += T + w
-        self.act(p + "mlp.gelu", "MLP activation GELU" + blk, grp, T, 4 * C, ["T", "4C"], ml, y,
+        yy += T + w
+        self.act(p + "mlp.gelu", "MLP activation GELU" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
                  p + "mlp.gelu")
-        y += T + w
+        yD = yy + T + w
         self.param(f"transformer.{p}mlp.c_proj.weight", "MLP c_proj weights" + blk, grp, C, 4 * C,
-                   ["C", "4C"], ml, y)
+                   ["C", "4C"], ml, yD)
         if self.bias:
             self.param(f"transformer.{p}mlp.c_proj.bias", "MLP c_proj bias" + blk, grp, C, 1,
-                       ["C", "1"], ml - g - 1, y)
-        self.act(p + "mlp.out", "MLP output c_proj(gelu)" + blk, grp, C, T, ["C", "T"], self.a_left,
-                 y, p + "mlp.out", transpose=True)
+                       ["C", "1"], ml - g - 1, yD)
+        self.act(p + "mlp.out", "MLP output c_proj(gelu)" + blk, grp, C, T, ["C", "T"], self.b_left,
+                 yD, p + "mlp.out", transpose=True)
         self.act(p + "x", f"block {i} output: residual x + MLP", grp, C, T, ["C", "T"],
-                 self.res_left, y, p + "x", transpose=True)
-        return y + C
+                 self.res_left, yD, p + "x", transpose=True)
+        return yD
 
-    def attention(self, i: int, y: float) -> float:
+    def attention(self, i: int, y: float) -> None:
+        """The heads side by side left of ln_1, head 0 nearest to it. Each head: Q, K and V
+        stacked (bias | weights | vectors); right of them, level with Q, what the head computes
+        from them: scores | row max | row sum | softmax; the head's output under the softmax,
+        level with V. So a step's operands sit together: q and k beside their scores, att
+        above the output it weights v into."""
         T, C, g, w, M = self.T, self.C, self.g, self.w, self.M
         p = f"h.{i}."
         grp = p + "attn"
@@ -364,12 +410,12 @@ class _Layout:
         hs = C if merged else self.hs        # rows of a head's Q, K, V (all heads when merged)
         tr = self.nh * T if merged else T    # rows of a head's score matrices
         hw = self.head_width()
-        band_left = self.a_right - self.heads_band_width()
+        band_right = self.a_left - M
         for n, h in enumerate(heads):
-            left = band_left + n * (hw + M)
-            ox = left + hw - T                      # the head's vector column
-            wx = ox - w - C                         # its weights
+            left = band_right - (n + 1) * hw - n * M
+            wx = left + 1 + g                       # the head's weights
             bx = wx - g - 1                         # its biases
+            ox = wx + C + w                         # its vector column
             tag = "" if merged else f"[{h}]"
             head_txt = f"block {i}, all heads" if merged else f"block {i}, head {h}"
             idx = (0,) if merged else (0, h)
@@ -389,46 +435,48 @@ class _Layout:
                                head_tag=f"{p}attn.c_attn.{kind}.bias{tag}", kind=kind, **extra)
                 self.act(f"{p}attn.{kind}{tag}", f"{K}, {head_txt}", grp, hs, T, [hdim, "T"], ox,
                          top, f"{p}attn.{kind}", index=idx, transpose=True, **extra)
-            top = y + 3 * hs + 2 * g + w
             tdim = "nh\u00b7T" if merged else "T"
-            att_x = ox
-            sum_x = att_x - w - 1
-            max_x = sum_x - g - 1
-            sc_x = max_x - g - T
+            sc_x = ox + T + w
+            max_x = sc_x + T + g
+            sum_x = max_x + 1 + g
+            att_x = sum_x + 1 + w
             self.act(f"{p}attn.scores{tag}", f"attention scores, {head_txt}", grp, tr, T,
-                     [tdim, "T"], sc_x, top, f"{p}attn.scores", index=idx, **extra)
+                     [tdim, "T"], sc_x, y, f"{p}attn.scores", index=idx, **extra)
             self.act(f"{p}attn.att.max{tag}", f"score row max, {head_txt}", grp, tr, 1,
-                     [tdim, "1"], max_x, top, f"{p}attn.att.max", index=idx, role="aggregate",
+                     [tdim, "1"], max_x, y, f"{p}attn.att.max", index=idx, role="aggregate",
                      **extra)
             self.act(f"{p}attn.att.sum{tag}", f"row sum of exp, {head_txt}", grp, tr, 1,
-                     [tdim, "1"], sum_x, top, f"{p}attn.att.sum", index=idx, role="aggregate",
+                     [tdim, "1"], sum_x, y, f"{p}attn.att.sum", index=idx, role="aggregate",
                      **extra)
             self.act(f"{p}attn.att{tag}", f"attention (softmax), {head_txt}", grp, tr, T,
-                     [tdim, "T"], att_x, top, f"{p}attn.att", index=idx, **extra)
-            top += tr + w
+                     [tdim, "T"], att_x, y, f"{p}attn.att", index=idx, **extra)
+            out_top = y + max(2 * (hs + g), tr + w)
             self.act(f"{p}attn.head_out{tag}", f"head output att @ V, {head_txt}", grp, hs, T,
-                     [hdim, "T"], ox, top, f"{p}attn.head_out", index=idx, transpose=True,
+                     [hdim, "T"], att_x, out_top, f"{p}attn.head_out", index=idx, transpose=True,
                      **extra)
-        return y + 3 * hs + 2 * g + w + tr + w + hs
 
     # -- output ---------------------------------------------------------------
 
-    def output(self, y: float) -> None:
+    def output(self, y: float, stream: str) -> None:
+        """ln_f left of the last x (like a row A); logits, then probs, down the spine; lm_head
+        left of the logits."""
         T, C, V, g, w, cv = self.T, self.C, self.V, self.g, self.w, self.cv
+        self.layer_norm("ln_f", "ln_f", "final layer norm", y, self.a_left, stream, "ln_f",
+                        self.a_right + g)
         grp = "output"
-        y += w
-        self.act("logits", "logits lm_head(ln_f)", grp, V, T, ["vocab", "T"], self.a_left, y,
+        y += C + self.row_gap()
+        self.act("logits", "logits lm_head(ln_f)", grp, V, T, ["vocab", "T"], self.res_left, y,
                  "logits", transpose=True, cell=cv)
         self.param("lm_head.weight", "language-model head lm_head", grp, V, C, ["vocab", "C"],
-                   self.a_left - w - C * cv, y, cell=cv)
+                   self.res_left - w - C * cv, y, cell=cv)
         y += V * cv + w
-        self.act("probs.max", "logit max", grp, 1, T, ["1", "T"], self.a_left, y, "probs.max",
+        self.act("probs.max", "logit max", grp, 1, T, ["1", "T"], self.res_left, y, "probs.max",
                  role="aggregate", cell=cv)
         y += cv + g
-        self.act("probs.sum", "sum of exp", grp, 1, T, ["1", "T"], self.a_left, y, "probs.sum",
+        self.act("probs.sum", "sum of exp", grp, 1, T, ["1", "T"], self.res_left, y, "probs.sum",
                  role="aggregate", cell=cv)
         y += cv + w
-        self.act("probs", "probabilities softmax(logits)", grp, V, T, ["vocab", "T"], self.a_left,
+        self.act("probs", "probabilities softmax(logits)", grp, V, T, ["vocab", "T"], self.res_left,
                  y, "probs", transpose=True, cell=cv)
 
     # -- the scene --------------------------------------------------------------
@@ -437,7 +485,7 @@ class _Layout:
         groups = {}
         for gid, info in self.groups.items():
             lo, hi = _bounds(info["blocks"])
-            groups[gid] = {"label": _group_label(gid), "phase": _group_phase(gid),
+            groups[gid] = {"label": _group_label(gid), "short": _group_short(gid), "phase": _group_phase(gid),
                            "layer": _group_layer(gid),
                            "bounds": {"min": lo, "max": hi},
                            "blocks": [b["id"] for b in info["blocks"]]}
@@ -561,6 +609,17 @@ def _group_phase(gid: str) -> str:
     if tail in ("ln_1", "ln_2", "ln_f"):
         return PHASES["ln"]
     return PHASES[tail]
+
+
+def _group_short(gid: str) -> str:
+    """A group's name in a few words (the 3D view names the main parts in overviews)."""
+    names = {"ln_1": "layer norm 1", "ln_2": "layer norm 2", "attn": "attention",
+             "proj": "projection", "mlp": "MLP"}
+    if gid in ("embedding", "output"):
+        return gid
+    if gid == "ln_f":
+        return "final layer norm"
+    return f"block {_group_layer(gid)} · {names[gid.split('.')[-1]]}"
 
 
 def _group_label(gid: str) -> str:

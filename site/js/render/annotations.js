@@ -7,7 +7,9 @@
 //  - dimension marks: a bracket along a focused block's columns and one along its rows,
 //    named with the config's sizes (T = 11, C = 48, hs = 16, 4C = 192, V = 3);
 //  - tokens: the letters (and positions) of the input above `idx`, the vocabulary above the
-//    columns of `wte` and beside the rows of `lm_head`, `logits` and `probs`.
+//    columns of `wte` and beside the rows of `lm_head`, `logits` and `probs`;
+//  - groups (overviews only): the name of each main part of the model (layout groups) in the
+//    margin beside it, with a line to it (the framing keeps GROUP_MARGIN px free each side).
 //
 // Nothing is drawn over a block's cells: every text sits outside the blocks, and a text that
 // finds no free spot is left out. update() returns the boxes it used, so the block labels
@@ -22,6 +24,9 @@ const BADGE_GAP = 16;        // from the output block's edge to the badge's cent
 const DIM_GAP = 5;           // from a block's edge to its dimension bracket
 const DIM_TICK = 4;
 const MAX_DIM_BLOCKS = 6;
+const LABEL_BAND = 16;       // kept free above a focused block for its label
+const GROUP_KINDS = new Set(["embedding", "attn", "mlp", "output"]);   // the parts named in overviews
+export const GROUP_MARGIN = 180;   // px an overview keeps free on each side for the names
 
 /** The size a dimension name stands for, from the scene's config and T. */
 export function dimValue(name, config, T) {
@@ -58,7 +63,7 @@ export class Annotations {
     this.byId = new Map();
     this.focus = new Set();
     this.tokens = null;         // {vocab: [...], tokens: [...]}
-    this.enabled = { ops: true, dims: true, tokens: true };
+    this.enabled = { ops: true, dims: true, tokens: true, groups: false };
     this._rect = { x: 0, y: 0, w: 0, h: 0, depth: 0 };
   }
 
@@ -74,10 +79,11 @@ export class Annotations {
   /** The vocabulary and the input's tokens, for the token letters: {vocab: [...], tokens: [...]}. */
   setTokens(tokens) { this.tokens = tokens && Array.isArray(tokens.vocab) ? tokens : null; }
 
-  /** The step's focus (block ids) and which kinds to draw ({ops, dims, tokens}: booleans). */
+  /** The step's focus (block ids) and which kinds to draw ({ops, dims, tokens, groups}:
+   * booleans; groups, off unless asked: the name of each part of the model over it). */
   setFocus(ids, enabled = {}) {
     this.focus = new Set(ids || []);
-    this.enabled = { ops: true, dims: true, tokens: true, ...enabled };
+    this.enabled = { ops: true, dims: true, tokens: true, groups: false, ...enabled };
   }
 
   clear() {
@@ -145,6 +151,7 @@ export class Annotations {
    * `obstacles`: boxes {x, y, w, h} already taken (overlays). Returns the boxes this used.
    */
   update(picker, width, height, obstacles = []) {
+    this._picker = picker;
     for (const el of this.texts.values()) el._used = false;
     for (const el of this.paths.values()) el._used = false;
     const placed = [...obstacles];
@@ -160,6 +167,12 @@ export class Annotations {
         blockRects.set(blocks[i].id, { x: r.x, y: r.y, w: r.w, h: r.h });
       }
       const take = (box) => { placed.push(box); used.push(box); };
+      // the band above each focused block stays free for its label (render/labels.js)
+      for (const id of this.focus) {
+        const q = blockRects.get(id);
+        if (q) placed.push({ x: q.x, y: q.y - LABEL_BAND, w: Math.max(q.w, 90), h: LABEL_BAND });
+      }
+      if (this.enabled.groups) this._groups(take, placed, width, height);
       if (this.enabled.ops) this._ops(blockRects, take, placed, width, height);
       if (this.enabled.tokens) this._tokens(blockRects, take, placed, width, height);
       if (this.enabled.dims) this._dims(blockRects, take, placed, width, height);
@@ -167,6 +180,43 @@ export class Annotations {
     for (const [key, el] of this.texts) if (!el._used) { el.remove(); this.texts.delete(key); }
     for (const [key, el] of this.paths) if (!el._used) { el.remove(); this.paths.delete(key); }
     return used;
+  }
+
+  // ---- the parts of the model (groups), named in the margins beside them, for overviews:
+  // attention and the output on the left, the embedding tables and the MLPs on the right
+  _groups(take, placed, width, height) {
+    const groups = this.scene.groups || {};
+    const r = this._rect;
+    const rects = [];
+    let left = Infinity, right = -Infinity;
+    for (const [gid, g] of Object.entries(groups)) {
+      const kind = gid.split(".").pop();
+      if (!(g.short || g.label) || !GROUP_KINDS.has(kind)) continue;
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (const id of g.blocks || []) {
+        const i = this.byId.get(id);
+        if (i === undefined || !this._picker.rect(i, width, height, r)) continue;
+        x0 = Math.min(x0, r.x); y0 = Math.min(y0, r.y); x1 = Math.max(x1, r.x + r.w); y1 = Math.max(y1, r.y + r.h);
+      }
+      if (!(x1 > x0)) continue;
+      rects.push({ gid, kind, label: g.short || g.label, x0, y0, x1, y1 });
+    }
+    for (const q of rects) { left = Math.min(left, q.x0); right = Math.max(right, q.x1); }
+    for (const q of rects) {
+      const side = q.kind === "mlp" || q.kind === "embedding" ? "right" : "left";
+      const w = Math.min(q.label.length * 7.6 + 14, GROUP_MARGIN - 20);
+      const y = (q.y0 + q.y1) / 2 - 10;
+      const box = side === "left" ? { x: left - w - 14, y, w, h: 20 } : { x: right + 14, y, w, h: 20 };
+      if (box.x < 0 || box.y < 0 || box.x + box.w > width || box.y + box.h > height) continue;
+      if (placed.some((o) => box.x < o.x + o.w && box.x + box.w > o.x && box.y < o.y + o.h && box.y + box.h > o.y)) continue;
+      const el = this._text(`group:${q.gid}`, "group", q.label, "group", null);
+      el.dataset.group = q.gid;
+      el.style.width = `${w.toFixed(0)}px`;
+      this._place(el, box);
+      take(box);
+      const from = side === "left" ? box.x + box.w : box.x, to = side === "left" ? q.x0 : q.x1;
+      this._path(`group:${q.gid}`, "group-line", `M${from.toFixed(1)},${(y + 10).toFixed(1)} L${to.toFixed(1)},${(y + 10).toFixed(1)}`, false);
+    }
   }
 
   // ---- operations: arrows from the inputs into a badge outside the output
@@ -194,8 +244,11 @@ export class Annotations {
       }
       const badge = { x: bx - BADGE / 2, y: by - BADGE / 2, w: BADGE, h: BADGE };
       const wide = op.sign.length > 2;
-      if (wide) { badge.w = 8 + 6.6 * op.sign.length; badge.x = bx - badge.w / 2; }
       const el = this._text(`op${n}`, wide ? "op-badge wide" : "op-badge", op.sign, "op", op.output);
+      if (wide) {                        // as wide as its text (measured once per text)
+        if (el._measured !== op.sign) { el.style.display = "block"; el._width = el.offsetWidth; el._measured = op.sign; }
+        badge.w = el._width; badge.h = 20; badge.x = bx - badge.w / 2; badge.y = by - badge.h / 2;
+      }
       el.dataset.op = op.kind;
       this._place(el, badge);
       take(badge);

@@ -36,6 +36,7 @@ import { Animator } from "../render/anim.js";
 import { parsed } from "../render/pyvalue.js";
 import { stepView, wholeView } from "./framing.js";
 import { buildScaleToolbar } from "./scales.js";
+import { Card } from "./card.js";
 import { Tooltip } from "./tooltip.js";
 
 const container = document.getElementById("scene");
@@ -62,6 +63,7 @@ window.llmvizSceneSettled = true;
 
 const tooltip = new Tooltip(container);
 let toolbar = null;
+let card = null;
 let scaleHandler = null;
 
 function reduced() {
@@ -119,6 +121,7 @@ async function boot() {
   label.hidden = true;
   container.appendChild(label);
   api.animator = new Animator(api.renderer, { label });
+  card = new Card(container, api.renderer, () => { if (api.mode === "model") flyToStep(0.3); });
   const [scene, offsets, bin] = await Promise.all([
     fetchOk("data/scene.json").then((r) => r.json()),
     fetchOk("data/values.json").then((r) => r.json()),
@@ -185,11 +188,34 @@ if (container && window.ResizeObserver) {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
       const r = api.renderer, before = api.stepCamera;
+      if (card && card.spec && card.box.dataset.place !== card.placement()) card.show(card.spec);   // side <-> bottom
       if (!r || api.mode !== "model" || !before || !sameCamera(r.getCamera(), before)) return;
       flyToStep(0).then(() => { api.stepCamera = r.getCamera(); });
     }, 150);
   }).observe(container);
 }
+
+/**
+ * Where things are on screen now, in CSS px of the page: {scene: {x, y, w, h} (the 3D view),
+ * blocks: {id: {x, y, w, h}} (each block of the step's focus that is in front of the camera),
+ * card: {x, y, w, h} or null (the worked example), framing: what the camera framed}. For tests.
+ */
+api.viewState = () => {
+  const r = api.renderer;
+  if (!r || !container) return null;
+  const c = container.getBoundingClientRect();
+  const blocks = {};
+  if (api.mode === "model") {
+    for (const b of r.boxes(api.step.focus || [])) {
+      const q = r.screenRect(b.id);
+      if (q) blocks[b.id] = q;
+    }
+  }
+  const cr = card && card.rect();
+  return { scene: { x: c.left, y: c.top, w: c.width, h: c.height }, blocks, mode: api.mode,
+           card: cr ? { x: cr.x + c.left, y: cr.y + c.top, w: cr.w, h: cr.h } : null,
+           framing: api.framing };
+};
 
 /** Back to the step's own view (after the reader moved the camera, or a scale view). */
 api.reframe = (seconds = 0) => (api.renderer && api.mode === "model" ? flyToStep(seconds) : Promise.resolve(false));
@@ -211,11 +237,14 @@ api.playStep = (stepArg) => {
   window.llmvizSceneSettled = false;
   const cut = reduced() || step.reduced;
   const speed = step.speed > 0 ? step.speed : api.motionState.speed || 1;
-  api.step = { focus: step.focus || [], cells: step.cells || {}, dim: step.dim || [], camera: step.camera || null };
+  api.step = { focus: step.focus || [], cells: step.cells || {}, dim: step.dim || [], camera: step.camera || null,
+               figure: step.figure || null };
   if (api.animator.playing) api.animator.stop();
   r.dim(api.step.dim);
   applyHighlight();
-  r.annotate(api.step.focus, step.annotate || {});
+  // overviews (a named view) name the parts of the model
+  r.annotate(api.step.focus, { groups: !!(api.step.camera && api.step.camera.view), ...(step.annotate || {}) });
+  card.show(api.step.figure);            // before framing: the step is framed beside the card
   const seconds = cut ? 0 : (step.seconds ?? STEP_SECONDS) / speed;
   const flight = flyToStep(seconds);
   api.stepCamera = null;
@@ -278,6 +307,7 @@ api.showScale = (sceneJson, infoArg) => {
   api.animator.stop();
   r.setScene(scene);
   api.mode = scene.name || "scale";
+  card.show(null);
   toolbar.mark(api.mode);
   toolbar.info.textContent = info.text || `${scene.label}: shape only, no weights`;
   toolbar.info.hidden = false;
@@ -302,6 +332,7 @@ api.showModel = () => {
   r.dim(api.step.dim || []);
   applyHighlight();
   r.annotate(api.step.focus || []);
+  card.show(api.step.figure);
   if (api.step.camera) flyToStep(0);      // the current step's view again
   else frameOverview(0);
   return true;

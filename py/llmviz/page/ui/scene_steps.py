@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 STEP_SECONDS = 1.0          # one camera flight at speed 1
-VIEW_DIRECTION = [0, 0, 1]  # the layout's views look along -z
+VIEW_DIRECTION = [0.12, 0.1, 1]  # steps look at the blocks a little from the right and above: their depth shows
 MAX_TERMS = 6               # terms listed in a tooltip; beyond that, the text sums them up
 
 
@@ -125,6 +125,7 @@ def scene_step(step: dict, scene: dict, motion: dict | None = None) -> dict:
     return {"focus": expand(step.get("focus") or [], scene), "cells": cells, "dim": dim_names,
             "camera": camera_target(step.get("camera"), scene, step),
             "animation": animation_to_renderer(step.get("animation")),
+            "figure": step.get("figure"),
             "speed": float(speed), "seconds": STEP_SECONDS,
             "reduced": bool(motion.get("reduced"))}
 

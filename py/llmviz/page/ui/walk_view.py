@@ -736,10 +736,20 @@ class WalkView:
             return None
         return {"position": [float(v) for v in cam["position"]], "target": [float(v) for v in cam["target"]]}
 
+    def view(self) -> dict | None:
+        """Where the settled step's blocks are on screen (``llmvizScene.viewState()``): the scene's
+        rectangle, each focus block's projected rectangle and the worked-example card's, in CSS px."""
+        try:
+            import js
+            api = getattr(js, "llmvizScene", None)
+            return _plain(api.viewState()) if api is not None and hasattr(api, "viewState") else None
+        except Exception:  # noqa: BLE001 - no 3D view (no WebGL2), or not drawn yet
+            return None
+
     def _state_dict(self) -> dict:
         r = self.rendered or {}
         return {"phase": r.get("phase"), "step": r.get("step"), "id": r.get("id"), "title": r.get("title"),
-                "focus": list(r.get("focus", [])), "camera": self.camera(),
+                "focus": list(r.get("focus", [])), "camera": self.camera(), "view": self.view(),
                 "code": _plain(getattr(self.app, "code_refs", None) or []),
                 "numbers": _plain(r.get("numbers", [])), "refs": list(r.get("refs", [])),
                 "follow": dict(self.app.follow),
