@@ -152,6 +152,42 @@ def scale_scene(name: str, T: int = 11) -> dict:
     return out
 
 
+def scale_lineup(name: str, config: Any, label: str = "this model", T: int = 11) -> dict:
+    """The model of ``config`` and the real GPTs up to ``name`` (in ``SCALE_CONFIGS`` order),
+    side by side at their real sizes, tops level: one scene, for a sense of scale. Every
+    block is drawn shape only (``"pattern": "neutral"``); block ids and groups are prefixed
+    with the model's key (``"gpt3/h.0.attn.q"``, ``"model/x"``); ``"models"`` lists each model's
+    ``{key, label, param_count, bounds}`` left to right, so the view can name them."""
+    if name not in SCALE_CONFIGS:
+        raise ValueError(f"no scale view named {name!r}; choose one of {', '.join(SCALE_CONFIGS)}")
+    keys = list(SCALE_CONFIGS)
+    parts = [("model", label, scene(config, T=min(T, config_dict(config)["block_size"])), param_count(config))]
+    for key in keys[:keys.index(name) + 1]:
+        one = scale_scene(key, T=T)
+        parts.append((key, one["label"], one, one["param_count"]))
+    blocks, groups, models = [], {}, []
+    x = 0.0
+    for key, text, part, count in parts:
+        lo, hi = part["bounds"]["min"], part["bounds"]["max"]
+        dx, dy = x - lo[0], -hi[1]                # left edge at x, top at y = 0
+        for b in part["blocks"]:
+            nb = dict(b, id=f"{key}/{b['id']}", group=f"{key}/{b['group']}", pattern="neutral")
+            nb["pos"] = [_num(b["pos"][0] + dx), _num(b["pos"][1] + dy), b["pos"][2]]
+            blocks.append(nb)
+        for gid, g in part["groups"].items():
+            groups[f"{key}/{gid}"] = dict(g, blocks=[f"{key}/{i}" for i in g["blocks"]])
+        width, height = hi[0] - lo[0], hi[1] - lo[1]
+        models.append({"key": key, "label": text, "param_count": count,
+                       "bounds": {"min": [_num(x), _num(-height), lo[2]], "max": [_num(x + width), 0.0, hi[2]]}})
+        x += width + max(40.0, 0.08 * width)
+    lo, hi = _bounds(blocks)
+    big = SCALE_CONFIGS[name]
+    return {"version": SCENE_VERSION, "name": name, "label": big["label"], "values": "none",
+            "param_count": param_count({k: v for k, v in big.items() if k != "label"}),
+            "blocks": blocks, "groups": groups, "models": models, "ops": [], "views": {},
+            "bounds": {"min": lo, "max": hi}, "camera": {"fov": CAMERA_FOV_DEG, "aspect": CAMERA_ASPECT}}
+
+
 def scene(config: Any, T: int | None = None, *, merge_heads: bool = False) -> dict:
     """The Scene JSON for a model of ``config`` run on ``T`` tokens (default block_size).
 

@@ -173,6 +173,7 @@ export class Annotations {
         if (q) placed.push({ x: q.x, y: q.y - LABEL_BAND, w: Math.max(q.w, 90), h: LABEL_BAND });
       }
       if (this.enabled.groups) this._groups(take, placed, width, height);
+      if (this.scene.models) this._models(picker, take, placed, width, height);
       if (this.enabled.ops) this._ops(blockRects, take, placed, width, height);
       if (this.enabled.tokens) this._tokens(blockRects, take, placed, width, height);
       if (this.enabled.dims) this._dims(blockRects, take, placed, width, height);
@@ -216,6 +217,37 @@ export class Annotations {
       take(box);
       const from = side === "left" ? box.x + box.w : box.x, to = side === "left" ? q.x0 : q.x1;
       this._path(`group:${q.gid}`, "group-line", `M${from.toFixed(1)},${(y + 10).toFixed(1)} L${to.toFixed(1)},${(y + 10).toFixed(1)}`, false);
+    }
+  }
+
+  // ---- a line-up of models for scale (layout.scale_lineup): each named above itself, with a
+  // line down to it (the smallest are specks next to GPT-3)
+  _models(picker, take, placed, width, height) {
+    const cam = picker.camera;
+    let lastRight = -Infinity, lift = 0;
+    for (const m of this.scene.models) {
+      const { min, max } = m.bounds;
+      const project = (x, y) => {
+        const v = this._v || (this._v = new (cam.position.constructor)());
+        v.set(x, y, max[2]).project(cam);
+        return { x: (v.x + 1) * 0.5 * width, y: (1 - v.y) * 0.5 * height };
+      };
+      const a = project(min[0], max[1]), b = project(max[0], max[1]);
+      const cx = (a.x + b.x) / 2, top = Math.min(a.y, b.y);
+      const text = `${m.label} · ${Number(m.param_count).toLocaleString("en")} parameters`;
+      const w = text.length * 7.1 + 14;
+      let x = Math.max(4, Math.min(width - w - 4, cx - w / 2));
+      lift = x < lastRight + 6 ? lift + 26 : 0;         // overlapping the one before: one line higher
+      const box = { x, y: top - 30 - lift, w, h: 20 };
+      if (box.y < 0) box.y = 4 + lift;
+      lastRight = x + w;
+      const el = this._text(`model:${m.key}`, "group model", text, "model", null);
+      el.dataset.model = m.key;
+      el.style.width = `${w.toFixed(0)}px`;
+      this._place(el, box);
+      take(box);
+      this._path(`model:${m.key}`, "group-line", `M${(box.x + Math.min(w / 2, Math.max(6, cx - box.x))).toFixed(1)},${(box.y + 20).toFixed(1)} ` +
+        `L${cx.toFixed(1)},${top.toFixed(1)}`, false);
     }
   }
 

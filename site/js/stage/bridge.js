@@ -308,12 +308,14 @@ api.showScale = (sceneJson, infoArg) => {
   r.setScene(scene);
   api.mode = scene.name || "scale";
   card.show(null);
+  r.annotate([], { ops: false, dims: false, tokens: false, groups: false });   // the line-up names its models
   toolbar.mark(api.mode);
   toolbar.info.textContent = info.text || `${scene.label}: shape only, no weights`;
   toolbar.info.hidden = false;
   try {   // framed below the note, in the renderer's viewing direction
     const cam = r.getCamera();
-    r.flyTo(wholeView(r, container, cam.position.map((v, k) => v - cam.target[k])), 0);
+    const names = 26 * ((scene.models || []).length + 1);      // room above for the models' names
+    r.flyTo(wholeView(r, container, cam.position.map((v, k) => v - cam.target[k]), 0.94, names), 0);
   } catch (e) {
     console.warn("llmviz scene: scale view:", e.message);
     r.flyTo("*", 0);

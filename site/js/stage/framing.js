@@ -92,12 +92,13 @@ export function stepView(renderer, container, cam) {
   return done(frame(blocks, FILL_TIGHT), blocks, blocks, "tight");
 }
 
-/** A view framing every block of the renderer's scene in the free area, looking along `direction`. */
-export function wholeView(renderer, container, direction, fill = 0.94) {
+/** A view framing every block of the renderer's scene in the free area, looking along `direction`,
+ * with `labelPx` free above it. */
+export function wholeView(renderer, container, direction, fill = 0.94, labelPx = 0) {
   const blocks = renderer.boxes(["*"]);
   const cam = renderer.getCamera();
   const { width, height } = viewport(renderer, container);
   const view = frameBoxes(blocks.map((b) => b.box), { direction, fov: cam.fov || 45, width, height,
-                                                      insets: freeInsets(container), fill });
+                                                      insets: freeInsets(container), fill, labelPx });
   return { center: view.center, distance: view.distance, direction: view.direction };
 }

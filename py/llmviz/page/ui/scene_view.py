@@ -155,6 +155,7 @@ class SceneView:
         # without numpy the trace cannot change: the bundled values are on screen
 
     def on_model(self, **_: Any) -> None:
+        self.scale_cache.clear()         # the line-ups show the model beside the real GPTs
         if self.api is None or self.app.scene is None:
             return
         if self.mode != "model":
@@ -286,11 +287,12 @@ class SceneView:
                 self.back_to_model()
             return
         if name not in self.scale_cache:
-            self.scale_cache[name] = layout.scale_scene(name)
+            model_name = (self.app.card or {}).get("name") or "this model"
+            self.scale_cache[name] = layout.scale_lineup(name, self.app.config, model_name)
         scene = self.scale_cache[name]
         n_params = int(scene["param_count"])
-        # short: the note sits over the view (the model is framed below it); the tooltip says more
-        text = f"{scene['label']}: {n_params:,} parameters, shape only (no weights)."
+        # short: the note sits over the view (the models are framed below it)
+        text = f"This model beside real GPTs up to {scene['label']}, at their real sizes: shape only, no weights."
         self.mode = name
         self.api.showScale(json.dumps(scene), to_js({"text": text, "param_count": n_params},
                                                    dict_converter=self.js.Object.fromEntries))
