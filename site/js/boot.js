@@ -33,7 +33,8 @@ let settle;
 const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
 ready.catch(() => {}); // a rejection is shown in the page; no "unhandled" noise
 
-const api = window.llmviz = Object.assign(window.llmviz || {}, {
+// also this module's export `llmviz`: Python imports it (PyScript's js_modules, pyscript.toml)
+export const llmviz = Object.assign(window.llmviz || {}, {
   build: BUILD_ID,
   ready,
   info: null,          // the object `ready` resolved with
@@ -74,6 +75,7 @@ const api = window.llmviz = Object.assign(window.llmviz || {}, {
     },
   },
 });
+const api = window.llmviz = llmviz;
 
 // ---- storage: refusals must not stop the page ---------------------------------
 // In a frame of another site, with third-party storage blocked (Chromium's incognito

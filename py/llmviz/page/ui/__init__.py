@@ -51,5 +51,5 @@ def _mark(name: str) -> None:
 
 def _show_notice(text: str = "") -> None:
     """The "notice" event: a line the user should read, in the bar under the header."""
-    import js
-    js.llmviz.notice(text)
+    from pyscript.js_modules import boot
+    boot.llmviz.notice(text)

@@ -37,6 +37,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from llmviz.codepanel import code_refs
+from llmviz.page.ui import ffi
 
 __all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panel",
            "nanogpt_available", "default_tab", "published_refs", "dims_line", "wrap_lines",
@@ -278,7 +279,7 @@ class CodeView:
         self.hover_var = None
         self.lit: list[str] = []
         self._cache: dict = {}
-        self._proxies: list = []
+        self._observer = None   # the MutationObserver that follows the page's theme
         self.root.innerHTML = '<p class="cv-empty">The code of each step appears here.</p>'
 
     # ---- storage (may be unavailable, e.g. in a sandboxed frame) ----------
@@ -297,20 +298,15 @@ class CodeView:
 
     # ---- wiring -------------------------------------------------------------
     def mount(self) -> None:
-        from pyodide.ffi import create_proxy
-
         for event, fn in (("click", self._on_click), ("keydown", self._on_key),
                           ("mouseover", self._on_over), ("mouseout", self._on_out)):
-            proxy = create_proxy(fn)
-            self._proxies.append(proxy)
-            self.root.addEventListener(event, proxy)
+            ffi.listen(self.root, event, fn)
         app = self.app
         app.on("step", self.on_step)
         app.on("model", self.on_model)
         app.on("trace", self.on_trace)
         app.on("focus", self.on_focus)
         app.on("pick", self.on_pick)
-        app.code_refs = []
         self._theme_stylesheet()
         self._watch_theme()
         self._debug_hooks()
@@ -318,14 +314,14 @@ class CodeView:
         self._loading = asyncio.ensure_future(self.load())
 
     async def load(self) -> None:
-        from pyodide.http import pyfetch
+        from pyscript import fetch
 
         url = self.js.URL.new(CODE_JSON, self.js.document.baseURI).href
         try:
-            resp = await pyfetch(url)
+            resp = await fetch(url)
             if not resp.ok:
                 raise RuntimeError(f"HTTP {resp.status}")
-            self.resolved = code_refs.from_json(json.loads(await resp.string()))
+            self.resolved = code_refs.from_json(json.loads(await resp.text()))
         except Exception as e:  # noqa: BLE001 - the rest of the page goes on
             self.load_error = f"could not load {CODE_JSON} ({type(e).__name__}: {e})"
             self.app.report(f"code view: {self.load_error}")
@@ -495,17 +491,14 @@ class CodeView:
         doc.head.appendChild(link)
 
     def _watch_theme(self) -> None:
-        from pyodide.ffi import create_proxy
-
         js = self.js
-        proxy = create_proxy(lambda *_: self.apply_theme())
-        self._proxies.append(proxy)
+        proxy = ffi.proxy(lambda *_: self.apply_theme())
         try:
             js.window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", proxy)
         except Exception:  # noqa: BLE001 - old browsers: the theme is set once
             pass
         observer = js.MutationObserver.new(proxy)
-        options = js.JSON.parse('{"attributes": true, "attributeFilter": ["data-theme", "class"]}')
+        options = ffi.to_js({"attributes": True, "attributeFilter": ["data-theme", "class"]})
         observer.observe(js.document.documentElement, options)
         observer.observe(js.document.body, options)
         self._observer = observer
@@ -535,8 +528,6 @@ class CodeView:
 
     # ---- test hooks (only with ?debug=1) -------------------------------------------
     def _debug_hooks(self) -> None:
-        from pyodide.ffi import create_proxy, to_js
-
         js = self.js
         try:
             if js.URLSearchParams.new(js.location.search).get("debug") != "1":
@@ -556,17 +547,15 @@ class CodeView:
             app.emit("step", step=rendered)
 
         def record(ids=None, **_):
-            dbg.codeLastFocus = to_js(list(ids or []))
+            dbg.codeLastFocus = ffi.to_js(list(ids or []))
 
         app.on("focus", record)
-        proxy = create_proxy(step)
-        self._proxies.append(proxy)
+        proxy = ffi.proxy(step)
         dbg.codeStep = proxy
         if not getattr(dbg, "step", None):
             dbg.step = proxy
-        refs = create_proxy(lambda: json.dumps(app.code_refs))
-        emit = create_proxy(lambda name, payload="{}": app.emit(str(name), **json.loads(str(payload))))
-        self._proxies += [refs, emit]
+        refs = ffi.proxy(lambda: json.dumps(app.code_refs))
+        emit = ffi.proxy(lambda name, payload="{}": app.emit(str(name), **json.loads(str(payload))))
         dbg.codeRefs = refs      # () -> JSON of app.code_refs
         dbg.codeEmit = emit      # (event, JSON payload): as if another view emitted it
 

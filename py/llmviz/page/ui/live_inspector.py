@@ -15,6 +15,7 @@ import html
 from typing import Any
 
 from llmviz.page import live
+from llmviz.page.ui import ffi
 from llmviz.page.ui.dom import element, terms_table
 
 
@@ -127,14 +128,12 @@ class Inspector:
         self.draw_cell()
 
     def draw_heat(self) -> None:
-        from pyodide.ffi import to_js
-
         if self.view.mod is None:
             return
         b = self.block
         flat = [v for line in self.matrix for v in line]
-        self.view.mod.heatmap(self.el("insp-heat"), to_js(flat), b["rows"], b["cols"], b.get("role", "activation"),
-                              to_js(list(self.cell)))
+        self.view.mod.heatmap(self.el("insp-heat"), ffi.to_js(flat), b["rows"], b["cols"], b.get("role", "activation"),
+                              ffi.to_js(list(self.cell)))
 
     def draw_table(self) -> None:
         b, lab, m = self.block, self.labels, self.matrix

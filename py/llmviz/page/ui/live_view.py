@@ -34,7 +34,7 @@ from typing import Any
 
 from llmviz.page import live
 from llmviz.page.live import WeightsError
-from llmviz.page.ui import walk_nav
+from llmviz.page.ui import ffi, walk_nav
 from llmviz.core.vocab import InputError, Vocab
 
 KEY_INPUT = "llmviz.live.input"
@@ -57,8 +57,8 @@ class LiveView:
 
         self.app = app
         self.js = js
-        self.mod = None                  # js/live.js, once imported
-        self.proxies: list = []
+        self.mod = None                  # js/live.js (PyScript's js_modules), once mounted
+        self.inspector = None            # live_inspector.Inspector, once mounted
         self.lock = asyncio.Lock()
         self.rng = None
         self.pending: dict = {}          # one half of an npz + json pair, waiting for the other
@@ -87,10 +87,7 @@ class LiveView:
         return self.js.document.getElementById(id_)
 
     def proxy(self, fn):
-        from pyodide.ffi import create_proxy
-        p = create_proxy(fn)
-        self.proxies.append(p)
-        return p
+        return ffi.proxy(fn)
 
     def block_size(self) -> int:
         return int(self.app.config.block_size)
@@ -285,7 +282,6 @@ class LiveView:
 
     def promise(self, make_coro, arg=None):
         """A JS Promise for a command: resolves with the value, rejects with an Error(message)."""
-        from pyodide.ffi import create_once_callable, to_js
         js = self.js
 
         def executor(resolve, reject):
@@ -297,10 +293,10 @@ class LiveView:
                 except Exception as e:  # noqa: BLE001
                     reject(js.Error.new(f"{type(e).__name__}: {e}"))
                 else:
-                    resolve(to_js(value, dict_converter=js.Object.fromEntries))
+                    resolve(ffi.to_js(value))
             asyncio.ensure_future(run())
 
-        return js.Promise.new(create_once_callable(executor))
+        return js.Promise.new(ffi.once(executor))
 
     # ---- the model at work ----------------------------------------------------------
     def need_numpy(self) -> None:
@@ -705,11 +701,10 @@ class LiveView:
         js = self.js
         js.history.replaceState(None, "", str(js.location.pathname) + str(js.location.search))
         try:
-            from pyodide.ffi import to_js
+            from pyscript.js_modules import boot
             from llmviz import walkthrough
             first = walkthrough.phases()[0]["id"]
-            js.llmviz.goto(to_js({"phase": first, "step": 0}, dict_converter=js.Object.fromEntries)).catch(
-                self.proxy(lambda e=None: None))
+            boot.llmviz.goto(ffi.to_js({"phase": first, "step": 0})).catch(self.proxy(lambda e=None: None))
         except Exception:  # noqa: BLE001 - no walkthrough view: nothing to move
             pass
         for key in (KEY_INPUT, KEY_MODEL, KEY_HASH):
@@ -721,10 +716,10 @@ class LiveView:
         app = self.app
 
         async def cmd_set_input(arg):
-            return await self.set_input(_plain(arg) if arg is not None else "")
+            return await self.set_input(ffi.to_py(arg) if arg is not None else "")
 
         async def cmd_generate(arg):
-            opts = _plain(arg) if arg is not None else {}
+            opts = ffi.to_py(arg) if arg is not None else {}
             if not isinstance(opts, dict):
                 opts = {"n": opts}
             n = opts.get("n", 1)
@@ -754,12 +749,6 @@ class LiveView:
         for name, fn in (("setInput", cmd_set_input), ("generate", cmd_generate), ("loadModel", cmd_load)):
             app.command(name, (lambda f: lambda arg=None: self.promise(f, arg))(fn))
 
-    # ---- mount ------------------------------------------------------------------------------
-    async def import_js(self) -> None:
-        url = self.js.URL.new("js/live.js", self.js.document.baseURI).href
-        importer = self.js.Function.new("u", "return import(u)")
-        self.mod = await importer(url)
-
 
 def _p(p: float) -> str:
     """A probability with enough digits: 0.999995 is not 1, 3e-06 is not 0."""
@@ -786,13 +775,6 @@ def _number(value: Any, default: float) -> float:
     return out if out == out and abs(out) != float("inf") else default
 
 
-def _plain(value: Any) -> Any:
-    """A JS value as a Python one (strings and numbers pass as they are)."""
-    if hasattr(value, "to_py"):
-        return value.to_py()
-    return value
-
-
 def _predicted(trace) -> int | None:
     """The most likely next token at the trace's last position (works without numpy)."""
     try:
@@ -805,9 +787,11 @@ def _predicted(trace) -> int | None:
 
 
 def mount(app) -> LiveView:
+    from pyscript.js_modules import live as live_js   # js/live.js, imported by PyScript (pyscript.toml)
     from llmviz.page.ui import live_inspector
 
     view = LiveView(app)
+    view.mod = live_js
     view.build_dom()
     live_inspector.mount(app, view)
     view.register()
@@ -818,13 +802,5 @@ def mount(app) -> LiveView:
     view.asked_input = walk_nav.link_input(str(view.js.location.search), str(view.js.location.hash))
     view.restore_hash()
     app.live_view = view
-
-    async def later():
-        try:
-            await view.import_js()
-        except Exception as e:  # noqa: BLE001 - without it: no drag and drop, no kept model
-            app.report(f"live view: js/live.js did not load: {e}")
-        await view.restore()
-
-    asyncio.ensure_future(later())
+    asyncio.ensure_future(view.restore())
     return view
