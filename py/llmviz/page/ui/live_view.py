@@ -29,12 +29,12 @@ escaped), never as HTML.
 from __future__ import annotations
 
 import asyncio
-import html
 from typing import Any
 
 from llmviz.page import live
 from llmviz.page.live import WeightsError
 from llmviz.page.ui import ffi, walk_nav
+from llmviz.page.ui.dom import clone
 from llmviz.core.vocab import InputError, Vocab
 
 KEY_INPUT = "llmviz.live.input"
@@ -130,36 +130,7 @@ class LiveView:
 
     # ---- the DOM ----------------------------------------------------------------
     def build_dom(self) -> None:
-        root = self.el("live")
-        root.innerHTML = """
-<div class="live-row">
-  <label class="live-label" for="live-input">Your input</label>
-  <input id="live-input" type="text" autocomplete="off" spellcheck="false" autocapitalize="characters"
-         aria-describedby="live-msg">
-  <div id="live-seq" class="live-seq" aria-label="the sequence in the view"></div>
-  <div class="live-gen" role="group" aria-label="generation">
-    <button id="live-next" type="button" title="append the model's next token">Next token &#9656;</button>
-    <button id="live-reset" type="button" title="back to your input">Reset</button>
-    <label class="live-opt" title="sample from the probabilities instead of taking the most likely token">
-      <input id="live-sample" type="checkbox"> sample</label>
-    <label class="live-opt live-knob" title="temperature: below 1 sharper, above 1 flatter">T
-      <input id="live-temp" type="number" min="0.05" max="5" step="0.05" value="1"></label>
-    <label class="live-opt live-knob" title="sample only among the k most likely tokens (0: all)">top-k
-      <input id="live-topk" type="number" min="0" step="1" value="0"></label>
-  </div>
-  <div class="live-model">
-    <button id="live-load" type="button" title="an .npz and its .json from 'python -m llmviz convert'">Your model&#8230;</button>
-    <input id="live-file" type="file" multiple accept=".npz,.json" hidden>
-    <button id="live-default" type="button" class="linklike" hidden>use the default model</button>
-    <button id="live-startover" type="button" class="linklike" title="forget the input, model and position kept for the next visit">start over</button>
-  </div>
-</div>
-<div class="live-row live-info">
-  <span id="live-choice" class="live-choice"></span>
-  <span id="live-msg" class="live-msg" role="status" aria-live="polite"></span>
-</div>
-<div id="live-drop" class="live-drop" hidden><div>Drop <b>NAME.npz</b> and <b>NAME.json</b> to run your model</div></div>
-"""
+        """Wire the bar that index.html laid out (``sync_controls`` switches it on)."""
         field = self.el("live-input")
         field.addEventListener("input", self.proxy(self.on_typed))
         field.addEventListener("keydown", self.proxy(self.on_field_key))
@@ -176,6 +147,7 @@ class LiveView:
             doc.addEventListener(name, self.proxy(fn))
         self.js.window.addEventListener("hashchange", self.proxy(lambda e: self.save_hash()))
         self.js.window.addEventListener("pagehide", self.proxy(lambda e: self.save_hash()))
+        self.el("live-startover").disabled = False
         self.sync_controls()
         self.render_seq()
 
@@ -224,9 +196,7 @@ class LiveView:
         if len(self.ids) > self.block_size() and not live.is_sort(self.app.card):
             start = len(self.ids) - len(win)
         first = max(0, len(self.ids) - MAX_CHIPS)
-        parts = []
-        if first:
-            parts.append(f'<span class="tok more" title="{first} earlier tokens">&#8230;</span>')
+        chips = [self.chip("tok more", f"{first} earlier tokens", "\u2026")] if first else []
         for i in range(first, len(self.ids)):
             tok = vocab[self.ids[i]] if 0 <= self.ids[i] < len(vocab) else "?"
             cls = "tok in" if i < n_prompt else "tok gen"
@@ -235,9 +205,8 @@ class LiveView:
                 cls += " out"
                 title += ("; predicted by the last position, not fed back in" if i >= start + len(win)
                           else "; outside the model's block_size window")
-            parts.append(f'<span class="{cls}" title="{html.escape(title)}">'
-                         f'{html.escape(live.token_text(tok))}</span>')
-        box.innerHTML = "".join(parts)
+            chips.append(self.chip(cls, title, live.token_text(tok)))
+        box.replaceChildren(*chips)
         # the sort model's record has a fixed longest length: keep room for all of it, so a
         # short input does not re-wrap the bar (and resize the view) until the answer comes
         most = live.max_length(self.app.card, self.block_size()) if live.is_sort(self.app.card) else 0
@@ -249,6 +218,12 @@ class LiveView:
             restart = len(self.ids) >= live.max_length(self.app.card, self.block_size())
             nxt.title = ("start again from your input and add one token at a time" if restart
                          else "append the model's next token")
+
+    def chip(self, cls: str, title: str, text: str):
+        """A token chip (index.html's template), holding ``text`` as text."""
+        chip = clone(self.js.document, "tpl-live-tok")
+        chip.className, chip.title, chip.textContent = cls, title, text
+        return chip
 
     def render_choice(self) -> None:
         out = self.el("live-choice")

@@ -33,6 +33,7 @@ import js
 
 from llmviz import walkthrough
 from llmviz.page.ui import ffi, walk_nav
+from llmviz.page.ui.dom import clone, element, options
 from llmviz.page.ui.walk_nav import Where
 from llmviz.page.ui.walk_svg import gelu_plot, schematic
 
@@ -136,55 +137,35 @@ class WalkView:
                 self.titles[(phase.id, i)] = title
 
     def _build_nav(self) -> None:
-        tour, esc = self.tour, html.escape
-        cells, toc = [], []
-        for n, w in enumerate(tour.order):
-            p = tour.phase(w.phase)
-            first = " wv-tl-first" if w.step == 0 else ""
-            label = f"{p['title']}, step {w.step + 1}: {self.titles[(w.phase, w.step)]}"
-            cells.append(f'<span class="wv-tl-step{first}" data-i="{n}" title="{esc(label)}"></span>')
-        for p in tour.phases:
-            steps = "".join(
-                f'<li><a href="{esc(walk_nav.format_hash(Where(p["id"], i)))}" data-i="{tour.index(Where(p["id"], i))}">'
-                f'{esc(self.titles[(p["id"], i)])}</a></li>' for i in range(int(p["steps"])))
-            toc.append(f'<li data-phase="{esc(p["id"])}"><a class="wv-toc-phase" data-i="{tour.index(Where(p["id"], 0))}"'
-                       f' href="{esc(walk_nav.format_hash(Where(p["id"], 0)))}">{esc(p["title"])}</a><ol>{steps}</ol></li>')
-        speeds = "".join(f'<option value="{s}"{" selected" if s == 1.0 else ""}>{s:g}×</option>'
-                         for s in walk_nav.SPEEDS)
-        self.nav.innerHTML = f"""
-<div class="wv-bar">
-  <button type="button" class="wv-prev" title="Previous step (← or Shift+Space)" aria-label="Previous step">‹</button>
-  <div class="wv-where" aria-live="polite"><span class="wv-phase"></span> <span class="wv-count"></span></div>
-  <button type="button" class="wv-next" title="Next step (→ or Space)" aria-label="Next step">›</button>
-  <button type="button" class="wv-toc-toggle" aria-expanded="false" aria-controls="wv-toc">Contents</button>
-</div>
-<div class="wv-timeline" role="slider" tabindex="0" aria-label="Position in the walkthrough"
-     aria-valuemin="1" aria-valuemax="{len(tour)}">{''.join(cells)}</div>
-<div class="wv-controls">
-<div class="wv-motion" role="group" aria-label="Animation">
-  <label>Speed <select class="wv-speed" aria-label="Animation speed">{speeds}</select></label>
-  <button type="button" class="wv-pause" aria-pressed="false">Pause</button>
-  <button type="button" class="wv-skip" title="Show the end of the animation">Skip to end</button>
-  <span class="wv-reduced" hidden>reduced motion</span>
-</div>
-<div class="wv-follow" role="group" aria-label="The block and head the tour zooms into"
-     title="Which transformer block and attention head the steps from layer norm to the MLP show">
-  <span class="wv-follow-label">Follow</span>
-  <label class="wv-layer-choice">block <select class="wv-layer" aria-label="Transformer block to follow"></select></label>
-  <label class="wv-head-choice">head <select class="wv-head" aria-label="Attention head to follow"></select></label>
-</div>
-</div>
-<p class="wv-keyhint" role="status" hidden>The 3D view has the keys now: arrows and WASD pan (with Shift,
-  orbit), + and − zoom. <kbd>Esc</kbd> hands them back to the tour.</p>
-<div class="wv-toc" id="wv-toc" hidden>
-  <div class="wv-toc-map"></div>
-  <ol class="wv-toc-list">{''.join(toc)}</ol>
-</div>"""
+        """Fill the navigation that index.html laid out (the timeline, the contents) and switch
+        its controls on."""
+        tour, doc = self.tour, self.doc
         q = self.nav.querySelector
         self.el = {name: q(f".wv-{name}") for name in
                    ("prev", "next", "phase", "count", "timeline", "toc", "toc-toggle", "toc-map", "speed",
                     "pause", "skip", "reduced", "follow", "layer", "head", "layer-choice", "head-choice", "keyhint")}
-        self.cells = list(self.nav.querySelectorAll(".wv-tl-step"))
+        self.cells = []
+        for n, w in enumerate(tour.order):
+            cell = clone(doc, "tpl-wv-step")
+            cell.dataset.i = str(n)
+            cell.classList.toggle("wv-tl-first", w.step == 0)
+            self.cells.append(cell)
+        self.el["timeline"].replaceChildren(*self.cells)
+        self.el["timeline"].setAttribute("aria-valuemax", str(len(tour)))
+        toc = self.el["toc"].querySelector(".wv-toc-list")
+        for p in tour.phases:
+            entry = clone(doc, "tpl-wv-toc-phase")
+            entry.dataset.phase = p["id"]
+            self._toc_link(entry.querySelector("a"), Where(p["id"], 0), p["title"])
+            steps = entry.querySelector("ol")
+            for i in range(int(p["steps"])):
+                item = clone(doc, "tpl-wv-toc-step")
+                self._toc_link(item.querySelector("a"), Where(p["id"], i))
+                steps.appendChild(item)
+            toc.appendChild(entry)
+        self._update_titles()
+        for control in self.nav.querySelectorAll("[disabled]"):
+            control.disabled = False
         self._draw_schematic()
         self._listen(self.el["prev"], "click", lambda e: self.step_by(-1))
         self._listen(self.el["next"], "click", lambda e: self.step_by(1))
@@ -203,6 +184,12 @@ class WalkView:
         self._show_motion()
         self._fill_follow()
 
+    def _toc_link(self, a, where: Where, text: str | None = None) -> None:
+        a.href = walk_nav.format_hash(where)
+        a.dataset.i = str(self.tour.index(where))
+        if text is not None:
+            a.textContent = text
+
     def _draw_schematic(self) -> None:
         n_layer = walk_nav_config(self.app.config, "n_layer", 1)
         titles = {p["id"]: p["title"] for p in self.tour.phases}
@@ -210,11 +197,7 @@ class WalkView:
 
     def _build_embed_bar(self) -> None:
         stage = self.doc.getElementById("stage") or self.doc.body
-        bar = self.doc.createElement("div")
-        bar.id = "wv-embed-bar"
-        bar.innerHTML = ('<button type="button" class="wv-drawer" aria-expanded="true" aria-controls="panel">'
-                         'Hide notes</button>'
-                         '<a class="wv-full" target="_blank" rel="noopener">Open the full page ↗</a>')
+        bar = clone(self.doc, "tpl-wv-embed-bar")
         stage.appendChild(bar)
         self.drawer_button = bar.querySelector(".wv-drawer")
         self.full_link = bar.querySelector(".wv-full")
@@ -235,8 +218,9 @@ class WalkView:
         try:
             rendered = walkthrough.render_step(where.phase, where.step, app.walk_ctx())
         except Exception as e:
-            self.commentary.innerHTML = (f'<p class="wv-error">This step could not be shown for this input: '
-                                         f'{html.escape(type(e).__name__)}: {html.escape(str(e))}</p>')
+            self.commentary.replaceChildren()
+            element(self.doc, self.commentary, "p", "wv-error",
+                    f"This step could not be shown for this input: {type(e).__name__}: {e}")
             raise
         self.where, self.rendered = where, rendered
         self.settled_cam = None
@@ -299,16 +283,16 @@ class WalkView:
 
     def _render_commentary(self, r: dict) -> None:
         p = self.tour.phase(r["phase"])
-        kicker = f'{html.escape(p["title"])} · step {r["step"] + 1} of {int(p["steps"])}'
-        parts = [f'<p class="wv-kicker">{kicker}</p>',
-                 f'<h2 class="wv-title">{r["title"]}</h2>',   # render_step's title: escaped text, no tags
-                 f'<div class="wv-body">{r["html"]}</div>']
+        text = clone(self.doc, "tpl-wv-commentary")
+        text.querySelector(".wv-kicker").textContent = f'{p["title"]} · step {r["step"] + 1} of {int(p["steps"])}'
+        text.querySelector(".wv-title").innerHTML = r["title"]   # render_step's title: escaped text, no tags
+        text.querySelector(".wv-body").innerHTML = r["html"]      # the walkthrough's markup
         plot = r.get("plot")
         if plot and plot.get("kind") == "gelu":
-            parts.append(f'<figure class="wv-figure">{gelu_plot(plot)}'
-                         '<figcaption>GELU lets positive inputs through and squashes negative ones '
-                         'towards zero, with a smooth bend in between.</figcaption></figure>')
-        self.commentary.innerHTML = "".join(parts)
+            figure = clone(self.doc, "tpl-wv-gelu")
+            figure.insertAdjacentHTML("afterbegin", gelu_plot(plot))
+            text.appendChild(figure)
+        self.commentary.replaceChildren(text)
         self.commentary.dataset.phase = r["phase"]
         self.commentary.dataset.step = str(r["step"])
 
@@ -470,7 +454,7 @@ class WalkView:
         for key, count_name in (("layer", "n_layer"), ("head", "n_head")):
             n = int(walk_nav_config(config, count_name, 1))
             select = self.el[key]
-            select.innerHTML = "".join(f'<option value="{i}">{i}</option>' for i in range(n))
+            options(self.doc, select, range(n))
             select.value = str(follow[key])
             self.el[f"{key}-choice"].hidden = n < 2
         self.el["follow"].hidden = bool(self.el["layer-choice"].hidden and self.el["head-choice"].hidden)
