@@ -231,7 +231,12 @@ class WalkView:
         self._update_nav()
         self._set_hover(None)
         app.step = rendered
-        settle = app.scene_view.play(rendered) if app.scene_view is not None else None
+        settle = None
+        if app.scene_view is not None:
+            try:
+                settle = app.scene_view.play(rendered)
+            except Exception as e:  # noqa: BLE001 - like a broken listener: reported, the tour goes on
+                app.report(f"the scene could not play this step: {type(e).__name__}: {e}")
         app.emit("step", step=rendered)
         if history:
             self._history(where, cam, history)
