@@ -4,7 +4,8 @@
 // scene (data/scene.json) and its values (data/values.bin + the offset table
 // data/values.json), draws them and frames the overview, so real numbers are on
 // screen while Pyodide is still loading. Then llmviz.ui.scene_view (Python) takes
-// over through window.llmvizScene:
+// over through this module's export `bridge` (imported by PyScript's js_modules, see
+// pyscript.toml; the same object is window.llmvizScene, for tests and the console):
 //
 //   renderer                   the renderer (renderer.js API), or null without WebGL2
 //   ready                      a Promise: resolves once the first frame's data is drawn
@@ -67,8 +68,9 @@ const api = {
   stepSerial: 0,
   pointer: { x: 0, y: 0 },
 };
-window.llmvizScene = api;
+window.llmvizScene = api;       // for tests and the console; Python imports `bridge`
 window.llmvizSceneSettled = true;
+export { api as bridge };
 
 function reduced() {
   return !!(api.motionState.reduced || (reducedQuery && reducedQuery.matches));
