@@ -135,8 +135,8 @@ def from_bytes(npz_bytes: bytes, card: Any) -> GPT:
 
 
 def _array(member: npz_gate.Member, data: bytes) -> np.ndarray:
-    """An array over the bytes of a checked .npy member."""
-    flat = np.frombuffer(data, dtype=np.dtype(member.descr))
+    """The array of a checked .npy member's bytes (a writable copy, as np.load gives)."""
+    flat = np.frombuffer(data, dtype=np.dtype(member.descr)).copy()
     return flat.reshape(member.shape, order="F" if member.fortran_order else "C")
 
 
