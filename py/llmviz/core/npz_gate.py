@@ -28,8 +28,7 @@ import math
 import struct
 import sys
 import zipfile
-from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, NamedTuple
 
 from llmviz.core.limits import MAX_ARRAY_BYTES, WeightsError
 from llmviz.core.safe_json import size_text
@@ -46,8 +45,7 @@ _DIR_ENTRY_BUDGET = 1024             # bytes of central directory allowed per me
 _ENCRYPTED = 0x1
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """One checked ``.npy`` member: the array's name, shape and dtype, and where its data starts."""
     name: str
     info: zipfile.ZipInfo
