@@ -93,7 +93,7 @@ def check(npz_bytes: bytes, expected: Mapping[str, tuple[int, ...]], optional: I
     try:
         zf = zipfile.ZipFile(io.BytesIO(npz_bytes))
     except Exception as e:  # noqa: BLE001 - zipfile raises many kinds for a file that is not a zip
-        raise WeightsError(f"the weights file is not a readable .npz archive ({type(e).__name__}: "
+        raise WeightsError(f"the weights file is not an .npz archive ({type(e).__name__}: "
                            f"{str(e)[:120]})") from None
     try:
         infos = _check_names(zf.infolist(), expected, max_files)
@@ -112,7 +112,7 @@ def _check_end_record(data: bytes, max_files: int) -> None:
     """The zip's end record: the member count and directory size, before zipfile reads the directory."""
     at = data.rfind(_END_RECORD, max(0, len(data) - _END_SIZE - 0xFFFF))
     if at < 0 or len(data) - at < _END_SIZE:
-        raise WeightsError("the weights file is not a readable .npz archive (no zip directory at its end)")
+        raise WeightsError("the weights file is not an .npz archive (no zip directory at its end)")
     _, _, _, _, entries, dir_size, dir_offset, _ = struct.unpack_from(_END_FORMAT, data, at)
     if entries == 0xFFFF or dir_size == 0xFFFFFFFF or dir_offset == 0xFFFFFFFF:
         raise WeightsError("the weights file uses ZIP64 records, which an npz within the limits never needs")
