@@ -59,25 +59,15 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="projection",
         title="The output projection",
-        text={
-            "bias": """
-            Each head only worked on its own slice of the column; the projection
-            [[h.{L}.attn.c_proj.weight|`c_proj`]] mixes them. It is a plain linear
-            layer, {{size:C}} by {{size:C}}, with a bias
-            [[h.{L}.attn.c_proj.bias|`c_proj.bias`]].
+        text="""
+        Each head only worked on its own slice of the column; the projection
+        [[h.{L}.attn.c_proj.weight|`c_proj`]] mixes them. It is a plain linear
+        layer, {{size:C}} by {{size:C}}{{#if bias}}, with a bias
+        [[h.{L}.attn.c_proj.bias|`c_proj.bias`]]{{/if}}.
 
-            The top number of its output at position {{t}}: {{expr}}, in
-            [[h.{L}.attn.out|`attn.out`]].
-            """,
-            "*": """
-            Each head only worked on its own slice of the column; the projection
-            [[h.{L}.attn.c_proj.weight|`c_proj`]] mixes them. It is a plain linear
-            layer, {{size:C}} by {{size:C}}.
-
-            The top number of its output at position {{t}}: {{expr}}, in
-            [[h.{L}.attn.out|`attn.out`]].
-            """,
-        },
+        The top number of its output at position {{t}}: {{expr}}, in
+        [[h.{L}.attn.out|`attn.out`]].
+        """,
         values=_proj,
         focus=["h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out"],
         cells={"h.{L}.attn.c_proj.weight": ["row 0"], "h.{L}.attn.y": ["col {t}"],
@@ -123,21 +113,15 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="update_size",
         title="How big is the change?",
-        text={
-            "small_update": """
-            Compare lengths (the square root of the sum of squares) at position {{t}}:
-            the stream had norm {{n_in}} before this layer, the attention update has
-            norm {{n_upd}}, and their sum has norm {{n_out}}. Here the update is the
-            smaller of the two: it adjusts the stream rather than replacing it.
-            """,
-            "*": """
-            Compare lengths (the square root of the sum of squares) at position {{t}}:
-            the stream had norm {{n_in}} before this layer, the attention update has
-            norm {{n_upd}}, and their sum has norm {{n_out}}. Here the update is the
-            larger of the two, so it dominates the new stream; the old stream is
-            still in the sum, though, and later layers can read what is left of it.
-            """,
-        },
+        text="""
+        Compare lengths (the square root of the sum of squares) at position {{t}}:
+        the stream had norm {{n_in}} before this layer, the attention update has
+        norm {{n_upd}}, and their sum has norm {{n_out}}. Here the update is the
+        {{#if small_update}}smaller of the two: it adjusts the stream rather than
+        replacing it.{{else}}larger of the two, so it dominates the new stream; the old
+        stream is still in the sum, though, and later layers can read what is left of
+        it.{{/if}}
+        """,
         values=_sizes,
         focus=["{xin}", "h.{L}.attn.out", "h.{L}.x_attn"],
         cells={"{xin}": ["col {t}"], "h.{L}.attn.out": ["col {t}"], "h.{L}.x_attn": ["col {t}"]},

@@ -96,21 +96,13 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="expand",
         title="Expanding to 4C",
-        text={
-            "bias": """
-            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
-            for each of its {{size:4C}} hidden units, plus a bias per unit,
-            [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]. Unit {{j}} at position {{t}} takes the
-            dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
-            {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
-            """,
-            "*": """
-            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
-            for each of its {{size:4C}} hidden units. Unit {{j}} at position {{t}} takes
-            the dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
-            {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
-            """,
-        },
+        text="""
+        The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
+        for each of its {{size:4C}} hidden units{{#if bias}}, plus a bias per unit,
+        [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]{{/if}}. Unit {{j}} at position {{t}} takes
+        the dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
+        {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
+        """,
         values=_fc,
         focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
         cells={"h.{L}.mlp.c_fc.weight": ["row {j}"], "h.{L}.ln_2": ["col {t}"], "h.{L}.mlp.fc": ["cell {j} {t}"]},
@@ -139,26 +131,15 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="gelu",
         title="GELU",
-        text={
-            "gelu_tanh": """
-            Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
-            chance that a standard normal variable is below x (this model uses the
-            usual tanh approximation of Φ). Far above 0 it is almost x, far below almost
-            0, and in between it bends smoothly, dipping a little below 0.
+        text="""
+        Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
+        chance that a standard normal variable is below x{{#if gelu_tanh}} (this model
+        uses the usual tanh approximation of Φ){{/if}}. Far above 0 it is almost x, far
+        below almost 0, and in between it bends smoothly, dipping a little below 0.
 
-            Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
-            [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
-            """,
-            "*": """
-            Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
-            chance that a standard normal variable is below x. Far above 0 it is almost
-            x, far below almost 0, and in between it bends smoothly, dipping a little
-            below 0.
-
-            Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
-            [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
-            """,
-        },
+        Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
+        [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
+        """,
         values=_gelu,
         plot=_gelu_plot,
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],

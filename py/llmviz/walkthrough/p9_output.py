@@ -129,30 +129,23 @@ PHASE = Phase("output", "Output", [
     Step(
         id="choose",
         title="Choosing the next token",
-        text={
-            "sort": """
-            The simplest choice is the most likely token, {{top_tok}} at {{top_p}}. This
-            *greedy* choice is the right one for sorting: there is exactly one correct
-            next letter.
+        text="""
+        The simplest choice is the most likely token, {{top_tok}} at {{top_p}}{{#if sort}}.
+        This *greedy* choice is the right one for sorting: there is exactly one correct
+        next letter.
 
-            For writing text, always taking the top token tends to repeat itself, so
-            generators usually *sample*: draw a token at random with these
-            probabilities. Dividing the logits by a *temperature* first sharpens or
-            flattens them: at temperature {{t0}} the top token's probability would be
-            {{p0}}; at {{t1}}, {{p1}}; at {{t2}}, {{p2}}.
-            """,
-            "*": """
-            The simplest choice is the most likely token, {{top_tok}} at {{top_p}}: the
-            *greedy* choice. Always taking the top token tends to repeat itself, so text
-            generators usually *sample*: draw a token at random with these
-            probabilities.
+        For writing text, always taking the top token tends to repeat itself, so
+        generators usually *sample*: draw a token at random with these probabilities.
+        {{else}}: the *greedy* choice. Always taking the top token tends to repeat
+        itself, so text generators usually *sample*: draw a token at random with these
+        probabilities.
 
-            Dividing the logits by a *temperature* first sharpens or flattens them: at
-            temperature {{t0}} the top token's probability would be {{p0}}; at {{t1}},
-            {{p1}}; at {{t2}}, {{p2}}. Low temperatures make the model bolder in its
-            favourite, high ones more adventurous.
-            """,
-        },
+        {{/if}}
+        Dividing the logits by a *temperature* first sharpens or flattens them: at
+        temperature {{t0}} the top token's probability would be {{p0}}; at {{t1}},
+        {{p1}}; at {{t2}}, {{p2}}.{{#if !sort}} Low temperatures make the model bolder in
+        its favourite, high ones more adventurous.{{/if}}
+        """,
         values=_pick,
         focus=["logits", "probs"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "pick", "from": "probs", "col": "{t}", "row": "{next}", "mode": "greedy"},
@@ -161,25 +154,16 @@ PHASE = Phase("output", "Output", [
     Step(
         id="append",
         title="Append and run again",
-        text={
-            "last_letter": """
-            The chosen token is appended: the sequence becomes {{new_input}}.
-            {{next_tok}} is letter {{answer_pos}} of the sorted answer, the last one: the
-            model has written all six and stops. For a longer text the whole forward pass
-            would simply run again for every further token.
-            """,
-            "in_answer": """
-            The chosen token is appended: the input becomes {{new_input}}, and the whole
-            forward pass runs again to find the next letter. {{next_tok}} is letter
-            {{answer_pos}} of the sorted answer; the model keeps going until all six
-            are written.
-            """,
-            "*": """
-            The chosen token is appended: the input becomes {{new_input}}, and the whole
-            forward pass runs again for the token after that, and so on for as many
-            tokens as we want.
-            """,
-        },
+        text="""
+        The chosen token is appended: {{#if last_letter}}the sequence becomes
+        {{new_input}}. {{next_tok}} is letter {{answer_pos}} of the sorted answer, the
+        last one: the model has written all six and stops. For a longer text the whole
+        forward pass would simply run again for every further token.{{else}}the input
+        becomes {{new_input}}, and the whole forward pass runs again {{#if in_answer}}to
+        find the next letter. {{next_tok}} is letter {{answer_pos}} of the sorted
+        answer; the model keeps going until all six are written.{{else}}for the token
+        after that, and so on for as many tokens as we want.{{/if}}{{/if}}
+        """,
         values=_append,
         focus=["probs", "idx"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "append", "token": "{next}", "to": "idx", "col": "{T}"},
@@ -188,28 +172,24 @@ PHASE = Phase("output", "Output", [
     Step(
         id="loss",
         title="How wrong was it?",
-        text={
-            "target": """
-            Here we know what should come next: {{target_tok}}. The model gave it
-            probability {{p_target}}. Training measures the miss with the cross-entropy
-            loss, −log p = {{loss}}: 0 when the model is sure and right, growing without
-            limit as p goes to 0.
+        text="""
+        {{#if target}}
+        Here we know what should come next: {{target_tok}}. The model gave it
+        probability {{p_target}}. Training measures the miss with the cross-entropy
+        loss, −log p = {{loss}}: 0 when the model is sure and right, growing without
+        limit as p goes to 0.
+        {{else}}
+        When the right next token is known, as in training, the model is scored by
+        the cross-entropy loss: −log of the probability it gave that token. Had
+        {{top_tok}} been right, the loss would be −log {{top_p}} = {{loss_top}}: 0
+        when the model is sure and right, growing without limit as that probability
+        goes to 0.
+        {{/if}}
 
-            Training computes this loss at every position of many examples, averages it,
-            and nudges every weight a little in the direction that lowers it. That is
-            all the learning there is.
-            """,
-            "*": """
-            When the right next token is known, as in training, the model is scored by
-            the cross-entropy loss: −log of the probability it gave that token. Had
-            {{top_tok}} been right, the loss would be −log {{top_p}} = {{loss_top}}: 0
-            when the model is sure and right, growing without limit as that probability
-            goes to 0.
-
-            Training computes this loss at every position of many examples, averages it,
-            and nudges every weight a little in the direction that lowers it.
-            """,
-        },
+        Training computes this loss at every position of many examples, averages it,
+        and nudges every weight a little in the direction that lowers it.{{#if target}}
+        That is all the learning there is.{{/if}}
+        """,
         values=_loss,
         focus=["probs"], cells=lambda w: {"probs": [f"cell {w.target()} {w.t}"]} if w.target() is not None else {},
         code=["gpt.forward"],
