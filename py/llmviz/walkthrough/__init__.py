@@ -38,6 +38,10 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
     optional ``table(w) -> {"head": [...], "rows": [[...]]}`` (rendered under the
     text, and returned as plain strings) and ``plot(w) -> dict`` (e.g. the GELU curve).
 
+A step that works out one cell of a linear layer (weights · input + bias = output: the
+query, the projections, the MLP, the logits) gets its ``values``, ``focus``, ``cells`` and
+``animation`` from ``linear_steps.linear_step(weight, input, output, bias, row, col)``.
+
 Strings in ``focus``, ``cells``, ``camera``, ``dim`` and ``animation`` are templates
 over the step variables ``{t}`` (the position followed: the last one), ``{L}`` (the
 layer zoomed into) and ``{h}`` (the head): 0 and 0 unless ``ctx["follow"]`` chooses

@@ -4,20 +4,12 @@ from __future__ import annotations
 import math
 
 from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.linear_steps import linear_step
 from llmviz.walkthrough.numbers import Walk
 
 
 def _a(w: Walk, what: str) -> str:
     return f"h.{w.L}.attn.{what}"
-
-
-def _query(w: Walk) -> dict:
-    L, h, t = w.L, w.h, w.t
-    n = min(2, w.C)
-    pairs = [(w.qkv_w("q", L, h, 0, i), w.act(f"h.{L}.ln_1", 0, t, i)) for i in range(n)]
-    bias = w.qkv_b("q", L, h, 0) if w.bias else None
-    q = w.act(_a(w, "q"), 0, h, t, 0)
-    return {"expr": w.sum_expr(pairs, w.C, bias, q), "q": q}
 
 
 def _key_value(w: Walk) -> dict:
@@ -107,15 +99,8 @@ PHASE = Phase("attention", "Self-attention", [
         For the top number: {{expr}}, the top cell of column {{t}} of
         [[h.{L}.attn.q[{h}]|`q`]].
         """,
-        values=_query,
-        focus=lambda w: ["h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]"]
-        + (["h.{L}.attn.c_attn.q.bias[{h}]"] if w.bias else []),
-        cells={"h.{L}.attn.c_attn.q.weight[{h}]": ["row 0"], "h.{L}.ln_1": ["col {t}"],
-               "h.{L}.attn.q[{h}]": ["cell 0 {t}"]},
-        animation=lambda w: {"kind": "dot", "a": "h.{L}.attn.c_attn.q.weight[{h}]", "a_cells": [0, 0, 0, w.C - 1],
-                             "b": "h.{L}.ln_1", "b_cells": [0, w.t, w.C - 1, w.t],
-                             "bias": "h.{L}.attn.c_attn.q.bias[{h}]" if w.bias else None,
-                             "out": "h.{L}.attn.q[{h}]", "cell": [0, w.t]},
+        **linear_step("h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]",
+                      bias="h.{L}.attn.c_attn.q.bias[{h}]"),
         code=["attention.qkv"],
     ),
     Step(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -11,14 +12,6 @@ def _concat(w: Walk) -> dict:
     return {"h2": h2, "r0": r0, "r1": r0 + w.hs - 1,
             "y": w.act(f"h.{w.L}.attn.y", 0, w.t, r0),
             "ho": w.act(f"h.{w.L}.attn.head_out", 0, h2, w.t, 0)}
-
-
-def _proj(w: Walk) -> dict:
-    L, t = w.L, w.t
-    pairs = [(w.par(f"h.{L}.attn.c_proj.weight", 0, i), w.act(f"h.{L}.attn.y", 0, t, i))
-             for i in range(min(2, w.C))]
-    bias = w.par(f"h.{L}.attn.c_proj.bias", 0) if w.bias else None
-    return {"expr": w.sum_expr(pairs, w.C, bias, w.act(f"h.{L}.attn.out", 0, w.t, 0))}
 
 
 def _residual(w: Walk) -> dict:
@@ -68,14 +61,8 @@ PHASE = Phase("projection", "Projection", [
         The top number of its output at position {{t}}: {{expr}}, in
         [[h.{L}.attn.out|`attn.out`]].
         """,
-        values=_proj,
-        focus=["h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out"],
-        cells={"h.{L}.attn.c_proj.weight": ["row 0"], "h.{L}.attn.y": ["col {t}"],
-               "h.{L}.attn.out": ["cell 0 {t}"]},
-        animation=lambda w: {"kind": "dot", "a": "h.{L}.attn.c_proj.weight", "a_cells": [0, 0, 0, w.C - 1],
-                             "b": "h.{L}.attn.y", "b_cells": [0, w.t, w.C - 1, w.t],
-                             "bias": "h.{L}.attn.c_proj.bias" if w.bias else None,
-                             "out": "h.{L}.attn.out", "cell": [0, w.t]},
+        **linear_step("h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out",
+                      bias="h.{L}.attn.c_proj.bias"),
         code=["attention.proj"],
     ),
     Step(
@@ -88,8 +75,8 @@ PHASE = Phase("projection", "Projection", [
         """,
         focus=["h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out"],
         cells={"h.{L}.attn.out": ["all"]},
-        animation=lambda w: {"kind": "matmul", "weight": "h.{L}.attn.c_proj.weight", "input": "h.{L}.attn.y",
-                             "out": "h.{L}.attn.out", "bias": "h.{L}.attn.c_proj.bias" if w.bias else None},
+        animation=linear_animation("h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out",
+                                   bias="h.{L}.attn.c_proj.bias"),
         code=["attention.proj"],
     ),
     Step(

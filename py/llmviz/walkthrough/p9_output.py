@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
 TEMPERATURES = (0.5, 2.0, 5.0)
@@ -31,11 +32,12 @@ def _ln_f(w: Walk) -> dict:
     return {"mean": w.act("ln_f.mean", 0, w.t), "rstd": w.act("ln_f.rstd", 0, w.t)}
 
 
+# the worked logit is the most likely token's
+_LOGIT = linear_step("lm_head.weight", "ln_f", "logits", row=lambda w: _ranked(w)[0])
+
+
 def _logits(w: Walk) -> dict:
-    top = _ranked(w)[0]
-    pairs = [(w.par("lm_head.weight", top, i), w.act("ln_f", 0, w.t, i)) for i in range(min(2, w.C))]
-    return {"logit_list": _listing(w, "logits"), "top_tok": w.tok(top),
-            "expr": w.sum_expr(pairs, w.C, None, w.act("logits", 0, w.t, top))}
+    return {**_LOGIT["values"](w), "logit_list": _listing(w, "logits"), "top_tok": w.tok(_ranked(w)[0])}
 
 
 def _probs(w: Walk) -> dict:
@@ -106,9 +108,9 @@ PHASE = Phase("output", "Output", [
         computes every column so that you can compare them.
         """,
         values=_logits,
-        focus=["lm_head.weight", "ln_f", "logits"],
-        cells={"ln_f": ["col {t}"], "logits": ["col {t}"]},
-        animation={"kind": "matmul", "weight": "lm_head.weight", "input": "ln_f", "out": "logits"},
+        focus=_LOGIT["focus"],
+        cells={"ln_f": ["col {t}"], "logits": ["col {t}"]},   # the whole column: every token's logit
+        animation=linear_animation("lm_head.weight", "ln_f", "logits"),
         code=["gpt.lm_head"],
     ),
     Step(
