@@ -10,14 +10,15 @@ settings live in ``app.motion`` and every change emits ``"motion"`` with ``skip=
 Keys: Space, → and ↓ go forward; Shift+Space, ← and ↑ go back (not while typing,
 and arrows not while the 3D canvas has focus: the camera uses them there).
 
-Every step is an entry in the browser's history (``#phase=attention&step=3``), so
-back / forward step through the tour and a copied URL opens the same view; a camera
-the reader moved is kept as ``&cam=``. "Follow block … head …" picks which transformer
-block and attention head the zoomed-in phases show (``app.follow``; ``&layer=&head=``
-in the URL). JS API (through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step,
-layer, head})`` (resolves once the view has settled: it awaits ``app.settle``, which
-the scene view sets in its "step" listener to the camera flight's promise),
-``llmviz.state()``.
+Every step is an entry in the browser's history (``#phase=attention&step=scaling``: the
+ids of the phase and the step; a step's number is read too), so back / forward step
+through the tour and a copied URL opens the same view; a camera the reader moved is
+kept as ``&cam=``. "Follow block … head …" picks which transformer block and attention
+head the zoomed-in phases show (``app.follow``; ``&layer=&head=`` in the URL). JS API
+(through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step, layer, head})``
+(``step``: a step id, or its number in the phase; resolves once the view has settled: it
+awaits ``app.settle``, which the scene view sets in its "step" listener to the camera
+flight's promise), ``llmviz.state()`` (``step``: the step's id; ``step_index``: its number).
 
 Embedded (``?embed=1``): no header, the panel becomes a drawer beside the scene with a
 link to the full page; ``&lock=1`` pins the step given by ``?phase=&step=``. A parent
@@ -186,11 +187,12 @@ class WalkView:
             label = f"{p['title']}, step {w.step + 1}: {self.titles[(w.phase, w.step)]}"
             cells.append(f'<span class="wv-tl-step{first}" data-i="{n}" title="{esc(label)}"></span>')
         for p in tour.phases:
+            wheres = [tour.where(p["id"], i) for i in range(int(p["steps"]))]
             steps = "".join(
-                f'<li><a href="{esc(walk_nav.format_hash(Where(p["id"], i)))}" data-i="{tour.index(Where(p["id"], i))}">'
-                f'{esc(self.titles[(p["id"], i)])}</a></li>' for i in range(int(p["steps"])))
-            toc.append(f'<li data-phase="{esc(p["id"])}"><a class="wv-toc-phase" data-i="{tour.index(Where(p["id"], 0))}"'
-                       f' href="{esc(walk_nav.format_hash(Where(p["id"], 0)))}">{esc(p["title"])}</a><ol>{steps}</ol></li>')
+                f'<li><a href="{esc(walk_nav.format_hash(w))}" data-i="{tour.index(w)}">'
+                f'{esc(self.titles[(w.phase, w.step)])}</a></li>' for w in wheres)
+            toc.append(f'<li data-phase="{esc(p["id"])}"><a class="wv-toc-phase" data-i="{tour.index(wheres[0])}"'
+                       f' href="{esc(walk_nav.format_hash(wheres[0]))}">{esc(p["title"])}</a><ol>{steps}</ol></li>')
         speeds = "".join(f'<option value="{s}"{" selected" if s == 1.0 else ""}>{s:g}×</option>'
                          for s in walk_nav.SPEEDS)
         self.nav.innerHTML = f"""
@@ -738,7 +740,8 @@ class WalkView:
 
     def _state_dict(self) -> dict:
         r = self.rendered or {}
-        return {"phase": r.get("phase"), "step": r.get("step"), "id": r.get("id"), "title": r.get("title"),
+        return {"phase": r.get("phase"), "step": r.get("id"), "step_index": r.get("step"), "id": r.get("id"),
+                "title": r.get("title"),
                 "focus": list(r.get("focus", [])), "camera": self.camera(),
                 "code": _plain(getattr(self.app, "code_refs", None) or []),
                 "numbers": _plain(r.get("numbers", [])), "refs": list(r.get("refs", [])),
@@ -770,7 +773,7 @@ class WalkView:
             link = {"phase": target.get("phase"), "step": target.get("step"), "follow": follow or None,
                     "cam": target.get("camera")}
         else:
-            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 3}), "
+            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 'scaling'}), "
                              "and optionally layer and head")
         where = self.tour.resolve(link["phase"], link["step"])
         if link["follow"]:   # ValueError: rejected, nothing changes
