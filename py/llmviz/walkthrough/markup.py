@@ -32,7 +32,8 @@ Conditionals let a paragraph that differs between models by a phrase be written 
     multiplied by a learned weight γ (this model has no bias β){{/if}}. For the top row:
 
 They are resolved first, before anything else: a branch not taken is dropped unread
-(its ``{{values}}`` need not exist), and runs of spaces left where a tag stood become one.
+(the ``{{name}}`` values in it need not exist), and a run of spaces (as a tag leaves
+where it stood) becomes one space.
 
 A paragraph whose lines all start with ``|`` is a table (first line the header; a
 ``|---|`` line is skipped). A paragraph whose first line starts with ``- `` is a list
@@ -85,8 +86,8 @@ def resolve_conditionals(text: str, test: Callable[[str], bool]) -> str:
         return text
     text = _STANDALONE_TAG.sub(lambda m: m.group(1), text)
     out: list[str] = []
-    # one frame per open {{#if}}: is the branch now open shown, was a branch taken, the
-    # tag (for messages), was {{else}} seen; "shown" of the frame below is the parent's
+    # one frame per open {{#if}}: does the text around it show ("parent"), was one of its
+    # branches taken, has its {{else}} come, and the tag itself (for messages)
     stack: list[dict] = []
     showing = True
     pos = 0
