@@ -108,11 +108,11 @@ def test_dim_others_and_views(world):
 def test_a_spread_out_focus_names_where_its_animation_ends(world):
     """The page frames the primary block (the animation's result) when the focus is too spread out."""
     scene = world["scene"]
-    for phase, index, want in (("projection", 3, ["h.0.x_attn"]), ("output", 4, ["idx"]),
-                               ("attention", 3, ["h.0.attn.scores[0]"])):
-        step = walkthrough.render_step(phase, index, world["ctx"])
+    for phase, step_id, want in (("projection", "residual", ["h.0.x_attn"]), ("output", "append", ["idx"]),
+                                 ("attention", "one_score", ["h.0.attn.scores[0]"])):
+        step = walkthrough.render_step(phase, step_id, world["ctx"])
         cam = scene_steps.scene_step(step, scene)["camera"]
-        assert cam["primary"] == want, (phase, index, cam)
+        assert cam["primary"] == want, (phase, step_id, cam)
         assert set(want) <= set(cam["ids"])
     no_animation = scene_steps.scene_step({"focus": ["x"], "camera": {"blocks": ["x"]}}, scene)
     assert no_animation["camera"]["primary"] == []

@@ -171,7 +171,7 @@ async function command(name, arg) {
   const value = await fn(arg);
   return value && typeof value.toJs === "function" ? value.toJs({ dict_converter: Object.fromEntries }) : value;
 }
-api.goto = (target) => command("goto", target);         // target: {phase, step, layer?, head?}
+api.goto = (target) => command("goto", target);         // target: {phase, step, layer?, head?}; step: an id ("scaling") or a number
 api.setInput = (text) => command("setInput", text);
 api.generate = (n, opts) => command("generate", { n, ...(opts || {}) });      // resolves to the text
 api.loadModel = (npz, card) => command("loadModel", { npz, card });           // npz: ArrayBuffer, card: object or JSON text
@@ -182,7 +182,7 @@ api.phases = () => (handlers.has("phases") ? handlers.get("phases")() : command(
 
 // ---- embedding: postMessage from the parent page ---------------------------------
 // Messages (from a page embedding this one in an iframe):
-//   {type: "llmviz:goto", phase, step, layer?, head?, id?}  goes there (following that
+//   {type: "llmviz:goto", phase, step, layer?, head?, id?}  goes there (step: the step's id, or its number; following that
 //        transformer block and attention head, if given); once the view has settled the
 //        answer is {type: "llmviz:state", phase, step, focus, camera, code, ..., id}
 //   {type: "llmviz:state", id?}             answered with the same {type: "llmviz:state", ...}

@@ -80,10 +80,10 @@ def test_boots_and_answers_in_a_frame_of_another_site(built_dist, serve_dist, br
         child.wait_for_function("() => window.llmviz.state().settled === true")
         phases = child.evaluate("() => window.llmviz.phases()")
         target = phases[-1]
-        step = target["steps"] - 1
+        step = target["step_ids"][-1]
         assert (target["id"], step) != tuple(child.evaluate("() => [window.llmviz.state().phase, window.llmviz.state().step]"))
         page.evaluate(f"""() => document.getElementById("f").contentWindow.postMessage(
-            {{type: "llmviz:goto", phase: "{target['id']}", step: {step}, id: 7}}, "{site.origin}")""")
+            {{type: "llmviz:goto", phase: "{target['id']}", step: "{step}", id: 7}}, "{site.origin}")""")
         page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:state' && r.msg.id === 7)",
                                timeout=60_000)
         reply = page.evaluate("() => window.replies.find(r => r.msg.type === 'llmviz:state' && r.msg.id === 7)")

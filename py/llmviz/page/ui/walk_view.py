@@ -11,13 +11,15 @@ settings live in ``app.motion`` and every change emits ``"motion"`` with ``skip=
 Keys: Space, → and ↓ go forward; Shift+Space, ← and ↑ go back (not while typing,
 and arrows not while the 3D canvas has focus: the camera uses them there).
 
-Every step is an entry in the browser's history (``#phase=attention&step=3``), so
-back / forward step through the tour and a copied URL opens the same view; a camera
-the reader moved is kept as ``&cam=``. "Follow block … head …" picks which transformer
-block and attention head the zoomed-in phases show (``app.follow``; ``&layer=&head=``
-in the URL). JS API (through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step,
-layer, head})`` (resolves once the view has settled: it awaits the Future of
-``scene_view.play``), ``llmviz.state()``.
+Every step is an entry in the browser's history (``#phase=attention&step=scaling``: the
+ids of the phase and the step; a step's number is read too), so back / forward step
+through the tour and a copied URL opens the same view; a camera the reader moved is
+kept as ``&cam=``. "Follow block … head …" picks which transformer block and attention
+head the zoomed-in phases show (``app.follow``; ``&layer=&head=`` in the URL). JS API
+(through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step, layer, head})``
+(``step``: a step id, or its number in the phase; resolves once the view has settled: it
+awaits the Future of ``scene_view.play``), ``llmviz.state()`` (``step``: the step's id;
+``step_index``: its number).
 
 Embedded (``?embed=1``): no header, the panel becomes a drawer beside the scene with a
 link to the full page; ``&lock=1`` pins the step given by ``?phase=&step=``. A parent
@@ -156,11 +158,11 @@ class WalkView:
         for p in tour.phases:
             entry = clone(doc, "tpl-wv-toc-phase")
             entry.dataset.phase = p["id"]
-            self._toc_link(entry.querySelector("a"), Where(p["id"], 0), p["title"])
+            self._toc_link(entry.querySelector("a"), tour.where(p["id"], 0), p["title"])
             steps = entry.querySelector("ol")
             for i in range(int(p["steps"])):
                 item = clone(doc, "tpl-wv-toc-step")
-                self._toc_link(item.querySelector("a"), Where(p["id"], i))
+                self._toc_link(item.querySelector("a"), tour.where(p["id"], i))
                 steps.appendChild(item)
             toc.appendChild(entry)
         self._update_titles()
@@ -665,7 +667,8 @@ class WalkView:
 
     def _state_dict(self) -> dict:
         r = self.rendered or {}
-        return {"phase": r.get("phase"), "step": r.get("step"), "id": r.get("id"), "title": r.get("title"),
+        return {"phase": r.get("phase"), "step": r.get("id"), "step_index": r.get("step"), "id": r.get("id"),
+                "title": r.get("title"),
                 "focus": list(r.get("focus", [])), "camera": self.camera(),
                 "code": ffi.to_py(self.app.code_refs),
                 "numbers": ffi.to_py(r.get("numbers", [])), "refs": list(r.get("refs", [])),
@@ -697,7 +700,7 @@ class WalkView:
             link = {"phase": target.get("phase"), "step": target.get("step"), "follow": follow or None,
                     "cam": target.get("camera")}
         else:
-            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 3}), "
+            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 'scaling'}), "
                              "and optionally layer and head")
         where = self.tour.resolve(link["phase"], link["step"])
         if link["follow"]:   # ValueError: rejected, nothing changes
