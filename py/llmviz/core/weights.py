@@ -2,9 +2,9 @@
 
 The card holds the config, the vocabulary, the task and where the weights came
 from (seed, steps, loss, accuracy, training time, torch version). ``load`` and
-``save`` read and write both; ``check_state_dict`` is the gate every set of
-weights passes through, so a misfit is an error that names the key, never a
-silent partial load.
+``save`` read and write both. Every set of weights passes through
+``GPT.from_state_dict`` (names and shapes: ``llmviz.core.shape``), so a misfit is a
+WeightsError that names the key, never a silent partial load.
 """
 from __future__ import annotations
 
@@ -12,60 +12,16 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.shape import WeightsError
 from llmviz.core.vocab import Vocab
 
 CARD_FORMAT = "llmviz-model/1"
 MAX_BYTES = 64 * 1024 * 1024
-
-# buffers nanoGPT (and minGPT / HF GPT-2) keep in the state dict that are not weights
-_IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
-_COMPILE_PREFIX = "_orig_mod."
-
-
-class WeightsError(ValueError):
-    """The weights or their card do not fit the model; the message names the key."""
-
-
-def check_state_dict(state: Mapping[str, Any], expected: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Match ``state`` to the ``expected`` names and shapes; return float32 arrays.
-
-    Strips torch.compile's ``_orig_mod.`` prefix, drops attention-mask buffers,
-    ties ``lm_head.weight`` to ``transformer.wte.weight`` when it is absent.
-    """
-    cleaned: dict[str, Any] = {}
-    for key, value in state.items():
-        name = key[len(_COMPILE_PREFIX):] if key.startswith(_COMPILE_PREFIX) else key
-        if name.endswith(_IGNORED_SUFFIXES) and name not in expected:
-            continue
-        cleaned[name] = value
-    tied = "lm_head.weight" not in cleaned
-    if tied and "transformer.wte.weight" in cleaned:
-        cleaned["lm_head.weight"] = cleaned["transformer.wte.weight"]
-
-    unexpected = sorted(set(cleaned) - set(expected))
-    if unexpected:
-        raise WeightsError(f"unexpected key {unexpected[0]!r} in the state dict"
-                           + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-    out: dict[str, np.ndarray] = {}
-    for name, want in expected.items():
-        if name not in cleaned:
-            raise WeightsError(f"missing key {name!r} in the state dict")
-        arr = np.asarray(cleaned[name])
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise WeightsError(f"key {name!r} has dtype {arr.dtype}, expected floating point")
-        if arr.shape != want.shape:
-            raise WeightsError(f"key {name!r} has shape {tuple(arr.shape)}, expected {tuple(want.shape)}")
-        if not np.isfinite(arr).all():
-            raise WeightsError(f"key {name!r} holds NaN or infinite values")
-        out[name] = np.ascontiguousarray(arr, dtype=np.float32)
-    if tied:
-        out["lm_head.weight"] = out["transformer.wte.weight"]
-    return out
 
 
 # ----------------------------------------------------------------------------

@@ -36,16 +36,13 @@ import math
 import zipfile
 from typing import Any, Mapping, NamedTuple, Sequence
 
-from llmviz.core.trace import param
+from llmviz.core.shape import ModelShape, WeightsError, lookup_param
 from llmviz.core.vocab import InputError, Vocab
 
 try:
-    from llmviz.core.weights import MAX_BYTES, WeightsError
+    from llmviz.core.weights import MAX_BYTES
 except ImportError:   # no numpy (weights.py needs it): nothing can be loaded, the rest still works
     MAX_BYTES = 64 * 1024 * 1024
-
-    class WeightsError(ValueError):
-        """The weights or their card do not fit the model (stand-in without numpy)."""
 
 MAX_CARD_BYTES = 8 * 1024 * 1024   # a card is config + vocabulary: far below this
 MAX_BLOCK_SIZE = 1024              # the page draws T x T attention blocks
@@ -343,14 +340,12 @@ def check_upload_sizes(files: Sequence[tuple[str, int]]) -> tuple[int | None, in
 
 def check_limits(config: Any) -> None:
     """Refuse a model the page cannot hold or draw, before allocating it."""
-    from llmviz.viz.layout import param_count
-
     if config.block_size > MAX_BLOCK_SIZE:
         raise WeightsError(f"block_size {config.block_size} is more than the page shows "
                            f"({MAX_BLOCK_SIZE})")
     if config.n_layer > MAX_LAYERS:
         raise WeightsError(f"n_layer {config.n_layer} is more than the page shows ({MAX_LAYERS})")
-    n = param_count(config)
+    n = ModelShape.from_config(config).param_count()
     if n * 4 > MAX_BYTES:
         raise WeightsError(f"the card describes {n:,} parameters ({n * 4 / 2**20:.0f} MB as float32); "
                            f"the page loads at most {MAX_BYTES // 2**20} MB")
@@ -445,7 +440,7 @@ def block_matrix(block: dict, trace: Mapping, params: Mapping) -> list[list[floa
     Cells past the end of a shorter trace (a scene padded to more tokens) are None.
     """
     rows, cols = block["rows"], block["cols"]
-    tensor = trace[block["trace"]] if "trace" in block else param(params, block["param"])
+    tensor = trace[block["trace"]] if "trace" in block else lookup_param(params, block["param"])
     shape = tuple(tensor.shape)
     if hasattr(tensor, "tolist") and type(tensor).__module__.startswith("numpy"):
         from llmviz.viz.scene_values import source_array
