@@ -203,10 +203,6 @@ class GPTConfig:
     def __post_init__(self):
         ModelShape.from_config(self)  # a ValueError names the field that does not fit
 
-    @property
-    def head_size(self) -> int:
-        return self.n_embd // self.n_head
-
     def to_dict(self) -> dict:
         return asdict(self)
 

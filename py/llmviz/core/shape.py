@@ -58,14 +58,14 @@ probs                      (B, T, V)          softmax(logits)
 """
 from __future__ import annotations
 
+import dataclasses
 import operator
-from dataclasses import dataclass
 from functools import cached_property
 from math import prod
 from typing import Any, Mapping, NamedTuple
 
 CONFIG_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "bias", "gelu")
-_SIZES = CONFIG_FIELDS[:5]
+SIZE_FIELDS = CONFIG_FIELDS[:5]            # the fields a config must give (the others default)
 _DEFAULTS = {"bias": True, "gelu": "erf"}
 GELU_FORMS = ("erf", "tanh")   # nanoGPT's nn.GELU() (erf); GPT-2's and minGPT's form (tanh)
 
@@ -148,7 +148,7 @@ class Block(NamedTuple):
 _INTERNED: dict = {}
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ModelShape:
     """The sizes of one nanoGPT GPT, and every name and shape that follows from them."""
     block_size: int
@@ -160,7 +160,7 @@ class ModelShape:
     gelu: str = "erf"
 
     def __post_init__(self):
-        for name in _SIZES:
+        for name in SIZE_FIELDS:
             value = getattr(self, name)
             try:
                 size = operator.index(value)
