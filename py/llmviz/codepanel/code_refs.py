@@ -416,7 +416,7 @@ def _weights_describer(shape: ModelShape, ctx: Mapping[str, Any], strict: bool =
         info = weight_blocks(module, shape)
         if info is None and strict:
             raise SelectorError(f"weights {spec.path!r}: the model has no parameter {module!r} "
-                                f"(from {spec.module!r}); see llmviz.viz.layout")
+                                f"(from {spec.module!r}); see llmviz.core.shape")
         return info
 
     return describe
