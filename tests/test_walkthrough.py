@@ -19,6 +19,7 @@ import pytest
 import llmviz.walkthrough as wt
 from llmviz.core import tracefile
 from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.shape import ModelShape
 from llmviz.core.trace import Trace, trace_shapes
 from llmviz.walkthrough import markup, numbers
 
@@ -192,7 +193,7 @@ def check_block_ids(case):
     steps, c = case["steps"], case
     config, T = c["config"], c["np_trace"]["idx"].shape[1]
     valid = contract_ids(config)
-    assert numbers.block_ids(config) == valid
+    assert ModelShape.from_config(config).block_ids() == valid
     from llmviz.viz.layout import scene
     the_scene = scene(config, T)
     scene_blocks = {b["id"]: b for b in the_scene["blocks"]}

@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from llmviz.core.limits import MAX_BYTES, WeightsError, check_config
-
-# model_args keys nanoGPT's GPTConfig has; dropout is a training setting we drop
-_REQUIRED_ARGS = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
+from llmviz.core.shape import SIZE_FIELDS
 
 
 class ConvertError(Exception):
@@ -175,7 +173,7 @@ def _checkpoint_parts(checkpoint: Any, path: Path) -> tuple[dict, dict]:
     model_args, state = checkpoint["model_args"], checkpoint["model"]
     if not isinstance(model_args, dict) or not isinstance(state, dict):
         raise ConvertError(f"{path} is not a nanoGPT checkpoint: 'model_args' and 'model' must be dicts")
-    absent = [k for k in _REQUIRED_ARGS if model_args.get(k) is None]
+    absent = [k for k in SIZE_FIELDS if model_args.get(k) is None]
     if absent:
         raise ConvertError(f"{path}: model_args lacks {', '.join(absent)}")
     model_args = dict(model_args)

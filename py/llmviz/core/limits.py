@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmviz.core import safe_json
+from llmviz.core.shape import ModelShape, WeightsError   # one error for weights that do not fit
 
 MAX_BYTES = 64 * 1024 * 1024        # an npz file; also the parameters, counted as float32
 MAX_ARRAY_BYTES = 2 * MAX_BYTES     # the arrays of an npz, uncompressed (float64 doubles them)
@@ -35,13 +36,12 @@ MAX_N_EMBD = 8192
 MAX_N_HEAD = 256
 MAX_VOCAB = 262_144
 
-_CONFIG_LIMITS = (("block_size", MAX_BLOCK_SIZE, "the longest text the page draws"),
-                  ("n_layer", MAX_LAYERS, "the transformer blocks the page draws"),
-                  ("n_embd", MAX_N_EMBD, ""), ("n_head", MAX_N_HEAD, ""), ("vocab_size", MAX_VOCAB, ""))
+# the largest value of each size the config gives (ModelShape.SIZE_FIELDS), and why
+_CONFIG_LIMITS = {"block_size": (MAX_BLOCK_SIZE, "the longest text the page draws"),
+                  "n_layer": (MAX_LAYERS, "the transformer blocks the page draws"),
+                  "n_embd": (MAX_N_EMBD, ""), "n_head": (MAX_N_HEAD, ""), "vocab_size": (MAX_VOCAB, "")}
 
 
-class WeightsError(ValueError):
-    """The weights or their card do not fit the model or the limits; the message says which."""
 
 
 def check_config(config: Any) -> None:
@@ -50,16 +50,17 @@ def check_config(config: Any) -> None:
     ``config`` is a GPTConfig (or any object with its fields). Every size must be a
     positive integer within its limit, and the parameters, as float32, within MAX_BYTES.
     """
-    for name, limit, why in _CONFIG_LIMITS:
+    for name, (limit, why) in _CONFIG_LIMITS.items():
         value = getattr(config, name, None)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise WeightsError(f"the config's {name} must be a positive integer, got {value!r:.40}")
         if value > limit:
             raise WeightsError(f"the config's {name} is {value:,}; llmviz loads models with {name} "
                                f"at most {limit:,}" + (f" ({why})" if why else ""))
-    from llmviz.viz.layout import param_count   # shape: ModelShape's parameter count when it lands
-
-    n = param_count(config)
+    try:
+        n = ModelShape.from_config(config).param_count()
+    except ValueError as e:                   # a size that does not fit the others (n_embd % n_head)
+        raise WeightsError(str(e)) from None
     if n * 4 > MAX_BYTES:
         raise WeightsError(f"the config describes {n:,} parameters ({n * 4 / 2**20:,.0f} MB as float32); "
                            f"llmviz loads at most {MAX_BYTES // 2**20} MB")

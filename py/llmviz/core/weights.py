@@ -2,9 +2,9 @@
 
 The card holds the config, the vocabulary, the task and where the weights came
 from (seed, steps, loss, accuracy, training time, torch version). ``load`` and
-``save`` read and write both; ``check_state_dict`` is the gate every set of
-weights passes through, so a misfit is an error that names the key, never a
-silent partial load.
+``save`` read and write both. Every set of weights passes through
+``GPT.from_state_dict`` (names and shapes: ``llmviz.core.shape``), so a misfit is a
+WeightsError that names the key, never a silent partial load.
 
 Files from outside are checked before anything is built from them (``from_bytes``,
 which the page calls too): the card through ``limits.read_card_json`` (size, depth,
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -25,50 +25,10 @@ from llmviz.core import npz_gate
 from llmviz.core.limits import MAX_BYTES, MAX_CARD_BYTES, WeightsError, check_config, read_card_json
 from llmviz.core.model import GPT, GPTConfig
 from llmviz.core.safe_json import size_text
+from llmviz.core.shape import ModelShape
 from llmviz.core.vocab import Vocab
 
 CARD_FORMAT = "llmviz-model/1"
-
-# buffers nanoGPT (and minGPT / HF GPT-2) keep in the state dict that are not weights
-_IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
-_COMPILE_PREFIX = "_orig_mod."
-
-
-def check_state_dict(state: Mapping[str, Any], expected: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Match ``state`` to the ``expected`` names and shapes; return float32 arrays.
-
-    Strips torch.compile's ``_orig_mod.`` prefix, drops attention-mask buffers,
-    ties ``lm_head.weight`` to ``transformer.wte.weight`` when it is absent.
-    """
-    cleaned: dict[str, Any] = {}
-    for key, value in state.items():
-        name = key[len(_COMPILE_PREFIX):] if key.startswith(_COMPILE_PREFIX) else key
-        if name.endswith(_IGNORED_SUFFIXES) and name not in expected:
-            continue
-        cleaned[name] = value
-    tied = "lm_head.weight" not in cleaned
-    if tied and "transformer.wte.weight" in cleaned:
-        cleaned["lm_head.weight"] = cleaned["transformer.wte.weight"]
-
-    unexpected = sorted(set(cleaned) - set(expected))
-    if unexpected:
-        raise WeightsError(f"unexpected key {unexpected[0]!r} in the state dict"
-                           + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-    out: dict[str, np.ndarray] = {}
-    for name, want in expected.items():
-        if name not in cleaned:
-            raise WeightsError(f"missing key {name!r} in the state dict")
-        arr = np.asarray(cleaned[name])
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise WeightsError(f"key {name!r} has dtype {arr.dtype}, expected floating point")
-        if arr.shape != want.shape:
-            raise WeightsError(f"key {name!r} has shape {tuple(arr.shape)}, expected {tuple(want.shape)}")
-        if not np.isfinite(arr).all():
-            raise WeightsError(f"key {name!r} holds NaN or infinite values")
-        out[name] = np.ascontiguousarray(arr, dtype=np.float32)
-    if tied:
-        out["lm_head.weight"] = out["transformer.wte.weight"]
-    return out
 
 
 # ----------------------------------------------------------------------------
@@ -107,10 +67,7 @@ def parse_card(card: Any) -> tuple[GPTConfig, Vocab]:
 
 def expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
     """The state-dict names a config implies, with their shapes (no arrays are made)."""
-    # shape: ModelShape's parameter names and shapes when branch `shape` lands
-    from llmviz.walkthrough.numbers import param_names, param_shape
-
-    return {name: param_shape(name, config) for name in param_names(config)}
+    return ModelShape.from_config(config).param_shapes()
 
 
 def from_bytes(npz_bytes: bytes, card: Any) -> GPT:

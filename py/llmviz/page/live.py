@@ -37,7 +37,7 @@ import math
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from llmviz.core.limits import MAX_BYTES, MAX_CARD_BYTES, WeightsError, read_card_json
-from llmviz.core.trace import param
+from llmviz.core.shape import lookup_param
 from llmviz.core.vocab import InputError, Vocab
 
 MAX_TEXT = 4096                    # generated text of a text model, in tokens
@@ -364,7 +364,7 @@ def block_matrix(block: dict, trace: Mapping, params: Mapping) -> list[list[floa
     Cells past the end of a shorter trace (a scene padded to more tokens) are None.
     """
     rows, cols = block["rows"], block["cols"]
-    tensor = trace[block["trace"]] if "trace" in block else param(params, block["param"])
+    tensor = trace[block["trace"]] if "trace" in block else lookup_param(params, block["param"])
     shape = tuple(tensor.shape)
     if hasattr(tensor, "tolist") and type(tensor).__module__.startswith("numpy"):
         from llmviz.viz.scene_values import source_array

@@ -68,11 +68,17 @@ import re
 from dataclasses import field, dataclass
 from typing import Any, Callable
 
+from llmviz.core.shape import ModelShape
 from llmviz.walkthrough.markup import Renderer, holds
-from llmviz.walkthrough.numbers import Html, Num, Walk, block_ids, follow_of, geometry
+from llmviz.walkthrough.numbers import Html, Num, Walk, geometry
 
 __all__ = ["phases", "render_step", "render_all", "Step", "Phase", "ANIMATION_KINDS",
-           "PHASE_MODULES", "block_ids", "follow_of", "Walk", "Num", "Html"]
+           "PHASE_MODULES", "follow_of", "Walk", "Num", "Html"]
+
+
+def follow_of(follow: Any, config: Any) -> dict[str, int]:
+    """The layer and head the walkthrough zooms into (``ModelShape.follow``)."""
+    return ModelShape.from_config(config).follow(follow)
 
 # The animations the page knows how to play. "ids" lists the fields that hold block
 # ids (or lists of ids); everything else is numbers or words. In the rendered step,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Union
 
+from llmviz.core.shape import short_name
 from llmviz.walkthrough.numbers import Num, Walk, geometry
 
 Index = Union[int, Callable[[Walk], int]]
@@ -84,5 +85,5 @@ def _cell(w: Walk, block: str, r: int, c: int) -> Num:
     geo = geometry(w.config, w.T)
     where, tensor, index = geo._element(geo.canon[block], r, c)  # noqa: SLF001 - the block's cell -> element map
     if where == "params":
-        return w.par(tensor.removeprefix("transformer."), *index)
+        return w.par(short_name(tensor), *index)
     return w.act(tensor, *index)

@@ -25,10 +25,7 @@ def _gelu(w: Walk) -> dict:
 
 
 def _gelu_plot(w: Walk) -> dict:
-    try:
-        approximate = w.config.gelu if not isinstance(w.config, dict) else w.config.get("gelu", "erf")
-    except AttributeError:
-        approximate = "erf"
+    approximate = w.shape.gelu
     x = float(w.trace[f"h.{w.L}.mlp.fc"][0, w.t, w.fc_row()])
     lo, hi = min(-4.0, math.floor(x)), max(4.0, math.ceil(x))
     n = 64

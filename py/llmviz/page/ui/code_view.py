@@ -37,6 +37,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from llmviz.codepanel import code_refs
+from llmviz.core.shape import ModelShape
 from llmviz.page.ui import ffi
 
 __all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panes",
@@ -143,9 +144,9 @@ def published_refs(items: Sequence[dict]) -> list[dict]:
 
 def dims_line(config: Any, T: int, B: int = 1) -> str:
     """The sizes the shapes are made of, e.g. ``B = 1, T = 11, C = 48, ...``."""
-    C, nh, V = config.n_embd, config.n_head, config.vocab_size
-    return (f"B = {B}, T = {T}, C = n_embd = {C}, nh = n_head = {nh}, hs = C / nh = {C // nh}, "
-            f"V = vocab_size = {V}, layers = {config.n_layer}")
+    d = ModelShape.from_config(config).dims(T)
+    return (f"B = {B}, T = {T}, C = n_embd = {d['C']}, nh = n_head = {d['nh']}, hs = C / nh = {d['hs']}, "
+            f"V = vocab_size = {d['V']}, layers = {d['n_layer']}")
 
 
 def _esc(text: Any) -> str:

@@ -34,6 +34,7 @@ import html
 import js
 
 from llmviz import walkthrough
+from llmviz.core.shape import ModelShape
 from llmviz.page.ui import ffi, walk_nav
 from llmviz.page.ui.dom import clone, element, options
 from llmviz.page.ui.walk_nav import Where
@@ -193,7 +194,7 @@ class WalkView:
             a.textContent = text
 
     def _draw_schematic(self) -> None:
-        n_layer = walk_nav_config(self.app.config, "n_layer", 1)
+        n_layer = _follow_limits(self.app.config)["layer"]
         titles = {p["id"]: p["title"] for p in self.tour.phases}
         self.el["toc-map"].innerHTML = schematic(n_layer, self.where.phase if self.where else None, titles)
 
@@ -457,9 +458,8 @@ class WalkView:
     # the block and head the tour follows
     def _fill_follow(self) -> None:
         """The block and head choices for this model (hidden where the model has only one)."""
-        config, follow = self.app.config, self.app.follow
-        for key, count_name in (("layer", "n_layer"), ("head", "n_head")):
-            n = int(walk_nav_config(config, count_name, 1))
+        limits, follow = _follow_limits(self.app.config), self.app.follow
+        for key, n in limits.items():
             select = self.el[key]
             options(self.doc, select, range(n))
             select.value = str(follow[key])
@@ -708,12 +708,9 @@ class WalkView:
         return await self.go(where, history="push", cam=link["cam"])
 
 
-def walk_nav_config(config, name: str, default):
-    if config is None:
-        return default
-    if isinstance(config, dict):
-        return config.get(name, default)
-    return getattr(config, name, default)
+def _follow_limits(config) -> dict[str, int]:
+    """How many layers and heads the model has (one of each before a model is loaded)."""
+    return ModelShape.from_config(config).follow_limits() if config is not None else {"layer": 1, "head": 1}
 
 
 def _differs(a: dict, b: dict, tol: float = 1e-3) -> bool:
