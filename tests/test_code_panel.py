@@ -114,9 +114,9 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
     checked, steps_with_code = 0, 0
     for step in wt.render_all(ctx):
         items = code_view.panel_items(step, config, T, resolved)
-        page = code_view.render_panel(items, nanogpt=code_view.nanogpt_available(resolved),
-                                      dims=code_view.dims_line(config, T))
-        assert f"T = {T}," in page and f"V = vocab_size = {config.vocab_size}," in page
+        page = "".join(code_view.render_panes(items, nanogpt=code_view.nanogpt_available(resolved)).values())
+        dims = code_view.dims_line(config, T)   # the sizes line above the panes
+        assert f"T = {T}," in dims and f"V = vocab_size = {config.vocab_size}," in dims
         steps_with_code += bool(items)
         parser = Lines()
         parser.feed(page)
@@ -147,8 +147,8 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
 def test_shapes_follow_the_input_length(resolved):
     model, ids, vocab, task = second_case()
     step = {"code": ["attention.forward"], "vars": {"L": 1}, "focus": []}
-    long_ = code_view.render_panel(code_view.panel_items(step, model.config, 20, resolved))
-    short = code_view.render_panel(code_view.panel_items(step, model.config, 7, resolved))
+    long_ = "".join(code_view.render_panes(code_view.panel_items(step, model.config, 20, resolved)).values())
+    short = "".join(code_view.render_panes(code_view.panel_items(step, model.config, 7, resolved)).values())
     assert "att: (1, 4, 20, 20)" in long_ and "att: (1, 4, 7, 7)" in short
     assert "(1, 4, 7, 7)" not in long_
     # layer 1's blocks, as the step says
@@ -166,15 +166,15 @@ def test_step_order_init_collapsed_and_granular_lines_marked(resolved):
     mean_line = next(n for n, text in enumerate(port[0]["text"].split("\n"), port[0]["lines"][0])
                      if text.strip().startswith("mean ="))
     assert port[0]["marks"] == [mean_line]
-    page = code_view.render_panel(items, tab="port")
+    page = code_view.render_panes(items)["port"]
     assert f'<span class="line marked" data-line="{mean_line}">' in page
     # ln_2 of the focus decides which layer norm the shapes describe
     assert 'data-block="h.0.ln_2.mean"' in page
     # __init__ collapsed by default, the forward pass open; a stored choice wins
     assert re.search(r'class="cv-snippet collapsed" data-id="port:layernorm.init"', page)
     assert re.search(r'class="cv-snippet" data-id="port:layernorm.forward"', page)
-    page = code_view.render_panel(items, tab="port", collapsed={"port:layernorm.forward": True,
-                                                                "port:layernorm.init": False})
+    page = code_view.render_panes(items, collapsed={"port:layernorm.forward": True,
+                                                    "port:layernorm.init": False})["port"]
     assert re.search(r'class="cv-snippet collapsed" data-id="port:layernorm.forward"', page)
     assert re.search(r'class="cv-snippet" data-id="port:layernorm.init"', page)
     # a compact-only step shows its one line
@@ -202,7 +202,7 @@ def test_nanogpt_header_links_the_pinned_lines(resolved):
     from llmviz.codepanel.nanogpt_source import PINNED_COMMIT
 
     items = code_view.panel_items({"code": ["attention.softmax"], "vars": {"L": 0}}, SECOND, 5, resolved)
-    page = code_view.render_panel(items)
+    page = "".join(code_view.render_panes(items).values())
     ng = next(i for i in items if i["source"] == "nanogpt")
     a, b = ng["lines"]
     link = re.search(r'<a class="cv-link" href="([^"]+)" target="_blank" rel="noopener"', page)
@@ -210,7 +210,7 @@ def test_nanogpt_header_links_the_pinned_lines(resolved):
     # our port: the path and lines, no link
     assert f'<span class="cv-file">{code_refs.PORT_FILE}, line' in page
     # another model.py than the pinned one: said once, above its snippets
-    assert "not the commit this page pins" in code_view.render_panel(items, nanogpt_status="other")
+    assert "not the commit this page pins" in code_view.render_panes(items, nanogpt_status="other")["nanogpt"]
     assert "not the commit this page pins" not in page
 
 
@@ -218,10 +218,10 @@ def test_without_nanogpt_the_tab_says_how_to_add_it():
     bare = code_refs.from_json(code_refs.to_json(code_refs.resolve_all(None)))
     assert not code_view.nanogpt_available(bare)
     items = code_view.panel_items({"code": ["attention.softmax"], "vars": {"L": 0}}, SECOND, 5, bare)
-    page = code_view.render_panel(items, nanogpt=False)
-    pane = page.split('id="cv-pane-nanogpt"')[1].split('id="cv-pane-port"')[0]
+    panes = code_view.render_panes(items, nanogpt=False)
+    pane = panes["nanogpt"]
     assert "does not include nanoGPT" in pane and code_view.BUILD_HINT in pane
-    port = page.split('id="cv-pane-port"')[1]
+    port = panes["port"]
     assert 'data-source="port"' in port and 'class="code"' in port
 
 
@@ -235,7 +235,7 @@ def test_escapes_titles_and_module_imports_no_numpy():
     assert out.stdout.strip() == "False", out.stderr
     item = {"id": "port:x", "key": "x", "title": "<b>t</b>", "source": "port", "file": "a<b.py",
             "symbol": "f", "role": "forward", "lines": [1, 1], "html": "", "url": None, "marks": []}
-    page = code_view.render_panel([item], tab="port")
+    page = code_view.render_panes([item])["port"]
     assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page and "a&lt;b.py" in page
 
 
@@ -244,7 +244,7 @@ def test_lines_are_wrapped_code_then_note(resolved):
     the note, after the code and outside it (so CSS can keep the note off the code)."""
     step = {"code": ["attention.forward", "attention.scores"], "vars": {"L": 0}}
     items = code_view.panel_items(step, SECOND, 9, resolved)
-    page = code_view.render_panel(items, tab="port")
+    page = code_view.render_panes(items)["port"]
     lines = re.findall(r'<span class="line[^"]*" data-line="(\d+)"><span class="ln">\1</span>'
                        r'<span class="src" style="--hang:(\d+)ch">(.*?)</span>(<span class="note">[^<]*</span>)?'
                        r'</span>(?=<span class="line|</pre>)', page, re.DOTALL)
@@ -268,8 +268,8 @@ def test_lines_are_wrapped_code_then_note(resolved):
     scores = next(n for n, t in text.items() if "math.sqrt" in t)
     assert re.search(rf'data-line="{scores}">.*?math.*?sqrt.*?</span><span class="note">att: ', page)
     # marking a line inside a function keeps the wrapping
-    marked = code_view.render_panel(code_view.panel_items(
-        {"code": ["layernorm.mean", "layernorm.forward"], "vars": {"L": 0}}, SECOND, 9, resolved), tab="port")
+    marked = code_view.render_panes(code_view.panel_items(
+        {"code": ["layernorm.mean", "layernorm.forward"], "vars": {"L": 0}}, SECOND, 9, resolved))["port"]
     assert re.search(r'<span class="line marked" data-line="\d+"><span class="ln">\d+</span><span class="src"', marked)
 
 

@@ -218,10 +218,10 @@ def test_the_steps_layer_picks_the_blocks(resolved):
            "vocab": vocab, "input_text": "".join(vocab[i] for i in ids), "task": model.card.get("task")}
     first = next(s for s in wt.render_all(ctx) if s["phase"] == "mlp" and "mlp.forward" in s["code"])
     for layer in (0, 2):
-        step = wt.render_step("mlp", first["step"], dict(ctx, follow={"layer": layer, "head": 1}))
+        step = wt.render_step("mlp", first["id"], dict(ctx, follow={"layer": layer, "head": 1}))
         assert step["vars"]["L"] == layer
         items = code_view.panel_items(step, model.config, len(ids), resolved)
-        page = code_view.render_panel(items, tab="port")
+        page = code_view.render_panes(items)["port"]
         fc = [s for s in weight_spans(page) if s["var"] == "self.c_fc"]
         assert fc and all(s["block"] == f"h.{layer}.mlp.c_fc.weight" for s in fc), fc
 

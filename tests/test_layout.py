@@ -274,7 +274,7 @@ def test_bad_inputs_are_explained():
     with pytest.raises(ValueError, match="no scale view"):
         layout.scale_scene("gpt5")
     with pytest.raises(ValueError, match="n_embd"):
-        layout.config_dict({"block_size": 4, "vocab_size": 3, "n_layer": 1})
+        layout.scene({"block_size": 4, "vocab_size": 3, "n_layer": 1})
 
 
 def test_layout_is_pure_python():

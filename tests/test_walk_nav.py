@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, strategies as st
@@ -17,9 +18,12 @@ from llmviz.page.ui.walk_nav import Tour, Where
 SVG = "{http://www.w3.org/2000/svg}"
 
 
+TOUR = Tour(wt.phases())   # for the hypothesis tests (they take no function fixtures)
+
+
 @pytest.fixture(scope="module")
 def tour() -> Tour:
-    return Tour(wt.phases())
+    return TOUR
 
 
 # ------------------------------------------------------------------ the tour
@@ -31,7 +35,7 @@ def test_tour_walks_every_step_in_reading_order(tour):
     while where is not None:
         seen.append(where)
         where = tour.next(where)
-    assert seen == [Where(p["id"], i) for p in phases for i in range(p["steps"])]
+    assert seen == [Where(p["id"], i, step_id) for p in phases for i, step_id in enumerate(p["step_ids"])]
     # and back again
     back, where = [], seen[-1]
     while where is not None:
@@ -39,18 +43,21 @@ def test_tour_walks_every_step_in_reading_order(tour):
         where = tour.prev(where)
     assert back == seen[::-1]
     # crossing a phase boundary
-    assert tour.next(Where("softmax", phases[5]["steps"] - 1)) == Where("projection", 0)
-    assert tour.prev(Where("projection", 0)) == Where("softmax", phases[5]["steps"] - 1)
+    assert tour.next(tour.resolve("softmax", "why_max")) == tour.resolve("projection", "heads_together")
+    assert tour.prev(tour.resolve("projection", "heads_together")) == tour.resolve("softmax", "why_max")
 
 
-def test_resolve_accepts_numbers_step_ids_and_phase_numbers(tour):
-    assert tour.resolve("attention", 3) == Where("attention", 3)
-    assert tour.resolve("attention", "3") == Where("attention", 3)
-    assert tour.resolve("attention", 3.0) == Where("attention", 3)
-    assert tour.resolve("attention", None) == Where("attention", 0)
-    step_ids = tour.phase("attention")["step_ids"]
-    assert tour.resolve("attention", step_ids[4]) == Where("attention", 4)
-    assert tour.resolve(4, 1) == Where(wt.phases()[4]["id"], 1)
+def test_resolve_takes_step_ids_and_still_numbers(tour):
+    where = tour.resolve("attention", "scaling")
+    assert (where.phase, where.id) == ("attention", "scaling")
+    assert where.step == tour.phase("attention")["step_ids"].index("scaling")
+    assert tour.resolve("attention", " scaling ") == where
+    assert tour.resolve("attention", None) == tour.resolve("attention", "idea")
+    # numbers in the phase (old links) give the same steps
+    assert tour.resolve("attention", where.step) == where
+    assert tour.resolve("attention", str(where.step)) == where
+    assert tour.resolve("attention", float(where.step)) == where
+    assert tour.resolve(4, 1) == tour.resolve(wt.phases()[4]["id"], wt.phases()[4]["step_ids"][1])
 
 
 @pytest.mark.parametrize("phase, step, words", [
@@ -58,40 +65,54 @@ def test_resolve_accepts_numbers_step_ids_and_phase_numbers(tour):
     ("attention", 99, "has steps 0.."),
     ("attention", -1, "has steps 0.."),
     ("attention", "bogus", "has no step 'bogus'"),
+    ("attention", "scores", "has no step 'scores'"),    # an id of no step (one_score, score_row)
+    ("attention", "query ", None),                     # spaces around an id are fine
     ("attention", 1.5, "whole number"),
+    ("attention", float("inf"), "whole number"),
     ("attention", True, "number or a step id"),
+    ("attention", [3], "number or a step id"),
     (None, 0, "say which phase"),
     (42, 0, "out of range"),
+    (float("inf"), 0, "whole number"),
 ])
 def test_resolve_refuses_with_a_readable_message(tour, phase, step, words):
+    if words is None:
+        assert tour.resolve(phase, step).id == step.strip()
+        return
     with pytest.raises(ValueError, match=words.replace(".", r"\.").replace("(", r"\(")):
         tour.resolve(phase, step)
 
 
 # ------------------------------------------------------------------ deep links
 
-def test_hash_round_trip_for_every_step(tour):
+def test_links_name_steps_by_id_and_round_trip(tour):
     for where in tour.order:
         text = walk_nav.format_hash(where)
-        assert text == f"#phase={where.phase}&step={where.step}"
+        assert text == f"#phase={where.phase}&step={where.id}"
         link = walk_nav.parse_hash(text)
         assert tour.resolve(link["phase"], link["step"]) == where and link["cam"] is None
+    # a link written with a step number (before steps had ids) opens the same step
+    where = tour.resolve("mlp", "gelu")
+    assert tour.resolve_nearest("mlp", str(where.step)) == (where, None)
+
+
+EXPAND = TOUR.resolve("mlp", "expand")
 
 
 @given(st.lists(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False), min_size=6, max_size=6))
 def test_camera_survives_the_hash_to_a_millimetre(values):
     cam = {"position": values[:3], "target": values[3:]}
-    link = walk_nav.parse_hash(walk_nav.format_hash(Where("mlp", 2), cam))
-    assert (link["phase"], link["step"]) == ("mlp", "2")
+    link = walk_nav.parse_hash(walk_nav.format_hash(EXPAND, cam))
+    assert (link["phase"], link["step"]) == ("mlp", "expand")
     for key in ("position", "target"):
         assert all(abs(a - b) <= 5e-4 + 1e-9 for a, b in zip(link["cam"][key], cam[key]))
 
 
-@pytest.mark.parametrize("text", ["#phase=mlp&step=2&cam=1,2,3", "#phase=mlp&step=2&cam=a,b,c,d,e,f",
-                                  "#phase=mlp&step=2&cam=1,2,3,4,5,inf", "#phase=mlp&step=2&cam="])
+@pytest.mark.parametrize("text", ["#phase=mlp&step=expand&cam=1,2,3", "#phase=mlp&step=expand&cam=a,b,c,d,e,f",
+                                  "#phase=mlp&step=expand&cam=1,2,3,4,5,inf", "#phase=mlp&step=expand&cam="])
 def test_a_broken_camera_in_the_hash_is_ignored(text):
     link = walk_nav.parse_hash(text)
-    assert link == {"phase": "mlp", "step": "2", "follow": None, "input": None, "cam": None}
+    assert link == {"phase": "mlp", "step": "expand", "follow": None, "input": None, "cam": None}
 
 
 def test_empty_or_foreign_hashes():
@@ -100,54 +121,71 @@ def test_empty_or_foreign_hashes():
 
 
 def test_query_options():
-    q = walk_nav.parse_query("?embed=1&lock=1&phase=attention&step=3"
+    q = walk_nav.parse_query("?embed=1&lock=1&phase=attention&step=one_score"
                              "&origin=https://a.example&origin=https://b.example,http://localhost:8000")
-    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "3", "follow": None, "input": None,
-                 "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
+    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "one_score", "follow": None,
+                 "input": None, "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
     assert walk_nav.parse_query("?embed=1&phase=softmax&layer=2&head=1")["follow"] == {"layer": "2", "head": "1"}
     q = walk_nav.parse_query("?embed=0")
     assert not q["embed"] and not q["lock"] and q["origins"] == []
     assert walk_nav.parse_query("")["phase"] is None
 
 
-def test_links_to_missing_steps_open_the_nearest_one(tour):
-    last = tour.phase("softmax")["steps"] - 1
-    assert tour.resolve_nearest("softmax", "2") == (Where("softmax", 2), None)
-    where, problem = tour.resolve_nearest("softmax", "50")
-    assert where == Where("softmax", last) and "has steps 0.." in problem
-    assert tour.resolve_nearest("softmax", "-3")[0] == Where("softmax", 0)
-    assert tour.resolve_nearest("softmax", "no_such_step")[0] == Where("softmax", 0)
-    where, problem = tour.resolve_nearest("nowhere", "1")
+@pytest.mark.parametrize("step", ["50", "Infinity", "inf", "-Infinity", "1e999", "NaN", "-1", "3.5", "0x3",
+                                  "²", "٣", "scaling" * 300, "9" * 400, "no_such_step", " ", "\x00"])
+def test_a_link_to_a_step_the_phase_lacks_opens_its_first_step(tour, step):
+    where, problem = tour.resolve_nearest("softmax", step)
+    assert where == tour.resolve("softmax", "what") and problem
+    assert "softmax" in problem and len(problem) < 400, problem
+    # the same through the hash, as the page reads it
+    link = walk_nav.parse_hash("#phase=softmax&step=" + quote(step, safe=""))
+    assert tour.resolve_nearest(link["phase"], link["step"])[0] == where
+
+
+def test_a_link_to_no_phase_opens_the_tour(tour):
+    where, problem = tour.resolve_nearest("nowhere", "scaling")
     assert where == tour.first() and "no walkthrough phase 'nowhere'" in problem
+    assert tour.resolve_nearest("softmax", "max") == (tour.resolve("softmax", "max"), None)
 
 
-def test_the_followed_layer_and_head_travel_in_the_hash():
-    text = walk_nav.format_hash(Where("attention", 3), follow={"layer": 2, "head": 1})
-    assert text == "#phase=attention&step=3&layer=2&head=1"
+@given(st.one_of(st.text(max_size=60), st.integers(), st.floats(), st.none(), st.booleans()),
+       st.one_of(st.text(max_size=60), st.integers(), st.floats(), st.none(), st.booleans()))
+def test_any_link_opens_some_step_and_never_raises(phase, step):
+    where, problem = TOUR.resolve_nearest(phase, step)
+    assert where in TOUR.order
+    assert problem is None or isinstance(problem, str)
+
+
+def test_the_followed_layer_and_head_travel_in_the_hash(tour):
+    score, gelu = tour.resolve("attention", "one_score"), tour.resolve("mlp", "idea")
+    text = walk_nav.format_hash(score, follow={"layer": 2, "head": 1})
+    assert text == "#phase=attention&step=one_score&layer=2&head=1"
     assert walk_nav.parse_hash(text)["follow"] == {"layer": "2", "head": "1"}
     # layer 0 and head 0 are the default: the link stays as short as before
-    assert walk_nav.format_hash(Where("attention", 3), follow={"layer": 0, "head": 0}) == "#phase=attention&step=3"
-    assert walk_nav.format_hash(Where("mlp", 1), follow={"layer": 1, "head": 0}) == "#phase=mlp&step=1&layer=1"
+    assert walk_nav.format_hash(score, follow={"layer": 0, "head": 0}) == "#phase=attention&step=one_score"
+    assert walk_nav.format_hash(gelu, follow={"layer": 1, "head": 0}) == "#phase=mlp&step=idea&layer=1"
     cam = {"position": [1, 2, 3], "target": [0, 0, 0]}
-    link = walk_nav.parse_hash(walk_nav.format_hash(Where("mlp", 1), cam, {"head": 2}))
+    link = walk_nav.parse_hash(walk_nav.format_hash(gelu, cam, {"head": 2}))
     assert link["follow"] == {"head": "2"} and link["cam"] == {"position": [1, 2, 3], "target": [0, 0, 0]}
-    assert walk_nav.full_page_url("/x/index.html", Where("mlp", 1), {"layer": 2, "head": 0}) == \
-        "./index.html#phase=mlp&step=1&layer=2"
+    assert walk_nav.full_page_url("/x/index.html", gelu, {"layer": 2, "head": 0}) == \
+        "./index.html#phase=mlp&step=idea&layer=2"
 
 
-def test_the_input_travels_in_links():
-    text = walk_nav.format_hash(Where("mlp", 1), follow={"layer": 1}, input_text="CAB BA&C")
-    assert text == "#phase=mlp&step=1&layer=1&input=CAB%20BA%26C"
+def test_the_input_travels_in_links(tour):
+    where = tour.resolve("mlp", "idea")
+    text = walk_nav.format_hash(where, follow={"layer": 1}, input_text="CAB BA&C")
+    assert text == "#phase=mlp&step=idea&layer=1&input=CAB%20BA%26C"
     assert walk_nav.parse_hash(text)["input"] == "CAB BA&C"
     assert walk_nav.link_input("?embed=1&input=ABC", "") == "ABC"
-    assert walk_nav.link_input("?input=ABC", "#phase=mlp&step=1&input=CBA") == "CBA"   # the hash wins
-    assert walk_nav.link_input("", "#phase=mlp&step=1") is None
-    assert walk_nav.full_page_url("/a/", Where("mlp", 1), None, "BCA") == "./index.html#phase=mlp&step=1&input=BCA"
+    assert walk_nav.link_input("?input=ABC", "#phase=mlp&step=idea&input=CBA") == "CBA"   # the hash wins
+    assert walk_nav.link_input("", "#phase=mlp&step=idea") is None
+    assert walk_nav.full_page_url("/a/", where, None, "BCA") == "./index.html#phase=mlp&step=idea&input=BCA"
 
 
-def test_full_page_link_drops_the_embed_options():
-    assert walk_nav.full_page_url("/course/llmviz/index.html", Where("mlp", 4)) == "./index.html#phase=mlp&step=4"
-    assert walk_nav.full_page_url("/course/llmviz/", Where("intro", 0)) == "./index.html#phase=intro&step=0"
+def test_full_page_link_drops_the_embed_options(tour):
+    assert walk_nav.full_page_url("/course/llmviz/index.html", tour.resolve("mlp", "gelu")) == \
+        "./index.html#phase=mlp&step=gelu"
+    assert walk_nav.full_page_url("/course/llmviz/", tour.first()) == "./index.html#phase=intro&step=welcome"
 
 
 # ------------------------------------------------------------------ embedding: who may send commands

@@ -19,6 +19,7 @@ import pytest
 import llmviz.walkthrough as wt
 from llmviz.core import tracefile
 from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.shape import ModelShape
 from llmviz.core.trace import Trace, trace_shapes
 from llmviz.walkthrough import markup, numbers
 
@@ -192,7 +193,7 @@ def check_block_ids(case):
     steps, c = case["steps"], case
     config, T = c["config"], c["np_trace"]["idx"].shape[1]
     valid = contract_ids(config)
-    assert numbers.block_ids(config) == valid
+    assert ModelShape.from_config(config).block_ids() == valid
     from llmviz.viz.layout import scene
     the_scene = scene(config, T)
     scene_blocks = {b["id"]: b for b in the_scene["blocks"]}
@@ -357,7 +358,7 @@ def test_follow_chooses_the_layer_and_head_of_the_zoomed_phases(sort_case):
 ])
 def test_follow_out_of_range_says_what_the_model_has(sort_case, follow, message):
     with pytest.raises(ValueError) as e:
-        wt.render_step("attention", 0, dict(sort_case["ctx"], follow=follow))
+        wt.render_step("attention", "idea", dict(sort_case["ctx"], follow=follow))
     assert message in str(e.value)
     assert wt.follow_of({"layer": "2", "head": 2.0}, SORT) == {"layer": 2, "head": 2}
     assert wt.follow_of({"layer": None}, SORT) == {"layer": 0, "head": 0}
@@ -374,16 +375,16 @@ def test_flat_trace_renders_the_same_html():
 def test_numbers_follow_the_input():
     one = make_case(SORT, list("ABC"), [2, 1, 0, 1, 1, 2], flat_copy=False)["ctx"]
     two = make_case(SORT, list("ABC"), [0, 0, 2, 1, 2, 0], flat_copy=False)["ctx"]
-    for phase, step in (("embedding", 4), ("attention", 7), ("output", 2)):
+    for phase, step in (("embedding", "sum"), ("attention", "softmax"), ("output", "probs")):
         a, b = wt.render_step(phase, step, one), wt.render_step(phase, step, two)
         assert [n["text"] for n in a["numbers"]] != [n["text"] for n in b["numbers"]], (phase, step)
 
 
 def test_token_index_and_attention_claims(sort_case):
     ctx, trace = sort_case["ctx"], sort_case["np_trace"]
-    s = wt.render_step("embedding", 0, ctx)
+    s = wt.render_step("embedding", "token_index", ctx)
     assert s["numbers"][0]["text"] == "2" and "holds C" in s["title"]
-    s = wt.render_step("attention", 7, ctx)  # "the largest weight ... goes to position p"
+    s = wt.render_step("attention", "softmax", ctx)  # "the largest weight ... goes to position p"
     row = trace["h.0.attn.att"][0, 0, 5]
     top = int(np.argmax(row))
     assert s["numbers"][0]["source"]["index"] == [0, 0, 5, top]
@@ -392,14 +393,14 @@ def test_token_index_and_attention_claims(sort_case):
 
 def test_loss_uses_the_sorted_letter(sort_case):
     ctx, trace = sort_case["ctx"], sort_case["np_trace"]
-    s = wt.render_step("output", 5, ctx)
+    s = wt.render_step("output", "loss", ctx)
     target = "ABC".index(sorted("CBABBC")[0])
     loss = -math.log(float(trace["probs"][0, 5, target]))
     shown = [n for n in s["numbers"] if n["source"].get("op") == "neg"]
     assert shown and math.isclose(shown[0]["value"], loss, rel_tol=1e-6)
     # an explicit target_text wins over the sort rule
     other = dict(ctx, target_text="C")
-    s2 = wt.render_step("output", 5, other)
+    s2 = wt.render_step("output", "loss", other)
     loss_c = -math.log(float(trace["probs"][0, 5, 2]))
     assert any(math.isclose(n["value"], loss_c, rel_tol=1e-6) for n in s2["numbers"])
 
@@ -407,14 +408,14 @@ def test_loss_uses_the_sorted_letter(sort_case):
 def test_task_from_a_model_card(sort_case):
     """The app may pass the card's task dict; an unknown task gets the generic text."""
     card_task = {"name": "sort", "input_len": 6, "answer_len": 6}
-    s = wt.render_step("intro", 0, dict(sort_case["ctx"], task=card_task))
+    s = wt.render_step("intro", "welcome", dict(sort_case["ctx"], task=card_task))
     assert "alphabetical order" in s["html"]
-    s = wt.render_step("intro", 0, dict(sort_case["ctx"], task={"name": "text"}))
+    s = wt.render_step("intro", "welcome", dict(sort_case["ctx"], task={"name": "text"}))
     assert "alphabetical order" not in s["html"] and "next token" in s["html"]
 
 
 def test_prelim_table_shows_the_config(text_case):
-    s = wt.render_step("prelim", 1, text_case["ctx"])
+    s = wt.render_step("prelim", "sizes", text_case["ctx"])
     values = {row[0]: row[2] for row in s["table"]["rows"]}
     assert values["C"] == "64" and values["n_head"] == "4" and values["hs"] == "16"
     assert values["n_layer"] == "1" and values["V"] == "65" and values["4C"] == "256"
@@ -422,7 +423,7 @@ def test_prelim_table_shows_the_config(text_case):
 
 
 def test_gelu_plot(sort_case):
-    s = wt.render_step("mlp", 4, sort_case["ctx"])
+    s = wt.render_step("mlp", "gelu", sort_case["ctx"])
     plot = s["plot"]
     assert plot["kind"] == "gelu"
     x = [n for n in s["numbers"] if n["source"].get("tensor") == "h.0.mlp.fc"][0]["value"]
@@ -435,7 +436,7 @@ def test_gelu_plot(sort_case):
 
 def test_cells_follow_the_scene_orientation(sort_case):
     """The layout draws mlp.fc as T x 4C: the step's cell must be [t, j], not [j, t]."""
-    s = wt.render_step("mlp", 4, sort_case["ctx"])
+    s = wt.render_step("mlp", "gelu", sort_case["ctx"])
     j = s["numbers"][0]["source"]["index"][2]
     assert s["cells"]["h.0.mlp.fc"] == [[5, j, 5, j]]
     assert s["numbers"][0]["cell"] == [5, j]
@@ -497,6 +498,167 @@ def test_markup_basics():
         r.render("{{nope}}")
 
 
+def test_markup_conditionals():
+    env = {"yes": True, "no": False, "n": numbers.Num(0.5, {"in": "trace", "tensor": "x", "index": [0, 0, 0]})}
+
+    def render(text):
+        return markup.Renderer(env, {"C": 48}, {}).render(text)
+
+    assert render("a {{#if yes}}b{{/if}} c") == "<p>a b c</p>"
+    assert render("a {{#if no}}b{{/if}} c") == "<p>a c</p>"                # no double space where it stood
+    assert render("{{#if no}}x{{else if !yes}}y{{else if yes & !no}}z{{else}}w{{/if}}") == "<p>z</p>"
+    assert render("{{#if no}}x{{else if yes}}y{{else if yes}}z{{/if}}") == "<p>y</p>"   # first match wins
+    assert render("{{#if yes}}{{#if no}}p{{else}}q{{/if}}{{else}}r{{/if}}") == "<p>q</p>"   # nested
+    # a branch not taken is never read: its values and conditions need not exist
+    assert render("{{#if no}}{{missing}} {{#if unknown}}.{{/if}}{{else}}{{n}}{{/if}}") == \
+        '<p><span class="num" title="x[0, 0, 0]">0.50</span></p>'
+    # tags alone on their lines go with their lines: a branch may be a phrase inside a
+    # paragraph, or whole paragraphs
+    text = """
+    One
+    {{#if yes}}
+    two
+    {{/if}}
+    three.
+
+    {{#if no}}
+    Not shown.
+    {{else}}
+    Shown.
+
+    Also shown.
+    {{/if}}
+
+    Last.
+    """
+    assert render(text) == "<p>One two three.</p>\n<p>Shown.</p>\n<p>Also shown.</p>\n<p>Last.</p>"
+    assert render("{{#if yes}}[[x|the `x` {{#if no}}no{{else}}block{{/if}}]]{{/if}}") == \
+        '<p><span class="ref" data-block="x">the <code>x</code> block</span></p>'
+    for bad, words in (("{{#if yes}}open", "never closed"), ("stray {{/if}}", "without an open"),
+                       ("{{#if yes}}a{{else}}b{{else}}c{{/if}}", "after {{else}}"),
+                       ("{{#if yes}}a{{else}}b{{else if no}}c{{/if}}", "after {{else}}"),
+                       ("{{#if nope}}a{{/if}}", "unknown text condition 'nope'"),
+                       ("{{#if n}}a{{/if}}", "unknown text condition 'n'"),      # a number is no condition
+                       ("{{#if yes & }}a{{/if}}", "empty name")):
+        with pytest.raises((ValueError, KeyError), match=re.escape(words)):
+            render(bad)
+
+
+BIAS_AND_HEADS = [   # (config, what the text must choose)
+    (GPTConfig(block_size=11, vocab_size=3, n_layer=2, n_head=3, n_embd=24), {"bias": True, "multi_head": True}),
+    (GPTConfig(block_size=11, vocab_size=3, n_layer=1, n_head=1, n_embd=16, bias=False, gelu="tanh"),
+     {"bias": False, "multi_head": False}),
+    (GPTConfig(block_size=11, vocab_size=3, n_layer=1, n_head=2, n_embd=16, bias=False), {"bias": False, "multi_head": True}),
+    (GPTConfig(block_size=11, vocab_size=3, n_layer=2, n_head=1, n_embd=16), {"bias": True, "multi_head": False}),
+]
+
+
+@pytest.mark.parametrize("config, want", BIAS_AND_HEADS)
+def test_conditionals_pick_the_branch_for_the_model(config, want):
+    """Steps written once with {{#if}} say what this model has: biases or none, one head or
+    several, one block or several, GPT-2's tanh GELU or not; and the markup leaves no trace."""
+    c = make_case(config, list("ABC"), [2, 1, 0, 1, 1, 2], flat_copy=False)
+    steps = {(s["phase"], s["id"]): s for s in wt.render_all(c["ctx"])}
+
+    def text(phase, step_id):
+        return steps[(phase, step_id)]["html"]
+
+    bias, multi_head, multi_layer = want["bias"], want["multi_head"], config.n_layer > 1
+    for phase, step_id, block in (("layernorm", "scale_shift", "h.0.ln_1.bias"),
+                                  ("attention", "query", "h.0.attn.c_attn.q.bias[0]"),
+                                  ("projection", "projection", "h.0.attn.c_proj.bias"),
+                                  ("mlp", "expand", "h.0.mlp.c_fc.bias")):
+        assert (f'data-block="{block}"' in text(phase, step_id)) == bias, (phase, step_id)
+    assert ("(this model has no bias β)" in text("layernorm", "scale_shift")) != bias
+    assert ("(this model has no biases)" in text("attention", "query")) != bias
+    assert ("With γ and β the model" in text("layernorm", "scale_shift")) == bias
+    # the worked sums: two products, (the bias), the result
+    for phase, step_id in (("attention", "query"), ("projection", "projection"), ("mlp", "expand"), ("mlp", "project")):
+        assert len(steps[(phase, step_id)]["numbers"]) == 5 + bias, (phase, step_id)
+    assert ("The other heads do exactly the same" in text("attention", "every_head")) == multi_head
+    assert ("This model has a single head" in text("attention", "every_head")) != multi_head
+    assert ("each head of block 0" in text("attention", "every_head")) == multi_head
+    assert ("The model has " in text("stack", "repeat")) == multi_layer
+    assert ("this model has a single one" in text("stack", "repeat")) != multi_layer
+    assert ("tanh approximation" in text("mlp", "gelu")) == (config.gelu == "tanh")
+    for s in steps.values():
+        assert "{{" not in s["html"] and "#if" not in s["html"] and "/if" not in s["html"], s["id"]
+        assert "<p></p>" not in s["html"] and "  " not in re.sub(r"<[^>]+>", "", s["html"]), s["id"]
+
+
+def test_conditionals_may_split_a_step_into_paragraphs():
+    """A branch that starts with a blank line adds a paragraph (the mask, with masked
+    entries or none; two equal tokens, or none)."""
+    one = make_case(SORT, list("ABC"), [1], flat_copy=False)["ctx"]
+    many = make_case(SORT, list("ABC"), [2, 1, 0, 1, 1, 2], flat_copy=False)["ctx"]
+    assert wt.render_step("attention", "mask", one)["html"].count("<p>") == 1
+    assert "nothing is masked" in wt.render_step("attention", "mask", one)["html"]
+    assert wt.render_step("attention", "mask", many)["html"].count("<p>") == 2
+    assert wt.render_step("embedding", "all_positions", one)["html"].count("<p>") == 1
+    assert wt.render_step("embedding", "all_positions", many)["html"].count("<p>") == 2
+    choose = wt.render_step("output", "choose", many)["html"].split("</p>")
+    assert "right one for sorting" in choose[0] and "temperature" in choose[1]
+    other = wt.render_step("output", "choose", dict(many, task={"name": "text"}))["html"].split("</p>")
+    assert "sample" in other[0] and "temperature" not in other[0] and "adventurous" in other[1]
+
+
+def test_a_step_may_still_give_whole_variants(sort_case, monkeypatch):
+    """A text dict (for a step whose text differs as a whole): the first condition that holds."""
+    step = next(s for p in wt._all_phases() if p.id == "attention" for s in p.steps if s.id == "scaling")
+    monkeypatch.setattr(step, "text", {"!bias": "Never {{t}}.", "bias & multi_layer": "Biases and blocks: "
+                                       "{{#if multi_head}}heads too{{/if}} at {{t}}.", "*": "Otherwise."})
+    assert wt.render_step("attention", "scaling", sort_case["ctx"])["html"] == "<p>Biases and blocks: heads too at 5.</p>"
+    monkeypatch.setattr(step, "text", {"!bias": "Never."})
+    with pytest.raises(ValueError, match="no text variant"):
+        wt.render_step("attention", "scaling", sort_case["ctx"])
+
+
+def test_steps_by_id_or_by_number(sort_case):
+    ctx = sort_case["ctx"]
+    by_id = wt.render_step("mlp", "gelu", ctx)
+    number = [p["step_ids"] for p in wt.phases() if p["id"] == "mlp"][0].index("gelu")
+    assert by_id["id"] == "gelu" and by_id["step"] == number
+    assert wt.render_step("mlp", number, ctx) == by_id
+    with pytest.raises(KeyError, match="has no step 'gelus'"):
+        wt.render_step("mlp", "gelus", ctx)
+    with pytest.raises(IndexError, match="has steps 0.."):
+        wt.render_step("mlp", 99, ctx)
+
+
+@pytest.mark.parametrize("phase, step_id, weight, inp, out, bias, width", [
+    ("attention", "query", "h.0.attn.c_attn.q.weight[0]", "h.0.ln_1", "h.0.attn.q[0]", "h.0.attn.c_attn.q.bias[0]", "C"),
+    ("projection", "projection", "h.0.attn.c_proj.weight", "h.0.attn.y", "h.0.attn.out", "h.0.attn.c_proj.bias", "C"),
+    ("mlp", "expand", "h.0.mlp.c_fc.weight", "h.0.ln_2", "h.0.mlp.fc", "h.0.mlp.c_fc.bias", "C"),
+    ("mlp", "project", "h.0.mlp.c_proj.weight", "h.0.mlp.gelu", "h.0.mlp.out", "h.0.mlp.c_proj.bias", "4C"),
+])
+def test_linear_steps_highlight_and_animate_one_dot_product(sort_case, phase, step_id, weight, inp, out, bias, width):
+    """linear_step: row r of the weights, column t of the input, cell (r, t) of the output,
+    the bias in focus; the animation's vectors are as long as a row of the weights; the
+    numbers shown are those cells' (in the scene's grid)."""
+    s = wt.render_step(phase, step_id, sort_case["ctx"])
+    n = {"C": SORT.n_embd, "4C": 4 * SORT.n_embd}[width]
+    t = sort_case["np_trace"]["idx"].shape[1] - 1
+    assert s["focus"] == [weight, inp, out, bias]
+    anim = s["animation"]
+    assert (anim["kind"], anim["a"], anim["b"], anim["out"], anim["bias"]) == ("dot", weight, inp, out, bias)
+    assert s["cells"][weight] == [anim["a_cells"]] and s["cells"][inp] == [anim["b_cells"]]
+    assert s["cells"][out] == [anim["cell"] * 2]
+    (r0, c0, r1, c1), (q0, d0, q1, d1) = anim["a_cells"], anim["b_cells"]
+    assert (r1 - r0 + 1) * (c1 - c0 + 1) == n == (q1 - q0 + 1) * (d1 - d0 + 1)
+
+    def inside(cell, rng):
+        return rng[0] <= cell[0] <= rng[2] and rng[1] <= cell[1] <= rng[3]
+
+    # the numbers of the worked sum: w0 × x0 + w1 × x1 + … + bias = result, each in its highlighted cells
+    w0, x0, w1, x1, b, y = s["numbers"]
+    assert [num["block"] for num in (w0, x0, w1, x1, b, y)] == [weight, inp, weight, inp, bias, out]
+    assert all(inside(num["cell"], anim["a_cells"]) for num in (w0, w1))
+    assert all(inside(num["cell"], anim["b_cells"]) for num in (x0, x1))
+    assert y["cell"] == anim["cell"]
+    assert y["source"]["tensor"] == out.split("[")[0] and y["source"]["index"][-2] == t   # (…, t, unit)
+    assert f"({n} products in all)" in s["html"]
+
+
 def test_text_written_in_our_words_names_code_variables():
     """Each block reference in the commentary names its variable in code style."""
     ctx = make_case(SORT, list("ABC"), [2, 1, 0, 1, 1, 2], flat_copy=False)["ctx"]
@@ -543,8 +705,8 @@ def test_runs_on_a_bundled_trace_without_numpy(tmp_path):
 
 
 def test_the_intro_does_not_promise_nanogpt_code_the_build_lacks(sort_case):
-    with_source = wt.render_step("intro", 6, sort_case["ctx"])["html"]
-    without = wt.render_step("intro", 6, dict(sort_case["ctx"], nanogpt=False))["html"]
+    with_source = wt.render_step("intro", "map", sort_case["ctx"])["html"]
+    without = wt.render_step("intro", "map", dict(sort_case["ctx"], nanogpt=False))["html"]
     assert "the lines of nanoGPT" in with_source
     assert "the lines of nanoGPT" not in without and "built without nanoGPT" in without
     assert "<li>the MLP,</li>" in with_source and "<li>the MLP,</li>" in without
@@ -552,7 +714,7 @@ def test_the_intro_does_not_promise_nanogpt_code_the_build_lacks(sort_case):
 
 def test_a_short_sort_input_gets_no_promised_answer():
     c = make_case(SORT, list("ABC"), [1, 2, 0], flat_copy=False, task={"name": "sort", "input_len": 6})
-    text = wt.render_step("intro", 0, c["ctx"])["html"]
+    text = wt.render_step("intro", "welcome", c["ctx"])["html"]
     assert "only 3 letters" in text and "should write" not in text
     full = make_case(SORT, list("ABC"), [2, 1, 0, 1, 1, 2], flat_copy=False, task={"name": "sort", "input_len": 6})
-    assert "the answer it should write is" in wt.render_step("intro", 0, full["ctx"])["html"]
+    assert "the answer it should write is" in wt.render_step("intro", "welcome", full["ctx"])["html"]

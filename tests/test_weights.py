@@ -103,7 +103,7 @@ def test_bad_cards_are_refused(card, msg):
 
 def test_not_an_npz_is_refused():
     card = weights.make_card(CFG, Vocab(list("abcde")), "tiny")
-    with pytest.raises(WeightsError, match="not a readable .npz"):
+    with pytest.raises(WeightsError, match="not an .npz archive"):
         weights.from_bytes(b"PK\x03\x04 this is not a zip", card)
 
 

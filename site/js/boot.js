@@ -1,4 +1,4 @@
-// boot.js: the first script of the page. Runs before Python and owns three things:
+// boot.js: the first script of the page. Runs before Python and owns these things:
 //  1. window.llmviz, the page's public API. `ready` is a Promise that resolves with
 //     {python, numpy, model, live, ...} once app.py is up, or rejects with a readable
 //     reason. app.py settles it through llmviz._boot.resolve/reject; other modules
@@ -9,11 +9,11 @@
 //  3. the service worker (sw.js): registered once Python is up, so it never competes
 //     with the first boot; when a new build takes over, the page reloads so that the
 //     HTML and every asset come from the same build.
-//  4. storage the browser refuses (a cross-site iframe with third-party storage blocked,
-//     a sandboxed frame): PyScript opens an IndexedDB database while it starts and waits
-//     forever when the browser denies it, so a refused indexedDB.open is answered from
-//     memory instead (see "storage" below); sessionStorage and the service worker are
-//     optional. llmviz.storage says what this page may keep.
+//  4. storage the browser blocks (a frame of another site with third-party storage
+//     blocked): PyScript waits forever for an IndexedDB database it cannot open, so there
+//     its own databases live in memory (see "storage" below); sessionStorage and the
+//     service worker are optional. llmviz.storage.blocked says the page may keep nothing.
+//  5. the page's static markup: index.html's <template data-into> put in place (below).
 
 const meta = document.querySelector('meta[name="llmviz-build"]');
 const BUILD_ID = meta ? meta.content : "";
@@ -29,11 +29,19 @@ const barEl = () => document.getElementById("progress-bar");
   }
 }
 
+// the page's static markup (index.html's <template data-into="ID">) goes into #ID at once,
+// so the controls are laid out, disabled, while Python loads; the views switch them on
+for (const tpl of document.querySelectorAll("template[data-into]")) {
+  const slot = document.getElementById(tpl.dataset.into);
+  if (slot) slot.replaceChildren(tpl.content.cloneNode(true));
+}
+
 let settle;
 const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
 ready.catch(() => {}); // a rejection is shown in the page; no "unhandled" noise
 
-const api = window.llmviz = Object.assign(window.llmviz || {}, {
+// also this module's export `llmviz`: Python imports it (PyScript's js_modules, pyscript.toml)
+export const llmviz = Object.assign(window.llmviz || {}, {
   build: BUILD_ID,
   ready,
   info: null,          // the object `ready` resolved with
@@ -74,203 +82,66 @@ const api = window.llmviz = Object.assign(window.llmviz || {}, {
     },
   },
 });
+const api = window.llmviz = llmviz;
 
-// ---- storage: refusals must not stop the page ---------------------------------
-// In a frame of another site, with third-party storage blocked (Chromium's incognito
-// windows, fresh Playwright contexts, strict privacy settings), indexedDB.open fails
-// with "The user denied permission to access the database". PyScript 0.7 opens two
-// ("IDBMap/@pyscript.fs" as it loads, and "IDBMap/<pyodide URL>@<version>", its package
-// cache, even when no packages are listed), and awaits the second before Python starts:
-// a failed open leaves that promise rejected and the page stuck at "Loading Python". So indexedDB.open is wrapped: while the browser allows it, the real request
-// is returned untouched; when it fails for want of permission (or IndexedDB is missing
-// altogether), the same request succeeds with a database that lives in memory for this
-// page only. Such a database has `llmvizInMemory = true`; js/live.js refuses to keep
-// your model in one (it would be gone after a reload) and says so. Nothing the page
-// shows is lost: PyScript's cache is unused here (no packages in pyscript.toml), and
-// offline support (the service worker) is off in such frames.
-api.storage = { indexedDB: "unknown", memoryDatabases: [] };
-
+// ---- storage: a frame whose storage the browser blocks -----------------------------
+// In a frame of another site with third-party storage blocked (Chromium's incognito windows,
+// fresh Playwright contexts, strict privacy settings) localStorage throws and indexedDB.open
+// fails ("The user denied permission to access the database"). PyScript 0.7.31 opens two
+// IndexedDB databases whatever its configuration says:
+//  - "IDBMap/@pyscript.fs", when core.js loads: `export const idb = new IDBMap(NAMESPACE)`
+//    (@pyscript/core/src/fs.js:16, bundled in dist/core-*.js), the store of pyscript.fs.mount;
+//    refused, it throws twice (an unhandled rejection, and idb-map's onerror re-dispatching
+//    the event being dispatched);
+//  - "IDBMap/<pyodide folder>@<version>", PyScript's package cache, opened and awaited before
+//    Pyodide loads (polyscript/esm/interpreter/pyodide.js:111-116, `new IDBMapSync(...)` then
+//    `await storage.sync()`; packages_cache = "never" only clears it afterwards): refused,
+//    Python never starts.
+// No option of pyscript.toml avoids either, and no later release changes it. So in such a
+// frame, and only for PyScript's own "IDBMap/..." databases, indexedDB.open is answered by an
+// empty database in memory with the few calls IDBMap makes. Nothing the page needs is lost:
+// no packages are listed (nothing to cache) and pyscript.fs is unused. Every other database
+// (js/live.js keeping your model) goes to the browser and is refused as it should be.
 function safeStorage(name) {
   // sessionStorage / localStorage, or null where reading the property throws
   try { const store = window[name]; store.getItem("llmviz-probe"); return store; } catch (e) { return null; }
 }
 
-function memoryFallback(reason) {
-  if (api.storage.indexedDB !== "memory") {
-    api.storage.indexedDB = "memory";
-    api.storage.reason = reason;
-    console.info(`llmviz: IndexedDB is not allowed here (${reason}); this page keeps nothing after a reload`);
-  }
-}
+// llmviz.storage.blocked: this page may keep nothing (no offline support, no kept model)
+api.storage = { blocked: !safeStorage("localStorage"), memoryDatabases: [] };
 
-// a request/transaction/database in memory: an EventTarget whose on<type> properties are
-// called like the browser's own
-class MemoryTarget extends EventTarget {
-  constructor(types) {
-    super();
-    for (const type of types) {
-      this["on" + type] = null;
-      this.addEventListener(type, (event) => { const fn = this["on" + type]; if (fn) fn.call(this, event); });
-    }
-  }
-}
-
-const clone = (value) => (typeof structuredClone === "function" ? structuredClone(value) : value);
-const keyOrder = (a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === "number" ? -1 : 1);
-
-class MemoryTransaction extends MemoryTarget {
-  constructor(db, stores, mode, manual = false) {
-    super(["complete", "error", "abort"]);
-    this.db = db;
-    this.mode = mode || "readonly";
-    this.error = null;
-    this._stores = stores;
-    this._pending = 0;
-    this._done = false;
-    if (!manual) this._settle();    // a transaction without requests completes too
-  }
-  objectStore(name) {
-    const data = this._stores.get(name);
-    if (!data) throw new DOMException(`No object store named ${name}`, "NotFoundError");
-    const op = (fn) => this._request(fn);
-    return {
-      name,
-      transaction: this,
-      get: (key) => op(() => clone(data.get(key))),
-      getKey: (key) => op(() => (data.has(key) ? key : undefined)),
-      getAll: () => op(() => [...data.keys()].sort(keyOrder).map((k) => clone(data.get(k)))),
-      getAllKeys: () => op(() => [...data.keys()].sort(keyOrder)),
-      count: () => op(() => data.size),
-      put: (value, key) => op(() => { data.set(key, clone(value)); return key; }),
-      add: (value, key) => op(() => {
-        if (data.has(key)) throw new DOMException("Key already exists", "ConstraintError");
-        data.set(key, clone(value));
-        return key;
-      }),
-      delete: (key) => op(() => { data.delete(key); }),
-      clear: () => op(() => { data.clear(); }),
-    };
-  }
-  _request(fn) {
-    const req = new MemoryTarget(["success", "error"]);
-    Object.assign(req, { result: undefined, error: null, readyState: "pending", transaction: this, source: null });
-    this._pending++;
-    setTimeout(() => {
-      try {
-        req.result = fn();
-        req.readyState = "done";
-        req.dispatchEvent(new Event("success"));
-      } catch (e) {
-        req.error = e;
-        req.readyState = "done";
-        req.dispatchEvent(new Event("error"));
-      }
-      this._pending--;
-      this._settle();
-    });
-    return req;
-  }
-  _settle() {
-    setTimeout(() => {
-      if (this._pending || this._done) return;
-      this._done = true;
-      this.dispatchEvent(new Event("complete"));
-    });
-  }
-  abort() { this._done = true; this.dispatchEvent(new Event("abort")); }
-  commit() {}
-}
-
-function memoryDatabase(name, version) {
-  const stores = new Map();
-  const db = new MemoryTarget(["abort", "close", "error", "versionchange"]);
-  Object.defineProperty(db, "_stores", { value: stores });
-  // defineProperties, not assign: objectStoreNames must stay a getter
-  Object.defineProperties(db, Object.getOwnPropertyDescriptors({
-    name: String(name),
-    version: version || 1,
-    llmvizInMemory: true,
-    get objectStoreNames() {
-      const names = [...stores.keys()].sort();
-      return Object.assign(names, { contains: (n) => stores.has(n), item: (i) => names[i] ?? null });
-    },
-    createObjectStore(store) {
-      if (!stores.has(store)) stores.set(store, new Map());
-      return { name: store };
-    },
-    deleteObjectStore(store) { stores.delete(store); },
-    transaction(names, mode) {
-      for (const n of [].concat(names)) {
-        if (!stores.has(n)) throw new DOMException(`No object store named ${n}`, "NotFoundError");
-      }
-      return new MemoryTransaction(db, stores, mode);
-    },
-    close() {},
-  }));
-  api.storage.memoryDatabases.push(db.name);
-  return db;
-}
-
-// answer `req` (the browser's failed request, or a stand-in) with a new database in memory:
-// "upgradeneeded" (its transaction creates the stores), then "success"
-function openInMemory(req, name, version) {
-  const db = memoryDatabase(name, version);
-  const upgrade = new MemoryTransaction(db, db._stores, "versionchange", true);
-  const own = (key, value) => Object.defineProperty(req, key, { value, configurable: true, writable: true });
-  own("result", db);
-  own("error", null);
-  own("readyState", "done");
-  own("transaction", upgrade);
-  setTimeout(() => {
-    const Change = typeof IDBVersionChangeEvent === "function" ? IDBVersionChangeEvent : null;
-    const event = Change ? new Change("upgradeneeded", { oldVersion: 0, newVersion: db.version })
-      : Object.assign(new Event("upgradeneeded"), { oldVersion: 0, newVersion: db.version });
-    req.dispatchEvent(event);              // the caller creates its stores
-    upgrade._settle();                     // then "complete" (after any requests it made)
-    upgrade.addEventListener("complete", () => {
-      req.transaction = null;
-      req.dispatchEvent(new Event("success"));
-    });
-  });
-  return req;
-}
-
-(function guardIndexedDB() {
-  let factory = null;
-  try { factory = window.indexedDB || null; } catch (e) { factory = null; }   // sandboxed: throws
-  if (!factory || typeof factory.open !== "function") {
-    memoryFallback("IndexedDB is missing");
-    const stand = { open: (name, version) => openInMemory(new MemoryTarget(["success", "error", "upgradeneeded", "blocked"]), name, version),
-                    deleteDatabase: () => new MemoryTarget(["success", "error"]) };
-    try { Object.defineProperty(window, "indexedDB", { value: stand, configurable: true }); } catch (e) { /* left as is */ }
-    return;
-  }
-  const realOpen = factory.open;
-  factory.open = function open(name, version) {
-    if (api.storage.indexedDB === "memory") {
-      return openInMemory(new MemoryTarget(["success", "error", "upgradeneeded", "blocked"]), name, version);
-    }
-    let req;
-    try {
-      req = version === undefined ? realOpen.call(factory, name) : realOpen.call(factory, name, version);
-    } catch (e) {
-      if (e && (e.name === "TypeError" || e.name === "VersionError")) throw e;   // a caller's mistake
-      memoryFallback(e && e.message ? e.message : String(e));
-      return openInMemory(new MemoryTarget(["success", "error", "upgradeneeded", "blocked"]), name, version);
-    }
-    // registered before the caller's onerror, so it runs first and can stop it
-    req.addEventListener("error", (event) => {
-      const err = req.error;
-      if (err && err.name === "VersionError") return;          // a real answer: pass it on
-      event.stopImmediatePropagation();
-      event.preventDefault();
-      memoryFallback(err && err.message ? err.message : "IndexedDB refused");
-      openInMemory(req, name, version);
-    });
-    req.addEventListener("success", () => { if (api.storage.indexedDB === "unknown") api.storage.indexedDB = "persistent"; });
+function memoryIDBMap() {
+  // what @webreflection/idb-map uses: transaction().objectStore(), requests with onsuccess
+  const data = new Map();
+  const answer = (fn) => {
+    const req = {};
+    queueMicrotask(() => { req.result = fn(); if (req.onsuccess) req.onsuccess({ target: req }); });
     return req;
   };
-})();
+  const store = {
+    count: () => answer(() => data.size),
+    clear: () => answer(() => { data.clear(); }),
+    delete: (key) => answer(() => { data.delete(key); }),
+    get: (key) => answer(() => data.get(key)),
+    getKey: (key) => answer(() => (data.has(key) ? key : undefined)),
+    getAllKeys: () => answer(() => [...data.keys()]),
+    put: (value, key) => answer(() => { data.set(key, value); return key; }),
+  };
+  return { transaction: () => ({ objectStore: () => store }), close() {} };
+}
+
+if (api.storage.blocked) {
+  console.info("llmviz: this frame may not store anything (third-party storage is blocked); nothing is kept after a reload");
+  const factory = window.indexedDB;
+  const browserOpen = factory.open.bind(factory);
+  factory.open = (name, ...rest) => {
+    if (!String(name).startsWith("IDBMap/")) return browserOpen(name, ...rest);
+    api.storage.memoryDatabases.push(String(name));
+    const req = { result: memoryIDBMap() };
+    setTimeout(() => { if (req.onsuccess) req.onsuccess({ target: req }); });
+    return req;
+  };
+}
 
 function toPlain(info) {
   // Python hands over a dict (a Map after to_js) or a plain object
@@ -300,7 +171,7 @@ async function command(name, arg) {
   const value = await fn(arg);
   return value && typeof value.toJs === "function" ? value.toJs({ dict_converter: Object.fromEntries }) : value;
 }
-api.goto = (target) => command("goto", target);         // target: {phase, step, layer?, head?}
+api.goto = (target) => command("goto", target);         // target: {phase, step, layer?, head?}; step: an id ("scaling") or a number
 api.setInput = (text) => command("setInput", text);
 api.generate = (n, opts) => command("generate", { n, ...(opts || {}) });      // resolves to the text
 api.loadModel = (npz, card) => command("loadModel", { npz, card });           // npz: ArrayBuffer, card: object or JSON text
@@ -311,7 +182,7 @@ api.phases = () => (handlers.has("phases") ? handlers.get("phases")() : command(
 
 // ---- embedding: postMessage from the parent page ---------------------------------
 // Messages (from a page embedding this one in an iframe):
-//   {type: "llmviz:goto", phase, step, layer?, head?, id?}  goes there (following that
+//   {type: "llmviz:goto", phase, step, layer?, head?, id?}  goes there (step: the step's id, or its number; following that
 //        transformer block and attention head, if given); once the view has settled the
 //        answer is {type: "llmviz:state", phase, step, focus, camera, code, ..., id}
 //   {type: "llmviz:state", id?}             answered with the same {type: "llmviz:state", ...}
@@ -462,7 +333,7 @@ if (sw) {
 
 async function registerServiceWorker() {
   if (!sw) { offlineResolve(false); return; }
-  if (!safeStorage("localStorage") || api.storage.indexedDB === "memory") {
+  if (api.storage.blocked) {
     // storage is blocked here (e.g. a frame of another site): the browser would refuse
     console.info("llmviz: no offline support in this frame (its storage is blocked)");
     offlineResolve(false);

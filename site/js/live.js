@@ -17,15 +17,7 @@ function openDb() {
     if (!("indexedDB" in window)) { reject(new Error("IndexedDB is not available")); return; }
     const req = indexedDB.open(DB_NAME, 1);
     req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => {
-      // boot.js answers a refused open (e.g. a frame of another site) from memory: that
-      // would be gone after a reload, so it does not count as keeping your model
-      if (req.result && req.result.llmvizInMemory) {
-        reject(new Error("this page may not store data here (its storage is blocked)"));
-        return;
-      }
-      resolve(req.result);
-    };
+    req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error || new Error("IndexedDB could not be opened"));
   });
 }

@@ -6,8 +6,8 @@ conftest builds it (with nanoGPT's snippets when $LLMVIZ_NANOGPT points at its m
 at several window sizes and embedded, then the same site with data/code.json's nanoGPT
 parts nulled, as a build without nanoGPT's source writes it. At every size, no shape
 note may cover any code and no code may be clipped or scroll out of view sideways. Steps are driven through the view's ``?debug=1``
-hook (``llmvizDebug.codeStep(phase, i)``), so the test does not depend on the
-walkthrough's navigation.
+hook (``llmvizDebug.codeStep(phase, i)``, which counts steps by number), so the test does
+not depend on the walkthrough's navigation; the test names steps by id.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import llmviz.walkthrough as wt
 from llmviz.codepanel.annotate import source_lines
 
 pytestmark = pytest.mark.browser
@@ -52,15 +53,24 @@ def _boot(context, url, errors, size=(1400, 900)):
     return page
 
 
-def _step(page, phase, index):
+STEP_NUMBER = {(p["id"], step_id): i for p in wt.phases() for i, step_id in enumerate(p["step_ids"])}
+
+
+def _shown(phase, step_id) -> str:
+    """The code panel showing a step (its data-step counts steps by number)."""
+    return f"#code .cv[data-step='{phase}:{STEP_NUMBER[(phase, step_id)]}']"
+
+
+def _step(page, phase, step_id):
     """Show a step in the panel (again, if the walkthrough moves on its own right then)."""
-    shown = f"#code .cv[data-step='{phase}:{index}']"
+    index = STEP_NUMBER[(phase, step_id)]
+    shown = _shown(phase, step_id)
     for _attempt in range(5):
         page.evaluate(f"window.llmvizDebug.codeStep({json.dumps(phase)}, {int(index)})")
         page.wait_for_timeout(300)
         if page.locator(shown).count():
             return
-    raise AssertionError(f"the code panel does not show step {phase}:{index}")
+    raise AssertionError(f"the code panel does not show step {phase}:{step_id}")
 
 
 # Per visible code line of a selector's panes: its code (span.src) is not clipped, nothing
@@ -98,7 +108,8 @@ NOTES_CLEAR = """(sel) => {
 
 # steps with long lines (the scores line of "Why divide by sqrt(hs)", the embedding sum,
 # the whole attention forward pass, the q/k/v split)
-CLEAR_STEPS = (("attention", 5), ("attention", 0), ("attention", 2), ("embedding", 4), ("mlp", 1))
+CLEAR_STEPS = (("attention", "scaling"), ("attention", "idea"), ("attention", "keys_values"), ("embedding", "sum"),
+               ("mlp", "idea"))
 SIZES = ((1400, 900), (1280, 800), (800, 900), (390, 844))
 
 
@@ -125,7 +136,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         page = _boot(context, server.url + "?debug=1", errors)
 
         # ---- a step: tabs, pygments tokens, this model's shapes, the refs published
-        _step(page, "attention", 0)
+        _step(page, "attention", "idea")
         # first visit: nanoGPT's tab when the build has its source, else this page's numpy
         default = "nanogpt" if with_ng else "port"
         assert page.get_attribute(f"#code .cv-tab[data-tab={default}]", "aria-selected") == "true"
@@ -155,7 +166,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         page.screenshot(path=str(tmp_path / "code_port.png"))
 
         # ---- collapsing sticks per snippet while moving through steps
-        _step(page, "layernorm", 0)
+        _step(page, "layernorm", "why")
         fwd = "#cv-pane-port .cv-snippet[data-id='port:layernorm.forward']"
         init = "#cv-pane-port .cv-snippet[data-id='port:layernorm.init']"
         assert "collapsed" not in page.get_attribute(fwd, "class")
@@ -167,7 +178,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         assert page.get_attribute(fwd + " .cv-head", "aria-expanded") == "false"
         page.locator(init + " .cv-title").click()
         assert page.locator(init + " .cv-body").is_visible()
-        _step(page, "layernorm", 1)  # shows layernorm.forward again
+        _step(page, "layernorm", "mean")  # shows layernorm.forward again
         assert page.locator("#cv-pane-port").is_visible(), "the tab choice sticks"
         assert "collapsed" in page.get_attribute(fwd, "class")
         assert page.locator(init + " .cv-body").is_visible()
@@ -175,7 +186,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         assert page.locator(fwd + " .cv-body").is_visible()
 
         # ---- hovering a code variable focuses its block in the scene; focus/pick light variables
-        _step(page, "attention", 0)
+        _step(page, "attention", "idea")
         att = pane.locator(".code span.var[data-block='h.0.attn.att']").first
         att.hover()
         want = [f"h.0.attn.att[{h}]" for h in range(config["n_head"])]
@@ -215,8 +226,8 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
 
         # ---- weights: `self.c_fc` in the MLP step is the followed layer's c_fc weight (and bias)
         layer = config["n_layer"] - 1
-        page.evaluate(f"window.llmviz.goto({{phase: 'mlp', step: 1, layer: {layer}}})")  # follow the last layer
-        _step(page, "mlp", 1)  # the step with MLP.forward (and __init__), in that layer
+        page.evaluate(f"window.llmviz.goto({{phase: 'mlp', step: 'idea', layer: {layer}}})")  # follow the last layer
+        _step(page, "mlp", "idea")  # the step with MLP.forward (and __init__), in that layer
         assert page.locator("#code .cv-snippet[data-key='mlp.forward']").count() >= 1
         want = [f"h.{layer}.mlp.c_fc.weight"] + ([f"h.{layer}.mlp.c_fc.bias"] if config.get("bias", True) else [])
         scene_ids = page.evaluate("window.llmvizScene && window.llmvizScene.renderer ? "
@@ -252,16 +263,16 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         tabs = ("port",) + (("nanogpt",) if with_ng else ())
         for width, height in SIZES:
             page.set_viewport_size({"width": width, "height": height})
-            for phase, index in CLEAR_STEPS:
-                _step(page, phase, index)
+            for phase, step_id in CLEAR_STEPS:
+                _step(page, phase, step_id)
                 for tab in tabs:
                     page.locator(f"#code .cv-tab[data-tab={tab}]").click()
-                    _notes_clear(page, [f"#cv-pane-{tab}"], f"{phase}:{index} at {width}x{height}")
+                    _notes_clear(page, [f"#cv-pane-{tab}"], f"{phase}:{step_id} at {width}x{height}")
             if width == 390:
                 page.screenshot(path=str(tmp_path / "code_390.png"), full_page=True)
         # the scores line keeps all of `* (1.0 / math.sqrt(...))` in view, its note too
         page.set_viewport_size({"width": 1280, "height": 800})
-        _step(page, "attention", 5)
+        _step(page, "attention", "scaling")
         page.locator("#code .cv-tab[data-tab=port]").click()
         line = page.locator("#cv-pane-port .cv-snippet[data-key='attention.scores'] .code .line").first
         assert "math.sqrt" in line.locator(".src").inner_text()
@@ -272,21 +283,21 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
             page.locator("#code .cv-tab[data-tab=nanogpt]").click()
             page.close()
             page = _boot(context, server.url + "?debug=1", errors)
-            _step(page, "attention", 0)
+            _step(page, "attention", "idea")
             assert page.locator("#cv-pane-nanogpt").is_visible(), "the tab choice survives a reload"
         page.locator("#code .cv-tab[data-tab=nanogpt]").click()  # the last choice: nanoGPT's tab
         page.close()
 
         # ---- embedded (an 800x600 iframe, one step pinned): the same, in a narrower panel
-        page = _boot(context, server.url + "?debug=1&embed=1&lock=1&phase=attention&step=2", errors,
+        page = _boot(context, server.url + "?debug=1&embed=1&lock=1&phase=attention&step=keys_values", errors,
                      size=(800, 600))
-        page.wait_for_selector("#code .cv[data-step='attention:2']")
+        page.wait_for_selector(_shown("attention", "keys_values"))
         page.locator("#code .cv-tab[data-tab=port]").click()
-        _notes_clear(page, ["#cv-pane-port"], "embed attention:2")
+        _notes_clear(page, ["#cv-pane-port"], "embed attention:keys_values")
         page.screenshot(path=str(tmp_path / "code_embed.png"))
         page.locator("#code .cv-tab[data-tab=nanogpt]").click()
         if with_ng:
-            _notes_clear(page, ["#cv-pane-nanogpt"], "embed attention:2")
+            _notes_clear(page, ["#cv-pane-nanogpt"], "embed attention:keys_values")
         page.close()
 
         # ---- a build without nanoGPT's source; stored choices survive the reload
@@ -294,7 +305,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         context.route("**/data/code.json", lambda route: route.fulfill(
             status=200, body=bare, headers={"Content-Type": "application/json"}))
         page = _boot(context, server.url + "?debug=1", errors)
-        _step(page, "layernorm", 1)
+        _step(page, "layernorm", "mean")
         # the last choice was nanoGPT's tab, but this build has none: the numpy tab opens
         assert page.get_attribute("#code .cv-tab[data-tab=port]", "aria-selected") == "true"
         assert page.locator("#cv-pane-port").is_visible() and not page.locator("#cv-pane-nanogpt").is_visible()
@@ -316,7 +327,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
             T2 = min(len(shown), config["block_size"])
             assert T2 != T
             page.wait_for_function(f"() => document.querySelector('#code .cv-dims').textContent.includes('T = {T2},')")
-            _step(page, "attention", 0)
+            _step(page, "attention", "idea")
             notes = page.locator("#cv-pane-port .code .note").all_inner_texts()
             assert f"att: (1, {config['n_head']}, {T2}, {T2})" in notes, notes
     finally:

@@ -415,7 +415,7 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     p.shot("live-your-model.png")
 
     # remembered: input, model (IndexedDB) and the walkthrough position survive a reload
-    p.js("() => { location.hash = 'phase=attention&step=1'; }")
+    p.js("() => { location.hash = 'phase=attention&step=query'; }")
     p.page.wait_for_timeout(300)
     hash_before = p.js("() => location.hash")
     p.open(server.url)            # no hash in the URL: the kept one comes back
@@ -424,16 +424,16 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     assert p.js("() => location.hash") == hash_before
 
     # an embedded slide shows what its URL names: neither the kept model, input nor position
-    p.open(server.url + "?embed=1&lock=1&phase=softmax&step=2")
+    p.open(server.url + "?embed=1&lock=1&phase=softmax&step=exp")
     assert p.js("() => document.getElementById('model-name').textContent") == "sort-abc"
     assert p.page.locator("#live-input").input_value() == "CBABBC"
     shown = p.js("() => window.llmviz.state()")
-    assert (shown["phase"], shown["step"]) == ("softmax", 2), shown
+    assert (shown["phase"], shown["step"]) == ("softmax", "exp"), shown
     p.open(server.url)            # the full page still has its memory
     assert p.page.inner_text("#model-name") == "tiny-test"
     # a link that names a view shows the default model; reloading it keeps what the reader had
     p.page.goto("about:blank")
-    p.open(server.url + "#phase=attention&step=2")
+    p.open(server.url + "#phase=attention&step=keys_values")
     assert p.page.inner_text("#model-name") == "sort-abc"
     assert p.page.locator("#live-input").input_value() == "CBABBC"
     p.page.reload()
@@ -443,24 +443,24 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     assert p.page.inner_text("#model-name") == "tiny-test"
     # a link may name the input: that input, on the default model, whatever was kept
     p.page.goto("about:blank")
-    p.open(server.url + "#phase=attention&step=3&input=ccbaab")
+    p.open(server.url + "#phase=attention&step=one_score&input=ccbaab")
     assert p.page.inner_text("#model-name") == "sort-abc"
     assert p.page.locator("#live-input").input_value() == "CCBAAB"
     p.page.wait_for_function("() => window.llmviz.state().text.startsWith('CCBAAB')")
-    assert p.js("() => location.hash") == "#phase=attention&step=3&input=CCBAAB"
+    assert p.js("() => location.hash") == "#phase=attention&step=one_score&input=CCBAAB"
     p.call("window.llmviz.setInput('ABCABC')")
     p.page.wait_for_function("() => location.hash.endsWith('&input=ABCABC')")
     p.call("window.llmviz.setInput('CBABBC')")   # the example again: the link needs no input
     p.page.wait_for_function("() => !location.hash.includes('input=')")
     # an embedded slide may name one too, and its link to the full page carries it
     p.page.goto("about:blank")
-    p.open(server.url + "?embed=1&phase=softmax&step=1&input=BBACCA")
+    p.open(server.url + "?embed=1&phase=softmax&step=max&input=BBACCA")
     assert p.page.locator("#live-input").input_value() == "BBACCA"
     p.page.wait_for_function("() => document.querySelector('#wv-embed-bar .wv-full').getAttribute('href')"
                              ".endsWith('&input=BBACCA')")
     # one that does not fit says why and shows the example
     p.page.goto("about:blank")
-    p.open(server.url + "#phase=intro&step=0&input=ABCD")
+    p.open(server.url + "#phase=intro&step=welcome&input=ABCD")
     assert p.page.locator("#live-input").input_value() == "CBABBC"
     assert "does not fit" in p.page.inner_text("#live-msg")
     p.page.goto("about:blank")

@@ -668,8 +668,9 @@ def test_highlighted_cells_keep_their_colours(dev, scene):
 
 # the walkthrough's steps in the built page: the review's cases (focused blocks without labels
 # while faded ones kept theirs, labels crossed by strips, three identical labels zoomed out)
-REVIEW_STEPS = [("attention", 3), ("embedding", 4), ("prelim", 2), ("layernorm", 0), ("output", 0),
-                ("projection", 3), ("projection", 4), ("mlp", 3), ("mlp", 7), ("stack", 3), ("intro", 0)]
+REVIEW_STEPS = [("attention", "one_score"), ("embedding", "sum"), ("prelim", "columns"), ("layernorm", "why"),
+                ("output", "ln_f"), ("projection", "residual"), ("projection", "update_size"), ("mlp", "expand_all"),
+                ("mlp", "residual"), ("stack", "last_attention"), ("intro", "welcome")]
 
 
 def test_walkthrough_steps_label_their_focused_blocks(browser, built_dist):
@@ -681,7 +682,7 @@ def test_walkthrough_steps_label_their_focused_blocks(browser, built_dist):
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(server.url + "#phase=intro&step=0")
+        page.goto(server.url + "#phase=intro&step=welcome")
         page.wait_for_function("window.llmvizReadyDone === true", timeout=180_000)
         for phase, step in REVIEW_STEPS:
             page.evaluate("([phase, step]) => window.llmviz.goto({phase, step})", [phase, step])

@@ -146,15 +146,15 @@ def test_hover_shows_the_traces_value_and_its_terms(booted, bundled):
     p.check_clean()
 
 
-def _scene_step(bundled, phase: str, index: int, motion=None) -> dict:
-    step = walkthrough.render_step(phase, index, bundled["ctx"])
+def _scene_step(bundled, phase: str, step_id: str, motion=None) -> dict:
+    step = walkthrough.render_step(phase, step_id, bundled["ctx"])
     return scene_steps.scene_step(step, bundled["scene"], motion)
 
 
 def test_a_step_highlights_its_focus_dims_the_rest_and_settles(booted, bundled):
     p = booted
     p.page.mouse.move(3, VIEW["height"] - 3)
-    step = _scene_step(bundled, "attention", 3)          # a dot product: q . k = one score
+    step = _scene_step(bundled, "attention", "one_score")   # a dot product: q . k = one score
     assert step["animation"]["kind"] == "dot"
     p.js("(s) => { window._done = window.llmvizScene.playStep(JSON.stringify(s)); }", step)
     assert p.js("() => window.llmvizSceneSettled") is False
@@ -186,7 +186,7 @@ def test_a_step_highlights_its_focus_dims_the_rest_and_settles(booted, bundled):
 
 def test_goto_awaits_the_scene_when_the_walk_view_is_there(booted):
     p = booted
-    has_goto = p.js("() => window.llmviz.goto({phase: 'embedding', step: 4}).then(() => true, e => String(e))")
+    has_goto = p.js("() => window.llmviz.goto({phase: 'embedding', step: 'sum'}).then(() => true, e => String(e))")
     if has_goto is not True:
         pytest.skip(f"no walkthrough navigation in this build: {has_goto}")
     assert p.js("() => window.llmvizSceneSettled") is True
@@ -196,7 +196,7 @@ def test_goto_awaits_the_scene_when_the_walk_view_is_there(booted):
 
 def test_pause_holds_an_animation_and_skip_ends_it(booted, bundled):
     p = booted
-    step = _scene_step(bundled, "projection", 3)           # the residual add
+    step = _scene_step(bundled, "projection", "residual")   # the residual add
     assert step["animation"]["kind"] == "residual"
     p.js("(s) => { window._done = window.llmvizScene.playStep(JSON.stringify(s)); }", step)
     p.page.wait_for_function("() => window.llmvizScene.animator.playing", timeout=20000)
@@ -214,7 +214,7 @@ def test_reduced_motion_settles_at_once(booted, bundled):
     p = booted
     p.page.emulate_media(reduced_motion="reduce")
     try:
-        step = _scene_step(bundled, "embedding", 4)        # the embedding columns add up
+        step = _scene_step(bundled, "embedding", "sum")   # the embedding columns add up
         assert step["animation"]["kind"] == "add"
         took = p.js("""async (s) => { const t0 = performance.now();
                          await window.llmvizScene.playStep(JSON.stringify(s)); return performance.now() - t0; }""", step)
@@ -290,7 +290,7 @@ RECTS_JS = """(ids) => Object.fromEntries(ids.map((id) => [id, window.llmvizScen
 def test_back_from_a_scale_view_is_the_steps_view(booted, bundled):
     p = booted
     p.page.wait_for_function("() => !document.querySelector('.scene-scales button').disabled")
-    step = _scene_step(bundled, "attention", 3, {"reduced": True})
+    step = _scene_step(bundled, "attention", "one_score", {"reduced": True})
     assert p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step) is True
     before = p.js("() => window.llmvizScene.renderer.getCamera()")
     for name in ("gpt2-small", "gpt3"):
@@ -313,7 +313,7 @@ def test_back_from_a_scale_view_is_the_steps_view(booted, bundled):
 
 def test_a_resized_view_frames_the_step_again_unless_the_reader_moved(booted, bundled):
     p = booted
-    step = _scene_step(bundled, "projection", 3, {"reduced": True})
+    step = _scene_step(bundled, "projection", "residual", {"reduced": True})
     assert p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step) is True
     wide = p.js("() => window.llmvizScene.renderer.getCamera()")
     try:
@@ -390,7 +390,7 @@ def test_without_webgl2_the_page_says_so_and_the_rest_works(browser, site):
         assert "WebGL2" in message and "text and code" in message
         assert page.evaluate("() => window.llmvizScene.renderer") is None
         # the walkthrough still moves (when the walk view is in this build) and settles at once
-        moved = page.evaluate("() => window.llmviz.goto({phase: 'embedding', step: 1}).then(() => true, e => String(e))")
+        moved = page.evaluate("() => window.llmviz.goto({phase: 'embedding', step: 'token_lookup'}).then(() => true, e => String(e))")
         if moved is True:
             assert page.locator("#commentary").inner_text().strip()
         assert not errors, "\n".join(errors)

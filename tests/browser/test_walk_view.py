@@ -134,11 +134,12 @@ def test_every_step_of_every_phase(built_dist, serve_dist, pages):
 
     times, checked, plots = [], 0, 0
     for ph in listed:
-        for s in range(ph["steps"]):
+        assert ph["step_ids"] == next(w["step_ids"] for w in wt.phases() if w["id"] == ph["id"])
+        for n, s in enumerate(ph["step_ids"]):
             r = p.page.evaluate(GOTO_AND_READ, [ph["id"], s])
             st = r["state"]
             where = f"{ph['id']}/{s}"
-            assert (st["phase"], st["step"]) == (ph["id"], s) and st["settled"], where
+            assert (st["phase"], st["step"], st["step_index"]) == (ph["id"], s, n) and st["settled"], where
             assert (r["back"]["phase"], r["back"]["step"]) == (ph["id"], s), where
             assert r["hash"] == f"#phase={ph['id']}&step={s}", where
             assert r["title"].strip() and len(r["text"].strip()) > len(r["title"]) + 20, where
@@ -160,7 +161,7 @@ def test_every_step_of_every_phase(built_dist, serve_dist, pages):
 
     # reduced motion: no flights, no animations; a step is there at once and stays put
     assert statistics.median(times) < 1500, times
-    p.page.evaluate("([p, s]) => window.llmviz.goto({phase: p, step: s})", ["attention", 6])
+    p.page.evaluate("([p, s]) => window.llmviz.goto({phase: p, step: s})", ["attention", "mask"])
     cam = state(p.page)["camera"]
     p.page.wait_for_timeout(600)
     assert same_camera(cam, state(p.page)["camera"]), "the camera kept moving under reduced motion"
@@ -180,7 +181,7 @@ def expect_step(page, where, timeout: int = 30_000) -> None:
         raise AssertionError(f"expected {where}, the page shows {st}") from None
 
 
-def press_and_expect(page, key: str, where: tuple[str, int]) -> None:
+def press_and_expect(page, key: str, where: tuple[str, str]) -> None:
     page.keyboard.press(key)
     expect_step(page, where)
 
@@ -191,21 +192,22 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     page = p.page
     boot(page, server.url)
     listed = page.evaluate("() => window.llmviz.phases()")
-    order = [(ph["id"], s) for ph in listed for s in range(ph["steps"])]
-    n_softmax = next(ph["steps"] for ph in listed if ph["id"] == "softmax")
+    order = [(ph["id"], s) for ph in listed for s in ph["step_ids"]]
+    ids = {ph["id"]: ph["step_ids"] for ph in listed}
+    softmax = ids["softmax"]
 
     # --- keys: forward through the whole softmax phase and into the next, then back
-    page.evaluate("() => window.llmviz.goto({phase: 'softmax', step: 0})")
+    page.evaluate("() => window.llmviz.goto({phase: 'softmax', step: 'what'})")
     page.locator("#commentary .wv-kicker").click()
     forward = ["Space", "ArrowRight", "ArrowDown"]
-    for i in range(1, n_softmax):
-        press_and_expect(page, forward[i % 3], ("softmax", i))
-    press_and_expect(page, "ArrowRight", ("projection", 0))
+    for i in range(1, len(softmax)):
+        press_and_expect(page, forward[i % 3], ("softmax", softmax[i]))
+    press_and_expect(page, "ArrowRight", ("projection", "heads_together"))
     backward = ["ArrowLeft", "ArrowUp", "Shift+Space"]
-    for i in range(n_softmax - 1, -1, -1):
-        press_and_expect(page, backward[i % 3], ("softmax", i))
-    press_and_expect(page, "ArrowLeft", order[order.index(("softmax", 0)) - 1])
-    press_and_expect(page, "Space", ("softmax", 0))
+    for i in range(len(softmax) - 1, -1, -1):
+        press_and_expect(page, backward[i % 3], ("softmax", softmax[i]))
+    press_and_expect(page, "ArrowLeft", order[order.index(("softmax", "what")) - 1])
+    press_and_expect(page, "Space", ("softmax", "what"))
 
     # keys are left alone while typing, and arrows while the 3D canvas has the focus
     page.evaluate("() => { const i = document.createElement('input'); i.id = 'wv-test-input';"
@@ -214,7 +216,7 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
         page.keyboard.press(key)
     page.wait_for_timeout(300)
     st = state(page)
-    assert (st["phase"], st["step"]) == ("softmax", 0)
+    assert (st["phase"], st["step"]) == ("softmax", "what")
     assert page.evaluate("() => document.getElementById('wv-test-input').value") == " "
     page.evaluate("() => document.getElementById('wv-test-input').remove()")
     if page.locator("#scene canvas").count():
@@ -223,14 +225,14 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
             page.keyboard.press(key)
         page.wait_for_timeout(300)
         st = state(page)
-        assert (st["phase"], st["step"]) == ("softmax", 0)
+        assert (st["phase"], st["step"]) == ("softmax", "what")
         page.keyboard.press("Escape")
 
     # --- buttons
     page.locator("#walk-nav .wv-next").click()
-    expect_step(page, ["softmax", 1])
+    expect_step(page, ["softmax", "max"])
     page.locator("#walk-nav .wv-prev").click()
-    expect_step(page, ["softmax", 0])
+    expect_step(page, ["softmax", "what"])
 
     # --- the timeline: click a step; drag from one to another
     page.locator('.wv-timeline [data-i="20"]').click()
@@ -256,7 +258,7 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     assert page.locator(".wv-toc").is_visible()
     shot(page, "contents")
     page.locator('.wv-schematic .wv-part[data-phase="mlp"]').click()
-    expect_step(page, ["mlp", 0])
+    expect_step(page, ["mlp", "ln_2"])
     assert not page.locator(".wv-toc").is_visible()
     page.locator("#walk-nav .wv-toc-toggle").click()
     page.evaluate("() => document.getElementById('stage').dispatchEvent("
@@ -264,23 +266,25 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     assert not page.locator(".wv-toc").is_visible()
     page.locator("#walk-nav .wv-toc-toggle").click()
     assert page.locator(".wv-toc-list ol a.current").is_visible()   # scrolled to where the reader is
-    page.locator(".wv-toc-list a", has_text=listed[2]["step_titles"][3]).click()
-    expect_step(page, [listed[2]["id"], 3])
+    toc_link = page.locator(".wv-toc-list a", has_text=listed[2]["step_titles"][3])
+    assert toc_link.get_attribute("href") == f"#phase={listed[2]['id']}&step={listed[2]['step_ids'][3]}"
+    toc_link.click()
+    expect_step(page, [listed[2]["id"], listed[2]["step_ids"][3]])
 
     # --- history: back and forward step through the places visited
-    page.evaluate("() => window.llmviz.goto({phase: 'layernorm', step: 2})")
-    page.evaluate("() => window.llmviz.goto({phase: 'output', step: 1})")
+    page.evaluate("() => window.llmviz.goto({phase: 'layernorm', step: 'variance'})")
+    page.evaluate("() => window.llmviz.goto({phase: 'output', step: 'logits'})")
     page.go_back()
-    expect_step(page, ["layernorm", 2])
+    expect_step(page, ["layernorm", "variance"])
     page.go_back()
-    expect_step(page, [listed[2]["id"], 3])
+    expect_step(page, [listed[2]["id"], listed[2]["step_ids"][3]])
     page.go_forward()
-    expect_step(page, ["layernorm", 2])
+    expect_step(page, ["layernorm", "variance"])
 
     # --- the panel scrolls back to the top of the step's text
     page.evaluate("() => { const p = document.getElementById('panel'); p.scrollTop = p.scrollHeight; }")
     page.locator("#walk-nav .wv-next").click()
-    expect_step(page, ["layernorm", 3])
+    expect_step(page, ["layernorm", "normalise"])
     top = page.evaluate("""() => { const p = document.getElementById('panel').getBoundingClientRect();
         const n = document.getElementById('walk-nav').getBoundingClientRect();
         const c = document.querySelector('#commentary .wv-kicker').getBoundingClientRect();
@@ -288,7 +292,7 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     assert top["ok"], top
 
     # --- hovering a reference focuses its block; a pick over a block makes its refs glow
-    page.evaluate("() => window.llmviz.goto({phase: 'mlp', step: 4})")
+    page.evaluate("() => window.llmviz.goto({phase: 'mlp', step: 'gelu'})")
     ref = page.locator("#commentary span.ref[data-block]").first
     block = ref.get_attribute("data-block")
     ref.hover()
@@ -328,13 +332,13 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
             (1.0, False, False)], calls
 
     # --- deep links: the hash names the view; opening it restores it, camera included
-    page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 3})")
-    assert page.evaluate("() => location.hash") == "#phase=attention&step=3"
+    page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 'one_score'})")
+    assert page.evaluate("() => location.hash") == "#phase=attention&step=one_score"
     first = state(page)
     other = p.new_page()
-    boot(other, server.url + "#phase=attention&step=3")
+    boot(other, server.url + "#phase=attention&step=one_score")
     again = state(other)
-    for key in ("phase", "step", "id", "focus", "code", "numbers"):
+    for key in ("phase", "step", "step_index", "id", "focus", "code", "numbers"):
         assert again[key] == first[key], key
     assert same_camera(again["camera"], first["camera"]), (again["camera"], first["camera"])
     shot(other, "deep_link")
@@ -363,23 +367,43 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
         third = p.new_page()
         boot(third, link)
         restored = state(third)
-        assert (restored["phase"], restored["step"]) == ("attention", 3)
+        assert (restored["phase"], restored["step"]) == ("attention", "one_score")
         assert same_camera(restored["camera"], moved, tol=2e-3), (restored["camera"], moved)
+        third.close()
+    other.close()   # (pages done with are closed: each one left open keeps rendering)
     # a link to no step says so and opens the tour's start
     fourth = p.new_page()
-    boot(fourth, server.url + "#phase=nowhere&step=1")
+    boot(fourth, server.url + "#phase=nowhere&step=scaling")
     st = state(fourth)
-    assert (st["phase"], st["step"]) == (listed[0]["id"], 0)
+    assert (st["phase"], st["step"]) == (listed[0]["id"], listed[0]["step_ids"][0])
     assert "names no step" in fourth.locator("#notice").inner_text()
-    # a known phase with a step past its end opens that phase's last step, and says so
-    fifth = p.new_page()
-    boot(fifth, server.url + "#phase=softmax&step=50")
-    st = state(fifth)
-    assert (st["phase"], st["step"]) == ("softmax", n_softmax - 1)
-    assert "showing Softmax, step " in fifth.locator("#notice").inner_text()
-    # goto refuses what does not exist, with a readable reason
+    fourth.close()
+    # a link by step number (written before steps had ids) opens the same step, and the
+    # address names it by id from then on
+    old = p.new_page()
+    boot(old, server.url + "#phase=attention&step=3&layer=1")
+    st = state(old)
+    assert (st["phase"], st["step"], st["follow"]["layer"]) == ("attention", "one_score", 1)
+    assert old.evaluate("() => location.hash") == "#phase=attention&step=one_score&layer=1"
+    old.close()
+    # a known phase with a step it does not have (past its end, not a whole number, not a
+    # number: step=Infinity once stopped the page) opens that phase's first step, and says so
+    for link in ("#phase=softmax&step=Infinity", "?phase=softmax&step=50"):
+        fifth = p.new_page()
+        boot(fifth, server.url + link)
+        st = state(fifth)
+        assert (st["phase"], st["step"]) == ("softmax", "what"), link
+        assert "showing Softmax, step 1 instead" in fifth.locator("#notice").inner_text(), link
+        fifth.close()
+    # goto refuses what does not exist, with a readable reason; a step number still works
     err = page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 99}).then(() => null, e => String(e))")
     assert err and "has steps 0.." in err
+    err = page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 'scores'}).then(() => null, e => String(e))")
+    assert err and "has no step 'scores'" in err
+    err = page.evaluate("() => window.llmviz.goto({phase: 'attention', step: Infinity}).then(() => null, e => String(e))")
+    assert err and "whole number" in err
+    back = page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 5})")
+    assert (back["phase"], back["step"], back["step_index"]) == ("attention", "scaling", 5)
     assert not pages.errors, "\n".join(pages.errors)
 
 
@@ -398,7 +422,7 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     course = serve_dist(course_dir)
     intruder_dir = tmp_path / "intruder"
     intruder_dir.mkdir()
-    frame_url = f"{site.url}index.html?embed=1&phase=intro&step=2&origin={course.origin}"
+    frame_url = f"{site.url}index.html?embed=1&phase=intro&step=weights_activations&origin={course.origin}"
     (intruder_dir / "index.html").write_text(
         f'<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>intruder</title>'
         f'<iframe id="f" src="{frame_url}" width="800" height="600"></iframe>'
@@ -415,7 +439,7 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     child = next(f for f in page.frames if f.url.startswith(site.origin) and "phase=attention" in f.url)
     child.wait_for_function("() => window.llmviz.state().settled === true")
     st = child.evaluate("() => window.llmviz.state()")
-    assert (st["phase"], st["step"], st["locked"], st["embed"]) == ("attention", 3, True, True)
+    assert (st["phase"], st["step"], st["locked"], st["embed"]) == ("attention", "one_score", True, True)
     # locked: no navigation, the keys do nothing, the link opens the full page at this step
     assert not frame.locator("#walk-nav .wv-next").is_visible()
     assert not frame.locator(".wv-timeline").is_visible()
@@ -423,9 +447,9 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     frame.locator("#commentary .wv-kicker").click()
     page.keyboard.press("ArrowRight")
     page.wait_for_timeout(300)
-    assert child.evaluate("() => window.llmviz.state().step") == 3
+    assert child.evaluate("() => window.llmviz.state().step") == "one_score"
     href = frame.locator("#wv-embed-bar .wv-full").get_attribute("href")
-    assert href == "./index.html#phase=attention&step=3"
+    assert href == "./index.html#phase=attention&step=one_score"
     frame.locator("#wv-embed-bar .wv-drawer").click()
     assert not frame.locator("#panel").is_visible()
     frame.locator("#wv-embed-bar .wv-drawer").click()
@@ -433,13 +457,13 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     shot(page, "embed_example")
 
     # the course page's button: goto, and the answer is the new state
-    page.select_option("#target", "mlp:4")
+    page.select_option("#target", "mlp:gelu")
     page.click("#goto")
     page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:state' && r.msg.phase === 'mlp')",
                            timeout=60_000)
     reply = page.evaluate("() => window.replies.filter(r => r.msg.type === 'llmviz:state').pop().msg")
     now = child.evaluate("() => window.llmviz.state()")
-    assert (reply["phase"], reply["step"]) == ("mlp", 4) == (now["phase"], now["step"])
+    assert (reply["phase"], reply["step"]) == ("mlp", "gelu") == (now["phase"], now["step"])
     assert reply["focus"] == now["focus"] and reply["code"] == now["code"] and reply["id"] >= 1
     assert same_camera(reply["camera"], now["camera"])
     assert '"phase": "mlp"' in page.locator("#reply").inner_text()
@@ -447,15 +471,21 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     page.wait_for_function("() => window.replies.filter(r => r.msg.type === 'llmviz:state').length >= 2")
     # a bad goto is answered with an error, and changes nothing
     page.evaluate(f"() => document.getElementById('frame-score').contentWindow.postMessage("
-                  f"{{type: 'llmviz:goto', phase: 'nowhere', step: 0, id: 99}}, '{site.origin}')")
+                  f"{{type: 'llmviz:goto', phase: 'nowhere', step: 'idea', id: 99}}, '{site.origin}')")
     page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:error' && r.msg.id === 99)")
     assert child.evaluate("() => window.llmviz.state().phase") == "mlp"
     # a goto may name the transformer block and head to follow
     page.evaluate(f"() => document.getElementById('frame-score').contentWindow.postMessage("
-                  f"{{type: 'llmviz:goto', phase: 'softmax', step: 1, layer: 1, head: 2, id: 7}}, '{site.origin}')")
+                  f"{{type: 'llmviz:goto', phase: 'softmax', step: 'max', layer: 1, head: 2, id: 7}}, '{site.origin}')")
     page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:state' && r.msg.id === 7)")
     reply = page.evaluate("() => window.replies.find(r => r.msg.id === 7).msg")
-    assert (reply["phase"], reply["step"], reply["follow"]) == ("softmax", 1, {"layer": 1, "head": 2})
+    assert (reply["phase"], reply["step"], reply["follow"]) == ("softmax", "max", {"layer": 1, "head": 2})
+    # a step number is still obeyed, and the answer names the step by id
+    page.evaluate(f"() => document.getElementById('frame-score').contentWindow.postMessage("
+                  f"{{type: 'llmviz:goto', phase: 'softmax', step: 2, id: 8}}, '{site.origin}')")
+    page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:state' && r.msg.id === 8)")
+    reply = page.evaluate("() => window.replies.find(r => r.msg.id === 8).msg")
+    assert (reply["phase"], reply["step"], reply["step_index"]) == ("softmax", "exp", 2)
     assert "h.1.attn.scores[2]" in reply["focus"], reply["focus"]
     shot(page, "embed_after_goto")
 
@@ -466,15 +496,15 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     bad.wait_for_function("() => window.llmviz && window.llmvizReadyDone === true", timeout=TIMEOUT_MS)
     bad.wait_for_function("() => window.llmviz.state().settled === true")
     before = bad.evaluate("() => window.llmviz.state()")
-    assert (before["phase"], before["step"]) == ("intro", 2)
+    assert (before["phase"], before["step"]) == ("intro", "weights_activations")
     assert intruder.origin not in bad.evaluate("() => window.llmviz.embedOrigins")
     q.evaluate(f"""() => {{ const w = document.getElementById('f').contentWindow;
-        w.postMessage({{type: 'llmviz:goto', phase: 'output', step: 1}}, '{site.origin}');
+        w.postMessage({{type: 'llmviz:goto', phase: 'output', step: 'logits'}}, '{site.origin}');
         w.postMessage({{type: 'llmviz:state'}}, '{site.origin}');
-        w.postMessage({{llmviz: 'goto', arg: {{phase: 'output', step: 1}}, id: 1}}, '{site.origin}'); }}""")
+        w.postMessage({{llmviz: 'goto', arg: {{phase: 'output', step: 'logits'}}, id: 1}}, '{site.origin}'); }}""")
     q.wait_for_timeout(1500)
     after = bad.evaluate("() => window.llmviz.state()")
-    assert (after["phase"], after["step"]) == ("intro", 2)
+    assert (after["phase"], after["step"]) == ("intro", "weights_activations")
     assert q.evaluate("() => window.got") == []   # not even a ready message went to it
     assert not pages.errors, "\n".join(pages.errors)
 
@@ -494,9 +524,9 @@ def test_commentary_follows_a_new_input(built_dist, serve_dist, pages, wheelhous
     model = weights.load(built_dist / info["model"]["weights"])
     server = serve_dist(built_dist)
     p = pages(reduced_motion="reduce")
-    boot(p.page, server.url + "#phase=attention&step=3")
+    boot(p.page, server.url + "#phase=attention&step=one_score")
     before = state(p.page)
-    assert (before["phase"], before["step"]) == ("attention", 3)
+    assert (before["phase"], before["step"]) == ("attention", "one_score")
     listed = p.page.evaluate("() => window.llmviz.phases()")
     first_embedding = sum(ph["steps"] for ph in listed[:[ph["id"] for ph in listed].index("embedding")])
     title_cell = p.page.locator(f'.wv-timeline [data-i="{first_embedding}"]')   # "Position t holds X"
@@ -506,7 +536,7 @@ def test_commentary_follows_a_new_input(built_dist, serve_dist, pages, wheelhous
                              arg=before["ids"])
     p.page.wait_for_function("() => window.llmviz.state().settled === true")
     after = state(p.page)
-    assert (after["phase"], after["step"]) == ("attention", 3)
+    assert (after["phase"], after["step"]) == ("attention", "one_score")
     assert after["numbers"] != before["numbers"]
     trace = model.trace(np.array([after["ids"]]))
     params = model.state_dict()
@@ -535,7 +565,7 @@ def test_follow_another_block_and_head(built_dist, serve_dist, pages):
     server = serve_dist(built_dist)
     p = pages(reduced_motion="reduce")
     page = p.page
-    boot(page, server.url + "#phase=attention&step=3")
+    boot(page, server.url + "#phase=attention&step=one_score")
     assert state(page)["follow"] == {"layer": 0, "head": 0}
     assert all(f.startswith(("h.0.", "x")) for f in state(page)["focus"]), state(page)["focus"]
 
@@ -549,8 +579,8 @@ def test_follow_another_block_and_head(built_dist, serve_dist, pages):
     page.wait_for_function("L => window.llmviz.state().follow.layer === L && window.llmviz.state().settled",
                            arg=last_layer)
     st = state(page)
-    assert (st["phase"], st["step"]) == ("attention", 3)
-    assert page.evaluate("() => location.hash") == f"#phase=attention&step=3&layer={last_layer}&head={last_head}"
+    assert (st["phase"], st["step"]) == ("attention", "one_score")
+    assert page.evaluate("() => location.hash") == f"#phase=attention&step=one_score&layer={last_layer}&head={last_head}"
     per_head = [f for f in st["focus"] if "[" in f]
     assert per_head and all(f.startswith(f"h.{last_layer}.") and f.endswith(f"[{last_head}]") for f in per_head), \
         st["focus"]
@@ -560,19 +590,19 @@ def test_follow_another_block_and_head(built_dist, serve_dist, pages):
         expected = numbers.evaluate(n["source"], trace, params)
         assert math.isclose(n["value"], expected, rel_tol=1e-4, abs_tol=1e-5), n
     shot(page, "follow_last_head")
-    page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 0})")
+    page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 'idea'})")
     assert f"We follow head {last_head} of block {last_layer}" in page.locator("#commentary").inner_text()
 
     # steps onward keep following it; the intro and output phases do not depend on it
-    page.evaluate("() => window.llmviz.goto({phase: 'mlp', step: 1})")
+    page.evaluate("() => window.llmviz.goto({phase: 'mlp', step: 'idea'})")
     assert all(not f.startswith("h.0.") for f in state(page)["focus"]), state(page)["focus"]
 
     # goto with layer and head; a head the model does not have is refused, nothing changes
-    back = page.evaluate("() => window.llmviz.goto({phase: 'softmax', step: 1, layer: 1, head: 0})")
-    assert back["follow"] == {"layer": 1, "head": 0} and (back["phase"], back["step"]) == ("softmax", 1)
-    assert page.evaluate("() => location.hash") == "#phase=softmax&step=1&layer=1"
+    back = page.evaluate("() => window.llmviz.goto({phase: 'softmax', step: 'max', layer: 1, head: 0})")
+    assert back["follow"] == {"layer": 1, "head": 0} and (back["phase"], back["step"]) == ("softmax", "max")
+    assert page.evaluate("() => location.hash") == "#phase=softmax&step=max&layer=1"
     assert page.locator(".wv-layer").input_value() == "1" and page.locator(".wv-head").input_value() == "0"
-    err = page.evaluate("(h) => window.llmviz.goto({phase: 'softmax', step: 1, head: h})"
+    err = page.evaluate("(h) => window.llmviz.goto({phase: 'softmax', step: 'max', head: h})"
                         ".then(() => 'resolved', e => String(e))", config["n_head"])
     assert "this model has" in err and f"head {config['n_head']}" in err, err
     assert state(page)["follow"] == {"layer": 1, "head": 0}
@@ -584,11 +614,11 @@ def test_follow_another_block_and_head(built_dist, serve_dist, pages):
 
     # a deep link names them; an impossible one says so and keeps the defaults
     q = pages(reduced_motion="reduce")
-    boot(q.page, server.url + "#phase=attention&step=2&layer=1&head=2")
+    boot(q.page, server.url + "#phase=attention&step=keys_values&layer=1&head=2")
     assert state(q.page)["follow"] == {"layer": 1, "head": 2}
     assert q.page.locator(".wv-layer").input_value() == "1"
     r = pages(reduced_motion="reduce")
-    boot(r.page, server.url + f"#phase=attention&step=2&layer={config['n_layer']}")
+    boot(r.page, server.url + f"#phase=attention&step=keys_values&layer={config['n_layer']}")
     assert state(r.page)["follow"] == {"layer": 0, "head": 0}
     assert "does not have" in r.page.locator("body").inner_text()
     assert not pages.errors, "\n".join(pages.errors)
@@ -603,7 +633,7 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
     server = serve_dist(built_dist)
     p = pages(viewport={"width": 390, "height": 844}, reduced_motion="reduce")
     page = p.page
-    boot(page, server.url + "#phase=attention&step=3")
+    boot(page, server.url + "#phase=attention&step=one_score")
     m = page.evaluate("""() => {
       const panel = document.getElementById('panel'), scene = document.getElementById('scene');
       return {doc: document.documentElement.scrollHeight, view: innerHeight,
@@ -622,7 +652,7 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
                         " return [r.top, r.bottom, innerHeight]; }")
     assert -1 <= nav[0] and nav[1] <= nav[2] + 1, nav       # scrolled to the end, the bar is still in view
     page.click(".wv-next")
-    expect_step(page, ("attention", 4))
+    expect_step(page, ("attention", "score_row"))
     # the contents list gets the whole width
     page.click(".wv-toc-toggle")
     toc = page.evaluate("""() => { const t = document.querySelector('.wv-toc').getBoundingClientRect(),
@@ -632,7 +662,7 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
     shot(page, "narrow_390")
     # an embedded page of the same width keeps its frame layout: nothing scrolls but the notes
     e = pages(viewport={"width": 800, "height": 600}, reduced_motion="reduce")
-    boot(e.page, server.url + "?embed=1&phase=attention&step=2")
+    boot(e.page, server.url + "?embed=1&phase=attention&step=keys_values")
     m = e.page.evaluate("""() => ({doc: document.documentElement.scrollHeight, view: innerHeight,
         panel: document.getElementById('panel').getBoundingClientRect().toJSON()})""")
     assert m["doc"] <= m["view"] + 1, m
@@ -641,7 +671,7 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
 
     # the 3D view's keys
     q = pages(reduced_motion="reduce")
-    boot(q.page, server.url + "#phase=mlp&step=1")
+    boot(q.page, server.url + "#phase=mlp&step=idea")
     hint = q.page.locator(".wv-keyhint")
     assert not hint.is_visible()
     q.page.click("#scene canvas", position={"x": 40, "y": 300})
@@ -649,13 +679,13 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
     assert "Esc" in hint.inner_text()
     q.page.keyboard.press("ArrowRight")                   # moves the camera, not the tour
     q.page.wait_for_timeout(300)
-    assert state(q.page)["step"] == 1
+    assert state(q.page)["step"] == "idea"
     q.page.keyboard.press("Escape")
     hint.wait_for(state="hidden")
     q.page.keyboard.press("ArrowRight")
-    expect_step(q.page, ("mlp", 2))
+    expect_step(q.page, ("mlp", "expand"))
     # other controls over the 3D view (the colour legend) leave the arrows to the tour
     q.page.focus("#scene details summary")
     q.page.keyboard.press("ArrowRight")
-    expect_step(q.page, ("mlp", 3))
+    expect_step(q.page, ("mlp", "expand_all"))
     assert not pages.errors, "\n".join(pages.errors)

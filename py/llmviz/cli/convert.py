@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import math
 import pickle
 import re
 import sys
@@ -25,10 +26,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from llmviz.core.weights import MAX_BYTES, WeightsError
-
-# model_args keys nanoGPT's GPTConfig has; dropout is a training setting we drop
-_REQUIRED_ARGS = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
+from llmviz.core.limits import MAX_BYTES, WeightsError, check_config
+from llmviz.core.shape import SIZE_FIELDS
 
 
 class ConvertError(Exception):
@@ -54,6 +53,10 @@ def main(args: argparse.Namespace) -> int:
     except (ConvertError, WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (MemoryError, RecursionError) as e:   # a checkpoint bigger than this machine: still one line
+        what = "memory" if isinstance(e, MemoryError) else "stack"
+        print(f"error: {args.checkpoint}: ran out of {what} converting it", file=sys.stderr)
+        return 2
     size = npz_path.stat().st_size
     c = model.config
     print(f"wrote {npz_path} ({size / 1024:.0f} KB) and {card_file}: n_layer {c.n_layer}, n_head {c.n_head}, "
@@ -77,7 +80,11 @@ def convert(args: argparse.Namespace):
     try:
         config = GPTConfig.from_dict({**model_args, "gelu": args.gelu})
     except (TypeError, ValueError) as e:
-        raise ConvertError(f"{ckpt_path}: model_args do not describe a GPT: {e}") from None
+        raise ConvertError(f"{ckpt_path}: model_args do not describe a GPT: {str(e)[:200]}") from None
+    try:
+        check_config(config)   # the limits llmviz.load and the page apply, before any array is made
+    except WeightsError as e:
+        raise ConvertError(f"{ckpt_path}: model_args describe a model llmviz does not load: {e}") from None
 
     try:
         model = GPT.from_state_dict(_to_numpy(state), config)
@@ -166,7 +173,7 @@ def _checkpoint_parts(checkpoint: Any, path: Path) -> tuple[dict, dict]:
     model_args, state = checkpoint["model_args"], checkpoint["model"]
     if not isinstance(model_args, dict) or not isinstance(state, dict):
         raise ConvertError(f"{path} is not a nanoGPT checkpoint: 'model_args' and 'model' must be dicts")
-    absent = [k for k in _REQUIRED_ARGS if model_args.get(k) is None]
+    absent = [k for k in SIZE_FIELDS if model_args.get(k) is None]
     if absent:
         raise ConvertError(f"{path}: model_args lacks {', '.join(absent)}")
     model_args = dict(model_args)
@@ -237,6 +244,8 @@ def _plain(value: Any) -> Any:
             value = value.item()
         except (ValueError, RuntimeError):
             return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None   # JSON has no NaN or Infinity, and cards are read as strict JSON
     return value if isinstance(value, (int, float, str, bool)) else None
 
 

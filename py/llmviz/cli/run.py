@@ -21,9 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def answer_length(model, prompt_len: int) -> int:
+    """The card's answer length when it is a whole number within the context, else up to block_size."""
     task = (model.card or {}).get("task") or {}
-    if task.get("answer_len"):
-        return int(task["answer_len"])
+    n = task.get("answer_len") if isinstance(task, dict) else None
+    if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= model.config.block_size:
+        return n
     return max(1, model.config.block_size + 1 - prompt_len)
 
 

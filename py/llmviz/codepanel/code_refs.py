@@ -9,8 +9,8 @@ dicts, highlighted, with this model's tensor shapes beside the lines.
 
 ``VARS`` says which code variable holds which traced tensor, per function: e.g. in
 nanoGPT's ``CausalSelfAttention.forward`` the ``att`` that ``F.softmax`` returns
-is the trace tensor ``h.{i}.attn.att``. Shapes come from ``trace_shapes(config)``,
-never from this file. Templates use a context: ``{i}`` (the layer shown),
+is the trace tensor ``h.{i}.attn.att``. Shapes come from the model's ``ModelShape``
+(``llmviz.core.shape``), never from this file. Templates use a context: ``{i}`` (the layer shown),
 ``{prev_x}`` (the residual stream entering that layer), ``{ln}`` / ``{ln_in}``
 (the layer norm shown and its input), ``{sm}`` / ``{sm_in}`` (the softmax shown
 and its input), ``{lin_in}`` / ``{lin_out}`` (a Linear's input and output).
@@ -28,21 +28,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from dataclasses import field, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from llmviz.codepanel.annotate import (Assign, Call, CodeRef, ForLoop, Init, Return, SelectorError,
                        Snippet, Span, Var, Weights, bind, bind_weights, highlight, resolve,
                        scope_of, with_scope)
-from llmviz.core.trace import trace_shapes
-from llmviz.walkthrough.numbers import param_shape
+from llmviz.core.shape import ModelShape, short_name
 
 NANOGPT_FILE = "model.py"
 PORT_FILE = "py/llmviz/core/model.py"
 
 __all__ = ["Entry", "CATALOGUE", "VARS", "WEIGHTS", "resolve_all", "check_all", "step_code",
-           "port_sources", "scene_ids", "param_blocks", "weight_blocks", "to_json", "from_json",
+           "port_sources", "param_blocks", "weight_blocks", "to_json", "from_json",
            "NANOGPT_FILE", "PORT_FILE"]
 
 
@@ -379,43 +377,21 @@ WEIGHTS: dict[tuple[str, str], list[Weights]] = {
 # ----------------------------------------------------------------------------
 # block ids, context, shapes
 
-_PER_HEAD = re.compile(r"^h\.\d+\.attn\.(q|k|v|scores|att|att\.max|att\.sum|head_out)$")
-
-
-def scene_ids(trace_name: str | None, n_head: int) -> list[str]:
-    """The scene block ids that draw a trace tensor: per-head tensors are one block per head."""
-    if not trace_name:
-        return []
-    if _PER_HEAD.match(trace_name):
-        return [f"{trace_name}[{h}]" for h in range(n_head)]
-    return [trace_name]
-
-
-def _config_key(config: Any) -> tuple:
-    from llmviz.viz.layout import config_dict
-
-    return tuple(sorted(config_dict(config).items()))
-
-
 @functools.lru_cache(maxsize=16)
-def _param_blocks(key: tuple) -> dict[str, tuple[str, ...]]:
-    from llmviz.viz import layout
-
+def _param_blocks(shape: ModelShape) -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
-    for block in layout.scene(dict(key), T=1)["blocks"]:
-        name = block.get("param")
-        if name:
-            name = name.removeprefix("transformer.")
-            out.setdefault(name, []).append(block["id"])
+    for block in shape.blocks():
+        if block.param:
+            out.setdefault(short_name(block.param), []).append(block.id)
     return {name: tuple(ids) for name, ids in out.items()}
 
 
 def param_blocks(config: Any) -> dict[str, list[str]]:
     """Each parameter of this model (nanoGPT's state-dict name without ``transformer.``)
-    -> the ids of the scene blocks that draw it, as ``llmviz.viz.layout`` lays them out
-    (``h.0.attn.c_attn.weight`` is one block per head and q/k/v; a model without
-    biases has no bias entries)."""
-    return {name: list(ids) for name, ids in _param_blocks(_config_key(config)).items()}
+    -> the ids of the scene blocks that draw it (``ModelShape.blocks``, which
+    ``llmviz.viz.layout`` draws: ``h.0.attn.c_attn.weight`` is one block per head and
+    q/k/v; a model without biases has no bias entries)."""
+    return {name: list(ids) for name, ids in _param_blocks(ModelShape.from_config(config)).items()}
 
 
 def weight_blocks(module: str, config: Any) -> dict | None:
@@ -424,31 +400,31 @@ def weight_blocks(module: str, config: Any) -> dict | None:
     model has no such parameter. ``params`` are the parameters in it (the module
     itself, or those under ``module.``), ``blocks`` their scene ids, ``block`` the
     weight (``module.weight`` if there is one, else the module's name)."""
-    index = _param_blocks(_config_key(config))
+    shape = ModelShape.from_config(config)
+    index = _param_blocks(shape)
     params = [n for n in index if n == module or n.startswith(module + ".")]
     if not params:
         return None
     block = module if module in index else (module + ".weight" if module + ".weight" in index else module)
     return {"block": block, "blocks": [i for n in params for i in index[n]], "params": params,
-            "shapes": [param_shape(n, config) for n in params]}
+            "shapes": [shape.param_shape(n) for n in params]}
 
 
-def _weights_describer(config: Any, ctx: Mapping[str, Any], strict: bool = False):
+def _weights_describer(shape: ModelShape, ctx: Mapping[str, Any], strict: bool = False):
     def describe(spec: Weights) -> dict | None:
         module = spec.module.format(**ctx)
-        info = weight_blocks(module, config)
+        info = weight_blocks(module, shape)
         if info is None and strict:
             raise SelectorError(f"weights {spec.path!r}: the model has no parameter {module!r} "
-                                f"(from {spec.module!r}); see llmviz.viz.layout")
+                                f"(from {spec.module!r}); see llmviz.core.shape")
         return info
 
     return describe
 
 
-def _context(config: Any, layer: int, norm: str, overrides: Mapping[str, str]) -> dict[str, Any]:
-    last = config.n_layer - 1
-    if not 0 <= layer <= last:
-        raise ValueError(f"layer must be in 0..{last}, got {layer}")
+def _context(shape: ModelShape, layer: int, norm: str, overrides: Mapping[str, str]) -> dict[str, Any]:
+    layer = shape.follow({"layer": layer})["layer"]   # a ValueError for a layer the model lacks
+    last = shape.n_layer - 1
     ctx = {"i": layer, "prev_x": "x" if layer == 0 else "h.{}.x".format(layer - 1),
            "norm": norm, "sm": "h.{i}.attn.att", "sm_in": "h.{i}.attn.scores",
            "lin_in": "h.{i}.ln_1", "lin_out": "h.{i}.attn.qkv", "lin": "h.{i}.attn.c_attn",
@@ -464,10 +440,9 @@ def _context(config: Any, layer: int, norm: str, overrides: Mapping[str, str]) -
     return {k: (v.format(i=layer) if isinstance(v, str) else v) for k, v in ctx.items()}
 
 
-def _describer(config: Any, shapes: Mapping[str, tuple], ctx: Mapping[str, Any]):
-    C, nh, V = config.n_embd, config.n_head, config.vocab_size
+def _describer(model: ModelShape, shapes: Mapping[str, tuple], ctx: Mapping[str, Any]):
     B, T = shapes["idx"]
-    dims = {"B": B, "T": T, "C": C, "nh": nh, "hs": C // nh, "V": V, "3C": 3 * C, "4C": 4 * C}
+    dims = {"B": B, **model.dims(T)}
 
     def describe(spec: Var) -> dict:
         block = spec.block.format(**ctx) if spec.block else None
@@ -478,13 +453,13 @@ def _describer(config: Any, shapes: Mapping[str, tuple], ctx: Mapping[str, Any])
             shape_from = spec.shape.format(**ctx) if spec.shape else block
             if shape_from not in shapes:
                 raise SelectorError(f"var {spec.name!r}: no trace tensor {shape_from!r} "
-                                    f"(from {spec.shape or spec.block!r}); see llmviz.core.trace")
+                                    f"(from {spec.shape or spec.block!r}); see llmviz.core.shape")
             shape = tuple(shapes[shape_from])
         if spec.keepdims:
             shape = shape + (1,)
         if block is not None and block not in shapes:
             raise SelectorError(f"var {spec.name!r}: block {block!r} is not a trace name")
-        return {"block": block, "blocks": scene_ids(block, nh), "shape": shape,
+        return {"block": block, "blocks": model.scene_ids(block), "shape": shape,
                 "shape_from": shape_from, "keepdims": spec.keepdims}
 
     return describe
@@ -545,8 +520,9 @@ def resolve_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str 
     return out
 
 
-class _CheckConfig:
-    block_size, vocab_size, n_layer, n_head, n_embd = 8, 5, 2, 2, 8
+# the small model check_all binds every table against (two layers and heads, so "the
+# previous layer" and "another head" exist)
+_CHECK_SHAPE = ModelShape(block_size=8, vocab_size=5, n_layer=2, n_head=2, n_embd=8)
 
 
 def check_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | None = None,
@@ -567,17 +543,17 @@ def check_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | 
             resolved.update(resolve_all(nanogpt_text, port_text, keys=[key]))
         except SelectorError as exc:
             errors.append(str(exc))
-    config = config or _CheckConfig()
-    shapes = trace_shapes(config, 1, min(4, config.block_size))
+    model = ModelShape.from_config(config) if config is not None else _CHECK_SHAPE
+    shapes = model.trace_shapes(1, min(4, model.block_size))
     # every variable and weight name binds in its function, for each layer norm a step may be about
-    tables = (("variables", VARS, bind, lambda ctx: _describer(config, shapes, ctx)),
-              ("weights", WEIGHTS, bind_weights, lambda ctx: _weights_describer(config, ctx, strict=True)))
+    tables = (("variables", VARS, bind, lambda ctx: _describer(model, shapes, ctx)),
+              ("weights", WEIGHTS, bind_weights, lambda ctx: _weights_describer(model, ctx, strict=True)))
     for kind, table, binder, describer in tables:
         for (source, symbol), specs in table.items():
             if texts[source] is None:
                 continue
             for norm in ("ln_1", "ln_2", "ln_f"):
-                describe = describer(_context(config, 0, norm, {}))
+                describe = describer(_context(model, 0, norm, {}))
                 try:
                     snippet = resolve(CodeRef(source, symbol), texts[source], files[source])
                     binder(snippet, specs, describe)
@@ -601,11 +577,12 @@ def annotate_snippet(snippet: Snippet, config: Any, T: int, *, layer: int = 0, n
     weights = WEIGHTS.get((snippet.source, snippet.symbol), [])
     if not specs and not weights:
         return snippet
-    ctx = _context(config, layer, norm, context or {})
+    model = ModelShape.from_config(config)
+    ctx = _context(model, layer, norm, context or {})
     if specs:
-        snippet = bind(snippet, specs, _describer(config, trace_shapes(config, B, T), ctx))
+        snippet = bind(snippet, specs, _describer(model, model.trace_shapes(B, T), ctx))
     if weights:
-        snippet = bind_weights(snippet, weights, _weights_describer(config, ctx))
+        snippet = bind_weights(snippet, weights, _weights_describer(model, ctx))
     return snippet
 
 

@@ -9,16 +9,18 @@ one whose intermediate tensors we want to show.
 
 Every ``forward`` takes an optional ``trace`` dict. When one is given, the module
 stores the tensors the visualisation shows under their nanoGPT module paths; the
-full list of names and shapes is ``TRACE_NAMES`` in ``llmviz.core.trace``.
+full list of names and shapes is in ``llmviz.core.shape``, which also names the
+parameters: ``state_dict`` walks its list, so the two cannot drift apart.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
+from llmviz.core.shape import ModelShape, WeightsError
 from llmviz.core.trace import Trace, keep
 
 DTYPE = np.float32
@@ -199,18 +201,7 @@ class GPTConfig:
     gelu: str = "erf"  # "erf": nanoGPT's nn.GELU(); "tanh": GPT-2's and minGPT's form
 
     def __post_init__(self):
-        for f in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, f)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"GPTConfig.{f} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
-        if self.gelu not in ("erf", "tanh"):
-            raise ValueError(f"GPTConfig.gelu must be 'erf' or 'tanh', got {self.gelu!r}")
-
-    @property
-    def head_size(self) -> int:
-        return self.n_embd // self.n_head
+        ModelShape.from_config(self)  # a ValueError names the field that does not fit
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -291,55 +282,42 @@ class GPT:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The parameters under nanoGPT's state-dict names (lm_head included)."""
-        sd = {"transformer.wte.weight": self.transformer.wte.weight,
-              "transformer.wpe.weight": self.transformer.wpe.weight}
-        for i, block in enumerate(self.transformer.h):
-            p = f"transformer.h.{i}."
-            for mod_name, mod in (("ln_1", block.ln_1), ("attn.c_attn", block.attn.c_attn),
-                                  ("attn.c_proj", block.attn.c_proj), ("ln_2", block.ln_2),
-                                  ("mlp.c_fc", block.mlp.c_fc), ("mlp.c_proj", block.mlp.c_proj)):
-                sd[p + mod_name + ".weight"] = mod.weight
-                if mod.bias is not None:
-                    sd[p + mod_name + ".bias"] = mod.bias
-        sd["transformer.ln_f.weight"] = self.transformer.ln_f.weight
-        if self.transformer.ln_f.bias is not None:
-            sd["transformer.ln_f.bias"] = self.transformer.ln_f.bias
-        sd["lm_head.weight"] = self.lm_head.weight
-        return sd
+        return {name: getattr(module, attr) for name, module, attr in self._parameters()}
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, np.ndarray], config: GPTConfig) -> "GPT":
-        """Build a model from nanoGPT state-dict names; any misfit raises WeightsError."""
-        from llmviz.core.weights import check_state_dict
+    def from_state_dict(cls, state: Mapping[str, Any], config: GPTConfig) -> "GPT":
+        """Build a model from nanoGPT state-dict names; any misfit raises WeightsError.
 
+        Names and shapes are checked by ``ModelShape.match_state_dict``; every value must
+        be floating point and finite, and becomes float32.
+        """
         model = cls(config)
-        checked = check_state_dict(state, model.state_dict())
-        model._assign(checked)
+        arrays = {name: np.asarray(value) for name, value in state.items()}
+        model._assign(ModelShape.from_config(config).match_state_dict(arrays))
         return model
 
+    def _parameters(self):
+        """(state-dict name, module, attribute) of every parameter, as ModelShape lists them."""
+        for name in ModelShape.from_config(self.config).param_names():
+            path, attr = name.rsplit(".", 1)
+            module = self
+            for part in path.split("."):
+                module = module[int(part)] if part.isdigit() else getattr(module, part)
+            yield name, module, attr
+
     def _assign(self, sd: Mapping[str, np.ndarray]) -> None:
-        t = self.transformer
-        t.wte.weight, t.wpe.weight = sd["transformer.wte.weight"], sd["transformer.wpe.weight"]
-        for i, block in enumerate(t.h):
-            p = f"transformer.h.{i}."
-            for mod_name, mod in (("ln_1", block.ln_1), ("attn.c_attn", block.attn.c_attn),
-                                  ("attn.c_proj", block.attn.c_proj), ("ln_2", block.ln_2),
-                                  ("mlp.c_fc", block.mlp.c_fc), ("mlp.c_proj", block.mlp.c_proj)):
-                mod.weight = sd[p + mod_name + ".weight"]
-                if mod.bias is not None:
-                    mod.bias = sd[p + mod_name + ".bias"]
-        t.ln_f.weight = sd["transformer.ln_f.weight"]
-        if t.ln_f.bias is not None:
-            t.ln_f.bias = sd["transformer.ln_f.bias"]
-        self.lm_head.weight = sd["lm_head.weight"]
+        """Set every parameter from ``sd`` as float32; a tied lm_head stays wte's array."""
+        done: dict[int, np.ndarray] = {}
+        for name, module, attr in self._parameters():
+            value = sd[name]
+            if id(value) not in done:
+                done[id(value)] = _float32(name, value)
+            setattr(module, attr, done[id(value)])
 
     def num_params(self) -> int:
         """Parameters counted once each (lm_head is tied to wte in nanoGPT)."""
-        sd = self.state_dict()
-        n = sum(a.size for a in sd.values())
-        if sd["lm_head.weight"] is sd["transformer.wte.weight"]:
-            n -= sd["lm_head.weight"].size
-        return n
+        tied = self.lm_head.weight is self.transformer.wte.weight
+        return ModelShape.from_config(self.config).param_count(tied=tied)
 
 
 class _Namespace:
@@ -347,6 +325,16 @@ class _Namespace:
 
     def __init__(self, **parts):
         self.__dict__.update(parts)
+
+
+def _float32(name: str, value) -> np.ndarray:
+    """A parameter's values as a float32 array; WeightsError unless floating point and finite."""
+    arr = np.asarray(value)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise WeightsError(f"key {name!r} has dtype {arr.dtype}, expected floating point")
+    if not np.isfinite(arr).all():
+        raise WeightsError(f"key {name!r} holds NaN or infinite values")
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def _as_index_batch(idx) -> np.ndarray:

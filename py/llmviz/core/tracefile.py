@@ -3,7 +3,8 @@
 ``build.py`` writes it with CPython and numpy (``dump``); the page reads it back
 with ``read`` in pure Python, so it can show real numbers before numpy loads, or
 when numpy is not available at all. ``FlatTensor`` is the numpy-free stand-in for
-an array: shape, full-tuple indexing to a float, row views, ``tolist``.
+an array: shape, full-tuple indexing to a float, row views, ``tolist``. A read
+trace's config is its ``ModelShape`` (the GPTConfig fields, ``to_dict``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 from math import prod
 from typing import Any
 
+from llmviz.core.shape import ModelShape
 from llmviz.core.trace import Trace
 
 FORMAT = "llmviz-trace/1"
@@ -95,18 +97,4 @@ def read(index: dict | str, data: bytes) -> Trace:
         size = prod(meta["shape"]) * 8 if meta["dtype"] == "int64" else prod(meta["shape"]) * 4
         chunk = view[meta["offset"]:meta["offset"] + size].cast(_CODES[meta["dtype"]])
         tensors[name] = FlatTensor(chunk, tuple(meta["shape"]), 0, meta["dtype"])
-    return Trace(tensors, _ConfigView(index["config"]))
-
-
-class _ConfigView:
-    """The config of a bundled trace as attributes, without importing the numpy port."""
-
-    def __init__(self, fields: dict):
-        self.__dict__.update(fields)
-
-    @property
-    def head_size(self) -> int:
-        return self.n_embd // self.n_head
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+    return Trace(tensors, ModelShape.from_config(index["config"]))

@@ -2,70 +2,33 @@
 
 The card holds the config, the vocabulary, the task and where the weights came
 from (seed, steps, loss, accuracy, training time, torch version). ``load`` and
-``save`` read and write both; ``check_state_dict`` is the gate every set of
-weights passes through, so a misfit is an error that names the key, never a
-silent partial load.
+``save`` read and write both. Every set of weights passes through
+``GPT.from_state_dict`` (names and shapes: ``llmviz.core.shape``), so a misfit is a
+WeightsError that names the key, never a silent partial load.
+
+Files from outside are checked before anything is built from them (``from_bytes``,
+which the page calls too): the card through ``limits.read_card_json`` (size, depth,
+JSON), its config through ``limits.check_config``, the npz through ``npz_gate``
+(names, declared sizes, dtypes and shapes, before any array is inflated). Running
+out of memory or stack while loading is a WeightsError as well.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
+from llmviz.core import npz_gate
+from llmviz.core.limits import MAX_BYTES, MAX_CARD_BYTES, WeightsError, check_config, read_card_json
 from llmviz.core.model import GPT, GPTConfig
+from llmviz.core.safe_json import size_text
+from llmviz.core.shape import ModelShape
 from llmviz.core.vocab import Vocab
 
 CARD_FORMAT = "llmviz-model/1"
-MAX_BYTES = 64 * 1024 * 1024
-
-# buffers nanoGPT (and minGPT / HF GPT-2) keep in the state dict that are not weights
-_IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
-_COMPILE_PREFIX = "_orig_mod."
-
-
-class WeightsError(ValueError):
-    """The weights or their card do not fit the model; the message names the key."""
-
-
-def check_state_dict(state: Mapping[str, Any], expected: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Match ``state`` to the ``expected`` names and shapes; return float32 arrays.
-
-    Strips torch.compile's ``_orig_mod.`` prefix, drops attention-mask buffers,
-    ties ``lm_head.weight`` to ``transformer.wte.weight`` when it is absent.
-    """
-    cleaned: dict[str, Any] = {}
-    for key, value in state.items():
-        name = key[len(_COMPILE_PREFIX):] if key.startswith(_COMPILE_PREFIX) else key
-        if name.endswith(_IGNORED_SUFFIXES) and name not in expected:
-            continue
-        cleaned[name] = value
-    tied = "lm_head.weight" not in cleaned
-    if tied and "transformer.wte.weight" in cleaned:
-        cleaned["lm_head.weight"] = cleaned["transformer.wte.weight"]
-
-    unexpected = sorted(set(cleaned) - set(expected))
-    if unexpected:
-        raise WeightsError(f"unexpected key {unexpected[0]!r} in the state dict"
-                           + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-    out: dict[str, np.ndarray] = {}
-    for name, want in expected.items():
-        if name not in cleaned:
-            raise WeightsError(f"missing key {name!r} in the state dict")
-        arr = np.asarray(cleaned[name])
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise WeightsError(f"key {name!r} has dtype {arr.dtype}, expected floating point")
-        if arr.shape != want.shape:
-            raise WeightsError(f"key {name!r} has shape {tuple(arr.shape)}, expected {tuple(want.shape)}")
-        if not np.isfinite(arr).all():
-            raise WeightsError(f"key {name!r} holds NaN or infinite values")
-        out[name] = np.ascontiguousarray(arr, dtype=np.float32)
-    if tied:
-        out["lm_head.weight"] = out["transformer.wte.weight"]
-    return out
 
 
 # ----------------------------------------------------------------------------
@@ -82,13 +45,14 @@ def parse_card(card: Any) -> tuple[GPTConfig, Vocab]:
     if not isinstance(card, dict):
         raise WeightsError("the model card must be a JSON object")
     if card.get("format") != CARD_FORMAT:
-        raise WeightsError(f"the model card's format is {card.get('format')!r}, expected {CARD_FORMAT!r}")
+        raise WeightsError(f"the model card's format is {card.get('format')!r:.60}, expected {CARD_FORMAT!r}")
     if not isinstance(card.get("config"), dict):
         raise WeightsError("the model card has no 'config' object")
     try:
         config = GPTConfig.from_dict(card["config"])
     except (TypeError, ValueError) as e:
-        raise WeightsError(f"the model card's config is invalid: {e}") from None
+        raise WeightsError(f"the model card's config is invalid: {str(e)[:200]}") from None
+    check_config(config)   # before the vocabulary, and long before any array of it is made
     tokens = card.get("vocab")
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise WeightsError("the model card's 'vocab' must be a list of strings")
@@ -101,21 +65,36 @@ def parse_card(card: Any) -> tuple[GPTConfig, Vocab]:
     return config, vocab
 
 
+def expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
+    """The state-dict names a config implies, with their shapes (no arrays are made)."""
+    return ModelShape.from_config(config).param_shapes()
+
+
 def from_bytes(npz_bytes: bytes, card: Any) -> GPT:
-    """Build a model from the bytes of an npz and a parsed card; WeightsError on any misfit."""
+    """Build a model from the bytes of an npz and a parsed card; WeightsError on any misfit.
+
+    In order: the file size, the card and its config's limits, the npz gate (names,
+    declared sizes, dtypes, shapes), and only then the arrays are read and the model built.
+    """
     if len(npz_bytes) > MAX_BYTES:
-        raise WeightsError(f"the weights file is {len(npz_bytes) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB")
+        raise WeightsError(f"the weights file is {size_text(len(npz_bytes))}; the limit is {MAX_BYTES // 2**20} MB")
     config, vocab = parse_card(card)
     try:
-        with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
-            state = {k: npz[k] for k in npz.files}
-    except WeightsError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any failure to read is the user's file, not our bug
-        raise WeightsError(f"the weights file is not a readable .npz archive ({type(e).__name__}: {e})") from None
-    model = GPT.from_state_dict(state, config)
+        checked = npz_gate.check(npz_bytes, expected_shapes(config), optional=("lm_head.weight",))
+        state = {member.name: _array(member, data) for member, data in checked.read()}
+        model = GPT.from_state_dict(state, config)
+    except (MemoryError, RecursionError) as e:
+        raise WeightsError(f"ran out of {'memory' if isinstance(e, MemoryError) else 'stack'} "
+                           f"building the model of this card ({config.n_layer} layers, n_embd "
+                           f"{config.n_embd}, block_size {config.block_size})") from None
     model.vocab, model.card = vocab, card
     return model
+
+
+def _array(member: npz_gate.Member, data: bytes) -> np.ndarray:
+    """The array of a checked .npy member's bytes (a writable copy, as np.load gives)."""
+    flat = np.frombuffer(data, dtype=np.dtype(member.descr)).copy()
+    return flat.reshape(member.shape, order="F" if member.fortran_order else "C")
 
 
 def card_path(npz_path: str | os.PathLike) -> Path:
@@ -128,14 +107,18 @@ def load(path: str | os.PathLike) -> GPT:
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
     cpath = card_path(path)
-    if not path.exists():
+    if not path.is_file():
         raise WeightsError(f"no weights file at {path}")
-    if not cpath.exists():
+    if not cpath.is_file():
         raise WeightsError(f"no model card at {cpath} (every NAME.npz needs its NAME.json)")
+    for file, limit in ((path, MAX_BYTES), (cpath, MAX_CARD_BYTES)):   # before reading either
+        size = file.stat().st_size
+        if size > limit:
+            raise WeightsError(f"{file} is {size_text(size)}; the limit is {limit // 2**20} MB")
     try:
-        card = json.loads(cpath.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise WeightsError(f"the model card {cpath} is not valid JSON: {e}") from None
+        card = read_card_json(cpath.read_bytes())
+    except WeightsError as e:
+        raise WeightsError(f"{cpath}: {e}") from None
     return from_bytes(path.read_bytes(), card)
 
 
@@ -148,5 +131,6 @@ def save(model: GPT, path: str | os.PathLike, card: dict) -> tuple[Path, Path]:
         sd = {k: v for k, v in sd.items() if k != "lm_head.weight"}  # tied: store once
     np.savez(path, **sd)
     cpath = card_path(path)
-    cpath.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(card, indent=2, allow_nan=False)   # ValueError: a card load would refuse
+    cpath.write_text(text + "\n", encoding="utf-8")
     return path, cpath

@@ -35,9 +35,14 @@ def _url(path: str) -> str:
     return js.URL.new(path, js.document.baseURI).href
 
 
+def _page():
+    """``window.llmviz``, the page's API (js/boot.js, imported through PyScript's js_modules)."""
+    from pyscript.js_modules import boot
+    return boot.llmviz
+
+
 def _progress(text: str) -> None:
-    import js
-    js.llmviz.progress(text)
+    _page().progress(text)
 
 
 def mark(name: str) -> None:
@@ -110,13 +115,12 @@ async def _load_wheels(paths: list[str]) -> None:
     parallel); an error names the first file that did not install and the reason."""
     import js
     import pyodide_js
-    from pyodide.ffi import create_proxy, to_js
+    from pyscript.ffi import create_proxy, to_js
 
     errors: list[str] = []
     on_error = create_proxy(lambda msg: errors.append(str(msg)))
     on_message = create_proxy(lambda msg: js.console.debug(str(msg)))
-    options = to_js({"errorCallback": on_error, "messageCallback": on_message},
-                    dict_converter=js.Object.fromEntries)
+    options = to_js({"errorCallback": on_error, "messageCallback": on_message})
     try:
         loaded = await pyodide_js.loadPackage(to_js([_url(path) for path in paths]), options)
         names = {str(pkg.name).lower().replace("_", "-") for pkg in loaded}
@@ -225,7 +229,7 @@ async def boot() -> dict:
         result["live"] = True
         result["logits"] = np.asarray(live["logits"][0], dtype=float).tolist()  # for tests and bench
     else:
-        js.llmviz.notice("Live inference needs numpy for Pyodide, which this build does not include: "
+        _page().notice("Live inference needs numpy for Pyodide, which this build does not include: "
                          "the page shows the trace computed when the site was built.")
 
     on_ready(result)
@@ -249,20 +253,20 @@ def on_ready(result: dict) -> None:
         import js
         for error in errors:
             js.console.error(f"llmviz: {error}")
-        js.llmviz.notice("Part of the page failed to start: " + "; ".join(errors))
+        _page().notice("Part of the page failed to start: " + "; ".join(errors))
 
 
 async def main() -> None:
     import js
-    from pyodide.ffi import to_js
+    from pyscript.ffi import to_js
 
     try:
         result = await boot()
     except Exception as e:  # noqa: BLE001 - every failure must reach the page, readably
         js.console.error(f"llmviz: {type(e).__name__}: {e}")
-        js.llmviz._boot.reject(f"{type(e).__name__}: {e}")
+        _page()._boot.reject(f"{type(e).__name__}: {e}")
         return
-    js.llmviz._boot.resolve(to_js(result, dict_converter=js.Object.fromEntries))
+    _page()._boot.resolve(to_js(result))
 
 
 def start() -> None:

@@ -19,9 +19,11 @@
   nanoGPT's ``generate``.
 * **sampling**: ``choose_next(logits, temperature, top_k, rng)``: greedy (temperature 0)
   or sampled; returns the token, its probability and the runner-up.
-* **uploads**: ``parse_card_text``, ``check_upload_sizes``, ``check_limits``,
-  ``load_model``: every problem of a user's npz + card is a WeightsError that says
-  what is wrong, raised before anything of the current model is touched.
+* **uploads**: ``parse_card_text``, ``check_upload_sizes``, ``load_model``: every
+  problem of a user's npz + card is a WeightsError that says what is wrong, raised
+  before anything of the current model is touched. The limits (sizes, card nesting,
+  config) are ``llmviz.core.limits``', which the command line applies too; the npz
+  is checked by ``llmviz.core.npz_gate`` through ``weights.from_bytes``.
 * **inspector**: ``block_matrix`` (a block's values, numpy-free), ``axis_labels``,
   ``to_csv``.
 
@@ -31,32 +33,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import zipfile
 from typing import Any, Mapping, NamedTuple, Sequence
 
-from llmviz.core.trace import param
+from llmviz.core.limits import MAX_BYTES, MAX_CARD_BYTES, WeightsError, read_card_json
+from llmviz.core.shape import lookup_param
 from llmviz.core.vocab import InputError, Vocab
 
-try:
-    from llmviz.core.weights import MAX_BYTES, WeightsError
-except ImportError:   # no numpy (weights.py needs it): nothing can be loaded, the rest still works
-    MAX_BYTES = 64 * 1024 * 1024
-
-    class WeightsError(ValueError):
-        """The weights or their card do not fit the model (stand-in without numpy)."""
-
-MAX_CARD_BYTES = 8 * 1024 * 1024   # a card is config + vocabulary: far below this
-MAX_BLOCK_SIZE = 1024              # the page draws T x T attention blocks
-MAX_LAYERS = 48
 MAX_TEXT = 4096                    # generated text of a text model, in tokens
 TABLE_ROWS, TABLE_COLS = 64, 48    # the inspector's number table shows at most this window
 
 __all__ = ["InputError", "WeightsError", "input_limit", "limit_reason", "normalize", "check_input",
            "typed", "Typed", "answer_line", "is_sort",
            "full_length", "window", "default_prompt", "choose_next", "parse_card_text",
-           "check_upload_sizes", "check_limits", "load_model", "block_matrix", "axis_labels",
+           "check_upload_sizes", "load_model", "block_matrix", "axis_labels",
            "to_csv", "table_window"]
 
 
@@ -293,27 +283,9 @@ def choose_next(logits: Sequence[float], temperature: float = 0.0, top_k: int | 
 # your own model
 
 def parse_card_text(card: Any) -> dict:
-    """A card given as JSON text, bytes or a dict -> dict; WeightsError when it is not JSON."""
-    if isinstance(card, (bytes, bytearray, memoryview)):
-        if len(card) > MAX_CARD_BYTES:
-            raise WeightsError(f"the model card is {len(card) / 2**20:.1f} MB; a card is at most "
-                               f"{MAX_CARD_BYTES // 2**20} MB")
-        try:
-            card = bytes(card).decode("utf-8")
-        except UnicodeDecodeError:
-            raise WeightsError("the model card is not UTF-8 text: pick the NAME.json that "
-                               "'python -m llmviz convert' wrote") from None
-    if isinstance(card, str):
-        if len(card) > MAX_CARD_BYTES:
-            raise WeightsError(f"the model card is longer than {MAX_CARD_BYTES // 2**20} MB")
-        try:
-            card = json.loads(card)
-        except (ValueError, RecursionError) as e:
-            raise WeightsError(f"the model card is not valid JSON ({str(e)[:120]})") from None
-    if not isinstance(card, dict):
-        raise WeightsError("the model card must be a JSON object (the NAME.json written by "
-                           "'python -m llmviz convert')")
-    return card
+    """A card given as JSON text, bytes or a dict -> dict; WeightsError when it is not a JSON
+    object within the limits (size, nesting: ``limits.read_card_json``)."""
+    return read_card_json(card)
 
 
 def check_upload_sizes(files: Sequence[tuple[str, int]]) -> tuple[int | None, int | None]:
@@ -341,79 +313,26 @@ def check_upload_sizes(files: Sequence[tuple[str, int]]) -> tuple[int | None, in
     return npz, card
 
 
-def check_limits(config: Any) -> None:
-    """Refuse a model the page cannot hold or draw, before allocating it."""
-    from llmviz.viz.layout import param_count
-
-    if config.block_size > MAX_BLOCK_SIZE:
-        raise WeightsError(f"block_size {config.block_size} is more than the page shows "
-                           f"({MAX_BLOCK_SIZE})")
-    if config.n_layer > MAX_LAYERS:
-        raise WeightsError(f"n_layer {config.n_layer} is more than the page shows ({MAX_LAYERS})")
-    n = param_count(config)
-    if n * 4 > MAX_BYTES:
-        raise WeightsError(f"the card describes {n:,} parameters ({n * 4 / 2**20:.0f} MB as float32); "
-                           f"the page loads at most {MAX_BYTES // 2**20} MB")
-
-
-def npz_headers(npz_bytes: bytes) -> dict[str, tuple[tuple[int, ...], str]]:
-    """{array name: (shape, dtype)} from the npz's array headers, reading no data."""
-    import numpy as np
-    from numpy.lib import format as npformat
-
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(npz_bytes))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
-        # NotImplementedError: a damaged header can claim a zip version zipfile does not read
-        raise WeightsError(f"the weights file is not an .npz archive ({e})") from None
-    out = {}
-    with zf:
-        for info in zf.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            try:
-                with zf.open(info) as f:
-                    version = npformat.read_magic(f)
-                    if version == (1, 0):
-                        shape, _, dtype = npformat.read_array_header_1_0(f)
-                    else:
-                        shape, _, dtype = npformat.read_array_header_2_0(f)
-            except Exception as e:  # noqa: BLE001 - a broken member is the file's problem
-                raise WeightsError(f"the weights file's array {info.filename[:-4]!r} is unreadable "
-                                   f"({type(e).__name__}: {str(e)[:120]})") from None
-            out[info.filename[:-4]] = (tuple(int(n) for n in shape), np.dtype(dtype).str)
-    return out
-
-
 def load_model(npz_bytes: bytes, card: Any):
-    """The gate for a user's model: size, card, limits, array headers, then
-    ``weights.from_bytes`` (names, shapes, dtypes, finite values). WeightsError on any misfit."""
-    try:
-        from llmviz.core.weights import from_bytes, parse_card
-    except ImportError:
-        raise WeightsError("running a model needs numpy, which is not available here") from None
-
+    """The gate for a user's model: size and card here, then ``weights.from_bytes`` (card
+    limits, the npz gate: names, declared sizes, dtypes and shapes before anything is
+    inflated; then finite values). WeightsError on any misfit."""
     if not isinstance(npz_bytes, (bytes, bytearray, memoryview)):
         raise WeightsError("the weights must be the bytes of an .npz file")
-    npz_bytes = bytes(npz_bytes)
     if len(npz_bytes) > MAX_BYTES:
         raise WeightsError(f"the weights file is {len(npz_bytes) / 2**20:.1f} MB; the limit is "
                            f"{MAX_BYTES // 2**20} MB")
     card = parse_card_text(card)
-    config, vocab = parse_card(card)
-    check_limits(config)
-    headers = npz_headers(npz_bytes)
-    declared = sum(math.prod(shape) * 4 for shape, _ in headers.values())
-    if declared > 2 * MAX_BYTES:
-        raise WeightsError(f"the weights file declares {declared / 2**20:.0f} MB of arrays; "
-                           f"the page loads at most {MAX_BYTES // 2**20} MB")
     try:
-        model = from_bytes(npz_bytes, card)
+        from llmviz.core.weights import from_bytes
+    except ImportError:
+        raise WeightsError("running a model needs numpy, which is not available here") from None
+    try:
+        return from_bytes(bytes(npz_bytes), card)
     except WeightsError:
         raise
     except (MemoryError, ValueError, TypeError, OverflowError) as e:
         raise WeightsError(f"the weights do not fit the card ({type(e).__name__}: {str(e)[:160]})") from None
-    return model
 
 
 # ----------------------------------------------------------------------------
@@ -445,7 +364,7 @@ def block_matrix(block: dict, trace: Mapping, params: Mapping) -> list[list[floa
     Cells past the end of a shorter trace (a scene padded to more tokens) are None.
     """
     rows, cols = block["rows"], block["cols"]
-    tensor = trace[block["trace"]] if "trace" in block else param(params, block["param"])
+    tensor = trace[block["trace"]] if "trace" in block else lookup_param(params, block["param"])
     shape = tuple(tensor.shape)
     if hasattr(tensor, "tolist") and type(tensor).__module__.startswith("numpy"):
         from llmviz.viz.scene_values import source_array

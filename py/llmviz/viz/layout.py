@@ -62,13 +62,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from llmviz.core.shape import ModelShape, full_name
+
 SCENE_VERSION = 1
 LAYERS_PER_COLUMN = 12
 CAMERA_FOV_DEG = 45.0       # the vertical field of view the ``views`` distances assume
 CAMERA_ASPECT = 1.6         # and the width / height of the view they assume
 MERGE_HEADS_ABOVE = 256     # scale scenes merge heads when n_layer * n_head exceeds this
-
-CONFIG_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "bias", "gelu")
 
 # real model sizes, for the scale views (vocab and block size as published)
 SCALE_CONFIGS: dict[str, dict] = {
@@ -85,41 +85,10 @@ PHASES = {"embedding": "embedding", "ln": "layer-norm", "attn": "self-attention"
           "proj": "projection", "mlp": "mlp", "output": "output"}
 
 
-def config_dict(config: Any) -> dict:
-    """The GPTConfig fields of ``config`` (a GPTConfig, any object with them, or a dict)."""
-    if isinstance(config, dict):
-        get = config.get
-    else:
-        def get(name, default=None):
-            return getattr(config, name, default)
-    out = {}
-    for name in CONFIG_FIELDS:
-        value = get(name, None)
-        if value is None:
-            if name == "bias":
-                value = True
-            elif name == "gelu":
-                value = "erf"
-            else:
-                raise ValueError(f"the config has no {name!r}; give a GPTConfig or a dict with "
-                                 f"{', '.join(CONFIG_FIELDS)}")
-        out[name] = value
-    if out["n_embd"] % out["n_head"]:
-        raise ValueError(f"n_embd ({out['n_embd']}) must be a multiple of n_head ({out['n_head']})")
-    return out
-
-
 def param_count(config: Any) -> int:
-    """Parameters of a nanoGPT model of this config, lm_head counted once (tied to wte)."""
-    c = config_dict(config)
-    C, V, B, L = c["n_embd"], c["vocab_size"], c["block_size"], c["n_layer"]
-    b = 1 if c["bias"] else 0
-    per_layer = (2 * C * (1 + b)                 # ln_1, ln_2
-                 + 3 * C * C + 3 * C * b         # c_attn
-                 + C * C + C * b                 # attn.c_proj
-                 + 4 * C * C + 4 * C * b         # mlp.c_fc
-                 + 4 * C * C + C * b)            # mlp.c_proj
-    return V * C + B * C + L * per_layer + C * (1 + b)
+    """Parameters of a nanoGPT model of this config, lm_head counted once (tied to wte):
+    ``ModelShape.param_count``."""
+    return ModelShape.from_config(config).param_count(tied=True)
 
 
 def scale_views() -> list[dict]:
@@ -161,7 +130,8 @@ def scale_lineup(name: str, config: Any, label: str = "this model", T: int = 11)
     if name not in SCALE_CONFIGS:
         raise ValueError(f"no scale view named {name!r}; choose one of {', '.join(SCALE_CONFIGS)}")
     keys = list(SCALE_CONFIGS)
-    parts = [("model", label, scene(config, T=min(T, config_dict(config)["block_size"])), param_count(config))]
+    shape = ModelShape.from_config(config)
+    parts = [("model", label, scene(shape, T=min(T, shape.block_size)), shape.param_count())]
     for key in keys[:keys.index(name) + 1]:
         one = scale_scene(key, T=T)
         parts.append((key, one["label"], one, one["param_count"]))
@@ -194,11 +164,11 @@ def scene(config: Any, T: int | None = None, *, merge_heads: bool = False) -> di
     Deterministic and JSON-serialisable. ``merge_heads`` draws all heads of a kind as
     one block (``"heads": nh``) instead of one block per head.
     """
-    c = config_dict(config)
-    T = c["block_size"] if T is None else int(T)
-    if not 1 <= T <= c["block_size"]:
-        raise ValueError(f"T must be between 1 and block_size ({c['block_size']}), got {T}")
-    return _Layout(c, T, merge_heads).build()
+    shape = ModelShape.from_config(config)
+    T = shape.block_size if T is None else int(T)
+    if not 1 <= T <= shape.block_size:
+        raise ValueError(f"T must be between 1 and block_size ({shape.block_size}), got {T}")
+    return _Layout(shape, T, merge_heads).build()
 
 
 # ----------------------------------------------------------------------------
@@ -207,12 +177,12 @@ def scene(config: Any, T: int | None = None, *, merge_heads: bool = False) -> di
 class _Layout:
     """Places blocks in a 'page' frame (x right, y down) and flips y on output."""
 
-    def __init__(self, c: dict, T: int, merge_heads: bool):
-        self.c, self.T, self.merged = c, T, merge_heads
-        C = c["n_embd"]
-        self.C, self.V, self.nh, self.L = C, c["vocab_size"], c["n_head"], c["n_layer"]
-        self.hs = C // self.nh
-        self.bias = bool(c["bias"])
+    def __init__(self, shape: ModelShape, T: int, merge_heads: bool):
+        self.shape, self.T, self.merged = shape, T, merge_heads
+        C = shape.C
+        self.C, self.V, self.nh, self.L = C, shape.V, shape.nh, shape.n_layer
+        self.hs = shape.hs
+        self.bias = shape.bias
         # gaps, in cells: tight (a block and its aggregate), weight-to-output, sections
         self.g = 1.0
         self.w = max(2.0, round(C / 16))
@@ -249,11 +219,12 @@ class _Layout:
 
     def param(self, name, text, group, rows, cols, dims, x, top, transpose=False,
               rows_slice=None, cell=1.0, **extra):
-        src = {"param": name, "transpose": transpose}
+        """A parameter block; ``name`` is the short state-dict name (the block's id)."""
+        src = {"param": full_name(name), "transpose": transpose}
         if rows_slice is not None:
             src["slice"] = list(rows_slice)
         src.update(extra)
-        id_ = name[len("transformer."):] if name.startswith("transformer.") else name
+        id_ = name
         if rows_slice is not None and "head_tag" in src:
             id_ = src.pop("head_tag")
         return self.add(id_, "parameter", text, group, rows, cols, dims, x, top, cell, **src)
@@ -317,7 +288,7 @@ class _Layout:
         return max(self.M, 2 + 2 * self.g + self.w)
 
     def embedding(self, y: float) -> float:
-        T, C, V, g, w, M = self.T, self.C, self.V, self.g, self.w, self.M
+        T, C, V, w, M = self.T, self.C, self.V, self.w, self.M
         grp = "embedding"
         self.act("idx", "token indices idx", grp, 1, T, ["1", "T"], self.res_left, y, "idx")
         y += 1 + M
@@ -329,13 +300,13 @@ class _Layout:
                  "tok_emb", transpose=True)
         cv = self.cv
         wte_left = tok_left + T + w
-        self.param("transformer.wte.weight", "token embedding table wte", grp, C, V,
+        self.param("wte.weight", "token embedding table wte", grp, C, V,
                    ["C", "vocab"], wte_left, y, transpose=True, cell=cv)
         pos_left = wte_left + V * cv + M
         self.act("pos_emb", "position embeddings pos_emb", grp, C, T, ["C", "T"], pos_left, y,
                  "pos_emb", index=(), transpose=True)
-        self.param("transformer.wpe.weight", "position embedding table wpe", grp, C,
-                   self.c["block_size"], ["C", "block_size"], pos_left + T + w, y, transpose=True)
+        self.param("wpe.weight", "position embedding table wpe", grp, C,
+                   self.shape.block_size, ["C", "block_size"], pos_left + T + w, y, transpose=True)
         return y
 
     def layer_norm(self, name: str, group: str, text: str, top: float, left: float, src: str,
@@ -349,7 +320,7 @@ class _Layout:
                  name + ".rstd", role="aggregate")
         self.act(name, f"{text} output", group, C, T, ["C", "T"], left, top, name,
                  transpose=True, input=src)
-        p = "transformer." + pname
+        p = pname
         self.param(p + ".weight", f"{text}: gamma (weight)", group, C, 1, ["C", "1"], params_left, top)
         if self.bias:
             self.param(p + ".bias", f"{text}: beta (bias)", group, C, 1, ["C", "1"],
@@ -395,10 +366,10 @@ class _Layout:
         self.act(p + "attn.out", "attention output c_proj(y)" + blk, grp, C, T, ["C", "T"],
                  self.a_left, yB, p + "attn.out", transpose=True)
         wl = self.a_left - w - C
-        self.param(f"transformer.{p}attn.c_proj.weight",
+        self.param(f"{p}attn.c_proj.weight",
                    "attention projection c_proj weights" + blk, grp, C, C, ["C", "C"], wl, yB)
         if self.bias:
-            self.param(f"transformer.{p}attn.c_proj.bias", "attention projection c_proj bias" + blk,
+            self.param(f"{p}attn.c_proj.bias", "attention projection c_proj bias" + blk,
                        grp, C, 1, ["C", "1"], wl - g - 1, yB)
         self.act(p + "attn.y", "heads combined y" + blk, grp, C, T, ["C", "T"], self.proj_left(), yB,
                  p + "attn.y", transpose=True)
@@ -409,10 +380,10 @@ class _Layout:
                         f"h.{i}.ln_2", self.res_right + g)
         grp = p + "mlp"
         ml = self.mlp_left()
-        self.param(f"transformer.{p}mlp.c_fc.weight", "MLP c_fc weights" + blk, grp, C, 4 * C,
+        self.param(f"{p}mlp.c_fc.weight", "MLP c_fc weights" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, yB, transpose=True)
         if self.bias:
-            self.param(f"transformer.{p}mlp.c_fc.bias", "MLP c_fc bias" + blk, grp, 1, 4 * C,
+            self.param(f"{p}mlp.c_fc.bias", "MLP c_fc bias" + blk, grp, 1, 4 * C,
                        ["1", "4C"], ml, yB - 1 - g)
         yy = yB + C + w
         self.act(p + "mlp.fc", "MLP hidden c_fc(ln_2)" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
@@ -421,10 +392,10 @@ class _Layout:
         self.act(p + "mlp.gelu", "MLP activation GELU" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
                  p + "mlp.gelu")
         yD = yy + T + w
-        self.param(f"transformer.{p}mlp.c_proj.weight", "MLP c_proj weights" + blk, grp, C, 4 * C,
+        self.param(f"{p}mlp.c_proj.weight", "MLP c_proj weights" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, yD)
         if self.bias:
-            self.param(f"transformer.{p}mlp.c_proj.bias", "MLP c_proj bias" + blk, grp, C, 1,
+            self.param(f"{p}mlp.c_proj.bias", "MLP c_proj bias" + blk, grp, C, 1,
                        ["C", "1"], ml - g - 1, yD)
         self.act(p + "mlp.out", "MLP output c_proj(gelu)" + blk, grp, C, T, ["C", "T"], self.b_left,
                  yD, p + "mlp.out", transpose=True)
@@ -460,13 +431,12 @@ class _Layout:
             for k, kind in enumerate("qkv"):
                 top = y + k * (hs + g)
                 K = kind.upper()
-                rows = (0, C) if merged else (h * hs, (h + 1) * hs)
-                rows = (rows[0] + k * C, rows[1] + k * C)
-                self.param(f"transformer.{p}attn.c_attn.weight", f"{K} weights, {head_txt}", grp,
+                rows = self.shape.c_attn_rows(kind, h)
+                self.param(f"{p}attn.c_attn.weight", f"{K} weights, {head_txt}", grp,
                            hs, C, [hdim, "C"], wx, top, rows_slice=rows,
                            head_tag=f"{p}attn.c_attn.{kind}.weight{tag}", kind=kind, **extra)
                 if self.bias:
-                    self.param(f"transformer.{p}attn.c_attn.bias", f"{K} bias, {head_txt}", grp,
+                    self.param(f"{p}attn.c_attn.bias", f"{K} bias, {head_txt}", grp,
                                hs, 1, [hdim, "1"], bx, top, rows_slice=rows,
                                head_tag=f"{p}attn.c_attn.{kind}.bias{tag}", kind=kind, **extra)
                 self.act(f"{p}attn.{kind}{tag}", f"{K}, {head_txt}", grp, hs, T, [hdim, "T"], ox,
@@ -543,7 +513,7 @@ class _Layout:
         for i in range(self.L):
             p = f"h.{i}.attn."
             shown_as[p + "qkv"] = [p + "q", p + "k", p + "v"]
-        return {"version": SCENE_VERSION, "config": dict(self.c), "T": self.T,
+        return {"version": SCENE_VERSION, "config": self.shape.to_dict(), "T": self.T,
                 "heads_merged": self.merged,
                 "blocks": self.blocks, "bounds": {"min": lo, "max": hi},
                 "groups": groups, "views": views, "shown_as": shown_as, "ops": self.ops(),

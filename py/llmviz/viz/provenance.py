@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from llmviz.core.shape import ModelShape, lookup_param, short_name
 from llmviz.viz import layout
-from llmviz.core.trace import param, trace_shapes
 
 EPS = 1e-5
 _MAX_TEXT_TERMS = 3
@@ -41,9 +41,9 @@ def describe(block_id: str, row: int, col: int, trace: Mapping, params: Mapping,
     """
     if config is None:
         config = getattr(trace, "config", None)
-    cfg = layout.config_dict(config)
+    shape = ModelShape.from_config(config)
     T_trace = int(tuple(trace["idx"].shape)[-1])
-    ctx = _Context(cfg, T_trace, T if T is not None else T_trace, trace, params)
+    ctx = _Context(shape, T_trace, T if T is not None else T_trace, trace, params)
     block = ctx.block(block_id)
     if not (0 <= row < block["rows"] and 0 <= col < block["cols"]):
         raise IndexError(f"cell ({row}, {col}) is outside block {block_id!r} "
@@ -69,17 +69,15 @@ def describe(block_id: str, row: int, col: int, trace: Mapping, params: Mapping,
 # blocks, cells and tensor indices
 
 class _Context:
-    def __init__(self, cfg: dict, T: int, T_scene: int, trace, params):
-        self.cfg, self.T, self.trace, self.params = cfg, T, trace, params
-        self.C, self.nh, self.V = cfg["n_embd"], cfg["n_head"], cfg["vocab_size"]
-        self.hs = self.C // self.nh
-        key = (tuple(sorted(cfg.items())), T_scene)
+    def __init__(self, shape: ModelShape, T: int, T_scene: int, trace, params):
+        self.shape, self.T, self.trace, self.params = shape, T, trace, params
+        self.C, self.nh, self.V, self.hs = shape.C, shape.nh, shape.V, shape.hs
+        key = (shape, T_scene)
         if key not in _scene_cache:
             if len(_scene_cache) > 8:
                 _scene_cache.clear()
-            scene = layout.scene(cfg, T=T_scene)
-            shapes = trace_shapes(_Config(cfg), 1, T_scene)
-            _scene_cache[key] = (layout.block_index(scene), shapes)
+            scene = layout.scene(shape, T=T_scene)
+            _scene_cache[key] = (layout.block_index(scene), shape.trace_shapes(1, T_scene))
         self.blocks, self.shapes = _scene_cache[key]
 
     def block(self, id_: str) -> dict:
@@ -93,7 +91,8 @@ class _Context:
         return float(self.trace[name][tuple(idx)])
 
     def param_tensor(self, name: str):
-        return param(self.params, name)
+        """A parameter by its full or short state-dict name."""
+        return lookup_param(self.params, name)
 
     def p(self, name: str, *idx) -> float:
         return float(self.param_tensor(name)[tuple(idx)])
@@ -148,11 +147,6 @@ class _Context:
         r0, c0 = self.cell(block, start)
         r1, c1 = self.cell(block, end if end is not None else start)
         return {"id": id_, "cells": [[min(r0, r1), min(c0, c1), max(r0, r1) + 1, max(c0, c1) + 1]]}
-
-
-class _Config:
-    def __init__(self, fields: dict):
-        self.__dict__.update(fields)
 
 
 def _unravel(flat: int, shape: list) -> list:
@@ -211,7 +205,7 @@ def _ln_input(ctx: _Context, ln_name: str) -> str:
     if local == "ln_1":
         i = int(prefix.split(".")[1])
         return f"h.{i - 1}.x" if i else "x"
-    L = ctx.cfg["n_layer"]
+    L = ctx.shape.n_layer
     return f"h.{L - 1}.x" if L else "x"
 
 
@@ -221,7 +215,6 @@ def _matmul(ctx: _Context, value: float, out_text: str, w_name: str, w_row: int,
     """value = sum_k W[w_row, k] * inp[inp_idx + (k,)] (+ bias[bias_idx])."""
     W = ctx.param_tensor(w_name)
     X = ctx.trace[inp_name]
-    w_name = w_name[len("transformer."):] if w_name.startswith("transformer.") else w_name
     terms = []
     for k in range(n):
         a, b = float(W[(w_row, k)]), float(X[tuple(inp_idx) + (k,)])
@@ -230,8 +223,7 @@ def _matmul(ctx: _Context, value: float, out_text: str, w_name: str, w_row: int,
     bias = None
     if bias_name is not None and ctx.has_param(bias_name):
         bias = ctx.p(bias_name, bias_idx)
-        short = bias_name[len("transformer."):]
-        terms.append({"label": f"{short}[{bias_idx}]", "value": bias})
+        terms.append({"label": f"{bias_name}[{bias_idx}]", "value": bias})
     text = (f"{out_text} = {_f(value)}: the dot product of row {w_row} of {w_name} with "
             f"{inp_name} at this position, over {n} terms: {_sum_text(terms[:n], bias)}.")
     return {"value": value, "op": "sum", "terms": terms, "text": text, "related": related}
@@ -255,14 +247,14 @@ def _describe_activation(ctx: _Context, block: dict, full: tuple) -> dict:
         _, t, c = full
         tok = int(ctx.t("idx", 0, t))
         return {"value": value, "op": "lookup",
-                "terms": [{"label": f"wte[{tok},{c}]", "value": ctx.p("transformer.wte.weight", tok, c)}],
+                "terms": [{"label": f"wte[{tok},{c}]", "value": ctx.p("wte.weight", tok, c)}],
                 "text": f"token embedding: row {tok} (the token at position {t}) of wte, "
                         f"feature {c} = {_f(value)}.",
                 "related": [ctx.rel("idx", (t,)), ctx.rel("wte.weight", (tok, c))]}
     if local == "pos_emb":
         t, c = full
         return {"value": value, "op": "lookup",
-                "terms": [{"label": f"wpe[{t},{c}]", "value": ctx.p("transformer.wpe.weight", t, c)}],
+                "terms": [{"label": f"wpe[{t},{c}]", "value": ctx.p("wpe.weight", t, c)}],
                 "text": f"position embedding: row {t} of wpe, feature {c} = {_f(value)}.",
                 "related": [ctx.rel("wpe.weight", (t, c))]}
     if name == "x":
@@ -282,16 +274,15 @@ def _describe_activation(ctx: _Context, block: dict, full: tuple) -> dict:
         src = _ln_input(ctx, name)
         x = ctx.t(src, 0, t, c)
         mean, rstd = ctx.t(name + ".mean", 0, t), ctx.t(name + ".rstd", 0, t)
-        pn = "transformer." + name
-        gamma = ctx.p(pn + ".weight", c)
+        gamma = ctx.p(name + ".weight", c)
         terms = [{"label": "input", "value": x}, {"label": "mean", "value": mean},
                  {"label": "rstd", "value": rstd}, {"label": "gamma", "value": gamma}]
         related = [ctx.rel(src, (t, 0), (t, C - 1)), ctx.rel(name + ".mean", (t,)),
                    ctx.rel(name + ".rstd", (t,)), ctx.rel(name + ".weight", (c,))]
         text = (f"layer norm: (input {_f(x)} - mean {_f(mean)}) \u00d7 rstd {_f(rstd)} "
                 f"\u00d7 gamma {_f(gamma)}")
-        if ctx.has_param(pn + ".bias"):
-            beta = ctx.p(pn + ".bias", c)
+        if ctx.has_param(name + ".bias"):
+            beta = ctx.p(name + ".bias", c)
             terms.append({"label": "beta", "value": beta})
             related.append(ctx.rel(name + ".bias", (c,)))
             text += f" + beta {_f(beta)}"
@@ -320,14 +311,14 @@ def _describe_activation(ctx: _Context, block: dict, full: tuple) -> dict:
     if local in ("attn.q", "attn.k", "attn.v"):
         _, h, t, d = full
         kind = local[-1]
-        row = "qkv".index(kind) * C + h * hs + d
+        row = ctx.shape.c_attn_rows(kind, h)[0] + d
         wid = f"{prefix}attn.c_attn.{kind}.weight[{h}]"
         related = [ctx.rel(wid, (d, 0), (d, C - 1)), ctx.rel(prefix + "ln_1", (t, 0), (t, C - 1))]
-        bias_name = f"transformer.{prefix}attn.c_attn.bias"
+        bias_name = f"{prefix}attn.c_attn.bias"
         if ctx.has_param(bias_name):
             related.append(ctx.rel(f"{prefix}attn.c_attn.{kind}.bias[{h}]", (d,)))
         return _matmul(ctx, value, f"{kind.upper()} of head {h}, position {t}, feature {d}",
-                       f"transformer.{prefix}attn.c_attn.weight", row, prefix + "ln_1", (0, t),
+                       f"{prefix}attn.c_attn.weight", row, prefix + "ln_1", (0, t),
                        C, bias_name, row, related)
     if local == "attn.scores":
         _, h, tq, tk = full
@@ -406,30 +397,29 @@ def _describe_activation(ctx: _Context, block: dict, full: tuple) -> dict:
             w, inp, n, bias, text = "lm_head.weight", "ln_f", C, None, f"logit of token {c} at position {t}"
             wid = "lm_head.weight"
         elif local == "attn.out":
-            w = f"transformer.{prefix}attn.c_proj.weight"
-            inp, n, bias = prefix + "attn.y", C, f"transformer.{prefix}attn.c_proj.bias"
-            wid, text = f"{prefix}attn.c_proj.weight", f"attention output at position {t}, feature {c}"
+            w = f"{prefix}attn.c_proj.weight"
+            inp, n, bias = prefix + "attn.y", C, f"{prefix}attn.c_proj.bias"
+            wid, text = w, f"attention output at position {t}, feature {c}"
         else:
-            w = f"transformer.{prefix}mlp.c_proj.weight"
-            inp, n, bias = prefix + "mlp.gelu", 4 * C, f"transformer.{prefix}mlp.c_proj.bias"
-            wid, text = f"{prefix}mlp.c_proj.weight", f"MLP output at position {t}, feature {c}"
+            w = f"{prefix}mlp.c_proj.weight"
+            inp, n, bias = prefix + "mlp.gelu", 4 * C, f"{prefix}mlp.c_proj.bias"
+            wid, text = w, f"MLP output at position {t}, feature {c}"
         related = [ctx.rel(wid, (c, 0), (c, n - 1)), ctx.rel(inp, (t, 0), (t, n - 1))]
         if bias and ctx.has_param(bias):
-            related.append(ctx.rel(bias[len("transformer."):], (c,)))
+            related.append(ctx.rel(bias, (c,)))
         return _matmul(ctx, value, text, w, c, inp, (0, t), n, bias, c, related)
     if local == "mlp.fc":
         _, t, j = full
-        w, b = f"transformer.{prefix}mlp.c_fc.weight", f"transformer.{prefix}mlp.c_fc.bias"
-        related = [ctx.rel(f"{prefix}mlp.c_fc.weight", (j, 0), (j, C - 1)),
-                   ctx.rel(prefix + "ln_2", (t, 0), (t, C - 1))]
+        w, b = f"{prefix}mlp.c_fc.weight", f"{prefix}mlp.c_fc.bias"
+        related = [ctx.rel(w, (j, 0), (j, C - 1)), ctx.rel(prefix + "ln_2", (t, 0), (t, C - 1))]
         if ctx.has_param(b):
-            related.append(ctx.rel(f"{prefix}mlp.c_fc.bias", (j,)))
+            related.append(ctx.rel(b, (j,)))
         return _matmul(ctx, value, f"MLP hidden unit {j} at position {t}", w, j, prefix + "ln_2",
                        (0, t), C, b, j, related)
     if local == "mlp.gelu":
         _, t, j = full
         x = ctx.t(prefix + "mlp.fc", 0, t, j)
-        approx = ctx.cfg.get("gelu", "erf")
+        approx = ctx.shape.gelu
         form = ("0.5\u00b7x\u00b7(1 + tanh(\u221a(2/\u03c0)\u00b7(x + 0.044715\u00b7x\u00b3)))"
                 if approx == "tanh" else "0.5\u00b7x\u00b7(1 + erf(x/\u221a2))")
         return {"value": value, "op": "gelu", "terms": [{"label": "input", "value": x}],
@@ -483,10 +473,11 @@ def _describe_activation(ctx: _Context, block: dict, full: tuple) -> dict:
 def _describe_param(ctx: _Context, block: dict, full: tuple) -> dict:
     pname = block["param"]
     value = ctx.p(pname, *full)
-    short = pname[len("transformer."):] if pname.startswith("transformer.") else pname
-    prefix, local = _split(short)
+    info = ctx.shape.param_info(pname)
+    short = info.short
+    prefix = "" if info.layer is None else f"h.{info.layer}."
     where = f"{short}[{', '.join(str(i) for i in full)}]"
-    C, T, hs = ctx.C, ctx.T, ctx.hs
+    T = ctx.T
     related: list = []
     role = ""
     if short == "wte.weight":
@@ -500,30 +491,26 @@ def _describe_param(ctx: _Context, block: dict, full: tuple) -> dict:
         role = f"feature {c} of the embedding of position {t}"
         if t < T:
             related.append(ctx.rel("pos_emb", (t, c)))
-    elif local in ("ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias") or short.startswith("ln_f."):
+    elif info.kind == "LayerNorm":
         (c,) = full
-        ln = short.rsplit(".", 1)[0]
+        ln = short_name(info.module)
         role = (f"{'gamma (scale)' if short.endswith('weight') else 'beta (shift)'} of feature {c} "
                 f"in {ln}")
         related.append(ctx.rel(ln, (0, c), (T - 1, c)))
-    elif local in ("attn.c_attn.weight", "attn.c_attn.bias"):
-        r = full[0]
-        kind_i, rest = divmod(r, C)
-        h, d = divmod(rest, hs)
-        kind = "qkv"[kind_i]
+    elif info.local == "attn.c_attn":
+        kind, h, d = ctx.shape.c_attn_split(full[0])
         role = f"{kind.upper()} of head {h}, feature {d}"
         related.append(ctx.rel(f"{prefix}attn.{kind}[{h}]", (0, d), (T - 1, d)))
         if len(full) == 2:
             role += f", times input feature {full[1]}"
             related.append(ctx.rel(prefix + "ln_1", (0, full[1]), (T - 1, full[1])))
-    elif local in ("attn.c_proj.weight", "attn.c_proj.bias", "mlp.c_proj.weight",
-                   "mlp.c_proj.bias", "mlp.c_fc.weight", "mlp.c_fc.bias") or short == "lm_head.weight":
+    elif info.kind == "Linear":   # the other Linears: c_proj, c_fc, lm_head
         r = full[0]
-        if short == "lm_head.weight":
+        if info.local == "lm_head":
             out, inp, what = "logits", "ln_f", f"the logit of token {r}"
-        elif local.startswith("attn.c_proj"):
+        elif info.local == "attn.c_proj":
             out, inp, what = prefix + "attn.out", prefix + "attn.y", f"attention output feature {r}"
-        elif local.startswith("mlp.c_proj"):
+        elif info.local == "mlp.c_proj":
             out, inp, what = prefix + "mlp.out", prefix + "mlp.gelu", f"MLP output feature {r}"
         else:
             out, inp, what = prefix + "mlp.fc", prefix + "ln_2", f"MLP hidden unit {r}"

@@ -11,7 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-from llmviz.core.trace import param, trace_shapes
+from llmviz.core.shape import ModelShape, lookup_param
 
 
 def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None,
@@ -37,7 +37,7 @@ def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None,
     elif "param" in block:
         if state_dict is None:
             raise ValueError(f"block {block['id']!r} needs a state dict")
-        arr = np.asarray(param(state_dict, block["param"]))
+        arr = np.asarray(lookup_param(state_dict, block["param"]))
         if "slice" in block:
             r0, r1 = block["slice"]
             arr = arr[r0:r1]
@@ -69,7 +69,7 @@ def block_values(scene: dict, trace: Mapping | None, state_dict: Mapping | None,
         raise ValueError("this is a scale scene: it has no values to show")
     shapes = None
     if pad is not None:
-        shapes = trace_shapes(_Config(scene["config"]), 1, scene["T"])
+        shapes = ModelShape.from_config(scene["config"]).trace_shapes(1, scene["T"])
     out: dict[str, np.ndarray] = {}
     for block in scene["blocks"]:
         if block["role"] in roles:
@@ -77,11 +77,6 @@ def block_values(scene: dict, trace: Mapping | None, state_dict: Mapping | None,
             fill = 0.0 if pad is None else pad
             out[block["id"]] = source_array(block, trace, state_dict, target, fill).ravel()
     return out
-
-
-class _Config:
-    def __init__(self, fields: dict):
-        self.__dict__.update(fields)
 
 
 def pack(scene: dict, values: Mapping[str, np.ndarray]) -> tuple[bytes, dict[str, list[int]]]:

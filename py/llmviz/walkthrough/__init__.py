@@ -8,12 +8,15 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
 ``id``, ``title``
     names; ``title`` may use ``{{...}}`` values like the text.
 ``text``
-    the commentary in the markup of ``llmviz.walkthrough.markup``; or a dict of
-    variants keyed by a condition, first match wins: ``"sort"`` (the sort model),
-    ``"target"`` (the next token's target is known), ``"bias"``, ``"multi_layer"``,
-    ``"multi_head"``, ``"params"`` (weights are available), ``"nanogpt"`` (the code
-    panel has nanoGPT's source: ctx ``nanogpt`` is not False), ``"*"`` (always), or any
-    boolean the step's ``values`` returns; ``"a & !b"`` combines them.
+    the commentary in the markup of ``llmviz.walkthrough.markup``. Where the text
+    differs between models or inputs, write it once with conditionals,
+    ``{{#if bias}}…{{else}}…{{/if}}``, on the conditions ``sort`` (the sort model),
+    ``target`` (the next token's target is known), ``bias``, ``multi_layer``,
+    ``multi_head``, ``params`` (weights are available), ``nanogpt`` (the code panel
+    has nanoGPT's source: ctx ``nanogpt`` is not False), ``gelu_tanh``, or any boolean
+    the step's ``values`` returns; ``a & !b`` combines them. Only a step whose text is
+    different as a whole for some models may instead give a dict of variants keyed by
+    such conditions (``"*"``: always), first match wins.
 ``values``
     ``values(w) -> dict``: the numbers and tokens the text names with ``{{name}}``,
     computed from the trace when the step is rendered (``w`` is a ``numbers.Walk``).
@@ -38,6 +41,10 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
     optional ``figure(w) -> figures.Figure``: the worked example the 3D view shows beside
     the blocks for the whole step (``llmviz.walkthrough.figures``).
 
+A step that works out one cell of a linear layer (weights · input + bias = output: the
+query, the projections, the MLP, the logits) gets its ``values``, ``focus``, ``cells`` and
+``animation`` from ``linear_steps.linear_step(weight, input, output, bias, row, col)``.
+
 Strings in ``focus``, ``cells``, ``camera``, ``dim`` and ``animation`` are templates
 over the step variables ``{t}`` (the position followed: the last one), ``{L}`` (the
 layer zoomed into) and ``{h}`` (the head): 0 and 0 unless ``ctx["follow"]`` chooses
@@ -54,7 +61,7 @@ run ``pytest tests/test_walkthrough.py``; the tests render every step for two mo
 sizes and check that every name in the text is a block of the model and every number
 equals the Trace value it names.
 
-Public API: ``phases()``, ``render_step(phase_id, step_index, ctx)``, ``render_all(ctx)``,
+Public API: ``phases()``, ``render_step(phase_id, step_id_or_index, ctx)``, ``render_all(ctx)``,
 ``ANIMATION_KINDS``, ``Step``, ``Phase``.
 """
 from __future__ import annotations
@@ -64,12 +71,18 @@ import re
 from dataclasses import field, dataclass
 from typing import Any, Callable
 
+from llmviz.core.shape import ModelShape
 from llmviz.walkthrough import figures
-from llmviz.walkthrough.markup import Renderer
-from llmviz.walkthrough.numbers import Html, Num, Walk, block_ids, follow_of, geometry
+from llmviz.walkthrough.markup import Renderer, holds
+from llmviz.walkthrough.numbers import Html, Num, Walk, geometry
 
 __all__ = ["phases", "render_step", "render_all", "Step", "Phase", "ANIMATION_KINDS",
-           "PHASE_MODULES", "block_ids", "follow_of", "Walk", "Num", "Html"]
+           "PHASE_MODULES", "follow_of", "Walk", "Num", "Html"]
+
+
+def follow_of(follow: Any, config: Any) -> dict[str, int]:
+    """The layer and head the walkthrough zooms into (``ModelShape.follow``)."""
+    return ModelShape.from_config(config).follow(follow)
 
 # The animations the page knows how to play. "ids" lists the fields that hold block
 # ids (or lists of ids); everything else is numbers or words. In the rendered step,
@@ -227,17 +240,18 @@ def _canonical_ranges(block: str, specs: list, rows: int, cols: int) -> list[lis
     return out
 
 
-def _text(step: Step, w: Walk, env: dict) -> str:
+def _condition(w: Walk, env: dict) -> Callable[[str], bool]:
+    """The test of a text condition's names: a boolean value of the step, else ``Walk.cond``."""
+    def test(name: str) -> bool:
+        return env[name] if isinstance(env.get(name), bool) else w.cond(name)
+    return test
+
+
+def _text(step: Step, test: Callable[[str], bool]) -> str:
     if isinstance(step.text, str):
         return step.text
-
-    def holds(c: str) -> bool:
-        negate, c = c.startswith("!"), c.lstrip("!")
-        value = env[c] if isinstance(env.get(c), bool) else w.cond(c)
-        return value != negate
-
     for cond, text in step.text.items():
-        if all(holds(c.strip()) for c in cond.split("&")):
+        if holds(cond, test):
             return text
     raise ValueError(f"step {step.id!r} has no text variant for this model (add a '*' variant)")
 
@@ -248,12 +262,24 @@ def _common_values(w: Walk) -> dict:
             "tok_t": w.tok_at(w.t), "idx_t": w.idx(w.t), "tm": w.mask_row()}
 
 
-def render_step(phase_id: str, step_index: int, ctx: Any) -> dict:
-    """Render one step against ``ctx`` (trace, params, config, vocab, task, target_text, and
-    optionally follow: ``{"layer": L, "head": h}``)."""
+def _step_index(phase: Phase, step: int | str) -> int:
+    """A step of ``phase`` by id (``"scaling"``) or by number."""
+    if isinstance(step, str):
+        for i, s in enumerate(phase.steps):
+            if s.id == step:
+                return i
+        known = ", ".join(s.id for s in phase.steps)
+        raise KeyError(f"phase {phase.id!r} has no step {step!r}; its steps are {known}")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < len(phase.steps):
+        raise IndexError(f"phase {phase.id!r} has steps 0..{len(phase.steps) - 1}, not {step!r}")
+    return step
+
+
+def render_step(phase_id: str, step: int | str, ctx: Any) -> dict:
+    """Render one step, named by its id or its number in the phase, against ``ctx`` (trace,
+    params, config, vocab, task, target_text, and optionally follow: ``{"layer": L, "head": h}``)."""
     phase = _phase(phase_id)
-    if not 0 <= step_index < len(phase.steps):
-        raise IndexError(f"phase {phase_id!r} has steps 0..{len(phase.steps) - 1}, not {step_index}")
+    step_index = _step_index(phase, step)
     step = phase.steps[step_index]
     w = ctx if isinstance(ctx, Walk) else Walk(ctx)
     vars_ = w.vars()
@@ -261,9 +287,10 @@ def render_step(phase_id: str, step_index: int, ctx: Any) -> dict:
     if step.values is not None:
         env.update(step.values(w))
     geo = geometry(w.config, w.T)
-    r = Renderer(env, w.dims, vars_, geo)
+    test = _condition(w, env)
+    r = Renderer(env, w.dims, vars_, geo, test)
     title = r.inline(step.title)
-    body = r.render(_text(step, w, env))
+    body = r.render(_text(step, test))
 
     out: dict[str, Any] = {"phase": phase.id, "step": step_index, "id": step.id,
                            "title": re.sub(r"<[^>]+>", "", title), "html": body}

@@ -22,14 +22,14 @@ later stages, kept so the table keeps its shape from step to step.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import dataclasses
 from .numbers import Num, fmt
 
 MAX_ROWS = 12       # longer columns show their first HEAD and last TAIL rows
 HEAD, TAIL = 8, 2
 
 
-@dataclass
+@dataclasses.dataclass
 class Column:
     label: str
     nums: list[Num]
@@ -39,12 +39,12 @@ class Column:
     hidden: bool = False
 
 
-@dataclass
+@dataclasses.dataclass
 class Figure:
     title: str
     columns: list[Column]
     rows: list[str]                          # one label per element
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = dataclasses.field(default_factory=list)
     result: tuple[str, Num] | None = None
 
 

@@ -17,7 +17,23 @@ Commentary is written in paragraphs separated by blank lines. Inside a paragraph
 ``{{size:C}}``              the same size, just the value: ``48``
 ```code```                  inline code (``{{...}}`` works inside it)
 ``**bold**`` ``*em*``       emphasis
+``{{#if bias}}…{{/if}}``    the text inside only where the condition holds; ``{{else if
+                            multi_head}}`` and ``{{else}}`` add branches, first match
+                            wins. A condition is a name (``bias``, ``multi_head``,
+                            ``sort``..., see ``Walk.cond``, or a boolean the step's
+                            ``values`` returns), ``!name``, or ``a & !b``. Conditionals
+                            nest, work inside any other markup, and may span
+                            paragraphs: a tag alone on its line goes with its line
 ==========================  ==========================================================
+
+Conditionals let a paragraph that differs between models by a phrase be written once::
+
+    Last, each row {{#if bias}}gets a learned weight γ and a bias β{{else}}is
+    multiplied by a learned weight γ (this model has no bias β){{/if}}. For the top row:
+
+They are resolved first, before anything else: a branch not taken is dropped unread
+(the ``{{name}}`` values in it need not exist), and a run of spaces (as a tag leaves
+where it stood) becomes one space.
 
 A paragraph whose lines all start with ``|`` is a table (first line the header; a
 ``|---|`` line is skipped). A paragraph whose first line starts with ``- `` is a list
@@ -41,24 +57,97 @@ _INLINE = re.compile(
     r"|\*\*(?P<bold>[^*\s](?:[^*]*[^*\s])?)\*\*"
     r"|\*(?P<em>[^*\s](?:[^*]*[^*\s])?)\*"
 )
+# {{#if cond}}, {{else if cond}}, {{else}}, {{/if}}; the same alone on a line (the line goes too)
+_COND_TAG = re.compile(r"\{\{\s*(?:#if\s+(?P<if>[^{}]+?)|else\s+if\s+(?P<elif>[^{}]+?)|(?P<else>else)|(?P<end>/if))\s*\}\}")
+_STANDALONE_TAG = re.compile(r"^[ \t]*(\{\{\s*(?:#if\s[^{}]*|else(?:\s+if\s[^{}]*)?|/if)\s*\}\})[ \t]*(?:\n|\Z)", re.M)
 _DIM_NAMES = {"C": "C", "T": "T", "block_size": "block_size", "n_layer": "n_layer",
               "n_head": "n_head", "nh": "n_head", "hs": "hs", "V": "V",
               "vocab_size": "vocab_size", "4C": "4C"}
 
 
-class Renderer:
-    """Renders markup for one step; collects the numbers and block refs it used."""
+def holds(condition: str, test: Callable[[str], bool]) -> bool:
+    """Does ``"a & !b"`` hold, asking ``test`` about each name (left to right, lazily)?"""
+    for part in condition.split("&"):
+        name = part.strip()
+        negate = name.startswith("!")
+        name = name.lstrip("!").strip()
+        if not name:
+            raise ValueError(f"empty name in the condition {condition!r}")
+        if bool(test(name)) == negate:
+            return False
+    return True
 
-    def __init__(self, env: dict, dims: dict, id_vars: dict, geometry: Geometry | None = None):
+
+def resolve_conditionals(text: str, test: Callable[[str], bool]) -> str:
+    """``text`` with each ``{{#if}}…{{else if}}…{{else}}…{{/if}}`` replaced by the branch
+    whose condition holds (``holds(condition, test)``), or by nothing. Conditions of
+    branches inside a branch not taken are never asked."""
+    if "{{" not in text:
+        return text
+    text = _STANDALONE_TAG.sub(lambda m: m.group(1), text)
+    out: list[str] = []
+    # one frame per open {{#if}}: does the text around it show ("parent"), was one of its
+    # branches taken, has its {{else}} come, and the tag itself (for messages)
+    stack: list[dict] = []
+    showing = True
+    pos = 0
+    for m in _COND_TAG.finditer(text):
+        if showing:
+            out.append(text[pos:m.start()])
+        pos = m.end()
+        if m.group("if") is not None:
+            shown = showing and holds(m.group("if"), test)
+            stack.append({"parent": showing, "taken": shown, "else": False, "tag": m.group(0)})
+            showing = shown
+            continue
+        if not stack:
+            raise ValueError(f"{m.group(0)} without an open {{{{#if ...}}}}")
+        frame = stack[-1]
+        if m.group("end") is not None:
+            stack.pop()
+            showing = frame["parent"]
+            continue
+        if frame["else"]:
+            raise ValueError(f"{m.group(0)} after {{{{else}}}} in {frame['tag']}")
+        if m.group("elif") is not None:
+            showing = frame["parent"] and not frame["taken"] and holds(m.group("elif"), test)
+        else:
+            frame["else"] = True
+            showing = frame["parent"] and not frame["taken"]
+        frame["taken"] = frame["taken"] or showing
+    if stack:
+        raise ValueError(f"{stack[-1]['tag']} is never closed with {{{{/if}}}}")
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _env_condition(env: dict) -> Callable[[str], bool]:
+    def test(name: str) -> bool:
+        if not isinstance(env.get(name), bool):
+            raise KeyError(f"unknown text condition {name!r} (not a boolean value of the step)")
+        return env[name]
+    return test
+
+
+class Renderer:
+    """Renders markup for one step; collects the numbers and block refs it used.
+
+    ``condition(name) -> bool`` answers the names in ``{{#if ...}}`` (by default: the
+    boolean values in ``env``)."""
+
+    def __init__(self, env: dict, dims: dict, id_vars: dict, geometry: Geometry | None = None,
+                 condition: Callable[[str], bool] | None = None):
         self.env, self.dims, self.id_vars, self.geometry = env, dims, id_vars, geometry
+        self.condition = condition or _env_condition(env)
         self.numbers: list[dict] = []
         self.refs: list[str] = []
 
     # ---- blocks of text
     def render(self, text: str) -> str:
         out = []
+        text = resolve_conditionals(text, self.condition)
         for para in re.split(r"\n\s*\n", text.strip()):
-            lines = [ln.strip() for ln in para.strip().splitlines() if ln.strip()]
+            lines = [re.sub(r"[ \t]{2,}", " ", ln.strip()) for ln in para.strip().splitlines() if ln.strip()]
             if not lines:
                 continue
             if all(ln.startswith("|") for ln in lines):

@@ -14,10 +14,9 @@ its *source*, a small JSON-ready description of where it came from, so that a te
   the operations of ``OPS`` and ``VECTOR_OPS`` (``softmax_t`` also takes
   ``"temperature"`` and ``"i"``). ``evaluate(source, trace, params)`` recomputes it.
 
-This module also holds the block side of the contract that the walkthrough needs:
-which block ids a config has (``block_ids``), and a ``Geometry`` that maps tensor
-elements to block cells. Step data writes cell ranges in one *canonical*
-orientation, independent of the picture:
+This module also holds a ``Geometry`` that maps tensor elements to block cells (the
+block ids a model has are ``llmviz.core.shape.ModelShape.block_ids``). Step data
+writes cell ranges in one *canonical* orientation, independent of the picture:
 
 - residual-stream activations (trace shape (B, T, X)) are X rows by T columns (one
   column per position); the (B, T) aggregates (``idx``, ``*.mean``, ``*.rstd``,
@@ -41,158 +40,47 @@ import html
 import math
 from typing import Any, Iterable
 
-# --------------------------------------------------------------------------- config
-
-PER_HEAD = ("q", "k", "v", "scores", "att", "att.max", "att.sum", "head_out")
+from llmviz.core.shape import ModelShape, full_name, head_kind, lookup_param
 
 
-def cfg(config: Any, name: str):
-    """A config field from a GPTConfig, a bundled trace's config view, or a dict."""
-    if isinstance(config, dict):
-        return config[name]
-    return getattr(config, name)
+# --------------------------------------------------------------------------- blocks
 
-
-def dims_of(config: Any, T: int | None = None) -> dict[str, int]:
-    """The named sizes the commentary talks about, from the config (and the input length)."""
-    C, nh = cfg(config, "n_embd"), cfg(config, "n_head")
-    return {"C": C, "T": cfg(config, "block_size") if T is None else T,
-            "block_size": cfg(config, "block_size"), "n_layer": cfg(config, "n_layer"),
-            "n_head": nh, "nh": nh, "hs": C // nh, "V": cfg(config, "vocab_size"),
-            "vocab_size": cfg(config, "vocab_size"), "4C": 4 * C}
-
-
-def param_names(config: Any) -> list[str]:
-    """The state-dict names (with nanoGPT's ``transformer.`` prefix) a config implies."""
-    bias = _bias(config)
-    names = ["transformer.wte.weight", "transformer.wpe.weight"]
-    for i in range(cfg(config, "n_layer")):
-        p = f"transformer.h.{i}."
-        for mod in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"):
-            names.append(p + mod + ".weight")
-            if bias:
-                names.append(p + mod + ".bias")
-    names.append("transformer.ln_f.weight")
-    if bias:
-        names.append("transformer.ln_f.bias")
-    names.append("lm_head.weight")
-    return names
-
-
-def _bias(config: Any) -> bool:
-    try:
-        return bool(cfg(config, "bias"))
-    except (KeyError, AttributeError):
-        return True
-
-
-def block_ids(config: Any) -> set[str]:
-    """Every block id of the contract for this config (activations, per-head, parameters)."""
-    nh = cfg(config, "n_head")
-    ids: set[str] = set()
-    for name in _trace_shapes(config, cfg(config, "block_size")):
-        if name.endswith(".attn.qkv"):
-            continue  # drawn as its q, k and v blocks
-        head_kind = _head_kind(name)
-        if head_kind:
-            ids.update(f"{name}[{h}]" for h in range(nh))
-        else:
-            ids.add(name)
-    for name in param_names(config):
-        short = name[len("transformer."):] if name.startswith("transformer.") else name
-        if ".attn.c_attn." in short:
-            layer, what = short.split(".attn.c_attn.")
-            for kind in "qkv":
-                ids.update(f"{layer}.attn.c_attn.{kind}.{what}[{h}]" for h in range(nh))
-        else:
-            ids.add(short)
-    return ids
-
-
-def _head_kind(name: str) -> str | None:
-    """'att.max' for 'h.0.attn.att.max', None for names that are not per-head."""
-    if name.startswith("h.") and ".attn." in name:
-        kind = name.split(".attn.", 1)[1]
-        if kind in PER_HEAD:
-            return kind
-    return None
-
-
-def split_block_id(block: str) -> tuple[str, int | None]:
-    """'h.0.attn.q[1]' -> ('h.0.attn.q', 1); 'x' -> ('x', None)."""
-    if block.endswith("]") and "[" in block:
-        base, head = block[:-1].rsplit("[", 1)
-        return base, int(head)
-    return block, None
-
-
-def param_shape(name: str, config: Any) -> tuple[int, ...]:
-    """The shape of a parameter, by state-dict name (with or without ``transformer.``)."""
-    d = dims_of(config)
-    C, V = d["C"], d["V"]
-    short = name[len("transformer."):] if name.startswith("transformer.") else name
-    table = {"wte.weight": (V, C), "wpe.weight": (d["block_size"], C), "lm_head.weight": (V, C),
-             "attn.c_attn.weight": (3 * C, C), "attn.c_attn.bias": (3 * C,),
-             "attn.c_proj.weight": (C, C), "mlp.c_fc.weight": (4 * C, C), "mlp.c_fc.bias": (4 * C,),
-             "mlp.c_proj.weight": (C, 4 * C)}
-    for suffix, shape in table.items():
-        if short == suffix or short.endswith("." + suffix):
-            return shape
-    return (C,)  # layer-norm weights and biases, c_proj biases
-
-
-def canonical_blocks(config: Any, T: int) -> list[dict]:
-    """Every block in the walkthrough's canonical orientation (see the module docstring),
-    in the scene's block format (``trace``/``index``/``transpose`` or
+def canonical_blocks(shape: ModelShape, T: int) -> list[dict]:
+    """Every block of ``shape.blocks()`` in the walkthrough's canonical orientation (see the
+    module docstring), in the scene's block format (``trace``/``index``/``transpose`` or
     ``param``/``slice``/``transpose``, plus ``rows``/``cols``)."""
-    d = dims_of(config, T)
-    C, hs, nh = d["C"], d["hs"], d["nh"]
+    shapes = shape.trace_shapes(1, T)
     blocks = []
-    for name, shape in _trace_shapes(config, T).items():
-        kind = _head_kind(name)
-        if name.endswith(".attn.qkv"):
+    for b in shape.blocks():
+        if b.trace is not None:
+            s = shapes[b.trace]
+            if b.head is not None:
+                tr = head_kind(b.trace) in ("q", "k", "v", "head_out")   # (T, hs) per head: hs rows
+                rows, cols = (s[3], s[2]) if tr else (s[2], s[3] if len(s) == 4 else 1)
+                blocks.append({"id": b.id, "trace": b.trace, "index": [0, b.head], "transpose": tr,
+                               "rows": rows, "cols": cols})
+            elif len(s) == 2 and b.trace == "pos_emb":   # (T, C), no batch axis
+                blocks.append({"id": b.id, "trace": b.trace, "index": [], "transpose": True,
+                               "rows": s[1], "cols": T})
+            elif len(s) == 2:
+                blocks.append({"id": b.id, "trace": b.trace, "index": [0], "transpose": False,
+                               "rows": 1, "cols": T})
+            else:
+                blocks.append({"id": b.id, "trace": b.trace, "index": [0], "transpose": True,
+                               "rows": s[2], "cols": T})
             continue
-        if kind:
-            tr = kind in ("q", "k", "v", "head_out")
-            rows, cols = (shape[3], shape[2]) if tr else (shape[2], shape[3] if len(shape) == 4 else 1)
-            blocks += [{"id": f"{name}[{h}]", "trace": name, "index": [0, h], "transpose": tr,
-                        "rows": rows, "cols": cols} for h in range(nh)]
-        elif name == "pos_emb":
-            blocks.append({"id": name, "trace": name, "index": [], "transpose": True, "rows": C, "cols": T})
-        elif len(shape) == 2:
-            blocks.append({"id": name, "trace": name, "index": [0], "transpose": False, "rows": 1, "cols": T})
+        info = shape.param_info(b.param)
+        s = info.shape
+        if b.rows is not None:
+            blocks.append({"id": b.id, "param": b.param, "slice": list(b.rows), "transpose": False,
+                           "rows": b.rows[1] - b.rows[0], "cols": s[1] if len(s) == 2 else 1})
+        elif info.kind == "Embedding":   # one column per token or position
+            blocks.append({"id": b.id, "param": b.param, "transpose": True, "rows": s[1], "cols": s[0]})
+        elif len(s) == 2:
+            blocks.append({"id": b.id, "param": b.param, "transpose": False, "rows": s[0], "cols": s[1]})
         else:
-            blocks.append({"id": name, "trace": name, "index": [0], "transpose": True,
-                           "rows": shape[2], "cols": T})
-    for name in param_names(config):
-        short = name[len("transformer."):] if name.startswith("transformer.") else name
-        shape = param_shape(name, config)
-        if ".attn.c_attn." in short:
-            layer, what = short.split(".attn.c_attn.")
-            for k, kind in enumerate("qkv"):
-                for h in range(nh):
-                    r0 = k * C + h * hs
-                    blocks.append({"id": f"{layer}.attn.c_attn.{kind}.{what}[{h}]", "param": name,
-                                   "slice": [r0, r0 + hs], "transpose": False,
-                                   "rows": hs, "cols": C if len(shape) == 2 else 1})
-        elif short in ("wte.weight", "wpe.weight"):
-            blocks.append({"id": short, "param": name, "transpose": True, "rows": shape[1], "cols": shape[0]})
-        elif len(shape) == 2:
-            blocks.append({"id": short, "param": name, "transpose": False, "rows": shape[0], "cols": shape[1]})
-        else:
-            blocks.append({"id": short, "param": name, "transpose": False, "rows": shape[0], "cols": 1})
+            blocks.append({"id": b.id, "param": b.param, "transpose": False, "rows": s[0], "cols": 1})
     return blocks
-
-
-def _trace_shapes(config: Any, T: int) -> dict[str, tuple[int, ...]]:
-    from llmviz.core.trace import trace_shapes
-
-    class _C:  # trace_shapes reads attributes
-        pass
-    c = _C()
-    for f in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
-        setattr(c, f, cfg(config, f))
-    return trace_shapes(c, 1, T)
 
 
 class Geometry:
@@ -207,11 +95,12 @@ class Geometry:
 
     def __init__(self, config: Any, T: int):
         self.config, self.T = config, T
-        self.shapes = _trace_shapes(config, T)
-        self.canon = {b["id"]: b for b in canonical_blocks(config, T)}
+        self.model = ModelShape.from_config(config)
+        self.shapes = self.model.trace_shapes(1, T)
+        self.canon = {b["id"]: b for b in canonical_blocks(self.model, T)}
         try:
             from llmviz.viz.layout import scene
-            self.scene = {b["id"]: b for b in scene(config, T)["blocks"]}
+            self.scene = {b["id"]: b for b in scene(self.model, T)["blocks"]}
         except ImportError:  # the layout module is optional for the walkthrough
             self.scene = dict(self.canon)
         self._by_source: dict[tuple[str, str], list[dict]] = {}
@@ -227,7 +116,7 @@ class Geometry:
         if "trace" in b:
             shape = self.shapes[b["trace"]][len(b.get("index", [])):]
         else:
-            shape = param_shape(b["param"], self.config)
+            shape = self.model.param_shape(b["param"])
             if "slice" in b:
                 shape = (b["slice"][1] - b["slice"][0],) + tuple(shape[1:])
         if b.get("transpose") and len(shape) >= 2:
@@ -253,8 +142,8 @@ class Geometry:
 
     def cell_of(self, where: str, tensor: str, index: tuple) -> tuple[str, list[int]] | None:
         """The scene block and [row, col] that show one tensor element, or None."""
-        if where == "params" and not tensor.startswith(("transformer.", "lm_head")):
-            tensor = "transformer." + tensor
+        if where == "params":
+            tensor = full_name(tensor)
         for b in self._by_source.get((where, tensor), []):
             rest = list(index)
             if "trace" in b:
@@ -296,8 +185,7 @@ _GEOMETRY: dict = {}
 
 def geometry(config: Any, T: int) -> Geometry:
     """The (cached) Geometry for a config and input length."""
-    key = (tuple(cfg(config, f) for f in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd")),
-           _bias(config), T)
+    key = (ModelShape.from_config(config), T)
     if key not in _GEOMETRY:
         if len(_GEOMETRY) > 16:
             _GEOMETRY.clear()
@@ -424,10 +312,10 @@ def param_tensor(params: Any, name: str):
     """A parameter by state-dict name, with or without the ``transformer.`` prefix."""
     if params is None:
         raise MissingParams(name)
-    for key in (name, "transformer." + name, name[len("transformer."):] if name.startswith("transformer.") else None):
-        if key is not None and key in params:
-            return params[key]
-    raise MissingParams(name)
+    try:
+        return lookup_param(params, name)
+    except KeyError:
+        raise MissingParams(name) from None
 
 
 def read_cell(source: dict, trace: Any, params: Any):
@@ -466,39 +354,13 @@ def evaluate(source: Any, trace: Any, params: Any = None):
 
 # ------------------------------------------------------------------ the walk
 
-def follow_of(follow: Any, config: Any) -> dict[str, int]:
-    """The layer and head the walkthrough zooms into, ``{"layer": L, "head": h}``, from a
-    caller's choice (a dict with either key, or None for layer 0, head 0). Raises
-    ValueError, saying what this model has, for anything out of range or not a whole number."""
-    out = {"layer": 0, "head": 0}
-    if follow is None:
-        return out
-    if not isinstance(follow, dict):
-        raise ValueError(f"follow must be {{'layer': L, 'head': h}}, not {follow!r}")
-    limits = {"layer": cfg(config, "n_layer"), "head": cfg(config, "n_head")}
-    for key, value in follow.items():
-        if key not in limits:
-            raise ValueError(f"follow takes 'layer' and 'head', not {key!r}")
-        if value is None:
-            continue
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        n = limits[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
-            raise ValueError(f"this model has {n} {key}{'s' if n != 1 else ''} (0..{n - 1}); "
-                             f"{key} {value!r} is not one of them")
-        out[key] = value
-    return out
-
-
 class Walk:
     """Everything a step needs to fill its text: sizes, chosen position/layer/head, numbers.
 
     ``t`` is the position the commentary follows (the last one, whose output is the
     next token), ``L`` the layer and ``h`` the head it zooms into: 0 and 0, or what
-    ``ctx["follow"]`` says (``{"layer": L, "head": h}``, see ``follow_of``).
+    ``ctx["follow"]`` says (``{"layer": L, "head": h}``, see ``ModelShape.follow``).
+    ``shape`` is the model's ``ModelShape``.
     """
 
     def __init__(self, ctx: Any):
@@ -507,10 +369,11 @@ class Walk:
         if self.trace is None:
             raise ValueError("the walkthrough needs a trace (ctx['trace'])")
         self.config = get("config") or self.trace.config
+        self.shape = ModelShape.from_config(self.config)
         self.params = get("params")
         vocab = get("vocab")
         vocab = getattr(vocab, "tokens", vocab)
-        self.vocab = list(vocab) if vocab is not None else [str(i) for i in range(cfg(self.config, "vocab_size"))]
+        self.vocab = list(vocab) if vocab is not None else [str(i) for i in range(self.shape.V)]
         idx = self.trace["idx"]
         self.T = int(idx.shape[1])
         self.ids = [int(idx[0, i]) for i in range(self.T)]
@@ -523,12 +386,12 @@ class Walk:
         else:
             self.input_len = 6
         self.task = task or ("sort" if self.vocab == ["A", "B", "C"] else "text")
-        d = dims_of(self.config, self.T)
+        d = self.shape.dims(self.T)
         self.dims = d
         self.C, self.V, self.nh, self.hs = d["C"], d["V"], d["nh"], d["hs"]
         self.n_layer, self.block_size = d["n_layer"], d["block_size"]
-        self.bias = _bias(self.config)
-        follow = follow_of(get("follow"), self.config)
+        self.bias = self.shape.bias
+        follow = self.shape.follow(get("follow"))
         self.t, self.L, self.h = self.T - 1, follow["layer"], follow["head"]
         self.LL = self.n_layer - 1
 
@@ -541,14 +404,9 @@ class Walk:
                 "next": self.argmax_token(self.t), "j": self.fc_row()}
 
     def n_params(self) -> int:
-        """How many numbers the weights hold (lm_head counted once if tied to wte)."""
-        C, V, bs, b = self.C, self.V, self.block_size, int(self.bias)
-        layer = (2 * C * (1 + b) + 3 * C * C + 3 * C * b + C * C + C * b
-                 + 4 * C * C + 4 * C * b + 4 * C * C + C * b)
-        n = V * C + bs * C + self.n_layer * layer + C * (1 + b) + V * C
-        if self.params is not None and self._tied():
-            n -= V * C
-        return n
+        """How many numbers the weights hold (lm_head counted once if the given weights tie
+        it to wte; without weights, counted apart)."""
+        return self.shape.param_count(tied=self.params is not None and self._tied())
 
     def _tied(self) -> bool:
         try:
@@ -615,10 +473,7 @@ class Walk:
         if name == "nanogpt":
             return self.nanogpt
         if name == "gelu_tanh":
-            try:
-                return cfg(self.config, "gelu") == "tanh"
-            except (KeyError, AttributeError):
-                return False
+            return self.shape.gelu == "tanh"
         raise KeyError(f"unknown text condition {name!r}")
 
     # ---- numbers
@@ -633,8 +488,7 @@ class Walk:
 
     def par(self, name: str, *index: int, digits: int | None = None) -> Num:
         """A parameter value by state-dict name without ``transformer.`` (``"wte.weight"``)."""
-        full = name if name.startswith("lm_head") else "transformer." + name
-        source = {"in": "params", "tensor": full, "index": list(index)}
+        source = {"in": "params", "tensor": full_name(name), "index": list(index)}
         try:
             value = read_cell(source, self.trace, self.params)
         except MissingParams:
@@ -643,16 +497,15 @@ class Walk:
 
     def qkv_w(self, kind: str, L: int, h: int, j: int, i: int, **kw) -> Num:
         """Row j of head h's query/key/value weights (a slice of c_attn.weight), column i."""
-        return self.par(f"h.{L}.attn.c_attn.weight", "qkv".index(kind) * self.C + h * self.hs + j, i, **kw)
+        return self.par(f"h.{L}.attn.c_attn.weight", self.shape.c_attn_rows(kind, h)[0] + j, i, **kw)
 
     def qkv_b(self, kind: str, L: int, h: int, j: int, **kw) -> Num:
-        return self.par(f"h.{L}.attn.c_attn.bias", "qkv".index(kind) * self.C + h * self.hs + j, **kw)
+        return self.par(f"h.{L}.attn.c_attn.bias", self.shape.c_attn_rows(kind, h)[0] + j, **kw)
 
     def vec(self, tensor: str, *index: Any, params: bool = False) -> dict:
         """A vector source: one index is "*" (e.g. ``w.vec("x", 0, t, "*")``)."""
         if params:
-            full = tensor if tensor.startswith("lm_head") else "transformer." + tensor
-            return {"in": "params", "tensor": full, "index": list(index)}
+            return {"in": "params", "tensor": full_name(tensor), "index": list(index)}
         return {"in": "trace", "tensor": tensor, "index": list(index)}
 
     def op(self, op: str, *args: Any, digits: int | None = None, style: str | None = None, **extra) -> Num:

@@ -57,61 +57,32 @@ def _feedback(w: Walk) -> dict:
             "full": w.T >= w.block_size}
 
 
-_TOUR_AHEAD = """
-The rest of the tour follows one column through the model, part by part:
-
-- the sizes of the model,
-- the embedding that turns tokens into columns,
-- layer norm,
-- self-attention, and the softmax inside it,
-- the projection and the residual add,
-- the MLP,
-- the stack of blocks,
-- and the output: logits, probabilities, the chosen token.
-"""
-
-
 PHASE = Phase("intro", "Introduction", [
     Step(
         id="welcome",
         title="A whole GPT, small enough to see",
-        text={
-            "sort & short": """
-            On this page runs a complete GPT: the same design as GPT-2 and nanoGPT, shrunk
-            until every number fits on screen. Its weights are {{n_params}} numbers.
+        text="""
+        On this page runs a complete GPT: the same design as GPT-2 and nanoGPT,
+        {{#if sort}}shrunk until{{else}}in a size where{{/if}} every number fits on screen.
+        Its weights are {{n_params}} numbers.
 
-            It was trained for one small job: read six letters, each **A**, **B** or **C**,
-            and write the same six letters in alphabetical order. Its input now is
-            {{prompt}}, only {{n_in}} letters. It never saw so short an input in training,
-            so there is no answer for it to write: what it predicts next is a guess it was
-            never taught to make. Type {{n_task}} letters to see it sort.
+        {{#if sort}}
+        It was trained for one small job: read six letters, each **A**, **B** or **C**,
+        and write the same six letters in alphabetical order. Its input now is
+        {{prompt}}, {{#if short}}only {{n_in}} letters. It never saw so short an input
+        in training, so there is no answer for it to write: what it predicts next is a
+        guess it was never taught to make. Type {{n_task}} letters to see it sort.
+        {{else}}so the answer it should write is {{answer}}.{{/if}}
+        {{else}}
+        Like every GPT it does one thing: given some text, it scores every possible
+        next token. Its input now is {{input}}.
+        {{/if}}
 
-            The tour works on any input all the same: each step shows one part of the
-            computation, with the real numbers of this one. Hover over an underlined name
-            to find its block.
-            """,
-            "sort": """
-            On this page runs a complete GPT: the same design as GPT-2 and nanoGPT, shrunk
-            until every number fits on screen. Its weights are {{n_params}} numbers.
-
-            It was trained for one small job: read six letters, each **A**, **B** or **C**,
-            and write the same six letters in alphabetical order. Its input now is
-            {{prompt}}, so the answer it should write is {{answer}}.
-
-            Each step of this tour shows one part of the computation, with the real
-            numbers of this input. Hover over an underlined name to find its block.
-            """,
-            "*": """
-            On this page runs a complete GPT: the same design as GPT-2 and nanoGPT, in a
-            size where every number fits on screen. Its weights are {{n_params}} numbers.
-
-            Like every GPT it does one thing: given some text, it scores every possible
-            next token. Its input now is {{input}}.
-
-            Each step of this tour shows one part of the computation, with the real
-            numbers of this input. Hover over an underlined name to find its block.
-            """,
-        },
+        {{#if sort & short}}The tour works on any input all the same: each step
+        shows{{else}}Each step of this tour shows{{/if}} one part of the computation,
+        with the real numbers of this {{#if sort & short}}one{{else}}input{{/if}}.
+        Hover over an underlined name to find its block.
+        """,
         values=_welcome,
         camera="overview", dim=None,
         code=["gpt.forward"],
@@ -175,35 +146,16 @@ PHASE = Phase("intro", "Introduction", [
     Step(
         id="read_output",
         title="Reading the answer",
-        text={
-            "target & right": """
-            What comes next is read from the last column of [[probs|`probs`]]: one
-            probability per token. The model rates {{top_tok}} most likely, at
-            {{top_p}}; the runner-up is {{second_tok}} at {{second_p}}. So {{top_tok}}
-            is its next token, and it is the right one.
+        text="""
+        What comes next is read from the last column of [[probs|`probs`]]: one
+        probability per token. The model rates {{top_tok}} most likely, at {{top_p}};
+        the runner-up is {{second_tok}} at {{second_p}}. So {{top_tok}} is its next
+        token{{#if target & right}}, and it is the right one{{else if target}}, though the
+        right one would be {{target_tok}}{{/if}}.
 
-            The other columns hold the model's guesses for the earlier positions;
-            training scored them all, but for writing only the last one counts.
-            """,
-            "target": """
-            What comes next is read from the last column of [[probs|`probs`]]: one
-            probability per token. The model rates {{top_tok}} most likely, at
-            {{top_p}}; the runner-up is {{second_tok}} at {{second_p}}. So {{top_tok}}
-            is its next token, though the right one would be {{target_tok}}.
-
-            The other columns hold the model's guesses for the earlier positions;
-            training scored them all, but for writing only the last one counts.
-            """,
-            "*": """
-            What comes next is read from the last column of [[probs|`probs`]]: one
-            probability per token. The model rates {{top_tok}} most likely, at
-            {{top_p}}; the runner-up is {{second_tok}} at {{second_p}}. So {{top_tok}}
-            is its next token.
-
-            The other columns hold the model's guesses for the earlier positions;
-            training scored them all, but for writing only the last one counts.
-            """,
-        },
+        The other columns hold the model's guesses for the earlier positions;
+        training scored them all, but for writing only the last one counts.
+        """,
         values=_top_two,
         focus=["probs"], cells={"probs": ["col {t}"]},
         animation={"kind": "pick", "from": "probs", "col": "{t}", "row": "{next}", "mode": "greedy"},
@@ -212,34 +164,24 @@ PHASE = Phase("intro", "Introduction", [
     Step(
         id="feed_back",
         title="Feeding the answer back",
-        text={
-            "full": """
-            One pass gives one token. To write the next, the chosen token {{next_tok}}
-            is appended and the whole pass runs again. Repeating this is what
-            *generating* means for a GPT.
+        text="""
+        One pass gives one token. To write the next, the chosen token {{next_tok}}
+        is appended{{#if !full}}, giving {{new_input}},{{/if}} and the whole pass runs
+        again{{#if !full}} on {{T1}} positions{{/if}}. Repeating this is what *generating*
+        means for a GPT.
 
-            The input already fills all {{dim:block_size}} positions the model can
-            see, so the next pass drops the oldest token and keeps the last
-            {{size:block_size}}.
-            """,
-            "sort": """
-            One pass gives one token. To write the next, the chosen token {{next_tok}}
-            is appended, giving {{new_input}}, and the whole pass runs again on
-            {{T1}} positions. Repeating this is what *generating* means for a GPT.
-
-            After six passes all six letters of the answer are written. The model
-            never needs more than {{dim:block_size}} positions: six letters of input
-            and at most five of its own answer fed back.
-            """,
-            "*": """
-            One pass gives one token. To write the next, the chosen token {{next_tok}}
-            is appended, giving {{new_input}}, and the whole pass runs again on
-            {{T1}} positions. Repeating this is what *generating* means for a GPT.
-
-            The model can look back at most {{dim:block_size}} tokens; longer inputs
-            are cut to their last {{size:block_size}} tokens.
-            """,
-        },
+        {{#if full}}
+        The input already fills all {{dim:block_size}} positions the model can see, so
+        the next pass drops the oldest token and keeps the last {{size:block_size}}.
+        {{else if sort}}
+        After six passes all six letters of the answer are written. The model never
+        needs more than {{dim:block_size}} positions: six letters of input and at most
+        five of its own answer fed back.
+        {{else}}
+        The model can look back at most {{dim:block_size}} tokens; longer inputs are cut
+        to their last {{size:block_size}} tokens.
+        {{/if}}
+        """,
         values=_feedback,
         focus=["probs", "idx"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "append", "token": "{next}", "to": "idx", "col": "{T}"},
@@ -248,17 +190,24 @@ PHASE = Phase("intro", "Introduction", [
     Step(
         id="map",
         title="The tour ahead",
-        text={
-            "nanogpt": _TOUR_AHEAD + """
-            At every step the code panel shows the lines of nanoGPT that do the work, next
-            to the numpy lines that computed the numbers on screen.
-            """,
-            "*": _TOUR_AHEAD + """
-            At every step the code panel shows the numpy lines that computed the numbers
-            on screen. This copy of the page was built without nanoGPT's source; the
-            panel's nanoGPT tab says how to add it.
-            """,
-        },
+        text="""
+        The rest of the tour follows one column through the model, part by part:
+
+        - the sizes of the model,
+        - the embedding that turns tokens into columns,
+        - layer norm,
+        - self-attention, and the softmax inside it,
+        - the projection and the residual add,
+        - the MLP,
+        - the stack of blocks,
+        - and the output: logits, probabilities, the chosen token.
+
+        At every step the code panel shows {{#if nanogpt}}the lines of nanoGPT that do
+        the work, next to the numpy lines that computed the numbers on screen.
+        {{else}}the numpy lines that computed the numbers on screen. This copy of the
+        page was built without nanoGPT's source; the panel's nanoGPT tab says how to
+        add it.{{/if}}
+        """,
         camera="overview", dim=None,
         code=["gpt.forward"],
     ),

@@ -120,22 +120,19 @@ PHASE = Phase("embedding", "Embedding", [
     Step(
         id="all_positions",
         title="Every position at once",
-        text={
-            "repeat": """
-            The same lookup and sum happens at every position, each with its own token
-            column and position column, filling every column of [[x|`x`]].
+        text="""
+        The same lookup and sum happens at every position, each with its own token
+        column and position column, filling every column of [[x|`x`]].
+        {{#if repeat}}
 
-            Positions {{pa}} and {{pb}} both hold {{tok_a}}, so their token columns are
-            identical (both start with {{te_a}}). Their columns in `x` still differ,
-            {{x_a}} against {{x_b}}, because their positions differ.
-            """,
-            "*": """
-            The same lookup and sum happens at every position, each with its own token
-            column and position column, filling every column of [[x|`x`]].
-            Two equal tokens at different positions would get the same token column but
-            different columns in `x`, thanks to the position embedding.
-            """,
-        },
+        Positions {{pa}} and {{pb}} both hold {{tok_a}}, so their token columns are
+        identical (both start with {{te_a}}). Their columns in `x` still differ,
+        {{x_a}} against {{x_b}}, because their positions differ.
+        {{else}}
+        Two equal tokens at different positions would get the same token column but
+        different columns in `x`, thanks to the position embedding.
+        {{/if}}
+        """,
         values=_repeat,
         focus=["tok_emb", "pos_emb", "x"],
         cells={"x": ["all"]},

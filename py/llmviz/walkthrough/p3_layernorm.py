@@ -110,26 +110,17 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="scale_shift",
         title="The learned scale γ and shift β",
-        text={
-            "bias": """
-            Last, each row gets a learned weight γ, [[h.{L}.ln_1.weight|`ln_1.weight`]],
-            and bias β, [[h.{L}.ln_1.bias|`ln_1.bias`]]. For the top row:
-            {{n0}} × {{(g0)}} + {{(b0)}} = {{y0}}, the top cell of column {{t}} of
-            [[h.{L}.ln_1|`ln_1`]].
+        text="""
+        Last, each row {{#if bias}}gets a learned weight γ,
+        [[h.{L}.ln_1.weight|`ln_1.weight`]], and bias β, [[h.{L}.ln_1.bias|`ln_1.bias`]].
+        {{else}}is multiplied by a learned weight γ, [[h.{L}.ln_1.weight|`ln_1.weight`]]
+        (this model has no bias β).{{/if}} For the top row: {{n0}} × {{(g0)}}{{#if bias}} +
+        {{(b0)}}{{/if}} = {{y0}}, the top cell of column {{t}} of [[h.{L}.ln_1|`ln_1`]].
 
-            With γ and β the model can give each row the range that suits the layer
-            that reads it, or undo the normalisation where it does not help.
-            """,
-            "*": """
-            Last, each row is multiplied by a learned weight γ,
-            [[h.{L}.ln_1.weight|`ln_1.weight`]] (this model has no bias β). For the top
-            row: {{n0}} × {{(g0)}} = {{y0}}, the top cell of column {{t}} of
-            [[h.{L}.ln_1|`ln_1`]].
-
-            With γ the model can give each row the range that suits the layer that reads
-            it.
-            """,
-        },
+        With γ{{#if bias}} and β{{/if}} the model can give each row the range that suits
+        the layer that reads it{{#if bias}}, or undo the normalisation where it does not
+        help{{/if}}.
+        """,
         values=_scale_shift,
         focus=lambda w: ["h.{L}.ln_1.weight"] + (["h.{L}.ln_1.bias"] if w.bias else []) + ["h.{L}.ln_1"],
         cells={"h.{L}.ln_1.weight": ["cell 0 0"], "h.{L}.ln_1": ["cell 0 {t}"]},

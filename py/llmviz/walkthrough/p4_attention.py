@@ -4,20 +4,12 @@ from __future__ import annotations
 import math
 
 from llmviz.walkthrough import Phase, Step, figures
+from llmviz.walkthrough.linear_steps import linear_step
 from llmviz.walkthrough.numbers import Walk, fmt
 
 
 def _a(w: Walk, what: str) -> str:
     return f"h.{w.L}.attn.{what}"
-
-
-def _query(w: Walk) -> dict:
-    L, h, t = w.L, w.h, w.t
-    n = min(2, w.C)
-    pairs = [(w.qkv_w("q", L, h, 0, i), w.act(f"h.{L}.ln_1", 0, t, i)) for i in range(n)]
-    bias = w.qkv_b("q", L, h, 0) if w.bias else None
-    q = w.act(_a(w, "q"), 0, h, t, 0)
-    return {"expr": w.sum_expr(pairs, w.C, bias, q), "q": q}
 
 
 def _key_value(w: Walk) -> dict:
@@ -109,34 +101,17 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="query",
         title="The query of position {{t}}",
-        text={
-            "bias": """
-            Each of the query's {{size:hs}} numbers is a dot product: one row of the
-            head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] times column
-            {{t}} of [[h.{L}.ln_1|`ln_1`]], plus a bias from
-            [[h.{L}.attn.c_attn.q.bias[{h}]|`b_q`]].
+        text="""
+        Each of the query's {{size:hs}} numbers is a dot product: one row of the
+        head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] times column
+        {{t}} of [[h.{L}.ln_1|`ln_1`]]{{#if bias}}, plus a bias from
+        [[h.{L}.attn.c_attn.q.bias[{h}]|`b_q`]].{{else}} (this model has no biases).{{/if}}
 
-            For the top number: {{expr}}, the top cell of column {{t}} of
-            [[h.{L}.attn.q[{h}]|`q`]].
-            """,
-            "*": """
-            Each of the query's {{size:hs}} numbers is a dot product: one row of the
-            head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] times column
-            {{t}} of [[h.{L}.ln_1|`ln_1`]] (this model has no biases).
-
-            For the top number: {{expr}}, the top cell of column {{t}} of
-            [[h.{L}.attn.q[{h}]|`q`]].
-            """,
-        },
-        values=_query,
-        focus=lambda w: ["h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]"]
-        + (["h.{L}.attn.c_attn.q.bias[{h}]"] if w.bias else []),
-        cells={"h.{L}.attn.c_attn.q.weight[{h}]": ["row 0"], "h.{L}.ln_1": ["col {t}"],
-               "h.{L}.attn.q[{h}]": ["cell 0 {t}"]},
-        animation=lambda w: {"kind": "dot", "a": "h.{L}.attn.c_attn.q.weight[{h}]", "a_cells": [0, 0, 0, w.C - 1],
-                             "b": "h.{L}.ln_1", "b_cells": [0, w.t, w.C - 1, w.t],
-                             "bias": "h.{L}.attn.c_attn.q.bias[{h}]" if w.bias else None,
-                             "out": "h.{L}.attn.q[{h}]", "cell": [0, w.t]},
+        For the top number: {{expr}}, the top cell of column {{t}} of
+        [[h.{L}.attn.q[{h}]|`q`]].
+        """,
+        **linear_step("h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]",
+                      bias="h.{L}.attn.c_attn.q.bias[{h}]"),
         code=["attention.qkv"],
     ),
     Step(
@@ -215,24 +190,20 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="mask",
         title="The causal mask",
-        text={
-            "has_mask": """
-            A position may not look ahead. In training the model sees a whole sequence
-            at once and must predict each next token; peeking at it would be cheating.
-            So every score to the right of the diagonal is set to −∞ before the softmax.
+        text="""
+        A position may not look ahead. In training the model sees a whole sequence
+        at once and must predict each next token; peeking at it would be cheating.
+        So every score to the right of the diagonal is set to −∞ before the softmax.
+        {{#if has_mask}}
 
-            Row {{tm}} keeps columns 0 to {{tm}} and masks the {{n_masked}} after it:
-            after the softmax their weight is exactly {{masked_att}}, as in row {{tm}},
-            column {{tm1}} of [[h.{L}.attn.att[{h}]|`att`]]. Row {{t}}, the last, masks
-            nothing: it may look at the whole input.
-            """,
-            "*": """
-            A position may not look ahead. In training the model sees a whole sequence
-            at once and must predict each next token; peeking at it would be cheating.
-            So every score to the right of the diagonal is set to −∞ before the softmax.
-            With a single position there is nothing to the right, so nothing is masked.
-            """,
-        },
+        Row {{tm}} keeps columns 0 to {{tm}} and masks the {{n_masked}} after it:
+        after the softmax their weight is exactly {{masked_att}}, as in row {{tm}},
+        column {{tm1}} of [[h.{L}.attn.att[{h}]|`att`]]. Row {{t}}, the last, masks
+        nothing: it may look at the whole input.
+        {{else}}
+        With a single position there is nothing to the right, so nothing is masked.
+        {{/if}}
+        """,
         values=_mask,
         focus=["h.{L}.attn.scores[{h}]", "h.{L}.attn.att[{h}]"],
         cells={"h.{L}.attn.att[{h}]": ["row {tm}"]},
@@ -242,21 +213,14 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="softmax",
         title="From scores to weights",
-        text={
-            "single": """
-            A softmax turns each row of scores into weights that are positive and add
-            up to 1 (the next phase takes it apart). With one position, all the weight,
-            {{top_w}}, goes to position 0 itself. The weights are in
-            [[h.{L}.attn.att[{h}]|`att`]].
-            """,
-            "*": """
-            A softmax turns each row of scores into weights that are positive and add
-            up to 1 (the next phase takes it apart). In row {{t}} the largest weight,
-            {{top_w}}, goes to position {{top_s}}, which holds {{top_tok}}; the smallest,
-            {{low_w}}, to position {{low_s}}. The weights are in
-            [[h.{L}.attn.att[{h}]|`att`]].
-            """,
-        },
+        text="""
+        A softmax turns each row of scores into weights that are positive and add
+        up to 1 (the next phase takes it apart). {{#if single}}With one position, all
+        the weight, {{top_w}}, goes to position 0 itself.{{else}}In row {{t}} the
+        largest weight, {{top_w}}, goes to position {{top_s}}, which holds {{top_tok}};
+        the smallest, {{low_w}}, to position {{low_s}}.{{/if}} The weights are in
+        [[h.{L}.attn.att[{h}]|`att`]].
+        """,
         values=_softmax,
         focus=["h.{L}.attn.scores[{h}]", "h.{L}.attn.att.max[{h}]", "h.{L}.attn.att.sum[{h}]",
                "h.{L}.attn.att[{h}]"],
@@ -305,17 +269,13 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="every_head",
         title="Every head",
-        text={
-            "multi_head": """
-            The other heads do exactly the same with their own weights, side by side,
-            so each can look for something different. At position {{t}}, the strongest
-            weight of each head of block {{L}} goes to:
-            """,
-            "*": """
-            This model has a single head, so its one attention pattern is all there is.
-            At position {{t}}, its strongest weight goes to:
-            """,
-        },
+        text="""
+        {{#if multi_head}}The other heads do exactly the same with their own weights,
+        side by side, so each can look for something different.{{else}}This model has a
+        single head, so its one attention pattern is all there is.{{/if}} At position
+        {{t}}, {{#if multi_head}}the strongest weight of each head of block {{L}}{{else}}its
+        strongest weight{{/if}} goes to:
+        """,
         table=lambda w: _heads_table(w, w.L),
         focus=lambda w: [f"h.{w.L}.attn.att[{i}]" for i in range(w.nh)],
         cells=lambda w: {f"h.{w.L}.attn.att[{i}]": [f"row {w.t}"] for i in range(w.nh)},

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -11,14 +12,6 @@ def _concat(w: Walk) -> dict:
     return {"h2": h2, "r0": r0, "r1": r0 + w.hs - 1,
             "y": w.act(f"h.{w.L}.attn.y", 0, w.t, r0),
             "ho": w.act(f"h.{w.L}.attn.head_out", 0, h2, w.t, 0)}
-
-
-def _proj(w: Walk) -> dict:
-    L, t = w.L, w.t
-    pairs = [(w.par(f"h.{L}.attn.c_proj.weight", 0, i), w.act(f"h.{L}.attn.y", 0, t, i))
-             for i in range(min(2, w.C))]
-    bias = w.par(f"h.{L}.attn.c_proj.bias", 0) if w.bias else None
-    return {"expr": w.sum_expr(pairs, w.C, bias, w.act(f"h.{L}.attn.out", 0, w.t, 0))}
 
 
 def _residual(w: Walk) -> dict:
@@ -59,33 +52,17 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="projection",
         title="The output projection",
-        text={
-            "bias": """
-            Each head only worked on its own slice of the column; the projection
-            [[h.{L}.attn.c_proj.weight|`c_proj`]] mixes them. It is a plain linear
-            layer, {{size:C}} by {{size:C}}, with a bias
-            [[h.{L}.attn.c_proj.bias|`c_proj.bias`]].
+        text="""
+        Each head only worked on its own slice of the column; the projection
+        [[h.{L}.attn.c_proj.weight|`c_proj`]] mixes them. It is a plain linear
+        layer, {{size:C}} by {{size:C}}{{#if bias}}, with a bias
+        [[h.{L}.attn.c_proj.bias|`c_proj.bias`]]{{/if}}.
 
-            The top number of its output at position {{t}}: {{expr}}, in
-            [[h.{L}.attn.out|`attn.out`]].
-            """,
-            "*": """
-            Each head only worked on its own slice of the column; the projection
-            [[h.{L}.attn.c_proj.weight|`c_proj`]] mixes them. It is a plain linear
-            layer, {{size:C}} by {{size:C}}.
-
-            The top number of its output at position {{t}}: {{expr}}, in
-            [[h.{L}.attn.out|`attn.out`]].
-            """,
-        },
-        values=_proj,
-        focus=["h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out"],
-        cells={"h.{L}.attn.c_proj.weight": ["row 0"], "h.{L}.attn.y": ["col {t}"],
-               "h.{L}.attn.out": ["cell 0 {t}"]},
-        animation=lambda w: {"kind": "dot", "a": "h.{L}.attn.c_proj.weight", "a_cells": [0, 0, 0, w.C - 1],
-                             "b": "h.{L}.attn.y", "b_cells": [0, w.t, w.C - 1, w.t],
-                             "bias": "h.{L}.attn.c_proj.bias" if w.bias else None,
-                             "out": "h.{L}.attn.out", "cell": [0, w.t]},
+        The top number of its output at position {{t}}: {{expr}}, in
+        [[h.{L}.attn.out|`attn.out`]].
+        """,
+        **linear_step("h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out",
+                      bias="h.{L}.attn.c_proj.bias"),
         code=["attention.proj"],
     ),
     Step(
@@ -98,8 +75,8 @@ PHASE = Phase("projection", "Projection", [
         """,
         focus=["h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out"],
         cells={"h.{L}.attn.out": ["all"]},
-        animation=lambda w: {"kind": "matmul", "weight": "h.{L}.attn.c_proj.weight", "input": "h.{L}.attn.y",
-                             "out": "h.{L}.attn.out", "bias": "h.{L}.attn.c_proj.bias" if w.bias else None},
+        animation=linear_animation("h.{L}.attn.c_proj.weight", "h.{L}.attn.y", "h.{L}.attn.out",
+                                   bias="h.{L}.attn.c_proj.bias"),
         code=["attention.proj"],
     ),
     Step(
@@ -123,21 +100,15 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="update_size",
         title="How big is the change?",
-        text={
-            "small_update": """
-            Compare lengths (the square root of the sum of squares) at position {{t}}:
-            the stream had norm {{n_in}} before this layer, the attention update has
-            norm {{n_upd}}, and their sum has norm {{n_out}}. Here the update is the
-            smaller of the two: it adjusts the stream rather than replacing it.
-            """,
-            "*": """
-            Compare lengths (the square root of the sum of squares) at position {{t}}:
-            the stream had norm {{n_in}} before this layer, the attention update has
-            norm {{n_upd}}, and their sum has norm {{n_out}}. Here the update is the
-            larger of the two, so it dominates the new stream; the old stream is
-            still in the sum, though, and later layers can read what is left of it.
-            """,
-        },
+        text="""
+        Compare lengths (the square root of the sum of squares) at position {{t}}:
+        the stream had norm {{n_in}} before this layer, the attention update has
+        norm {{n_upd}}, and their sum has norm {{n_out}}. Here the update is the
+        {{#if small_update}}smaller of the two: it adjusts the stream rather than
+        replacing it.{{else}}larger of the two, so it dominates the new stream; the old
+        stream is still in the sum, though, and later layers can read what is left of
+        it.{{/if}}
+        """,
         values=_sizes,
         focus=["{xin}", "h.{L}.attn.out", "h.{L}.x_attn"],
         cells={"{xin}": ["col {t}"], "h.{L}.attn.out": ["col {t}"], "h.{L}.x_attn": ["col {t}"]},

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -18,23 +19,13 @@ def _ln2(w: Walk) -> dict:
     return {"mean": w.act(f"h.{w.L}.ln_2.mean", 0, w.t), "rstd": w.act(f"h.{w.L}.ln_2.rstd", 0, w.t)}
 
 
-def _fc(w: Walk) -> dict:
-    L, t, j = w.L, w.t, w.fc_row()
-    pairs = [(w.par(f"h.{L}.mlp.c_fc.weight", j, i), w.act(f"h.{L}.ln_2", 0, t, i)) for i in range(min(2, w.C))]
-    bias = w.par(f"h.{L}.mlp.c_fc.bias", j) if w.bias else None
-    return {"j": j, "expr": w.sum_expr(pairs, w.C, bias, w.act(f"h.{L}.mlp.fc", 0, t, j))}
-
-
 def _gelu(w: Walk) -> dict:
     j = w.fc_row()
     return {"j": j, "fc": w.act(f"h.{w.L}.mlp.fc", 0, w.t, j), "g": w.act(f"h.{w.L}.mlp.gelu", 0, w.t, j)}
 
 
 def _gelu_plot(w: Walk) -> dict:
-    try:
-        approximate = w.config.gelu if not isinstance(w.config, dict) else w.config.get("gelu", "erf")
-    except AttributeError:
-        approximate = "erf"
+    approximate = w.shape.gelu
     x = float(w.trace[f"h.{w.L}.mlp.fc"][0, w.t, w.fc_row()])
     lo, hi = min(-4.0, math.floor(x)), max(4.0, math.ceil(x))
     n = 64
@@ -45,14 +36,6 @@ def _gelu_plot(w: Walk) -> dict:
 
 def _negatives(w: Walk) -> dict:
     return {"n_neg": w.op("count_neg", w.vec(f"h.{w.L}.mlp.fc", 0, w.t, "*"))}
-
-
-def _proj(w: Walk) -> dict:
-    L, t = w.L, w.t
-    pairs = [(w.par(f"h.{L}.mlp.c_proj.weight", 0, i), w.act(f"h.{L}.mlp.gelu", 0, t, i))
-             for i in range(min(2, 4 * w.C))]
-    bias = w.par(f"h.{L}.mlp.c_proj.bias", 0) if w.bias else None
-    return {"expr": w.sum_expr(pairs, 4 * w.C, bias, w.act(f"h.{L}.mlp.out", 0, t, 0))}
 
 
 def _residual(w: Walk) -> dict:
@@ -96,29 +79,15 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="expand",
         title="Expanding to 4C",
-        text={
-            "bias": """
-            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
-            for each of its {{size:4C}} hidden units, plus a bias per unit,
-            [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]. Unit {{j}} at position {{t}} takes the
-            dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
-            {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
-            """,
-            "*": """
-            The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
-            for each of its {{size:4C}} hidden units. Unit {{j}} at position {{t}} takes
-            the dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
-            {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
-            """,
-        },
-        values=_fc,
-        focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
-        cells={"h.{L}.mlp.c_fc.weight": ["row {j}"], "h.{L}.ln_2": ["col {t}"], "h.{L}.mlp.fc": ["cell {j} {t}"]},
-        animation=lambda w: {"kind": "dot", "a": "h.{L}.mlp.c_fc.weight",
-                             "a_cells": [w.fc_row(), 0, w.fc_row(), w.C - 1],
-                             "b": "h.{L}.ln_2", "b_cells": [0, w.t, w.C - 1, w.t],
-                             "bias": "h.{L}.mlp.c_fc.bias" if w.bias else None,
-                             "out": "h.{L}.mlp.fc", "cell": [w.fc_row(), w.t]},
+        text="""
+        The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
+        for each of its {{size:4C}} hidden units{{#if bias}}, plus a bias per unit,
+        [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]{{/if}}. Unit {{row}} at position {{t}} takes
+        the dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
+        {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
+        """,
+        **linear_step("h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc", bias="h.{L}.mlp.c_fc.bias",
+                      row=Walk.fc_row),
         code=["mlp.fc"],
     ),
     Step(
@@ -132,33 +101,22 @@ PHASE = Phase("mlp", "MLP", [
         """,
         focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
         cells={"h.{L}.mlp.fc": ["all"]},
-        animation=lambda w: {"kind": "matmul", "weight": "h.{L}.mlp.c_fc.weight", "input": "h.{L}.ln_2",
-                             "out": "h.{L}.mlp.fc", "bias": "h.{L}.mlp.c_fc.bias" if w.bias else None},
+        animation=linear_animation("h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc",
+                                   bias="h.{L}.mlp.c_fc.bias"),
         code=["mlp.fc"],
     ),
     Step(
         id="gelu",
         title="GELU",
-        text={
-            "gelu_tanh": """
-            Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
-            chance that a standard normal variable is below x (this model uses the
-            usual tanh approximation of Φ). Far above 0 it is almost x, far below almost
-            0, and in between it bends smoothly, dipping a little below 0.
+        text="""
+        Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
+        chance that a standard normal variable is below x{{#if gelu_tanh}} (this model
+        uses the usual tanh approximation of Φ){{/if}}. Far above 0 it is almost x, far
+        below almost 0, and in between it bends smoothly, dipping a little below 0.
 
-            Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
-            [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
-            """,
-            "*": """
-            Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
-            chance that a standard normal variable is below x. Far above 0 it is almost
-            x, far below almost 0, and in between it bends smoothly, dipping a little
-            below 0.
-
-            Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
-            [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
-            """,
-        },
+        Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
+        [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
+        """,
         values=_gelu,
         plot=_gelu_plot,
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
@@ -190,13 +148,8 @@ PHASE = Phase("mlp", "MLP", [
         {{size:4C}} weights and brings each column back to the width of the stream.
         The top number at position {{t}}: {{expr}}, in [[h.{L}.mlp.out|`mlp.out`]].
         """,
-        values=_proj,
-        focus=["h.{L}.mlp.c_proj.weight", "h.{L}.mlp.gelu", "h.{L}.mlp.out"],
-        cells={"h.{L}.mlp.c_proj.weight": ["row 0"], "h.{L}.mlp.gelu": ["col {t}"], "h.{L}.mlp.out": ["cell 0 {t}"]},
-        animation=lambda w: {"kind": "dot", "a": "h.{L}.mlp.c_proj.weight", "a_cells": [0, 0, 0, 4 * w.C - 1],
-                             "b": "h.{L}.mlp.gelu", "b_cells": [0, w.t, 4 * w.C - 1, w.t],
-                             "bias": "h.{L}.mlp.c_proj.bias" if w.bias else None,
-                             "out": "h.{L}.mlp.out", "cell": [0, w.t]},
+        **linear_step("h.{L}.mlp.c_proj.weight", "h.{L}.mlp.gelu", "h.{L}.mlp.out",
+                      bias="h.{L}.mlp.c_proj.bias"),
         code=["mlp.proj"],
     ),
     Step(

@@ -35,25 +35,19 @@ PHASE = Phase("stack", "The stack of blocks", [
     Step(
         id="repeat",
         title="Block after block",
-        text={
-            "multi_layer": """
-            Everything from layer norm to the second residual add is one transformer
-            block. The model has {{dim:n_layer}} of them in a row, all built the same
-            way, each with its own weights.
+        text="""
+        Everything from layer norm to the second residual add is one transformer
+        block. {{#if multi_layer}}The model has {{dim:n_layer}} of them in a row, all
+        built the same way, each with its own weights.
 
-            Each block reads the stream the previous one left: the output of block 0,
-            [[h.0.x|`h.0.x`]], is the input of block 1, and so on down to the output of
-            the last block, [[h.{LL}.x|`h.{{LL}}.x`]]. In the code it is a plain `for` loop
-            over `self.transformer.h`.
-            """,
-            "*": """
-            Everything from layer norm to the second residual add is one transformer
-            block. Larger models stack many of them, each reading the stream the
-            previous one left; this model has a single one, so its output
-            [[h.0.x|`h.0.x`]] goes straight to the output layer. In the code it is
-            still a `for` loop over `self.transformer.h`.
-            """,
-        },
+        Each block reads the stream the previous one left: the output of block 0,
+        [[h.0.x|`h.0.x`]], is the input of block 1, and so on down to the output of
+        the last block, [[h.{LL}.x|`h.{{LL}}.x`]]. In the code it is a plain `for` loop
+        over `self.transformer.h`.{{else}}Larger models stack many of them, each reading
+        the stream the previous one left; this model has a single one, so its output
+        [[h.0.x|`h.0.x`]] goes straight to the output layer. In the code it is still a
+        `for` loop over `self.transformer.h`.{{/if}}
+        """,
         focus=lambda w: [f"h.{i}.x" for i in range(w.n_layer)],
         camera="overview", dim=None,
         animation=lambda w: {"kind": "flow", "path": ["x"] + [f"h.{i}.x" for i in range(w.n_layer)]},
@@ -82,23 +76,15 @@ PHASE = Phase("stack", "The stack of blocks", [
     Step(
         id="direction",
         title="A change of direction",
-        text={
-            "similar": """
-            Length is not everything: the direction of the column matters to the layers
-            that read it. The cosine similarity between column {{t}} of [[x|`x`]] and
-            the same column after the last block, [[h.{LL}.x|`h.{{LL}}.x`]], is
-            {{cos}} (1 would mean the same direction, 0 unrelated). Much of the
-            embedding is still there after all the blocks have added their part.
-            """,
-            "*": """
-            Length is not everything: the direction of the column matters to the layers
-            that read it. The cosine similarity between column {{t}} of [[x|`x`]] and
-            the same column after the last block, [[h.{LL}.x|`h.{{LL}}.x`]], is
-            {{cos}} (1 would mean the same direction, 0 unrelated). The blocks have
-            added so much that the column now points somewhere quite different from
-            the embedding it started as.
-            """,
-        },
+        text="""
+        Length is not everything: the direction of the column matters to the layers
+        that read it. The cosine similarity between column {{t}} of [[x|`x`]] and
+        the same column after the last block, [[h.{LL}.x|`h.{{LL}}.x`]], is
+        {{cos}} (1 would mean the same direction, 0 unrelated). {{#if similar}}Much of
+        the embedding is still there after all the blocks have added their part.
+        {{else}}The blocks have added so much that the column now points somewhere quite
+        different from the embedding it started as.{{/if}}
+        """,
         values=_cosine,
         focus=["x", "h.{LL}.x"], cells={"x": ["col {t}"], "h.{LL}.x": ["col {t}"]},
         code=["gpt.blocks_loop"],
@@ -106,21 +92,15 @@ PHASE = Phase("stack", "The stack of blocks", [
     Step(
         id="last_attention",
         title="Where the last block looks",
-        text={
-            "sort": """
-            Attention patterns differ from block to block. Here is where each head of
-            the last block, block {{LL}}, looks from position {{t}}: to write the next
-            letter of the answer, the model has to know how many of each letter the
-            input holds, and a head that attends to certain letters is one way to
-            gather that. The numbers show where each head actually looks for this
-            input.
-            """,
-            "*": """
-            Attention patterns differ from block to block. Here is where each head of
-            the last block, block {{LL}}, looks from position {{t}}, the position whose
-            column will be turned into the prediction.
-            """,
-        },
+        text="""
+        Attention patterns differ from block to block. Here is where each head of
+        the last block, block {{LL}}, looks from position {{t}}{{#if sort}}: to write
+        the next letter of the answer, the model has to know how many of each letter
+        the input holds, and a head that attends to certain letters is one way to
+        gather that. The numbers show where each head actually looks for this
+        input.{{else}}, the position whose column will be turned into the
+        prediction.{{/if}}
+        """,
         table=lambda w: _heads_table(w, w.LL),
         focus=lambda w: [f"h.{w.LL}.attn.att[{i}]" for i in range(w.nh)],
         cells=lambda w: {f"h.{w.LL}.attn.att[{i}]": [f"row {w.t}"] for i in range(w.nh)},

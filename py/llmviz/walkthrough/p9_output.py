@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
 TEMPERATURES = (0.5, 2.0, 5.0)
@@ -31,11 +32,12 @@ def _ln_f(w: Walk) -> dict:
     return {"mean": w.act("ln_f.mean", 0, w.t), "rstd": w.act("ln_f.rstd", 0, w.t)}
 
 
+# the worked logit is the most likely token's
+_LOGIT = linear_step("lm_head.weight", "ln_f", "logits", row=lambda w: _ranked(w)[0])
+
+
 def _logits(w: Walk) -> dict:
-    top = _ranked(w)[0]
-    pairs = [(w.par("lm_head.weight", top, i), w.act("ln_f", 0, w.t, i)) for i in range(min(2, w.C))]
-    return {"logit_list": _listing(w, "logits"), "top_tok": w.tok(top),
-            "expr": w.sum_expr(pairs, w.C, None, w.act("logits", 0, w.t, top))}
+    return {**_LOGIT["values"](w), "logit_list": _listing(w, "logits"), "top_tok": w.tok(_ranked(w)[0])}
 
 
 def _probs(w: Walk) -> dict:
@@ -106,9 +108,9 @@ PHASE = Phase("output", "Output", [
         computes every column so that you can compare them.
         """,
         values=_logits,
-        focus=["lm_head.weight", "ln_f", "logits"],
-        cells={"ln_f": ["col {t}"], "logits": ["col {t}"]},
-        animation={"kind": "matmul", "weight": "lm_head.weight", "input": "ln_f", "out": "logits"},
+        focus=_LOGIT["focus"],
+        cells={"ln_f": ["col {t}"], "logits": ["col {t}"]},   # the whole column: every token's logit
+        animation=linear_animation("lm_head.weight", "ln_f", "logits"),
         code=["gpt.lm_head"],
     ),
     Step(
@@ -129,30 +131,23 @@ PHASE = Phase("output", "Output", [
     Step(
         id="choose",
         title="Choosing the next token",
-        text={
-            "sort": """
-            The simplest choice is the most likely token, {{top_tok}} at {{top_p}}. This
-            *greedy* choice is the right one for sorting: there is exactly one correct
-            next letter.
+        text="""
+        The simplest choice is the most likely token, {{top_tok}} at {{top_p}}{{#if sort}}.
+        This *greedy* choice is the right one for sorting: there is exactly one correct
+        next letter.
 
-            For writing text, always taking the top token tends to repeat itself, so
-            generators usually *sample*: draw a token at random with these
-            probabilities. Dividing the logits by a *temperature* first sharpens or
-            flattens them: at temperature {{t0}} the top token's probability would be
-            {{p0}}; at {{t1}}, {{p1}}; at {{t2}}, {{p2}}.
-            """,
-            "*": """
-            The simplest choice is the most likely token, {{top_tok}} at {{top_p}}: the
-            *greedy* choice. Always taking the top token tends to repeat itself, so text
-            generators usually *sample*: draw a token at random with these
-            probabilities.
+        For writing text, always taking the top token tends to repeat itself, so
+        generators usually *sample*: draw a token at random with these probabilities.
+        {{else}}: the *greedy* choice. Always taking the top token tends to repeat
+        itself, so text generators usually *sample*: draw a token at random with these
+        probabilities.
 
-            Dividing the logits by a *temperature* first sharpens or flattens them: at
-            temperature {{t0}} the top token's probability would be {{p0}}; at {{t1}},
-            {{p1}}; at {{t2}}, {{p2}}. Low temperatures make the model bolder in its
-            favourite, high ones more adventurous.
-            """,
-        },
+        {{/if}}
+        Dividing the logits by a *temperature* first sharpens or flattens them: at
+        temperature {{t0}} the top token's probability would be {{p0}}; at {{t1}},
+        {{p1}}; at {{t2}}, {{p2}}.{{#if !sort}} Low temperatures make the model bolder in
+        its favourite, high ones more adventurous.{{/if}}
+        """,
         values=_pick,
         focus=["logits", "probs"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "pick", "from": "probs", "col": "{t}", "row": "{next}", "mode": "greedy"},
@@ -161,25 +156,16 @@ PHASE = Phase("output", "Output", [
     Step(
         id="append",
         title="Append and run again",
-        text={
-            "last_letter": """
-            The chosen token is appended: the sequence becomes {{new_input}}.
-            {{next_tok}} is letter {{answer_pos}} of the sorted answer, the last one: the
-            model has written all six and stops. For a longer text the whole forward pass
-            would simply run again for every further token.
-            """,
-            "in_answer": """
-            The chosen token is appended: the input becomes {{new_input}}, and the whole
-            forward pass runs again to find the next letter. {{next_tok}} is letter
-            {{answer_pos}} of the sorted answer; the model keeps going until all six
-            are written.
-            """,
-            "*": """
-            The chosen token is appended: the input becomes {{new_input}}, and the whole
-            forward pass runs again for the token after that, and so on for as many
-            tokens as we want.
-            """,
-        },
+        text="""
+        The chosen token is appended: {{#if last_letter}}the sequence becomes
+        {{new_input}}. {{next_tok}} is letter {{answer_pos}} of the sorted answer, the
+        last one: the model has written all six and stops. For a longer text the whole
+        forward pass would simply run again for every further token.{{else}}the input
+        becomes {{new_input}}, and the whole forward pass runs again {{#if in_answer}}to
+        find the next letter. {{next_tok}} is letter {{answer_pos}} of the sorted
+        answer; the model keeps going until all six are written.{{else}}for the token
+        after that, and so on for as many tokens as we want.{{/if}}{{/if}}
+        """,
         values=_append,
         focus=["probs", "idx"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "append", "token": "{next}", "to": "idx", "col": "{T}"},
@@ -188,28 +174,24 @@ PHASE = Phase("output", "Output", [
     Step(
         id="loss",
         title="How wrong was it?",
-        text={
-            "target": """
-            Here we know what should come next: {{target_tok}}. The model gave it
-            probability {{p_target}}. Training measures the miss with the cross-entropy
-            loss, −log p = {{loss}}: 0 when the model is sure and right, growing without
-            limit as p goes to 0.
+        text="""
+        {{#if target}}
+        Here we know what should come next: {{target_tok}}. The model gave it
+        probability {{p_target}}. Training measures the miss with the cross-entropy
+        loss, −log p = {{loss}}: 0 when the model is sure and right, growing without
+        limit as p goes to 0.
+        {{else}}
+        When the right next token is known, as in training, the model is scored by
+        the cross-entropy loss: −log of the probability it gave that token. Had
+        {{top_tok}} been right, the loss would be −log {{top_p}} = {{loss_top}}: 0
+        when the model is sure and right, growing without limit as that probability
+        goes to 0.
+        {{/if}}
 
-            Training computes this loss at every position of many examples, averages it,
-            and nudges every weight a little in the direction that lowers it. That is
-            all the learning there is.
-            """,
-            "*": """
-            When the right next token is known, as in training, the model is scored by
-            the cross-entropy loss: −log of the probability it gave that token. Had
-            {{top_tok}} been right, the loss would be −log {{top_p}} = {{loss_top}}: 0
-            when the model is sure and right, growing without limit as that probability
-            goes to 0.
-
-            Training computes this loss at every position of many examples, averages it,
-            and nudges every weight a little in the direction that lowers it.
-            """,
-        },
+        Training computes this loss at every position of many examples, averages it,
+        and nudges every weight a little in the direction that lowers it.{{#if target}}
+        That is all the learning there is.{{/if}}
+        """,
         values=_loss,
         focus=["probs"], cells=lambda w: {"probs": [f"cell {w.target()} {w.t}"]} if w.target() is not None else {},
         code=["gpt.forward"],

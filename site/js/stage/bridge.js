@@ -4,7 +4,8 @@
 // scene (data/scene.json) and its values (data/values.bin + the offset table
 // data/values.json), draws them and frames the overview, so real numbers are on screen
 // while Pyodide is still loading. Then llmviz.page.ui.scene_view (Python) takes over
-// through window.llmvizScene:
+// through this module's export `bridge` (imported by PyScript's js_modules, see
+// pyscript.toml; the same object is window.llmvizScene, for tests and the console):
 //
 //   renderer                   the renderer (renderer.js API), or null without WebGL2
 //   ready                      a Promise: resolves once the first frame's data is drawn
@@ -58,8 +59,9 @@ const api = {
   framing: null,
   stepCamera: null,        // the camera the current step settled at (for reframing after a resize)
 };
-window.llmvizScene = api;
+window.llmvizScene = api;       // for tests and the console; Python imports `bridge`
 window.llmvizSceneSettled = true;
+export { api as bridge };
 
 const tooltip = new Tooltip(container);
 let toolbar = null;

@@ -8,6 +8,11 @@ view module owns one part of the page and provides ``mount(app)``:
   code_view    the code panel: nanoGPT's and our port's lines beside each step
   live_view    your input, generation, your own model, the tensor inspector
 
+Shared by the views: ``ffi`` (the one bridge to JavaScript, on ``pyscript.ffi``) and
+``dom`` (index.html's templates, text-only builders). The JS modules a view drives
+(js/stage/bridge.js, js/live.js, js/boot.js's ``window.llmviz``) come from PyScript's
+``js_modules`` (site/pyscript.toml): ``from pyscript.js_modules import scene``.
+
 A view that fails to mount is reported in the page and the others go on.
 """
 from __future__ import annotations
@@ -51,5 +56,5 @@ def _mark(name: str) -> None:
 
 def _show_notice(text: str = "") -> None:
     """The "notice" event: a line the user should read, in the bar under the header."""
-    import js
-    js.llmviz.notice(text)
+    from pyscript.js_modules import boot
+    boot.llmviz.notice(text)

@@ -37,8 +37,10 @@ import re
 from typing import Any, Mapping, Sequence
 
 from llmviz.codepanel import code_refs
+from llmviz.core.shape import ModelShape
+from llmviz.page.ui import ffi
 
-__all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panel",
+__all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panes",
            "nanogpt_available", "default_tab", "published_refs", "dims_line", "wrap_lines",
            "CodeView", "mount"]
 
@@ -142,9 +144,9 @@ def published_refs(items: Sequence[dict]) -> list[dict]:
 
 def dims_line(config: Any, T: int, B: int = 1) -> str:
     """The sizes the shapes are made of, e.g. ``B = 1, T = 11, C = 48, ...``."""
-    C, nh, V = config.n_embd, config.n_head, config.vocab_size
-    return (f"B = {B}, T = {T}, C = n_embd = {C}, nh = n_head = {nh}, hs = C / nh = {C // nh}, "
-            f"V = vocab_size = {V}, layers = {config.n_layer}")
+    d = ModelShape.from_config(config).dims(T)
+    return (f"B = {B}, T = {T}, C = n_embd = {d['C']}, nh = n_head = {d['nh']}, hs = C / nh = {d['hs']}, "
+            f"V = vocab_size = {d['V']}, layers = {d['n_layer']}")
 
 
 def _esc(text: Any) -> str:
@@ -213,45 +215,31 @@ def _missing_html() -> str:
             "(the same computation, line by line).</p></div>")
 
 
-def render_panel(items: Sequence[dict], *, tab: str = "nanogpt", collapsed: Mapping[str, bool] | None = None,
-                 nanogpt: bool = True, nanogpt_status: str | None = None, dims: str = "",
-                 step_id: str = "") -> str:
-    """The panel's HTML: tabs, then per source its snippets (or why there are none)."""
+def render_panes(items: Sequence[dict], *, collapsed: Mapping[str, bool] | None = None,
+                 nanogpt: bool = True, nanogpt_status: str | None = None) -> dict[str, str]:
+    """The inside of each tab's pane (``{"nanogpt": html, "port": html}``): its snippets, or
+    why there are none. The tabs and panes themselves are index.html's markup."""
     collapsed = collapsed or {}
-    if tab not in dict(TABS):
-        tab = TABS[0][0]
-    parts = [f'<div class="cv" data-step="{_esc(step_id)}">', '<div class="cv-tabs" role="tablist" aria-label="whose code">']
-    for source, label in TABS:
-        sel = "true" if source == tab else "false"
-        extra = "" if source != "nanogpt" or nanogpt else ' data-missing="true"'
-        parts.append(f'<button type="button" role="tab" class="cv-tab" id="cv-tab-{source}" '
-                     f'data-tab="{source}" aria-selected="{sel}" aria-controls="cv-pane-{source}"{extra}>'
-                     f'{_esc(label)}</button>')
-    parts.append("</div>")
-    if dims:
-        parts.append(f'<p class="cv-dims" title="the sizes the shapes below are made of">{_esc(dims)}</p>')
+    panes = {}
     for source, _label in TABS:
-        hidden = "" if source == tab else " hidden"
-        parts.append(f'<div class="cv-pane" id="cv-pane-{source}" data-source="{source}" role="tabpanel" '
-                     f'aria-labelledby="cv-tab-{source}"{hidden}>')
         mine = [i for i in items if i["source"] == source]
         if source == "nanogpt" and not nanogpt:
-            parts.append(_missing_html())
+            parts = [_missing_html()]
         elif not items:
-            parts.append('<p class="cv-empty">No code goes with this step.</p>')
+            parts = ['<p class="cv-empty">No code goes with this step.</p>']
         elif not mine:
-            parts.append('<p class="cv-empty">nanoGPT has no lines of its own here: it calls into '
-                         "PyTorch for this. The numpy tab shows the computation.</p>")
+            parts = ['<p class="cv-empty">nanoGPT has no lines of its own here: it calls into '
+                     "PyTorch for this. The numpy tab shows the computation.</p>"]
         else:
+            parts = []
             if source == "nanogpt" and nanogpt_status == "other":
                 parts.append('<p class="cv-note">This build quotes a nanoGPT <code>model.py</code> that is '
                              "not the commit this page pins, so there are no links to GitHub.</p>")
             for item in mine:
                 default = item["role"] == "init"
                 parts.append(_snippet_html(item, bool(collapsed.get(item["id"], default))))
-        parts.append("</div>")
-    parts.append("</div>")
-    return "".join(parts)
+        panes[source] = "".join(parts)
+    return panes
 
 
 # ----------------------------------------------------------------------------
@@ -278,8 +266,11 @@ class CodeView:
         self.hover_var = None
         self.lit: list[str] = []
         self._cache: dict = {}
-        self._proxies: list = []
-        self.root.innerHTML = '<p class="cv-empty">The code of each step appears here.</p>'
+        self._observer = None   # the MutationObserver that follows the page's theme
+        # index.html's markup: the tabs, the sizes line, a pane per tab
+        self.panel = root.querySelector(".cv")
+        self.dims = root.querySelector(".cv-dims")
+        self.panes = {source: root.querySelector(f"#cv-pane-{source}") for source, _label in TABS}
 
     # ---- storage (may be unavailable, e.g. in a sandboxed frame) ----------
     def _load(self, name: str, default: Any) -> Any:
@@ -297,20 +288,15 @@ class CodeView:
 
     # ---- wiring -------------------------------------------------------------
     def mount(self) -> None:
-        from pyodide.ffi import create_proxy
-
         for event, fn in (("click", self._on_click), ("keydown", self._on_key),
                           ("mouseover", self._on_over), ("mouseout", self._on_out)):
-            proxy = create_proxy(fn)
-            self._proxies.append(proxy)
-            self.root.addEventListener(event, proxy)
+            ffi.listen(self.root, event, fn)
         app = self.app
         app.on("step", self.on_step)
         app.on("model", self.on_model)
         app.on("trace", self.on_trace)
         app.on("focus", self.on_focus)
         app.on("pick", self.on_pick)
-        app.code_refs = []
         self._theme_stylesheet()
         self._watch_theme()
         self._debug_hooks()
@@ -318,14 +304,14 @@ class CodeView:
         self._loading = asyncio.ensure_future(self.load())
 
     async def load(self) -> None:
-        from pyodide.http import pyfetch
+        from pyscript import fetch
 
         url = self.js.URL.new(CODE_JSON, self.js.document.baseURI).href
         try:
-            resp = await pyfetch(url)
+            resp = await fetch(url)
             if not resp.ok:
                 raise RuntimeError(f"HTTP {resp.status}")
-            self.resolved = code_refs.from_json(json.loads(await resp.string()))
+            self.resolved = code_refs.from_json(json.loads(await resp.text()))
         except Exception as e:  # noqa: BLE001 - the rest of the page goes on
             self.load_error = f"could not load {CODE_JSON} ({type(e).__name__}: {e})"
             self.app.report(f"code view: {self.load_error}")
@@ -364,11 +350,18 @@ class CodeView:
             self._cache[key] = panel_items(step, app.config, T, self.resolved)
         return self._cache[key]
 
+    def say(self, text: str) -> None:
+        """A line in every pane instead of code (the panel is not available, or the step failed)."""
+        from llmviz.page.ui.dom import element
+
+        for pane in self.panes.values():
+            pane.replaceChildren()
+            element(self.js.document, pane, "p", "cv-empty", text)
+
     def render(self) -> None:
         if self.resolved is None:
             if self.load_error:
-                self.root.innerHTML = (f'<p class="cv-empty">The code panel is not available: '
-                                       f'{_esc(self.load_error)}.</p>')
+                self.say(f"The code panel is not available: {self.load_error}.")
             return
         if self.step is None:
             self.step = getattr(self.app, "step", None)
@@ -378,8 +371,7 @@ class CodeView:
             items = self.current_items()
         except Exception as e:  # noqa: BLE001 - say so in the panel, keep the page going
             self.items, self.app.code_refs = [], []
-            self.root.innerHTML = (f'<p class="cv-empty">No code for this step: '
-                                   f'{_esc(type(e).__name__)}: {_esc(e)}</p>')
+            self.say(f"No code for this step: {type(e).__name__}: {e}")
             self.app.report(f"code view: step {self.step.get('phase')}/{self.step.get('step')}: "
                             f"{type(e).__name__}: {e}")
             return
@@ -387,11 +379,19 @@ class CodeView:
         tab = self.tab or default_tab(self.stored_tab, available)
         self.items = items
         self.app.code_refs = published_refs(items)
-        self.root.innerHTML = render_panel(
-            items, tab=tab, collapsed=self.collapsed, nanogpt=available,
-            nanogpt_status=self._nanogpt_info().get("status"),
-            dims=dims_line(self.app.config, len(self.app.ids)),
-            step_id=f"{self.step.get('phase')}:{self.step.get('step')}")
+        panes = render_panes(items, collapsed=self.collapsed, nanogpt=available,
+                             nanogpt_status=self._nanogpt_info().get("status"))
+        for source, pane in self.panes.items():
+            pane.innerHTML = panes[source]
+        self.dims.textContent = dims_line(self.app.config, len(self.app.ids))
+        self.dims.hidden = False
+        nanogpt_tab = self.root.querySelector("#cv-tab-nanogpt")
+        if available:
+            nanogpt_tab.removeAttribute("data-missing")
+        else:
+            nanogpt_tab.dataset.missing = "true"
+        self.show_tab(tab)
+        self.panel.dataset.step = f"{self.step.get('phase')}:{self.step.get('step')}"
         self.hover_var = None
         self.light(self.lit)
 
@@ -409,6 +409,10 @@ class CodeView:
             return
         self.tab = tab
         self._save(STORE_TAB, tab)
+        self.show_tab(tab)
+
+    def show_tab(self, tab: str) -> None:
+        """Select ``tab`` and show its pane."""
         for el in self.root.querySelectorAll(".cv-tab"):
             el.setAttribute("aria-selected", "true" if el.dataset.tab == tab else "false")
         for el in self.root.querySelectorAll(".cv-pane"):
@@ -495,17 +499,14 @@ class CodeView:
         doc.head.appendChild(link)
 
     def _watch_theme(self) -> None:
-        from pyodide.ffi import create_proxy
-
         js = self.js
-        proxy = create_proxy(lambda *_: self.apply_theme())
-        self._proxies.append(proxy)
+        proxy = ffi.proxy(lambda *_: self.apply_theme())
         try:
             js.window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", proxy)
         except Exception:  # noqa: BLE001 - old browsers: the theme is set once
             pass
         observer = js.MutationObserver.new(proxy)
-        options = js.JSON.parse('{"attributes": true, "attributeFilter": ["data-theme", "class"]}')
+        options = ffi.to_js({"attributes": True, "attributeFilter": ["data-theme", "class"]})
         observer.observe(js.document.documentElement, options)
         observer.observe(js.document.body, options)
         self._observer = observer
@@ -535,8 +536,6 @@ class CodeView:
 
     # ---- test hooks (only with ?debug=1) -------------------------------------------
     def _debug_hooks(self) -> None:
-        from pyodide.ffi import create_proxy, to_js
-
         js = self.js
         try:
             if js.URLSearchParams.new(js.location.search).get("debug") != "1":
@@ -556,17 +555,15 @@ class CodeView:
             app.emit("step", step=rendered)
 
         def record(ids=None, **_):
-            dbg.codeLastFocus = to_js(list(ids or []))
+            dbg.codeLastFocus = ffi.to_js(list(ids or []))
 
         app.on("focus", record)
-        proxy = create_proxy(step)
-        self._proxies.append(proxy)
+        proxy = ffi.proxy(step)
         dbg.codeStep = proxy
         if not getattr(dbg, "step", None):
             dbg.step = proxy
-        refs = create_proxy(lambda: json.dumps(app.code_refs))
-        emit = create_proxy(lambda name, payload="{}": app.emit(str(name), **json.loads(str(payload))))
-        self._proxies += [refs, emit]
+        refs = ffi.proxy(lambda: json.dumps(app.code_refs))
+        emit = ffi.proxy(lambda name, payload="{}": app.emit(str(name), **json.loads(str(payload))))
         dbg.codeRefs = refs      # () -> JSON of app.code_refs
         dbg.codeEmit = emit      # (event, JSON payload): as if another view emitted it
 

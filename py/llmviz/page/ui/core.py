@@ -13,6 +13,9 @@ or emit, these events (keyword payloads):
   "notice"       text=: something the user should read (errors from loading etc.)
   "follow"       the layer and head the walkthrough zooms into changed (``app.follow``)
 
+Every field the views share is declared in ``App.__init__``; a view sets only those
+(its own ``app.<name>_view`` once mounted, ``motion``, ``code_refs``, ``link_input``).
+
 ``App.command(name, fn)`` publishes ``fn`` as ``window.llmviz.<name>`` (and so by
 postMessage); ``boot.js`` owns the JS side of that.
 """
@@ -38,9 +41,18 @@ class App:
         self.model = model          # the numpy GPT when live, else None
         self.live = live            # the trace was computed in this browser
         self.numpy = numpy          # numpy is available here
-        self.step: dict | None = None
-        self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into
+        self.step: dict | None = None           # the step shown (walkthrough.render_step), or None yet
+        self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into (set_follow)
+        # the animation settings the scene plays steps by; the walk view's controls set it and
+        # emit "motion" (walk_nav.motion makes one)
+        self.motion = {"speed": 1.0, "paused": False, "reduced": False}
         self.link_input: str | None = None      # the input a shared link must carry (live_view sets it)
+        self.code_refs: list[dict] = []         # the code panel's snippets for the step (code_view sets it)
+        # the views, each set by its own mount() (None: not mounted, or failed to)
+        self.scene_view: Any = None             # scene_view.SceneView: play(step) -> settle Future, camera()
+        self.walk_view: Any = None              # walk_view.WalkView
+        self.code_view: Any = None              # code_view.CodeView
+        self.live_view: Any = None              # live_view.LiveView (its .inspector: the tensor inspector)
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
 
     # ---- events -----------------------------------------------------------
@@ -109,9 +121,6 @@ class App:
     # ---- JS API -------------------------------------------------------------
     def command(self, name: str, fn: Callable[..., Any]) -> None:
         """Publish ``fn`` as window.llmviz.<name> (boot.js routes postMessage to it too)."""
-        import js
-        from pyodide.ffi import create_proxy
-        self._proxies = getattr(self, "_proxies", [])
-        proxy = create_proxy(fn)
-        self._proxies.append(proxy)  # kept alive for the page's lifetime
-        js.llmviz.register(name, proxy)
+        from pyscript.js_modules import boot
+        from llmviz.page.ui import ffi
+        boot.llmviz.register(name, ffi.proxy(fn))

@@ -1,7 +1,21 @@
-"""Small DOM builders the views share. Text goes in as textContent, never as HTML."""
+"""Small DOM builders the views share. Text goes in as textContent, never as HTML.
+
+The page's static markup is in ``site/index.html``: ``<template data-into="ID">`` is put
+into ``#ID`` by js/boot.js before Python starts; ``clone`` copies the other templates (a
+timeline cell, a contents entry, a token chip) for the views to fill.
+"""
 from __future__ import annotations
 
 from typing import Any, Iterable
+
+
+def clone(doc: Any, template_id: str) -> Any:
+    """A copy of index.html's ``<template id=template_id>``: its one element, or (for a
+    template of several) a DocumentFragment of them."""
+    content = doc.getElementById(template_id).content
+    if content.childElementCount == 1:
+        return content.firstElementChild.cloneNode(True)
+    return content.cloneNode(True)
 
 
 def element(doc: Any, parent: Any, tag: str, cls: str, text: str = "") -> Any:
@@ -11,6 +25,16 @@ def element(doc: Any, parent: Any, tag: str, cls: str, text: str = "") -> Any:
     node.textContent = text
     parent.appendChild(node)
     return node
+
+
+def options(doc: Any, select: Any, values: Iterable[Any]) -> None:
+    """Make ``values`` the options of ``select`` (each shown as its value)."""
+    items = []
+    for value in values:
+        option = doc.createElement("option")
+        option.value = option.textContent = str(value)
+        items.append(option)
+    select.replaceChildren(*items)
 
 
 def terms_table(doc: Any, parent: Any, terms: Iterable[tuple[str, str]], cls: str,

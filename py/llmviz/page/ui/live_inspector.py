@@ -11,10 +11,10 @@ table selects another cell. Close with the button or Escape. It follows "trace" 
 """
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from llmviz.page import live
+from llmviz.page.ui import ffi
 from llmviz.page.ui.dom import element, terms_table
 
 
@@ -32,27 +32,10 @@ class Inspector:
         return self.js.document.getElementById(id_)
 
     def build_dom(self) -> None:
+        """Wire the inspector that index.html laid out (hidden until a block is clicked)."""
         root = self.el("inspector")
         if root is None:
             return
-        root.setAttribute("role", "dialog")
-        root.setAttribute("aria-labelledby", "insp-title")
-        root.innerHTML = """
-<div class="insp-head">
-  <h2 id="insp-title"></h2>
-  <span id="insp-shape" class="insp-shape"></span>
-  <button id="insp-copy" type="button" title="copy every value as CSV">Copy CSV</button>
-  <button id="insp-close" type="button" aria-label="close the inspector" title="close (Esc)">&times;</button>
-</div>
-<div id="insp-axes" class="insp-axes"></div>
-<div class="insp-body">
-  <canvas id="insp-heat" class="insp-heat" aria-label="heatmap of the block's values"></canvas>
-  <div id="insp-cell" class="insp-cell" aria-live="polite"></div>
-</div>
-<div id="insp-note" class="insp-note"></div>
-<div class="insp-table-wrap"><table id="insp-table" class="insp-table"></table></div>
-<span id="insp-copied" class="insp-copied" role="status"></span>
-"""
         p = self.view.proxy
         self.el("insp-close").addEventListener("click", p(lambda e: self.close()))
         self.el("insp-copy").addEventListener("click", p(lambda e: self.view.spawn(self.copy())))
@@ -127,38 +110,40 @@ class Inspector:
         self.draw_cell()
 
     def draw_heat(self) -> None:
-        from pyodide.ffi import to_js
-
         if self.view.mod is None:
             return
         b = self.block
         flat = [v for line in self.matrix for v in line]
-        self.view.mod.heatmap(self.el("insp-heat"), to_js(flat), b["rows"], b["cols"], b.get("role", "activation"),
-                              to_js(list(self.cell)))
+        self.view.mod.heatmap(self.el("insp-heat"), ffi.to_js(flat), b["rows"], b["cols"], b.get("role", "activation"),
+                              ffi.to_js(list(self.cell)))
 
     def draw_table(self) -> None:
         b, lab, m = self.block, self.labels, self.matrix
         r0, r1, c0, c1 = live.table_window(b["rows"], b["cols"], *self.cell)
-        esc = html.escape
+        doc = self.js.document
+        table = self.el("insp-table")
+        head = table.querySelector("thead tr")
         dims = list(b.get("dims") or ["", ""]) + [""]
         corner = " \\ ".join(d for d in dims[:2] if d and d != "1")
-        head = ['<thead><tr><th class="corner" scope="col" title="rows \\ columns">' + esc(corner) + "</th>"]
-        for c in range(c0, c1):
-            head.append(f'<th scope="col">{esc(lab["cols"][c] or str(c))}</th>')
-        head.append("</tr></thead>")
-        body = ["<tbody>"]
+        cells = [element(doc, head, "th", "corner", corner)]
+        cells[0].title = "rows \\ columns"
+        cells += [element(doc, head, "th", "", lab["cols"][c] or str(c)) for c in range(c0, c1)]
+        head.replaceChildren(*cells)
+        for th in cells:
+            th.setAttribute("scope", "col")
         sr, sc = self.cell
+        rows = []
         for r in range(r0, r1):
-            body.append(f'<tr><th scope="row">{esc(lab["rows"][r] or str(r))}</th>')
+            row = doc.createElement("tr")
+            element(doc, row, "th", "", lab["rows"][r] or str(r)).setAttribute("scope", "row")
             for c in range(c0, c1):
                 v = m[r][c]
-                classes = (["sel"] if (r, c) == (sr, sc) else []) + (["neg"] if v is not None and v < 0 else [])
-                cls = f' class="{" ".join(classes)}"' if classes else ""
-                text = "" if v is None else f"{v:.4f}"
-                body.append(f'<td data-r="{r}" data-c="{c}"{cls}>{text}</td>')
-            body.append("</tr>")
-        body.append("</tbody>")
-        self.el("insp-table").innerHTML = "".join(head + body)
+                td = element(doc, row, "td", "", "" if v is None else f"{v:.4f}")
+                td.dataset.r, td.dataset.c = str(r), str(c)
+                td.classList.toggle("sel", (r, c) == (sr, sc))
+                td.classList.toggle("neg", v is not None and v < 0)
+            rows.append(row)
+        table.querySelector("tbody").replaceChildren(*rows)
         note = ""
         if (r1 - r0, c1 - c0) != (b["rows"], b["cols"]):
             note = (f"The table shows rows {r0}–{r1 - 1} and columns {c0}–{c1 - 1} of {b['rows']} × {b['cols']} "

@@ -29,12 +29,12 @@ escaped), never as HTML.
 from __future__ import annotations
 
 import asyncio
-import html
 from typing import Any
 
 from llmviz.page import live
 from llmviz.page.live import WeightsError
-from llmviz.page.ui import walk_nav
+from llmviz.page.ui import ffi, walk_nav
+from llmviz.page.ui.dom import clone
 from llmviz.core.vocab import InputError, Vocab
 
 KEY_INPUT = "llmviz.live.input"
@@ -57,8 +57,8 @@ class LiveView:
 
         self.app = app
         self.js = js
-        self.mod = None                  # js/live.js, once imported
-        self.proxies: list = []
+        self.mod = None                  # js/live.js (PyScript's js_modules), once mounted
+        self.inspector = None            # live_inspector.Inspector, once mounted
         self.lock = asyncio.Lock()
         self.rng = None
         self.pending: dict = {}          # one half of an npz + json pair, waiting for the other
@@ -87,10 +87,7 @@ class LiveView:
         return self.js.document.getElementById(id_)
 
     def proxy(self, fn):
-        from pyodide.ffi import create_proxy
-        p = create_proxy(fn)
-        self.proxies.append(p)
-        return p
+        return ffi.proxy(fn)
 
     def block_size(self) -> int:
         return int(self.app.config.block_size)
@@ -133,36 +130,7 @@ class LiveView:
 
     # ---- the DOM ----------------------------------------------------------------
     def build_dom(self) -> None:
-        root = self.el("live")
-        root.innerHTML = """
-<div class="live-row">
-  <label class="live-label" for="live-input">Your input</label>
-  <input id="live-input" type="text" autocomplete="off" spellcheck="false" autocapitalize="characters"
-         aria-describedby="live-msg">
-  <div id="live-seq" class="live-seq" aria-label="the sequence in the view"></div>
-  <div class="live-gen" role="group" aria-label="generation">
-    <button id="live-next" type="button" title="append the model's next token">Next token &#9656;</button>
-    <button id="live-reset" type="button" title="back to your input">Reset</button>
-    <label class="live-opt" title="sample from the probabilities instead of taking the most likely token">
-      <input id="live-sample" type="checkbox"> sample</label>
-    <label class="live-opt live-knob" title="temperature: below 1 sharper, above 1 flatter">T
-      <input id="live-temp" type="number" min="0.05" max="5" step="0.05" value="1"></label>
-    <label class="live-opt live-knob" title="sample only among the k most likely tokens (0: all)">top-k
-      <input id="live-topk" type="number" min="0" step="1" value="0"></label>
-  </div>
-  <div class="live-model">
-    <button id="live-load" type="button" title="an .npz and its .json from 'python -m llmviz convert'">Your model&#8230;</button>
-    <input id="live-file" type="file" multiple accept=".npz,.json" hidden>
-    <button id="live-default" type="button" class="linklike" hidden>use the default model</button>
-    <button id="live-startover" type="button" class="linklike" title="forget the input, model and position kept for the next visit">start over</button>
-  </div>
-</div>
-<div class="live-row live-info">
-  <span id="live-choice" class="live-choice"></span>
-  <span id="live-msg" class="live-msg" role="status" aria-live="polite"></span>
-</div>
-<div id="live-drop" class="live-drop" hidden><div>Drop <b>NAME.npz</b> and <b>NAME.json</b> to run your model</div></div>
-"""
+        """Wire the bar that index.html laid out (``sync_controls`` switches it on)."""
         field = self.el("live-input")
         field.addEventListener("input", self.proxy(self.on_typed))
         field.addEventListener("keydown", self.proxy(self.on_field_key))
@@ -179,6 +147,7 @@ class LiveView:
             doc.addEventListener(name, self.proxy(fn))
         self.js.window.addEventListener("hashchange", self.proxy(lambda e: self.save_hash()))
         self.js.window.addEventListener("pagehide", self.proxy(lambda e: self.save_hash()))
+        self.el("live-startover").disabled = False
         self.sync_controls()
         self.render_seq()
 
@@ -227,9 +196,7 @@ class LiveView:
         if len(self.ids) > self.block_size() and not live.is_sort(self.app.card):
             start = len(self.ids) - len(win)
         first = max(0, len(self.ids) - MAX_CHIPS)
-        parts = []
-        if first:
-            parts.append(f'<span class="tok more" title="{first} earlier tokens">&#8230;</span>')
+        chips = [self.chip("tok more", f"{first} earlier tokens", "\u2026")] if first else []
         for i in range(first, len(self.ids)):
             tok = vocab[self.ids[i]] if 0 <= self.ids[i] < len(vocab) else "?"
             cls = "tok in" if i < n_prompt else "tok gen"
@@ -238,9 +205,8 @@ class LiveView:
                 cls += " out"
                 title += ("; predicted by the last position, not fed back in" if i >= start + len(win)
                           else "; outside the model's block_size window")
-            parts.append(f'<span class="{cls}" title="{html.escape(title)}">'
-                         f'{html.escape(live.token_text(tok))}</span>')
-        box.innerHTML = "".join(parts)
+            chips.append(self.chip(cls, title, live.token_text(tok)))
+        box.replaceChildren(*chips)
         # the sort model's record has a fixed longest length: keep room for all of it, so a
         # short input does not re-wrap the bar (and resize the view) until the answer comes
         most = live.max_length(self.app.card, self.block_size()) if live.is_sort(self.app.card) else 0
@@ -252,6 +218,12 @@ class LiveView:
             restart = len(self.ids) >= live.max_length(self.app.card, self.block_size())
             nxt.title = ("start again from your input and add one token at a time" if restart
                          else "append the model's next token")
+
+    def chip(self, cls: str, title: str, text: str):
+        """A token chip (index.html's template), holding ``text`` as text."""
+        chip = clone(self.js.document, "tpl-live-tok")
+        chip.className, chip.title, chip.textContent = cls, title, text
+        return chip
 
     def render_choice(self) -> None:
         out = self.el("live-choice")
@@ -285,7 +257,6 @@ class LiveView:
 
     def promise(self, make_coro, arg=None):
         """A JS Promise for a command: resolves with the value, rejects with an Error(message)."""
-        from pyodide.ffi import create_once_callable, to_js
         js = self.js
 
         def executor(resolve, reject):
@@ -297,10 +268,10 @@ class LiveView:
                 except Exception as e:  # noqa: BLE001
                     reject(js.Error.new(f"{type(e).__name__}: {e}"))
                 else:
-                    resolve(to_js(value, dict_converter=js.Object.fromEntries))
+                    resolve(ffi.to_js(value))
             asyncio.ensure_future(run())
 
-        return js.Promise.new(create_once_callable(executor))
+        return js.Promise.new(ffi.once(executor))
 
     # ---- the model at work ----------------------------------------------------------
     def need_numpy(self) -> None:
@@ -705,11 +676,10 @@ class LiveView:
         js = self.js
         js.history.replaceState(None, "", str(js.location.pathname) + str(js.location.search))
         try:
-            from pyodide.ffi import to_js
+            from pyscript.js_modules import boot
             from llmviz import walkthrough
             first = walkthrough.phases()[0]["id"]
-            js.llmviz.goto(to_js({"phase": first, "step": 0}, dict_converter=js.Object.fromEntries)).catch(
-                self.proxy(lambda e=None: None))
+            boot.llmviz.goto(ffi.to_js({"phase": first, "step": 0})).catch(self.proxy(lambda e=None: None))
         except Exception:  # noqa: BLE001 - no walkthrough view: nothing to move
             pass
         for key in (KEY_INPUT, KEY_MODEL, KEY_HASH):
@@ -721,10 +691,10 @@ class LiveView:
         app = self.app
 
         async def cmd_set_input(arg):
-            return await self.set_input(_plain(arg) if arg is not None else "")
+            return await self.set_input(ffi.to_py(arg) if arg is not None else "")
 
         async def cmd_generate(arg):
-            opts = _plain(arg) if arg is not None else {}
+            opts = ffi.to_py(arg) if arg is not None else {}
             if not isinstance(opts, dict):
                 opts = {"n": opts}
             n = opts.get("n", 1)
@@ -754,12 +724,6 @@ class LiveView:
         for name, fn in (("setInput", cmd_set_input), ("generate", cmd_generate), ("loadModel", cmd_load)):
             app.command(name, (lambda f: lambda arg=None: self.promise(f, arg))(fn))
 
-    # ---- mount ------------------------------------------------------------------------------
-    async def import_js(self) -> None:
-        url = self.js.URL.new("js/live.js", self.js.document.baseURI).href
-        importer = self.js.Function.new("u", "return import(u)")
-        self.mod = await importer(url)
-
 
 def _p(p: float) -> str:
     """A probability with enough digits: 0.999995 is not 1, 3e-06 is not 0."""
@@ -786,13 +750,6 @@ def _number(value: Any, default: float) -> float:
     return out if out == out and abs(out) != float("inf") else default
 
 
-def _plain(value: Any) -> Any:
-    """A JS value as a Python one (strings and numbers pass as they are)."""
-    if hasattr(value, "to_py"):
-        return value.to_py()
-    return value
-
-
 def _predicted(trace) -> int | None:
     """The most likely next token at the trace's last position (works without numpy)."""
     try:
@@ -805,9 +762,11 @@ def _predicted(trace) -> int | None:
 
 
 def mount(app) -> LiveView:
+    from pyscript.js_modules import live as live_js   # js/live.js, imported by PyScript (pyscript.toml)
     from llmviz.page.ui import live_inspector
 
     view = LiveView(app)
+    view.mod = live_js
     view.build_dom()
     live_inspector.mount(app, view)
     view.register()
@@ -818,13 +777,5 @@ def mount(app) -> LiveView:
     view.asked_input = walk_nav.link_input(str(view.js.location.search), str(view.js.location.hash))
     view.restore_hash()
     app.live_view = view
-
-    async def later():
-        try:
-            await view.import_js()
-        except Exception as e:  # noqa: BLE001 - without it: no drag and drop, no kept model
-            app.report(f"live view: js/live.js did not load: {e}")
-        await view.restore()
-
-    asyncio.ensure_future(later())
+    asyncio.ensure_future(view.restore())
     return view

@@ -1,17 +1,17 @@
 """The 3D view, driven from Python: values, steps, hover read-outs, scale views.
 
 ``site/js/stage/bridge.js`` draws the bundled example before Python is up (a fast first
-frame) and exposes ``window.llmvizScene``; this module takes over from there:
+frame) and exports its bridge (``window.llmvizScene`` too); this module takes over from there:
 
 * "trace": with numpy, every block's values again (``llmviz.viz.scene_values``), one
   float32 buffer per block; without numpy the bundled values are already drawn.
 * "model": the new scene, then (with the "trace" that follows) its values.
-* "step": camera flight, highlight of the focus and its cells, dimming of the rest,
-  and the step's animation (``render/anim.js``). ``app.settle`` is an asyncio Future
-  per step that resolves (True when it ran to its end) once the view has settled, and
-  ``window.llmvizSceneSettled`` says the same to tests.
-* "motion": ``app.motion = {speed, paused, reduced}`` (+ ``skip`` in the payload)
-  from the walk view's playback controls.
+* ``play(step)``: camera flight, highlight of the focus and its cells, dimming of the
+  rest, and the step's animation (``render/anim.js``); returns an asyncio Future that
+  resolves (True when it ran to its end) once the view has settled. The walk view calls
+  it for every step it shows; ``window.llmvizSceneSettled`` says the same to tests.
+* "motion": ``app.motion`` ({speed, paused, reduced}; + ``skip`` in the payload), set by
+  the walk view's playback controls.
 * "focus": blocks named by a hovered text reference or code variable come forward;
   ``[]`` puts the step's own highlight back.
 * hover: ``llmviz.viz.provenance.describe`` fills ``#tooltip`` with the value and the
@@ -22,7 +22,9 @@ frame) and exposes ``window.llmvizScene``; this module takes over from there:
   one-line note; the scale view is framed below it). Back to the sort model, the view
   is the current step's again.
 
-``app.camera()`` returns the renderer's camera ({position, target, fov}) or None.
+``camera()`` returns the renderer's camera ({position, target, fov}) or None, and
+``set_camera(cam)`` moves it (a Future, done once it is there). The JS side is
+``js/stage/bridge.js``, imported through PyScript's ``js_modules`` (``pyscript.toml``).
 """
 from __future__ import annotations
 
@@ -30,75 +32,44 @@ import asyncio
 import json
 from typing import Any
 
-from llmviz.page.ui import scene_steps
+from llmviz.page.ui import ffi, scene_steps
 from llmviz.page.ui.dom import element, terms_table
 
-DEFAULT_MOTION = {"speed": 1.0, "paused": False, "reduced": False}
+
+def _done(value: Any) -> asyncio.Future:
+    """A Future that is already resolved with ``value``."""
+    fut = asyncio.get_event_loop().create_future()
+    fut.set_result(value)
+    return fut
 
 
-def _absent(value) -> bool:
-    """JS null and undefined (Pyodide passes null as ``pyodide.ffi.jsnull``, not None)."""
-    if value is None:
-        return True
+async def _settled(promise) -> bool:
+    """The value of a step's JS Promise as a bool (True when it resolves with nothing, False if it fails)."""
     try:
-        from pyodide.ffi import jsnull
-    except ImportError:  # older Pyodide: null arrives as None
+        value = await promise
+    except Exception:  # noqa: BLE001 - a failed flight is a step that did not run to its end
         return False
-    return value is jsnull
+    return True if ffi.absent(value) else bool(value)
 
 
 class SceneView:
     def __init__(self, app):
         import js
+        from pyscript.js_modules import scene as scene_js   # js/stage/bridge.js (pyscript.toml)
 
         self.app = app
         self.js = js
-        self.api = getattr(js, "llmvizScene", None)
+        self.api = scene_js.bridge
         self.mode = "model"
         self.scale_cache: dict[str, dict] = {}
-        self.proxies: list = []
         self.last_pick = None
-        if not hasattr(app, "motion") or not isinstance(getattr(app, "motion"), dict):
-            app.motion = dict(DEFAULT_MOTION)
-        app.camera = self.camera
-        app.settle = self._done_future(True)
+        self.connected = False   # hovering and clicking wired to the renderer (once its first frame is up)
 
     # ---- plumbing ----------------------------------------------------------
     @property
     def renderer(self):
-        r = getattr(self.api, "renderer", None) if self.api is not None else None
-        return None if _absent(r) else r
-
-    def _proxy(self, fn):
-        from pyodide.ffi import create_proxy
-        p = create_proxy(fn)
-        self.proxies.append(p)
-        return p
-
-    def _done_future(self, value: Any) -> asyncio.Future:
-        fut = asyncio.get_event_loop().create_future()
-        fut.set_result(value)
-        return fut
-
-    def _future_of(self, promise) -> asyncio.Future:
-        """An asyncio Future that resolves with a JS Promise's value (False if it fails)."""
-        from pyodide.ffi import create_proxy
-
-        fut = asyncio.get_event_loop().create_future()
-        holder: list = []
-
-        def settle(value=None, failed=False):
-            if not fut.done():
-                fut.set_result(False if failed else (bool(value) if value is not None else True))
-            for p in holder:
-                p.destroy()
-            holder.clear()
-
-        ok = create_proxy(lambda v=None: settle(v))
-        err = create_proxy(lambda e=None: settle(failed=True))
-        holder.extend([ok, err])
-        promise.then(ok, err)
-        return fut
+        r = self.api.renderer
+        return None if ffi.absent(r) else r
 
     def camera(self) -> dict | None:
         r = self.renderer
@@ -107,27 +78,38 @@ class SceneView:
         cam = r.getCamera()
         return {"position": list(cam.position), "target": list(cam.target), "fov": float(cam.fov)}
 
+    def set_camera(self, cam: dict) -> asyncio.Future:
+        """Move the camera to ``cam`` ({position, target}); a Future, done once it is there."""
+        r = self.renderer
+        if r is None:
+            return _done(None)
+        return ffi.future(r.setCamera(ffi.to_js(cam)))
+
+    def view_state(self) -> dict | None:
+        """Where things are on screen now (the bridge's ``viewState()``): the scene's rectangle,
+        each focus block's and the worked-example card's, in CSS px; None without a 3D view."""
+        if self.renderer is None:
+            return None
+        return ffi.to_py(self.api.viewState())
+
     # ---- mount ---------------------------------------------------------------
     def mount(self) -> None:
         app = self.app
         app.on("trace", self.on_trace)
         app.on("model", self.on_model)
-        app.on("step", self.on_step)
         app.on("focus", self.on_focus)
         app.on("motion", self.on_motion)
-        if self.api is None:
-            return
-        self.api.onScale(self._proxy(self.on_scale))
-        self.api.ready.then(self._proxy(lambda ok=None: self._connect()))
+        self.api.onScale(ffi.proxy(self.on_scale))
+        self.api.ready.then(ffi.proxy(lambda ok=None: self._connect()))
 
     def _connect(self) -> None:
         r = self.renderer
-        if r is None or getattr(self, "_connected", False):
+        if r is None or self.connected:
             return
-        self._connected = True
+        self.connected = True
         self.api.takeOver()
-        r.onPick(self._proxy(self.on_pick))
-        r.onClick(self._proxy(self.on_click))
+        r.onPick(ffi.proxy(self.on_pick))
+        r.onClick(ffi.proxy(self.on_click))
         self.on_motion()
 
     # ---- values ----------------------------------------------------------------
@@ -156,7 +138,7 @@ class SceneView:
 
     def on_model(self, **_: Any) -> None:
         self.scale_cache.clear()         # the line-ups show the model beside the real GPTs
-        if self.api is None or self.app.scene is None:
+        if self.app.scene is None:
             return
         if self.mode != "model":
             self.mode = "model"
@@ -164,36 +146,28 @@ class SceneView:
         self.api.setModelScene(json.dumps(self.app.scene))
 
     # ---- steps -------------------------------------------------------------------
-    def on_step(self, step: dict | None = None, **_: Any) -> None:
+    def play(self, step: dict | None) -> asyncio.Future:
+        """Show ``step`` (a ``walkthrough.render_step`` dict) in 3D; a Future that resolves once
+        the view has settled: True when its animation ran to its end, False when there was
+        nothing to play (no 3D view, no scene) or the flight failed."""
         app = self.app
-        if step is None:
-            step = app.step
         if self.renderer is None or step is None or app.scene is None:
-            app.settle = self._done_future(False)
-            return
+            return _done(False)
         if self.mode != "model":
             self.back_to_model()
-        payload = scene_steps.scene_step(step, app.scene, getattr(app, "motion", None))
-        promise = self.api.playStep(json.dumps(payload))
-        app.settle = self._future_of(promise)
+        payload = scene_steps.scene_step(step, app.scene, app.motion)
+        return asyncio.ensure_future(_settled(self.api.playStep(json.dumps(payload))))
 
     def on_motion(self, **kw: Any) -> None:
-        if self.api is None:
-            return
-        from pyodide.ffi import to_js
-
-        motion = dict(DEFAULT_MOTION)
-        motion.update(getattr(self.app, "motion", None) or {})
+        motion = dict(self.app.motion)
         motion.update({k: v for k, v in kw.items() if k in ("speed", "paused", "reduced", "skip")})
-        self.api.motion(to_js(motion, dict_converter=self.js.Object.fromEntries))
+        self.api.motion(ffi.to_js(motion))
 
     def on_focus(self, ids: list | None = None, **_: Any) -> None:
-        if self.api is None or self.app.scene is None:
+        if self.app.scene is None:
             return
-        from pyodide.ffi import to_js
-
         names = scene_steps.expand(list(ids or []), self.app.scene)
-        self.api.focus(to_js(names))
+        self.api.focus(ffi.to_js(names))
 
     # ---- hover and click ---------------------------------------------------------
     def _tooltip(self):
@@ -232,9 +206,7 @@ class SceneView:
                                    T=app.scene.get("T") if app.scene else None)
 
     def on_pick(self, pick) -> None:
-        from pyodide.ffi import to_js
-
-        if _absent(pick):
+        if ffi.absent(pick):
             self.last_pick = None
             self.hide_tooltip()
             self.api.related(None)
@@ -259,11 +231,11 @@ class SceneView:
         block = next((b for b in self.app.scene.get("blocks", []) if b["id"] == block_id), None)
         self.show_tooltip(scene_steps.tooltip_parts(info, block, self.app.vocab))
         related = [r for r in info.get("related") or [] if r.get("id")]
-        self.api.related(to_js(related, dict_converter=self.js.Object.fromEntries))
+        self.api.related(ffi.to_js(related))
         self.app.emit("pick", id=block_id, row=row, col=col)
 
     def on_click(self, pick) -> None:
-        if _absent(pick) or self.mode != "model":
+        if ffi.absent(pick) or self.mode != "model":
             return
         self.app.emit("select", id=str(pick.id), row=int(pick.row), col=int(pick.col))
 
@@ -278,7 +250,6 @@ class SceneView:
 
     def on_scale(self, name: str) -> None:
         from llmviz.viz import layout
-        from pyodide.ffi import to_js
 
         name = str(name)
         self.hide_tooltip()
@@ -294,8 +265,7 @@ class SceneView:
         # short: the note sits over the view (the models are framed below it)
         text = f"This model beside real GPTs up to {scene['label']}, at their real sizes: shape only, no weights."
         self.mode = name
-        self.api.showScale(json.dumps(scene), to_js({"text": text, "param_count": n_params},
-                                                   dict_converter=self.js.Object.fromEntries))
+        self.api.showScale(json.dumps(scene), ffi.to_js({"text": text, "param_count": n_params}))
 
 
 def mount(app) -> SceneView:

@@ -1,15 +1,19 @@
 """The walkthrough's navigation logic, without the DOM: where the tour is, where Next
 goes, what a deep link says, and which embedding pages may send commands.
 
-Pure Python (no js, no numpy), so it is tested in CPython (``tests/test_walk_view.py``);
+Pure Python (no js, no numpy), so it is tested in CPython (``tests/test_walk_nav.py``);
 ``walk_view`` wires it to the page.
 
-Deep links name a view in the URL hash: ``#phase=attention&step=3`` (``step`` counts
-from 0, like ``llmviz.goto({phase, step})``; a step's id works too: ``step=scores``),
-with ``&layer=L&head=h`` when the reader follows another layer or head than 0 and 0,
-``&input=CABBAC`` when the page runs the default model on another input than its
-example (so a shared link shows the same numbers), and ``&cam=px,py,pz,tx,ty,tz`` when
-the reader moved the camera away from the step's own view. The query string configures
+Deep links name a view in the URL hash by the ids of its phase and step:
+``#phase=attention&step=scaling`` (what the page writes, and what ``llmviz.goto({phase,
+step})`` and ``llmviz.state()`` use). A step's number in its phase, counting from 0, is
+read too (``step=5``: links written before steps had ids keep working). Anything else
+(a step id the phase lacks, a number out of range, ``-1``, ``3.5``, ``Infinity``) opens
+the phase's first step and says so. The hash adds ``&layer=L&head=h`` when the reader
+follows another layer or head than 0 and 0, ``&input=CABBAC`` when the page runs the
+default model on another input than its example (so a shared link shows the same
+numbers), and ``&cam=px,py,pz,tx,ty,tz`` when the reader moved the camera away from the
+step's own view. The query string configures
 an embedded page: ``embed=1`` (compact layout), ``lock=1`` (one step, no navigation),
 ``phase=`` / ``step=`` / ``layer=`` / ``head=`` / ``input=`` (the start), ``origin=``
 (repeatable or comma-separated: the pages allowed to send commands).
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from urllib.parse import parse_qsl, quote, urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -27,8 +32,28 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @dataclasses.dataclass(frozen=True)
 class Where:
+    """A step of the tour: its phase's id, its number in the phase (from 0) and its id."""
     phase: str
     step: int
+    id: str
+
+
+_NUMBER = re.compile(r"[0-9]{1,6}")   # a step or phase number as a link writes it
+
+
+def _shown(value) -> str:
+    """``value`` for a message, cut short (a link may carry anything)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:36] + "…" + text[-1]
+
+
+def _whole(value, what: str) -> int:
+    """A finite whole number given as int or float (JSON numbers arrive as either)."""
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(f"{what} must be a whole number, not {_shown(value)}")
+        return int(value)
+    return value
 
 
 class Tour:
@@ -38,7 +63,7 @@ class Tour:
         if not phases:
             raise ValueError("the walkthrough has no phases")
         self.phases = [dict(p) for p in phases]
-        self.order = [Where(p["id"], i) for p in self.phases for i in range(int(p["steps"]))]
+        self.order = [Where(p["id"], i, step_id) for p in self.phases for i, step_id in enumerate(p["step_ids"])]
         self._flat = {w: n for n, w in enumerate(self.order)}
 
     def __len__(self) -> int:
@@ -49,61 +74,64 @@ class Tour:
             if p["id"] == phase_id:
                 return p
         known = ", ".join(p["id"] for p in self.phases)
-        raise ValueError(f"no walkthrough phase {phase_id!r}; the phases are {known}")
+        raise ValueError(f"no walkthrough phase {_shown(phase_id)}; the phases are {known}")
+
+    def where(self, phase_id: str, step: int) -> Where:
+        """Step number ``step`` of a phase."""
+        return Where(phase_id, step, self.phase(phase_id)["step_ids"][step])
 
     def resolve(self, phase, step=None) -> Where:
-        """A position from what a caller wrote: a phase id (or number) and a step number
-        (or the step's id); a missing step means the phase's first. Raises ValueError
-        with a readable message for anything else."""
+        """A position from what a caller wrote: a phase id (or number) and a step id (or
+        number in the phase, from 0); a missing step means the phase's first. Raises
+        ValueError with a readable message for anything else (never another error)."""
+        p = self._phase_of(phase)
+        if step is None or step == "":
+            return self.where(p["id"], 0)
+        return self.where(p["id"], self._step_of(p, step))
+
+    def _phase_of(self, phase) -> dict:
         if isinstance(phase, bool) or phase is None or phase == "":
-            raise ValueError("say which phase: goto({phase: 'attention', step: 0})")
-        if isinstance(phase, (int, float)) or (isinstance(phase, str) and phase.strip().isdigit()):
-            n = int(phase)
+            raise ValueError("say which phase: goto({phase: 'attention', step: 'scaling'})")
+        if isinstance(phase, str) and _NUMBER.fullmatch(phase.strip()):
+            phase = int(phase)
+        if isinstance(phase, (int, float)):
+            n = _whole(phase, "a phase number")
             if not 0 <= n < len(self.phases):
                 raise ValueError(f"phase number {n} is out of range 0..{len(self.phases) - 1}")
-            p = self.phases[n]
-        else:
-            p = self.phase(str(phase).strip())
-        count = int(p["steps"])
-        if step is None or step == "":
-            return Where(p["id"], 0)
-        if isinstance(step, bool):
-            raise ValueError(f"step must be a number or a step id, not {step!r}")
-        if isinstance(step, float):
-            if not step.is_integer():
-                raise ValueError(f"step must be a whole number, not {step!r}")
-            step = int(step)
+            return self.phases[n]
+        if not isinstance(phase, str):
+            raise ValueError(f"phase must be a phase id or a number, not {_shown(phase)}")
+        return self.phase(phase.strip())
+
+    def _step_of(self, p: dict, step) -> int:
+        """The number of ``step`` (an id of phase ``p``, or a number in range) in ``p``."""
+        ids = list(p["step_ids"])
         if isinstance(step, str):
             s = step.strip()
-            if s.lstrip("-").isdigit():
-                step = int(s)
-            elif s in p.get("step_ids", []):
-                step = list(p["step_ids"]).index(s)
-            else:
-                ids = ", ".join(p.get("step_ids", [])) or f"0..{count - 1}"
-                raise ValueError(f"phase {p['id']!r} has no step {s!r}; its steps are {ids}")
-        if not isinstance(step, int) or not 0 <= step < count:
-            raise ValueError(f"phase {p['id']!r} has steps 0..{count - 1}, not {step!r}")
-        return Where(p["id"], step)
+            if s in ids:
+                return ids.index(s)
+            if not _NUMBER.fullmatch(s):
+                raise ValueError(f"phase {p['id']!r} has no step {_shown(s)}; its steps are {', '.join(ids)}")
+            step = int(s)
+        if isinstance(step, bool) or not isinstance(step, (int, float)):
+            raise ValueError(f"step must be a number or a step id, not {_shown(step)}")
+        n = _whole(step, "a step number")
+        if not 0 <= n < len(ids):
+            raise ValueError(f"phase {p['id']!r} has steps 0..{len(ids) - 1} ({', '.join(ids)}), not {n}")
+        return n
 
     def resolve_nearest(self, phase, step=None) -> tuple[Where, str | None]:
-        """For links: ``resolve``, but a known phase with a step it does not have gives its
-        nearest step (a number past the end: the last; an unknown step id: the first), and
-        an unknown phase the tour's first step; the second item says what was wrong."""
+        """For links: ``resolve``, but what it refuses still opens a step: a known phase with a
+        step it does not have (an unknown id, a number out of range or not whole) its first
+        step, an unknown phase the tour's first; the second item says what was wrong."""
         try:
             return self.resolve(phase, step), None
         except ValueError as e:
             problem = str(e)
         try:
-            p = self.resolve(phase, None)
+            return self.resolve(phase, None), problem
         except ValueError:
             return self.first(), problem
-        count = int(self.phase(p.phase)["steps"])
-        try:
-            n = int(float(str(step).strip()))
-        except ValueError:
-            return p, problem
-        return Where(p.phase, max(0, min(count - 1, n))), problem
 
     def index(self, where: Where) -> int:
         return self._flat[where]
@@ -132,10 +160,10 @@ def _num(v: float) -> str:
 
 def format_hash(where: Where, cam: dict | None = None, follow: dict | None = None,
                 input_text: str | None = None) -> str:
-    """``#phase=attention&step=3`` (with ``&layer=&head=`` for a layer or head other than 0,
+    """``#phase=attention&step=scaling`` (with ``&layer=&head=`` for a layer or head other than 0,
     ``&input=`` for an input other than the example, and ``&cam=...`` for a camera of the
     reader's own)."""
-    out = f"#phase={quote(where.phase, safe='')}&step={where.step}"
+    out = f"#phase={quote(where.phase, safe='')}&step={quote(where.id, safe='')}"
     for key in ("layer", "head"):
         if follow and follow.get(key):
             out += f"&{key}={int(follow[key])}"
@@ -158,9 +186,9 @@ def parse_cam(text: str) -> dict | None:
 
 
 def parse_hash(hash_: str) -> dict:
-    """``#phase=attention&step=3&layer=1&head=2&input=ACB&cam=...`` -> {"phase", "step",
-    "follow", "input", "cam"} (None when absent). ``step`` stays a string (a number or a step id): ``Tour.resolve``
-    reads it; ``follow`` is ``{"layer", "head"}`` with the values as written (strings),
+    """``#phase=attention&step=scaling&layer=1&head=2&input=ACB&cam=...`` -> {"phase", "step",
+    "follow", "input", "cam"} (None when absent). ``step`` stays a string (a step id or a
+    number): ``Tour.resolve`` reads it; ``follow`` is ``{"layer", "head"}`` with the values as written (strings),
     checked against the model by ``walkthrough.follow_of``."""
     text = (hash_ or "").lstrip("#")
     fields = dict(parse_qsl(text, keep_blank_values=True))

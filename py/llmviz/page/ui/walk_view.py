@@ -1,7 +1,8 @@
 """The walkthrough in the page: commentary, navigation, deep links, embedding.
 
 Renders the current step of ``llmviz.walkthrough`` into ``#commentary`` and tells the
-other views with ``app.step = step; app.emit("step", step=step)``. Builds the
+scene with ``app.scene_view.play(step)`` (whose Future says when the view has settled),
+then the other views with ``app.step = step; app.emit("step", step=step)``. Builds the
 navigation in ``nav#walk-nav``: previous / next, a timeline of every step (click or
 drag), the contents (a schematic of the model whose parts jump to their phases, and
 the list of steps) and the animation controls (speed, pause, skip to the end; the
@@ -10,14 +11,15 @@ settings live in ``app.motion`` and every change emits ``"motion"`` with ``skip=
 Keys: Space, → and ↓ go forward; Shift+Space, ← and ↑ go back (not while typing,
 and arrows not while the 3D canvas has focus: the camera uses them there).
 
-Every step is an entry in the browser's history (``#phase=attention&step=3``), so
-back / forward step through the tour and a copied URL opens the same view; a camera
-the reader moved is kept as ``&cam=``. "Follow block … head …" picks which transformer
-block and attention head the zoomed-in phases show (``app.follow``; ``&layer=&head=``
-in the URL). JS API (through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step,
-layer, head})`` (resolves once the view has settled: it awaits ``app.settle``, which
-the scene view sets in its "step" listener to the camera flight's promise),
-``llmviz.state()``.
+Every step is an entry in the browser's history (``#phase=attention&step=scaling``: the
+ids of the phase and the step; a step's number is read too), so back / forward step
+through the tour and a copied URL opens the same view; a camera the reader moved is
+kept as ``&cam=``. "Follow block … head …" picks which transformer block and attention
+head the zoomed-in phases show (``app.follow``; ``&layer=&head=`` in the URL). JS API
+(through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step, layer, head})``
+(``step``: a step id, or its number in the phase; resolves once the view has settled: it
+awaits the Future of ``scene_view.play``), ``llmviz.state()`` (``step``: the step's id;
+``step_index``: its number).
 
 Embedded (``?embed=1``): no header, the panel becomes a drawer beside the scene with a
 link to the full page; ``&lock=1`` pins the step given by ``?phase=&step=``. A parent
@@ -30,15 +32,11 @@ import asyncio
 import html
 
 import js
-from pyodide.ffi import create_proxy, to_js
-
-try:
-    from pyodide.ffi import jsnull as _JSNULL
-except ImportError:  # an older Pyodide: None becomes undefined
-    _JSNULL = None
 
 from llmviz import walkthrough
-from llmviz.page.ui import walk_nav
+from llmviz.core.shape import ModelShape
+from llmviz.page.ui import ffi, walk_nav
+from llmviz.page.ui.dom import clone, element, options
 from llmviz.page.ui.walk_nav import Where
 from llmviz.page.ui.walk_svg import gelu_plot, schematic
 
@@ -47,10 +45,8 @@ REDUCED_MOTION = "(prefers-reduced-motion: reduce)"
 
 
 def _js_obj(value):
-    """``value``, or None for JS null/undefined (Pyodide gives null as ``jsnull``, not None)."""
-    if value is None or type(value).__name__ in ("JsNull", "JsUndefined"):
-        return None
-    return value
+    """``value``, or None for JS null/undefined."""
+    return None if ffi.absent(value) else value
 
 
 def _closest(target, selector: str):
@@ -59,38 +55,6 @@ def _closest(target, selector: str):
     if target is None or not hasattr(target, "closest"):
         return None
     return _js_obj(target.closest(selector))
-
-
-def _plain(value):
-    """A JSON-like copy (tuples as lists), for handing to JS."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    if _js_obj(value) is None:
-        return None
-    to_py = getattr(value, "to_py", None)
-    if to_py is not None:
-        return _plain(to_py())
-    return str(value)
-
-
-def _nulls(value):
-    """None -> JS null (to_js would make it undefined, which drops out of JSON and messages)."""
-    if value is None:
-        return _JSNULL
-    if isinstance(value, dict):
-        return {k: _nulls(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nulls(v) for v in value]
-    return value
-
-
-def _js(value):
-    plain = _plain(value)
-    return to_js(_nulls(plain) if _JSNULL is not None else plain, dict_converter=js.Object.fromEntries)
 
 
 class WalkView:
@@ -109,8 +73,10 @@ class WalkView:
         self.drag: dict | None = None
         self._seq = 0
         self.settled = False
-        self._proxies = []
         self._cam_timer = None
+        self._cam_proxy = None       # the camera check's timer callback (made once the page is ready)
+        self._cam_samples = 0
+        self._cam_last: dict | None = None
         self._follow_quiet = False   # set while a link or command picks the block and head
         self.tour = walk_nav.Tour(walkthrough.phases())
         self.titles: dict[tuple[str, int], str] = {}
@@ -118,16 +84,12 @@ class WalkView:
         app.motion = walk_nav.motion(reduced=bool(self._media.matches))
         self.origins = walk_nav.allowed_origins(self.query["origins"], (app.build or {}).get("embed_origins", []),
                                                 str(js.location.origin))
-        js.llmviz.embedOrigins = to_js(self.origins)
+        from pyscript.js_modules import boot
+        boot.llmviz.embedOrigins = ffi.to_js(self.origins)
 
     # ---------------------------------------------------------------- wiring
     def _listen(self, target, event: str, fn, options=None) -> None:
-        proxy = create_proxy(fn)
-        self._proxies.append(proxy)
-        if options is None:
-            target.addEventListener(event, proxy)
-        else:
-            target.addEventListener(event, proxy, to_js(options, dict_converter=js.Object.fromEntries))
+        ffi.listen(target, event, fn, options)
 
     def mount(self) -> None:
         app = self.app
@@ -178,55 +140,35 @@ class WalkView:
                 self.titles[(phase.id, i)] = title
 
     def _build_nav(self) -> None:
-        tour, esc = self.tour, html.escape
-        cells, toc = [], []
-        for n, w in enumerate(tour.order):
-            p = tour.phase(w.phase)
-            first = " wv-tl-first" if w.step == 0 else ""
-            label = f"{p['title']}, step {w.step + 1}: {self.titles[(w.phase, w.step)]}"
-            cells.append(f'<span class="wv-tl-step{first}" data-i="{n}" title="{esc(label)}"></span>')
-        for p in tour.phases:
-            steps = "".join(
-                f'<li><a href="{esc(walk_nav.format_hash(Where(p["id"], i)))}" data-i="{tour.index(Where(p["id"], i))}">'
-                f'{esc(self.titles[(p["id"], i)])}</a></li>' for i in range(int(p["steps"])))
-            toc.append(f'<li data-phase="{esc(p["id"])}"><a class="wv-toc-phase" data-i="{tour.index(Where(p["id"], 0))}"'
-                       f' href="{esc(walk_nav.format_hash(Where(p["id"], 0)))}">{esc(p["title"])}</a><ol>{steps}</ol></li>')
-        speeds = "".join(f'<option value="{s}"{" selected" if s == 1.0 else ""}>{s:g}×</option>'
-                         for s in walk_nav.SPEEDS)
-        self.nav.innerHTML = f"""
-<div class="wv-bar">
-  <button type="button" class="wv-prev" title="Previous step (← or Shift+Space)" aria-label="Previous step">‹</button>
-  <div class="wv-where" aria-live="polite"><span class="wv-phase"></span> <span class="wv-count"></span></div>
-  <button type="button" class="wv-next" title="Next step (→ or Space)" aria-label="Next step">›</button>
-  <button type="button" class="wv-toc-toggle" aria-expanded="false" aria-controls="wv-toc">Contents</button>
-</div>
-<div class="wv-timeline" role="slider" tabindex="0" aria-label="Position in the walkthrough"
-     aria-valuemin="1" aria-valuemax="{len(tour)}">{''.join(cells)}</div>
-<div class="wv-controls">
-<div class="wv-motion" role="group" aria-label="Animation">
-  <label>Speed <select class="wv-speed" aria-label="Animation speed">{speeds}</select></label>
-  <button type="button" class="wv-pause" aria-pressed="false">Pause</button>
-  <button type="button" class="wv-skip" title="Show the end of the animation">Skip to end</button>
-  <span class="wv-reduced" hidden>reduced motion</span>
-</div>
-<div class="wv-follow" role="group" aria-label="The block and head the tour zooms into"
-     title="Which transformer block and attention head the steps from layer norm to the MLP show">
-  <span class="wv-follow-label">Follow</span>
-  <label class="wv-layer-choice">block <select class="wv-layer" aria-label="Transformer block to follow"></select></label>
-  <label class="wv-head-choice">head <select class="wv-head" aria-label="Attention head to follow"></select></label>
-</div>
-</div>
-<p class="wv-keyhint" role="status" hidden>The 3D view has the keys now: arrows and WASD pan (with Shift,
-  orbit), + and − zoom. <kbd>Esc</kbd> hands them back to the tour.</p>
-<div class="wv-toc" id="wv-toc" hidden>
-  <div class="wv-toc-map"></div>
-  <ol class="wv-toc-list">{''.join(toc)}</ol>
-</div>"""
+        """Fill the navigation that index.html laid out (the timeline, the contents) and switch
+        its controls on."""
+        tour, doc = self.tour, self.doc
         q = self.nav.querySelector
         self.el = {name: q(f".wv-{name}") for name in
                    ("prev", "next", "phase", "count", "timeline", "toc", "toc-toggle", "toc-map", "speed",
                     "pause", "skip", "reduced", "follow", "layer", "head", "layer-choice", "head-choice", "keyhint")}
-        self.cells = list(self.nav.querySelectorAll(".wv-tl-step"))
+        self.cells = []
+        for n, w in enumerate(tour.order):
+            cell = clone(doc, "tpl-wv-step")
+            cell.dataset.i = str(n)
+            cell.classList.toggle("wv-tl-first", w.step == 0)
+            self.cells.append(cell)
+        self.el["timeline"].replaceChildren(*self.cells)
+        self.el["timeline"].setAttribute("aria-valuemax", str(len(tour)))
+        toc = self.el["toc"].querySelector(".wv-toc-list")
+        for p in tour.phases:
+            entry = clone(doc, "tpl-wv-toc-phase")
+            entry.dataset.phase = p["id"]
+            self._toc_link(entry.querySelector("a"), tour.where(p["id"], 0), p["title"])
+            steps = entry.querySelector("ol")
+            for i in range(int(p["steps"])):
+                item = clone(doc, "tpl-wv-toc-step")
+                self._toc_link(item.querySelector("a"), tour.where(p["id"], i))
+                steps.appendChild(item)
+            toc.appendChild(entry)
+        self._update_titles()
+        for control in self.nav.querySelectorAll("[disabled]"):
+            control.disabled = False
         self._draw_schematic()
         self._listen(self.el["prev"], "click", lambda e: self.step_by(-1))
         self._listen(self.el["next"], "click", lambda e: self.step_by(1))
@@ -245,18 +187,20 @@ class WalkView:
         self._show_motion()
         self._fill_follow()
 
+    def _toc_link(self, a, where: Where, text: str | None = None) -> None:
+        a.href = walk_nav.format_hash(where)
+        a.dataset.i = str(self.tour.index(where))
+        if text is not None:
+            a.textContent = text
+
     def _draw_schematic(self) -> None:
-        n_layer = walk_nav_config(self.app.config, "n_layer", 1)
+        n_layer = _follow_limits(self.app.config)["layer"]
         titles = {p["id"]: p["title"] for p in self.tour.phases}
         self.el["toc-map"].innerHTML = schematic(n_layer, self.where.phase if self.where else None, titles)
 
     def _build_embed_bar(self) -> None:
         stage = self.doc.getElementById("stage") or self.doc.body
-        bar = self.doc.createElement("div")
-        bar.id = "wv-embed-bar"
-        bar.innerHTML = ('<button type="button" class="wv-drawer" aria-expanded="true" aria-controls="panel">'
-                         'Hide notes</button>'
-                         '<a class="wv-full" target="_blank" rel="noopener">Open the full page ↗</a>')
+        bar = clone(self.doc, "tpl-wv-embed-bar")
         stage.appendChild(bar)
         self.drawer_button = bar.querySelector(".wv-drawer")
         self.full_link = bar.querySelector(".wv-full")
@@ -277,8 +221,9 @@ class WalkView:
         try:
             rendered = walkthrough.render_step(where.phase, where.step, app.walk_ctx())
         except Exception as e:
-            self.commentary.innerHTML = (f'<p class="wv-error">This step could not be shown for this input: '
-                                         f'{html.escape(type(e).__name__)}: {html.escape(str(e))}</p>')
+            self.commentary.replaceChildren()
+            element(self.doc, self.commentary, "p", "wv-error",
+                    f"This step could not be shown for this input: {type(e).__name__}: {e}")
             raise
         self.where, self.rendered = where, rendered
         self.settled_cam = None
@@ -288,10 +233,14 @@ class WalkView:
         self._render_commentary(rendered)
         self._update_nav()
         self._set_hover(None)
-        app.settle = None
         app.step = rendered
+        settle = None
+        if app.scene_view is not None:
+            try:
+                settle = app.scene_view.play(rendered)
+            except Exception as e:  # noqa: BLE001 - like a broken listener: reported, the tour goes on
+                app.report(f"the scene could not play this step: {type(e).__name__}: {e}")
         app.emit("step", step=rendered)
-        settle = _js_obj(getattr(app, "settle", None))
         if history:
             self._history(where, cam, history)
         self._scroll_to_commentary()
@@ -308,9 +257,8 @@ class WalkView:
         seq, settle, cam = started
         await self._await(settle)
         if seq == self._seq:
-            renderer = self._renderer()
-            if cam and renderer is not None:
-                await self._await(renderer.setCamera(_js(cam)))
+            if cam and self.app.scene_view is not None:
+                await self._await(self.app.scene_view.set_camera(cam))
             self.settled_cam = self.camera() if not cam else None
             self.settled = True
         return self.state()
@@ -320,14 +268,10 @@ class WalkView:
         return await self.finish(self.begin(where, history=history, cam=cam))
 
     async def _await(self, awaitable) -> None:
-        if _js_obj(awaitable) is None:
+        if awaitable is None:
             return
-
-        async def wait():
-            return await awaitable
-
         try:
-            await asyncio.wait_for(wait(), SETTLE_TIMEOUT_S)
+            await asyncio.wait_for(awaitable, SETTLE_TIMEOUT_S)
         except asyncio.TimeoutError:
             self.app.report(f"the scene did not settle within {SETTLE_TIMEOUT_S:g} s; going on")
         except Exception as e:  # noqa: BLE001 - a failed flight must not break navigation
@@ -347,16 +291,16 @@ class WalkView:
 
     def _render_commentary(self, r: dict) -> None:
         p = self.tour.phase(r["phase"])
-        kicker = f'{html.escape(p["title"])} · step {r["step"] + 1} of {int(p["steps"])}'
-        parts = [f'<p class="wv-kicker">{kicker}</p>',
-                 f'<h2 class="wv-title">{r["title"]}</h2>',   # render_step's title: escaped text, no tags
-                 f'<div class="wv-body">{r["html"]}</div>']
+        text = clone(self.doc, "tpl-wv-commentary")
+        text.querySelector(".wv-kicker").textContent = f'{p["title"]} · step {r["step"] + 1} of {int(p["steps"])}'
+        text.querySelector(".wv-title").innerHTML = r["title"]   # render_step's title: escaped text, no tags
+        text.querySelector(".wv-body").innerHTML = r["html"]      # the walkthrough's markup
         plot = r.get("plot")
         if plot and plot.get("kind") == "gelu":
-            parts.append(f'<figure class="wv-figure">{gelu_plot(plot)}'
-                         '<figcaption>GELU lets positive inputs through and squashes negative ones '
-                         'towards zero, with a smooth bend in between.</figcaption></figure>')
-        self.commentary.innerHTML = "".join(parts)
+            figure = clone(self.doc, "tpl-wv-gelu")
+            figure.insertAdjacentHTML("afterbegin", gelu_plot(plot))
+            text.appendChild(figure)
+        self.commentary.replaceChildren(text)
         self.commentary.dataset.phase = r["phase"]
         self.commentary.dataset.step = str(r["step"])
 
@@ -454,7 +398,7 @@ class WalkView:
         if self.where is None or self.locked:
             return
         if not self.settled:   # the step's own flight is still on: look again later
-            self._cam_samples = getattr(self, "_cam_samples", 0) + 1
+            self._cam_samples += 1
             if self._cam_samples < 40:
                 self._schedule_camera_check()
             return
@@ -464,15 +408,14 @@ class WalkView:
         moved = self.settled_cam is None or _differs(cam, self.settled_cam)
         self._history(self.where, cam if moved else None, "replace")
         # still gliding (the controls' damping)? look again a little later
-        last, self._cam_last = getattr(self, "_cam_last", None), cam
-        self._cam_samples = getattr(self, "_cam_samples", 0) + 1
+        last, self._cam_last = self._cam_last, cam
+        self._cam_samples += 1
         if (last is None or _differs(cam, last, 1e-6)) and self._cam_samples < 12:
             self._schedule_camera_check()
 
     # ---------------------------------------------------------------- events
     def _on_ready(self) -> None:
-        self._cam_proxy = create_proxy(self._record_camera)
-        self._proxies.append(self._cam_proxy)
+        self._cam_proxy = ffi.proxy(self._record_camera)
         self.app.emit("motion", skip=False)   # the scene starts with our settings (reduced motion)
         where, cam = self._start()
         asyncio.ensure_future(self._first(where, cam))
@@ -496,7 +439,7 @@ class WalkView:
         elif js.document.referrer:
             parent = walk_nav.normalize_origin(str(js.document.referrer))
         if parent and walk_nav.is_allowed(parent, self.origins):
-            js.window.parent.postMessage(_js({"type": "llmviz:ready", **self._state_dict()}), parent)
+            js.window.parent.postMessage(ffi.to_js({"type": "llmviz:ready", **self._state_dict()}), parent)
 
     def _on_trace(self) -> None:
         if self.where is None:
@@ -515,11 +458,10 @@ class WalkView:
     # the block and head the tour follows
     def _fill_follow(self) -> None:
         """The block and head choices for this model (hidden where the model has only one)."""
-        config, follow = self.app.config, self.app.follow
-        for key, count_name in (("layer", "n_layer"), ("head", "n_head")):
-            n = int(walk_nav_config(config, count_name, 1))
+        limits, follow = _follow_limits(self.app.config), self.app.follow
+        for key, n in limits.items():
             select = self.el[key]
-            select.innerHTML = "".join(f'<option value="{i}">{i}</option>' for i in range(n))
+            options(self.doc, select, range(n))
             select.value = str(follow[key])
             self.el[f"{key}-choice"].hidden = n < 2
         self.el["follow"].hidden = bool(self.el["layer-choice"].hidden and self.el["head-choice"].hidden)
@@ -611,7 +553,7 @@ class WalkView:
         if show:
             current = _js_obj(toc.querySelector(".wv-toc-list ol a.current"))
             if current is not None:
-                current.scrollIntoView(to_js({"block": "nearest"}, dict_converter=js.Object.fromEntries))
+                current.scrollIntoView(ffi.to_js({"block": "nearest"}))
 
     def _on_doc_pointer(self, event) -> None:
         """A press outside the navigation closes the contents."""
@@ -713,23 +655,10 @@ class WalkView:
         self.el["reduced"].hidden = not m["reduced"]
 
     # ---------------------------------------------------------------- state and commands
-    def _renderer(self):
-        """The JS renderer: the scene view's (``window.llmvizScene.renderer``), or ``app.renderer``."""
-        renderer = _js_obj(getattr(self.app, "renderer", None))
-        if renderer is None:
-            scene = _js_obj(getattr(js, "llmvizScene", None))
-            renderer = _js_obj(getattr(scene, "renderer", None)) if scene is not None else None
-        return renderer
-
     def camera(self) -> dict | None:
         """The camera now ({position, target}), or None without a 3D view."""
         try:
-            getter = getattr(self.app, "camera", None)
-            if callable(getter):
-                cam = _plain(getter())
-            else:
-                renderer = self._renderer()
-                cam = _plain(renderer.getCamera()) if renderer is not None else None
+            cam = self.app.scene_view.camera() if self.app.scene_view is not None else None
         except Exception:  # noqa: BLE001 - no camera yet
             return None
         if not isinstance(cam, dict) or "position" not in cam:
@@ -737,21 +666,19 @@ class WalkView:
         return {"position": [float(v) for v in cam["position"]], "target": [float(v) for v in cam["target"]]}
 
     def view(self) -> dict | None:
-        """Where the settled step's blocks are on screen (``llmvizScene.viewState()``): the scene's
-        rectangle, each focus block's projected rectangle and the worked-example card's, in CSS px."""
+        """Where the settled step's blocks are on screen (``scene_view.view_state``), or None."""
         try:
-            import js
-            api = getattr(js, "llmvizScene", None)
-            return _plain(api.viewState()) if api is not None and hasattr(api, "viewState") else None
+            return self.app.scene_view.view_state() if self.app.scene_view is not None else None
         except Exception:  # noqa: BLE001 - no 3D view (no WebGL2), or not drawn yet
             return None
 
     def _state_dict(self) -> dict:
         r = self.rendered or {}
-        return {"phase": r.get("phase"), "step": r.get("step"), "id": r.get("id"), "title": r.get("title"),
+        return {"phase": r.get("phase"), "step": r.get("id"), "step_index": r.get("step"), "id": r.get("id"),
+                "title": r.get("title"),
                 "focus": list(r.get("focus", [])), "camera": self.camera(), "view": self.view(),
-                "code": _plain(getattr(self.app, "code_refs", None) or []),
-                "numbers": _plain(r.get("numbers", [])), "refs": list(r.get("refs", [])),
+                "code": ffi.to_py(self.app.code_refs),
+                "numbers": ffi.to_py(r.get("numbers", [])), "refs": list(r.get("refs", [])),
                 "follow": dict(self.app.follow),
                 "motion": dict(self.app.motion), "embed": self.embed, "locked": self.locked,
                 "settled": self.settled, "hover": self.hover,
@@ -759,19 +686,19 @@ class WalkView:
                 "text": self.app.text, "ids": [int(i) for i in (self.app.ids or [])]}
 
     def state(self):
-        return _js(self._state_dict())
+        return ffi.to_js(self._state_dict())
 
     def state_command(self, *args):
         return self.state()
 
     def phases_command(self, *args):
-        return _js([{"id": p["id"], "title": p["title"], "steps": int(p["steps"]),
+        return ffi.to_js([{"id": p["id"], "title": p["title"], "steps": int(p["steps"]),
                      "step_ids": list(p.get("step_ids", [])),
                      "step_titles": [self.titles[(p["id"], i)] for i in range(int(p["steps"]))]}
                     for p in self.tour.phases])
 
     async def goto_command(self, target=None):
-        target = _plain(target)
+        target = ffi.to_py(target)
         if isinstance(target, str):
             link = walk_nav.parse_hash(target) if "=" in target else {"phase": target, "step": None,
                                                                        "follow": None, "cam": None}
@@ -780,7 +707,7 @@ class WalkView:
             link = {"phase": target.get("phase"), "step": target.get("step"), "follow": follow or None,
                     "cam": target.get("camera")}
         else:
-            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 3}), "
+            raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 'scaling'}), "
                              "and optionally layer and head")
         where = self.tour.resolve(link["phase"], link["step"])
         if link["follow"]:   # ValueError: rejected, nothing changes
@@ -788,12 +715,9 @@ class WalkView:
         return await self.go(where, history="push", cam=link["cam"])
 
 
-def walk_nav_config(config, name: str, default):
-    if config is None:
-        return default
-    if isinstance(config, dict):
-        return config.get(name, default)
-    return getattr(config, name, default)
+def _follow_limits(config) -> dict[str, int]:
+    """How many layers and heads the model has (one of each before a model is loaded)."""
+    return ModelShape.from_config(config).follow_limits() if config is not None else {"layer": 1, "head": 1}
 
 
 def _differs(a: dict, b: dict, tol: float = 1e-3) -> bool:
@@ -801,10 +725,8 @@ def _differs(a: dict, b: dict, tol: float = 1e-3) -> bool:
                for x, y in zip(a[key], b[key]))
 
 
-_VIEW: WalkView | None = None
-
-
-def mount(app) -> None:
-    global _VIEW
-    _VIEW = WalkView(app)
-    _VIEW.mount()
+def mount(app) -> WalkView:
+    view = WalkView(app)
+    view.mount()
+    app.walk_view = view
+    return view
