@@ -136,13 +136,15 @@ def test_block_fields_and_labels():
     s = layout.scene(SORT)
     assert s["version"] == 1 and s["config"] == SORT.to_dict()
     by_id = layout.block_index(s)
-    assert by_id["h.0.attn.q[1]"]["label"] == "Q, block 0, head 1 (hs\u00d7T)"
-    assert by_id["h.2.mlp.c_proj.weight"]["label"] == "MLP c_proj weights, block 2 (C\u00d74C)"
+    assert by_id["h.0.attn.q[1]"]["label"] == "q · head 1"
+    assert by_id["h.2.mlp.c_proj.weight"]["label"] == "mlp c_proj"
+    assert by_id["h.2.x"]["label"] == "x after block 2"
     assert by_id["x"]["dims"] == ["C", "T"] and (by_id["x"]["rows"], by_id["x"]["cols"]) == (48, 11)
     for b in s["blocks"]:
         assert b["role"] in ("parameter", "activation", "aggregate")
         assert b["group"] in s["groups"]
-        assert len(b["dims"]) == 2 and "\u00d7".join(b["dims"]) in b["label"]
+        # a short name (the code's), the dims apart: the 3D view writes them on the shape line
+        assert len(b["dims"]) == 2 and b["label"] and len(b["label"]) <= 32 and "\u00d7" not in b["label"]
         assert len(b["pos"]) == 3 and b["cell"] > 0
     assert by_id["h.0.ln_1.mean"]["role"] == "aggregate"
     assert by_id["probs.sum"]["role"] == "aggregate"
@@ -191,7 +193,7 @@ def test_each_residual_add_meets_its_operands():
                 U, O = by_id[upd], by_id[out]
                 assert U["pos"][1] == O["pos"][1], (upd, out)                          # level
                 gap = min(abs(U["pos"][0] - (O["pos"][0] + O["cols"])), abs(O["pos"][0] - (U["pos"][0] + U["cols"])))
-                assert gap <= 2 + 2 + max(2, round(C / 16)) + 1e-9, (upd, out, gap)       # beside it
+                assert gap <= 2 + 2 + max(2, round(C / 16)) + layout.LABEL_LANE + 1e-9, (upd, out, gap)  # beside it
             x_attn = by_id[f"h.{i}.x_attn"]
             below = stream["pos"][1] - x_attn["pos"][1] - C
             assert 0 < below <= max(C, 3 * (C // config.n_head) + 2) + max(6, round(C / 8)) + 4, (i, below)

@@ -563,7 +563,8 @@ LABEL_STATE_JS = """() => {
 }"""
 
 
-def _overlap(a: dict, b: dict, slack: float = 0.5) -> bool:
+# the slack of render/labels.js: a label resting on a neighbour's edge (touching) does not cover it
+def _overlap(a: dict, b: dict, slack: float = 1.0) -> bool:
     return (a["x"] < b["x"] + b["w"] - slack and a["x"] + a["w"] > b["x"] + slack
             and a["y"] < b["y"] + b["h"] - slack and a["y"] + a["h"] > b["y"] + slack)
 

@@ -69,6 +69,8 @@ LAYERS_PER_COLUMN = 12
 CAMERA_FOV_DEG = 45.0       # the vertical field of view the ``views`` distances assume
 CAMERA_ASPECT = 1.6         # and the width / height of the view they assume
 MERGE_HEADS_ABOVE = 256     # scale scenes merge heads when n_layer * n_head exceeds this
+LABEL_ROWS = 2              # cells of extra room above a row of blocks, for their labels
+LABEL_LANE = 6              # cells of extra room each side of the spine: its blocks' labels are wider
 
 # real model sizes, for the scale views (vocab and block size as published)
 SCALE_CONFIGS: dict[str, dict] = {
@@ -194,17 +196,14 @@ class _Layout:
         self.x_shift = 0.0
         # the residual column, the work column A, and the gap between them (gamma, beta)
         self.res_left = -T / 2
-        self.a_right = self.res_left - (2 + 2 * self.g + self.w)
+        self.a_right = self.res_left - (2 + 2 * self.g + self.w + LABEL_LANE)
         self.a_left = self.a_right - T
 
     # -- placing -------------------------------------------------------------
 
-    def dims_label(self, dims) -> str:
-        return "\u00d7".join(dims)
-
     def add(self, id_: str, role: str, text: str, group: str, rows: int, cols: int,
             dims: list, x: float, top: float, cell: float = 1.0, **source) -> dict:
-        block = {"id": id_, "role": role, "label": f"{text} ({self.dims_label(dims)})",
+        block = {"id": id_, "role": role, "label": text,
                  "group": group, "rows": int(rows), "cols": int(cols), "dims": list(dims),
                  "pos": [_num(x + self.x_shift), _num(-top), 0.0], "cell": _num(cell)}
         block.update(source)
@@ -267,7 +266,7 @@ class _Layout:
     @property
     def b_left(self) -> float:
         """Lane B, right of the spine (ln_2, the MLP's output), past gamma and beta of ln_2."""
-        return self.res_right + (2 + 2 * self.g + self.w)
+        return self.res_right + (2 + 2 * self.g + self.w + LABEL_LANE)
 
     def layer_width(self) -> float:
         """Width of one transformer block, from its leftmost block to its rightmost."""
@@ -284,46 +283,47 @@ class _Layout:
         return self.a_left - self.w - self.C - self.g - 1 - self.w - self.T
 
     def row_gap(self) -> float:
-        """The gap above a row: room for a layer norm's mean and rstd rows above its output."""
-        return max(self.M, 2 + 2 * self.g + self.w)
+        """The gap above a row: room for a layer norm's mean and rstd rows above its output, and
+        for the labels of the blocks below (LABEL_ROWS)."""
+        return max(self.M, 2 + 2 * self.g + self.w) + LABEL_ROWS
 
     def embedding(self, y: float) -> float:
         T, C, V, w, M = self.T, self.C, self.V, self.w, self.M
         grp = "embedding"
-        self.act("idx", "token indices idx", grp, 1, T, ["1", "T"], self.res_left, y, "idx")
-        y += 1 + M
+        self.act("idx", "idx (tokens)", grp, 1, T, ["1", "T"], self.res_left, y, "idx")
+        y += 1 + M + LABEL_ROWS
         # x = tok_emb + pos_emb on the spine; right of it tok_emb, wte, pos_emb, wpe
-        self.act("x", "input embedding x = tok_emb + pos_emb", grp, C, T, ["C", "T"],
+        self.act("x", "x = tok_emb + pos_emb", grp, C, T, ["C", "T"],
                  self.res_left, y, "x", transpose=True)
         tok_left = self.res_right + w + 1
-        self.act("tok_emb", "token embeddings tok_emb", grp, C, T, ["C", "T"], tok_left, y,
+        self.act("tok_emb", "tok_emb", grp, C, T, ["C", "T"], tok_left, y,
                  "tok_emb", transpose=True)
         cv = self.cv
         wte_left = tok_left + T + w
-        self.param("wte.weight", "token embedding table wte", grp, C, V,
+        self.param("wte.weight", "wte", grp, C, V,
                    ["C", "vocab"], wte_left, y, transpose=True, cell=cv)
         pos_left = wte_left + V * cv + M
-        self.act("pos_emb", "position embeddings pos_emb", grp, C, T, ["C", "T"], pos_left, y,
+        self.act("pos_emb", "pos_emb", grp, C, T, ["C", "T"], pos_left, y,
                  "pos_emb", index=(), transpose=True)
-        self.param("wpe.weight", "position embedding table wpe", grp, C,
+        self.param("wpe.weight", "wpe", grp, C,
                    self.shape.block_size, ["C", "block_size"], pos_left + T + w, y, transpose=True)
         return y
 
     def layer_norm(self, name: str, group: str, text: str, top: float, left: float, src: str,
                    pname: str, params_left: float) -> None:
         """The output (C x T) at (left, top), its mean and rstd rows above it, gamma and beta
-        columns from params_left (between the output and the spine)."""
+        columns from params_left (beside the output, on the spine's side)."""
         C, T, g, w = self.C, self.T, self.g, self.w
-        self.act(name + ".mean", f"{text}: mean", group, 1, T, ["1", "T"], left, top - (2 + g + w),
+        self.act(name + ".mean", f"{text} mean", group, 1, T, ["1", "T"], left, top - (2 + g + w),
                  name + ".mean", role="aggregate")
-        self.act(name + ".rstd", f"{text}: 1/std", group, 1, T, ["1", "T"], left, top - (1 + w),
+        self.act(name + ".rstd", f"{text} 1/std", group, 1, T, ["1", "T"], left, top - (1 + w),
                  name + ".rstd", role="aggregate")
-        self.act(name, f"{text} output", group, C, T, ["C", "T"], left, top, name,
+        self.act(name, f"{text}", group, C, T, ["C", "T"], left, top, name,
                  transpose=True, input=src)
         p = pname
-        self.param(p + ".weight", f"{text}: gamma (weight)", group, C, 1, ["C", "1"], params_left, top)
+        self.param(p + ".weight", f"{text} γ", group, C, 1, ["C", "1"], params_left, top)
         if self.bias:
-            self.param(p + ".bias", f"{text}: beta (bias)", group, C, 1, ["C", "1"],
+            self.param(p + ".bias", f"{text} β", group, C, 1, ["C", "1"],
                        params_left + 1 + g, top)
 
     # -- attention ------------------------------------------------------------
@@ -353,53 +353,53 @@ class _Layout:
         returns the top of its output x (the next block's stream in)."""
         T, C, g, w = self.T, self.C, self.g, self.w
         p = f"h.{i}."
-        blk = f", block {i}"        # labels say which transformer block they belong to
+        blk = ""                    # short names: the step's text says which block (labels never repeat a text)
         # row A: ln_1 in lane A level with the stream, the heads band left of it
-        self.layer_norm(p + "ln_1", p + "ln_1", f"block {i} ln_1", y, self.a_left, stream,
+        self.layer_norm(p + "ln_1", p + "ln_1", "ln_1", y, self.a_left, stream,
                         f"h.{i}.ln_1", self.a_right + g)
         self.attention(i, y)
         # row B: y | c_proj | attn.out, level with x_attn on the spine
         yB = y + max(C, self.heads_height()) + self.row_gap()
         grp = p + "proj"
-        self.act(p + "x_attn", "residual x + attention" + blk, grp, C, T, ["C", "T"], self.res_left,
+        self.act(p + "x_attn", "x_attn" + blk, grp, C, T, ["C", "T"], self.res_left,
                  yB, p + "x_attn", transpose=True)
-        self.act(p + "attn.out", "attention output c_proj(y)" + blk, grp, C, T, ["C", "T"],
+        self.act(p + "attn.out", "attn.out" + blk, grp, C, T, ["C", "T"],
                  self.a_left, yB, p + "attn.out", transpose=True)
         wl = self.a_left - w - C
         self.param(f"{p}attn.c_proj.weight",
-                   "attention projection c_proj weights" + blk, grp, C, C, ["C", "C"], wl, yB)
+                   "attn c_proj" + blk, grp, C, C, ["C", "C"], wl, yB)
         if self.bias:
-            self.param(f"{p}attn.c_proj.bias", "attention projection c_proj bias" + blk,
+            self.param(f"{p}attn.c_proj.bias", "attn c_proj bias" + blk,
                        grp, C, 1, ["C", "1"], wl - g - 1, yB)
-        self.act(p + "attn.y", "heads combined y" + blk, grp, C, T, ["C", "T"], self.proj_left(), yB,
+        self.act(p + "attn.y", "y (heads)" + blk, grp, C, T, ["C", "T"], self.proj_left(), yB,
                  p + "attn.y", transpose=True)
         # right of x_attn: ln_2 in lane B, the MLP beyond it (c_fc drawn transposed, C x 4C,
         # level with ln_2; fc and gelu lie flat, T x 4C, under it; c_proj under them, level
         # with the MLP's output and the block's output x)
-        self.layer_norm(p + "ln_2", p + "ln_2", f"block {i} ln_2", yB, self.b_left, p + "x_attn",
-                        f"h.{i}.ln_2", self.res_right + g)
+        self.layer_norm(p + "ln_2", p + "ln_2", "ln_2", yB, self.b_left, p + "x_attn",
+                        f"h.{i}.ln_2", self.b_left - 2 * (1 + g))
         grp = p + "mlp"
         ml = self.mlp_left()
-        self.param(f"{p}mlp.c_fc.weight", "MLP c_fc weights" + blk, grp, C, 4 * C,
+        self.param(f"{p}mlp.c_fc.weight", "c_fc" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, yB, transpose=True)
         if self.bias:
-            self.param(f"{p}mlp.c_fc.bias", "MLP c_fc bias" + blk, grp, 1, 4 * C,
+            self.param(f"{p}mlp.c_fc.bias", "c_fc bias" + blk, grp, 1, 4 * C,
                        ["1", "4C"], ml, yB - 1 - g)
         yy = yB + C + w
-        self.act(p + "mlp.fc", "MLP hidden c_fc(ln_2)" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
+        self.act(p + "mlp.fc", "fc" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
                  p + "mlp.fc")
         yy += T + w
-        self.act(p + "mlp.gelu", "MLP activation GELU" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
+        self.act(p + "mlp.gelu", "gelu" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
                  p + "mlp.gelu")
         yD = yy + T + w
-        self.param(f"{p}mlp.c_proj.weight", "MLP c_proj weights" + blk, grp, C, 4 * C,
+        self.param(f"{p}mlp.c_proj.weight", "mlp c_proj" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, yD)
         if self.bias:
-            self.param(f"{p}mlp.c_proj.bias", "MLP c_proj bias" + blk, grp, C, 1,
+            self.param(f"{p}mlp.c_proj.bias", "mlp c_proj bias" + blk, grp, C, 1,
                        ["C", "1"], ml - g - 1, yD)
-        self.act(p + "mlp.out", "MLP output c_proj(gelu)" + blk, grp, C, T, ["C", "T"], self.b_left,
+        self.act(p + "mlp.out", "mlp.out" + blk, grp, C, T, ["C", "T"], self.b_left,
                  yD, p + "mlp.out", transpose=True)
-        self.act(p + "x", f"block {i} output: residual x + MLP", grp, C, T, ["C", "T"],
+        self.act(p + "x", f"x after block {i}", grp, C, T, ["C", "T"],
                  self.res_left, yD, p + "x", transpose=True)
         return yD
 
@@ -424,7 +424,7 @@ class _Layout:
             bx = wx - g - 1                         # its biases
             ox = wx + C + w                         # its vector column
             tag = "" if merged else f"[{h}]"
-            head_txt = f"block {i}, all heads" if merged else f"block {i}, head {h}"
+            head_txt = "all heads" if merged else f"head {h}"
             idx = (0,) if merged else (0, h)
             extra = {"heads": self.nh} if merged else {"head": h}
             hdim = "C" if merged else "hs"
@@ -432,32 +432,32 @@ class _Layout:
                 top = y + k * (hs + g)
                 K = kind.upper()
                 rows = self.shape.c_attn_rows(kind, h)
-                self.param(f"{p}attn.c_attn.weight", f"{K} weights, {head_txt}", grp,
+                self.param(f"{p}attn.c_attn.weight", f"W_{kind} · {head_txt}", grp,
                            hs, C, [hdim, "C"], wx, top, rows_slice=rows,
                            head_tag=f"{p}attn.c_attn.{kind}.weight{tag}", kind=kind, **extra)
                 if self.bias:
-                    self.param(f"{p}attn.c_attn.bias", f"{K} bias, {head_txt}", grp,
+                    self.param(f"{p}attn.c_attn.bias", f"b_{kind} · {head_txt}", grp,
                                hs, 1, [hdim, "1"], bx, top, rows_slice=rows,
                                head_tag=f"{p}attn.c_attn.{kind}.bias{tag}", kind=kind, **extra)
-                self.act(f"{p}attn.{kind}{tag}", f"{K}, {head_txt}", grp, hs, T, [hdim, "T"], ox,
+                self.act(f"{p}attn.{kind}{tag}", f"{kind} · {head_txt}", grp, hs, T, [hdim, "T"], ox,
                          top, f"{p}attn.{kind}", index=idx, transpose=True, **extra)
             tdim = "nh\u00b7T" if merged else "T"
             sc_x = ox + T + w
             max_x = sc_x + T + g
             sum_x = max_x + 1 + g
             att_x = sum_x + 1 + w
-            self.act(f"{p}attn.scores{tag}", f"attention scores, {head_txt}", grp, tr, T,
+            self.act(f"{p}attn.scores{tag}", f"scores · {head_txt}", grp, tr, T,
                      [tdim, "T"], sc_x, y, f"{p}attn.scores", index=idx, **extra)
-            self.act(f"{p}attn.att.max{tag}", f"score row max, {head_txt}", grp, tr, 1,
+            self.act(f"{p}attn.att.max{tag}", f"row max · {head_txt}", grp, tr, 1,
                      [tdim, "1"], max_x, y, f"{p}attn.att.max", index=idx, role="aggregate",
                      **extra)
-            self.act(f"{p}attn.att.sum{tag}", f"row sum of exp, {head_txt}", grp, tr, 1,
+            self.act(f"{p}attn.att.sum{tag}", f"Σ exp · {head_txt}", grp, tr, 1,
                      [tdim, "1"], sum_x, y, f"{p}attn.att.sum", index=idx, role="aggregate",
                      **extra)
-            self.act(f"{p}attn.att{tag}", f"attention (softmax), {head_txt}", grp, tr, T,
+            self.act(f"{p}attn.att{tag}", f"att · {head_txt}", grp, tr, T,
                      [tdim, "T"], att_x, y, f"{p}attn.att", index=idx, **extra)
             out_top = y + max(2 * (hs + g), tr + w)
-            self.act(f"{p}attn.head_out{tag}", f"head output att @ V, {head_txt}", grp, hs, T,
+            self.act(f"{p}attn.head_out{tag}", f"att @ v · {head_txt}", grp, hs, T,
                      [hdim, "T"], att_x, out_top, f"{p}attn.head_out", index=idx, transpose=True,
                      **extra)
 
@@ -467,22 +467,22 @@ class _Layout:
         """ln_f left of the last x (like a row A); logits, then probs, down the spine; lm_head
         left of the logits."""
         T, C, V, g, w, cv = self.T, self.C, self.V, self.g, self.w, self.cv
-        self.layer_norm("ln_f", "ln_f", "final layer norm", y, self.a_left, stream, "ln_f",
+        self.layer_norm("ln_f", "ln_f", "ln_f", y, self.a_left, stream, "ln_f",
                         self.a_right + g)
         grp = "output"
         y += C + self.row_gap()
-        self.act("logits", "logits lm_head(ln_f)", grp, V, T, ["vocab", "T"], self.res_left, y,
+        self.act("logits", "logits", grp, V, T, ["vocab", "T"], self.res_left, y,
                  "logits", transpose=True, cell=cv)
-        self.param("lm_head.weight", "language-model head lm_head", grp, V, C, ["vocab", "C"],
+        self.param("lm_head.weight", "lm_head", grp, V, C, ["vocab", "C"],
                    self.res_left - w - C * cv, y, cell=cv)
         y += V * cv + w
-        self.act("probs.max", "logit max", grp, 1, T, ["1", "T"], self.res_left, y, "probs.max",
+        self.act("probs.max", "max", grp, 1, T, ["1", "T"], self.res_left, y, "probs.max",
                  role="aggregate", cell=cv)
         y += cv + g
-        self.act("probs.sum", "sum of exp", grp, 1, T, ["1", "T"], self.res_left, y, "probs.sum",
+        self.act("probs.sum", "Σ exp", grp, 1, T, ["1", "T"], self.res_left, y, "probs.sum",
                  role="aggregate", cell=cv)
         y += cv + w
-        self.act("probs", "probabilities softmax(logits)", grp, V, T, ["vocab", "T"], self.res_left,
+        self.act("probs", "probs", grp, V, T, ["vocab", "T"], self.res_left,
                  y, "probs", transpose=True, cell=cv)
 
     # -- the scene --------------------------------------------------------------

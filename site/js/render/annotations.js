@@ -6,7 +6,7 @@
 //    sign (+, @, softmax, GELU, norm, ...) just outside the output block;
 //  - dimension marks: a bracket along a focused block's columns and one along its rows,
 //    named with the config's sizes (T = 11, C = 48, hs = 16, 4C = 192, V = 3);
-//  - tokens: the letters (and positions) of the input above `idx`, the vocabulary above the
+//  - tokens: the letters of the input above `idx` (their positions above them), the vocabulary above the
 //    columns of `wte` and beside the rows of `lm_head`, `logits` and `probs`;
 //  - groups (overviews only): the name of each main part of the model (layout groups) in the
 //    margin beside it, with a line to it (the framing keeps GROUP_MARGIN px free each side).
@@ -24,7 +24,7 @@ const BADGE_GAP = 16;        // from the output block's edge to the badge's cent
 const DIM_GAP = 5;           // from a block's edge to its dimension bracket
 const DIM_TICK = 4;
 const MAX_DIM_BLOCKS = 6;
-const LABEL_BAND = 16;       // kept free above a focused block for its label
+const LABEL_BAND = 30;       // kept free above a focused block for its label (two lines)
 const GROUP_KINDS = new Set(["embedding", "attn", "mlp", "output"]);   // the parts named in overviews
 export const GROUP_MARGIN = 180;   // px an overview keeps free on each side for the names
 
@@ -265,7 +265,8 @@ export class Annotations {
       const dx = ix - cx(out), dy = iy - cy(out);
       let bx, by, ex, ey;
       const aspect = out.w / Math.max(out.h, 1);
-      if (Math.abs(dx) * (1 / Math.max(aspect, 0.2)) > Math.abs(dy)) {        // inputs left or right
+      const beside = Math.abs(dx) * (1 / Math.max(aspect, 0.2)) > Math.abs(dy);     // inputs left or right
+      if (beside) {
         bx = dx < 0 ? out.x - BADGE_GAP : out.x + out.w + BADGE_GAP;
         by = Math.min(Math.max(iy, out.y + BADGE / 2), out.y + out.h - BADGE / 2);
         ex = dx < 0 ? out.x : out.x + out.w; ey = by;
@@ -273,6 +274,13 @@ export class Annotations {
         by = dy < 0 ? out.y - BADGE_GAP : out.y + out.h + BADGE_GAP;
         bx = Math.min(Math.max(ix, out.x + BADGE / 2), out.x + out.w - BADGE / 2);
         ex = bx; ey = dy < 0 ? out.y : out.y + out.h;
+      }
+      // keep the badge off the labels' bands and the texts placed so far: slide it along the
+      // output's side (down a side, or right along the top or bottom)
+      const hits = (q) => placed.some((o) => q.x < o.x + o.w && q.x + q.w > o.x && q.y < o.y + o.h && q.y + q.h > o.y);
+      for (let k = 0; k < 12 && hits({ x: bx - BADGE / 2, y: by - BADGE / 2, w: BADGE, h: BADGE }); k++) {
+        if (beside) { by = Math.min(by + BADGE, out.y + out.h - BADGE / 2); ey = by; }
+        else { bx = Math.min(bx + BADGE, out.x + out.w - BADGE / 2); ex = bx; }
       }
       const badge = { x: bx - BADGE / 2, y: by - BADGE / 2, w: BADGE, h: BADGE };
       const wide = op.sign.length > 2;
@@ -307,7 +315,8 @@ export class Annotations {
     const t = this.tokens;
     if (!t) return;
     const vocabLabel = (k) => (t.vocab[k] === undefined ? String(k) : JSON.stringify(t.vocab[k]).slice(1, -1) || "␣");
-    const columns = (id, labelOf, below) => {
+    // row 0: just above the block; row 1: above row 0 (the positions over the letters)
+    const columns = (id, labelOf, row, cls = "token") => {
       const r = blockRects.get(id), b = this._block(id);
       if (!r || !b) return;
       const cw = r.w / b.cols;
@@ -317,9 +326,9 @@ export class Annotations {
         const text = labelOf(c);
         if (text === null) continue;
         const h = font + 4;
-        const box = { x: r.x + c * cw, y: below ? r.y + r.h + 2 : r.y - h - 2, w: cw, h };
+        const box = { x: r.x + c * cw, y: r.y - (h + 1) * (row + 1) - 1, w: cw, h };
         if (!this._free(box, id, blockRects, placed, width, height)) continue;
-        const el = this._text(`tok:${id}:${c}:${below ? 1 : 0}`, "token", text, "token", id);
+        const el = this._text(`tok:${id}:${c}:${row}`, cls, text, "token", id);
         el.style.fontSize = `${font.toFixed(1)}px`;
         el.style.width = `${cw.toFixed(1)}px`;
         this._place(el, box);
@@ -345,9 +354,9 @@ export class Annotations {
       }
     };
     const tokens = t.tokens || [];
-    columns("idx", (c) => (c < tokens.length ? vocabLabel(tokens[c]) : null), false);
-    columns("idx", (c) => String(c), true);
-    columns("wte.weight", (c) => vocabLabel(c), false);
+    columns("idx", (c) => (c < tokens.length ? vocabLabel(tokens[c]) : null), 0);
+    columns("idx", (c) => String(c), 1, "token position");
+    columns("wte.weight", (c) => vocabLabel(c), 0);
     for (const id of ["lm_head.weight", "logits", "probs"]) rows(id, vocabLabel);
   }
 

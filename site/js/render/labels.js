@@ -34,7 +34,7 @@ const LINE = 13;         // name line height
 const SHAPE_LINE = 12;   // shape line height
 const GAP = 2;           // between a block and its label
 const CLEAR = 6;         // free space a label below its block keeps above the next block
-const WRAP_MIN = 90;     // narrowest wrap width
+const WRAP_MIN = 100;    // narrowest wrap width
 const BESIDE_WRAP = 150; // wrap width of a label beside its block
 const MAX_LINES = 3;
 const BIN = 64;          // obstacle grid cell, px
@@ -196,7 +196,8 @@ export class Labels {
           stamp[k] = q;
           const o = owner[k];
           if (o === self || (labelsOnly && o !== -2)) continue;
-          if (x < b[k * 4] + b[k * 4 + 2] && x + w > b[k * 4] && y < b[k * 4 + 1] + b[k * 4 + 3] && y + h > b[k * 4 + 1]) {
+          // a pixel of slack: boxes that only touch (a label right above a neighbour's top edge) are free
+          if (x < b[k * 4] + b[k * 4 + 2] - 1 && x + w > b[k * 4] + 1 && y < b[k * 4 + 1] + b[k * 4 + 3] - 1 && y + h > b[k * 4 + 1] + 1) {
             return false;
           }
         }
