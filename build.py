@@ -484,6 +484,8 @@ def scene_data(b: Builder, model, trace, T: int) -> str:
 
     scene = layout.scene(model.config, T=T)
     values = scene_values.block_values(scene, trace, model.state_dict())
+    scene["scale_views"] = layout.scale_views()     # the size buttons over the 3D view
+    scene["tokens"] = {"vocab": list(model.vocab.tokens), "tokens": [int(i) for i in trace["idx"][0]]}
     data, offsets = scene_values.pack(scene, values)
     b.write("data/scene.json", json.dumps(scene, separators=(",", ":")))
     b.write("data/values.bin", data)

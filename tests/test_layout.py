@@ -136,13 +136,15 @@ def test_block_fields_and_labels():
     s = layout.scene(SORT)
     assert s["version"] == 1 and s["config"] == SORT.to_dict()
     by_id = layout.block_index(s)
-    assert by_id["h.0.attn.q[1]"]["label"] == "Q, block 0, head 1 (hs\u00d7T)"
-    assert by_id["h.2.mlp.c_proj.weight"]["label"] == "MLP c_proj weights, block 2 (C\u00d74C)"
+    assert by_id["h.0.attn.q[1]"]["label"] == "q · head 1"
+    assert by_id["h.2.mlp.c_proj.weight"]["label"] == "mlp c_proj"
+    assert by_id["h.2.x"]["label"] == "x after block 2"
     assert by_id["x"]["dims"] == ["C", "T"] and (by_id["x"]["rows"], by_id["x"]["cols"]) == (48, 11)
     for b in s["blocks"]:
         assert b["role"] in ("parameter", "activation", "aggregate")
         assert b["group"] in s["groups"]
-        assert len(b["dims"]) == 2 and "\u00d7".join(b["dims"]) in b["label"]
+        # a short name (the code's), the dims apart: the 3D view writes them on the shape line
+        assert len(b["dims"]) == 2 and b["label"] and len(b["label"]) <= 32 and "\u00d7" not in b["label"]
         assert len(b["pos"]) == 3 and b["cell"] > 0
     assert by_id["h.0.ln_1.mean"]["role"] == "aggregate"
     assert by_id["probs.sum"]["role"] == "aggregate"
@@ -167,13 +169,37 @@ def test_residual_stream_is_one_central_column_in_forward_order():
             assert abs(b["pos"][0] + b["cols"] * b["cell"] / 2) < 1e-9, n   # centred on x = 0
             tops.append(b["pos"][1])
         assert tops == sorted(tops, reverse=True) and len(set(tops)) == len(tops)
-        # forward order from the top down: each layer's groups below the previous ones
+        # forward order from the top down: no step starts above the one before it
         g = s["groups"]
-        seq = ["embedding"] + [f"h.{i}.{k}" for i in range(config.n_layer)
-                               for k in ("ln_1", "attn", "proj", "ln_2", "mlp")] + ["ln_f", "output"]
+        seq = ["idx", "x"] + [f"h.{i}.{k}" for i in range(config.n_layer)
+                              for k in ("ln_1", "attn.q[0]", "attn.out", "ln_2", "mlp.fc", "mlp.gelu", "x")]
+        seq += ["ln_f", "logits", "probs"]
         for a, b in zip(seq, seq[1:]):
-            assert g[b]["bounds"]["max"][1] <= g[a]["bounds"]["max"][1], (a, b)
-            assert g[b]["bounds"]["min"][1] < g[a]["bounds"]["min"][1], (a, b)
+            assert by_id[b]["pos"][1] <= by_id[a]["pos"][1] + 1e-9, (a, b)
+        # attention hangs left of the spine, the MLP right of it
+        assert g["h.0.attn"]["bounds"]["max"][0] < by_id["x"]["pos"][0]
+        assert by_id["h.0.mlp.fc"]["pos"][0] >= by_id["x"]["pos"][0] + by_id["x"]["cols"]
+
+
+def test_each_residual_add_meets_its_operands():
+    """A residual addition's three blocks are neighbours: the stream in directly above the sum
+    on the spine (one row apart), the update level with the sum, beside it."""
+    for config in (SORT, TWELVE):
+        by_id = layout.block_index(layout.scene(config))
+        C = config.n_embd
+        for i in range(config.n_layer):
+            stream = by_id[f"h.{i - 1}.x" if i else "x"]
+            for upd, out in ((f"h.{i}.attn.out", f"h.{i}.x_attn"), (f"h.{i}.mlp.out", f"h.{i}.x")):
+                U, O = by_id[upd], by_id[out]
+                assert U["pos"][1] == O["pos"][1], (upd, out)                          # level
+                gap = min(abs(U["pos"][0] - (O["pos"][0] + O["cols"])), abs(O["pos"][0] - (U["pos"][0] + U["cols"])))
+                assert gap <= 2 + 2 + max(2, round(C / 16)) + layout.LABEL_LANE + 1e-9, (upd, out, gap)  # beside it
+            x_attn = by_id[f"h.{i}.x_attn"]
+            below = stream["pos"][1] - x_attn["pos"][1] - C
+            assert 0 < below <= max(C, 3 * (C // config.n_head) + 2) + max(6, round(C / 8)) + 4, (i, below)
+            # the layer norm of each sub-block is level with its input, beside the spine
+            assert by_id[f"h.{i}.ln_1"]["pos"][1] == stream["pos"][1]
+            assert by_id[f"h.{i}.ln_2"]["pos"][1] == x_attn["pos"][1]
 
 
 def test_weights_sit_beside_what_they_produce():
@@ -184,17 +210,29 @@ def test_weights_sit_beside_what_they_produce():
         assert W["pos"][1] == O["pos"][1], (w, out)                  # rows level
         assert W["pos"][0] + W["cols"] * W["cell"] < O["pos"][0], (w, out)
 
+    def beside_and_level(w, out):
+        W, O = by_id[w], by_id[out]
+        assert W["pos"][1] == O["pos"][1], (w, out)                  # rows level
+        assert (W["pos"][0] + W["cols"] * W["cell"] < O["pos"][0]
+                or O["pos"][0] + O["cols"] * O["cell"] < W["pos"][0]), (w, out)
+
     for h in range(3):
         for k in "qkv":
             left_of_and_level(f"h.0.attn.c_attn.{k}.weight[{h}]", f"h.0.attn.{k}[{h}]")
             left_of_and_level(f"h.0.attn.c_attn.{k}.bias[{h}]", f"h.0.attn.c_attn.{k}.weight[{h}]")
     left_of_and_level("h.1.attn.c_proj.weight", "h.1.attn.out")
-    left_of_and_level("h.1.mlp.c_proj.weight", "h.1.mlp.out")
+    beside_and_level("h.1.mlp.c_proj.weight", "h.1.mlp.out")    # the MLP hangs right of the spine
     left_of_and_level("lm_head.weight", "logits")
-    left_of_and_level("wte.weight", "tok_emb")
-    left_of_and_level("h.1.mlp.c_fc.weight", "h.1.ln_2")        # c_fc^T is level with its input
+    beside_and_level("wte.weight", "tok_emb")
+    beside_and_level("h.1.mlp.c_fc.weight", "h.1.ln_2")        # c_fc^T is level with its input
     fc, w = by_id["h.1.mlp.fc"], by_id["h.1.mlp.c_fc.weight"]
     assert fc["pos"][0] == w["pos"][0] and fc["cols"] == w["cols"] and fc["pos"][1] < w["pos"][1]
+    # a head's scores and softmax stand level with its queries; its output level with its values
+    for h in range(3):
+        q, sc = by_id[f"h.0.attn.q[{h}]"], by_id[f"h.0.attn.scores[{h}]"]
+        assert sc["pos"][1] == q["pos"][1] and sc["pos"][0] > q["pos"][0] + q["cols"]
+        v, out = by_id[f"h.0.attn.v[{h}]"], by_id[f"h.0.attn.head_out[{h}]"]
+        assert out["pos"][1] == v["pos"][1] and out["pos"][0] == by_id[f"h.0.attn.att[{h}]"]["pos"][0]
 
 
 def test_heads_stand_side_by_side():
@@ -203,7 +241,8 @@ def test_heads_stand_side_by_side():
         blocks = [by_id[f"h.3.attn.{kind}[{h}]"] for h in range(12)]
         assert len({b["pos"][1] for b in blocks}) == 1, kind
         xs = [b["pos"][0] for b in blocks]
-        assert xs == sorted(xs) and len(set(xs)) == 12, kind
+        # head 0 nearest to the spine (rightmost), the others further left
+        assert xs == sorted(xs, reverse=True) and len(set(xs)) == 12, kind
 
 
 def test_deep_models_wrap_into_columns():

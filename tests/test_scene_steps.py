@@ -62,7 +62,7 @@ def test_every_step_becomes_a_valid_renderer_step(world):
             cam = out["camera"]
             assert cam is not None, where
             if "center" in cam:
-                assert cam["direction"] == [0, 0, 1] and cam["distance"] > 0
+                assert cam["direction"] == scene_steps.VIEW_DIRECTION and cam["distance"] > 0
             else:
                 assert cam["ids"] and all(known(n) for n in cam["ids"])
             assert out["speed"] == 2.0 and out["reduced"] is False
@@ -103,19 +103,6 @@ def test_dim_others_and_views(world):
     assert scene_steps.view_groups("h.1", scene) == ["h.1.ln_1", "h.1.attn", "h.1.proj", "h.1.ln_2", "h.1.mlp"]
     assert scene_steps.view_groups("output", scene) == ["ln_f", "output"]
     assert scene_steps.view_groups("nowhere", scene) is None
-
-
-def test_a_spread_out_focus_names_where_its_animation_ends(world):
-    """The page frames the primary block (the animation's result) when the focus is too spread out."""
-    scene = world["scene"]
-    for phase, step_id, want in (("projection", "residual", ["h.0.x_attn"]), ("output", "append", ["idx"]),
-                                 ("attention", "one_score", ["h.0.attn.scores[0]"])):
-        step = walkthrough.render_step(phase, step_id, world["ctx"])
-        cam = scene_steps.scene_step(step, scene)["camera"]
-        assert cam["primary"] == want, (phase, step_id, cam)
-        assert set(want) <= set(cam["ids"])
-    no_animation = scene_steps.scene_step({"focus": ["x"], "camera": {"blocks": ["x"]}}, scene)
-    assert no_animation["camera"]["primary"] == []
 
 
 def test_tooltip_parts_carry_the_trace_value_and_terms(world):

@@ -6,7 +6,7 @@
 //   copyText(text) -> Promise<boolean>                          the clipboard, with a fallback
 // Nothing here knows about models or the walkthrough.
 
-import { PALETTE } from "./render/colors.js";
+import { PALETTE, cellCss, css } from "./render/colors.js";
 
 const DB_NAME = "llmviz-live";
 const STORE = "models";
@@ -56,12 +56,6 @@ export async function clearSaved() {
 
 // ---- the inspector's heatmap: the renderer's colours, scaled to the block's largest |value|
 
-function mix(a, b, t) {
-  const ch = (hex, s) => (hex >> s) & 255;
-  const c = (s) => Math.round(ch(a, s) + (ch(b, s) - ch(a, s)) * t);
-  return `rgb(${c(16)},${c(8)},${c(0)})`;
-}
-
 const MAX_W = 640;
 const MAX_H = 420;
 
@@ -77,15 +71,13 @@ export function heatmap(canvas, values, rows, cols, role, selected) {
   const ctx = canvas.getContext("2d");
   let peak = 0;
   for (const v of vals) if (Number.isFinite(v)) peak = Math.max(peak, Math.abs(v));
-  const pos = PALETTE[role] ?? PALETTE.activation;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const v = vals[r * cols + c];
       if (!Number.isFinite(v)) {
         ctx.fillStyle = "#1a1d24";
       } else {
-        const t = peak > 0 ? Math.abs(v) / peak : 0;
-        ctx.fillStyle = mix(PALETTE.zero, v < 0 ? PALETTE.negative : pos, t);
+        ctx.fillStyle = cellCss(v, peak > 0 ? 1 / peak : 0, role);
       }
       ctx.fillRect(c * px, r * px, px, px);
     }
@@ -98,7 +90,7 @@ export function heatmap(canvas, values, rows, cols, role, selected) {
   }
   if (selected && selected.length === 2) {
     const [r, c] = selected;
-    ctx.strokeStyle = "#" + PALETTE.highlight.toString(16).padStart(6, "0");
+    ctx.strokeStyle = css(PALETTE.highlight);
     ctx.lineWidth = 2;
     ctx.strokeRect(c * px + 1, r * px + 1, Math.max(px - 2, 2), Math.max(px - 2, 2));
   }

@@ -1,43 +1,49 @@
 // The llmviz 3D view: the public API that the page (Python, through Pyodide) calls.
 //
 //   const r = createRenderer(element);      // throws an Error when WebGL2 is missing
-//   r.setScene(sceneJson);                   // blocks from llmviz.layout.scene(config)
+//   r.setScene(sceneJson);                   // blocks from llmviz.viz.layout.scene(config)
 //   r.setValues("h.0.attn.q[1]", float32);   // row-major rows*cols values of one block
 //   r.highlight(["h.0.attn"], {"x": [[0, 2, 48, 3]]});  // blocks, and cell ranges
 //   r.dim(["*"]);                             // fade blocks
+//   r.annotate(["x", "h.0.ln_1"]);            // operation arrows and dimension marks for these
+//   r.setTokens({vocab: ["A", "B", "C"], tokens: [2, 1, 0]});   // letters over idx, logits...
 //   await r.flyTo("h.0.attn.q[1]", 1.0);      // eased camera flight; 0 seconds jumps
 //   r.onPick(({id, row, col, index}) => ...); // hover; called with null off the blocks
 //   r.onClick(...)                            // the same on click (null off the blocks)
 //
-// Names in highlight / dim / flyTo: a block id; a per-head stem ("h.0.attn.q" = every
-// "h.0.attn.q[h]"); a group ("h.0.attn") or a group prefix ("h.0" = the whole layer);
-// "*" = every block. Cell ranges are [r0, c0, r1, c1], half-open like Python slices
-// (rows r0..r1-1, cols c0..c1-1). highlight() and dim() replace the previous set;
+// Names in highlight / dim / flyTo / boxes: a block id; a per-head stem ("h.0.attn.q" =
+// every "h.0.attn.q[h]"); a group ("h.0.attn") or a group prefix ("h.0" = the whole
+// layer); "*" = every block. Cell ranges are [r0, c0, r1, c1], half-open like Python
+// slices (rows r0..r1-1, cols c0..c1-1). highlight() and dim() replace the previous set;
 // pass [] to clear. A highlighted block, and highlighted cells, are never faded, so
 // dim(["*"]) + highlight(focus) puts the focus forward. Python values can be passed
 // as they come through Pyodide: typed arrays, lists, dicts (Maps or proxies), numpy
 // arrays as proxies (copied through the buffer protocol).
 //
-// For animations (render/anim.js) and tools: addObject/removeObject (temporary three.js
-// objects), addTicker(fn) (fn(now) runs before each frame while it returns true),
-// block(id) (geometry, role and a view of the values), project([x, y, z]) (CSS pixels in
-// the container), blockIds(), state() (what is highlighted/dimmed).
+// For animations (render/anim.js), framing and tools: addObject/removeObject (temporary
+// three.js objects), addTicker(fn) (fn(now) runs before each frame while it returns
+// true), onFrame(fn) (after each frame is drawn), block(id) (geometry, role and a view of
+// the values), boxes(names) (world boxes), project([x, y, z]) (CSS pixels in the
+// container), screenRect(id), blockIds(), state() (what is highlighted/dimmed).
 //
-// The renderer only draws what it is told: it knows nothing of the walkthrough.
-// It renders on demand (camera motion, new values, highlight changes, flights), so an
-// idle page costs nothing. Controls are described in render/camera.js; keys act only
-// while the canvas has focus, and Space is never used.
+// The renderer only draws what it is told: it knows nothing of the walkthrough. It
+// renders on demand (camera motion, new values, highlight changes, flights), so an idle
+// page costs nothing. The parts: render/blocks.js (every block in one mesh),
+// render/camera.js (controls and flights), render/picking.js, render/pointer.js,
+// render/labels.js, render/annotations.js (operations, dimension marks, token letters),
+// render/legend.js, render/bench.js; styles in css/render.css. Keys act
+// only while the canvas has focus, and Space is never used.
 import * as THREE from "three";
-import { BlockScene } from "./render/scene.js";
+import { BlockScene } from "./render/blocks.js";
 import { CameraRig } from "./render/camera.js";
 import { Picker } from "./render/picking.js";
+import { PointerInput } from "./render/pointer.js";
 import { Labels } from "./render/labels.js";
-import { PALETTE, buildLegend, fitLegend } from "./render/colors.js";
-
-const CANVAS_CSS = `
-.llmviz-canvas { display: block; width: 100%; height: 100%; outline: none; touch-action: none; }
-.llmviz-canvas:focus-visible { box-shadow: inset 0 0 0 2px #4f8ff7; }
-`;
+import { Annotations } from "./render/annotations.js";
+import { PALETTE } from "./render/colors.js";
+import { buildLegend, fitLegend } from "./render/legend.js";
+import { timeFrames } from "./render/bench.js";
+import { parsed, plain } from "./render/pyvalue.js";
 
 function webgl2Context(canvas, antialias) {
   let gl = null;
@@ -52,16 +58,6 @@ function webgl2Context(canvas, antialias) {
                     "Chrome, Firefox or Safari with hardware acceleration enabled.");
   }
   return gl;
-}
-
-/**
- * Python objects arrive from Pyodide either converted (arrays, Maps) or as proxies;
- * turn both into plain JS arrays and objects.
- */
-function plain(x) {
-  if (x && typeof x.toJs === "function") x = x.toJs({ dict_converter: Object.fromEntries });
-  if (x instanceof Map) x = Object.fromEntries(x);
-  return x;
 }
 
 /** A block's values as a Float32Array: typed arrays, ArrayBuffers, plain arrays, numpy proxies. */
@@ -84,24 +80,14 @@ function floatValues(values) {
   return values;
 }
 
-function percentile(sorted, q) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
 /**
  * Create the 3D view inside `container` (an element that has a size).
  * Throws an Error with a readable message when WebGL2 is not available.
+ * options: {antialias, labels: false, legend: false}.
  */
 export function createRenderer(container, options = {}) {
   const doc = container.ownerDocument;
   const win = doc.defaultView;
-  if (!doc.getElementById("llmviz-canvas-css")) {
-    const style = doc.createElement("style");
-    style.id = "llmviz-canvas-css";
-    style.textContent = CANVAS_CSS;
-    doc.head.appendChild(style);
-  }
   if (win.getComputedStyle(container).position === "static") container.style.position = "relative";
 
   const canvas = doc.createElement("canvas");
@@ -130,15 +116,15 @@ export function createRenderer(container, options = {}) {
   let benchmarking = false;
   let disposed = false;
   let width = 1, height = 1;
-  const pickCallbacks = new Set();
-  const clickCallbacks = new Set();
   const tickers = new Set();    // animation hooks: fn(now) -> true while still moving
-  let lastPick = null;
+  const frameHooks = new Set(); // fn() after each drawn frame (overlays that follow the camera)
 
   const rig = new CameraRig(canvas, requestRender);
   const picker = new Picker(null, rig.camera);
   const labels = options.labels === false ? null : new Labels(container);
+  const annotations = options.annotations === false ? null : new Annotations(container);
   const legend = options.legend === false ? null : buildLegend(container);
+  const pointer = new PointerInput(canvas, pickAt, (p) => flyTo(p.id, 0.8));
   rig.onHome = () => flyTo("*", 0.8);
 
   function resize() {
@@ -162,8 +148,12 @@ export function createRenderer(container, options = {}) {
     frames += 1;
     if (blocks) {
       blocks.afterRender();
-      if (labels) labels.update(picker, width, height);
+      const taken = annotations ? annotations.update(picker, width, height, labels ? labels.overlayBoxes() : []) : [];
+      if (labels) labels.update(picker, width, height, taken);
       if (blocks.blocks.length && win.llmvizFirstFrame === undefined) win.llmvizFirstFrame = win.performance.now();
+    }
+    for (const fn of frameHooks) {
+      try { fn(); } catch (e) { frameHooks.delete(fn); console.error("llmviz renderer: a frame hook failed:", e); }
     }
   }
 
@@ -179,61 +169,17 @@ export function createRenderer(container, options = {}) {
     if (moving) requestRender();
   }
 
-  // ---- pointer: hover picks, clicks, double click flies to a block
-  function ndc(clientX, clientY) {
-    const r = canvas.getBoundingClientRect();
-    return [((clientX - r.left) / r.width) * 2 - 1, -((clientY - r.top) / r.height) * 2 + 1];
-  }
   function pickAt(clientX, clientY) {
     if (!blocks) return null;
     rig.camera.updateMatrixWorld();
-    const [x, y] = ndc(clientX, clientY);
-    return picker.pickNdc(x, y);
+    const r = canvas.getBoundingClientRect();
+    return picker.pickNdc(((clientX - r.left) / r.width) * 2 - 1, -((clientY - r.top) / r.height) * 2 + 1);
   }
-  function emit(callbacks, value) {
-    for (const cb of callbacks) {
-      try { cb(value); } catch (e) { console.error("llmviz renderer: a pick/click callback failed:", e); }
-    }
-  }
-  function samePick(a, b) {
-    return a === b || (a && b && a.id === b.id && a.index === b.index);
-  }
-  function hover(value) {
-    if (samePick(value, lastPick)) return;
-    lastPick = value;
-    emit(pickCallbacks, value);
-  }
-  let down = null;
-  const onPointerMove = (e) => {
-    if (e.buttons) return;                       // dragging the camera
-    hover(pickAt(e.clientX, e.clientY));
-  };
-  const onPointerLeave = () => hover(null);
-  const onPointerDown = (e) => {
-    down = { x: e.clientX, y: e.clientY, t: win.performance.now() };
-    canvas.focus({ preventScroll: true });
-  };
-  const onPointerUp = (e) => {
-    if (!down) return;
-    const moved = Math.hypot(e.clientX - down.x, e.clientY - down.y);
-    const quick = win.performance.now() - down.t < 600;
-    down = null;
-    if (moved < 5 && quick) emit(clickCallbacks, pickAt(e.clientX, e.clientY));
-  };
-  const onDoubleClick = (e) => {
-    const p = pickAt(e.clientX, e.clientY);
-    if (p) flyTo(p.id, 0.8);
-  };
-  canvas.addEventListener("pointermove", onPointerMove);
-  canvas.addEventListener("pointerleave", onPointerLeave);
-  canvas.addEventListener("pointerdown", onPointerDown);
-  canvas.addEventListener("pointerup", onPointerUp);
-  canvas.addEventListener("dblclick", onDoubleClick);
 
   // ---- API
   /** Scene JSON: an object, a JSON string, or a Python dict (proxy). Replaces any previous scene. */
   function setScene(scene) {
-    scene = typeof scene === "string" ? JSON.parse(scene) : plain(scene);
+    scene = parsed(scene);
     const next = new BlockScene(scene, renderer.capabilities.maxTextureSize);
     if (blocks) {
       scene3d.remove(blocks.mesh);
@@ -251,11 +197,12 @@ export function createRenderer(container, options = {}) {
       labels.setStates(blocks.highlighted, blocks.dimmed);
     }
     if (legend) fitLegend(legend, blocks.blocks);
+    if (annotations) annotations.setScene(scene, blocks);
     const bounds = scene.bounds && scene.bounds.min && scene.bounds.max ? scene.bounds : blocks.bounds;
     rig.setBounds(bounds);
     resize();
     rig.flyTo(rig.viewOfBox(blocks.bounds, rig.defaultDirection(), 1.05), 0);
-    lastPick = null;
+    pointer.reset();
     requestRender();
   }
 
@@ -311,6 +258,7 @@ export function createRenderer(container, options = {}) {
     return done;
   }
 
+  /** A block's rectangle on screen in CSS px of the page (viewport coordinates), or null. */
   function screenRect(id) {
     const s = need();
     rig.camera.updateMatrixWorld();
@@ -320,49 +268,36 @@ export function createRenderer(container, options = {}) {
     return { x: out.x + r.left, y: out.y + r.top, w: out.w, h: out.h };
   }
 
-  /** Render `frames` frames (orbiting the target when `orbit`) and time them. */
-  async function benchmark({ frames: count = 300, orbit = true } = {}) {
+  /**
+   * What the annotations (render/annotations.js) mark: `focus` block ids (their operations,
+   * dimension marks) and which kinds to draw ({ops, dims, tokens}: booleans, default all).
+   */
+  function annotate(focus, kinds) {
+    if (!annotations) return;
+    annotations.setFocus(plain(focus) || [], plain(kinds) || {});
+    requestRender();
+  }
+
+  /** The vocabulary and the input's token ids, for the token letters: {vocab: [...], tokens: [...]}. */
+  function setTokens(tokens) {
+    if (!annotations) return;
+    annotations.setTokens(parsed(tokens));
+    requestRender();
+  }
+
+  /** Render `frames` frames (orbiting the target when `orbit`) and time them (render/bench.js). */
+  async function benchmark(opts = {}) {
     need();
     if (benchmarking) throw new Error("a benchmark is already running");
     benchmarking = true;
-    const saved = rig.get();
-    const intervals = [], renders = [];
-    const px = new Uint8Array(4);
-    const axis = new THREE.Vector3(0, 1, 0);
-    const offset = new THREE.Vector3();
-    let last = null;
     try {
-      await new Promise((resolve) => {
-        let i = 0;
-        const step = (now) => {
-          if (orbit) {
-            offset.subVectors(rig.camera.position, rig.controls.target).applyAxisAngle(axis, (2 * Math.PI) / count);
-            rig.camera.position.copy(rig.controls.target).add(offset);
-            rig.camera.lookAt(rig.controls.target);
-          }
-          const t0 = win.performance.now();
-          draw();
-          gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);   // wait for the GPU
-          renders.push(win.performance.now() - t0);
-          if (last !== null) intervals.push(now - last);
-          last = now;
-          i += 1;
-          if (i <= count && !disposed) win.requestAnimationFrame(step);
-          else resolve();
-        };
-        win.requestAnimationFrame(step);
-      });
+      const times = await timeFrames(win, gl, rig, draw, { ...opts, alive: () => !disposed });
+      return { ...times, width, height, pixel_ratio: renderer.getPixelRatio(), blocks: blocks.blocks.length };
     } finally {
       benchmarking = false;
-      rig.set(saved);
     }
-    const a = intervals.sort((x, y) => x - y), b = renders.sort((x, y) => x - y);
-    return { frames: a.length, median_ms: percentile(a, 0.5), p90_ms: percentile(a, 0.9),
-             render_median_ms: percentile(b, 0.5), render_p90_ms: percentile(b, 0.9),
-             width, height, pixel_ratio: renderer.getPixelRatio(), blocks: blocks.blocks.length };
   }
 
-  // ---- animation API (used by render/anim.js): temporary objects, per-frame hooks, block data
   /** Add a three.js object to the scene (an animation's temporary cells); redraws. */
   function addObject(obj) { scene3d.add(obj); requestRender(); }
   function removeObject(obj) { scene3d.remove(obj); requestRender(); }
@@ -372,18 +307,19 @@ export function createRenderer(container, options = {}) {
     tickers.add(wrapped);
     requestRender();
   }
-  /** One block's geometry, role and values: {id, pos, rows, cols, cell, role, values (a view or null), scale (1 / max|value|)}. */
+  /** Call fn() after every drawn frame until the returned function is called. */
+  function onFrame(fn) { frameHooks.add(fn); requestRender(); return () => frameHooks.delete(fn); }
+  /** One block's geometry, role and values: {id, pos, rows, cols, cell, role, label, dims, values (a view or null), scale (1 / max|value|)}. */
   function block(id) {
     const s = need();
     const i = s.byId.get(id);
     if (i === undefined) return null;
     const b = s.blocks[i];
-    const n = b.rows * b.cols;
-    const hasValues = s.base[i] >= 0 && s.iState.attribute.array[i * 12 * 4 + 3] === 1;
     return { id: b.id, pos: b.pos, rows: b.rows, cols: b.cols, cell: b.cell, role: b.role, label: b.label,
-             dims: b.dims, values: hasValues ? s.values.subarray(s.base[i], s.base[i] + n) : null,
-             scale: s.iState.attribute.array[i * 12 * 4] };
+             dims: b.dims, values: s.valuesOf(i), scale: s.scaleOf(i) };
   }
+  /** World boxes of the blocks `names` select: [{id, group, rows, cols, cell, box: {min, max}}]. */
+  function boxes(names) { return blocks ? blocks.boxesOf(plain(names)) : []; }
   /** A world point in CSS pixels relative to the container's top-left corner, or null when behind the camera. */
   function project(point) {
     const v = new THREE.Vector3().fromArray(point);
@@ -403,10 +339,9 @@ export function createRenderer(container, options = {}) {
     if (!blocks) return { highlighted: [], dimmed: [], cells: {} };
     const pick = (flags) => blocks.blocks.filter((_, i) => flags[i]).map((b) => b.id);
     const cells = {};
-    const rect = blocks.iRect.attribute.array;
     blocks.blocks.forEach((b, i) => {
-      const o = i * 12 * 4;
-      if (rect[o + 2] > rect[o]) cells[b.id] = [rect[o], rect[o + 1], rect[o + 2], rect[o + 3]];
+      const box = blocks.cellsBox(i);
+      if (box) cells[b.id] = box;
     });
     return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed), cells };
   }
@@ -416,20 +351,16 @@ export function createRenderer(container, options = {}) {
     disposed = true;
     if (scheduled) win.cancelAnimationFrame(scheduled);
     resizeObserver.disconnect();
-    canvas.removeEventListener("pointermove", onPointerMove);
-    canvas.removeEventListener("pointerleave", onPointerLeave);
-    canvas.removeEventListener("pointerdown", onPointerDown);
-    canvas.removeEventListener("pointerup", onPointerUp);
-    canvas.removeEventListener("dblclick", onDoubleClick);
+    pointer.dispose();
     rig.dispose();
     if (blocks) blocks.dispose();
     if (labels) labels.dispose();
+    if (annotations) annotations.dispose();
     if (legend) legend.remove();
     renderer.dispose();
     canvas.remove();
-    pickCallbacks.clear();
-    clickCallbacks.clear();
     tickers.clear();
+    frameHooks.clear();
   }
 
   resize();
@@ -439,9 +370,11 @@ export function createRenderer(container, options = {}) {
     setValues,
     highlight,
     dim,
+    annotate,
+    setTokens,
     flyTo,
-    onPick(cb) { pickCallbacks.add(cb); return () => pickCallbacks.delete(cb); },
-    onClick(cb) { clickCallbacks.add(cb); return () => clickCallbacks.delete(cb); },
+    onPick: (cb) => pointer.onPick(cb),
+    onClick: (cb) => pointer.onClick(cb),
     pickAt,
     getCamera: () => rig.get(),
     setCamera: (cam) => { const p = rig.set(plain(cam)); requestRender(); return p; },
@@ -452,7 +385,9 @@ export function createRenderer(container, options = {}) {
     addObject,
     removeObject,
     addTicker,
+    onFrame,
     block,
+    boxes,
     blockIds,
     state,
     project,

@@ -132,6 +132,7 @@ def site(tmp_path_factory, scene) -> Path:
     out = tmp_path_factory.mktemp("renderer-site")
     shutil.copytree(ROOT / "site" / "js", out / "js")
     shutil.copytree(ROOT / "site" / "dev", out / "dev")
+    shutil.copytree(ROOT / "site" / "css", out / "css")
     vendor = out / "vendor" / "three"
     (vendor / "addons" / "controls").mkdir(parents=True)
     for name in ("three.module.js", "three.core.js"):
@@ -562,7 +563,8 @@ LABEL_STATE_JS = """() => {
 }"""
 
 
-def _overlap(a: dict, b: dict, slack: float = 0.5) -> bool:
+# the slack of render/labels.js: a label resting on a neighbour's edge (touching) does not cover it
+def _overlap(a: dict, b: dict, slack: float = 1.0) -> bool:
     return (a["x"] < b["x"] + b["w"] - slack and a["x"] + a["w"] > b["x"] + slack
             and a["y"] < b["y"] + b["h"] - slack and a["y"] + a["h"] > b["y"] + slack)
 
@@ -704,3 +706,42 @@ def test_walkthrough_steps_label_their_focused_blocks(browser, built_dist):
     finally:
         context.close()
         server.close()
+
+
+def test_one_colour_formula_for_blocks_and_heatmap(dev, scene):
+    """The block shader and the inspector's heatmap (js/live.js) colour a value as colors.js cellColor
+    does: the same values give the same colours everywhere (the heatmap once lacked the shader's curve)."""
+    target = "h.0.attn.scores[1]"
+    block = next(bl for bl in scene["blocks"] if bl["id"] == target)
+    rows, cols = block["rows"], block["cols"]
+    n = rows * cols
+    values = np.linspace(-1.0, 1.0, n).astype(np.float32)          # max |value| 1: scale 1
+    dev.js("([id, v]) => renderer.setValues(id, new Float32Array(v))", [target, values.tolist()])
+    dev.js("(id) => renderer.flyTo({ids: [id], direction: [0, 0, 1]}, 0)", target)
+    dev.settle()
+    img = dev.shot()
+    rect = dev.rect(target)
+    probe = [(r, c) for r in range(0, rows, 3) for c in range(0, cols, 4)]
+    expected = dev.js("""async ([v, probe, cols]) => {
+        const { cellColor } = await import('../js/render/colors.js');
+        return probe.map(([r, c]) => cellColor(v[r * cols + c], 1, 'activation').map((x) => Math.round(x * 255)));
+      }""", [values.tolist(), probe, cols])
+    for (r, c), want in zip(probe, expected):
+        x = int(rect["x"] + (c + 0.5) / cols * rect["w"])
+        y = int(rect["y"] + (r + 0.5) / rows * rect["h"])
+        got = img[y, x].astype(int)
+        assert np.abs(got - want).max() <= 6, f"cell ({r}, {c}) = {values[r * cols + c]:.3f}: shader {got}, cellColor {want}"
+    # the heatmap draws the same values with the same colours
+    heat = dev.js("""async ([v, probe, rows, cols]) => {
+        const { heatmap } = await import('../js/live.js');
+        const { cellColor } = await import('../js/render/colors.js');
+        const canvas = document.createElement('canvas');
+        const px = heatmap(canvas, v, rows, cols, 'activation', null);
+        const ctx = canvas.getContext('2d');
+        return probe.map(([r, c]) => {
+          const d = ctx.getImageData(c * px + Math.floor(px / 2), r * px + Math.floor(px / 2), 1, 1).data;
+          return [[d[0], d[1], d[2]], cellColor(v[r * cols + c], 1, 'activation').map((x) => Math.round(x * 255))];
+        });
+      }""", [values.tolist(), probe, rows, cols])
+    for (r, c), (got, want) in zip(probe, heat):
+        assert np.abs(np.array(got) - want).max() <= 1, f"heatmap cell ({r}, {c}): {got}, cellColor {want}"

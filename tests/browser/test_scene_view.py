@@ -1,4 +1,4 @@
-"""The 3D view of the built page (js/scene.js + llmviz.page.ui.scene_view) in Chromium.
+"""The 3D view of the built page (js/stage/bridge.js + llmviz.page.ui.scene_view) in Chromium.
 
 One page load serves the tests of this module, in order: first frame before Python,
 hover read-outs against the Trace, walkthrough steps (highlight, dim, settle), reduced
@@ -253,13 +253,20 @@ def test_scale_views_load_frame_and_come_back(booted, bundled):
     p = booted
     p.page.wait_for_function("() => !document.querySelector('.scene-scales button').disabled")
     x_before = p.js("() => Array.from(window.llmvizScene.renderer.block('x').values.slice(0, 5))")
+    config = bundled["trace"].config
     for name in ("gpt2-small", "gpt2-xl", "gpt3"):
-        want = layout.scale_scene(name)
+        want = layout.scale_lineup(name, config, "sort-abc")
         p.page.locator(f".scene-scales button[data-scale='{name}']").click()
         p.page.wait_for_function("(n) => window.llmvizScene.mode === n", arg=name)
         assert p.js("() => window.llmvizScene.renderer.blockIds().length") == len(want["blocks"])
         info = p.page.locator(".scene-scale-info").inner_text()
-        assert f"{want['param_count']:,}" in info and "no weights" in info
+        assert want["label"] in info and "no weights" in info
+        # this model and each real GPT up to this one, side by side, each named with its size
+        labels = p.js("() => [...document.querySelectorAll('.llmviz-annotation[data-kind=model]')]"
+                      ".filter((el) => el.style.display === 'block').map((el) => [el.dataset.model, el.textContent])")
+        assert [key for key, _ in labels] == [m["key"] for m in want["models"]], labels
+        for (key, text), m in zip(labels, want["models"]):
+            assert f"{m['param_count']:,}" in text, (key, text)
         # framed: the first and the last block are both on screen
         box = p.page.locator("#scene").bounding_box()
         for block_id in (want["blocks"][0]["id"], want["blocks"][-1]["id"]):
@@ -277,59 +284,7 @@ def test_scale_views_load_frame_and_come_back(booted, bundled):
     p.check_clean()
 
 
-# steps whose focus is hard to frame (review: cut off at the edge, or a few px wide), and the
-# least px the longest side of the best primary-focus block must get at 1280 x 800
-FRAMED = {
-    ("attention", "idea"): 100,           # a named view: it was cut at the right edge
-    ("attention", "one_score"): 100,      # q, k and the score, far apart
-    ("projection", "residual"): 200,      # the residual add: x far above the update (was 14 px)
-    ("projection", "update_size"): 200,
-    ("output", "append"): 200,            # the token appended to idx, far above probs (was 4 px)
-    ("attention", "every_head"): 50,      # every head's pattern, side by side (was 38 px)
-    ("stack", "last_attention"): 50,
-    ("mlp", "idea"): 100,                 # a named view: it was cut on both sides
-    ("embedding", "sum"): 200,
-}
 RECTS_JS = """(ids) => Object.fromEntries(ids.map((id) => [id, window.llmvizScene.renderer.screenRect(id)]))"""
-
-
-def _inside(r: dict, box: dict, slack: float = 1.0) -> bool:
-    return (r["x"] >= box["x"] - slack and r["y"] >= box["y"] - slack
-            and r["x"] + r["w"] <= box["x"] + box["width"] + slack
-            and r["y"] + r["h"] <= box["y"] + box["height"] + slack)
-
-
-def _outside(r: dict, box: dict) -> bool:
-    return (r["x"] + r["w"] <= box["x"] or r["x"] >= box["x"] + box["width"]
-            or r["y"] + r["h"] <= box["y"] or r["y"] >= box["y"] + box["height"])
-
-
-def test_steps_frame_their_focus_whole_and_readable(booted, bundled):
-    p = booted
-    box = p.page.locator("#scene").bounding_box()
-    for (phase, step_id), min_px in FRAMED.items():
-        where = f"{phase} {step_id}"
-        step = _scene_step(bundled, phase, step_id, {"reduced": True})
-        assert p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step) is True, where
-        framing = p.js("() => window.llmvizScene.framing")
-        highlighted = p.js("() => window.llmvizScene.renderer.state().highlighted")
-        rects = p.js(RECTS_JS, sorted(set(framing["ids"]) | set(highlighted)))
-        # what was framed is whole on screen; no highlighted block is cut by the edge
-        for block_id in framing["ids"]:
-            assert rects[block_id] and _inside(rects[block_id], box), (where, block_id, rects[block_id], box)
-        for block_id in highlighted:
-            r = rects[block_id]
-            assert r is None or _inside(r, box) or _outside(r, box), (where, "cut at the edge", block_id, r)
-        best = max(max(rects[i]["w"], rects[i]["h"]) for i in framing["primary"])
-        assert best >= min_px, (where, framing, best)
-    # a spread-out focus frames the block its animation ends in
-    step = _scene_step(bundled, "projection", "residual", {"reduced": True})
-    p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step)
-    assert "h.0.x_attn" in p.js("() => window.llmvizScene.framing.primary")
-    step = _scene_step(bundled, "output", "append", {"reduced": True})
-    p.js("(s) => window.llmvizScene.playStep(JSON.stringify(s))", step)
-    assert p.js("() => window.llmvizScene.framing.primary") == ["idx"]
-    p.check_clean()
 
 
 def test_back_from_a_scale_view_is_the_steps_view(booted, bundled):

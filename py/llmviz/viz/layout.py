@@ -47,7 +47,8 @@ bounds, blocks}``; ids ``embedding``, ``h.{i}.ln_1``, ``h.{i}.attn``, ``h.{i}.pr
 (``overview``, ``embedding``, ``h.{i}``, ``h.{i}.attn``, ``h.{i}.mlp``, ``output``:
 each ``{center, distance}`` for a camera looking along -z with ``camera.fov`` degrees
 of vertical view at aspect ``camera.aspect``), ``shown_as`` (Trace names drawn
-through other blocks: ``h.{i}.attn.qkv`` is its q, k, v blocks). Scale scenes add
+through other blocks: ``h.{i}.attn.qkv`` is its q, k, v blocks), ``ops`` (the operations
+between blocks in forward order, ``_Layout.ops``: the 3D view's operator signs and arrows). Scale scenes add
 ``name``, ``label``, ``values: "none"`` and ``param_count``.
 
 Block fields: ``id``, ``role``, ``label``, ``group``, ``rows``, ``cols``, ``dims``,
@@ -68,6 +69,8 @@ LAYERS_PER_COLUMN = 12
 CAMERA_FOV_DEG = 45.0       # the vertical field of view the ``views`` distances assume
 CAMERA_ASPECT = 1.6         # and the width / height of the view they assume
 MERGE_HEADS_ABOVE = 256     # scale scenes merge heads when n_layer * n_head exceeds this
+LABEL_ROWS = 2              # cells of extra room above a row of blocks, for their labels
+LABEL_LANE = 6              # cells of extra room each side of the spine: its blocks' labels are wider
 
 # real model sizes, for the scale views (vocab and block size as published)
 SCALE_CONFIGS: dict[str, dict] = {
@@ -90,6 +93,11 @@ def param_count(config: Any) -> int:
     return ModelShape.from_config(config).param_count(tied=True)
 
 
+def scale_views() -> list[dict]:
+    """The real GPT sizes the page offers for scale, in order: ``[{name, label}]``."""
+    return [{"name": name, "label": spec["label"].split(" (")[0]} for name, spec in SCALE_CONFIGS.items()]
+
+
 def block_index(scene_: dict) -> dict[str, dict]:
     """The scene's blocks by id."""
     return {b["id"]: b for b in scene_["blocks"]}
@@ -110,9 +118,46 @@ def scale_scene(name: str, T: int = 11) -> dict:
     out = scene(spec, T=T, merge_heads=merge)
     for block in out["blocks"]:
         block["pattern"] = "neutral"
-    out.update({"name": name, "label": label, "values": "none",
+    out.update({"name": name, "label": label, "values": "none", "ops": [],   # no operations drawn at scale
                 "param_count": param_count(spec)})
     return out
+
+
+def scale_lineup(name: str, config: Any, label: str = "this model", T: int = 11) -> dict:
+    """The model of ``config`` and the real GPTs up to ``name`` (in ``SCALE_CONFIGS`` order),
+    side by side at their real sizes, tops level: one scene, for a sense of scale. Every
+    block is drawn shape only (``"pattern": "neutral"``); block ids and groups are prefixed
+    with the model's key (``"gpt3/h.0.attn.q"``, ``"model/x"``); ``"models"`` lists each model's
+    ``{key, label, param_count, bounds}`` left to right, so the view can name them."""
+    if name not in SCALE_CONFIGS:
+        raise ValueError(f"no scale view named {name!r}; choose one of {', '.join(SCALE_CONFIGS)}")
+    keys = list(SCALE_CONFIGS)
+    shape = ModelShape.from_config(config)
+    parts = [("model", label, scene(shape, T=min(T, shape.block_size)), shape.param_count())]
+    for key in keys[:keys.index(name) + 1]:
+        one = scale_scene(key, T=T)
+        parts.append((key, one["label"], one, one["param_count"]))
+    blocks, groups, models = [], {}, []
+    x = 0.0
+    for key, text, part, count in parts:
+        lo, hi = part["bounds"]["min"], part["bounds"]["max"]
+        dx, dy = x - lo[0], -hi[1]                # left edge at x, top at y = 0
+        for b in part["blocks"]:
+            nb = dict(b, id=f"{key}/{b['id']}", group=f"{key}/{b['group']}", pattern="neutral")
+            nb["pos"] = [_num(b["pos"][0] + dx), _num(b["pos"][1] + dy), b["pos"][2]]
+            blocks.append(nb)
+        for gid, g in part["groups"].items():
+            groups[f"{key}/{gid}"] = dict(g, blocks=[f"{key}/{i}" for i in g["blocks"]])
+        width, height = hi[0] - lo[0], hi[1] - lo[1]
+        models.append({"key": key, "label": text, "param_count": count,
+                       "bounds": {"min": [_num(x), _num(-height), lo[2]], "max": [_num(x + width), 0.0, hi[2]]}})
+        x += width + max(40.0, 0.08 * width)
+    lo, hi = _bounds(blocks)
+    big = SCALE_CONFIGS[name]
+    return {"version": SCENE_VERSION, "name": name, "label": big["label"], "values": "none",
+            "param_count": param_count({k: v for k, v in big.items() if k != "label"}),
+            "blocks": blocks, "groups": groups, "models": models, "ops": [], "views": {},
+            "bounds": {"min": lo, "max": hi}, "camera": {"fov": CAMERA_FOV_DEG, "aspect": CAMERA_ASPECT}}
 
 
 def scene(config: Any, T: int | None = None, *, merge_heads: bool = False) -> dict:
@@ -151,17 +196,14 @@ class _Layout:
         self.x_shift = 0.0
         # the residual column, the work column A, and the gap between them (gamma, beta)
         self.res_left = -T / 2
-        self.a_right = self.res_left - (2 + 2 * self.g + self.w)
+        self.a_right = self.res_left - (2 + 2 * self.g + self.w + LABEL_LANE)
         self.a_left = self.a_right - T
 
     # -- placing -------------------------------------------------------------
 
-    def dims_label(self, dims) -> str:
-        return "\u00d7".join(dims)
-
     def add(self, id_: str, role: str, text: str, group: str, rows: int, cols: int,
             dims: list, x: float, top: float, cell: float = 1.0, **source) -> dict:
-        block = {"id": id_, "role": role, "label": f"{text} ({self.dims_label(dims)})",
+        block = {"id": id_, "role": role, "label": text,
                  "group": group, "rows": int(rows), "cols": int(cols), "dims": list(dims),
                  "pos": [_num(x + self.x_shift), _num(-top), 0.0], "cell": _num(cell)}
         block.update(source)
@@ -187,138 +229,186 @@ class _Layout:
         return self.add(id_, "parameter", text, group, rows, cols, dims, x, top, cell, **src)
 
     # -- sections -------------------------------------------------------------
+    #
+    # The residual stream is a spine at x = -T/2 .. T/2. Each transformer block hangs its
+    # attention on the left of the spine and its MLP on the right, so that every residual
+    # addition happens where its three blocks meet:
+    #
+    #   row A, level with the stream in (s):  heads band | ln_1 | s
+    #   row B:                  y | c_proj | attn.out | x_attn | ln_2 | c_fc (C x 4C)
+    #                                                           fc, gelu (T x 4C) under c_fc
+    #   row D:                                         block x | mlp.out | c_proj (C x 4C)
+    #
+    # and the next block's row A is level with its stream in, the block x. The embedding
+    # tables sit right of x (left of x is the first block's row A); the output continues
+    # down the spine: ln_f left of the last x, then logits and probs on the spine.
 
     def build(self) -> dict:
-        y = self.embedding(0.0)
-        block_top = y + self.M
+        y = self.embedding(0.0)           # the top of x, the first stream in
+        block_top = y
         col_width = self.layer_width() + 2 * self.M
-        last_x = None
+        last_x = "x"
         for i in range(self.L):
             col, row = divmod(i, LAYERS_PER_COLUMN)
-            if row == 0:
-                y = block_top
+            if row == 0 and i:
+                y = block_top + self.C + self.M       # a new column: below the embedding's row
             self.x_shift = col * col_width
-            y = self.layer(i, y + self.M)
-            y += self.M
+            y = self.layer(i, y, last_x)
             last_x = f"h.{i}.x"
-        src = last_x or "x"
-        y = self.layer_norm("ln_f", "ln_f", "final layer norm", y + self.M, src, "ln_f")
-        self.output(y)
+        self.output(y, last_x)
         return self.finish()
 
+    # x positions (before x_shift) of the lanes beside the spine
+    @property
+    def res_right(self) -> float:
+        return self.res_left + self.T
+
+    @property
+    def b_left(self) -> float:
+        """Lane B, right of the spine (ln_2, the MLP's output), past gamma and beta of ln_2."""
+        return self.res_right + (2 + 2 * self.g + self.w + LABEL_LANE)
+
     def layer_width(self) -> float:
-        """Width of one layer, from its leftmost block to the residual's right edge."""
-        T, C = self.T, self.C
-        lefts = [self.a_right - self.heads_band_width(),
-                 self.a_left - self.w - 4 * C - self.g - 1,
-                 self.a_left - self.w - C - self.g - 1]
-        return T / 2 - min(lefts)
+        """Width of one transformer block, from its leftmost block to its rightmost."""
+        left = min(self.a_left - self.M - self.heads_band_width(), self.proj_left())
+        right = self.mlp_left() + 4 * self.C
+        return right - left
+
+    def mlp_left(self) -> float:
+        """Left edge of the MLP's weights and activations (right of lane B, room for c_proj's bias)."""
+        return self.b_left + self.T + self.w + (1 + self.g if self.bias else 0)
+
+    def proj_left(self) -> float:
+        """Left edge of row B's left side: y | c_proj bias | c_proj weights | attn.out."""
+        return self.a_left - self.w - self.C - self.g - 1 - self.w - self.T
+
+    def row_gap(self) -> float:
+        """The gap above a row: room for a layer norm's mean and rstd rows above its output, and
+        for the labels of the blocks below (LABEL_ROWS)."""
+        return max(self.M, 2 + 2 * self.g + self.w) + LABEL_ROWS
 
     def embedding(self, y: float) -> float:
-        T, C, V, g, w = self.T, self.C, self.V, self.g, self.w
+        T, C, V, w, M = self.T, self.C, self.V, self.w, self.M
         grp = "embedding"
-        self.act("idx", "token indices idx", grp, 1, T, ["1", "T"], self.res_left, y, "idx")
-        y += 1 + self.M
-        # token embedding: wte (drawn C x vocab, one column per token) -> tok_emb in column A
-        self.act("tok_emb", "token embeddings tok_emb", grp, C, T, ["C", "T"], self.a_left, y,
+        self.act("idx", "idx (tokens)", grp, 1, T, ["1", "T"], self.res_left, y, "idx")
+        y += 1 + M + LABEL_ROWS
+        # x = tok_emb + pos_emb on the spine; right of it tok_emb, wte, pos_emb, wpe
+        self.act("x", "x = tok_emb + pos_emb", grp, C, T, ["C", "T"],
+                 self.res_left, y, "x", transpose=True)
+        tok_left = self.res_right + w + 1
+        self.act("tok_emb", "tok_emb", grp, C, T, ["C", "T"], tok_left, y,
                  "tok_emb", transpose=True)
         cv = self.cv
-        self.param("wte.weight", "token embedding table wte", grp, C, V,
-                   ["C", "vocab"], self.a_left - w - V * cv, y, transpose=True, cell=cv)
-        self.act("x", "input embedding x = tok_emb + pos_emb", grp, C, T, ["C", "T"],
-                 self.res_left, y, "x", transpose=True)
-        # position embedding: pos_emb right of the residual, wpe beyond it
-        pos_left = self.res_left + T + (2 + 2 * g + w)
-        self.act("pos_emb", "position embeddings pos_emb", grp, C, T, ["C", "T"], pos_left, y,
+        wte_left = tok_left + T + w
+        self.param("wte.weight", "wte", grp, C, V,
+                   ["C", "vocab"], wte_left, y, transpose=True, cell=cv)
+        pos_left = wte_left + V * cv + M
+        self.act("pos_emb", "pos_emb", grp, C, T, ["C", "T"], pos_left, y,
                  "pos_emb", index=(), transpose=True)
-        self.param("wpe.weight", "position embedding table wpe", grp, C,
+        self.param("wpe.weight", "wpe", grp, C,
                    self.shape.block_size, ["C", "block_size"], pos_left + T + w, y, transpose=True)
-        return y + C
+        return y
 
-    def layer_norm(self, name: str, group: str, text: str, y: float, src: str,
-                   pname: str) -> float:
-        """mean and rstd rows above the output in column A; gamma, beta right of it."""
-        T, C, g = self.T, self.C, self.g
-        self.act(name + ".mean", f"{text}: mean", group, 1, T, ["1", "T"], self.a_left, y,
+    def layer_norm(self, name: str, group: str, text: str, top: float, left: float, src: str,
+                   pname: str, params_left: float) -> None:
+        """The output (C x T) at (left, top), its mean and rstd rows above it, gamma and beta
+        columns from params_left (beside the output, on the spine's side)."""
+        C, T, g, w = self.C, self.T, self.g, self.w
+        self.act(name + ".mean", f"{text} mean", group, 1, T, ["1", "T"], left, top - (2 + g + w),
                  name + ".mean", role="aggregate")
-        self.act(name + ".rstd", f"{text}: 1/std", group, 1, T, ["1", "T"], self.a_left,
-                 y + 1 + g, name + ".rstd", role="aggregate")
-        y += 2 + g + self.w
-        self.act(name, f"{text} output", group, C, T, ["C", "T"], self.a_left, y, name,
+        self.act(name + ".rstd", f"{text} 1/std", group, 1, T, ["1", "T"], left, top - (1 + w),
+                 name + ".rstd", role="aggregate")
+        self.act(name, f"{text}", group, C, T, ["C", "T"], left, top, name,
                  transpose=True, input=src)
-        self.param(pname + ".weight", f"{text}: gamma (weight)", group, C, 1, ["C", "1"],
-                   self.a_right + g, y)
+        p = pname
+        self.param(p + ".weight", f"{text} γ", group, C, 1, ["C", "1"], params_left, top)
         if self.bias:
-            self.param(pname + ".bias", f"{text}: beta (bias)", group, C, 1, ["C", "1"],
-                       self.a_right + 2 * g + 1, y)
-        self.ln_top = y
-        return y + C
+            self.param(p + ".bias", f"{text} β", group, C, 1, ["C", "1"],
+                       params_left + 1 + g, top)
 
     # -- attention ------------------------------------------------------------
 
     def head_width(self) -> float:
+        """One head: Q, K, V (bias | weights | vectors), then the attention column right of them."""
         T, C, g, w = self.T, self.C, self.g, self.w
-        return max(1 + g + C + w + T, 2 * T + 2 + 2 * g + w)
+        return 1 + g + C + w + T + self.attn_width()
+
+    def attn_width(self) -> float:
+        """From a head's vectors to its right edge: scores | row max | row sum | softmax."""
+        T, g, w = self.T, self.g, self.w
+        return w + T + g + 1 + g + 1 + w + T
 
     def heads_band_width(self) -> float:
         n = 1 if self.merged else self.nh
         return n * self.head_width() + (n - 1) * self.M
 
-    def layer(self, i: int, y: float) -> float:
-        T, C, g, w, M = self.T, self.C, self.g, self.w, self.M
+    def heads_height(self) -> float:
+        hs = self.C if self.merged else self.hs
+        tr = self.nh * self.T if self.merged else self.T
+        out_top = max(2 * (hs + self.g), tr + self.w)
+        return max(out_top + hs, 3 * hs + 2 * self.g)
+
+    def layer(self, i: int, y: float, stream: str) -> float:
+        """Transformer block i with its stream in (``stream``) at the top ``y`` of the spine;
+        returns the top of its output x (the next block's stream in)."""
+        T, C, g, w = self.T, self.C, self.g, self.w
         p = f"h.{i}."
-        blk = f", block {i}"        # labels say which transformer block they belong to
-        prev = f"h.{i - 1}.x" if i else "x"
-        y = self.layer_norm(p + "ln_1", p + "ln_1", f"block {i} ln_1", y, prev,
-                            f"h.{i}.ln_1")
-        y = self.attention(i, y + M)
-        # projection: y (heads side by side) above attn.out; c_proj left of attn.out
+        blk = ""                    # short names: the step's text says which block (labels never repeat a text)
+        # row A: ln_1 in lane A level with the stream, the heads band left of it
+        self.layer_norm(p + "ln_1", p + "ln_1", "ln_1", y, self.a_left, stream,
+                        f"h.{i}.ln_1", self.a_right + g)
+        self.attention(i, y)
+        # row B: y | c_proj | attn.out, level with x_attn on the spine
+        yB = y + max(C, self.heads_height()) + self.row_gap()
         grp = p + "proj"
-        y += M
-        self.act(p + "attn.y", "heads combined y" + blk, grp, C, T, ["C", "T"], self.a_left, y,
-                 p + "attn.y", transpose=True)
-        y += C + w
-        self.act(p + "attn.out", "attention output c_proj(y)" + blk, grp, C, T, ["C", "T"],
-                 self.a_left, y, p + "attn.out", transpose=True)
+        self.act(p + "x_attn", "x_attn" + blk, grp, C, T, ["C", "T"], self.res_left,
+                 yB, p + "x_attn", transpose=True)
+        self.act(p + "attn.out", "attn.out" + blk, grp, C, T, ["C", "T"],
+                 self.a_left, yB, p + "attn.out", transpose=True)
         wl = self.a_left - w - C
         self.param(f"{p}attn.c_proj.weight",
-                   "attention projection c_proj weights" + blk, grp, C, C, ["C", "C"], wl, y)
+                   "attn c_proj" + blk, grp, C, C, ["C", "C"], wl, yB)
         if self.bias:
-            self.param(f"{p}attn.c_proj.bias", "attention projection c_proj bias" + blk,
-                       grp, C, 1, ["C", "1"], wl - g - 1, y)
-        self.act(p + "x_attn", "residual x + attention" + blk, grp, C, T, ["C", "T"], self.res_left,
-                 y, p + "x_attn", transpose=True)
-        y += C + M
-        # MLP: ln_2 in column A with c_fc's weights (transposed, C x 4C) level to its left
-        y = self.layer_norm(p + "ln_2", p + "ln_2", f"block {i} ln_2", y, p + "x_attn",
-                            f"h.{i}.ln_2")
-        ln_top = self.ln_top
+            self.param(f"{p}attn.c_proj.bias", "attn c_proj bias" + blk,
+                       grp, C, 1, ["C", "1"], wl - g - 1, yB)
+        self.act(p + "attn.y", "y (heads)" + blk, grp, C, T, ["C", "T"], self.proj_left(), yB,
+                 p + "attn.y", transpose=True)
+        # right of x_attn: ln_2 in lane B, the MLP beyond it (c_fc drawn transposed, C x 4C,
+        # level with ln_2; fc and gelu lie flat, T x 4C, under it; c_proj under them, level
+        # with the MLP's output and the block's output x)
+        self.layer_norm(p + "ln_2", p + "ln_2", "ln_2", yB, self.b_left, p + "x_attn",
+                        f"h.{i}.ln_2", self.b_left - 2 * (1 + g))
         grp = p + "mlp"
-        ml = self.a_left - w - 4 * C
-        self.param(f"{p}mlp.c_fc.weight", "MLP c_fc weights" + blk, grp, C, 4 * C,
-                   ["C", "4C"], ml, ln_top, transpose=True)
+        ml = self.mlp_left()
+        self.param(f"{p}mlp.c_fc.weight", "c_fc" + blk, grp, C, 4 * C,
+                   ["C", "4C"], ml, yB, transpose=True)
         if self.bias:
-            self.param(f"{p}mlp.c_fc.bias", "MLP c_fc bias" + blk, grp, 1, 4 * C,
-                       ["1", "4C"], ml, ln_top - 1 - g)
-        y = ln_top + C + w
-        self.act(p + "mlp.fc", "MLP hidden c_fc(ln_2)" + blk, grp, T, 4 * C, ["T", "4C"], ml, y,
+            self.param(f"{p}mlp.c_fc.bias", "c_fc bias" + blk, grp, 1, 4 * C,
+                       ["1", "4C"], ml, yB - 1 - g)
+        yy = yB + C + w
+        self.act(p + "mlp.fc", "fc" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
                  p + "mlp.fc")
-        y += T + w
-        self.act(p + "mlp.gelu", "MLP activation GELU" + blk, grp, T, 4 * C, ["T", "4C"], ml, y,
+        yy += T + w
+        self.act(p + "mlp.gelu", "gelu" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
                  p + "mlp.gelu")
-        y += T + w
-        self.param(f"{p}mlp.c_proj.weight", "MLP c_proj weights" + blk, grp, C, 4 * C,
-                   ["C", "4C"], ml, y)
+        yD = yy + T + w
+        self.param(f"{p}mlp.c_proj.weight", "mlp c_proj" + blk, grp, C, 4 * C,
+                   ["C", "4C"], ml, yD)
         if self.bias:
-            self.param(f"{p}mlp.c_proj.bias", "MLP c_proj bias" + blk, grp, C, 1,
-                       ["C", "1"], ml - g - 1, y)
-        self.act(p + "mlp.out", "MLP output c_proj(gelu)" + blk, grp, C, T, ["C", "T"], self.a_left,
-                 y, p + "mlp.out", transpose=True)
-        self.act(p + "x", f"block {i} output: residual x + MLP", grp, C, T, ["C", "T"],
-                 self.res_left, y, p + "x", transpose=True)
-        return y + C
+            self.param(f"{p}mlp.c_proj.bias", "mlp c_proj bias" + blk, grp, C, 1,
+                       ["C", "1"], ml - g - 1, yD)
+        self.act(p + "mlp.out", "mlp.out" + blk, grp, C, T, ["C", "T"], self.b_left,
+                 yD, p + "mlp.out", transpose=True)
+        self.act(p + "x", f"x after block {i}", grp, C, T, ["C", "T"],
+                 self.res_left, yD, p + "x", transpose=True)
+        return yD
 
-    def attention(self, i: int, y: float) -> float:
+    def attention(self, i: int, y: float) -> None:
+        """The heads side by side left of ln_1, head 0 nearest to it. Each head: Q, K and V
+        stacked (bias | weights | vectors); right of them, level with Q, what the head computes
+        from them: scores | row max | row sum | softmax; the head's output under the softmax,
+        level with V. So a step's operands sit together: q and k beside their scores, att
+        above the output it weights v into."""
         T, C, g, w, M = self.T, self.C, self.g, self.w, self.M
         p = f"h.{i}."
         grp = p + "attn"
@@ -327,14 +417,14 @@ class _Layout:
         hs = C if merged else self.hs        # rows of a head's Q, K, V (all heads when merged)
         tr = self.nh * T if merged else T    # rows of a head's score matrices
         hw = self.head_width()
-        band_left = self.a_right - self.heads_band_width()
+        band_right = self.a_left - M
         for n, h in enumerate(heads):
-            left = band_left + n * (hw + M)
-            ox = left + hw - T                      # the head's vector column
-            wx = ox - w - C                         # its weights
+            left = band_right - (n + 1) * hw - n * M
+            wx = left + 1 + g                       # the head's weights
             bx = wx - g - 1                         # its biases
+            ox = wx + C + w                         # its vector column
             tag = "" if merged else f"[{h}]"
-            head_txt = f"block {i}, all heads" if merged else f"block {i}, head {h}"
+            head_txt = "all heads" if merged else f"head {h}"
             idx = (0,) if merged else (0, h)
             extra = {"heads": self.nh} if merged else {"head": h}
             hdim = "C" if merged else "hs"
@@ -342,55 +432,57 @@ class _Layout:
                 top = y + k * (hs + g)
                 K = kind.upper()
                 rows = self.shape.c_attn_rows(kind, h)
-                self.param(f"{p}attn.c_attn.weight", f"{K} weights, {head_txt}", grp,
+                self.param(f"{p}attn.c_attn.weight", f"W_{kind} · {head_txt}", grp,
                            hs, C, [hdim, "C"], wx, top, rows_slice=rows,
                            head_tag=f"{p}attn.c_attn.{kind}.weight{tag}", kind=kind, **extra)
                 if self.bias:
-                    self.param(f"{p}attn.c_attn.bias", f"{K} bias, {head_txt}", grp,
+                    self.param(f"{p}attn.c_attn.bias", f"b_{kind} · {head_txt}", grp,
                                hs, 1, [hdim, "1"], bx, top, rows_slice=rows,
                                head_tag=f"{p}attn.c_attn.{kind}.bias{tag}", kind=kind, **extra)
-                self.act(f"{p}attn.{kind}{tag}", f"{K}, {head_txt}", grp, hs, T, [hdim, "T"], ox,
+                self.act(f"{p}attn.{kind}{tag}", f"{kind} · {head_txt}", grp, hs, T, [hdim, "T"], ox,
                          top, f"{p}attn.{kind}", index=idx, transpose=True, **extra)
-            top = y + 3 * hs + 2 * g + w
             tdim = "nh\u00b7T" if merged else "T"
-            att_x = ox
-            sum_x = att_x - w - 1
-            max_x = sum_x - g - 1
-            sc_x = max_x - g - T
-            self.act(f"{p}attn.scores{tag}", f"attention scores, {head_txt}", grp, tr, T,
-                     [tdim, "T"], sc_x, top, f"{p}attn.scores", index=idx, **extra)
-            self.act(f"{p}attn.att.max{tag}", f"score row max, {head_txt}", grp, tr, 1,
-                     [tdim, "1"], max_x, top, f"{p}attn.att.max", index=idx, role="aggregate",
+            sc_x = ox + T + w
+            max_x = sc_x + T + g
+            sum_x = max_x + 1 + g
+            att_x = sum_x + 1 + w
+            self.act(f"{p}attn.scores{tag}", f"scores · {head_txt}", grp, tr, T,
+                     [tdim, "T"], sc_x, y, f"{p}attn.scores", index=idx, **extra)
+            self.act(f"{p}attn.att.max{tag}", f"row max · {head_txt}", grp, tr, 1,
+                     [tdim, "1"], max_x, y, f"{p}attn.att.max", index=idx, role="aggregate",
                      **extra)
-            self.act(f"{p}attn.att.sum{tag}", f"row sum of exp, {head_txt}", grp, tr, 1,
-                     [tdim, "1"], sum_x, top, f"{p}attn.att.sum", index=idx, role="aggregate",
+            self.act(f"{p}attn.att.sum{tag}", f"Σ exp · {head_txt}", grp, tr, 1,
+                     [tdim, "1"], sum_x, y, f"{p}attn.att.sum", index=idx, role="aggregate",
                      **extra)
-            self.act(f"{p}attn.att{tag}", f"attention (softmax), {head_txt}", grp, tr, T,
-                     [tdim, "T"], att_x, top, f"{p}attn.att", index=idx, **extra)
-            top += tr + w
-            self.act(f"{p}attn.head_out{tag}", f"head output att @ V, {head_txt}", grp, hs, T,
-                     [hdim, "T"], ox, top, f"{p}attn.head_out", index=idx, transpose=True,
+            self.act(f"{p}attn.att{tag}", f"att · {head_txt}", grp, tr, T,
+                     [tdim, "T"], att_x, y, f"{p}attn.att", index=idx, **extra)
+            out_top = y + max(2 * (hs + g), tr + w)
+            self.act(f"{p}attn.head_out{tag}", f"att @ v · {head_txt}", grp, hs, T,
+                     [hdim, "T"], att_x, out_top, f"{p}attn.head_out", index=idx, transpose=True,
                      **extra)
-        return y + 3 * hs + 2 * g + w + tr + w + hs
 
     # -- output ---------------------------------------------------------------
 
-    def output(self, y: float) -> None:
+    def output(self, y: float, stream: str) -> None:
+        """ln_f left of the last x (like a row A); logits, then probs, down the spine; lm_head
+        left of the logits."""
         T, C, V, g, w, cv = self.T, self.C, self.V, self.g, self.w, self.cv
+        self.layer_norm("ln_f", "ln_f", "ln_f", y, self.a_left, stream, "ln_f",
+                        self.a_right + g)
         grp = "output"
-        y += w
-        self.act("logits", "logits lm_head(ln_f)", grp, V, T, ["vocab", "T"], self.a_left, y,
+        y += C + self.row_gap()
+        self.act("logits", "logits", grp, V, T, ["vocab", "T"], self.res_left, y,
                  "logits", transpose=True, cell=cv)
-        self.param("lm_head.weight", "language-model head lm_head", grp, V, C, ["vocab", "C"],
-                   self.a_left - w - C * cv, y, cell=cv)
+        self.param("lm_head.weight", "lm_head", grp, V, C, ["vocab", "C"],
+                   self.res_left - w - C * cv, y, cell=cv)
         y += V * cv + w
-        self.act("probs.max", "logit max", grp, 1, T, ["1", "T"], self.a_left, y, "probs.max",
+        self.act("probs.max", "max", grp, 1, T, ["1", "T"], self.res_left, y, "probs.max",
                  role="aggregate", cell=cv)
         y += cv + g
-        self.act("probs.sum", "sum of exp", grp, 1, T, ["1", "T"], self.a_left, y, "probs.sum",
+        self.act("probs.sum", "Σ exp", grp, 1, T, ["1", "T"], self.res_left, y, "probs.sum",
                  role="aggregate", cell=cv)
         y += cv + w
-        self.act("probs", "probabilities softmax(logits)", grp, V, T, ["vocab", "T"], self.a_left,
+        self.act("probs", "probs", grp, V, T, ["vocab", "T"], self.res_left,
                  y, "probs", transpose=True, cell=cv)
 
     # -- the scene --------------------------------------------------------------
@@ -399,7 +491,7 @@ class _Layout:
         groups = {}
         for gid, info in self.groups.items():
             lo, hi = _bounds(info["blocks"])
-            groups[gid] = {"label": _group_label(gid), "phase": _group_phase(gid),
+            groups[gid] = {"label": _group_label(gid), "short": _group_short(gid), "phase": _group_phase(gid),
                            "layer": _group_layer(gid),
                            "bounds": {"min": lo, "max": hi},
                            "blocks": [b["id"] for b in info["blocks"]]}
@@ -424,8 +516,54 @@ class _Layout:
         return {"version": SCENE_VERSION, "config": self.shape.to_dict(), "T": self.T,
                 "heads_merged": self.merged,
                 "blocks": self.blocks, "bounds": {"min": lo, "max": hi},
-                "groups": groups, "views": views, "shown_as": shown_as,
+                "groups": groups, "views": views, "shown_as": shown_as, "ops": self.ops(),
                 "camera": {"fov": CAMERA_FOV_DEG, "aspect": CAMERA_ASPECT}}
+
+    def ops(self) -> list[dict]:
+        """The operations between blocks, in forward order: what the 3D view draws as operator
+        signs and arrows (``{kind, sign, inputs, output, extra?}``; ``extra`` are blocks that take
+        part without being the main operands: biases, layer-norm statistics and weights, the
+        softmax's row max and sum)."""
+        ids = {b["id"] for b in self.blocks}
+        out: list[dict] = []
+
+        def op(kind, sign, inputs, output, extra=()):
+            extra = [e for e in extra if e in ids]
+            if output in ids and all(i in ids for i in inputs):
+                out.append({"kind": kind, "sign": sign, "inputs": list(inputs), "output": output, "extra": extra})
+
+        def layer_norm(name, src, pname):
+            op("layernorm", "norm", [src], name, [name + ".mean", name + ".rstd", pname + ".weight", pname + ".bias"])
+
+        op("lookup", "lookup", ["wte.weight", "idx"], "tok_emb")
+        op("lookup", "lookup", ["wpe.weight"], "pos_emb")
+        op("add", "+", ["tok_emb", "pos_emb"], "x")
+        heads = [""] if self.merged else [f"[{h}]" for h in range(self.nh)]
+        prev = "x"
+        for i in range(self.L):
+            p = f"h.{i}."
+            layer_norm(p + "ln_1", prev, p + "ln_1")
+            for tag in heads:
+                for kind in "qkv":
+                    op("matmul", "@", [f"{p}attn.c_attn.{kind}.weight{tag}", p + "ln_1"], f"{p}attn.{kind}{tag}",
+                       [f"{p}attn.c_attn.{kind}.bias{tag}"])
+                op("scores", "q·kᵀ/√hs", [f"{p}attn.q{tag}", f"{p}attn.k{tag}"], f"{p}attn.scores{tag}")
+                op("softmax", "softmax", [f"{p}attn.scores{tag}"], f"{p}attn.att{tag}",
+                   [f"{p}attn.att.max{tag}", f"{p}attn.att.sum{tag}"])
+                op("matmul", "@", [f"{p}attn.att{tag}", f"{p}attn.v{tag}"], f"{p}attn.head_out{tag}")
+            op("concat", "concat", [f"{p}attn.head_out{tag}" for tag in heads], p + "attn.y")
+            op("matmul", "@", [p + "attn.c_proj.weight", p + "attn.y"], p + "attn.out", [p + "attn.c_proj.bias"])
+            op("residual", "+", [prev, p + "attn.out"], p + "x_attn")
+            layer_norm(p + "ln_2", p + "x_attn", p + "ln_2")
+            op("matmul", "@", [p + "mlp.c_fc.weight", p + "ln_2"], p + "mlp.fc", [p + "mlp.c_fc.bias"])
+            op("gelu", "GELU", [p + "mlp.fc"], p + "mlp.gelu")
+            op("matmul", "@", [p + "mlp.c_proj.weight", p + "mlp.gelu"], p + "mlp.out", [p + "mlp.c_proj.bias"])
+            op("residual", "+", [p + "x_attn", p + "mlp.out"], p + "x")
+            prev = p + "x"
+        layer_norm("ln_f", prev, "ln_f")
+        op("matmul", "@", ["lm_head.weight", "ln_f"], "logits")
+        op("softmax", "softmax", ["logits"], "probs", ["probs.max", "probs.sum"])
+        return out
 
 
 # ----------------------------------------------------------------------------
@@ -477,6 +615,17 @@ def _group_phase(gid: str) -> str:
     if tail in ("ln_1", "ln_2", "ln_f"):
         return PHASES["ln"]
     return PHASES[tail]
+
+
+def _group_short(gid: str) -> str:
+    """A group's name in a few words (the 3D view names the main parts in overviews)."""
+    names = {"ln_1": "layer norm 1", "ln_2": "layer norm 2", "attn": "attention",
+             "proj": "projection", "mlp": "MLP"}
+    if gid in ("embedding", "output"):
+        return gid
+    if gid == "ln_f":
+        return "final layer norm"
+    return f"block {_group_layer(gid)} · {names[gid.split('.')[-1]]}"
 
 
 def _group_label(gid: str) -> str:

@@ -37,6 +37,9 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
 ``table``, ``plot``
     optional ``table(w) -> {"head": [...], "rows": [[...]]}`` (rendered under the
     text, and returned as plain strings) and ``plot(w) -> dict`` (e.g. the GELU curve).
+``figure``
+    optional ``figure(w) -> figures.Figure``: the worked example the 3D view shows beside
+    the blocks for the whole step (``llmviz.walkthrough.figures``).
 
 A step that works out one cell of a linear layer (weights · input + bias = output: the
 query, the projections, the MLP, the logits) gets its ``values``, ``focus``, ``cells`` and
@@ -69,6 +72,7 @@ from dataclasses import field, dataclass
 from typing import Any, Callable
 
 from llmviz.core.shape import ModelShape
+from llmviz.walkthrough import figures
 from llmviz.walkthrough.markup import Renderer, holds
 from llmviz.walkthrough.numbers import Html, Num, Walk, geometry
 
@@ -144,6 +148,7 @@ class Step:
     code: list = field(default_factory=list)
     table: Callable[[Walk], dict] | None = None
     plot: Callable[[Walk], dict] | None = None
+    figure: Callable[[Walk], Any] | None = None
 
 
 @dataclass
@@ -296,6 +301,7 @@ def render_step(phase_id: str, step: int | str, ctx: Any) -> dict:
                         "rows": [[r.plain(c) for c in row] for row in table["rows"]]}
     if step.plot is not None:
         out["plot"] = step.plot(w)
+    out["figure"] = figures.render(step.figure(w), geo) if step.figure is not None else None
 
     focus = list(_fill(step.focus, w, vars_) or [])
     cells_spec = _fill(step.cells, w, vars_) or {}

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, figures
 from llmviz.walkthrough.linear_steps import linear_step
-from llmviz.walkthrough.numbers import Walk
+from llmviz.walkthrough.numbers import Walk, fmt
 
 
 def _a(w: Walk, what: str) -> str:
@@ -22,6 +22,17 @@ def _score(w: Walk) -> dict:
     dot = w.op("dot", w.vec(_a(w, "q"), 0, h, t, "*"), w.vec(_a(w, "k"), 0, h, s, "*"))
     return {"s": s, "tok_s": w.tok_at(s), "dot": dot, "sqrt_hs": f"{math.sqrt(w.hs):.2f}",
             "score": w.act(_a(w, "scores"), 0, w.h, t, s)}
+
+
+def _score_figure(w: Walk) -> figures.Figure:
+    h, t, s = w.h, w.t, 0
+    q = [w.act(_a(w, "q"), 0, h, t, j) for j in range(w.hs)]
+    k = [w.act(_a(w, "k"), 0, h, s, j) for j in range(w.hs)]
+    score = w.act(_a(w, "scores"), 0, h, t, s)
+    dot = sum(float(a.value) * float(b.value) for a, b in zip(q, k))
+    return figures.dot(w, f"query of {t} · key of {s}", (f"q[{t}]", q), (f"k[{s}]", k), ("score", score),
+                       after=[f"÷ √{w.hs} = {fmt(dot)} ÷ {math.sqrt(w.hs):.2f} = {score.text}"],
+                       roles=("activation", "activation"))
 
 
 def _score_row(w: Walk) -> dict:
@@ -135,6 +146,7 @@ PHASE = Phase("attention", "Self-attention", [
         {{t}}, column {{s}} of [[h.{L}.attn.scores[{h}]|`scores`]].
         """,
         values=_score,
+        figure=_score_figure,
         focus=["h.{L}.attn.q[{h}]", "h.{L}.attn.k[{h}]", "h.{L}.attn.scores[{h}]"],
         cells={"h.{L}.attn.q[{h}]": ["col {t}"], "h.{L}.attn.k[{h}]": ["col {s}"],
                "h.{L}.attn.scores[{h}]": ["cell {t} {s}"]},

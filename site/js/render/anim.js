@@ -13,19 +13,9 @@
 // are removed and the step's own highlight (`base`) is put back. Nothing runs, and
 // nothing is redrawn, between animations.
 import * as THREE from "three";
-import { PALETTE, rgb } from "./colors.js";
+import { PALETTE, cellColor, rgb } from "./colors.js";
 
-const HUE = { parameter: rgb(PALETTE.parameter), activation: rgb(PALETTE.activation), aggregate: rgb(PALETTE.aggregate) };
-const NEG = rgb(PALETTE.negative), ZERO = rgb(PALETTE.zero), MARK = rgb(PALETTE.highlight);
-
-/** The colour of a value, as the block shader draws it (scale = 1 / max|value| of the block). */
-export function cellColor(value, scale, role) {
-  const v = value * scale;
-  const m = Math.pow(Math.min(Math.abs(v), 1), 0.8);
-  const hue = v < 0 ? NEG : (HUE[role] || HUE.activation);
-  if (!Number.isFinite(v)) return ZERO.slice();
-  return [ZERO[0] + (hue[0] - ZERO[0]) * m, ZERO[1] + (hue[1] - ZERO[1]) * m, ZERO[2] + (hue[2] - ZERO[2]) * m];
-}
+const ZERO = rgb(PALETTE.zero), MARK = rgb(PALETTE.highlight);
 
 const ease = (t) => (t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2);
 const lerp = (a, b, u) => a + (b - a) * u;

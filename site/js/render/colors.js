@@ -1,4 +1,4 @@
-// Colours of the 3D view, and the legend that explains them.
+// Colours of the 3D view: the palette and the one colour formula (cellColor).
 //
 // One hue per role (parameters blue, activations teal, aggregates lavender) for
 // positive values, one warm hue (orange) for negative values of every role, and
@@ -28,59 +28,32 @@ export function rgb(hex) {
   return [((hex >> 16) & 255) / 255, ((hex >> 8) & 255) / 255, (hex & 255) / 255];
 }
 
-function css(hex) {
+/** A palette entry as a CSS colour. */
+export function css(hex) {
   return "#" + hex.toString(16).padStart(6, "0");
 }
 
-const LEGEND_CSS = `
-.llmviz-legend { position: absolute; left: 10px; bottom: 10px; z-index: 2;
-  font: 12px/1.35 system-ui, sans-serif; color: #cfd6e4; background: rgba(14,17,23,0.94);
-  border: 1px solid #2c3340; border-radius: 6px; padding: 6px 10px; max-width: 290px; }
-.llmviz-legend summary { cursor: pointer; font-weight: 600; color: #e6ebf5; }
-.llmviz-legend .row { display: flex; align-items: center; gap: 8px; margin: 4px 0; }
-.llmviz-legend .bar { flex: 0 0 96px; height: 10px; border-radius: 2px; }
-.llmviz-legend .ends { display: flex; justify-content: space-between; width: 96px;
-  font-size: 10px; color: #8f99ab; margin: -2px 0 2px; }
-.llmviz-legend .swatch { flex: 0 0 96px; height: 10px; border-radius: 2px; }
-.llmviz-legend p { margin: 4px 0 0; color: #a7b0c0; }
-.llmviz-legend p.keys { font-size: 11px; color: #8f99ab; }
-`;
+const HUE = [rgb(PALETTE.parameter), rgb(PALETTE.activation), rgb(PALETTE.aggregate)];
+const NEG = rgb(PALETTE.negative), ZERO = rgb(PALETTE.zero);
+export const GAMMA = 0.8;    // magnitude -> colour curve (the block shader uses the same, see blocks.js)
 
 /**
- * Build the legend (a small HTML overlay) inside `parent` and return its element.
- * It says what the colours mean, that thin lines separate cells and brighter lines
- * mark every 16 cells, and what the neutral pattern of a scale view means.
+ * The colour of a value as [r, g, b] in 0..1, the formula every picture of values uses
+ * (the block shader in blocks.js mirrors it in GLSL): `scale` = 1 / max|value| of the
+ * block; zero is PALETTE.zero, |value| = max the role's hue (positive) or the negative hue.
+ * Non-finite values get the zero colour.
  */
-export function buildLegend(parent) {
-  const doc = parent.ownerDocument;
-  if (!doc.getElementById("llmviz-legend-css")) {
-    const style = doc.createElement("style");
-    style.id = "llmviz-legend-css";
-    style.textContent = LEGEND_CSS;
-    doc.head.appendChild(style);
-  }
-  const box = doc.createElement("details");
-  box.className = "llmviz-legend";
-  box.open = true;
-  const gradient = (role) =>
-    `linear-gradient(to right, ${css(PALETTE.negative)}, ${css(PALETTE.zero)} 50%, ${css(PALETTE[role])})`;
-  const names = { parameter: "parameters (weights)", activation: "activations", aggregate: "aggregates (mean, max, sum)" };
-  const checker = `repeating-linear-gradient(45deg, #303643 0 4px, #3a4150 4px 8px)`;
-  box.innerHTML = `
-    <summary>Colours</summary>
-    ${ROLES.map((role) => `<div class="row"><span class="bar" style="background:${gradient(role)}"></span>${names[role]}</div>`).join("")}
-    <div class="ends"><span>&minus;max</span><span>0</span><span>+max</span></div>
-    <div class="row neutral-row"><span class="swatch" style="background:${checker}"></span>scale view: shape only, no values</div>
-    <p>Orange: negative; the block's hue: positive; brighter: larger |value| (scaled per block
-    to its largest |value|). Thin lines separate cells, brighter lines mark every 16 cells.</p>
-    <p class="keys">Drag: orbit · right drag: pan · wheel: zoom · double click: go to a block.
-    Keys (click the view first): arrows/WASD pan, Shift+arrows orbit, +/&minus; zoom, Home: all.</p>`;
-  parent.appendChild(box);
-  return box;
+export function cellColor(value, scale, role) {
+  const v = value * scale;
+  if (!Number.isFinite(v)) return ZERO.slice();
+  const m = Math.pow(Math.min(Math.abs(v), 1), GAMMA);
+  const hue = v < 0 ? NEG : (HUE[ROLE_INDEX[role] ?? 1]);
+  return [ZERO[0] + (hue[0] - ZERO[0]) * m, ZERO[1] + (hue[1] - ZERO[1]) * m, ZERO[2] + (hue[2] - ZERO[2]) * m];
 }
 
-/** Show the legend's rows that apply to a scene: the scale-view row only when it has such blocks. */
-export function fitLegend(legend, blocks) {
-  const row = legend.querySelector(".neutral-row");
-  if (row) row.style.display = blocks.some((b) => b.pattern === "neutral") ? "" : "none";
+/** cellColor as a CSS colour. */
+export function cellCss(value, scale, role) {
+  const [r, g, b] = cellColor(value, scale, role);
+  return `rgb(${Math.round(r * 255)},${Math.round(g * 255)},${Math.round(b * 255)})`;
 }
+

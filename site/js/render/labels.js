@@ -11,34 +11,18 @@
 //    until every distinct label had its turn;
 //  - each label tries, in order: above its block (one line, then wrapped to the block's
 //    width), to its right, below it (only with clear space under it, so it never reads as
-//    the label of the block beneath), to its left, then inside the block's top-left corner
-//    (not over faded cells). Beside a block: strips (on one line, preferred) and focused
-//    blocks only. A spot must not cover another label, another block (however thin) or
-//    the view's own overlays (legend, scale buttons);
-//  - a focused block's label that found no free spot still goes inside its block, on one
-//    line shortened to fit, unless it would cover another label.
+//    the label of the block beneath), then to its left. Beside a block: strips (on one line,
+//    preferred) and focused blocks only. A spot must not cover another label, another
+//    block (however thin), the annotations (render/annotations.js) or the view's own
+//    overlays (legend, scale buttons); a label never covers cells: one that finds no free
+//    spot is not shown (the framing leaves room above the focus for its labels).
 // Labels never move left of their block's start to fit on screen (they would sit over a
-// neighbour): they wrap or shorten instead. Each has a dark backing, so nothing drawn
-// under it crosses its text.
+// neighbour): they wrap instead. Each has an opaque dark backing, and every text has a
+// contrast of at least 4.5:1 against it.
 //
 // Each element carries data-block (the block id) and data-place (above, right, below,
-// left, inside) for tests and tools.
+// left) for tests and tools. Styles: css/render.css.
 
-const LABEL_CSS = `
-.llmviz-labels { position: absolute; inset: 0; overflow: hidden; pointer-events: none; z-index: 1; }
-.llmviz-label { position: absolute; left: 0; top: 0; white-space: nowrap; display: none; box-sizing: border-box;
-  padding: 0 3px; border-radius: 3px; background: rgba(14, 17, 23, 0.62);
-  font: 11px/13px system-ui, sans-serif; color: #dfe5f0; text-shadow: 0 0 3px #0e1117, 0 0 2px #0e1117;
-  will-change: transform; }
-.llmviz-label > div { overflow: hidden; text-overflow: ellipsis; }
-.llmviz-label .shape { color: #8f99ab; font-size: 10px; line-height: 12px; }
-.llmviz-label.compact .shape { display: none; }
-.llmviz-label.compact.neutral .shape { display: block; }
-.llmviz-label.wrap > div:first-child { white-space: normal; }
-.llmviz-label.inside { background: rgba(14, 17, 23, 0.85); }
-.llmviz-label.dim { opacity: 0.35; }
-.llmviz-label.hl { color: #ffe27a; background: rgba(14, 17, 23, 0.8); }
-`;
 
 const FONT = "11px system-ui, sans-serif";
 const SHAPE_FONT = "10px system-ui, sans-serif";
@@ -50,29 +34,21 @@ const LINE = 13;         // name line height
 const SHAPE_LINE = 12;   // shape line height
 const GAP = 2;           // between a block and its label
 const CLEAR = 6;         // free space a label below its block keeps above the next block
-const WRAP_MIN = 90;     // narrowest wrap width
+const WRAP_MIN = 100;    // narrowest wrap width
 const BESIDE_WRAP = 150; // wrap width of a label beside its block
 const MAX_LINES = 3;
 const BIN = 64;          // obstacle grid cell, px
 const OVERLAYS = ".llmviz-legend, .scene-scales, .scene-scale-info:not([hidden]), [data-label-obstacle]";
 
 // where a label may go, in order: [place, 0 = one line | 1 = wrapped to the block's width]
-const TRIES = ["above", 0, "above", 1, "right", 0, "right", 1, "below", 0, "below", 1, "left", 0, "left", 1,
-               "inside", 0, "inside", 1];
+const TRIES = ["above", 0, "above", 1, "right", 0, "right", 1, "below", 0, "below", 1, "left", 0, "left", 1];
 // strips (blocks about a line tall) prefer a label on one line beside them
-const STRIP_TRIES = ["above", 0, "right", 0, "left", 0, "above", 1, "below", 0, "below", 1, "right", 1, "left", 1,
-                     "inside", 0, "inside", 1];
+const STRIP_TRIES = ["above", 0, "right", 0, "left", 0, "above", 1, "below", 0, "below", 1, "right", 1, "left", 1];
 const TIER_CLASS = ["hl", "", "dim"];
 
 export class Labels {
   constructor(parent) {
     const doc = parent.ownerDocument;
-    if (!doc.getElementById("llmviz-label-css")) {
-      const style = doc.createElement("style");
-      style.id = "llmviz-label-css";
-      style.textContent = LABEL_CSS;
-      doc.head.appendChild(style);
-    }
     this.parent = parent;
     this.layer = doc.createElement("div");
     this.layer.className = "llmviz-labels";
@@ -163,17 +139,21 @@ export class Labels {
     this._dimmed = dimmed;
   }
 
-  // the view's own HTML overlays (legend, scale buttons), in layer coordinates; re-read now and then
-  _readOverlays(now) {
-    if (now - this._overlaysAt < 250) return;
-    this._overlaysAt = now;
-    this._overlays.length = 0;
-    const base = this.layer.getBoundingClientRect();
-    for (const el of this.parent.querySelectorAll(OVERLAYS)) {
-      if (el === this.layer || el.closest(".llmviz-labels")) continue;
-      const r = el.getBoundingClientRect();
-      if (r.width > 0 && r.height > 0) this._overlays.push(r.left - base.left, r.top - base.top, r.width, r.height);
+  /** The view's own HTML overlays (legend, scale buttons) as boxes {x, y, w, h} in layer
+   * coordinates; re-read from the page now and then (at most every 250 ms). */
+  overlayBoxes() {
+    const now = typeof performance !== "undefined" ? performance.now() : Date.now();
+    if (now - this._overlaysAt >= 250) {
+      this._overlaysAt = now;
+      this._overlays.length = 0;
+      const base = this.layer.getBoundingClientRect();
+      for (const el of this.parent.querySelectorAll(OVERLAYS)) {
+        if (el === this.layer || el.closest(".llmviz-labels")) continue;
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.height > 0) this._overlays.push({ x: r.left - base.left, y: r.top - base.top, w: r.width, h: r.height });
+      }
     }
+    return this._overlays;
   }
 
   // ---- the box grid: placed labels, blocks and overlays
@@ -216,7 +196,8 @@ export class Labels {
           stamp[k] = q;
           const o = owner[k];
           if (o === self || (labelsOnly && o !== -2)) continue;
-          if (x < b[k * 4] + b[k * 4 + 2] && x + w > b[k * 4] && y < b[k * 4 + 1] + b[k * 4 + 3] && y + h > b[k * 4 + 1]) {
+          // a pixel of slack: boxes that only touch (a label right above a neighbour's top edge) are free
+          if (x < b[k * 4] + b[k * 4 + 2] - 1 && x + w > b[k * 4] + 1 && y < b[k * 4 + 1] + b[k * 4 + 3] - 1 && y + h > b[k * 4 + 1] + 1) {
             return false;
           }
         }
@@ -258,8 +239,9 @@ export class Labels {
     return out;
   }
 
-  /** Place the labels for the current camera (picker.rect projects a block). */
-  update(picker, width, height) {
+  /** Place the labels for the current camera (picker.rect projects a block); `taken`: boxes
+   * {x, y, w, h} other overlays use this frame (render/annotations.js), kept clear too. */
+  update(picker, width, height, taken = []) {
     const n = this.items.length;
     if (!n) return;
     const scene = picker.scene;
@@ -268,12 +250,9 @@ export class Labels {
     const cells = scene && scene.iRect ? scene.iRect.attribute.array : null;
     const r = this._rect;
     const size = this._size, rects = this._rects, tier = this._tier;
-    const now = typeof performance !== "undefined" ? performance.now() : Date.now();
-    this._readOverlays(now);
     this._resetGrid(width, height);
-    for (let k = 0; k < this._overlays.length; k += 4) {
-      this._addBox(this._overlays[k], this._overlays[k + 1], this._overlays[k + 2], this._overlays[k + 3], -3);
-    }
+    for (const t of this.overlayBoxes()) this._addBox(t.x, t.y, t.w, t.h, -3);
+    for (const t of taken) this._addBox(t.x, t.y, t.w, t.h, -3);
     for (let i = 0; i < n; i++) {
       // focus: highlighted, or holding highlighted cells (iRect r1 > r0); else plain or faded
       const o = i * 12 * 4;
@@ -362,7 +341,7 @@ export class Labels {
       for (let t = 0; t < tries.length && !show; t += 2) {
         const where = tries[t], variant = tries[t + 1];
         const beside = where === "right" || where === "left";
-        const w = where === "inside" ? Math.min(rw, width - left) - 4 : beside ? BESIDE_WRAP : Math.min(wrapW, width - left);
+        const w = beside ? BESIDE_WRAP : Math.min(wrapW, width - left);
         this._layout(it, twoLines, variant ? w : 0, box);
         if (variant && !box.wrap) continue;                       // already fits on one line
         if (box.cut || (narrow && !beside && box.w > Math.max(w, WRAP_MIN) + 1)) continue;
@@ -375,10 +354,6 @@ export class Labels {
           if (!strip && !focus) continue;
           x = where === "right" ? rx + rw + GAP + 2 : rx - box.w - GAP - 2;
           y = strip ? ry + rh / 2 - box.h / 2 : Math.max(ry, 0);
-        } else {                                                  // inside, top-left
-          if (this._tier[i] === 2 || rh < box.h + 6 || box.w > rw - 4) continue;   // not over faded cells
-          x = left + 2; y = Math.max(ry, 0) + 2;
-          if (y + box.h > ry + rh - 2) continue;
         }
         if (!fits(x, y)) continue;
         // below: keep clear of the next block, so the label can't read as its label
@@ -387,17 +362,6 @@ export class Labels {
         place = where;
       }
       if (narrow && !show) return false;
-      if (!show && focus && rh >= LINE + 3) {
-        // a focused block always gets a label: inside, on one line shortened to the block's
-        // width (never more lines: they would hide the values the step is about)
-        const avail = Math.min(rx + rw, width) - left - 4;
-        if (avail >= 24) {
-          this._layout(it, false, 0, box);
-          if (box.w > avail) { box.w = avail; box.cut = true; }
-          x = left + 2; y = Math.max(ry, 0) + 2;
-          if (y + box.h <= height && this._free(x, y, box.w, box.h, i, true)) { show = true; place = "inside"; }
-        }
-      }
     }
     if (show) this._addBox(x, y, box.w, box.h, -2);
     this._apply(it, show, place, x, y, compact, box);
@@ -415,7 +379,6 @@ export class Labels {
       it.compact = compact;
     }
     if (place !== it.place) {
-      it.el.classList.toggle("inside", place === "inside");
       it.el.dataset.place = place;
       it.place = place;
     }

@@ -10,7 +10,7 @@ view module owns one part of the page and provides ``mount(app)``:
 
 Shared by the views: ``ffi`` (the one bridge to JavaScript, on ``pyscript.ffi``) and
 ``dom`` (index.html's templates, text-only builders). The JS modules a view drives
-(js/scene.js, js/live.js, js/boot.js's ``window.llmviz``) come from PyScript's
+(js/stage/bridge.js, js/live.js, js/boot.js's ``window.llmviz``) come from PyScript's
 ``js_modules`` (site/pyscript.toml): ``from pyscript.js_modules import scene``.
 
 A view that fails to mount is reported in the page and the others go on.

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 STEP_SECONDS = 1.0          # one camera flight at speed 1
-VIEW_DIRECTION = [0, 0, 1]  # the layout's views look along -z
+VIEW_DIRECTION = [0.12, 0.1, 1]  # steps look at the blocks a little from the right and above: their depth shows
 MAX_TERMS = 6               # terms listed in a tooltip; beyond that, the text sums them up
 
 
@@ -56,26 +56,11 @@ def view_groups(name: str, scene: dict) -> list[str] | None:
     return wanted or None
 
 
-# animation fields that name the block an animation ends in, most telling first
-PRIMARY_FIELDS = ("to", "out", "block", "from")
-
-
-def primary_hint(step: dict | None, scene: dict) -> list[str]:
-    """The block a step's picture is about when its focus is spread too far to frame
-    whole: where its animation ends (``to``, ``out``, ``block``, ``from``)."""
-    anim = (step or {}).get("animation") or {}
-    for key in PRIMARY_FIELDS:
-        names = anim.get(key)
-        if names:
-            return expand(names if isinstance(names, list) else [names], scene)
-    return []
-
-
 def camera_target(camera: Any, scene: dict, step: dict | None = None) -> dict | None:
-    """A step's camera as a renderer target, framed by ``js/scene.js`` for the view's
-    real size: ``{ids, direction, primary}`` (blocks; ``primary`` is the hint for a
-    spread-out focus) or ``{ids, view, center, distance, direction}`` (a named view:
-    the groups it shows, with the layout's fixed view as the fallback)."""
+    """A step's camera as a renderer target, framed by ``js/stage/framing.js`` for the view's
+    real size: ``{ids, direction}`` (blocks, all of which the view shows) or ``{ids, view,
+    center, distance, direction}`` (a named view: the groups it shows, with the layout's fixed
+    view as the fallback)."""
     views = scene.get("views") or {}
     if isinstance(camera, str):
         camera = {"view": camera}
@@ -92,8 +77,7 @@ def camera_target(camera: Any, scene: dict, step: dict | None = None) -> dict | 
             out.update({"ids": groups, "view": name})
         return out
     if camera.get("blocks"):
-        return {"ids": expand(camera["blocks"], scene), "direction": VIEW_DIRECTION,
-                "primary": primary_hint(step, scene)}
+        return {"ids": expand(camera["blocks"], scene), "direction": VIEW_DIRECTION}
     return None
 
 
@@ -125,6 +109,7 @@ def scene_step(step: dict, scene: dict, motion: dict | None = None) -> dict:
     return {"focus": expand(step.get("focus") or [], scene), "cells": cells, "dim": dim_names,
             "camera": camera_target(step.get("camera"), scene, step),
             "animation": animation_to_renderer(step.get("animation")),
+            "figure": step.get("figure"),
             "speed": float(speed), "seconds": STEP_SECONDS,
             "reduced": bool(motion.get("reduced"))}
 

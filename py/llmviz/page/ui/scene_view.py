@@ -1,6 +1,6 @@
 """The 3D view, driven from Python: values, steps, hover read-outs, scale views.
 
-``site/js/scene.js`` draws the bundled example before Python is up (a fast first
+``site/js/stage/bridge.js`` draws the bundled example before Python is up (a fast first
 frame) and exports its bridge (``window.llmvizScene`` too); this module takes over from there:
 
 * "trace": with numpy, every block's values again (``llmviz.viz.scene_values``), one
@@ -24,7 +24,7 @@ frame) and exports its bridge (``window.llmvizScene`` too); this module takes ov
 
 ``camera()`` returns the renderer's camera ({position, target, fov}) or None, and
 ``set_camera(cam)`` moves it (a Future, done once it is there). The JS side is
-``js/scene.js``, imported through PyScript's ``js_modules`` (``pyscript.toml``).
+``js/stage/bridge.js``, imported through PyScript's ``js_modules`` (``pyscript.toml``).
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ async def _settled(promise) -> bool:
 class SceneView:
     def __init__(self, app):
         import js
-        from pyscript.js_modules import scene as scene_js   # js/scene.js (pyscript.toml)
+        from pyscript.js_modules import scene as scene_js   # js/stage/bridge.js (pyscript.toml)
 
         self.app = app
         self.js = js
@@ -84,6 +84,13 @@ class SceneView:
         if r is None:
             return _done(None)
         return ffi.future(r.setCamera(ffi.to_js(cam)))
+
+    def view_state(self) -> dict | None:
+        """Where things are on screen now (the bridge's ``viewState()``): the scene's rectangle,
+        each focus block's and the worked-example card's, in CSS px; None without a 3D view."""
+        if self.renderer is None:
+            return None
+        return ffi.to_py(self.api.viewState())
 
     # ---- mount ---------------------------------------------------------------
     def mount(self) -> None:
@@ -123,11 +130,14 @@ class SceneView:
     def on_trace(self, **_: Any) -> None:
         if self.renderer is None:
             return
+        # the letters over idx and the vocabulary beside logits and probs
+        self.renderer.setTokens(json.dumps({"vocab": list(self.app.vocab), "tokens": list(self.app.ids)}))
         if self.app.numpy:
             self.push_values()
         # without numpy the trace cannot change: the bundled values are on screen
 
     def on_model(self, **_: Any) -> None:
+        self.scale_cache.clear()         # the line-ups show the model beside the real GPTs
         if self.app.scene is None:
             return
         if self.mode != "model":
@@ -248,11 +258,12 @@ class SceneView:
                 self.back_to_model()
             return
         if name not in self.scale_cache:
-            self.scale_cache[name] = layout.scale_scene(name)
+            model_name = (self.app.card or {}).get("name") or "this model"
+            self.scale_cache[name] = layout.scale_lineup(name, self.app.config, model_name)
         scene = self.scale_cache[name]
         n_params = int(scene["param_count"])
-        # short: the note sits over the view (the model is framed below it); the tooltip says more
-        text = f"{scene['label']}: {n_params:,} parameters, shape only (no weights)."
+        # short: the note sits over the view (the models are framed below it)
+        text = f"This model beside real GPTs up to {scene['label']}, at their real sizes: shape only, no weights."
         self.mode = name
         self.api.showScale(json.dumps(scene), ffi.to_js({"text": text, "param_count": n_params}))
 

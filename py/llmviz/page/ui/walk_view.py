@@ -665,11 +665,18 @@ class WalkView:
             return None
         return {"position": [float(v) for v in cam["position"]], "target": [float(v) for v in cam["target"]]}
 
+    def view(self) -> dict | None:
+        """Where the settled step's blocks are on screen (``scene_view.view_state``), or None."""
+        try:
+            return self.app.scene_view.view_state() if self.app.scene_view is not None else None
+        except Exception:  # noqa: BLE001 - no 3D view (no WebGL2), or not drawn yet
+            return None
+
     def _state_dict(self) -> dict:
         r = self.rendered or {}
         return {"phase": r.get("phase"), "step": r.get("id"), "step_index": r.get("step"), "id": r.get("id"),
                 "title": r.get("title"),
-                "focus": list(r.get("focus", [])), "camera": self.camera(),
+                "focus": list(r.get("focus", [])), "camera": self.camera(), "view": self.view(),
                 "code": ffi.to_py(self.app.code_refs),
                 "numbers": ffi.to_py(r.get("numbers", [])), "refs": list(r.get("refs", [])),
                 "follow": dict(self.app.follow),

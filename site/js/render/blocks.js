@@ -6,7 +6,7 @@
 // cells and the block outline are drawn in the same shader from screen-space
 // derivatives, so they stay about one pixel wide at any zoom.
 import * as THREE from "three";
-import { PALETTE, ROLE_INDEX, rgb } from "./colors.js";
+import { GAMMA, PALETTE, ROLE_INDEX, rgb } from "./colors.js";
 
 const ATLAS_WIDTH = 1024;            // texels per atlas row (4 cells each)
 const MAX_ATLAS_CELLS = 1 << 25;     // 32M cells = 128 MB of float32; beyond that: shape only
@@ -57,6 +57,7 @@ uniform vec3 uZero;
 uniform vec3 uBackground;
 uniform vec3 uHighlight;
 uniform vec3 uGrid;
+uniform float uGamma;
 in vec3 vCell;
 in vec3 vNormal;
 flat in vec4 vDims;
@@ -114,7 +115,7 @@ void main() {
   if (mode == 1) {
     int index = int(vDims.z + 0.5) + int(row) * int(cols) + int(col);
     float v = cellValue(index, uValues) * vState.x;
-    float m = pow(clamp(abs(v), 0.0, 1.0), 0.8);
+    float m = pow(clamp(abs(v), 0.0, 1.0), uGamma);   // colors.js cellColor, in GLSL
     color = mix(uZero, v < 0.0 ? uNegative : hue, m);
     if (hasCells && vMask > 0.5 && inCells > 0.5) inCells = maskValue(index) > 0.5 ? 1.0 : 0.0;
   } else if (mode == 2) {
@@ -327,6 +328,7 @@ export class BlockScene {
         uBackground: { value: uniformColor(PALETTE.background) },
         uHighlight: { value: uniformColor(PALETTE.highlight) },
         uGrid: { value: uniformColor(PALETTE.grid16) },
+        uGamma: { value: GAMMA },
       },
     });
     this.mesh = new THREE.Mesh(geometry, this.material);
@@ -353,6 +355,39 @@ export class BlockScene {
       if (out.size === before) console.warn(`llmviz renderer: no block or group named "${name}"`);
     }
     return [...out];
+  }
+
+  /** Whether block i holds values (not shape only, and set since the scene was made). */
+  hasValues(i) {
+    return this.base[i] >= 0 && this.iState.attribute.array[i * FACE_VERTS * 4 + 3] === MODE.VALUES;
+  }
+
+  /** Block i's colour scale: 1 / max|value| (0 before values arrive). */
+  scaleOf(i) {
+    return this.iState.attribute.array[i * FACE_VERTS * 4];
+  }
+
+  /** Block i's values (a view into the atlas), or null. */
+  valuesOf(i) {
+    if (!this.hasValues(i)) return null;
+    const b = this.blocks[i];
+    return this.values.subarray(this.base[i], this.base[i] + b.rows * b.cols);
+  }
+
+  /** The box [r0, c0, r1, c1] (half-open) around block i's highlighted cells, or null. */
+  cellsBox(i) {
+    const a = this.iRect.attribute.array, o = i * FACE_VERTS * 4;
+    return a[o + 2] > a[o] ? [a[o], a[o + 1], a[o + 2], a[o + 3]] : null;
+  }
+
+  /** World boxes {id, group, rows, cols, cell, box: {min, max}} of the blocks `names` select. */
+  boxesOf(names) {
+    return this.resolve(names).map((i) => {
+      const b = this.blocks[i], o = i * 6;
+      return { id: b.id, group: b.group || "", rows: b.rows, cols: b.cols, cell: b.cell,
+               box: { min: [this.boxes[o], this.boxes[o + 1], this.boxes[o + 2]],
+                      max: [this.boxes[o + 3], this.boxes[o + 4], this.boxes[o + 5]] } };
+    });
   }
 
   index(id) {

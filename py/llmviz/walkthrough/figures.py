@@ -1,0 +1,136 @@
+"""Worked examples: the numbers of one step's operation, laid out as a small table that the
+3D view shows beside the blocks for the whole step (``site/js/stage/card.js`` draws it).
+
+Pure Python. A figure is a few *columns* of numbers (an operand, a stage of a computation,
+the result), one row per element (a feature, a position, a vocabulary entry), and a few
+formula *lines* with the real numbers. Every number is a ``numbers.Num``, so each column
+knows the block cells it came from: the page draws a curve from the column to those cells,
+and colours each number as its cell is coloured. A column of derived numbers (products,
+differences, exponentials) has no block and is coloured on its own scale.
+
+``render(fig, geometry)`` turns a figure into what the page receives::
+
+    {"title": str, "rows": [label or None], "columns": [{"label", "sign", "block", "cells",
+     "values", "texts", "role", "mark", "hidden"}], "lines": [str],
+     "result": {"label", "text", "value", "block", "cell"} or None}
+
+``rows`` are the row labels in order; ``None`` stands for the rows left out (long vectors
+show their first and last elements). ``cells`` are [row, col] in the scene's grid of
+``block`` (or None). ``mark`` columns are what the step is about; ``hidden`` columns are
+later stages, kept so the table keeps its shape from step to step.
+"""
+from __future__ import annotations
+
+import math
+import dataclasses
+from .numbers import Num, fmt
+
+MAX_ROWS = 12       # longer columns show their first HEAD and last TAIL rows
+HEAD, TAIL = 8, 2
+
+
+@dataclasses.dataclass
+class Column:
+    label: str
+    nums: list[Num]
+    sign: str = ""          # written before the column's heading: "×", "=", "−", ...
+    role: str = "activation"
+    mark: bool = False
+    hidden: bool = False
+
+
+@dataclasses.dataclass
+class Figure:
+    title: str
+    columns: list[Column]
+    rows: list[str]                          # one label per element
+    lines: list[str] = dataclasses.field(default_factory=list)
+    result: tuple[str, Num] | None = None
+
+
+def shown_rows(n: int) -> list[int | None]:
+    """The rows a column of n shows: all of them, or the first HEAD, a gap (None), the last TAIL."""
+    if n <= MAX_ROWS:
+        return list(range(n))
+    return list(range(HEAD)) + [None] + list(range(n - TAIL, n))
+
+
+def _cell(num: Num, geometry) -> tuple[str, list[int]] | None:
+    source = num.source
+    if geometry is None or "tensor" not in source or "*" in source.get("index", []):
+        return None
+    return geometry.cell_of(source.get("in", "trace"), source["tensor"], tuple(source["index"]))
+
+
+def render(fig: Figure | None, geometry) -> dict | None:
+    """The figure as the page receives it (see the module docstring)."""
+    if fig is None:
+        return None
+    n = len(fig.rows)
+    rows = shown_rows(n)
+    columns = []
+    for col in fig.columns:
+        if len(col.nums) != n:
+            raise ValueError(f"figure {fig.title!r}: column {col.label!r} has {len(col.nums)} numbers for {n} rows")
+        cells, block = [], None
+        for i in rows:
+            where = _cell(col.nums[i], geometry) if i is not None else None
+            if where is not None and block in (None, where[0]):
+                block = where[0]
+                cells.append(where[1])
+            else:
+                cells.append(None)
+        columns.append({
+            "label": col.label, "sign": col.sign, "block": block, "cells": cells if block else None,
+            "values": [None if i is None or col.nums[i].value is None else float(col.nums[i].value) for i in rows],
+            "texts": ["⋮" if i is None else col.nums[i].text for i in rows],
+            "role": col.role, "mark": col.mark, "hidden": col.hidden,
+        })
+    result = None
+    if fig.result is not None:
+        label, num = fig.result
+        where = _cell(num, geometry)
+        result = {"label": label, "text": num.text, "value": None if num.value is None else float(num.value),
+                  "block": where[0] if where else None, "cell": where[1] if where else None}
+    return {"title": fig.title, "rows": [None if i is None else fig.rows[i] for i in rows],
+            "columns": columns, "lines": list(fig.lines), "result": result}
+
+
+# ------------------------------------------------------------------ the kinds of figures
+
+def dot(w, title: str, a: tuple[str, list[Num]], b: tuple[str, list[Num]], result: tuple[str, Num], *,
+        rows: list[str] | None = None, bias: Num | None = None, after: list[str] = (),
+        roles: tuple[str, str] = ("parameter", "activation")) -> Figure:
+    """A dot product: the two vectors side by side, their products, and the sum (plus a bias,
+    then any ``after`` lines, e.g. the division by √hs) as formula lines."""
+    (a_label, a_nums), (b_label, b_nums) = a, b
+    products = [w.op("mul", x, y) for x, y in zip(a_nums, b_nums)]
+    n = len(products)
+    total = math.fsum(float(p.value) for p in products if p.value is not None)
+    lines = [f"Σ of the {n} products = {fmt(total)}"]
+    if bias is not None and bias.value is not None:
+        lines.append(f"+ bias {bias.text} = {fmt(total + float(bias.value))}")
+    lines += list(after)
+    return Figure(title, [Column(a_label, a_nums, role=roles[0]), Column(b_label, b_nums, sign="×", role=roles[1]),
+                          Column("product", products, sign="=", role="aggregate", mark=True)],
+                  rows or [str(i) for i in range(n)], lines, result)
+
+
+def elementwise(title: str, columns: list[Column], rows: list[str], lines: list[str] = (),
+                result: tuple[str, Num] | None = None) -> Figure:
+    """Columns combined element by element (an addition, a lookup, a function applied to each)."""
+    return Figure(title, columns, rows, list(lines), result)
+
+
+def stages(title: str, columns: list[Column], rows: list[str], stage: int, lines: list[str] = (),
+           result: tuple[str, Num] | None = None) -> Figure:
+    """A computation in stages (a softmax, a layer norm): every stage a column; the columns up
+    to ``stage`` are shown, ``stage`` itself marked, the later ones hidden (the table keeps its
+    shape from one step to the next)."""
+    cols = []
+    for k, col in enumerate(columns):
+        col.mark = k == stage
+        col.hidden = k > stage
+        cols.append(col)
+    return Figure(title, cols, rows, list(lines), result)
+
