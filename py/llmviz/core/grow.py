@@ -37,16 +37,20 @@ IDS = "idx"
 
 class Patch(NamedTuple):
     """Changed runs of a buffer of float32 values: run i covers ``counts[i]`` elements from
-    ``starts[i]``, ``strides[i]`` apart (element units); ``values`` holds them all, run by run."""
+    ``starts[i]``, ``strides[i]`` apart (element units); ``values`` holds them all, run by run.
+    The new token ids: ``ids`` written at ``ids_at`` (in int64 units from the buffer's start)."""
     starts: np.ndarray
     counts: np.ndarray
     strides: np.ndarray
     values: np.ndarray
+    ids_at: int = 0
+    ids: tuple = ()
 
     def to_dict(self) -> dict:
         """Plain lists and the values' bytes (what the worker sends to the page)."""
         return {"starts": self.starts.tolist(), "counts": self.counts.tolist(),
-                "strides": self.strides.tolist(), "values": self.values.astype("<f4").tobytes()}
+                "strides": self.strides.tolist(), "values": self.values.astype("<f4").tobytes(),
+                "ids_at": int(self.ids_at), "ids": [int(i) for i in self.ids]}
 
     @property
     def size(self) -> int:
@@ -180,7 +184,8 @@ class GrowingTrace:
             strides += d
             values.append(v)
         return Patch(np.asarray(starts, np.int64), np.asarray(counts, np.int64), np.asarray(strides, np.int64),
-                     np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32))
+                     np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
+                     self.offsets[IDS] // 8 + t, tuple(self.arrays[IDS][0, t:new]))
 
     def _earlier_scores(self, step, t: int, new: int) -> list:
         """The raw scores of queries 0..t-1 against keys t..new-1 (before the mask), per layer."""

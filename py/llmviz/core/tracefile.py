@@ -148,7 +148,8 @@ def read(index: dict | str, data: bytes | bytearray | memoryview, T: int | None 
 
 def apply_patch(data: bytearray | memoryview, patch: dict) -> int:
     """Write a patch (``llmviz.core.grow.Patch.to_dict``: runs of float32 values, with element
-    offsets into ``data``) in place; returns the number of values written. Pure Python."""
+    offsets into ``data``, and the new token ids) in place; returns the number of float
+    values written. Pure Python."""
     floats = memoryview(data).cast("B")
     floats = floats[:len(floats) // 4 * 4].cast("f")
     values = memoryview(patch["values"]).cast("B").cast("f")
@@ -157,4 +158,10 @@ def apply_patch(data: bytearray | memoryview, patch: dict) -> int:
         end = start + (count - 1) * stride + 1
         floats[start:end:stride] = values[at:at + count]
         at += count
+    ids = patch.get("ids") or []
+    if ids:
+        whole = memoryview(data).cast("B")
+        longs = whole[:len(whole) // 8 * 8].cast("q")
+        for k, token in enumerate(ids):
+            longs[patch["ids_at"] + k] = int(token)
     return at
