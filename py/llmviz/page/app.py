@@ -1,22 +1,29 @@
 """The page's Python entry point, run by PyScript (``<script type="py" src="./app.py">``).
 
-It boots the app in this order, telling the header what it is doing:
+The main thread never runs the model: numpy, the model and its KV cache live in the
+page's model worker (``llmviz.page.worker``, its own Pyodide in a Web Worker, started by
+index.html as the page loads), so the views stay responsive whatever the model does.
+app.py boots the app in this order, telling the header what it is doing:
 
-1. at once: load the wheels that build.py put in ``wheels/`` (pygments, llmviz, and
-   numpy when this build has it) by URL in one ``loadPackage`` call, and fetch every
-   data file (bundled trace, params, scene, model card, weights) and build.py's
-   precompiled modules (``wheels/pycache.zip``, unpacked under ``sys.pycache_prefix``
-   so that importing the wheels reads bytecode instead of compiling them);
+1. at once: ask the worker for the model (``boot``: it started loading numpy, llmviz and
+   the model when it came up; only when this build has numpy), and, here, load the wheels
+   the views need (pygments, llmviz) by URL in one
+   ``loadPackage`` call, fetch every data file (bundled trace, params, scene, model card)
+   and build.py's precompiled modules (``wheels/pycache.zip``, unpacked under
+   ``sys.pycache_prefix`` so that importing the wheels reads bytecode instead of compiling
+   them);
 2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
-3. with numpy: load the weights, run the forward pass on the same input in the
-   browser, and check it against the bundled trace (max abs difference <= 1e-5);
+3. with numpy: wait for the worker, which ran the forward pass on the same input and checked
+   it against the bundled trace (max abs difference <= 1e-5); its trace and parameters
+   arrive in the bundled trace's format (``llmviz.page.model_client``);
 4. mount the views (``llmviz.page.ui.start``), then settle ``window.llmviz.ready`` with
    ``{python, numpy, model, live, ...}``.
 
 Each stage ends with ``performance.mark("llmviz:<stage>")`` (``python -m llmviz bench
 --page`` prints them). Without numpy the page says so and runs on the bundled trace.
-This file is also part of the llmviz wheel; importing it outside the browser has no
-side effects.
+The worker imports this file too, for its loading helpers (``set_base`` gives it the page's
+address). This file is also part of the llmviz wheel; importing it outside the browser
+has no side effects.
 """
 from __future__ import annotations
 
@@ -25,14 +32,21 @@ import json
 import sys
 
 TOLERANCE = 1e-5
+WORKER = "llmviz-model"   # the name of the model worker's <script> in index.html
 
 state: dict = {}   # what the app knows: build info, the trace, the model (when live)
+BASE: list[str] = []   # the page's address, for a worker (which has none of its own)
+
+
+def set_base(url: str) -> None:
+    """Resolve this module's paths against ``url`` (the model worker calls it)."""
+    BASE[:] = [url]
 
 
 def _url(path: str) -> str:
     """An absolute URL for a path relative to the page (works from any sub-path)."""
     import js
-    return js.URL.new(path, js.document.baseURI).href
+    return js.URL.new(path, BASE[0] if BASE else js.document.baseURI).href
 
 
 def _page():
@@ -45,11 +59,17 @@ def _progress(text: str) -> None:
     _page().progress(text)
 
 
-def mark(name: str) -> None:
-    """A ``performance.mark("llmviz:<name>")`` for the load-time breakdown (``llmviz bench --page``)."""
+def mark(name: str, epoch_ms: float | None = None) -> None:
+    """A ``performance.mark("llmviz:<name>")`` for the load-time breakdown (``llmviz bench --page``);
+    ``epoch_ms``: when it happened (ms since 1970: the model worker's clock), else now."""
     try:
         import js
-        js.performance.mark(f"llmviz:{name}")
+        if epoch_ms is None:
+            js.performance.mark(f"llmviz:{name}")
+        else:
+            from pyscript.ffi import to_js
+            at = max(0.0, epoch_ms - float(js.performance.timeOrigin))
+            js.performance.mark(f"llmviz:{name}", to_js({"startTime": at}, dict_converter=js.Object.fromEntries))
     except Exception:  # noqa: BLE001 - timing is never worth an error
         pass
 
@@ -135,24 +155,13 @@ async def _load_wheels(paths: list[str]) -> None:
         raise RuntimeError(f"could not load {path}: {reason}")
 
 
-def compare_traces(live, bundled) -> float:
-    """The largest absolute difference between two traces over every float tensor."""
-    import numpy as np
+async def _start_worker():
+    """The model worker (its proxy) and the message its ``boot`` answered with (it started
+    loading numpy and the model on its own, as soon as it was up)."""
+    from pyscript import workers
 
-    worst = 0.0
-    missing = [name for name in bundled if name not in live]
-    if missing:
-        raise RuntimeError(f"the live trace has no {missing[0]!r}")
-    for name in bundled:
-        ref = bundled[name]
-        got = np.asarray(live[name])
-        want = np.frombuffer(ref.buffer(), dtype=np.int64 if ref.dtype == "int64" else np.float32)
-        want = want.reshape(ref.shape)
-        if got.shape != want.shape:
-            raise RuntimeError(f"{name}: live shape {got.shape}, bundled {want.shape}")
-        if want.size:
-            worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))))
-    return worst
+    worker = await workers[WORKER]
+    return worker, await worker.boot()
 
 
 async def boot() -> dict:
@@ -166,12 +175,13 @@ async def boot() -> dict:
     wheels = info.get("wheels", {})
     has_numpy = "numpy" in wheels
 
-    # everything at once: the wheels (one loadPackage call) and every data file
-    _progress("Loading numpy, pygments and llmviz" if has_numpy else "Loading pygments and llmviz")
-    names = ["pygments", "llmviz"] + (["numpy"] if has_numpy else [])
-    wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in names]))
+    # the model worker first (it loads numpy and the model while this thread loads the views),
+    # then everything of this thread at once: the wheels (one loadPackage call), the data files
+    worker_done = asyncio.ensure_future(_start_worker()) if has_numpy else None
+    _progress("Loading pygments and llmviz" + (", and numpy in a worker" if has_numpy else ""))
+    wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in ("pygments", "llmviz")]))
     paths = [info["trace"]["json"], info["trace"]["bin"], info["params"]["json"], info["params"]["bin"],
-             "data/scene.json", model_info["card"]] + ([model_info["weights"]] if has_numpy else [])
+             "data/scene.json", model_info["card"]]
     files_done = asyncio.gather(*(_fetch_bytes(path) for path in paths))
     pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
     try:
@@ -205,29 +215,32 @@ async def boot() -> dict:
               "numpy_status": info.get("numpy", {}).get("status")}
 
     if has_numpy:
-        _progress("Loading the model")
-        import numpy as np
-        from llmviz.core import weights
-        mark("numpy-import")
-        result["numpy"] = True
-        result["numpy_version"] = np.__version__
-        model = weights.from_bytes(files[model_info["weights"]], state["card"])
-        state["model"] = model
-        mark("model")
-
-        _progress("Running the model in your browser")
-        live = model.trace([list(index["ids"])])
+        _progress("Running the model in your browser (in a worker)")
+        from llmviz.page.model_client import ModelClient
+        worker, message = await worker_done
+        mark("worker")
+        client = ModelClient(worker)
+        try:
+            booted = await client.accept_boot(message)
+        except Exception as e:  # noqa: BLE001 - JobError (its one line) or a broken answer
+            raise RuntimeError(f"the model could not start in its worker: {e}") from None
+        for name, at in booted.header.get("marks") or []:
+            mark(name, at)
         mark("forward")
-        diff = compare_traces(live, bundled)
-        mark("compare")
+        result["numpy"] = True
+        result["numpy_version"] = booted.header.get("numpy_version")
+        diff = float(booted.header["max_abs_diff"])
         result["max_abs_diff"] = diff
         if diff > TOLERANCE:
             raise RuntimeError(f"the forward pass in the browser differs from the bundled trace by {diff:g} "
                                f"(more than {TOLERANCE:g})")
-        state["trace"] = live
-        state["params"] = model.state_dict()
+        state["client"] = client
+        state["booted"] = booted
+        state["trace"] = booted.trace
+        state["params"] = booted.params
         result["live"] = True
-        result["logits"] = np.asarray(live["logits"][0], dtype=float).tolist()  # for tests and bench
+        result["logits"] = booted.header.get("logits")   # for tests and bench
+        mark("compare")
     else:
         _page().notice("Live inference needs numpy for Pyodide, which this build does not include: "
                          "the page shows the trace computed when the site was built.")
@@ -244,9 +257,11 @@ def on_ready(result: dict) -> None:
 
     index, card = state["index"], state["card"]
     trace = state["trace"]
+    booted = state.get("booted")
     app = App(build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
               trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
-              scene=state["scene"], model=state.get("model"), live=result["live"], numpy=result["numpy"])
+              scene=state["scene"], model=state.get("client"), live=result["live"], numpy=result["numpy"],
+              values=booted.values if booted else None)
     state["app"] = app
     errors = ui.start(app)
     if errors:

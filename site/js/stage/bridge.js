@@ -23,7 +23,12 @@
 //   onScale(fn)                Python's handler for the size buttons (fn(name)); enables them
 //   framing                    what the last step's camera framed: {mode, ids, primary, minPx}
 //   reframe(seconds)           fly back to the current step's view
-//   setModelScene(sceneJson)   a new model's scene (its values follow through setValues)
+//   setModelScene(sceneJson)   a new model's scene (its values follow through setSceneValues)
+//   setSceneValues({params?, acts?})  the scene's values from the model worker ([Float32Array,
+//                              offsets] each; stage/values.js keeps them and draws them in slices);
+//                              resolves once drawn
+//   patchValues(patch, values) a new token's cells (render/blocks.js patchValues)
+//   setModelLabel(text)        the size toolbar's first button: the model's name
 //   restoreBundled()           the bundled values again (the page without numpy)
 //   takeOver()                 Python handles hovering from now on (before that, a tooltip
 //                              shows the hovered cell's value alone)
@@ -39,6 +44,7 @@ import { stepView, wholeView } from "./framing.js";
 import { buildScaleToolbar } from "./scales.js";
 import { Card } from "./card.js";
 import { Tooltip } from "./tooltip.js";
+import { SceneValues } from "./values.js";
 
 const container = document.getElementById("scene");
 const reducedQuery = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
@@ -67,6 +73,7 @@ const tooltip = new Tooltip(container);
 let toolbar = null;
 let card = null;
 let scaleHandler = null;
+let modelLabel = "";
 
 function reduced() {
   return !!(api.motionState.reduced || (reducedQuery && reducedQuery.matches));
@@ -124,12 +131,13 @@ async function boot() {
   container.appendChild(label);
   api.animator = new Animator(api.renderer, { label });
   card = new Card(container, api.renderer, () => { if (api.mode === "model") flyToStep(0.3); });
+  api.values = new SceneValues(api.renderer);
   const [scene, offsets, bin] = await Promise.all([
     fetchOk("data/scene.json").then((r) => r.json()),
     fetchOk("data/values.json").then((r) => r.json()),
     fetchOk("data/values.bin").then((r) => r.arrayBuffer()),
   ]);
-  toolbar = buildScaleToolbar(container, [{ name: "model", label: "sort model" }, ...(scene.scale_views || [])],
+  toolbar = buildScaleToolbar(container, [{ name: "model", label: modelLabel || "this model" }, ...(scene.scale_views || [])],
                               (name) => { if (scaleHandler) scaleHandler(name); });
   if (scaleHandler) toolbar.enable();
   api.modelScene = scene;
@@ -339,7 +347,27 @@ api.showModel = () => {
   card.show(api.step.figure);
   if (api.step.camera) flyToStep(0);      // the current step's view again
   else frameOverview(0);
+  if (api.values.params || api.values.acts) api.values.apply();   // the model worker's values again
   return true;
+};
+
+/** The scene's values from the model worker (see stage/values.js); resolves once drawn. */
+api.setSceneValues = (arg) => {
+  if (!api.values) return Promise.resolve(false);
+  api.values.set(parsed(arg));
+  return api.mode === "model" ? api.values.apply() : Promise.resolve(true);
+};
+
+/** A new token's cells; drawn at once in the model view, kept for it otherwise. */
+api.patchValues = (patch, values) => {
+  if (!api.values) return Promise.resolve(0);
+  return api.values.patch(patch, values, api.mode === "model");
+};
+
+/** The size toolbar's first button names the model the page runs. */
+api.setModelLabel = (text) => {
+  modelLabel = String(text || "");
+  if (toolbar) toolbar.setModelLabel(modelLabel);
 };
 
 api.setModelScene = (sceneJson) => {

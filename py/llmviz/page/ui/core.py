@@ -4,7 +4,7 @@ Views talk to each other only through ``App``: they read its state and listen to
 or emit, these events (keyword payloads):
 
   "ready"        every view is mounted
-  "model"        a new model (config, vocab, card) and scene; "trace" follows
+  "model"        a new model (config, vocab, card) or a new layout (scene); "trace" follows
   "trace"        a new trace (new input or new model): redraw values, numbers, shapes
   "step"         step=<dict from walkthrough.render_step>: the walkthrough moved
   "focus"        ids=[block ids] or []: hovering a text reference or a code variable
@@ -25,10 +25,33 @@ from collections import defaultdict
 from typing import Any, Callable
 
 
+SLOW_MS = 20.0      # a listener that takes longer leaves a performance.measure (llmviz bench --page)
+
+
+def _now() -> float | None:
+    try:
+        import js
+        return float(js.performance.now())
+    except ImportError:
+        return None
+
+
+def _measure(name: str, t0: float | None) -> None:
+    """``performance.measure("llmviz:<name>")`` for a slow listener (the long tasks' breakdown)."""
+    if t0 is None:
+        return
+    import js
+    if float(js.performance.now()) - t0 >= SLOW_MS:
+        try:
+            js.performance.measure(f"llmviz:{name}", t0)
+        except Exception:  # noqa: BLE001 - timing is never worth an error
+            pass
+
+
 class App:
     def __init__(self, *, build: dict, config: Any, vocab: list[str], card: dict, trace: Any,
                  params: Any, text: str, ids: list[int], scene: dict | None = None,
-                 model: Any = None, live: bool = False, numpy: bool = False):
+                 model: Any = None, live: bool = False, numpy: bool = False, values: Any = None):
         self.build = build          # build-info.json
         self.config = config        # GPTConfig, or the bundled trace's config view
         self.vocab = vocab          # token strings by index
@@ -38,9 +61,10 @@ class App:
         self.text = text            # the token sequence shown, as text
         self.ids = ids              # ... and as indices
         self.scene = scene          # llmviz.viz.layout.scene(config, T) for the sequence shown
-        self.model = model          # the numpy GPT when live, else None
+        self.model = model          # the model worker's client (llmviz.page.model_client) when live, else None
         self.live = live            # the trace was computed in this browser
-        self.numpy = numpy          # numpy is available here
+        self.numpy = numpy          # numpy is available (in the model worker)
+        self.values = values        # the 3D view's values for this trace (model_client.SceneValues), or None
         self.step: dict | None = None           # the step shown (walkthrough.render_step), or None yet
         self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into (set_follow)
         # the animation settings the scene plays steps by; the walk view's controls set it and
@@ -62,10 +86,12 @@ class App:
 
     def emit(self, event: str, **payload: Any) -> None:
         for fn in list(self._listeners[event]):
+            t0 = _now()
             try:
                 fn(**payload)
             except Exception as e:  # noqa: BLE001 - a broken listener is reported, the rest still run
                 self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
+            _measure(f"{event}:{getattr(fn, '__qualname__', fn)}", t0)
 
     def report(self, text: str) -> None:
         try:
@@ -75,19 +101,22 @@ class App:
             print(f"llmviz: {text}")
 
     # ---- state changes ----------------------------------------------------
-    def set_trace(self, trace: Any, *, text: str, ids: list[int], live: bool | None = None) -> None:
-        """A new trace of the current model (e.g. the user typed a new input)."""
-        self.trace, self.text, self.ids = trace, text, list(ids)
+    def set_trace(self, trace: Any, *, text: str, ids: list[int], live: bool | None = None,
+                  values: Any = None) -> None:
+        """A new trace of the current model (e.g. the user typed a new input), with the 3D
+        view's values for it."""
+        self.trace, self.text, self.ids, self.values = trace, text, list(ids), values
         if live is not None:
             self.live = live
         self.emit("trace")
 
     def set_model(self, *, model: Any, config: Any, vocab: list[str], card: dict, params: Any,
-                  scene: dict, trace: Any, text: str, ids: list[int]) -> None:
-        """A new model with its first trace; views rebuild their layout, then redraw."""
+                  scene: dict, trace: Any, text: str, ids: list[int], values: Any = None) -> None:
+        """A new model (or a new layout: another ``scene``) with its first trace; views rebuild
+        their layout, then redraw."""
         self.model, self.config, self.vocab, self.card, self.params, self.scene = (
             model, config, vocab, card, params, scene)
-        self.trace, self.text, self.ids = trace, text, list(ids)
+        self.trace, self.text, self.ids, self.values = trace, text, list(ids), values
         from llmviz.walkthrough import follow_of
         try:
             follow_of(self.follow, config)
