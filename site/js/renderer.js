@@ -115,6 +115,7 @@ export function createRenderer(container, options = {}) {
 
   const scene3d = new THREE.Scene();
   let blocks = null;            // BlockScene
+  const retired = [];           // replaced BlockScenes, disposed once the new one has drawn
   let frames = 0;
   let scheduled = 0;            // requestAnimationFrame handle, 0 when none
   let dirty = false;
@@ -149,8 +150,11 @@ export function createRenderer(container, options = {}) {
   }
 
   function draw() {
+    const uploadsLeft = blocks ? blocks.prepareUploads() : false;   // a budget of texture uploads per frame
     renderer.render(scene3d, rig.camera);
     frames += 1;
+    if (uploadsLeft) requestRender();
+    while (retired.length) retired.pop().dispose();
     if (blocks) {
       blocks.afterRender();
       const taken = annotations ? annotations.update(picker, width, height, labels ? labels.overlayBoxes() : []) : [];
@@ -188,7 +192,7 @@ export function createRenderer(container, options = {}) {
     const next = new BlockScene(scene, renderer.capabilities.maxTextureSize);
     if (blocks) {
       scene3d.remove(blocks.mesh);
-      blocks.dispose();
+      retired.push(blocks);    // disposed after the next frame: its shader program stays for the new scene
     }
     blocks = next;
     if (blocks.overflow.length) {     // the page names them in a notice (renderer.overflow())
@@ -382,6 +386,7 @@ export function createRenderer(container, options = {}) {
     pointer.dispose();
     rig.dispose();
     if (blocks) blocks.dispose();
+    while (retired.length) retired.pop().dispose();
     if (labels) labels.dispose();
     if (annotations) annotations.dispose();
     if (legend) legend.remove();

@@ -24,6 +24,7 @@ import json
 from typing import Any, Callable
 
 from llmviz.core import tracefile
+from llmviz.page.ui.core import timed
 
 PIECE = 8 * 2**20      # bytes per message for big results
 POLL_S = 0.2           # how often a running job's progress is asked for
@@ -114,7 +115,8 @@ class ModelClient:
         error = _get(message, "error")
         if error is not None:
             raise JobError(str(error), str(_get(message, "kind") or ""))
-        header = json.loads(str(_get(message, "header")))
+        with timed("header"):
+            header = json.loads(str(_get(message, "header")))
         kind = header.get("kind")
         if header.get("ids") is not None:
             self.ids = list(header["ids"])
@@ -130,13 +132,15 @@ class ModelClient:
         if kind == "full":
             self.data = await self._pull_bytes("trace", sizes["trace"])
             self.index = header["index"]
-            self.trace = tracefile.read(self.index, self.data)
+            with timed("tracefile.read"):
+                self.trace = tracefile.read(self.index, self.data)
             acts = (await self._pull_floats("values", sizes["values"]), header["offsets"])
             values = SceneValues("full", acts=acts, params=values_params)
         elif kind == "patch":
             patch = dict(header["trace"])
             patch["values"] = bytes(_get(message, "trace_values").to_bytes())
-            tracefile.apply_patch(self.data, patch)
+            with timed("apply_patch"):
+                tracefile.apply_patch(self.data, patch)
             self.index["T"] = header["T"]
             self.trace = tracefile.read(self.index, self.data, T=header["T"])
             values = SceneValues("patch", patch=header["scene"], data=_get(message, "scene_values"))

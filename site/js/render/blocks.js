@@ -17,7 +17,10 @@ import * as THREE from "three";
 import { GAMMA, PALETTE, ROLE_INDEX, rgb } from "./colors.js";
 
 const ATLAS_WIDTH = 1024;            // texels per texture row (4 cells each)
-export const MAX_PAGES = 4;          // value textures (each with its mask texture: 8 samplers)
+export const MAX_PAGES = 6;          // value textures (each with its mask texture: 12 samplers)
+const PAGE_ROWS = 2048;              // rows per page at most (32 MB of float32): a page uploads in one frame
+const UPLOAD_BUDGET = 24 << 20;      // bytes of texture uploaded per frame, at most (one texture may exceed it)
+const MAX_RANGES = 256;              // more changed rows than this: the texture is uploaded whole
 export const MODE = { EMPTY: 0, VALUES: 1, NEUTRAL: 2 };
 
 const VERTEX = /* glsl */ `
@@ -63,10 +66,14 @@ uniform highp sampler2D uValues0;  // RGBA32F, 4 cells per texel: the pages
 uniform highp sampler2D uValues1;
 uniform highp sampler2D uValues2;
 uniform highp sampler2D uValues3;
+uniform highp sampler2D uValues4;
+uniform highp sampler2D uValues5;
 uniform sampler2D uMask0;          // RGBA8, same packing
 uniform sampler2D uMask1;
 uniform sampler2D uMask2;
 uniform sampler2D uMask3;
+uniform sampler2D uMask4;
+uniform sampler2D uMask5;
 uniform int uAtlasWidth;
 uniform vec3 uRole[3];
 uniform vec3 uNegative;
@@ -89,13 +96,17 @@ vec4 pageTexel(int page, ivec2 at) {
   if (page == 0) return texelFetch(uValues0, at, 0);
   if (page == 1) return texelFetch(uValues1, at, 0);
   if (page == 2) return texelFetch(uValues2, at, 0);
-  return texelFetch(uValues3, at, 0);
+  if (page == 3) return texelFetch(uValues3, at, 0);
+  if (page == 4) return texelFetch(uValues4, at, 0);
+  return texelFetch(uValues5, at, 0);
 }
 vec4 maskTexel(int page, ivec2 at) {
   if (page == 0) return texelFetch(uMask0, at, 0);
   if (page == 1) return texelFetch(uMask1, at, 0);
   if (page == 2) return texelFetch(uMask2, at, 0);
-  return texelFetch(uMask3, at, 0);
+  if (page == 3) return texelFetch(uMask3, at, 0);
+  if (page == 4) return texelFetch(uMask4, at, 0);
+  return texelFetch(uMask5, at, 0);
 }
 float cellValue(int index) {
   int texel = index >> 2;
@@ -301,7 +312,7 @@ export class BlockScene {
     this.pageBase = new Int32Array(n);            // first cell within that page
     this.maxAbs = new Float32Array(n);            // max |value| of each block's values
     const rowCells = ATLAS_WIDTH * 4;
-    const pageCells = rowCells * Math.max(1, maxTextureSize || 8192);
+    const pageCells = rowCells * Math.max(1, Math.min(PAGE_ROWS, maxTextureSize || 8192));
     const used = [0];                             // cells used in each page so far
     this.overflow = [];
     this.blocks.forEach((b, i) => {
@@ -332,13 +343,14 @@ export class BlockScene {
       for (const t of [value, mask]) {
         t.minFilter = t.magFilter = THREE.NearestFilter;
         t.generateMipmaps = false;
-        t.needsUpdate = true;
       }
       this.valueTextures.push(value);
       this.maskTextures.push(mask);
     });
-    this._rangesAllowed = false;   // the first upload is a full one
-    this._fullUpload = new Set();
+    // uploads waiting for a frame: texture -> {full: true} or {rows: Set of changed rows};
+    // a page not uploaded yet draws as zeros (three.js binds an empty texture until then)
+    this._pending = new Map();
+    for (const t of [...this.valueTextures, ...this.maskTextures]) this._pending.set(t, { full: true });
 
     // one mesh for all blocks: three faces of the unit box per block (the vertex shader
     // mirrors them), the block's data repeated on its 12 vertices. (Instancing would
@@ -519,31 +531,42 @@ export class BlockScene {
     return used;
   }
 
+  /** Cells start..start+count-1 of a page texture changed: queue their rows for upload. */
   _markRange(texture, start, count) {
-    texture.needsUpdate = true;
-    if (!this._rangesAllowed) return;                     // a full upload is pending anyway
-    const rowFloats = ATLAS_WIDTH * 4;
-    if (texture.updateRanges.length > 256) {              // many small uploads: one big one instead
-      texture.clearUpdateRanges();
-      this._fullUpload.add(texture);
-      return;
-    }
-    if (this._fullUpload && this._fullUpload.has(texture)) return;
-    let s = start;
-    const end = start + count;
-    while (s < end) {                                     // one range per texture row
-      const rowEnd = (Math.floor(s / rowFloats) + 1) * rowFloats;
-      const e = Math.min(end, rowEnd);
-      texture.addUpdateRange(s, e - s);
-      s = e;
-    }
+    const pending = this._pending.get(texture) || { rows: new Set() };
+    this._pending.set(texture, pending);
+    if (pending.full) return;
+    const rowCells = ATLAS_WIDTH * 4;
+    const first = Math.floor(start / rowCells), last = Math.floor((start + count - 1) / rowCells);
+    if (last - first + 1 + pending.rows.size > MAX_RANGES) { pending.full = true; pending.rows = null; return; }
+    for (let r = first; r <= last; r++) pending.rows.add(r);
   }
 
-  /** Called after each frame: later value changes can be uploaded as ranges. */
-  afterRender() {
-    this._rangesAllowed = true;
-    if (this._fullUpload.size) this._fullUpload.clear();
+  /**
+   * Hand three.js this frame's texture uploads: waiting textures in order, whole or by rows,
+   * until UPLOAD_BUDGET bytes (at least one texture). Returns true when some still wait
+   * (the renderer then draws another frame).
+   */
+  prepareUploads() {
+    let budget = UPLOAD_BUDGET;
+    for (const [texture, pending] of this._pending) {
+      const rowBytes = ATLAS_WIDTH * 4 * (texture.type === THREE.FloatType ? 4 : 1);
+      const bytes = pending.full ? rowBytes * texture.image.height : rowBytes * pending.rows.size;
+      if (bytes > budget && budget < UPLOAD_BUDGET) break;
+      budget -= bytes;
+      texture.clearUpdateRanges();
+      if (!pending.full) {
+        const cells = ATLAS_WIDTH * 4;
+        for (const r of pending.rows) texture.addUpdateRange(r * cells, cells);
+      }
+      texture.needsUpdate = true;
+      this._pending.delete(texture);
+    }
+    return this._pending.size > 0;
   }
+
+  /** Called after each frame (nothing to do: uploads are queued in prepareUploads). */
+  afterRender() {}
 
   /** Highlight blocks (ids/groups) and cell ranges {id: [[r0, c0, r1, c1], ...]} (half-open). */
   highlight(ids, cells) {

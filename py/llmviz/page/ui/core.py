@@ -43,9 +43,25 @@ def _measure(name: str, t0: float | None) -> None:
     import js
     if float(js.performance.now()) - t0 >= SLOW_MS:
         try:
-            js.performance.measure(f"llmviz:{name}", t0)
+            from pyscript.ffi import to_js
+            js.performance.measure(f"llmviz:{name}", to_js({"start": t0}, dict_converter=js.Object.fromEntries))
         except Exception:  # noqa: BLE001 - timing is never worth an error
             pass
+
+
+class timed:
+    """``with timed("name"):`` leaves a ``performance.measure("llmviz:name")`` when the block
+    took SLOW_MS or more (in the page; nothing elsewhere)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        self.t0 = _now()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _measure(self.name, self.t0)
 
 
 class App:

@@ -45,6 +45,7 @@ from llmviz.page import live
 from llmviz.page.live import WeightsError
 from llmviz.page.model_client import JobError
 from llmviz.page.ui import ffi, walk_nav
+from llmviz.page.ui.core import timed
 from llmviz.page.ui.dom import clone
 from llmviz.core.vocab import InputError, Vocab
 
@@ -362,12 +363,14 @@ class LiveView:
             app.set_trace(result.trace, text=text, ids=win, live=True, values=result.values)
         else:
             from llmviz.viz import layout
-            scene = layout.scene(config, capacity)
+            with timed("layout.scene"):
+                scene = layout.scene(config, capacity)
             app.live = True
             app.set_model(model=self.client, config=config, vocab=list(vocab), card=card,
                           params=result.params if model else app.params, scene=scene, trace=result.trace,
                           text=text, ids=win, values=result.values)
-        self.render_seq()
+        with timed("render_seq"):
+            self.render_seq()
 
     async def set_input(self, text: str, *, typed: bool = False) -> str:
         """Run the model on a new input (lower case read as capitals for a vocabulary of
