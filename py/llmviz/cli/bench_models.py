@@ -56,20 +56,17 @@ _TIMED = """async ([what, arg]) => {
 def make_model(folder: Path, config: dict, name: str, seed: int = 0) -> tuple[Path, Path, int]:
     """A model of this config with random weights (std 0.02, nanoGPT's init) and a character
     vocabulary, as ``convert`` writes one: (npz, card, parameter count)."""
-    import numpy as np
-
+    from llmviz.cli.bench import random_state
     from llmviz.core.model import GPT, GPTConfig
     from llmviz.core.vocab import Vocab
     from llmviz.core.weights import make_card, save
 
     cfg = GPTConfig(**config)
     chars = SHAKESPEARE_CHARS if cfg.vocab_size == len(SHAKESPEARE_CHARS) else list("ABC")[:cfg.vocab_size]
-    rng = np.random.default_rng(seed)
-    state = {k: (rng.standard_normal(v.shape) * 0.02).astype(np.float32)
-             for k, v in GPT(cfg).state_dict().items() if k != "lm_head.weight"}
-    for k in state:
-        if k.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
-            state[k] += 1.0
+    state = random_state(cfg, seed)
+    for k, v in state.items():
+        if v.ndim == 1 and k.endswith(".weight"):   # the layer norms' gains start at one
+            v += 1.0
     model = GPT.from_state_dict(state, cfg)
     card = make_card(cfg, Vocab(chars), name, {"name": "text", "example": "First Citizen:" if len(chars) > 3 else "ABCA"},
                      {"note": "random weights (llmviz bench)"})

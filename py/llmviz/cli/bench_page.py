@@ -19,6 +19,8 @@ Then, in one more page (after ``ready``), the renderer's own frame benchmark
 (``renderer.benchmark({frames: 300, orbit})``: 300 frames, orbiting the camera around
 the model or standing still) for the sort model and for the GPT-2 small scale view:
 the median and 90th percentile frame interval and the time one frame takes to draw.
+Last, the page at work with models of four sizes (``bench_models``: issue 14's table of
+full-context input, next token and the longest main-thread task).
 Times come from a software WebGL renderer on this machine: compare them side by
 side, not with a real desktop.
 """
@@ -187,8 +189,10 @@ def breakdown(result: dict) -> list[str]:
     return lines
 
 
-def measure(url: str, runs: int = RUNS, frames: bool = True) -> dict:
+def measure(url: str, runs: int = RUNS, frames: bool = True, models: bool = True) -> dict:
     from playwright.sync_api import sync_playwright
+
+    from llmviz.cli import bench_models
 
     result = {"url": url, "runs": runs, "cold": [], "warm": []}
     with sync_playwright() as pw:
@@ -211,6 +215,8 @@ def measure(url: str, runs: int = RUNS, frames: bool = True) -> dict:
             context.close()
             if frames:
                 result["frames"] = frame_benchmarks(browser, url)
+            if models:
+                result["models"] = bench_models.measure(browser, url)
         finally:
             browser.close()
     result["cold_median"] = _median(result["cold"])
@@ -261,16 +267,20 @@ def report(result: dict) -> str:
             name = f"{f['view']} ({'orbit' if f['orbit'] else 'still'})"
             lines.append(f"  {name:24}{f['blocks']:>8}{f['median_ms']:>11.1f} ms{f['p90_ms']:>6.1f} ms"
                          f"{f['render_median_ms']:>7.1f} ms{f['render_p90_ms']:>6.1f} ms")
+    if result.get("models"):
+        from llmviz.cli import bench_models
+        lines.append(bench_models.report(result["models"]))
     return "\n".join(lines)
 
 
-def run(url: str | None = None, runs: int = RUNS, quiet: bool = False, frames: bool = True) -> dict:
+def run(url: str | None = None, runs: int = RUNS, quiet: bool = False, frames: bool = True,
+        models: bool = True) -> dict:
     """Measure the page at ``url`` (or a fresh local build when None); print and return the numbers."""
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
     served = _Served() if url is None else None
     try:
-        result = measure(url or served.url, runs, frames)
+        result = measure(url or served.url, runs, frames, models)
     finally:
         if served is not None:
             served.close()
@@ -284,4 +294,4 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     runs = int(args[args.index("--runs") + 1]) if "--runs" in args else RUNS
     url = next((a for a in args if a.startswith("http")), None)
-    run(url, runs, frames="--no-frames" not in args)
+    run(url, runs, frames="--no-frames" not in args, models="--no-models" not in args)
