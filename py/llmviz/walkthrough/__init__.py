@@ -10,7 +10,8 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
 ``text``
     the commentary in the markup of ``llmviz.walkthrough.markup``. Where the text
     differs between models or inputs, write it once with conditionals,
-    ``{{#if bias}}…{{else}}…{{/if}}``, on the conditions ``sort`` (the sort model),
+    ``{{#if bias}}…{{else}}…{{/if}}`` (in the title too), on the conditions ``sort`` (the sort model),
+    ``small`` (at most numbers.SMALL_PARAMS parameters),
     ``target`` (the next token's target is known), ``bias``, ``multi_layer``,
     ``multi_head``, ``params`` (weights are available), ``nanogpt`` (the code panel
     has nanoGPT's source: ctx ``nanogpt`` is not False), ``gelu_tanh``, or any boolean
@@ -73,7 +74,7 @@ from typing import Any, Callable
 
 from llmviz.core.shape import ModelShape
 from llmviz.walkthrough import figures
-from llmviz.walkthrough.markup import Renderer, holds
+from llmviz.walkthrough.markup import Renderer, holds, resolve_conditionals
 from llmviz.walkthrough.numbers import Html, Num, Walk, geometry
 
 __all__ = ["phases", "render_step", "render_all", "Step", "Phase", "ANIMATION_KINDS",
@@ -289,7 +290,7 @@ def render_step(phase_id: str, step: int | str, ctx: Any) -> dict:
     geo = geometry(w.config, w.T)
     test = _condition(w, env)
     r = Renderer(env, w.dims, vars_, geo, test)
-    title = r.inline(step.title)
+    title = r.inline(resolve_conditionals(step.title, test))
     body = r.render(_text(step, test))
 
     out: dict[str, Any] = {"phase": phase.id, "step": step_index, "id": step.id,

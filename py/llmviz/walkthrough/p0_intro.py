@@ -60,10 +60,11 @@ def _feedback(w: Walk) -> dict:
 PHASE = Phase("intro", "Introduction", [
     Step(
         id="welcome",
-        title="A whole GPT, small enough to see",
+        title="A whole GPT{{#if small}}, small enough to see{{else}}, every number of it drawn{{/if}}",
         text="""
         On this page runs a complete GPT: the same design as GPT-2 and nanoGPT,
-        {{#if sort}}shrunk until{{else}}in a size where{{/if}} every number fits on screen.
+        {{#if sort}}shrunk until every number fits on screen{{else if small}}in a size where every number
+        fits on screen{{else}}with every one of its numbers drawn (zoom in to read them){{/if}}.
         Its weights are {{n_params}} numbers.
 
         {{#if sort}}

@@ -18,9 +18,10 @@ import { GAMMA, PALETTE, ROLE_INDEX, rgb } from "./colors.js";
 
 const ATLAS_WIDTH = 1024;            // texels per texture row (4 cells each)
 export const MAX_PAGES = 6;          // value textures (each with its mask texture: 12 samplers)
-const PAGE_ROWS = 2048;              // rows per page at most (32 MB of float32): a page uploads in one frame
-const UPLOAD_BUDGET = 24 << 20;      // bytes of texture uploaded per frame, at most (one texture may exceed it)
-const MAX_RANGES = 256;              // more changed rows than this: the texture is uploaded whole
+const PAGE_ROWS = 4096;              // rows per page at most (64 MB of float32)
+const UPLOAD_BUDGET = 4 << 20;       // bytes of texture uploaded per frame, at most (at least one row):
+                                     // a software GL copies ~4 ms a MB on the page's thread
+const MAX_RANGES = 256;              // more changed rows than this: the whole texture, row chunk by row chunk
 export const MODE = { EMPTY: 0, VALUES: 1, NEUTRAL: 2 };
 
 const VERTEX = /* glsl */ `
@@ -347,10 +348,10 @@ export class BlockScene {
       this.valueTextures.push(value);
       this.maskTextures.push(mask);
     });
-    // uploads waiting for a frame: texture -> {full: true} or {rows: Set of changed rows};
-    // a page not uploaded yet draws as zeros (three.js binds an empty texture until then)
+    // uploads waiting for a frame: texture -> {from: first row of a whole upload still to do
+    // (null: none), rows: Set of changed rows}; rows not uploaded yet draw as zeros
     this._pending = new Map();
-    for (const t of [...this.valueTextures, ...this.maskTextures]) this._pending.set(t, { full: true });
+    for (const t of [...this.valueTextures, ...this.maskTextures]) this._pending.set(t, { from: 0, rows: new Set() });
 
     // one mesh for all blocks: three faces of the unit box per block (the vertex shader
     // mirrors them), the block's data repeated on its 12 vertices. (Instancing would
@@ -533,34 +534,49 @@ export class BlockScene {
 
   /** Cells start..start+count-1 of a page texture changed: queue their rows for upload. */
   _markRange(texture, start, count) {
-    const pending = this._pending.get(texture) || { rows: new Set() };
-    this._pending.set(texture, pending);
-    if (pending.full) return;
+    let pending = this._pending.get(texture);
+    if (!pending) this._pending.set(texture, pending = { from: null, rows: new Set() });
+    if (pending.from === 0) return;                       // the whole texture waits anyway
     const rowCells = ATLAS_WIDTH * 4;
     const first = Math.floor(start / rowCells), last = Math.floor((start + count - 1) / rowCells);
-    if (last - first + 1 + pending.rows.size > MAX_RANGES) { pending.full = true; pending.rows = null; return; }
+    if (last - first + 1 + pending.rows.size > MAX_RANGES) {   // many rows: the whole texture again
+      pending.from = 0;
+      pending.rows.clear();
+      return;
+    }
     for (let r = first; r <= last; r++) pending.rows.add(r);
   }
 
   /**
-   * Hand three.js this frame's texture uploads: waiting textures in order, whole or by rows,
-   * until UPLOAD_BUDGET bytes (at least one texture). Returns true when some still wait
-   * (the renderer then draws another frame).
+   * Hand three.js this frame's texture uploads, row by row (one texSubImage2D a row; three.js
+   * allocates a texture on its first upload and then honours the ranges), until UPLOAD_BUDGET
+   * bytes (at least one row): a new scene's pages arrive over several frames, so no frame
+   * blocks the page for long. Returns true when some rows still wait (the renderer then draws
+   * another frame).
    */
   prepareUploads() {
     let budget = UPLOAD_BUDGET;
+    const cells = ATLAS_WIDTH * 4;
     for (const [texture, pending] of this._pending) {
-      const rowBytes = ATLAS_WIDTH * 4 * (texture.type === THREE.FloatType ? 4 : 1);
-      const bytes = pending.full ? rowBytes * texture.image.height : rowBytes * pending.rows.size;
-      if (bytes > budget && budget < UPLOAD_BUDGET) break;
-      budget -= bytes;
+      const rowBytes = cells * (texture.type === THREE.FloatType ? 4 : 1);
+      if (budget < rowBytes && budget < UPLOAD_BUDGET) break;
       texture.clearUpdateRanges();
-      if (!pending.full) {
-        const cells = ATLAS_WIDTH * 4;
-        for (const r of pending.rows) texture.addUpdateRange(r * cells, cells);
+      for (const r of pending.rows) {                      // changed rows first (a new token's)
+        if (budget < rowBytes && texture.updateRanges.length) break;
+        texture.addUpdateRange(r * cells, cells);
+        pending.rows.delete(r);
+        budget -= rowBytes;
       }
-      texture.needsUpdate = true;
-      this._pending.delete(texture);
+      if (pending.from !== null) {
+        const height = texture.image.height;
+        const n = Math.max(texture.updateRanges.length ? 0 : 1, Math.floor(budget / rowBytes));
+        const end = Math.min(height, pending.from + n);
+        for (let r = pending.from; r < end; r++) texture.addUpdateRange(r * cells, cells);
+        budget -= (end - pending.from) * rowBytes;
+        pending.from = end < height ? end : null;
+      }
+      if (texture.updateRanges.length) texture.needsUpdate = true;
+      if (pending.from === null && !pending.rows.size) this._pending.delete(texture);
     }
     return this._pending.size > 0;
   }
