@@ -244,8 +244,11 @@ api.playStep = (stepArg) => {
   if (api.animator.playing) api.animator.stop();
   r.dim(api.step.dim);
   applyHighlight();
-  // overviews (a named view) name the parts of the model
-  r.annotate(api.step.focus, { groups: !!(api.step.camera && api.step.camera.view), ...(step.annotate || {}) });
+  // overviews (a named view) name the parts of the model, unless the step says otherwise; the
+  // framing then keeps the margins free for the names
+  const kinds = { groups: !!(api.step.camera && api.step.camera.view), ...(step.annotate || {}) };
+  r.annotate(api.step.focus, kinds);
+  if (api.step.camera) api.step.camera = { ...api.step.camera, names: kinds.groups };
   card.show(api.step.figure);            // before framing: the step is framed beside the card
   const seconds = cut ? 0 : (step.seconds ?? STEP_SECONDS) / speed;
   const flight = flyToStep(seconds);
