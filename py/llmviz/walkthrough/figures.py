@@ -46,13 +46,22 @@ class Figure:
     rows: list[str]                          # one label per element
     lines: list[str] = dataclasses.field(default_factory=list)
     result: tuple[str, Num] | None = None
+    keep: list[int] = dataclasses.field(default_factory=list)   # rows shown however long the columns
 
 
-def shown_rows(n: int) -> list[int | None]:
-    """The rows a column of n shows: all of them, or the first HEAD, a gap (None), the last TAIL."""
+def shown_rows(n: int, keep: list[int] = ()) -> list[int | None]:
+    """The rows a column of n shows: all of them, or the first ones, the ``keep`` rows (the ones
+    the step talks about) and the last TAIL, with a gap (None) wherever rows are left out."""
     if n <= MAX_ROWS:
         return list(range(n))
-    return list(range(HEAD)) + [None] + list(range(n - TAIL, n))
+    keep = sorted({k for k in keep if 0 <= k < n})
+    wanted = sorted(set(range(HEAD - len(keep))) | set(keep) | set(range(n - TAIL, n)))
+    out: list[int | None] = []
+    for i in wanted:
+        if out and out[-1] is not None and i != out[-1] + 1:
+            out.append(None)
+        out.append(i)
+    return out
 
 
 def _cell(num: Num, geometry) -> tuple[str, list[int]] | None:
@@ -79,7 +88,7 @@ def render(fig: Figure | None, geometry) -> dict | None:
     if fig is None:
         return None
     n = len(fig.rows)
-    rows = shown_rows(n)
+    rows = shown_rows(n, fig.keep)
     columns = []
     for col in fig.columns:
         if len(col.nums) != n:
@@ -129,9 +138,9 @@ def dot(w, title: str, a: tuple[str, list[Num]], b: tuple[str, list[Num]], resul
 
 
 def elementwise(title: str, columns: list[Column], rows: list[str], lines: list[str] = (),
-                result: tuple[str, Num] | None = None) -> Figure:
+                result: tuple[str, Num] | None = None, keep: list[int] = ()) -> Figure:
     """Columns combined element by element (an addition, a lookup, a function applied to each)."""
-    return Figure(title, columns, rows, list(lines), result)
+    return Figure(title, columns, rows, list(lines), result, list(keep))
 
 
 def stages(title: str, columns: list[Column], rows: list[str], stage: int, lines: list[str] = (),

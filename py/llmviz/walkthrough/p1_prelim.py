@@ -58,7 +58,7 @@ PHASE = Phase("prelim", "Preliminaries", [
         table=_sizes,
         # one block of each size, marked with its dimensions: the stream (C x T), a head's
         # queries (hs x T), the MLP's hidden layer (T x 4C), the logits (V x T)
-        focus=["x", "h.{L}.attn.q[{h}]", "h.{L}.mlp.fc", "h.{L}.x_attn"], camera="h.{L}",
+        focus=["x", "h.{L}.attn.q[{h}]", "h.{L}.mlp.fc", "h.{L}.x_attn"], dim=None,
         annotate={"groups": False, "ops": False},
         code=["config", "gpt.init"],
     ),

@@ -185,8 +185,10 @@ def gelu(w: Walk) -> Figure:
     L, t = w.L, w.t
     fc = figures.column(w, f"h.{L}.mlp.fc", t)
     out = figures.column(w, f"h.{L}.mlp.gelu", t)
+    unit = w.fc_row()
     return figures.elementwise(f"GELU on column {t} of the hidden layer", [Column(f"fc[:, {t}]", fc),
-                               Column("GELU →", out, mark=True)], figures.features(len(fc)))
+                               Column("GELU →", out, mark=True)], figures.features(len(fc)),
+                               [f"unit {unit}: GELU({fc[unit].text}) = {out[unit].text}"], keep=[unit])
 
 
 def choose(w: Walk) -> Figure:
