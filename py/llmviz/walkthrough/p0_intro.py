@@ -84,7 +84,9 @@ PHASE = Phase("intro", "Introduction", [
         Hover over an underlined name to find its block.
         """,
         values=_welcome,
-        camera="overview", dim=None,
+        # the whole model, its two ends lit: the input's letters at the top, the answer at the bottom
+        focus=["idx", "probs"], camera="overview", dim=None,
+        annotate={"groups": False, "ops": False, "dims": False},
         code=["gpt.forward"],
     ),
     Step(
@@ -139,7 +141,9 @@ PHASE = Phase("intro", "Introduction", [
         columns exchange information, and a position can only look at itself and at
         the positions before it.
         """,
-        camera="overview", dim=None,
+        focus=lambda w: ["idx", "x"] + [f"h.{i}.{n}" for i in range(w.n_layer) for n in ("x_attn", "x")]
+        + ["logits", "probs"], camera="overview", dim=None,   # the stream, top to bottom
+        annotate={"groups": False, "dims": False},     # the stream's + badges as it runs down the spine
         animation=lambda w: {"kind": "flow", "path": w.forward_path()},
         code=["gpt.forward", "gpt.blocks_loop"],
     ),
@@ -209,6 +213,7 @@ PHASE = Phase("intro", "Introduction", [
         add it.{{/if}}
         """,
         camera="overview", dim=None,
+        annotate={"groups": True},                     # the parts named in the margins
         code=["gpt.forward"],
     ),
 ])

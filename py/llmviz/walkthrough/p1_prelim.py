@@ -40,6 +40,7 @@ PHASE = Phase("prelim", "Preliminaries", [
           [[logits|`logits`]].
         """,
         camera="overview", dim=None,
+        annotate={"groups": True},
         code=["gpt.forward", "block.forward"],
     ),
     Step(
@@ -55,7 +56,10 @@ PHASE = Phase("prelim", "Preliminaries", [
         {{dim:4C}} for a moment.
         """,
         table=_sizes,
-        camera="overview", dim=None,
+        # one block of each size, marked with its dimensions: the stream (C x T), a head's
+        # queries (hs x T), the MLP's hidden layer (T x 4C), the logits (V x T)
+        focus=["x", "h.{L}.attn.q[{h}]", "h.{L}.mlp.fc", "h.{L}.x_attn"], dim=None,
+        annotate={"groups": False, "ops": False},
         code=["config", "gpt.init"],
     ),
     Step(

@@ -1,7 +1,7 @@
 """Phase 2, embedding: a token column plus a position column makes a column of ``x``."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -52,6 +52,7 @@ PHASE = Phase("embedding", "Embedding", [
     Step(
         id="token_lookup",
         title="Looking up the token embedding",
+        figure=worked.lookup("wte.weight", "tok_emb", lambda w: w.ids[w.t], "{tok} (index {k}): column {k} of wte becomes column {t} of tok_emb"),
         text="""
         The token embedding table [[wte.weight|`wte.weight`]] has one column of
         {{dim:C}} numbers for each of the {{dim:V}} tokens. The embedding of
@@ -86,6 +87,7 @@ PHASE = Phase("embedding", "Embedding", [
     Step(
         id="position",
         title="The position embedding",
+        figure=worked.lookup("wpe.weight", "pos_emb", lambda w: w.t, "position {t}: column {t} of wpe becomes column {t} of pos_emb"),
         text="""
         Attention, the part where positions meet, does not know in what order they
         come. So the model also learns one column per position: the table
@@ -105,6 +107,7 @@ PHASE = Phase("embedding", "Embedding", [
     Step(
         id="sum",
         title="Adding the two",
+        figure=worked.add("tok_emb", "pos_emb", "x", "x at position {t}: token plus position"),
         text="""
         The input embedding [[x|`x`]] is the sum of the two columns, cell by cell. For
         the top cell of column {{t}}: {{te0}} + {{(pe0)}} = {{x0}}.

@@ -1,7 +1,7 @@
 """Phase 3, layer norm: one column's mean, variance, normalisation, then gamma and beta."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 
 def _ln(w: Walk) -> str:
@@ -61,6 +61,7 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="mean",
         title="The mean of a column",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 0),
         text="""
         Take column {{t}} of the stream [[{xin}|`x`]]: {{size:C}} numbers, beginning
         {{x_first}}. Their average is μ = {{mean}}. The page keeps it in
@@ -77,6 +78,7 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="variance",
         title="The variance",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 1),
         text="""
         Next, how widely the numbers spread: the variance is the mean of the squared
         distances from μ, here σ² = {{var}}.
@@ -93,6 +95,7 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="normalise",
         title="Centre and scale",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 2),
         text="""
         Every number of the column now has μ subtracted and is multiplied by that
         factor. The top one becomes ({{x0}} − {{(mean)}}) × {{rstd}} = {{n0}}.
@@ -110,6 +113,7 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="scale_shift",
         title="The learned scale γ and shift β",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 4),
         text="""
         Last, each row {{#if bias}}gets a learned weight γ,
         [[h.{L}.ln_1.weight|`ln_1.weight`]], and bias β, [[h.{L}.ln_1.bias|`ln_1.bias`]].

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from llmviz.walkthrough import Phase, Step, figures
+from llmviz.walkthrough import Phase, Step, figures, worked
 from llmviz.walkthrough.linear_steps import linear_step
 from llmviz.walkthrough.numbers import Walk, fmt
 
@@ -117,6 +117,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="keys_values",
         title="Keys and values",
+        figure=worked.keys_values,
         text="""
         Keys [[h.{L}.attn.k[{h}]|`k`]] and values [[h.{L}.attn.v[{h}]|`v`]] are made
         the same way, each with its own weights: at position {{t}} the top key number
@@ -158,6 +159,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="score_row",
         title="A row of scores",
+        figure=worked.score_row(0),
         text="""
         The same against every key gives row {{t}} of the scores: {{row}}{{row_end}}
         Each entry says how well the query of position {{t}} matches one position's
@@ -173,6 +175,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="scaling",
         title="Why divide by √hs",
+        figure=worked.score_row(1),
         text="""
         A dot product of hs terms grows with hs: for random vectors with entries of
         size about 1, it is typically about √hs in size. Dividing by
@@ -190,6 +193,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="mask",
         title="The causal mask",
+        figure=worked.mask,
         text="""
         A position may not look ahead. In training the model sees a whole sequence
         at once and must predict each next token; peeking at it would be cheating.
@@ -213,6 +217,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="softmax",
         title="From scores to weights",
+        figure=worked.softmax(worked.attention_row, worked.SOFTMAX_STAGES - 1),
         text="""
         A softmax turns each row of scores into weights that are positive and add
         up to 1 (the next phase takes it apart). {{#if single}}With one position, all
@@ -232,6 +237,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="weighted_sum",
         title="Mixing the values",
+        figure=worked.weighted_sum,
         text="""
         The head's output for position {{t}} is a weighted average of the value
         vectors, with row {{t}} of `att` as the weights. For its top number:

@@ -1,7 +1,7 @@
 """Phase 5, softmax: on a real row of attention scores, step by step."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -37,6 +37,7 @@ PHASE = Phase("softmax", "Softmax", [
     Step(
         id="what",
         title="What softmax does",
+        figure=worked.softmax(worked.attention_row, 0),
         text="""
         Softmax turns a list of real numbers into a probability distribution: every
         output is positive, together they add up to 1, and a larger input always gets
@@ -53,6 +54,7 @@ PHASE = Phase("softmax", "Softmax", [
     Step(
         id="max",
         title="Subtract the largest entry",
+        figure=worked.softmax(worked.attention_row, 1),
         text="""
         First find the largest entry of the row, {{mx}}, kept in
         [[h.{L}.attn.att.max[{h}]|`att.max`]], and subtract it from every entry. The
@@ -68,6 +70,7 @@ PHASE = Phase("softmax", "Softmax", [
     Step(
         id="exp",
         title="Exponentiate",
+        figure=worked.softmax(worked.attention_row, 2),
         text="""
         Next, raise e to the power of each entry: e^{{d0}} = {{e0}} for the first.
         Exponentials are never negative, and since every entry is now 0 or less, every
@@ -83,6 +86,7 @@ PHASE = Phase("softmax", "Softmax", [
     Step(
         id="normalise",
         title="Sum and divide",
+        figure=worked.softmax(worked.attention_row, 3),
         text="""
         Add up the exponentials of the row: {{sum}}, kept in
         [[h.{L}.attn.att.sum[{h}]|`att.sum`]]. Dividing each one by this sum makes them
@@ -97,6 +101,7 @@ PHASE = Phase("softmax", "Softmax", [
     Step(
         id="why_max",
         title="Why subtract the maximum?",
+        figure=worked.softmax(worked.attention_row, 3),
         text="""
         Mathematically it changes nothing: subtracting m multiplies every exponential
         by the same factor e^−m, which cancels in the division.

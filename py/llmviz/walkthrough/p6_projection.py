@@ -1,7 +1,7 @@
 """Phase 6, projection: the heads side by side, the output projection, the residual add."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
@@ -33,6 +33,7 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="heads_together",
         title="The heads side by side",
+        figure=worked.heads_together,
         text="""
         The {{size:n_head}} head outputs, {{dim:hs}} rows each, are stacked back into a
         single column of {{size:C}} per position: [[h.{L}.attn.y|`y`]]. Head {{h2}}
@@ -82,6 +83,7 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="residual",
         title="The residual add",
+        figure=worked.residual("h.{L}.attn.out", "h.{L}.x_attn"),
         text="""
         That contribution is *added* to the stream:
         [[h.{L}.x_attn|`x_attn`]] = [[{xin}|`x`]] + [[h.{L}.attn.out|`attn.out`]].

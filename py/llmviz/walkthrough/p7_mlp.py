@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
@@ -48,6 +48,7 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="ln_2",
         title="Another layer norm",
+        figure=worked.layer_norm(lambda w: f"h.{w.L}.x_attn", "h.{L}.ln_2", 4),
         text="""
         The second half of the block starts like the first: [[h.{L}.ln_2|`ln_2`]]
         normalises each column of the stream [[h.{L}.x_attn|`x_attn`]], with its own γ
@@ -108,6 +109,7 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="gelu",
         title="GELU",
+        figure=worked.gelu,
         text="""
         Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
         chance that a standard normal variable is below x{{#if gelu_tanh}} (this model
@@ -155,6 +157,7 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="residual",
         title="The second residual add",
+        figure=worked.residual("h.{L}.mlp.out", "h.{L}.x"),
         text="""
         Like attention's contribution, the MLP's is added to the stream:
         [[h.{L}.x|`h.{{L}}.x`]] = [[h.{L}.x_attn|`x_attn`]] + [[h.{L}.mlp.out|`mlp.out`]].

@@ -1,7 +1,7 @@
 """Phase 8, the stack: the same block repeated, and what that does to the stream."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 from llmviz.walkthrough.p4_attention import _heads_table
 
@@ -76,6 +76,7 @@ PHASE = Phase("stack", "The stack of blocks", [
     Step(
         id="direction",
         title="A change of direction",
+        figure=worked.direction,
         text="""
         Length is not everything: the direction of the column matters to the layers
         that read it. The cosine similarity between column {{t}} of [[x|`x`]] and

@@ -1,7 +1,7 @@
 """Phase 9, output: final layer norm, logits, softmax, choosing a token, the loss."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
@@ -79,6 +79,7 @@ PHASE = Phase("output", "Output", [
     Step(
         id="ln_f",
         title="A last layer norm",
+        figure=worked.layer_norm(lambda w: f"h.{w.LL}.x", "ln_f", 4),
         text="""
         After the last block, the stream goes through one more layer norm,
         [[ln_f|`ln_f`]], with its own γ, [[ln_f.weight|`ln_f.weight`]]. At position
@@ -108,6 +109,7 @@ PHASE = Phase("output", "Output", [
         computes every column so that you can compare them.
         """,
         values=_logits,
+        figure=_LOGIT["figure"],
         focus=_LOGIT["focus"],
         cells={"ln_f": ["col {t}"], "logits": ["col {t}"]},   # the whole column: every token's logit
         animation=linear_animation("lm_head.weight", "ln_f", "logits"),
@@ -116,6 +118,7 @@ PHASE = Phase("output", "Output", [
     Step(
         id="probs",
         title="Probabilities",
+        figure=worked.softmax(worked.output_probs, worked.SOFTMAX_STAGES - 1),
         text="""
         A softmax over each column turns the logits into probabilities,
         [[probs|`probs`]]: {{prob_list}} at position {{t}}. As before, the largest logit,
@@ -131,6 +134,7 @@ PHASE = Phase("output", "Output", [
     Step(
         id="choose",
         title="Choosing the next token",
+        figure=worked.choose,
         text="""
         The simplest choice is the most likely token, {{top_tok}} at {{top_p}}{{#if sort}}.
         This *greedy* choice is the right one for sorting: there is exactly one correct
