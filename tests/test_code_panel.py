@@ -111,7 +111,7 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
     trace = model.trace(np.array([ids]))
     ctx = {"trace": trace, "params": model.state_dict(), "config": config, "vocab": vocab,
            "task": task}
-    checked, steps_with_code = 0, 0
+    checked, steps_with_code, configs = 0, 0, 0
     for step in wt.render_all(ctx):
         items = code_view.panel_items(step, config, T, resolved)
         page = "".join(code_view.render_panes(items, nanogpt=code_view.nanogpt_available(resolved)).values())
@@ -123,7 +123,16 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
         for line in parser.lines:
             if not line["note"]:
                 continue
-            for names, shape in parse_note(htmllib.unescape(line["note"])):
+            note = htmllib.unescape(line["note"])
+            if note.startswith("this model: ") or note == "not used at inference":
+                # a field of GPTConfig: the loaded model's value of that field
+                field = re.match(r"\s*(\w+)\s*:", line["text"]).group(1)
+                want = ("not used at inference" if not hasattr(config, field)
+                        else f"this model: {getattr(config, field)!r}")
+                assert note == want, (line, want)
+                configs += 1
+                continue
+            for names, shape in parse_note(note):
                 # the note is about the name the line assigns: its first occurrence there
                 firsts = {}
                 for var in line["vars"]:
@@ -142,6 +151,7 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
                     checked += 1
     assert steps_with_code > 40
     assert checked > 150, checked
+    assert configs >= 12, configs   # GPTConfig beside the sizes: n_embd, n_layer, ... in both files
 
 
 def test_shapes_follow_the_input_length(resolved):
