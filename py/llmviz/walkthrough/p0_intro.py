@@ -32,7 +32,7 @@ def _pass(w: Walk) -> dict:
     written = max(0, w.T - n) if w.task == "sort" else 0
     return {"prompt": w.text_of(w.ids[:n]), "n_task": n, "written": w.text_of(w.ids[n:]),
             "n_written": written, "written_one": written == 1, "mid_answer": w.task == "sort" and written > 0,
-            "pass_no": ordinal(written + 1), "letter_no": ordinal(written + 1)}
+            "pass_no": ordinal(written + 1)}   # the pass that writes answer letter number pass_no
 
 
 def _tokens(w: Walk) -> dict:
@@ -166,11 +166,11 @@ PHASE = Phase("intro", "Introduction", [
         {{#if mid_answer}}
 
         Why {{size:T}} tokens, when the task's input is {{n_task}} letters? The model
-        writes its answer one letter per pass, and each letter it writes is fed back in
-        (more on that below). The page shows its {{pass_no}} pass: the input {{prompt}}
-        followed by the {{n_written}} {{#if written_one}}letter{{else}}letters{{/if}} of the
-        answer it has already written, {{written}}. This pass writes the {{letter_no}}
-        letter.
+        writes its answer one letter per pass and feeds each letter back in (the last
+        steps of this introduction show how). This page shows its {{pass_no}} pass: the
+        input {{prompt}} followed by the {{n_written}}
+        {{#if written_one}}letter{{else}}letters{{/if}} of the answer it has already
+        written, {{written}}. This pass writes the {{pass_no}} letter.
         {{/if}}
         """,
         values=_tokens,

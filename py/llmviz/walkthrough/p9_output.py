@@ -185,7 +185,7 @@ PHASE = Phase("output", "Output", [
         values=_pick,
         focus=["logits", "probs"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "pick", "from": "probs", "col": "{t}", "row": "{next}", "mode": "greedy"},
-        code=["generate.temperature", "generate.top_k", "generate.sample", "gpt.generate"],
+        code=["generate.temperature", "generate.top_k", "generate.probs", "generate.sample"],
     ),
     Step(
         id="append",
