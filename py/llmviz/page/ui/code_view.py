@@ -473,8 +473,9 @@ class CodeView:
 
     def reveal(self) -> None:
         """Scroll the open pane so that the step's first marked line is in view: the pane's
-        top when the marked lines fit below it, else the marked lines a third of the way
-        down (with the lines above them for context). Without marked lines: the top."""
+        top when the marked lines fit below it, else their snippet's header when they fit
+        below that, else the marked lines a third of the way down (with the lines above them
+        for context). Without marked lines: the top."""
         pane = self.panes.get(self.shown_tab)
         if pane is None:
             return
@@ -491,8 +492,11 @@ class CodeView:
         top = first.getBoundingClientRect().top - box.top + pane.scrollTop
         bottom = last.getBoundingClientRect().bottom - box.top + pane.scrollTop
         view = pane.clientHeight
+        head = first.closest(".cv-snippet").getBoundingClientRect().top - box.top + pane.scrollTop
         if view <= 0 or bottom <= view - 8:
             pane.scrollTop = 0
+        elif bottom - head <= view - 8:
+            pane.scrollTop = max(0, head - 4)
         elif bottom - top > view * 2 / 3:
             pane.scrollTop = max(0, top - 8)
         else:
