@@ -332,8 +332,9 @@ OWN_SNIPPETS = {
     "softmax": ["F.softmax(att, dim=-1)", "F.softmax(logits, dim=-1)"],
     "projection": [".view(B, T, C)", "self.c_proj(y)", "x = x + self.attn("],
     "mlp": ["self.c_fc(x)", "self.gelu(x)", "self.c_proj(x)", "self.dropout(x)"],
-    "stack": ["x = x + self.mlp(", "for block in self.transformer.h:"],
-    "output": ["self.lm_head(x", "F.softmax(logits", "torch.multinomial(", "ignore_index=-1"],
+    "stack": ["x = x + self.mlp(", "for block in self.transformer.h"],
+    "output": ["self.lm_head(x", "F.softmax(logits", "torch.multinomial(", "ignore_index=-1",
+               "wte.weight = self.lm_head.weight"],   # weight tying, beside the logits
 }
 
 

@@ -152,7 +152,8 @@ def test_stack_direction_reads_the_norms_and_weight_tying(shipped):
 def test_output_logits_show_weight_tying_on_the_numbers(shipped):
     step = wt.render_step("output", "logits", shipped["ctx"])
     text = words(step)
-    assert "self.transformer.wte.weight = self.lm_head.weight" in text
+    assert "assigns lm_head.weight to wte.weight, the line in the code panel" in text
+    assert "gpt.tie" in step["code"]   # the line itself, read from nanoGPT's file (test_code_panel)
     # the tying paragraph: lm_head's row of the top token beside wte's (the worked logit
     # before it also shows lm_head numbers: the last three are the paragraph's)
     lm = [n for n in step["numbers"] if n["source"].get("tensor") == "lm_head.weight"][-3:]
@@ -210,4 +211,4 @@ def test_names_in_the_prose_map_to_the_code(shipped):
     assert f"rows 0–{hs - 1} of c_attn.weight: rows 0–{shipped['model'].config.n_embd - 1} are the queries" in q
     follow = words(wt.render_step("attention", "query", dict(ctx, follow={"layer": 0, "head": 2})))
     assert f"rows {2 * hs}–{3 * hs - 1} of c_attn.weight" in follow
-    assert "x_attn is the x of x = x + self.attn(self.ln_1(x))" in words(wt.render_step("projection", "residual", ctx))
+    assert "x_attn is the x after x = x + self.attn(...)" in words(wt.render_step("projection", "residual", ctx))

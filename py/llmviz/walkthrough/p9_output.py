@@ -123,14 +123,16 @@ PHASE = Phase("output", "Output", [
 
         {{#if tied}}
         The rows of `lm_head` are not weights of their own: nanoGPT *ties* them to the
-        token embedding, `self.transformer.wte.weight = self.lm_head.weight`, so both
-        names hold one matrix and row k of `lm_head` is the embedding of token k. The row
+        token embedding (its `__init__` assigns `lm_head.weight` to `wte.weight`, the line
+        in the code panel), so both names hold one matrix and row k of `lm_head` is the
+        embedding of token k. The row
         of {{top_tok}} in [[lm_head.weight|`lm_head`]] starts {{lm_row}}, …, exactly as its
         column of [[wte.weight|`wte`]] does ({{wte_row}}, …). A token scores high when the
         final column points along its own embedding.
         {{else}}
-        In nanoGPT, `lm_head` is tied to the token embedding
-        (`self.transformer.wte.weight = self.lm_head.weight`): one matrix serves both.
+        In nanoGPT, `lm_head` is tied to the token embedding (its `__init__` assigns
+        `lm_head.weight` to `wte.weight`, the line in the code panel): one matrix serves
+        both.
         This model's weights keep them apart: the row of {{top_tok}} in
         [[lm_head.weight|`lm_head`]] starts {{lm_row}}, …, while its column of
         [[wte.weight|`wte`]] starts {{wte_row}}, … instead.
