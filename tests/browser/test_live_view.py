@@ -110,8 +110,14 @@ def _click_block(p: Page, block_id: str, fx: float = 0.5, fy: float = 0.5) -> di
     rect = p.js("(id) => window.llmvizScene.renderer.screenRect(id)", block_id)
     assert rect and rect["w"] > 0, f"{block_id} is not on screen: {rect}"
     x, y = rect["x"] + rect["w"] * fx, rect["y"] + rect["h"] * fy
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     p.page.mouse.move(x, y)
-    p.page.wait_for_timeout(400)
+    try:   # the tooltip follows the pointer within a frame or two, if the cell has one
+        p.page.wait_for_function("() => { const t = document.getElementById('tooltip');"
+                                 " return t && !t.hidden && t.querySelector('.tt-value'); }", timeout=2000)
+    except PlaywrightTimeout:
+        pass
     tip = p.js("""() => { const t = document.getElementById('tooltip');
         return t && !t.hidden && t.querySelector('.tt-value') ?
             {title: t.querySelector('.tt-title').textContent, value: t.querySelector('.tt-value').textContent} : null; }""")
@@ -416,7 +422,8 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
 
     # remembered: input, model (IndexedDB) and the walkthrough position survive a reload
     p.js("() => { location.hash = 'phase=attention&step=query'; }")
-    p.page.wait_for_timeout(300)
+    p.page.wait_for_function("() => { const s = window.llmviz.state(); return s.phase === 'attention'"
+                             " && s.step === 'query' && s.settled; }")
     hash_before = p.js("() => location.hash")
     p.open(server.url)            # no hash in the URL: the kept one comes back
     assert p.page.inner_text("#model-name") == "tiny-test"

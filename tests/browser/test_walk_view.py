@@ -647,7 +647,7 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
     assert m["scene"] >= 250, m
     assert m["status"] <= m["top"], m                       # the status stays inside the header
     page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
-    page.wait_for_timeout(200)
+    page.wait_for_function("() => window.scrollY > 0")
     nav = page.evaluate("() => { const r = document.getElementById('walk-nav').getBoundingClientRect();"
                         " return [r.top, r.bottom, innerHeight]; }")
     assert -1 <= nav[0] and nav[1] <= nav[2] + 1, nav       # scrolled to the end, the bar is still in view

@@ -38,10 +38,15 @@ PHASE = Phase("prelim", "Preliminaries", [
         - the **output**: one more layer norm, [[ln_f|`ln_f`]], and a linear layer,
           [[lm_head.weight|`lm_head`]], that scores every token of the vocabulary, in
           [[logits|`logits`]].
+
+        In the code each part is a class, listed beside this text with its method bodies
+        folded: `LayerNorm`, `CausalSelfAttention` (self-attention), `MLP`, `Block` (one
+        transformer block: the four of them in a row) and `GPT`, which holds the
+        embeddings, the blocks and the output, and runs them in its `forward`.
         """,
         camera="overview", dim=None,
         annotate={"groups": True},
-        code=["gpt.forward", "block.forward"],
+        code=["outline.layernorm", "outline.attention", "outline.mlp", "outline.block", "outline.gpt"],
     ),
     Step(
         id="sizes",

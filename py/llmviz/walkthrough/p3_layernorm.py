@@ -31,8 +31,16 @@ def _normalise(w: Walk) -> dict:
 def _scale_shift(w: Walk) -> dict:
     v = _normalise(w)
     v.update({"g0": w.par(f"h.{w.L}.ln_1.weight", 0), "y0": w.act(_ln(w), 0, w.t, 0)})
+    gamma = w.vec(f"h.{w.L}.ln_1.weight", "*", params=True)
+    # how differently the rows are scaled: the smallest and largest |γ|
+    v.update({"g_min": w.op("min", gamma), "g_max": w.op("max", gamma)})
+    known = v["g_min"].value is not None
+    v["gamma_near_one"] = known and 2 / 3 < v["g_min"].value and v["g_max"].value < 1.5
     if w.bias:
         v["b0"] = w.par(f"h.{w.L}.ln_1.bias", 0)
+        beta = w.vec(f"h.{w.L}.ln_1.bias", "*", params=True)
+        v.update({"b_min": w.op("min", beta), "b_max": w.op("max", beta)})
+        v["beta_small"] = known and max(-v["b_min"].value, v["b_max"].value) < 0.2
     return v
 
 
@@ -56,7 +64,7 @@ PHASE = Phase("layernorm", "Layer norm", [
         Each column is normalised on its own: columns do not mix here.
         """,
         focus=["{xin}", "h.{L}.ln_1"],
-        code=["layernorm.forward", "block.attn_residual"],
+        code=["layernorm.forward", "layernorm.compute", "block.attn_residual"],
     ),
     Step(
         id="mean",
@@ -121,9 +129,17 @@ PHASE = Phase("layernorm", "Layer norm", [
         (this model has no bias β).{{/if}} For the top row: {{n0}} × {{(g0)}}{{#if bias}} +
         {{(b0)}}{{/if}} = {{y0}}, the top cell of column {{t}} of [[h.{L}.ln_1|`ln_1`]].
 
-        With γ{{#if bias}} and β{{/if}} the model can give each row the range that suits
-        the layer that reads it{{#if bias}}, or undo the normalisation where it does not
-        help{{/if}}.
+        γ{{#if bias}} and β are{{else}} is{{/if}} one number per row (per feature),
+        learned in training and the same for every column and every input. So
+        {{#if bias}}they{{else}}it{{/if}} cannot undo the normalisation of a column: its
+        own mean and spread are gone, whatever γ{{#if bias}} and β are{{else}} is{{/if}}. What γ sets is each feature's scale as
+        the next layer reads it, the same in every column: a feature with a larger γ weighs
+        more in attention's matrix products{{#if bias}}, and β moves a feature's centre
+        away from 0{{/if}}. Here γ runs from {{g_min}} to {{g_max}}{{#if gamma_near_one}},
+        close to 1 for every feature: this model barely rescales them{{else}}: the
+        features reach the next layer at different scales{{/if}}{{#if bias}}; β runs from
+        {{b_min}} to {{b_max}}{{#if beta_small}}, small shifts beside values of size about
+        1{{/if}}{{/if}}.
         """,
         values=_scale_shift,
         focus=lambda w: ["h.{L}.ln_1.weight"] + (["h.{L}.ln_1.bias"] if w.bias else []) + ["h.{L}.ln_1"],
@@ -132,7 +148,7 @@ PHASE = Phase("layernorm", "Layer norm", [
                              "stats": ["h.{L}.ln_1.mean", "h.{L}.ln_1.rstd"],
                              "weights": ["h.{L}.ln_1.weight"] + (["h.{L}.ln_1.bias"] if w.bias else []),
                              "to": "h.{L}.ln_1"},
-        code=["layernorm.forward", "layernorm.init"],
+        code=["layernorm.forward", "layernorm.normalize", "layernorm.init"],
     ),
     Step(
         id="all_columns",
@@ -148,6 +164,6 @@ PHASE = Phase("layernorm", "Layer norm", [
         values=_all,
         focus=["{xin}", "h.{L}.ln_1"], cells={"h.{L}.ln_1": ["all"]},
         animation={"kind": "sweep", "block": "h.{L}.ln_1", "axis": "cols"},
-        code=["layernorm.forward", "block.attn_residual"],
+        code=["layernorm.forward", "layernorm.compute", "block.attn_residual"],
     ),
 ])

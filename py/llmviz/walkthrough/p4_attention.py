@@ -17,6 +17,17 @@ def _key_value(w: Walk) -> dict:
     return {"k0": w.act(_a(w, "k"), 0, h, t, 0), "v0": w.act(_a(w, "v"), 0, h, t, 0)}
 
 
+# the worked query number: row 0 of the head's query weights, column t of ln_1
+_QUERY = linear_step("h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]",
+                     bias="h.{L}.attn.c_attn.q.bias[{h}]")
+
+
+def _query_rows(w: Walk) -> dict:
+    """Where the followed head's query weights sit in c_attn.weight."""
+    q0, q1 = w.shape.c_attn_rows("q", w.h)
+    return {"q0": q0, "q1": q1 - 1, "qC": w.C - 1}
+
+
 def _score(w: Walk) -> dict:
     h, t, s = w.h, w.t, 0
     dot = w.op("dot", w.vec(_a(w, "q"), 0, h, t, "*"), w.vec(_a(w, "k"), 0, h, s, "*"))
@@ -93,25 +104,31 @@ PHASE = Phase("attention", "Self-attention", [
 
         The work is split among {{dim:n_head}} independent *heads* of {{dim:hs}}
         numbers each. We follow head {{h}} of block {{L}}, at position {{t}}.
+
+        nanoGPT's lines for this are its *manual* attention, the branch it takes when
+        PyTorch lacks *flash attention*. On PyTorch 2 and later it runs one call instead,
+        `F.scaled_dot_product_attention(q, k, v, ..., is_causal=True)`: the same maths
+        (scores, mask, softmax, weighted sum) in one fused kernel that never stores the
+        scores. This page computes the manual branch, so that every step can be shown.
         """,
         focus=["h.{L}.ln_1", "h.{L}.attn.q[{h}]", "h.{L}.attn.k[{h}]", "h.{L}.attn.v[{h}]"],
         camera="h.{L}.attn",
-        code=["attention.forward", "attention.qkv"],
+        code=["attention.forward", "attention.qkv", "attention.flash"],
     ),
     Step(
         id="query",
         title="The query of position {{t}}",
         text="""
         Each of the query's {{size:hs}} numbers is a dot product: one row of the
-        head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] times column
-        {{t}} of [[h.{L}.ln_1|`ln_1`]]{{#if bias}}, plus a bias from
+        head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] (in the code, rows
+        {{q0}}–{{q1}} of `c_attn.weight`: rows 0–{{qC}} are the queries of all heads)
+        times column {{t}} of [[h.{L}.ln_1|`ln_1`]]{{#if bias}}, plus a bias from
         [[h.{L}.attn.c_attn.q.bias[{h}]|`b_q`]].{{else}} (this model has no biases).{{/if}}
 
         For the top number: {{expr}}, the top cell of column {{t}} of
         [[h.{L}.attn.q[{h}]|`q`]].
         """,
-        **linear_step("h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]",
-                      bias="h.{L}.attn.c_attn.q.bias[{h}]"),
+        **dict(_QUERY, values=lambda w: {**_QUERY["values"](w), **_query_rows(w)}),
         code=["attention.qkv"],
     ),
     Step(
@@ -144,7 +161,8 @@ PHASE = Phase("attention", "Self-attention", [
         of {{size:hs}} products.
 
         Divided by √hs = √{{hs}} = {{sqrt_hs}}, it gives the score {{score}}: row
-        {{t}}, column {{s}} of [[h.{L}.attn.scores[{h}]|`scores`]].
+        {{t}}, column {{s}} of [[h.{L}.attn.scores[{h}]|`scores`]] (in the code, `att`
+        before `masked_fill`).
         """,
         values=_score,
         figure=_score_figure,
@@ -197,7 +215,10 @@ PHASE = Phase("attention", "Self-attention", [
         text="""
         A position may not look ahead. In training the model sees a whole sequence
         at once and must predict each next token; peeking at it would be cheating.
-        So every score to the right of the diagonal is set to −∞ before the softmax.
+        So every score to the right of the diagonal is set to −∞ before the softmax. In
+        the code, `self.bias` is not a learned bias but this mask: a fixed buffer of ones
+        on and below the diagonal (`tril`), made once in `__init__` (nanoGPT makes it only
+        when it cannot use flash attention, whose `is_causal=True` masks the same way).
         {{#if has_mask}}
 
         Row {{tm}} keeps columns 0 to {{tm}} and masks the {{n_masked}} after it:
@@ -212,7 +233,7 @@ PHASE = Phase("attention", "Self-attention", [
         focus=["h.{L}.attn.scores[{h}]", "h.{L}.attn.att[{h}]"],
         cells={"h.{L}.attn.att[{h}]": ["row {tm}"]},
         animation={"kind": "mask", "block": "h.{L}.attn.scores[{h}]"},
-        code=["attention.mask"],
+        code=["attention.mask", "attention.mask_buffer"],
     ),
     Step(
         id="softmax",
@@ -232,7 +253,7 @@ PHASE = Phase("attention", "Self-attention", [
         cells={"h.{L}.attn.att[{h}]": ["row {t}"]},
         animation={"kind": "softmax", "block": "h.{L}.attn.att[{h}]", "row": "{t}",
                    "max": "h.{L}.attn.att.max[{h}]", "sum": "h.{L}.attn.att.sum[{h}]"},
-        code=["attention.softmax", "softmax"],
+        code=["attention.softmax", "softmax", "softmax.compute"],
     ),
     Step(
         id="weighted_sum",
@@ -241,7 +262,8 @@ PHASE = Phase("attention", "Self-attention", [
         text="""
         The head's output for position {{t}} is a weighted average of the value
         vectors, with row {{t}} of `att` as the weights. For its top number:
-        {{expr}}, in [[h.{L}.attn.head_out[{h}]|`head_out`]].
+        {{expr}}, in [[h.{L}.attn.head_out[{h}]|`head_out`]] (in the code, the `y` of
+        `y = att @ v`).
 
         A position with a weight near 1 passes its value on almost unchanged; spread
         weights give a blend.

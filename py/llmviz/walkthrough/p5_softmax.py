@@ -41,15 +41,18 @@ PHASE = Phase("softmax", "Softmax", [
         text="""
         Softmax turns a list of real numbers into a probability distribution: every
         output is positive, together they add up to 1, and a larger input always gets
-        a larger share. It appears twice in a GPT: in every attention head and at the
-        very end.
+        a larger share. It appears twice in a GPT: in every attention head, and once
+        more on the logits at the very end. nanoGPT's `forward` never applies that last
+        one: it returns the logits, and the softmax happens in `generate`
+        (`F.softmax(logits, dim=-1)`) or, in training, inside `F.cross_entropy`. This
+        page applies it in the forward pass, to show [[probs|`probs`]].
 
         Let us run it by hand on a real row: row {{t}} of the scores of head {{h}} in
         block {{L}}, [[h.{L}.attn.scores[{h}]|`scores`]]: {{row}}{{row_end}}
         """,
         values=_row,
         focus=_FOCUS, cells={"h.{L}.attn.scores[{h}]": ["row {t}"]},
-        code=["softmax", "attention.softmax"],
+        code=["softmax", "attention.softmax", "softmax.probs", "softmax.compute"],
     ),
     Step(
         id="max",
@@ -65,7 +68,7 @@ PHASE = Phase("softmax", "Softmax", [
         values=_first,
         focus=_FOCUS, cells={"h.{L}.attn.scores[{h}]": ["row {t}"], "h.{L}.attn.att.max[{h}]": ["row {t}"]},
         animation=_ANIM,
-        code=["softmax"],
+        code=["softmax", "softmax.max"],
     ),
     Step(
         id="exp",
@@ -81,7 +84,7 @@ PHASE = Phase("softmax", "Softmax", [
         values=_first,
         focus=_FOCUS, cells={"h.{L}.attn.scores[{h}]": ["row {t}"]},
         animation=_ANIM,
-        code=["softmax"],
+        code=["softmax", "softmax.exp"],
     ),
     Step(
         id="normalise",
@@ -96,7 +99,7 @@ PHASE = Phase("softmax", "Softmax", [
         values=_first,
         focus=_FOCUS, cells={"h.{L}.attn.att.sum[{h}]": ["row {t}"], "h.{L}.attn.att[{h}]": ["row {t}"]},
         animation=_ANIM,
-        code=["softmax", "attention.softmax"],
+        code=["softmax", "softmax.sum", "softmax.divide", "attention.softmax"],
     ),
     Step(
         id="why_max",
@@ -112,6 +115,6 @@ PHASE = Phase("softmax", "Softmax", [
         very negative entry rounds to 0, which does no harm.
         """,
         focus=_FOCUS,
-        code=["softmax"],
+        code=["softmax", "softmax.max", "softmax.exp"],
     ),
 ])

@@ -87,7 +87,9 @@ PHASE = Phase("projection", "Projection", [
         text="""
         That contribution is *added* to the stream:
         [[h.{L}.x_attn|`x_attn`]] = [[{xin}|`x`]] + [[h.{L}.attn.out|`attn.out`]].
-        For the top cell at position {{t}}: {{x0}} + {{(o0)}} = {{r0}}.
+        For the top cell at position {{t}}: {{x0}} + {{(o0)}} = {{r0}}. (In the code,
+        `x_attn` is the `x` after `x = x + self.attn(...)`, and `attn.out` what
+        `self.attn` returns.)
 
         Because the old stream stays inside the sum, each layer only has to learn a
         correction, and during training the gradient has a direct path from the loss

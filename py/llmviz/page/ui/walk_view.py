@@ -328,7 +328,9 @@ class WalkView:
                                                          self.app.link_input)
 
     def _scroll_to_commentary(self) -> None:
-        """Bring the top of the commentary into view if the panel was scrolled past it."""
+        """Bring the top of the commentary into view if the panel was scrolled past it (and
+        open a new step's text at its top: on a wide screen the commentary scrolls on its own)."""
+        self.commentary.scrollTop = 0
         panel = self.panel
         if panel is None:
             return
