@@ -251,7 +251,7 @@ def normalize_origin(text: str) -> str | None:
     default port and any path dropped (scheme ``HTTPS``, host ``Host``, port 443, path ``/p``
     give scheme ``https`` and host ``host``). Only http(s) origins with a well-formed host and
     port; "null" and "*" are refused (a sandboxed or file:// page, or any page at all, must never
-    drive this one), and so is a user name before the host (``https://good.example@evil.example``
+    drive this one), and so is a user name before the host (``https://`` good.example ``@`` evil.example
     is evil.example). Anything malformed is None: it never enters the allow list."""
     text = (text or "").strip()
     if not text or text in ("null", "*") or not text.isascii() or any(ch.isspace() for ch in text):
