@@ -197,13 +197,28 @@ def test_input_generation_and_inspector(open_page, built_dist, serve_dist, site_
     assert "runner-up" in p.page.inner_text("#live-choice")
     assert [t.inner_text() for t in p.page.locator("#live-seq .tok.gen").all()] == list("AABBCC")
 
-    # one token at a time with the button: the finished answer starts again from the input
-    p.page.click("#live-next")
-    p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text.length === 7")
+    # one token at a time with the buttons: the strip shows the input and what was written after
+    # it; the whole answer is written, so "Next token" is off until "Reset" goes back to the input,
+    # and then each click writes exactly one more token, up to the whole answer again
+    assert p.page.locator("#live-next").is_disabled() and p.page.locator("#live-reset").is_enabled()
+    assert "Reset" in p.page.get_attribute("#live-next", "title")
+    p.page.click("#live-reset")
+    p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text === 'CCBAAB'")
     p.idle()
-    assert p.seq() == "CCBAABA" and p.js("() => window.llmvizScene.modelScene.T") == 7
-    choice = p.page.inner_text("#live-choice")
-    assert choice.startswith("chose A (p = ") and "greedy" in choice, choice
+    assert p.page.locator("#live-reset").is_disabled() and p.page.locator("#live-next").is_enabled()
+    for n in range(7, 13):
+        p.page.click("#live-next")
+        p.page.wait_for_function(f"() => document.getElementById('live-seq').dataset.text.length === {n}")
+        p.idle()
+        assert p.seq() == "CCBAABAABBCC"[:n]
+        assert p.js("() => window.llmvizScene.modelScene.T") == min(n, 11)
+        if n == 7:
+            choice = p.page.inner_text("#live-choice")
+            assert choice.startswith("chose A (p = ") and "greedy" in choice, choice
+    assert p.page.locator("#live-next").is_disabled()
+    p.page.click("#live-next", force=True)   # a click on the disabled button changes nothing
+    p.page.wait_for_timeout(300)
+    assert p.seq() == "CCBAABAABBCC"
     p.page.click("#live-reset")
     p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text === 'CCBAAB'")
     # sampling from the controls: temperature and top-k are live only while "sample" is on

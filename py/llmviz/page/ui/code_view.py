@@ -45,7 +45,7 @@ from typing import Any, Mapping, Sequence
 
 from llmviz.codepanel import code_refs
 from llmviz.core.shape import ModelShape
-from llmviz.page.ui import ffi
+from llmviz.page.ui import ffi, stored
 
 __all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panes",
            "nanogpt_available", "default_tab", "published_refs", "dims_line", "wrap_lines",
@@ -306,13 +306,11 @@ class CodeView:
         self.load_error: str | None = None
         self.step: dict | None = None
         self.items: list[dict] = []
-        stored = self._load(STORE_TAB, None)
-        self.stored_tab = stored if stored in dict(TABS) else None  # the last visit's choice
+        # the last visit's choices (``stored`` drops a damaged value, with a notice)
+        self.stored_tab: str | None = stored.read(app, STORE_TAB, stored.one_of(dict(TABS)))
         self.tab: str | None = None  # chosen on this page (a click on a tab)
         self.shown_tab: str | None = None  # the tab on screen
-        collapsed = self._load(STORE_COLLAPSED, {})
-        self.collapsed: dict[str, bool] = ({str(k): bool(v) for k, v in collapsed.items()}
-                                           if isinstance(collapsed, dict) else {})
+        self.collapsed: dict[str, bool] = stored.read(app, STORE_COLLAPSED, stored.flags(), {})
         self.hover_var = None
         self.lit: list[str] = []
         self._cache: dict = {}
@@ -321,20 +319,6 @@ class CodeView:
         self.panel = root.querySelector(".cv")
         self.dims = root.querySelector(".cv-dims")
         self.panes = {source: root.querySelector(f"#cv-pane-{source}") for source, _label in TABS}
-
-    # ---- storage (may be unavailable, e.g. in a sandboxed frame) ----------
-    def _load(self, name: str, default: Any) -> Any:
-        try:
-            raw = self.js.localStorage.getItem(name)
-            return json.loads(raw) if raw else default
-        except Exception:  # noqa: BLE001 - no storage (or not ours): the choice lasts for this page only
-            return default
-
-    def _save(self, name: str, value: Any) -> None:
-        try:
-            self.js.localStorage.setItem(name, json.dumps(value))
-        except Exception:  # noqa: BLE001
-            pass
 
     # ---- wiring -------------------------------------------------------------
     def mount(self) -> None:
@@ -459,7 +443,7 @@ class CodeView:
         if tab not in dict(TABS):
             return
         self.tab = tab
-        self._save(STORE_TAB, tab)
+        stored.write(STORE_TAB, tab)
         self.show_tab(tab)
         self.reveal()
 
@@ -509,7 +493,7 @@ class CodeView:
         if head:
             head.setAttribute("aria-expanded", "false" if collapsed else "true")
         self.collapsed[str(snippet.dataset.id)] = collapsed
-        self._save(STORE_COLLAPSED, self.collapsed)
+        stored.write(STORE_COLLAPSED, self.collapsed)
 
     def _on_click(self, event: Any) -> None:
         target = event.target
