@@ -11,8 +11,11 @@ no numpy here. ``job(name, args)`` runs one job there and turns its answer into 
   packed values; ``params``: the parameters as FlatTensors (a new model only);
 * ``ids``, ``T``, ``capacity``, ``choice``, ``header`` (all the worker said).
 
-Big buffers come over in pieces of ``PIECE`` bytes, each its own message, with a turn of the
-event loop between them, so no task of this thread copies more than a few MB. While a job
+Big buffers (your model's npz, traces, values, parameters) never go through the worker's
+calls (they serialise: seconds per 8 MB): they travel as the worker's own messages with
+their ArrayBuffers transferred (``js/worker_mail.js``); a buffer that becomes Python bytes
+here is copied in pieces of ``PIECE`` bytes with a turn of the event loop between them, so
+no task of this thread copies more than a few MB. While a job
 runs, ``on_progress(done, total)`` gets the worker's progress (polled every ``POLL_S``);
 ``cancel()`` stops the job at its next piece: ``job`` then returns None, nothing changes.
 A job that fails raises ``JobError`` with the worker's one-line message.
@@ -26,7 +29,7 @@ from typing import Any, Callable
 from llmviz.core import tracefile
 from llmviz.page.ui.core import timed
 
-PIECE = 8 * 2**20      # bytes per message for big results
+PIECE = 4 * 2**20      # bytes copied into Python per turn of the event loop
 POLL_S = 0.2           # how often a running job's progress is asked for
 
 
@@ -91,6 +94,10 @@ class ModelClient:
                     return await self.worker.job(name, text)
                 return await self.worker.job(name, text, npz)
 
+            if npz is not None:    # the npz as a letter of its own; the job names its ticket
+                args = dict(args or {}, npz_ticket=self._ticket())
+                _mail().send(args["npz_ticket"], npz)
+                text, npz = json.dumps(args), None
             running = asyncio.ensure_future(call())
             while True:
                 done, _ = await asyncio.wait([running], timeout=POLL_S)
@@ -146,12 +153,25 @@ class ModelClient:
             values = SceneValues("patch", patch=header["scene"], data=_get(message, "scene_values"))
         return Result(header, self.trace, values, params)
 
+    def _ticket(self) -> str:
+        self.tickets = getattr(self, "tickets", 0) + 1
+        return f"t{self.tickets}"
+
+    async def _letter(self, name: str, size: int):
+        """The worker's outbox buffer ``name`` as a JS Uint8Array (a letter, transferred)."""
+        ticket = self._ticket()
+        arriving = _mail().receive(ticket)
+        sent = int(await self.worker.post(name, ticket))
+        if sent != size:
+            raise JobError(f"the model worker has no {name} to send")
+        return await arriving
+
     async def _pull_bytes(self, name: str, size: int) -> bytearray:
+        letter = await self._letter(name, size)
         out = bytearray(size)
         for a in range(0, size, PIECE):
             b = min(size, a + PIECE)
-            piece = await self.worker.take(name, a, b)
-            out[a:b] = piece.to_bytes()
+            out[a:b] = letter.subarray(a, b).to_bytes()
             await asyncio.sleep(0)
         return out
 
@@ -159,13 +179,14 @@ class ModelClient:
         """A JS Float32Array of ``size`` bytes from the worker's outbox (never through Python)."""
         import js
 
-        floats = js.Float32Array.new(size // 4)
-        target = js.Uint8Array.new(floats.buffer)
-        for a in range(0, size, PIECE):
-            b = min(size, a + PIECE)
-            target.set(await self.worker.take(name, a, b), a)
-            await asyncio.sleep(0)
-        return floats
+        letter = await self._letter(name, size)
+        return js.Float32Array.new(letter.buffer, letter.byteOffset, size // 4)
+
+
+def _mail():
+    """js/worker_mail.js (pyscript.toml's js_modules)."""
+    from pyscript.js_modules import worker_mail
+    return worker_mail
 
 
 def _absent(value) -> bool:

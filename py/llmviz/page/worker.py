@@ -20,8 +20,11 @@ host, without cross-origin isolation headers.
   ``llmviz.page.session`` generator; between its pieces the worker yields to its event
   loop, so ``status()`` (progress) and ``cancel()`` (stop at the next piece, nothing
   changes) are answered while it runs.
-* A result too big for one message stays here: ``take(name, start, end)`` hands it over in
-  pieces (one big message would be one long task on the main thread).
+* Big buffers never go through those calls (they serialise their arguments: seconds per
+  8 MB): they travel as the worker's own messages, ArrayBuffers transferred without a copy
+  (the page's ``js/worker_mail.js`` is the other end). A result's buffers stay in the
+  outbox until ``post(name, ticket)`` sends one; your model's npz comes in the same way
+  (``job("load", {"npz_ticket": ...})`` waits for the letter of that ticket).
 
 Every failure is returned as ``{"error": message}`` (one line), never raised across.
 """
@@ -32,7 +35,8 @@ import json
 import sys
 import time
 
-state: dict = {"busy": None, "done": 0, "total": 0, "cancel": False, "outbox": {}, "sessions": {}}
+state: dict = {"busy": None, "done": 0, "total": 0, "cancel": False, "outbox": {}, "sessions": {}, "inbox": {}}
+MAIL_WAIT_S = 60.0   # how long a job waits for the page's letter it names
 
 
 def _js(value):
@@ -189,6 +193,8 @@ async def job(name, args_text, npz=None):
             state["sessions"]["current"].rng = np.random.default_rng(int(args["seed"]))
             return _js({"header": json.dumps({"kind": "seed"})})
         data = bytes(npz.to_bytes()) if npz is not None and hasattr(npz, "to_bytes") else None
+        if data is None and args.get("npz_ticket"):
+            data = await asyncio.wait_for(_letter(str(args["npz_ticket"])), MAIL_WAIT_S)
         gen, with_params = _job(name, args, data)
         while True:
             try:
@@ -223,15 +229,59 @@ def cancel():
     return state["cancel"]
 
 
-def take(name, start, end):
-    """Bytes start..end of an outbox buffer of the last job."""
+def post(name, ticket):
+    """Send an outbox buffer of the last job to the page as a message of its own (its
+    ArrayBuffer transferred); its size in bytes, or -1 when there is none."""
+    import js
+    from pyodide.ffi import to_js
+
     data = state["outbox"].get(str(name))
     if data is None:
-        return None
-    return _js(memoryview(data)[int(start):int(end)])
+        return -1
+    bytes_ = js.Uint8Array.new(len(data))
+    bytes_.assign(data)
+    message = js.Object.fromEntries(to_js([["llmvizMail", str(ticket)], ["bytes", bytes_]]))
+    js.postMessage(message, to_js([bytes_.buffer]))
+    return len(data)
 
 
-__export__ = ["boot", "job", "status", "cancel", "take"]
+def _letter(ticket: str):
+    """The page's letter under ``ticket`` (a future: it may come before or after the job)."""
+    inbox = state["inbox"]
+    if ticket not in inbox:
+        inbox[ticket] = asyncio.get_event_loop().create_future()
+    return _take_letter(ticket)
+
+
+async def _take_letter(ticket: str) -> bytes:
+    try:
+        return await state["inbox"][ticket]
+    finally:
+        state["inbox"].pop(ticket, None)
+
+
+def _on_message(event) -> None:
+    """A letter from the page (``worker_mail.send``): its bytes, for the job that names it."""
+    data = event.data
+    ticket = getattr(data, "llmvizMail", None) if data is not None else None
+    if not isinstance(ticket, str):
+        return
+    inbox = state["inbox"]
+    future = inbox.get(ticket)
+    if future is None:
+        future = inbox[ticket] = asyncio.get_event_loop().create_future()
+    if not future.done():
+        future.set_result(bytes(data.bytes.to_bytes()))
+
+
+def _listen() -> None:
+    import js
+    from pyodide.ffi import create_proxy
+    js.addEventListener("message", create_proxy(_on_message))
+
+
+__export__ = ["boot", "job", "status", "cancel", "post"]
 
 if __name__ == "__main__" and sys.platform == "emscripten":
+    _listen()
     state["boot"] = asyncio.ensure_future(_boot())   # at once, while the page's Python starts
