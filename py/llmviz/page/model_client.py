@@ -139,6 +139,7 @@ class ModelClient:
         if kind == "full":
             self.data = await self._pull_bytes("trace", sizes["trace"])
             self.index = header["index"]
+            await asyncio.sleep(0)
             with timed("tracefile.read"):
                 self.trace = tracefile.read(self.index, self.data)
             acts = (await self._pull_floats("values", sizes["values"]), header["offsets"])
@@ -151,6 +152,7 @@ class ModelClient:
             self.index["T"] = header["T"]
             self.trace = tracefile.read(self.index, self.data, T=header["T"])
             values = SceneValues("patch", patch=header["scene"], data=_get(message, "scene_values"))
+        await asyncio.sleep(0)   # the views' work is a task of its own
         return Result(header, self.trace, values, params)
 
     def _ticket(self) -> str:

@@ -274,14 +274,18 @@ def _on_message(event) -> None:
         future.set_result(bytes(data.bytes.to_bytes()))
 
 
-def _listen() -> None:
-    import js
+def _listen(namespace: dict) -> None:
+    """Letters from the page come to ``xworker.onmessage`` (PyScript's worker looks up the name
+    ``xworker`` in the worker's main module for each message the page posts itself)."""
+    from polyscript import xworker
     from pyodide.ffi import create_proxy
-    js.addEventListener("message", create_proxy(_on_message))
+
+    xworker.onmessage = create_proxy(_on_message)
+    namespace["xworker"] = xworker
 
 
 __export__ = ["boot", "job", "status", "cancel", "post"]
 
 if __name__ == "__main__" and sys.platform == "emscripten":
-    _listen()
+    _listen(globals())
     state["boot"] = asyncio.ensure_future(_boot())   # at once, while the page's Python starts

@@ -21,6 +21,8 @@ postMessage); ``boot.js`` owns the JS side of that.
 """
 from __future__ import annotations
 
+import asyncio
+
 from collections import defaultdict
 from typing import Any, Callable
 
@@ -102,12 +104,31 @@ class App:
 
     def emit(self, event: str, **payload: Any) -> None:
         for fn in list(self._listeners[event]):
-            t0 = _now()
-            try:
-                fn(**payload)
-            except Exception as e:  # noqa: BLE001 - a broken listener is reported, the rest still run
-                self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
-            _measure(f"{event}:{getattr(fn, '__qualname__', fn)}", t0)
+            self._call(event, fn, payload)
+
+    def listeners(self, event: str) -> list[Callable[..., Any]]:
+        """The listeners of ``event`` now (to call them one at a time: ``call_listener``)."""
+        return list(self._listeners[event])
+
+    def call_listener(self, event: str, fn: Callable[..., Any], payload: dict) -> None:
+        """One listener of ``event``, as ``emit`` calls it (a failure reported, timed)."""
+        self._call(event, fn, payload)
+
+    async def emit_apart(self, event: str, **payload: Any) -> None:
+        """``emit``, with a turn of the event loop after each listener: each view's update is
+        a task of its own on the page's main thread (a new text of a big model: one long
+        task of every view's work would freeze the page as long as all of them together)."""
+        for fn in list(self._listeners[event]):
+            self._call(event, fn, payload)
+            await asyncio.sleep(0)
+
+    def _call(self, event: str, fn: Callable[..., Any], payload: dict) -> None:
+        t0 = _now()
+        try:
+            fn(**payload)
+        except Exception as e:  # noqa: BLE001 - a broken listener is reported, the rest still run
+            self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
+        _measure(f"{event}:{getattr(fn, '__qualname__', fn)}", t0)
 
     def report(self, text: str) -> None:
         try:
@@ -121,15 +142,36 @@ class App:
                   values: Any = None) -> None:
         """A new trace of the current model (e.g. the user typed a new input), with the 3D
         view's values for it."""
+        self._take_trace(trace, text, ids, live, values)
+        self.emit("trace")
+
+    async def update_trace(self, trace: Any, *, text: str, ids: list[int], live: bool | None = None,
+                           values: Any = None) -> None:
+        """``set_trace``, each view's update a task of its own (``emit_apart``)."""
+        self._take_trace(trace, text, ids, live, values)
+        await self.emit_apart("trace")
+
+    def _take_trace(self, trace: Any, text: str, ids: list[int], live: bool | None, values: Any) -> None:
         self.trace, self.text, self.ids, self.values = trace, text, list(ids), values
         if live is not None:
             self.live = live
-        self.emit("trace")
 
     def set_model(self, *, model: Any, config: Any, vocab: list[str], card: dict, params: Any,
                   scene: dict, trace: Any, text: str, ids: list[int], values: Any = None) -> None:
         """A new model (or a new layout: another ``scene``) with its first trace; views rebuild
         their layout, then redraw."""
+        self._take_model(model, config, vocab, card, params, scene, trace, text, ids, values)
+        self.emit("model")
+        self.emit("trace")
+
+    async def update_model(self, *, model: Any, config: Any, vocab: list[str], card: dict, params: Any,
+                           scene: dict, trace: Any, text: str, ids: list[int], values: Any = None) -> None:
+        """``set_model``, each view's update a task of its own (``emit_apart``)."""
+        self._take_model(model, config, vocab, card, params, scene, trace, text, ids, values)
+        await self.emit_apart("model")
+        await self.emit_apart("trace")
+
+    def _take_model(self, model, config, vocab, card, params, scene, trace, text, ids, values) -> None:
         self.model, self.config, self.vocab, self.card, self.params, self.scene = (
             model, config, vocab, card, params, scene)
         self.trace, self.text, self.ids, self.values = trace, text, list(ids), values
@@ -138,8 +180,6 @@ class App:
             follow_of(self.follow, config)
         except ValueError:   # a smaller model: back to the first layer and head
             self.follow = {"layer": 0, "head": 0}
-        self.emit("model")
-        self.emit("trace")
 
     def set_follow(self, layer: Any = None, head: Any = None) -> dict:
         """Zoom the walkthrough into another layer and/or head (None keeps the current one).

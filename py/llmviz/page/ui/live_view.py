@@ -362,9 +362,10 @@ class LiveView:
         if not self.app.numpy or self.client is None:
             raise LiveError(NO_NUMPY)
 
-    def publish(self, result, model: dict | None = None) -> None:
+    async def publish(self, result, model: dict | None = None) -> None:
         """Hand a worker result to every view: a new trace (a token's patch or a whole text),
-        or, for a new model or a text that outgrew the layout, a new scene first."""
+        or, for a new model or a text that outgrew the layout, a new scene first. Each view's
+        update is a task of its own (``App.update_trace``), so none holds the page for long."""
         app = self.app
         self.ids = list(result.ids)
         if result.kind in ("same", "end") and model is None:
@@ -380,15 +381,16 @@ class LiveView:
         app.link_input = self.prompt if not self.custom and self.prompt != self.default["example"] else None
         capacity = int(result.capacity or (app.scene or {}).get("T", len(win)))
         if model is None and app.scene is not None and int(app.scene.get("T", -1)) == capacity:
-            app.set_trace(result.trace, text=text, ids=win, live=True, values=result.values)
+            await app.update_trace(result.trace, text=text, ids=win, live=True, values=result.values)
         else:
             from llmviz.viz import layout
             with timed("layout.scene"):
                 scene = layout.scene(config, capacity)
             app.live = True
-            app.set_model(model=self.client, config=config, vocab=list(vocab), card=card,
-                          params=result.params if model else app.params, scene=scene, trace=result.trace,
-                          text=text, ids=win, values=result.values)
+            await asyncio.sleep(0)
+            await app.update_model(model=self.client, config=config, vocab=list(vocab), card=card,
+                                   params=result.params if model else app.params, scene=scene,
+                                   trace=result.trace, text=text, ids=win, values=result.values)
         with timed("render_seq"):
             self.render_seq()
 
@@ -411,7 +413,7 @@ class LiveView:
                     return "".join(app.vocab[i] for i in self.ids)
                 self.prompt, self._typed, self.steps = text, text, []
                 self.answered = len(result.ids) > len(ids)
-                self.publish(result)
+                await self.publish(result)
             finally:
                 self.busy(False)
         field = self.el("live-input")
@@ -433,7 +435,7 @@ class LiveView:
             return None
         choice = dict(result.choice)
         self.steps.append(choice)
-        self.publish(result)
+        await self.publish(result)
         return choice
 
     def options(self) -> tuple[float, int | None]:
@@ -461,7 +463,7 @@ class LiveView:
         result = await self.work("run", {"ids": self.vocab().encode(self.prompt), "complete": False})
         if result is not None:
             self.steps, self.answered = [], False
-            self.publish(result)
+            await self.publish(result)
 
     async def reset(self) -> None:
         self.need_numpy()
@@ -612,7 +614,7 @@ class LiveView:
                     raise WeightsError(f"Could not use this model: {e}. The current model stays.") from None
                 if result is None:
                     raise LiveError("Stopped: the current model stays.")
-                self.switched(result, custom=True)
+                await self.switched(result, custom=True)
             finally:
                 self.busy(False)
         name = str(card.get("name") or "your model")
@@ -624,13 +626,13 @@ class LiveView:
         return {"name": name, "config": self.app.config.to_dict(),
                 "text": "".join(self.app.vocab[i] for i in self.ids)}
 
-    def switched(self, result, custom: bool) -> None:
+    async def switched(self, result, custom: bool) -> None:
         """Another model runs now (the worker's result of its first text): every view follows."""
         header = result.header
         self.prompt, self.steps = str(header.get("prompt") or ""), []
         self.answered = len(result.ids) > len(self.prompt)
         self.custom = custom
-        self.publish(result, model={"card": header["card"], "vocab": list(header["vocab"])})
+        await self.publish(result, model={"card": header["card"], "vocab": list(header["vocab"])})
         self.after_model_change()
 
     async def keep(self, npz, card_text: str) -> None:
@@ -661,7 +663,7 @@ class LiveView:
                 result = await self.work("default", {"prompt": wanted, "example": d["example"], "complete": True})
                 if result is None:
                     raise LiveError("Stopped: the current model stays.")
-                self.switched(result, custom=False)
+                await self.switched(result, custom=False)
             finally:
                 self.busy(False)
         self.storage_set(KEY_MODEL, "default")
