@@ -111,7 +111,7 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
     trace = model.trace(np.array([ids]))
     ctx = {"trace": trace, "params": model.state_dict(), "config": config, "vocab": vocab,
            "task": task}
-    checked, steps_with_code = 0, 0
+    checked, steps_with_code, configs = 0, 0, 0
     for step in wt.render_all(ctx):
         items = code_view.panel_items(step, config, T, resolved)
         page = "".join(code_view.render_panes(items, nanogpt=code_view.nanogpt_available(resolved)).values())
@@ -123,7 +123,16 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
         for line in parser.lines:
             if not line["note"]:
                 continue
-            for names, shape in parse_note(htmllib.unescape(line["note"])):
+            note = htmllib.unescape(line["note"])
+            if note.startswith("this model: ") or note == "not used at inference":
+                # a field of GPTConfig: the loaded model's value of that field
+                field = re.match(r"\s*(\w+)\s*:", line["text"]).group(1)
+                want = ("not used at inference" if not hasattr(config, field)
+                        else f"this model: {getattr(config, field)!r}")
+                assert note == want, (line, want)
+                configs += 1
+                continue
+            for names, shape in parse_note(note):
                 # the note is about the name the line assigns: its first occurrence there
                 firsts = {}
                 for var in line["vars"]:
@@ -142,6 +151,7 @@ def test_shapes_in_the_panel_are_the_traces(make, resolved):
                     checked += 1
     assert steps_with_code > 40
     assert checked > 150, checked
+    assert configs >= 12, configs   # GPTConfig beside the sizes: n_embd, n_layer, ... in both files
 
 
 def test_shapes_follow_the_input_length(resolved):
@@ -280,3 +290,119 @@ def test_default_tab_is_numpy_without_nanogpt():
     assert code_view.default_tab("nanogpt", True) == "nanogpt"
     assert code_view.default_tab("nanogpt", False) == "port"  # the last choice, but none in this build
     assert code_view.default_tab("bogus", False) == "port"
+
+
+# ----------------------------------------------------------------------------
+# every step marks what it is about; every phase shows its own short snippets (issue 12)
+
+
+def shown_lines(item: dict) -> list[int]:
+    """The lines a snippet shows (an outline only its class and def lines)."""
+    return item["outline"] or list(range(item["lines"][0], item["lines"][1] + 1))
+
+
+@pytest.mark.parametrize("make", [sort_case, second_case], ids=["sort", "n_head4-vocab65"])
+def test_every_long_snippet_marks_the_lines_its_step_is_about(make, resolved):
+    """No open snippet longer than 4 lines has nothing marked, and every step marks a line in
+    each tab it shows code in (the panel scrolls to the first of them)."""
+    model, ids, vocab, task = make()
+    ctx = {"trace": model.trace(np.array([ids])), "params": model.state_dict(), "config": model.config,
+           "vocab": vocab, "task": task}
+    for step in wt.render_all(ctx):
+        items = code_view.panel_items(step, model.config, len(ids), resolved)
+        for source in {i["source"] for i in items}:
+            mine = [i for i in items if i["source"] == source and i["role"] != "init"]
+            assert any(i["marks"] for i in mine), (step["phase"], step["id"], source)
+            for item in mine:
+                lines = shown_lines(item)
+                assert set(item["marks"]) <= set(lines), (step["id"], item["key"])
+                if len(lines) > 4:
+                    assert item["marks"], (step["phase"], step["id"], item["key"], source)
+            page = code_view.render_panes(items)[source]
+            assert 'class="line marked"' in page, (step["id"], source)
+
+
+# per phase, the nanoGPT lines a reader must find there as a short snippet of its own (at most
+# 4 lines, marked) in some step of the phase: its code, as model.py spells it
+OWN_SNIPPETS = {
+    "embedding": ["self.transformer.wte(idx)", "self.transformer.wpe(pos)", "tok_emb + pos_emb"],
+    "layernorm": ["F.layer_norm(", "self.ln_1(x)"],
+    "attention": ["self.c_attn(x).split", "q @ k.transpose(-2, -1)", "masked_fill", "F.softmax(att, dim=-1)",
+                  "att @ v"],
+    "softmax": ["F.softmax(att, dim=-1)", "F.softmax(logits, dim=-1)"],
+    "projection": [".view(B, T, C)", "self.c_proj(y)", "x = x + self.attn("],
+    "mlp": ["self.c_fc(x)", "self.gelu(x)", "self.c_proj(x)", "self.dropout(x)"],
+    "stack": ["x = x + self.mlp(", "for block in self.transformer.h"],
+    "output": ["self.lm_head(x", "F.softmax(logits", "torch.multinomial(", "ignore_index=-1",
+               "wte.weight = self.lm_head.weight"],   # weight tying, beside the logits
+}
+
+
+def test_each_phase_shows_nanogpts_lines_as_its_own_short_snippets(resolved):
+    if not code_view.nanogpt_available(resolved):
+        pytest.skip("no nanoGPT model.py at /tmp/nanogpt or $LLMVIZ_NANOGPT")
+    model, ids, vocab, task = sort_case()
+    ctx = {"trace": model.trace(np.array([ids])), "params": model.state_dict(), "config": model.config,
+           "vocab": vocab, "task": task}
+    by_phase: dict[str, list[dict]] = {}
+    for step in wt.render_all(ctx):
+        items = code_view.panel_items(step, model.config, len(ids), resolved)
+        by_phase.setdefault(step["phase"], []).extend(i for i in items if i["source"] == "nanogpt")
+    for phase, wanted in OWN_SNIPPETS.items():
+        for code in wanted:
+            found = []
+            for item in by_phase[phase]:
+                n = item["lines"][1] - item["lines"][0] + 1
+                for number, text in enumerate(item["text"].split("\n"), item["lines"][0]):
+                    if code in text and n <= 4 and item["role"] != "init" and number in item["marks"]:
+                        found.append(item["key"])
+            assert found, (phase, code)
+    # intro: GPTConfig with this model's sizes beside it, and GPT.forward as the whole flow
+    intro = by_phase["intro"]
+    config = next(i for i in intro if i["key"] == "config")
+    notes = {n["note"] for n in config["notes"]}
+    assert {f"this model: {model.config.n_embd}", f"this model: {model.config.n_layer}",
+            f"this model: {model.config.block_size}"} <= notes
+    assert any(i["symbol"] == "GPT.forward" and i["role"] == "forward" and i["marks"] for i in intro)
+    # prelim: every class of model.py, bodies folded, the forward passes marked
+    outlines = [i for i in by_phase["prelim"] if i["role"] == "outline"]
+    assert [i["symbol"] for i in outlines] == ["LayerNorm", "CausalSelfAttention", "MLP", "Block", "GPT"]
+    for item in outlines:
+        text = dict(enumerate(item["text"].split("\n"), item["lines"][0]))
+        assert all(text[n].lstrip().startswith(("class ", "def ", "@")) for n in item["outline"]), item["symbol"]
+        assert [text[n].strip()[:12] for n in item["marks"]] == ["def forward("]
+        page = code_view.render_panes([item])["nanogpt"]
+        assert page.count('<span class="line') == len(item["outline"]) and '<span class="fold"' in page
+
+
+def test_generate_shows_this_models_shapes(resolved):
+    model, ids, vocab, task = sort_case()
+    T, V = len(ids), model.config.vocab_size
+    items = code_view.panel_items({"code": ["gpt.generate"], "vars": {"L": 0}}, model.config, T, resolved)
+    want = {f"logits: (1, {V})", f"probs: (1, {V})", "idx_next: (1, 1)", f"idx: (1, {T + 1})"}
+    for item in items:
+        notes = {n["note"] for n in item["notes"]}
+        assert want <= notes, (item["source"], notes)
+        assert f"idx: (1, {T})" in notes       # the input, before a token is appended
+
+
+def test_the_logits_softmax_is_not_the_attention_softmax(resolved):
+    """intro/read_output and output/probs quote the softmax of the logits, never attention's."""
+    model, ids, vocab, task = sort_case()
+    ctx = {"trace": model.trace(np.array([ids])), "params": model.state_dict(), "config": model.config,
+           "vocab": vocab, "task": task}
+    for phase, step_id in (("intro", "read_output"), ("output", "probs")):
+        step = wt.render_step(phase, step_id, ctx)
+        items = code_view.panel_items(step, model.config, len(ids), resolved)
+        text = "\n".join(i["text"] for i in items)
+        assert "softmax(att" not in text and "attn.att" not in "".join(i["html"] for i in items), step_id
+        marked = [line for i in items for n, line in enumerate(i["text"].split("\n"), i["lines"][0])
+                  if n in i["marks"]]
+        assert any("softmax(logits" in line for line in marked), (step_id, marked)
+
+
+def test_a_port_pane_without_lines_says_why(resolved):
+    items = code_view.panel_items({"code": ["gpt.loss"], "vars": {"L": 0}}, SECOND, 5, resolved)
+    panes = code_view.render_panes(items, nanogpt=code_view.nanogpt_available(resolved))
+    assert "only runs the model forward, for inference" in panes["port"]
+    assert "nanoGPT has no lines" not in panes["port"]

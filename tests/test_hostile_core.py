@@ -1,123 +1,43 @@
 """Hostile files never break the package (CPython side): one-line errors, bounded memory and time.
 
-Every hostile file is made here, in tmp_path: zips are written by hand (``_zip``) so a member
-can hold 1 GiB of deflated zeros in about 1 MB (``_deflated_zeros`` repeats one fully flushed
-deflate block) or declare sizes it does not hold. The loads that could inflate or allocate a
+Every hostile file is made here, in tmp_path, by ``hostile_files`` (shared with the page's
+test, tests/browser/test_hostile_page.py): zips written by hand, so a member can hold 1 GiB of
+deflated zeros in about 1 MB or declare sizes it does not hold. The loads that could inflate or allocate a
 lot run in a child process with an address-space cap, which reports its peak RSS growth and
 time (``_measured``): a regression fails the test instead of filling the machine.
 """
 from __future__ import annotations
 
-import functools
 import io
 import json
 import resource
-import struct
 import subprocess
 import sys
 import textwrap
 import tracemalloc
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import llmviz
+from hostile_files import (DEEP, GIB, SORT, npy, npy_header, sort_card, sort_members, stored,
+                           with_gib_of_zeros, with_void_member, zip_of)
 from llmviz.core import weights
 from llmviz.core.model import GPT
 from llmviz.core.weights import WeightsError
 from llmviz.page import live
 
-ROOT = Path(__file__).resolve().parent.parent
 SOURCES = Path(llmviz.__file__).resolve().parent.parent   # the children import the same llmviz
-SORT = ROOT / "weights" / "sort.npz"
-GIB = 2**30
 MAX_RSS_GROWTH_MB = 200
 MAX_SECONDS = 10
-
-
-# ---------------------------------------------------------------- building hostile files
-
-def _zip(entries: list[tuple]) -> bytes:
-    """A zip of (name, method, crc, payload, size[, declared size]) entries, written by hand.
-
-    ``payload`` is the member's bytes as stored (already deflated for ZIP_DEFLATED); the
-    optional declared size is what the central directory claims instead of ``size``.
-    """
-    out, directory = io.BytesIO(), io.BytesIO()
-    for name, method, crc, payload, size, *declared in entries:
-        raw = name.encode()
-        offset = out.tell()
-        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(payload), size,
-                              len(raw), 0) + raw + payload)
-        directory.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, len(payload),
-                                    declared[0] if declared else size, len(raw), 0, 0, 0, 0, 0, offset) + raw)
-    start, cd = out.tell(), directory.getvalue()
-    count = len(entries)
-    out.write(cd + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(cd), start, 0))
-    return out.getvalue()
-
-
-def _stored(name: str, data: bytes) -> tuple:
-    return (name, zipfile.ZIP_STORED, zlib.crc32(data), data, len(data))
-
-
-@functools.lru_cache(maxsize=4)
-def _deflated_zeros(prefix: bytes, n_zeros: int) -> tuple[bytes, int]:
-    """(raw deflate stream, crc32) of ``prefix`` + ``n_zeros`` zero bytes, in well under a second.
-
-    After a full flush deflate starts afresh, so every 16 MiB block of zeros compresses to
-    the same bytes: compress one, repeat it.
-    """
-    chunk = 16 * 2**20
-    assert n_zeros % chunk == 0
-    zeros = bytes(chunk)
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
-    block = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
-    assert c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH) == block
-    n_blocks = n_zeros // chunk
-    stream = head + block * (n_blocks - 1) + c.compress(zeros) + c.flush()
-    crc = zlib.crc32(prefix)
-    for _ in range(n_blocks):
-        crc = zlib.crc32(zeros, crc)
-    return stream, crc
-
-
-def _deflated(name: str, prefix: bytes, n_zeros: int) -> tuple:
-    stream, crc = _deflated_zeros(prefix, n_zeros)
-    return (name, zipfile.ZIP_DEFLATED, crc, stream, len(prefix) + n_zeros)
-
-
-def _npy_header(descr, shape) -> bytes:
-    """The start of a .npy file (magic, version 1.0, the header dict), numpy's layout."""
-    header = repr({"descr": descr, "fortran_order": False, "shape": tuple(shape)}).encode("latin1")
-    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return buf.getvalue()
-
-
-def _sort_members(drop: str | None = None) -> list[tuple]:
-    """The shipped sort model's members, stored, optionally without one."""
-    with zipfile.ZipFile(SORT) as zf:
-        return [_stored(info.filename, zf.read(info)) for info in zf.infolist() if info.filename != drop]
-
-
-def _card() -> dict:
-    return json.loads(SORT.with_suffix(".json").read_text())
 
 
 def _write(tmp_path: Path, npz: bytes, card: str | None = None, name: str = "hostile") -> Path:
     path = tmp_path / f"{name}.npz"
     path.write_bytes(npz)
-    path.with_suffix(".json").write_text(card if card is not None else json.dumps(_card()))
+    path.with_suffix(".json").write_text(card if card is not None else json.dumps(sort_card()))
     return path
 
 
@@ -199,7 +119,7 @@ def _page_refuses(tmp_path: Path, npz: Path) -> str:
 # ---------------------------------------------------------------- F4: an npz that is huge inside
 
 def test_an_extra_member_of_a_gib_of_zeros_is_refused_before_inflating(tmp_path):
-    npz = _write(tmp_path, _zip(_sort_members() + [_deflated("junk", b"", GIB)]))
+    npz = _write(tmp_path, with_gib_of_zeros())
     assert npz.stat().st_size < 2 * 2**20   # 1 GiB inside, about 1 MB on disk
     err, stats = _cli(tmp_path, "run", "--weights", str(npz), "--input", "CBABBC")
     assert "junk" in err or "1024.0 MB" in err, err
@@ -209,9 +129,7 @@ def test_an_extra_member_of_a_gib_of_zeros_is_refused_before_inflating(tmp_path)
 
 @pytest.mark.parametrize("member", ["v.npy", "transformer.wte.weight.npy"])
 def test_a_void_dtype_of_a_megabyte_per_element_is_refused_before_allocating(tmp_path, member):
-    header = _npy_header("|V1048576", (1024,))
-    void = _deflated(member, header, GIB)
-    npz = _write(tmp_path, _zip(_sort_members(drop=member) + [void]))
+    npz = _write(tmp_path, with_void_member(member))
     err, stats = _cli(tmp_path, "run", "--weights", str(npz), "--input", "CBABBC")
     _small_and_fast(stats)
     # an unexpected name is named; an expected one declares 1 GiB, refused from the zip directory
@@ -225,11 +143,11 @@ def test_a_void_dtype_header_is_refused_before_numpy_reserves_its_size():
     """A small member whose header declares 1024 elements of 1 MiB each: refused from the header,
     without the 1 GiB array numpy would reserve to read it into (in the page: real heap)."""
     name = "transformer.wte.weight.npy"
-    data = _zip(_sort_members(drop=name) + [_stored(name, _npy_header("|V1048576", (1024,)) + bytes(64))])
+    data = zip_of(sort_members(drop=name) + [stored(name, npy_header("|V1048576", (1024,)) + bytes(64))])
     tracemalloc.start()
     try:
         with pytest.raises(WeightsError) as info:
-            live.load_model(data, _card())
+            live.load_model(data, sort_card())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -240,20 +158,20 @@ def test_a_void_dtype_header_is_refused_before_numpy_reserves_its_size():
 def test_declared_sizes_are_checked_before_anything_is_inflated():
     """A member whose directory entry claims 1 GiB is refused from the directory alone."""
     lying = ("transformer.wte.weight.npy", zipfile.ZIP_STORED, 0, b"x" * 100, 100, GIB)
-    data = _zip(_sort_members(drop="transformer.wte.weight.npy") + [lying])
+    data = zip_of(sort_members(drop="transformer.wte.weight.npy") + [lying])
     with pytest.raises(WeightsError, match="MB"):
-        live.load_model(data, _card())
+        live.load_model(data, sort_card())
     huge = ("transformer.wte.weight.npy", zipfile.ZIP_STORED, 0, b"x" * 100, 100, 100 * 2**20)
     with pytest.raises(WeightsError, match="array of floats is at most"):
-        live.load_model(_zip(_sort_members(drop="transformer.wte.weight.npy") + [huge]), _card())
+        live.load_model(zip_of(sort_members(drop="transformer.wte.weight.npy") + [huge]), sort_card())
 
 
 def _shape(name: str) -> tuple[int, ...]:
-    return GPT(weights.parse_card(_card())[0]).state_dict()[name].shape
+    return GPT(weights.parse_card(sort_card())[0]).state_dict()[name].shape
 
 
 def _with_member(name: str, payload: bytes) -> bytes:
-    return _zip(_sort_members(drop=name) + [_stored(name, payload)])
+    return zip_of(sort_members(drop=name) + [stored(name, payload)])
 
 
 @pytest.mark.parametrize("descr", [">f4", "<i4", "|u1", "<c8", "|O", "|V4", [("a", "<f4")], "<M8[s]"])
@@ -262,20 +180,20 @@ def test_only_little_endian_floats_pass_the_gate(descr):
     with a message naming the array and its dtype."""
     name = "transformer.ln_f.weight"
     shape = _shape(name)
-    payload = _npy_header(descr, shape) + bytes(int(np.prod(shape)) * 4)
+    payload = npy_header(descr, shape) + bytes(int(np.prod(shape)) * 4)
     with pytest.raises(WeightsError) as info:
-        weights.from_bytes(_with_member(name + ".npy", payload), _card())
+        weights.from_bytes(_with_member(name + ".npy", payload), sort_card())
     assert name in str(info.value) and "dtype" in str(info.value), info.value
 
 
 def test_float16_and_float64_and_fortran_order_still_load():
-    card = _card()
+    card = sort_card()
     reference = llmviz.load(SORT)
     name = "transformer.h.0.attn.c_attn.weight"
     value = reference.state_dict()[name]
     idx = reference.vocab.encode("CBABBC")
     for array in (value.astype("<f8"), np.asfortranarray(value), value.astype("<f2")):
-        model = weights.from_bytes(_with_member(name + ".npy", _npy(array)), card)
+        model = weights.from_bytes(_with_member(name + ".npy", npy(array)), card)
         assert np.array_equal(model.state_dict()[name], array.astype(np.float32))
         if array.dtype != np.float16:
             assert np.array_equal(model([idx]), reference([idx]))
@@ -284,21 +202,21 @@ def test_float16_and_float64_and_fortran_order_still_load():
 def test_a_header_that_lies_about_its_size_is_refused():
     name = "transformer.ln_f.weight"
     shape = _shape(name)
-    short = _npy_header("<f4", shape) + bytes(4)            # the shape needs more bytes than it has
+    short = npy_header("<f4", shape) + bytes(4)            # the shape needs more bytes than it has
     with pytest.raises(WeightsError, match="declares shape"):
-        weights.from_bytes(_with_member(name + ".npy", short), _card())
-    wrong = _npy(np.zeros((2, shape[0] // 2), np.float32))  # the right bytes, the wrong shape
+        weights.from_bytes(_with_member(name + ".npy", short), sort_card())
+    wrong = npy(np.zeros((2, shape[0] // 2), np.float32))  # the right bytes, the wrong shape
     with pytest.raises(WeightsError, match="has shape"):
-        weights.from_bytes(_with_member(name + ".npy", wrong), _card())
+        weights.from_bytes(_with_member(name + ".npy", wrong), sort_card())
 
 
 def test_a_zip_directory_of_many_entries_is_refused_before_zipfile_reads_it():
-    entries = [_stored(f"m{i}", b"") for i in range(60_000)]
-    data = _zip(entries)
+    entries = [stored(f"m{i}", b"") for i in range(60_000)]
+    data = zip_of(entries)
     tracemalloc.start()
     try:
         with pytest.raises(WeightsError, match="files"):
-            live.load_model(data, _card())
+            live.load_model(data, sort_card())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -312,17 +230,14 @@ def test_other_compression_methods_are_refused():
         payload = zf.read(name)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for entry in _sort_members(drop=name):
+        for entry in sort_members(drop=name):
             zf.writestr(entry[0], entry[3])
         zf.writestr(name, payload, compress_type=zipfile.ZIP_BZIP2)
     with pytest.raises(WeightsError, match="compressed with method 12"):
-        weights.from_bytes(buf.getvalue(), _card())
+        weights.from_bytes(buf.getvalue(), sort_card())
 
 
 # ---------------------------------------------------------------- F2, F3, F7: deep and huge cards
-
-DEEP = "[" * 100_000 + "]" * 100_000
-
 
 def test_a_deeply_nested_card_is_one_line_naming_the_limit(tmp_path):
     npz = tmp_path / "deep.npz"
@@ -345,7 +260,7 @@ def test_a_deeply_nested_card_is_one_line_naming_the_limit(tmp_path):
     ({"n_embd": 2048, "n_head": 8, "n_layer": 8}, ["parameters", "MB"]),
 ])
 def test_a_huge_config_is_refused_before_any_array_is_made(tmp_path, change, words):
-    card = _card()
+    card = sort_card()
     card["config"].update(change)
     npz = _write(tmp_path, SORT.read_bytes(), json.dumps(card))
     tracemalloc.start()
@@ -363,7 +278,7 @@ def test_a_huge_config_is_refused_before_any_array_is_made(tmp_path, change, wor
 
 
 def test_a_huge_config_from_the_command_line_is_one_line(tmp_path):
-    card = _card()
+    card = sort_card()
     card["config"].update(n_embd=96_000, n_head=1)
     npz = _write(tmp_path, SORT.read_bytes(), json.dumps(card))
     for command in (["run", "--weights", str(npz), "--input", "CBABBC"], ["eval", str(npz)]):
@@ -373,7 +288,7 @@ def test_a_huge_config_from_the_command_line_is_one_line(tmp_path):
 
 
 def test_the_card_size_limit_is_the_pages(tmp_path):
-    card = _card()
+    card = sort_card()
     card["provenance"]["notes"] = "x" * (live.MAX_CARD_BYTES - len(json.dumps(card)) - 100)
     fits = json.dumps(card)
     assert len(fits) < live.MAX_CARD_BYTES

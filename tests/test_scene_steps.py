@@ -2,6 +2,8 @@
 turned into what the renderer takes, and the hover read-out."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -49,6 +51,10 @@ def test_every_step_becomes_a_valid_renderer_step(world):
             step = walkthrough.render_step(phase["id"], i, world["ctx"])
             out = scene_steps.scene_step(step, scene, {"speed": 2, "reduced": False})
             where = f"{phase['id']} {i}"
+            json.dumps(out, allow_nan=False)        # what the page's JSON.parse reads: no NaN, no Infinity
+            if out["figure"]:                       # a worked example's columns name blocks of the scene
+                for col in out["figure"]["columns"]:
+                    assert col["block"] is None or col["block"] in blocks, (where, col["label"], col["block"])
             assert all(known(n) for n in out["focus"]), (where, out["focus"])
             assert all(known(n) for n in out["dim"]), (where, out["dim"])
             for block_id, ranges in out["cells"].items():

@@ -91,9 +91,29 @@ def test_links_name_steps_by_id_and_round_trip(tour):
         assert text == f"#phase={where.phase}&step={where.id}"
         link = walk_nav.parse_hash(text)
         assert tour.resolve(link["phase"], link["step"]) == where and link["cam"] is None
-    # a link written with a step number (before steps had ids) opens the same step
+    # a link may give the step's number as the page shows it ("step 5 of 8"), counting from 1
     where = tour.resolve("mlp", "gelu")
-    assert tour.resolve_nearest("mlp", str(where.step)) == (where, None)
+    assert tour.resolve_nearest("mlp", str(where.step + 1)) == (where, None)
+
+
+def test_numbers_in_links_count_from_one_as_the_page_shows_them(tour):
+    """"step N of M" in the page and step=N in a link name the same step; the API's numbers
+    are indexes from 0 (as state().step_index)."""
+    for p in tour.phases:
+        for n in range(1, int(p["steps"]) + 1):
+            shown = tour.where(p["id"], n - 1)   # the page shows it as "step n of ..."
+            assert tour.resolve_nearest(p["id"], str(n)) == (shown, None)
+            link = walk_nav.parse_hash(f"#phase={p['id']}&step={n}")
+            assert tour.resolve(link["phase"], link["step"], base=walk_nav.LINK_BASE) == shown
+            assert tour.resolve(p["id"], n - 1) == shown
+    attention = tour.phase("attention")
+    where, problem = tour.resolve_nearest("attention", "3")
+    assert where.id == attention["step_ids"][2] and problem is None
+    for beyond in ("0", str(int(attention["steps"]) + 1)):
+        where, problem = tour.resolve_nearest("attention", beyond)
+        assert where == tour.resolve("attention", None) and "has steps 1..11" in problem, problem
+    # a phase's number in a link counts from 1 too
+    assert tour.resolve_nearest("1", "2")[0] == tour.resolve(tour.phases[0]["id"], 1)
 
 
 EXPAND = TOUR.resolve("mlp", "expand")
@@ -123,15 +143,17 @@ def test_empty_or_foreign_hashes():
 def test_query_options():
     q = walk_nav.parse_query("?embed=1&lock=1&phase=attention&step=one_score"
                              "&origin=https://a.example&origin=https://b.example,http://localhost:8000")
-    assert q == {"embed": True, "lock": True, "phase": "attention", "step": "one_score", "follow": None,
-                 "input": None, "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
+    assert q == {"embed": True, "lock": True, "controls": False, "phase": "attention", "step": "one_score",
+                 "follow": None, "input": None,
+                 "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
+    assert walk_nav.parse_query("?embed=1&controls=1")["controls"] is True
     assert walk_nav.parse_query("?embed=1&phase=softmax&layer=2&head=1")["follow"] == {"layer": "2", "head": "1"}
     q = walk_nav.parse_query("?embed=0")
     assert not q["embed"] and not q["lock"] and q["origins"] == []
     assert walk_nav.parse_query("")["phase"] is None
 
 
-@pytest.mark.parametrize("step", ["50", "Infinity", "inf", "-Infinity", "1e999", "NaN", "-1", "3.5", "0x3",
+@pytest.mark.parametrize("step", ["50", "0", "Infinity", "inf", "-Infinity", "1e999", "NaN", "-1", "3.5", "0x3",
                                   "²", "٣", "scaling" * 300, "9" * 400, "no_such_step", " ", "\x00"])
 def test_a_link_to_a_step_the_phase_lacks_opens_its_first_step(tour, step):
     where, problem = tour.resolve_nearest("softmax", step)

@@ -21,11 +21,15 @@ const statusEl = () => document.getElementById("status");
 const barEl = () => document.getElementById("progress-bar");
 
 // ?embed=1 (read as walk_nav.parse_query reads it): the page is a frame, so the narrow-screen
-// layout of app.css (a page that scrolls) stays off and the frame keeps its drawer layout
+// layout of app.css (a page that scrolls) stays off and the frame keeps its drawer layout, and
+// only the step, its notes and code and prev/next show (walk.css), unless &controls=1 brings back
+// the input bar, the scale buttons and the animation controls. Set now, before the first layout.
 {
-  const embed = new URLSearchParams(location.search).get("embed");
-  if (embed !== null && ["1", "true", "yes", "on", ""].includes(embed.toLowerCase())) {
+  const query = new URLSearchParams(location.search);
+  const flag = (key) => query.get(key) !== null && ["1", "true", "yes", "on", ""].includes(query.get(key).toLowerCase());
+  if (flag("embed")) {
     document.documentElement.classList.add("embed");
+    if (flag("controls")) document.documentElement.classList.add("embed-controls");
   }
 }
 
@@ -164,17 +168,62 @@ api.state = () => {
   if (handlers.has("state")) return toPlain(handlers.get("state")());
   return { ready: !!api.info, build: BUILD_ID, error: api.error };
 };
+// Every command's failure is an Error with one readable line (`readable`): a Python error's
+// message is its whole traceback, and an exception's name means nothing to a reader.
 async function command(name, arg) {
   await ready;
   const fn = handlers.get(name);
   if (!fn) throw new Error(`llmviz.${name} is not available in this build yet`);
-  const value = await fn(arg);
-  return value && typeof value.toJs === "function" ? value.toJs({ dict_converter: Object.fromEntries }) : value;
+  try {
+    const value = await fn(name === "loadModel" ? modelArgument(arg) : arg);
+    return value && typeof value.toJs === "function" ? value.toJs({ dict_converter: Object.fromEntries }) : value;
+  } catch (e) {
+    throw new Error(readable(e));
+  }
 }
-api.goto = (target) => command("goto", target);         // target: {phase, step, layer?, head?}; step: an id ("scaling") or a number
-api.setInput = (text) => command("setInput", text);
-api.generate = (n, opts) => command("generate", { n, ...(opts || {}) });      // resolves to the text
-api.loadModel = (npz, card) => command("loadModel", { npz, card });           // npz: ArrayBuffer, card: object or JSON text
+
+/** One line a reader can use, from any error: a traceback's last line, without the exception's name. */
+function readable(e) {
+  let text;
+  try { text = String(e && e.message !== undefined ? e.message : e); } catch (err) { text = ""; }
+  const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
+  let line = lines.length ? lines[lines.length - 1] : "it did not work";
+  for (let i = 0; i < 3; i++) line = line.replace(/^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception): +/, "");
+  return line.length > 300 ? line.slice(0, 299) + "…" : line;
+}
+
+// loadModel's argument as Python wants it, {npz: Uint8Array, card: JSON text}, or a readable refusal
+// (the card becomes text here, where an object nested too deeply is a RangeError JS can catch)
+const MODEL_USAGE = "loadModel needs the npz bytes and the card: llmviz.loadModel(npzArrayBuffer, card)";
+function modelArgument(arg) {
+  if (!arg || typeof arg !== "object") throw new Error(MODEL_USAGE);
+  let { npz, card } = arg;
+  if (npz === null || npz === undefined || card === null || card === undefined) throw new Error(MODEL_USAGE);
+  if (!(npz instanceof ArrayBuffer || ArrayBuffer.isView(npz))) {
+    throw new Error("loadModel's npz must be the .npz file's bytes (an ArrayBuffer or a typed array)");
+  }
+  if (typeof card !== "string") {
+    try { card = JSON.stringify(card); } catch (e) {
+      throw new Error(`loadModel's card could not be written as JSON (${readable(e)})`);
+    }
+    if (typeof card !== "string") throw new Error(MODEL_USAGE);
+  }
+  const bytes = npz instanceof ArrayBuffer ? new Uint8Array(npz) : new Uint8Array(npz.buffer, npz.byteOffset, npz.byteLength);
+  return { npz: bytes, card };
+}
+
+// an API call's arguments, read where a getter or a Proxy that throws is a readable refusal
+const call = (name, argument) => async (...args) => {
+  let arg;
+  try { arg = argument(...args); } catch (e) {
+    throw new Error(`llmviz.${name} could not read its arguments (${readable(e)})`);
+  }
+  return command(name, arg);
+};
+api.goto = call("goto", (target) => target);          // target: {phase, step, layer?, head?}; step: an id ("scaling") or its index from 0 (state().step_index)
+api.setInput = call("setInput", (text) => text);
+api.generate = call("generate", (n, opts) => ({ n, ...(opts || {}) }));      // resolves to the text
+api.loadModel = call("loadModel", (npz, card) => ({ npz, card }));           // npz: ArrayBuffer, card: object or JSON text
 
 // phases(): the table of contents, [{id, title, steps, step_ids, step_titles}] (a Promise
 // until Python is up)
@@ -182,7 +231,7 @@ api.phases = () => (handlers.has("phases") ? handlers.get("phases")() : command(
 
 // ---- embedding: postMessage from the parent page ---------------------------------
 // Messages (from a page embedding this one in an iframe):
-//   {type: "llmviz:goto", phase, step, layer?, head?, id?}  goes there (step: the step's id, or its number; following that
+//   {type: "llmviz:goto", phase, step, layer?, head?, id?}  goes there (step: the step's id, or its index from 0; following that
 //        transformer block and attention head, if given); once the view has settled the
 //        answer is {type: "llmviz:state", phase, step, focus, camera, code, ..., id}
 //   {type: "llmviz:state", id?}             answered with the same {type: "llmviz:state", ...}
@@ -196,8 +245,6 @@ api.phases = () => (handlers.has("phases") ? handlers.get("phases")() : command(
 // before Python is up wait for `ready`. A {type: "llmviz:state"} that carries a phase
 // is an answer, not a request (so two pages never answer each other forever).
 api.embedOrigins = [];
-// a Python error's message is its whole traceback: the last line says what went wrong
-const errorText = (e) => String(e && e.message ? e.message : e).trim().split("\n").pop();
 window.addEventListener("message", async (event) => {
   const msg = event.data;
   if (!msg || typeof msg !== "object" || !event.source) return;
@@ -217,7 +264,7 @@ window.addEventListener("message", async (event) => {
       }
       answer(Object.assign({}, api.state(), { type: "llmviz:state" }));
     } catch (e) {
-      answer({ type: "llmviz:error", error: errorText(e) });
+      answer({ type: "llmviz:error", error: readable(e) });
     }
     return;
   }
@@ -226,7 +273,7 @@ window.addEventListener("message", async (event) => {
     reply.value = msg.llmviz === "state" ? api.state() : await command(msg.llmviz, msg.arg);
   } catch (e) {
     reply.ok = false;
-    reply.error = errorText(e);
+    reply.error = readable(e);
   }
   answer(reply);
 });
@@ -265,6 +312,10 @@ function countResource(entry) {
   setStatus();
 }
 
+// sessionStorage: the build this tab reloaded for (only its presence is read); an llmviz.* key,
+// so "start over" forgets it with the rest
+const RELOADED_FOR = "llmviz.boot.reloaded-for";
+
 // the downloads worth counting: Python, the wheels, the model and its data
 const COUNTED = /^(pyodide|wheels|weights|data)\//;
 
@@ -276,13 +327,13 @@ async function loadSizes() {
     const session = safeStorage("sessionStorage");
     if (BUILD_ID && info.build_id !== BUILD_ID && session) {
       // this HTML and the assets come from different builds: load the page again, once
-      if (!session.getItem("llmviz-reloaded-for")) {
-        session.setItem("llmviz-reloaded-for", info.build_id);
+      if (!session.getItem(RELOADED_FOR)) {
+        session.setItem(RELOADED_FOR, info.build_id);
         location.reload();
         return;
       }
     }
-    if (session) session.removeItem("llmviz-reloaded-for");
+    if (session) session.removeItem(RELOADED_FOR);
     api.buildInfo = info;
     const modelEl = document.getElementById("model-name");
     if (modelEl && info.model && info.model.name) modelEl.textContent = info.model.name;

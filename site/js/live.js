@@ -38,12 +38,16 @@ export async function saveModel(bytes, cardText) {
   return true;
 }
 
-/** The kept model as {npz: Uint8Array, card: string}, or null. */
+/** The kept model as {npz: Uint8Array, card: string}, or null (nothing kept, or a record that is not
+ *  what saveModel writes: the database is the browser's, anything may be in it). */
 export async function loadSaved() {
   try {
     const rec = await run("readonly", (store) => store.get(KEY));
-    if (!rec || !rec.npz) return null;
-    return { npz: new Uint8Array(rec.npz), card: rec.card };
+    if (!rec || typeof rec !== "object" || typeof rec.card !== "string") return null;
+    if (!(rec.npz instanceof ArrayBuffer || ArrayBuffer.isView(rec.npz)) || !rec.npz.byteLength) return null;
+    const npz = rec.npz instanceof ArrayBuffer ? new Uint8Array(rec.npz)
+      : new Uint8Array(rec.npz.buffer, rec.npz.byteOffset, rec.npz.byteLength);
+    return { npz, card: rec.card };
   } catch (e) {
     return null;
   }

@@ -63,13 +63,17 @@ def _shown(phase, step_id) -> str:
 
 def _step(page, phase, step_id):
     """Show a step in the panel (again, if the walkthrough moves on its own right then)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     index = STEP_NUMBER[(phase, step_id)]
     shown = _shown(phase, step_id)
     for _attempt in range(5):
         page.evaluate(f"window.llmvizDebug.codeStep({json.dumps(phase)}, {int(index)})")
-        page.wait_for_timeout(300)
-        if page.locator(shown).count():
+        try:
+            page.wait_for_selector(shown, state="attached", timeout=3000)
             return
+        except PlaywrightTimeout:
+            continue   # another step was shown over it: show this one again
     raise AssertionError(f"the code panel does not show step {phase}:{step_id}")
 
 
@@ -125,7 +129,7 @@ def _refs(page):
     return json.loads(page.evaluate("window.llmvizDebug.codeRefs()"))
 
 
-def test_code_panel(browser, built_dist, serve_dist, tmp_path):
+def test_code_panel(browser, built_dist, serve_dist, tmp_path, wheelhouse):
     server = serve_dist(built_dist)
     with_ng = _nanogpt_in(built_dist)
     T = len(json.loads((built_dist / "data" / "trace.json").read_text())["ids"])
@@ -322,7 +326,9 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
         assert {r["source"] for r in _refs(page)} == {"port"}
 
         # ---- a new input length redraws the shapes ("trace"/"model" events), when live
-        if page.evaluate("!!(window.llmviz.info && window.llmviz.info.live)"):
+        live = page.evaluate("!!(window.llmviz.info && window.llmviz.info.live)")
+        assert live == (wheelhouse is not None), "a build with numpy for Pyodide runs the model live"
+        if live:
             shown = page.evaluate("window.llmviz.setInput('ACB')")
             T2 = min(len(shown), config["block_size"])
             assert T2 != T
@@ -330,6 +336,78 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path):
             _step(page, "attention", "idea")
             notes = page.locator("#cv-pane-port .code .note").all_inner_texts()
             assert f"att: (1, {config['n_head']}, {T2}, {T2})" in notes, notes
+    finally:
+        context.close()
+    assert not errors, "\n".join(errors)
+
+
+# The open pane of the code panel, after a step has settled: every open snippet longer than
+# 4 lines marks a line, and the first marked line lies inside the part of the panel on screen
+# (the pane's scroll box, the side panel's and the window's). Returns {step, marked, code, bad}
+# (code: how many open snippets the pane shows; a pane may have none and say why).
+MARKS_IN_VIEW = """() => {
+  const pane = document.querySelector('#code .cv-pane:not([hidden])');
+  const out = {step: document.querySelector('#code .cv').dataset.step, marked: 0, bad: [],
+               code: pane.querySelectorAll('.cv-snippet:not(.collapsed) .code').length};
+  const box = pane.getBoundingClientRect(), panel = document.getElementById('panel').getBoundingClientRect();
+  const top = Math.max(box.top, panel.top, 0), bottom = Math.min(box.bottom, panel.bottom, innerHeight);
+  for (const snippet of pane.querySelectorAll('.cv-snippet:not(.collapsed)')) {
+    const lines = snippet.querySelectorAll('.code .line').length;
+    const marked = snippet.querySelectorAll('.code .line.marked').length;
+    out.marked += marked;
+    if (lines > 4 && !marked) out.bad.push(snippet.dataset.id + ': ' + lines + ' lines, none marked');
+  }
+  const first = pane.querySelector('.cv-snippet:not(.collapsed) .code .line.marked');
+  if (first) {
+    const r = first.getBoundingClientRect();
+    if (r.top < top - 1 || r.bottom > bottom + 1 || bottom - top < r.height)
+      out.bad.push('the first marked line, ' + first.closest('.cv-snippet').dataset.id + ' line '
+                   + first.dataset.line + ', is out of view: ' + [r.top, r.bottom, top, bottom].map(Math.round));
+  }
+  return out;
+}"""
+
+
+def _goto(page, phase, step_id):
+    """Go to a step through the page's own API and wait until it has settled."""
+    state = page.evaluate("(w) => window.llmviz.goto(w)", {"phase": phase, "step": step_id})
+    assert (state["phase"], state["step"]) == (phase, step_id), state
+    page.wait_for_selector(_shown(phase, step_id), state="attached")
+
+
+def _marks_in_view(page, where):
+    result = page.evaluate(MARKS_IN_VIEW)
+    assert result["marked"] > 0 or not result["code"], (where, "no line marked", result)
+    assert not result["bad"], (where, result["bad"])
+    return result
+
+
+def test_every_step_opens_the_code_at_its_marked_lines(browser, built_dist, serve_dist, tmp_path):
+    """Issue 11, finding 6: the lines a step is about are marked and scrolled into view, in
+    both tabs, at a desktop size; on a phone, inside the code's own box."""
+    server = serve_dist(built_dist)
+    with_ng = _nanogpt_in(built_dist)
+    tabs = ("nanogpt", "port") if with_ng else ("port",)
+    errors: list[str] = []
+    context = browser.new_context(service_workers="block", reduced_motion="reduce")
+    try:
+        page = _boot(context, server.url + "?debug=1", errors)
+        steps = [(p["id"], s) for p in wt.phases() for s in p["step_ids"]]
+        # from the last step back, so each step opens with the panel where the step after it left it
+        for phase, step_id in reversed(steps):
+            _goto(page, phase, step_id)
+            for tab in tabs:
+                page.locator(f"#code .cv-tab[data-tab={tab}]").click()
+                _marks_in_view(page, f"{phase}:{step_id} [{tab}] at 1400x900")
+        for phase, step_id in (("intro", "read_output"), ("output", "append")):
+            page.screenshot(path=str(tmp_path / f"marks_{phase}_{step_id}.png"))
+        # a phone: the page scrolls as a whole, the code keeps a box of its own and scrolls in it
+        page.set_viewport_size({"width": 390, "height": 844})
+        for phase, step_id in (("intro", "read_output"), ("output", "append"), ("attention", "idea")):
+            _goto(page, phase, step_id)
+            page.locator(f"#code .cv-tab[data-tab={tabs[0]}]").click()
+            page.evaluate("() => document.querySelector('#code .cv-pane:not([hidden])').scrollIntoView()")
+            _marks_in_view(page, f"{phase}:{step_id} at 390x844")
     finally:
         context.close()
     assert not errors, "\n".join(errors)

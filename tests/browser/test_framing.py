@@ -85,8 +85,9 @@ def test_every_step_frames_its_focus(browser, server, size):
                 failures.append(f"{where}: the card is not inside the view ({card})")
             union = _union(rects)
             share = union["w"] * union["h"] / (scene["w"] * scene["h"])
-            free_w = scene["w"] - (card["w"] if card and card["h"] > 0.6 * scene["h"] else 0)
-            free_h = scene["h"] - (card["h"] if card and card["h"] <= 0.6 * scene["h"] else 0) - 48
+            side = bool(card) and card["w"] < 0.7 * scene["w"]       # beside the blocks, else under them
+            free_w = scene["w"] - (card["w"] + 24 if side else 0)
+            free_h = scene["h"] - (card["h"] + 18 if card and not side else 0) - 48
             reach = max(union["w"] / free_w, union["h"] / free_h)
             rows.append(f"{where}: share {share:.2f}, reach {reach:.2f}, card {'yes' if card else 'no'}")
             if card is not None and not (share >= 0.25 or reach >= 0.7):

@@ -110,8 +110,14 @@ def _click_block(p: Page, block_id: str, fx: float = 0.5, fy: float = 0.5) -> di
     rect = p.js("(id) => window.llmvizScene.renderer.screenRect(id)", block_id)
     assert rect and rect["w"] > 0, f"{block_id} is not on screen: {rect}"
     x, y = rect["x"] + rect["w"] * fx, rect["y"] + rect["h"] * fy
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     p.page.mouse.move(x, y)
-    p.page.wait_for_timeout(400)
+    try:   # the tooltip follows the pointer within a frame or two, if the cell has one
+        p.page.wait_for_function("() => { const t = document.getElementById('tooltip');"
+                                 " return t && !t.hidden && t.querySelector('.tt-value'); }", timeout=2000)
+    except PlaywrightTimeout:
+        pass
     tip = p.js("""() => { const t = document.getElementById('tooltip');
         return t && !t.hidden && t.querySelector('.tt-value') ?
             {title: t.querySelector('.tt-title').textContent, value: t.querySelector('.tt-value').textContent} : null; }""")
@@ -191,13 +197,28 @@ def test_input_generation_and_inspector(open_page, built_dist, serve_dist, site_
     assert "runner-up" in p.page.inner_text("#live-choice")
     assert [t.inner_text() for t in p.page.locator("#live-seq .tok.gen").all()] == list("AABBCC")
 
-    # one token at a time with the button: the finished answer starts again from the input
-    p.page.click("#live-next")
-    p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text.length === 7")
+    # one token at a time with the buttons: the strip shows the input and what was written after
+    # it; the whole answer is written, so "Next token" is off until "Reset" goes back to the input,
+    # and then each click writes exactly one more token, up to the whole answer again
+    assert p.page.locator("#live-next").is_disabled() and p.page.locator("#live-reset").is_enabled()
+    assert "Reset" in p.page.get_attribute("#live-next", "title")
+    p.page.click("#live-reset")
+    p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text === 'CCBAAB'")
     p.idle()
-    assert p.seq() == "CCBAABA" and p.js("() => window.llmvizScene.modelScene.T") == 7
-    choice = p.page.inner_text("#live-choice")
-    assert choice.startswith("chose A (p = ") and "greedy" in choice, choice
+    assert p.page.locator("#live-reset").is_disabled() and p.page.locator("#live-next").is_enabled()
+    for n in range(7, 13):
+        p.page.click("#live-next")
+        p.page.wait_for_function(f"() => document.getElementById('live-seq').dataset.text.length === {n}")
+        p.idle()
+        assert p.seq() == "CCBAABAABBCC"[:n]
+        assert p.js("() => window.llmvizScene.modelScene.T") == min(n, 11)
+        if n == 7:
+            choice = p.page.inner_text("#live-choice")
+            assert choice.startswith("chose A (p = ") and "greedy" in choice, choice
+    assert p.page.locator("#live-next").is_disabled()
+    p.page.click("#live-next", force=True)   # a click on the disabled button changes nothing
+    p.page.wait_for_timeout(300)
+    assert p.seq() == "CCBAABAABBCC"
     p.page.click("#live-reset")
     p.page.wait_for_function("() => document.getElementById('live-seq').dataset.text === 'CCBAAB'")
     # sampling from the controls: temperature and top-k are live only while "sample" is on
@@ -416,7 +437,8 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
 
     # remembered: input, model (IndexedDB) and the walkthrough position survive a reload
     p.js("() => { location.hash = 'phase=attention&step=query'; }")
-    p.page.wait_for_timeout(300)
+    p.page.wait_for_function("() => { const s = window.llmviz.state(); return s.phase === 'attention'"
+                             " && s.step === 'query' && s.settled; }")
     hash_before = p.js("() => location.hash")
     p.open(server.url)            # no hash in the URL: the kept one comes back
     assert p.page.inner_text("#model-name") == "tiny-test"

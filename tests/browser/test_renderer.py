@@ -686,8 +686,7 @@ def test_walkthrough_steps_label_their_focused_blocks(browser, built_dist):
         page.goto(server.url + "#phase=intro&step=welcome")
         page.wait_for_function("window.llmvizReadyDone === true", timeout=180_000)
         for phase, step in REVIEW_STEPS:
-            page.evaluate("([phase, step]) => window.llmviz.goto({phase, step})", [phase, step])
-            page.wait_for_timeout(100)
+            page.evaluate("([phase, step]) => window.llmviz.goto({phase, step})", [phase, step])  # awaits it
             page.wait_for_function("window.llmviz.state().settled", timeout=30_000)
             page.wait_for_function("""() => new Promise((resolve) => {
                 const r = window.llmvizScene.renderer;

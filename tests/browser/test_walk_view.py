@@ -378,13 +378,15 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     assert (st["phase"], st["step"]) == (listed[0]["id"], listed[0]["step_ids"][0])
     assert "names no step" in fourth.locator("#notice").inner_text()
     fourth.close()
-    # a link by step number (written before steps had ids) opens the same step, and the
-    # address names it by id from then on
+    # a link by step number counts as the page does: step=4 opens what the page calls "step 4
+    # of 11", and the address names it by id from then on
     old = p.new_page()
-    boot(old, server.url + "#phase=attention&step=3&layer=1")
+    boot(old, server.url + "#phase=attention&step=4&layer=1")
     st = state(old)
     assert (st["phase"], st["step"], st["follow"]["layer"]) == ("attention", "one_score", 1)
     assert old.evaluate("() => location.hash") == "#phase=attention&step=one_score&layer=1"
+    assert old.inner_text("#walk-nav .wv-count") == "4 / 11"
+    assert old.inner_text("#commentary .wv-kicker").lower().endswith("step 4 of 11")
     old.close()
     # a known phase with a step it does not have (past its end, not a whole number, not a
     # number: step=Infinity once stopped the page) opens that phase's first step, and says so
@@ -647,7 +649,7 @@ def test_narrow_screen_scrolls_the_page_and_the_scene_says_when_it_has_the_keys(
     assert m["scene"] >= 250, m
     assert m["status"] <= m["top"], m                       # the status stays inside the header
     page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
-    page.wait_for_timeout(200)
+    page.wait_for_function("() => window.scrollY > 0")
     nav = page.evaluate("() => { const r = document.getElementById('walk-nav').getBoundingClientRect();"
                         " return [r.top, r.bottom, innerHeight]; }")
     assert -1 <= nav[0] and nav[1] <= nav[2] + 1, nav       # scrolled to the end, the bar is still in view

@@ -156,7 +156,9 @@ class CodeRef:
     ``"LayerNorm"``, ``"softmax"``); ``select`` None means the whole symbol.
     ``role`` says how the page shows it: ``"forward"`` (the computation),
     ``"init"`` (where the parameters are made; shown collapsed), ``"compact"``
-    (a line or two for a granular step). ``file`` overrides the source's default file.
+    (a line or two for a granular step), ``"excerpt"`` (longer lines of a function
+    that a step marks inside the whole function), ``"config"`` (a config class, with the
+    loaded model's values beside it), ``"outline"`` (a class with its bodies folded). ``file`` overrides the source's default file.
     """
     source: str
     symbol: str

@@ -31,7 +31,8 @@ import hashlib
 from dataclasses import field, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from llmviz.codepanel.annotate import (Assign, Call, CodeRef, ForLoop, Init, Return, SelectorError,
+from llmviz.codepanel import classes
+from llmviz.codepanel.annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Return, SelectorError,
                        Snippet, Span, Var, Weights, bind, bind_weights, highlight, lex, resolve,
                        scope_of, with_scope)
 from llmviz.core.shape import ModelShape, short_name
@@ -46,10 +47,12 @@ __all__ = ["Entry", "CATALOGUE", "VARS", "WEIGHTS", "resolve_all", "check_all", 
 
 @dataclass(frozen=True)
 class Entry:
-    """One computation: its nanoGPT lines (None where nanoGPT calls into torch) and ours."""
+    """One computation: its nanoGPT lines (None where nanoGPT calls into torch) and ours
+    (None where our inference-only port leaves nanoGPT's lines out: dropout, flash
+    attention, the training loss)."""
     title: str
     nanogpt: CodeRef | None
-    port: CodeRef
+    port: CodeRef | None
     context: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -66,11 +69,19 @@ _PROBS = {"sm": "probs", "sm_in": "logits"}
 
 CATALOGUE: dict[str, Entry] = {
     # the model's shape
-    "config": Entry("the model's hyperparameters",
-                    _ng("GPTConfig", role="init"), _port("GPTConfig", role="init")),
+    "config": Entry("the model's sizes",
+                    _ng("GPTConfig", role="config"), _port("GPTConfig", role="config")),
     "gpt.init": Entry("the model's parts",
                       _ng("GPT.__init__", Span(Assign("self.transformer"), Assign("self.lm_head")), "init"),
                       _port("GPT.__init__", Span(Assign("self.transformer"), Assign("self.lm_head")), "init")),
+    "gpt.tie": Entry("weight tying: lm_head is wte",
+                     _ng("GPT.__init__", Assign("self.transformer.wte.weight"), "compact"),
+                     _port("GPT._assign", Span(If(uses="done"), Call("setattr")), "compact")),
+
+    # every class of the model, bodies folded
+    **{f"outline.{key}": Entry(f"class {name}", _ng(name, role="outline"), _port(name, role="outline"))
+       for key, name in (("layernorm", "LayerNorm"), ("attention", "CausalSelfAttention"), ("mlp", "MLP"),
+                         ("block", "Block"), ("gpt", "GPT"))},
 
     # embedding
     "embedding.positions": Entry("the position indices",
@@ -112,6 +123,9 @@ CATALOGUE: dict[str, Entry] = {
                                  _ng("LayerNorm.forward", Return(), "compact"),
                                  _port("LayerNorm.forward", Span(Assign("out", nth=1), Assign("out", nth=2)),
                                        "compact")),
+    "layernorm.compute": Entry("layer norm, all of it",
+                               _ng("LayerNorm.forward", Return(), "compact"),
+                               _port("LayerNorm.forward", Span(Assign("mean"), Assign("out", nth=2)), "excerpt")),
 
     # self-attention
     "attention.forward": Entry("causal self-attention", _ng(_ATTN), _port(_ATTN)),
@@ -131,6 +145,11 @@ CATALOGUE: dict[str, Entry] = {
     "attention.mask": Entry("the causal mask",
                             _ng(_ATTN, Assign("att", calls="masked_fill"), "compact"),
                             _port(_ATTN, Assign("att", calls="where"), "compact")),
+    "attention.mask_buffer": Entry("the causal mask's buffer, self.bias (not a learned bias)",
+                                   _ng("CausalSelfAttention.__init__", Call("register_buffer"), "compact"),
+                                   _port("CausalSelfAttention.__init__", Assign("self.bias"), "compact")),
+    "attention.flash": Entry("flash attention: all of it in one call (PyTorch 2)",
+                             _ng(_ATTN, Assign("y", calls="scaled_dot_product_attention"), "compact"), None),
     "attention.softmax": Entry("softmax of the scores",
                                _ng(_ATTN, Assign("att", calls="softmax"), "compact"),
                                _port(_ATTN, Assign("att", calls="softmax"), "compact")),
@@ -153,6 +172,13 @@ CATALOGUE: dict[str, Entry] = {
     "softmax.probs": Entry("softmax of the logits",
                            _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
                            _port("softmax"), _PROBS),
+    # the lines of our softmax, one by one (nanoGPT leaves them to F.softmax)
+    "softmax.max": Entry("subtract the row's maximum", None, _port("softmax", Assign("x_max"), "compact")),
+    "softmax.exp": Entry("exponentiate", None, _port("softmax", Assign("exps"), "compact")),
+    "softmax.sum": Entry("sum the exponentials", None, _port("softmax", Assign("exps_sum"), "compact")),
+    "softmax.divide": Entry("divide by the sum", None, _port("softmax", Return(), "compact")),
+    "softmax.compute": Entry("softmax, all of it", None,
+                             _port("softmax", Span(Assign("x_max"), Return()), "excerpt")),
 
     # the block and its residual connections
     "block.forward": Entry("a transformer block", _ng("Block.forward"), _port("Block.forward")),
@@ -173,15 +199,21 @@ CATALOGUE: dict[str, Entry] = {
                       _port("MLP.forward", Assign("x", calls="gelu"), "compact")),
     "mlp.proj": Entry("project back to C", _ng("MLP.forward", Assign("x", calls="c_proj"), "compact"),
                       _port("MLP.forward", Assign("x", calls="c_proj"), "compact")),
+    "mlp.dropout": Entry("dropout: nothing at inference",
+                         _ng("MLP.forward", Assign("x", calls="dropout"), "compact"), None),
     "gelu": Entry("the GELU function",
                   _ng("MLP.__init__", Assign("self.gelu"), "compact"), _port("gelu")),
     "gelu.erfc": Entry("erfc, which GELU is built on", None, _port("_erfc")),
+    "gelu.erf": Entry("0.5 x (1 + erf(x / √2))", None, _port("gelu", Return(nth=-1), "compact")),
     "linear": Entry("a linear layer: x @ W.T + b", None, _port("Linear.__call__")),
 
     # the stack and the output
     "gpt.blocks_loop": Entry("the blocks, one after another",
-                             _ng("GPT.forward", ForLoop("self.transformer.h")),
-                             _port("GPT.forward", ForLoop("self.transformer.h"))),
+                             _ng("GPT.forward", ForLoop("self.transformer.h"), "compact"),
+                             _port("GPT.forward", ForLoop("self.transformer.h"), "compact")),
+    "gpt.flow": Entry("embed, the blocks, the last layer norm",
+                      _ng("GPT.forward", Span(Assign("tok_emb"), Assign("x", calls="ln_f")), "excerpt"),
+                      _port("GPT.forward", Span(Assign("tok_emb"), Assign("x", calls="ln_f")), "excerpt")),
     "gpt.ln_f": Entry("the final layer norm",
                       _ng("GPT.forward", Assign("x", calls="ln_f"), "compact"),
                       _port("GPT.forward", Assign("x", calls="ln_f"), "compact"), {"norm": "ln_f"}),
@@ -191,6 +223,9 @@ CATALOGUE: dict[str, Entry] = {
     "gpt.probs": Entry("probabilities of the next token",
                        _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
                        _port("GPT.forward", Call("softmax"), "compact"), _PROBS),
+    "gpt.loss": Entry("the loss, in training (targets given)",
+                      _ng("GPT.forward", Span(Assign("logits", calls="lm_head", nth=1),
+                                              Assign("loss", calls="cross_entropy")), "compact"), None),
     "gpt.forward": Entry("the whole forward pass", _ng("GPT.forward"), _port("GPT.forward")),
     "gpt.generate": Entry("generating text, a token at a time", _ng("GPT.generate"), _port("GPT.generate")),
     "generate.crop": Entry("crop the context to the block size",
@@ -199,6 +234,14 @@ CATALOGUE: dict[str, Entry] = {
     "generate.temperature": Entry("temperature",
                                   _ng("GPT.generate", Assign("logits", uses="temperature"), "compact"),
                                   _port("GPT.generate", Assign("logits", uses="temperature"), "compact")),
+    "generate.probs": Entry("probabilities of the next token",
+                            _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
+                            _port("GPT.generate", Assign("probs"), "compact")),
+    "generate.greedy": Entry("the most likely token (temperature 0)", None,
+                             _port("GPT.generate", Assign("idx_next", calls="argmax"), "compact")),
+    "generate.top_k": Entry("keep only the top_k most likely tokens",
+                            _ng("GPT.generate", If(uses="top_k"), "compact"),
+                            _port("GPT.generate", If(uses="top_k"), "compact")),
     "generate.sample": Entry("sample the next token",
                              _ng("GPT.generate", Assign("idx_next", calls="multinomial"), "compact"),
                              _port("GPT.generate", Assign("idx_next", calls="choice"), "compact")),
@@ -314,6 +357,28 @@ VARS: dict[tuple[str, str], list[Var]] = {
         Var("logits", "logits", Assign("logits")),
         Var("return", "logits", Return()),
     ],
+    # one step of generation: the last position's logits, its probabilities, the next token
+    ("nanogpt", "GPT.generate"): [
+        Var("idx", "idx"),
+        Var("idx_cond", "idx", Assign("idx_cond")),
+        Var("logits", None, Assign("logits", calls="self"), shape=("B", 1, "V")),
+        Var("logits", None, Assign("logits", uses="temperature"), shape=("B", "V")),
+        Var("probs", None, Assign("probs"), shape=("B", "V")),
+        Var("idx_next", None, Assign("idx_next"), shape=("B", 1)),
+        Var("idx", None, Assign("idx", calls="cat"), shape=("B", "T+1")),
+    ],
+    ("port", "GPT.generate"): [
+        Var("idx", "idx"),
+        Var("idx", "idx", Assign("idx", calls="_as_index_batch")),
+        Var("idx_cond", "idx", Assign("idx_cond")),
+        Var("logits", "logits", Assign("logits", calls="self")),
+        Var("logits", None, Assign("logits", calls="astype"), shape=("B", "V")),
+        Var("logits", None, Assign("logits", uses="temperature"), shape=("B", "V")),
+        Var("probs", None, Assign("probs"), shape=("B", "V")),
+        Var("idx_next", None, Assign("idx_next", calls="argmax"), shape=("B", 1)),
+        Var("idx_next", None, Assign("idx_next", calls="choice"), shape=("B", 1)),
+        Var("idx", None, Assign("idx", calls="concatenate"), shape=("B", "T+1")),
+    ],
     ("port", "softmax"): [
         Var("x", "{sm_in}"),
         _keepdims("x_max", "{sm}.max", Assign("x_max")),
@@ -368,6 +433,8 @@ WEIGHTS: dict[tuple[str, str], list[Weights]] = {
     **_both("Block.__init__", _BLOCK_W),
     **_both("GPT.forward", _GPT_FWD_W),
     **_both("GPT.__init__", _GPT_INIT_W),
+    # nanoGPT's weight tying line names wte by its path
+    ("nanogpt", "GPT.__init__"): _GPT_INIT_W + [Weights("self.transformer.wte", "wte")],
     ("port", "Linear.__call__"): [Weights("self.weight", "{lin}.weight"),
                                   Weights("self.bias", "{lin}.bias")],
     ("port", "Embedding.__call__"): [Weights("self.weight", "{emb}.weight")],
@@ -442,7 +509,7 @@ def _context(shape: ModelShape, layer: int, norm: str, overrides: Mapping[str, s
 
 def _describer(model: ModelShape, shapes: Mapping[str, tuple], ctx: Mapping[str, Any]):
     B, T = shapes["idx"]
-    dims = {"B": B, **model.dims(T)}
+    dims = {"B": B, **model.dims(T), "T+1": T + 1}   # T+1: the input after generate appends a token
 
     def describe(spec: Var) -> dict:
         block = spec.block.format(**ctx) if spec.block else None
@@ -499,10 +566,10 @@ def _resolve_one(key: str, ref: CodeRef, text: str, filename: str) -> Snippet:
 
 def resolve_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str | None = None,
                 keys: Iterable[str] | None = None) -> dict[str, dict[str, Snippet | None]]:
-    """Every catalogue key -> ``{"nanogpt": Snippet | None, "port": Snippet}``.
+    """Every catalogue key -> ``{"nanogpt": Snippet | None, "port": Snippet | None}``.
 
     nanoGPT snippets are None when ``nanogpt_text`` is None or the entry has no
-    nanoGPT side. Raises SelectorError (naming the key) at the first bad ref.
+    nanoGPT side; port snippets when the entry has no port side. Raises SelectorError (naming the key) at the first bad ref.
     """
     from llmviz.codepanel.nanogpt_source import github_url
 
@@ -516,7 +583,8 @@ def resolve_all(nanogpt_text: str | None, port_sources: Mapping[str, str] | str 
             ng = _resolve_one(key, entry.nanogpt, nanogpt_text, NANOGPT_FILE)
             if pinned:
                 ng.url = github_url(*ng.lines)
-        out[key] = {"nanogpt": ng, "port": _resolve_one(key, entry.port, port_text, PORT_FILE)}
+        port = _resolve_one(key, entry.port, port_text, PORT_FILE) if entry.port is not None else None
+        out[key] = {"nanogpt": ng, "port": port}
     return out
 
 
@@ -608,8 +676,11 @@ def step_code(keys: Sequence[str], config: Any, T: int,
     lines [first, last], text, html, collapsed (init refs), url (GitHub link for
     pinned nanoGPT, else None), vars [{name, block, blocks, shape, shape_from,
     keepdims, lines}], weights [{name, block, blocks, params, shapes, lines}],
-    notes [{line, note}]``. A snippet already listed for an
-    earlier key of the same step is not repeated.
+    notes [{line, note}], outline, focus``: ``outline`` is, for an ``"outline"`` ref, the
+    class's lines to show (``classes.outline``), else None; ``focus`` the lines the
+    snippet is about, for the panel to mark (``_focus``). A ``"config"`` ref has this
+    model's value noted beside each field. A snippet already listed for an earlier key of
+    the same step is not repeated.
     """
     out: list[dict] = []
     seen: set[tuple] = set()
@@ -627,6 +698,9 @@ def step_code(keys: Sequence[str], config: Any, T: int,
             seen.add(ident)
             bound = annotate_snippet(snippet, config, T, layer=layer, norm=norm,
                                      context=entry.context, B=B)
+            if snippet.role == "config":
+                bound.notes = {**bound.notes, **config_notes(snippet, config)}
+            outline = classes.outline(snippet) if snippet.role == "outline" else None
             out.append({
                 "key": key, "title": entry.title, "source": source, "file": snippet.file,
                 "symbol": snippet.symbol, "role": snippet.role,
@@ -636,8 +710,47 @@ def step_code(keys: Sequence[str], config: Any, T: int,
                 "vars": [_jsonable_var(v) for v in bound.vars],
                 "weights": [_jsonable_weights(w) for w in bound.weights],
                 "notes": [{"line": line, "note": note} for line, note in bound.notes.items()],
+                "outline": outline["shown"] if outline else None,
+                "focus": _focus(snippet, outline),
             })
     return out
+
+
+def _focus(snippet: Snippet, outline: dict | None) -> list[int]:
+    """The lines a snippet is about, to mark: all of a compact or excerpt one, a config's
+    fields, an outline's ``def forward`` lines; none of a whole function or ``__init__``."""
+    if snippet.role in ("compact", "excerpt"):
+        return list(range(snippet.lines[0], snippet.lines[1] + 1))
+    if snippet.role == "config":
+        return sorted(classes.field_lines(snippet))
+    if outline:
+        return list(outline["focus"])
+    return []
+
+
+# fields of nanoGPT's GPTConfig that our inference-only config leaves out
+_TRAINING_ONLY = {"dropout": "not used at inference"}
+
+
+def config_notes(snippet: Snippet, config: Any) -> dict[int, str]:
+    """``{line: "this model: 11"}`` beside each field of a ``GPTConfig`` snippet: the loaded
+    model's value (``config``), never a number typed here."""
+    def value(name: str) -> Any:
+        if isinstance(config, Mapping):
+            return config.get(name, _MISSING)
+        return getattr(config, name, _MISSING)
+
+    notes = {}
+    for line, name in classes.field_lines(snippet).items():
+        v = value(name)
+        if v is not _MISSING:
+            notes[line] = f"this model: {v!r}"
+        elif name in _TRAINING_ONLY:
+            notes[line] = _TRAINING_ONLY[name]
+    return notes
+
+
+_MISSING = object()
 
 
 # ----------------------------------------------------------------------------
@@ -733,7 +846,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc)
         return 1
     n_ng = sum(1 for pair in resolved.values() if pair["nanogpt"] is not None)
-    print(f"{len(resolved)} code references resolve: {len(resolved)} in {PORT_FILE}, "
+    n_port = sum(1 for pair in resolved.values() if pair["port"] is not None)
+    print(f"{len(resolved)} code references resolve: {n_port} in {PORT_FILE}, "
           f"{n_ng} in nanoGPT's {NANOGPT_FILE}")
     return 0
 

@@ -39,7 +39,11 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
     text, and returned as plain strings) and ``plot(w) -> dict`` (e.g. the GELU curve).
 ``figure``
     optional ``figure(w) -> figures.Figure``: the worked example the 3D view shows beside
-    the blocks for the whole step (``llmviz.walkthrough.figures``).
+    the blocks for the whole step (``llmviz.walkthrough.figures``, ``worked``).
+``annotate``
+    what the 3D view writes over the blocks (``site/js/render/annotations.js``): a dict of
+    ``ops``, ``dims``, ``tokens``, ``groups`` (booleans; by default all but ``groups``, which
+    named views turn on), e.g. ``{"groups": False}`` for an overview about the input.
 
 A step that works out one cell of a linear layer (weights · input + bias = output: the
 query, the projections, the MLP, the logits) gets its ``values``, ``focus``, ``cells`` and
@@ -149,6 +153,7 @@ class Step:
     table: Callable[[Walk], dict] | None = None
     plot: Callable[[Walk], dict] | None = None
     figure: Callable[[Walk], Any] | None = None
+    annotate: dict | None = None
 
 
 @dataclass
@@ -302,6 +307,9 @@ def render_step(phase_id: str, step: int | str, ctx: Any) -> dict:
     if step.plot is not None:
         out["plot"] = step.plot(w)
     out["figure"] = figures.render(step.figure(w), geo) if step.figure is not None else None
+    if out["figure"]:
+        out["html"] = _mark_pictured(out["html"], out["figure"])
+    out["annotate"] = dict(step.annotate) if step.annotate else None
 
     focus = list(_fill(step.focus, w, vars_) or [])
     cells_spec = _fill(step.cells, w, vars_) or {}
@@ -320,6 +328,23 @@ def render_step(phase_id: str, step: int | str, ctx: Any) -> dict:
                 "code": list(step.code), "numbers": r.numbers, "refs": r.refs,
                 "vars": {"t": w.t, "L": w.L, "h": w.h}})
     return out
+
+
+def _mark_pictured(body: str, figure: dict) -> str:
+    """Mark the paragraph the 3D view's worked example shows (``<p class="pictured">``): the one
+    that names the example's result cell, else the first that names a cell of its columns."""
+    paragraphs = body.split("\n")
+    result = figure.get("result") or {}
+    wanted = []
+    if result.get("block") and result.get("cell"):
+        wanted.append(f'data-block="{result["block"]}" data-cell="{result["cell"][0]},{result["cell"][1]}"')
+    wanted += [f'data-block="{c["block"]}"' for c in figure.get("columns", []) if c.get("block")]
+    for needle in wanted:
+        for i, para in enumerate(paragraphs):
+            if para.startswith("<p>") and needle in para:
+                paragraphs[i] = '<p class="pictured">' + para[len("<p>"):]
+                return "\n".join(paragraphs)
+    return body
 
 
 def _animation_to_scene(animation: dict | None, geo) -> dict | None:

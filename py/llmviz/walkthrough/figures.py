@@ -46,13 +46,22 @@ class Figure:
     rows: list[str]                          # one label per element
     lines: list[str] = dataclasses.field(default_factory=list)
     result: tuple[str, Num] | None = None
+    keep: list[int] = dataclasses.field(default_factory=list)   # rows shown however long the columns
 
 
-def shown_rows(n: int) -> list[int | None]:
-    """The rows a column of n shows: all of them, or the first HEAD, a gap (None), the last TAIL."""
+def shown_rows(n: int, keep: list[int] = ()) -> list[int | None]:
+    """The rows a column of n shows: all of them, or the first ones, the ``keep`` rows (the ones
+    the step talks about) and the last TAIL, with a gap (None) wherever rows are left out."""
     if n <= MAX_ROWS:
         return list(range(n))
-    return list(range(HEAD)) + [None] + list(range(n - TAIL, n))
+    keep = sorted({k for k in keep if 0 <= k < n})
+    wanted = sorted(set(range(HEAD - len(keep))) | set(keep) | set(range(n - TAIL, n)))
+    out: list[int | None] = []
+    for i in wanted:
+        if out and out[-1] is not None and i != out[-1] + 1:
+            out.append(None)
+        out.append(i)
+    return out
 
 
 def _cell(num: Num, geometry) -> tuple[str, list[int]] | None:
@@ -62,12 +71,24 @@ def _cell(num: Num, geometry) -> tuple[str, list[int]] | None:
     return geometry.cell_of(source.get("in", "trace"), source["tensor"], tuple(source["index"]))
 
 
+def _finite(value) -> float | None:
+    """A number the page can receive as JSON (None for missing, infinite and NaN values)."""
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def _text(num: Num) -> str:
+    """A number as the table writes it (−∞ for a masked score)."""
+    if num.value is not None and math.isinf(float(num.value)):
+        return "−∞" if num.value < 0 else "∞"
+    return num.text
+
+
 def render(fig: Figure | None, geometry) -> dict | None:
     """The figure as the page receives it (see the module docstring)."""
     if fig is None:
         return None
     n = len(fig.rows)
-    rows = shown_rows(n)
+    rows = shown_rows(n, fig.keep)
     columns = []
     for col in fig.columns:
         if len(col.nums) != n:
@@ -82,15 +103,15 @@ def render(fig: Figure | None, geometry) -> dict | None:
                 cells.append(None)
         columns.append({
             "label": col.label, "sign": col.sign, "block": block, "cells": cells if block else None,
-            "values": [None if i is None or col.nums[i].value is None else float(col.nums[i].value) for i in rows],
-            "texts": ["⋮" if i is None else col.nums[i].text for i in rows],
+            "values": [_finite(col.nums[i].value) if i is not None else None for i in rows],
+            "texts": ["⋮" if i is None else _text(col.nums[i]) for i in rows],
             "role": col.role, "mark": col.mark, "hidden": col.hidden,
         })
     result = None
     if fig.result is not None:
         label, num = fig.result
         where = _cell(num, geometry)
-        result = {"label": label, "text": num.text, "value": None if num.value is None else float(num.value),
+        result = {"label": label, "text": _text(num), "value": _finite(num.value),
                   "block": where[0] if where else None, "cell": where[1] if where else None}
     return {"title": fig.title, "rows": [None if i is None else fig.rows[i] for i in rows],
             "columns": columns, "lines": list(fig.lines), "result": result}
@@ -117,9 +138,9 @@ def dot(w, title: str, a: tuple[str, list[Num]], b: tuple[str, list[Num]], resul
 
 
 def elementwise(title: str, columns: list[Column], rows: list[str], lines: list[str] = (),
-                result: tuple[str, Num] | None = None) -> Figure:
+                result: tuple[str, Num] | None = None, keep: list[int] = ()) -> Figure:
     """Columns combined element by element (an addition, a lookup, a function applied to each)."""
-    return Figure(title, columns, rows, list(lines), result)
+    return Figure(title, columns, rows, list(lines), result, list(keep))
 
 
 def stages(title: str, columns: list[Column], rows: list[str], stage: int, lines: list[str] = (),
@@ -134,3 +155,41 @@ def stages(title: str, columns: list[Column], rows: list[str], stage: int, lines
         cols.append(col)
     return Figure(title, cols, rows, list(lines), result)
 
+
+
+# ------------------------------------------------------------------ reading blocks
+
+def cell(w, block: str, r: int, c: int):
+    """The number in canonical cell (r, c) of ``block`` (an id, variables filled), as a Num."""
+    from llmviz.walkthrough.linear_steps import _cell
+    return _cell(w, block, r, c)
+
+
+def column(w, block: str, c: int) -> list:
+    """Canonical column c of ``block`` (a feature vector of one position, a row of weights' inputs)."""
+    from llmviz.walkthrough.numbers import geometry
+    rows = int(geometry(w.config, w.T).canon[block]["rows"])
+    return [cell(w, block, r, c) for r in range(rows)]
+
+
+def row(w, block: str, r: int) -> list:
+    """Canonical row r of ``block`` (a row of weights, a row of attention, a feature over positions)."""
+    from llmviz.walkthrough.numbers import geometry
+    cols = int(geometry(w.config, w.T).canon[block]["cols"])
+    return [cell(w, block, r, c) for c in range(cols)]
+
+
+def features(n: int) -> list[str]:
+    """Row labels of a feature vector: the index of each feature."""
+    return [str(i) for i in range(n)]
+
+
+def positions(w, n: int | None = None) -> list[str]:
+    """Row labels of a vector over positions: the position and its token."""
+    n = w.T if n is None else n
+    return [f"{s} {w.token_label(w.ids[s])}" for s in range(n)]
+
+
+def vocabulary(w) -> list[str]:
+    """Row labels of a vector over the vocabulary: each token."""
+    return [w.token_label(i) for i in range(w.V)]

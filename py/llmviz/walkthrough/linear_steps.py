@@ -60,7 +60,31 @@ def linear_step(weight: str, input: str, output: str, bias: str | None = None,  
                 "b": b["input"], "b_cells": [0, c, n - 1, c], "bias": b.get("bias"),
                 "out": b["output"], "cell": [r, c]}
 
-    return {"values": values, "focus": focus, "cells": cells, "animation": animation}
+    def figure(w: Walk):
+        from llmviz.walkthrough import figures
+        r, c, b = at(w)
+        weights = figures.row(w, b["weight"], r)
+        inputs = figures.column(w, b["input"], c)
+        bias_num = _cell(w, b["bias"], r, 0) if "bias" in b else None
+        out = _cell(w, b["output"], r, c)
+        W, x, y = _short(b["weight"]), _short(b["input"]), _short(b["output"])
+        title = f"{y}[{r}, {c}] = {W}[{r}] · {x}[:, {c}]" + (" + b" if bias_num is not None else "")
+        return figures.dot(w, title, (f"{W}[{r}]", weights), (f"{x}[:, {c}]", inputs), (f"{y}[{r}, {c}]", out),
+                           rows=figures.features(len(weights)), bias=bias_num)
+
+    return {"values": values, "focus": focus, "cells": cells, "animation": animation, "figure": figure}
+
+
+def _short(block: str) -> str:
+    """A block's name as the code writes it: ``h.0.attn.q[1]`` -> ``q``, ``h.0.ln_1`` -> ``ln_1``,
+    ``h.0.attn.c_attn.q.weight[1]`` -> ``W_q``, ``h.0.mlp.c_fc.weight`` -> ``c_fc``."""
+    base = block.split("[")[0]
+    if ".c_attn." in base:
+        return "W_" + base.split(".c_attn.")[1].split(".")[0]
+    if base.endswith(".weight"):
+        return base[:-len(".weight")].rsplit(".", 1)[-1]
+    name = base.split(".", 2)[-1] if base.startswith("h.") else base
+    return name if name.endswith(".out") else name.removeprefix("attn.").removeprefix("mlp.")
 
 
 def linear_animation(weight: str, input: str, output: str,  # noqa: A002

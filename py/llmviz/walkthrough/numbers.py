@@ -12,7 +12,8 @@ its *source*, a small JSON-ready description of where it came from, so that a te
   the index stands for a whole axis (a vector, for the vector operations below);
 - a computation on sources: ``{"op": "sub", "args": [source_or_number, ...]}``, with
   the operations of ``OPS`` and ``VECTOR_OPS`` (``softmax_t`` also takes
-  ``"temperature"`` and ``"i"``). ``evaluate(source, trace, params)`` recomputes it.
+  ``"temperature"`` and ``"i"``; ``count_in`` counts the entries in ``"lo" < x < "hi"``).
+  ``evaluate(source, trace, params)`` recomputes it.
 
 This module also holds a ``Geometry`` that maps tensor elements to block cells (the
 block ids a model has are ``llmviz.core.shape.ModelShape.block_ids``). Step data
@@ -297,6 +298,7 @@ VECTOR_OPS = {
     "var": lambda xs: math.fsum((x - math.fsum(xs) / len(xs)) ** 2 for x in xs) / len(xs),
     "mean": lambda xs: math.fsum(xs) / len(xs),
     "max": lambda xs: max(xs),
+    "min": lambda xs: min(xs),
     "argmax": lambda xs: max(range(len(xs)), key=lambda i: xs[i]),
     "norm": lambda xs: math.sqrt(math.fsum(x * x for x in xs)),
     "count_neg": lambda xs: sum(1 for x in xs if x < 0),
@@ -347,6 +349,8 @@ def evaluate(source: Any, trace: Any, params: Any = None):
     args = [evaluate(a, trace, params) for a in source["args"]]
     if op == "softmax_t":
         return _softmax_t(args[0], source["temperature"], source["i"])
+    if op == "count_in":
+        return sum(1 for x in args[0] if source["lo"] < x < source["hi"])
     if op in VECTOR_OPS:
         return VECTOR_OPS[op](*args)
     return OPS[op](*args)
@@ -406,7 +410,13 @@ class Walk:
     def n_params(self) -> int:
         """How many numbers the weights hold (lm_head counted once if the given weights tie
         it to wte; without weights, counted apart)."""
-        return self.shape.param_count(tied=self.params is not None and self._tied())
+        return self.shape.param_count(tied=self.tied())
+
+    def tied(self) -> bool:
+        """Whether lm_head's weights are wte's (nanoGPT's weight tying), in the weights given."""
+        if not hasattr(self, "_tied_cache"):
+            self._tied_cache = self.params is not None and self._tied()
+        return self._tied_cache
 
     def _tied(self) -> bool:
         try:
@@ -516,7 +526,7 @@ class Walk:
             value = evaluate(source, self.trace, self.params)
         except MissingParams:
             value = None
-        if op in ("argmax", "count_neg"):
+        if op in ("argmax", "count_neg", "count_in"):
             value = int(value) if value is not None else None
         return Num(value, source, digits, style)
 

@@ -15,8 +15,28 @@ def _welcome(w: Walk) -> dict:
     return v
 
 
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+def ordinal(n: int) -> str:
+    """1 -> "first", ... 10 -> "tenth", then "11th" (and "21st", "22nd", ...)."""
+    if 1 <= n <= len(_ORDINALS):
+        return _ORDINALS[n - 1]
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _pass(w: Walk) -> dict:
+    """Where this input stands in the sort task: how many answer letters it already holds."""
+    n = w.input_len
+    written = max(0, w.T - n) if w.task == "sort" else 0
+    return {"prompt": w.text_of(w.ids[:n]), "n_task": n, "written": w.text_of(w.ids[n:]),
+            "n_written": written, "written_one": written == 1, "mid_answer": w.task == "sort" and written > 0,
+            "pass_no": ordinal(written + 1)}   # the pass that writes answer letter number pass_no
+
+
 def _tokens(w: Walk) -> dict:
-    return {"ids": [w.idx(i) for i in range(w.T)], "vocab_list": _vocab_list(w)}
+    return {"ids": [w.idx(i) for i in range(w.T)], "vocab_list": _vocab_list(w), **_pass(w)}
 
 
 def _vocab_list(w: Walk) -> tuple:
@@ -48,13 +68,59 @@ def _top_two(w: Walk) -> dict:
     if target is not None:
         v["target_tok"] = w.tok(target)
         v["right"] = target == top
+    v.update(_trained(w))
     return v
+
+
+def first_trained(w: Walk) -> int:
+    """The first position whose prediction training scored. The sort model's train.py sets
+    the targets of the prompt positions to -1 (``y[:, :INPUT_LEN-1] = -1``), which
+    ``F.cross_entropy(..., ignore_index=-1)`` skips: only positions input_len-1 and on,
+    whose next token is a letter of the answer, were trained. Any other model: all of them."""
+    return w.input_len - 1 if w.task == "sort" else 0
+
+
+def _trained(w: Walk) -> dict:
+    """What the earlier columns of probs are: trained predictions, or untrained guesses."""
+    first = first_trained(w)
+    v: dict = {"masked": first > 0, "first_trained": first, "last_untrained": first - 1,
+               "all_untrained": w.T <= first, "one_untrained": first == 1}
+    # an untrained position whose top prediction is not the token that follows it
+    for t in range(min(first, w.T - 1)):
+        top = w.argmax_token(t)
+        if top != w.ids[t + 1]:
+            v.update({"guess": True, "g_pos": t, "g_tok": w.tok(top), "g_p": w.prob("probs", 0, t, top),
+                      "g_next": w.tok_at(t + 1)})
+            break
+    else:
+        v["guess"] = False
+    return v
+
+
+def _predictions_table(w: Walk) -> dict:
+    """Each position's top prediction, beside the token that follows it, and whether
+    training scored that position."""
+    first = first_trained(w)
+    target = w.target()
+    rows = []
+    for t in range(min(w.T, 16)):
+        top = w.argmax_token(t)
+        nxt = w.ids[t + 1] if t + 1 < w.T else target
+        rows.append([str(t), w.tok_at(t), w.tok(nxt) if nxt is not None else "?", w.tok(top),
+                     w.prob("probs", 0, t, top), "yes" if t >= first else "no: prompt"])
+    return {"head": ["position", "token", "next token", "top prediction", "p", "trained"], "rows": rows}
 
 
 def _feedback(w: Walk) -> dict:
     nxt = w.argmax_token(w.t)
+    n = w.input_len
+    answer = [w.vocab.index(ch) for ch in sorted(w.vocab[i] for i in w.ids[:n])] if w.T >= n else []
     return {"new_input": w.text_of(w.ids + [nxt]), "next_tok": w.tok(nxt), "T1": w.T + 1,
-            "full": w.T >= w.block_size}
+            "full": w.T >= w.block_size, "n_task": n, "n_fed": n - 1, "last_no": ordinal(n),
+            # the sort task writes input_len letters: the pass after input_len-1 of them is the last
+            "last_letter": w.task == "sort" and w.T == 2 * n - 1,
+            "answer": w.text_of(w.ids[n:] + [nxt]) if w.T >= n else "",
+            "sorted": w.text_of(answer), "right": w.ids[n:] + [nxt] == answer}
 
 
 PHASE = Phase("intro", "Introduction", [
@@ -84,8 +150,10 @@ PHASE = Phase("intro", "Introduction", [
         Hover over an underlined name to find its block.
         """,
         values=_welcome,
-        camera="overview", dim=None,
-        code=["gpt.forward"],
+        # the whole model, its two ends lit: the input's letters at the top, the answer at the bottom
+        focus=["idx", "probs"], camera="overview", dim=None,
+        annotate={"groups": False, "ops": False, "dims": False},
+        code=["config", "gpt.forward", "gpt.flow"],
     ),
     Step(
         id="tokens",
@@ -97,11 +165,20 @@ PHASE = Phase("intro", "Introduction", [
         So the input {{input}} enters the model as the list {{ids}}: the block
         [[idx|`idx`]] at the very top. Positions are counted from 0, so the last of the
         {{size:T}} positions is position {{t}}, which holds {{tok_t}} (index {{idx_t}}).
+        {{#if mid_answer}}
+
+        Why {{size:T}} tokens, when the task's input is {{n_task}} letters? The model
+        writes its answer one letter per pass and feeds each letter back in (the last
+        steps of this introduction show how). This page shows its {{pass_no}} pass: the
+        input {{prompt}} followed by the {{n_written}}
+        {{#if written_one}}letter{{else}}letters{{/if}} of the answer it has already
+        written, {{written}}. This pass writes the {{pass_no}} letter.
+        {{/if}}
         """,
         values=_tokens,
         table=_token_table,
         focus=["idx"], cells={"idx": ["all"]},
-        code=["gpt.forward", "embedding.lookup"],
+        code=["gpt.forward", "embedding.tok", "embedding.lookup"],
     ),
     Step(
         id="weights_activations",
@@ -139,9 +216,11 @@ PHASE = Phase("intro", "Introduction", [
         columns exchange information, and a position can only look at itself and at
         the positions before it.
         """,
-        camera="overview", dim=None,
+        focus=lambda w: ["idx", "x"] + [f"h.{i}.{n}" for i in range(w.n_layer) for n in ("x_attn", "x")]
+        + ["logits", "probs"], camera="overview", dim=None,   # the stream, top to bottom
+        annotate={"groups": False, "dims": False},     # the stream's + badges as it runs down the spine
         animation=lambda w: {"kind": "flow", "path": w.forward_path()},
-        code=["gpt.forward", "gpt.blocks_loop"],
+        code=["gpt.forward", "gpt.flow"],
     ),
     Step(
         id="read_output",
@@ -153,33 +232,60 @@ PHASE = Phase("intro", "Introduction", [
         token{{#if target & right}}, and it is the right one{{else if target}}, though the
         right one would be {{target_tok}}{{/if}}.
 
-        The other columns hold the model's guesses for the earlier positions;
-        training scored them all, but for writing only the last one counts.
+        {{#if masked}}
+        The other columns hold the model's predictions for the earlier positions, but
+        not all of them were trained. This model was trained with the targets of the
+        prompt positions set to −1 (`y[:, :INPUT_LEN-1] = -1`), which the loss,
+        `F.cross_entropy(..., ignore_index=-1)`, skips: only the predictions from position
+        {{first_trained}} on, where the next token is a letter of the answer, were ever
+        scored.{{#if all_untrained}} This input is too short to reach them: every column
+        here is an untrained guess.{{else if guess}} The columns before are untrained
+        guesses: position {{g_pos}} predicts {{g_tok}} with p = {{g_p}}, though the next
+        token is {{g_next}}.{{else}} The columns before are untrained: nothing checked
+        what they predict.{{/if}} The table shows every position.
+        {{else}}
+        The other columns hold the model's predictions for the earlier positions, each
+        scored against the token that follows it in training; for writing only the last
+        one counts.
+        {{/if}}
         """,
         values=_top_two,
+        table=_predictions_table,
         focus=["probs"], cells={"probs": ["col {t}"]},
         animation={"kind": "pick", "from": "probs", "col": "{t}", "row": "{next}", "mode": "greedy"},
-        code=["gpt.generate", "softmax"],
+        code=["gpt.generate", "generate.probs", "generate.greedy"],
     ),
     Step(
         id="feed_back",
         title="Feeding the answer back",
         text="""
+        {{#if last_letter}}
+        One pass gives one token. Here it is {{next_tok}}, the {{last_no}} and last
+        letter of the answer: the model has written {{answer}}{{#if right}}, the input
+        sorted{{/if}}, and the sort task stops. The earlier letters were written the same
+        way: each pass appended the token it chose and ran the whole model again, on one
+        more position. Repeating this is what *generating* means for a GPT.
+
+        The last letter is never fed back in, so the model never needs more than
+        {{dim:block_size}} positions: {{n_task}} letters of input and the first {{n_fed}}
+        letters of its own answer.
+        {{else}}
         One pass gives one token. To write the next, the chosen token {{next_tok}}
         is appended{{#if !full}}, giving {{new_input}},{{/if}} and the whole pass runs
         again{{#if !full}} on {{T1}} positions{{/if}}. Repeating this is what *generating*
         means for a GPT.
 
-        {{#if full}}
+        {{#if sort}}
+        After {{n_task}} passes all {{n_task}} letters of the answer are written and the
+        task stops. The model never needs more than {{dim:block_size}} positions:
+        {{n_task}} letters of input and at most {{n_fed}} of its own answer fed back.
+        {{else if full}}
         The input already fills all {{dim:block_size}} positions the model can see, so
         the next pass drops the oldest token and keeps the last {{size:block_size}}.
-        {{else if sort}}
-        After six passes all six letters of the answer are written. The model never
-        needs more than {{dim:block_size}} positions: six letters of input and at most
-        five of its own answer fed back.
         {{else}}
         The model can look back at most {{dim:block_size}} tokens; longer inputs are cut
         to their last {{size:block_size}} tokens.
+        {{/if}}
         {{/if}}
         """,
         values=_feedback,
@@ -209,6 +315,7 @@ PHASE = Phase("intro", "Introduction", [
         add it.{{/if}}
         """,
         camera="overview", dim=None,
-        code=["gpt.forward"],
+        annotate={"groups": True},                     # the parts named in the margins
+        code=["gpt.forward", "gpt.flow"],
     ),
 ])

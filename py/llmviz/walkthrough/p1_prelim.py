@@ -38,9 +38,15 @@ PHASE = Phase("prelim", "Preliminaries", [
         - the **output**: one more layer norm, [[ln_f|`ln_f`]], and a linear layer,
           [[lm_head.weight|`lm_head`]], that scores every token of the vocabulary, in
           [[logits|`logits`]].
+
+        In the code each part is a class, listed beside this text with its method bodies
+        folded: `LayerNorm`, `CausalSelfAttention` (self-attention), `MLP`, `Block` (one
+        transformer block: the four of them in a row) and `GPT`, which holds the
+        embeddings, the blocks and the output, and runs them in its `forward`.
         """,
         camera="overview", dim=None,
-        code=["gpt.forward", "block.forward"],
+        annotate={"groups": True},
+        code=["outline.layernorm", "outline.attention", "outline.mlp", "outline.block", "outline.gpt"],
     ),
     Step(
         id="sizes",
@@ -55,7 +61,10 @@ PHASE = Phase("prelim", "Preliminaries", [
         {{dim:4C}} for a moment.
         """,
         table=_sizes,
-        camera="overview", dim=None,
+        # one block of each size, marked with its dimensions: the stream (C x T), a head's
+        # queries (hs x T), the MLP's hidden layer (T x 4C), the logits (V x T)
+        focus=["x", "h.{L}.attn.q[{h}]", "h.{L}.mlp.fc", "h.{L}.x_attn"], dim=None,
+        annotate={"groups": False, "ops": False},
         code=["config", "gpt.init"],
     ),
     Step(

@@ -1,7 +1,7 @@
 """Phase 2, embedding: a token column plus a position column makes a column of ``x``."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -52,6 +52,7 @@ PHASE = Phase("embedding", "Embedding", [
     Step(
         id="token_lookup",
         title="Looking up the token embedding",
+        figure=worked.lookup("wte.weight", "tok_emb", lambda w: w.ids[w.t], "{tok} (index {k}): column {k} of wte becomes column {t} of tok_emb"),
         text="""
         The token embedding table [[wte.weight|`wte.weight`]] has one column of
         {{dim:C}} numbers for each of the {{dim:V}} tokens. The embedding of
@@ -79,6 +80,10 @@ PHASE = Phase("embedding", "Embedding", [
         that is 1 in place {{idx_t}} and 0 elsewhere (a *one-hot* vector). That is why
         the embedding counts as a layer with weights, even though it only looks
         things up.
+
+        The same table comes back at the very end: nanoGPT *ties* the output layer to
+        it, so the scores of the next token are computed with these very columns (the
+        output phase shows how).
         """,
         focus=["wte.weight"], cells={"wte.weight": ["col {k}"]},
         code=["embedding.tok", "gpt.forward"],
@@ -86,9 +91,14 @@ PHASE = Phase("embedding", "Embedding", [
     Step(
         id="position",
         title="The position embedding",
+        figure=worked.lookup("wpe.weight", "pos_emb", lambda w: w.t, "position {t}: column {t} of wpe becomes column {t} of pos_emb"),
         text="""
-        Attention, the part where positions meet, does not know in what order they
-        come. So the model also learns one column per position: the table
+        Attention, the part where positions meet, knows their order only through its
+        causal mask, which lets each position see itself and the positions before it.
+        Among the positions it sees, nothing in its arithmetic says which came first: a
+        score depends only on what the two columns hold, not on where they stand. So the
+        model
+        also learns one column per position: the table
         [[wpe.weight|`wpe.weight`]] has {{dim:block_size}} columns, one for each
         position it can handle.
 
@@ -105,11 +115,18 @@ PHASE = Phase("embedding", "Embedding", [
     Step(
         id="sum",
         title="Adding the two",
+        figure=worked.add("tok_emb", "pos_emb", "x", "x at position {t}: token plus position"),
         text="""
         The input embedding [[x|`x`]] is the sum of the two columns, cell by cell. For
         the top cell of column {{t}}: {{te0}} + {{(pe0)}} = {{x0}}.
 
         The sum carries both facts at once: which token this is, and where it stands.
+
+        nanoGPT wraps the sum in `self.transformer.drop(...)`: *dropout*, which during
+        training sets a random share of the numbers to 0 (the config's `dropout`). At
+        inference, as here, it passes them through unchanged, and so do the other
+        dropouts (`attn_dropout`, `resid_dropout`, the MLP's `dropout`); the page's
+        numpy port leaves them out.
         """,
         values=_sum,
         focus=["tok_emb", "pos_emb", "x"],
@@ -152,6 +169,6 @@ PHASE = Phase("embedding", "Embedding", [
         """,
         focus=["x"], cells={"x": ["col {t}"]},
         animation={"kind": "flow", "path": ["x", "h.0.x_attn", "h.0.x"]},
-        code=["block.forward", "gpt.blocks_loop"],
+        code=["block.forward", "block.attn_residual", "block.mlp_residual", "gpt.blocks_loop"],
     ),
 ])

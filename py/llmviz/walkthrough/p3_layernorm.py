@@ -1,7 +1,7 @@
 """Phase 3, layer norm: one column's mean, variance, normalisation, then gamma and beta."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 
 def _ln(w: Walk) -> str:
@@ -31,8 +31,16 @@ def _normalise(w: Walk) -> dict:
 def _scale_shift(w: Walk) -> dict:
     v = _normalise(w)
     v.update({"g0": w.par(f"h.{w.L}.ln_1.weight", 0), "y0": w.act(_ln(w), 0, w.t, 0)})
+    gamma = w.vec(f"h.{w.L}.ln_1.weight", "*", params=True)
+    # how differently the rows are scaled: the smallest and largest |γ|
+    v.update({"g_min": w.op("min", gamma), "g_max": w.op("max", gamma)})
+    known = v["g_min"].value is not None
+    v["gamma_near_one"] = known and 2 / 3 < v["g_min"].value and v["g_max"].value < 1.5
     if w.bias:
         v["b0"] = w.par(f"h.{w.L}.ln_1.bias", 0)
+        beta = w.vec(f"h.{w.L}.ln_1.bias", "*", params=True)
+        v.update({"b_min": w.op("min", beta), "b_max": w.op("max", beta)})
+        v["beta_small"] = known and max(-v["b_min"].value, v["b_max"].value) < 0.2
     return v
 
 
@@ -56,11 +64,12 @@ PHASE = Phase("layernorm", "Layer norm", [
         Each column is normalised on its own: columns do not mix here.
         """,
         focus=["{xin}", "h.{L}.ln_1"],
-        code=["layernorm.forward", "block.attn_residual"],
+        code=["layernorm.forward", "layernorm.compute", "block.attn_residual"],
     ),
     Step(
         id="mean",
         title="The mean of a column",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 0),
         text="""
         Take column {{t}} of the stream [[{xin}|`x`]]: {{size:C}} numbers, beginning
         {{x_first}}. Their average is μ = {{mean}}. The page keeps it in
@@ -77,6 +86,7 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="variance",
         title="The variance",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 1),
         text="""
         Next, how widely the numbers spread: the variance is the mean of the squared
         distances from μ, here σ² = {{var}}.
@@ -93,6 +103,7 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="normalise",
         title="Centre and scale",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 2),
         text="""
         Every number of the column now has μ subtracted and is multiplied by that
         factor. The top one becomes ({{x0}} − {{(mean)}}) × {{rstd}} = {{n0}}.
@@ -110,6 +121,7 @@ PHASE = Phase("layernorm", "Layer norm", [
     Step(
         id="scale_shift",
         title="The learned scale γ and shift β",
+        figure=worked.layer_norm(lambda w: w.stream_in(w.L), "h.{L}.ln_1", 4),
         text="""
         Last, each row {{#if bias}}gets a learned weight γ,
         [[h.{L}.ln_1.weight|`ln_1.weight`]], and bias β, [[h.{L}.ln_1.bias|`ln_1.bias`]].
@@ -117,9 +129,17 @@ PHASE = Phase("layernorm", "Layer norm", [
         (this model has no bias β).{{/if}} For the top row: {{n0}} × {{(g0)}}{{#if bias}} +
         {{(b0)}}{{/if}} = {{y0}}, the top cell of column {{t}} of [[h.{L}.ln_1|`ln_1`]].
 
-        With γ{{#if bias}} and β{{/if}} the model can give each row the range that suits
-        the layer that reads it{{#if bias}}, or undo the normalisation where it does not
-        help{{/if}}.
+        γ{{#if bias}} and β are{{else}} is{{/if}} one number per row (per feature),
+        learned in training and the same for every column and every input. So
+        {{#if bias}}they{{else}}it{{/if}} cannot undo the normalisation of a column: its
+        own mean and spread are gone, whatever γ{{#if bias}} and β are{{else}} is{{/if}}. What γ sets is each feature's scale as
+        the next layer reads it, the same in every column: a feature with a larger γ weighs
+        more in attention's matrix products{{#if bias}}, and β moves a feature's centre
+        away from 0{{/if}}. Here γ runs from {{g_min}} to {{g_max}}{{#if gamma_near_one}},
+        close to 1 for every feature: this model barely rescales them{{else}}: the
+        features reach the next layer at different scales{{/if}}{{#if bias}}; β runs from
+        {{b_min}} to {{b_max}}{{#if beta_small}}, small shifts beside values of size about
+        1{{/if}}{{/if}}.
         """,
         values=_scale_shift,
         focus=lambda w: ["h.{L}.ln_1.weight"] + (["h.{L}.ln_1.bias"] if w.bias else []) + ["h.{L}.ln_1"],
@@ -128,7 +148,7 @@ PHASE = Phase("layernorm", "Layer norm", [
                              "stats": ["h.{L}.ln_1.mean", "h.{L}.ln_1.rstd"],
                              "weights": ["h.{L}.ln_1.weight"] + (["h.{L}.ln_1.bias"] if w.bias else []),
                              "to": "h.{L}.ln_1"},
-        code=["layernorm.forward", "layernorm.init"],
+        code=["layernorm.forward", "layernorm.normalize", "layernorm.init"],
     ),
     Step(
         id="all_columns",
@@ -144,6 +164,6 @@ PHASE = Phase("layernorm", "Layer norm", [
         values=_all,
         focus=["{xin}", "h.{L}.ln_1"], cells={"h.{L}.ln_1": ["all"]},
         animation={"kind": "sweep", "block": "h.{L}.ln_1", "axis": "cols"},
-        code=["layernorm.forward", "block.attn_residual"],
+        code=["layernorm.forward", "layernorm.compute", "block.attn_residual"],
     ),
 ])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from llmviz.walkthrough import Phase, Step, figures
+from llmviz.walkthrough import Phase, Step, figures, worked
 from llmviz.walkthrough.linear_steps import linear_step
 from llmviz.walkthrough.numbers import Walk, fmt
 
@@ -15,6 +15,17 @@ def _a(w: Walk, what: str) -> str:
 def _key_value(w: Walk) -> dict:
     h, t = w.h, w.t
     return {"k0": w.act(_a(w, "k"), 0, h, t, 0), "v0": w.act(_a(w, "v"), 0, h, t, 0)}
+
+
+# the worked query number: row 0 of the head's query weights, column t of ln_1
+_QUERY = linear_step("h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]",
+                     bias="h.{L}.attn.c_attn.q.bias[{h}]")
+
+
+def _query_rows(w: Walk) -> dict:
+    """Where the followed head's query weights sit in c_attn.weight."""
+    q0, q1 = w.shape.c_attn_rows("q", w.h)
+    return {"q0": q0, "q1": q1 - 1, "qC": w.C - 1}
 
 
 def _score(w: Walk) -> dict:
@@ -93,30 +104,37 @@ PHASE = Phase("attention", "Self-attention", [
 
         The work is split among {{dim:n_head}} independent *heads* of {{dim:hs}}
         numbers each. We follow head {{h}} of block {{L}}, at position {{t}}.
+
+        nanoGPT's lines for this are its *manual* attention, the branch it takes when
+        PyTorch lacks *flash attention*. On PyTorch 2 and later it runs one call instead,
+        `F.scaled_dot_product_attention(q, k, v, ..., is_causal=True)`: the same maths
+        (scores, mask, softmax, weighted sum) in one fused kernel that never stores the
+        scores. This page computes the manual branch, so that every step can be shown.
         """,
         focus=["h.{L}.ln_1", "h.{L}.attn.q[{h}]", "h.{L}.attn.k[{h}]", "h.{L}.attn.v[{h}]"],
         camera="h.{L}.attn",
-        code=["attention.forward", "attention.qkv"],
+        code=["attention.forward", "attention.qkv", "attention.flash"],
     ),
     Step(
         id="query",
         title="The query of position {{t}}",
         text="""
         Each of the query's {{size:hs}} numbers is a dot product: one row of the
-        head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] times column
-        {{t}} of [[h.{L}.ln_1|`ln_1`]]{{#if bias}}, plus a bias from
+        head's query weights [[h.{L}.attn.c_attn.q.weight[{h}]|`W_q`]] (in the code, rows
+        {{q0}}–{{q1}} of `c_attn.weight`: rows 0–{{qC}} are the queries of all heads)
+        times column {{t}} of [[h.{L}.ln_1|`ln_1`]]{{#if bias}}, plus a bias from
         [[h.{L}.attn.c_attn.q.bias[{h}]|`b_q`]].{{else}} (this model has no biases).{{/if}}
 
         For the top number: {{expr}}, the top cell of column {{t}} of
         [[h.{L}.attn.q[{h}]|`q`]].
         """,
-        **linear_step("h.{L}.attn.c_attn.q.weight[{h}]", "h.{L}.ln_1", "h.{L}.attn.q[{h}]",
-                      bias="h.{L}.attn.c_attn.q.bias[{h}]"),
+        **dict(_QUERY, values=lambda w: {**_QUERY["values"](w), **_query_rows(w)}),
         code=["attention.qkv"],
     ),
     Step(
         id="keys_values",
         title="Keys and values",
+        figure=worked.keys_values,
         text="""
         Keys [[h.{L}.attn.k[{h}]|`k`]] and values [[h.{L}.attn.v[{h}]|`v`]] are made
         the same way, each with its own weights: at position {{t}} the top key number
@@ -143,7 +161,8 @@ PHASE = Phase("attention", "Self-attention", [
         of {{size:hs}} products.
 
         Divided by √hs = √{{hs}} = {{sqrt_hs}}, it gives the score {{score}}: row
-        {{t}}, column {{s}} of [[h.{L}.attn.scores[{h}]|`scores`]].
+        {{t}}, column {{s}} of [[h.{L}.attn.scores[{h}]|`scores`]] (in the code, `att`
+        before `masked_fill`).
         """,
         values=_score,
         figure=_score_figure,
@@ -158,6 +177,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="score_row",
         title="A row of scores",
+        figure=worked.score_row(0),
         text="""
         The same against every key gives row {{t}} of the scores: {{row}}{{row_end}}
         Each entry says how well the query of position {{t}} matches one position's
@@ -173,6 +193,7 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="scaling",
         title="Why divide by √hs",
+        figure=worked.score_row(1),
         text="""
         A dot product of hs terms grows with hs: for random vectors with entries of
         size about 1, it is typically about √hs in size. Dividing by
@@ -190,10 +211,14 @@ PHASE = Phase("attention", "Self-attention", [
     Step(
         id="mask",
         title="The causal mask",
+        figure=worked.mask,
         text="""
         A position may not look ahead. In training the model sees a whole sequence
         at once and must predict each next token; peeking at it would be cheating.
-        So every score to the right of the diagonal is set to −∞ before the softmax.
+        So every score to the right of the diagonal is set to −∞ before the softmax. In
+        the code, `self.bias` is not a learned bias but this mask: a fixed buffer of ones
+        on and below the diagonal (`tril`), made once in `__init__` (nanoGPT makes it only
+        when it cannot use flash attention, whose `is_causal=True` masks the same way).
         {{#if has_mask}}
 
         Row {{tm}} keeps columns 0 to {{tm}} and masks the {{n_masked}} after it:
@@ -208,11 +233,12 @@ PHASE = Phase("attention", "Self-attention", [
         focus=["h.{L}.attn.scores[{h}]", "h.{L}.attn.att[{h}]"],
         cells={"h.{L}.attn.att[{h}]": ["row {tm}"]},
         animation={"kind": "mask", "block": "h.{L}.attn.scores[{h}]"},
-        code=["attention.mask"],
+        code=["attention.mask", "attention.mask_buffer"],
     ),
     Step(
         id="softmax",
         title="From scores to weights",
+        figure=worked.softmax(worked.attention_row, worked.SOFTMAX_STAGES - 1),
         text="""
         A softmax turns each row of scores into weights that are positive and add
         up to 1 (the next phase takes it apart). {{#if single}}With one position, all
@@ -227,15 +253,17 @@ PHASE = Phase("attention", "Self-attention", [
         cells={"h.{L}.attn.att[{h}]": ["row {t}"]},
         animation={"kind": "softmax", "block": "h.{L}.attn.att[{h}]", "row": "{t}",
                    "max": "h.{L}.attn.att.max[{h}]", "sum": "h.{L}.attn.att.sum[{h}]"},
-        code=["attention.softmax", "softmax"],
+        code=["attention.softmax", "softmax", "softmax.compute"],
     ),
     Step(
         id="weighted_sum",
         title="Mixing the values",
+        figure=worked.weighted_sum,
         text="""
         The head's output for position {{t}} is a weighted average of the value
         vectors, with row {{t}} of `att` as the weights. For its top number:
-        {{expr}}, in [[h.{L}.attn.head_out[{h}]|`head_out`]].
+        {{expr}}, in [[h.{L}.attn.head_out[{h}]|`head_out`]] (in the code, the `y` of
+        `y = att @ v`).
 
         A position with a weight near 1 passes its value on almost unchanged; spread
         weights give a blend.

@@ -1,7 +1,7 @@
 """Phase 5, softmax: on a real row of attention scores, step by step."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -37,22 +37,27 @@ PHASE = Phase("softmax", "Softmax", [
     Step(
         id="what",
         title="What softmax does",
+        figure=worked.softmax(worked.attention_row, 0),
         text="""
         Softmax turns a list of real numbers into a probability distribution: every
         output is positive, together they add up to 1, and a larger input always gets
-        a larger share. It appears twice in a GPT: in every attention head and at the
-        very end.
+        a larger share. It appears twice in a GPT: in every attention head, and once
+        more on the logits at the very end. nanoGPT's `forward` never applies that last
+        one: it returns the logits, and the softmax happens in `generate`
+        (`F.softmax(logits, dim=-1)`) or, in training, inside `F.cross_entropy`. This
+        page applies it in the forward pass, to show [[probs|`probs`]].
 
         Let us run it by hand on a real row: row {{t}} of the scores of head {{h}} in
         block {{L}}, [[h.{L}.attn.scores[{h}]|`scores`]]: {{row}}{{row_end}}
         """,
         values=_row,
         focus=_FOCUS, cells={"h.{L}.attn.scores[{h}]": ["row {t}"]},
-        code=["softmax", "attention.softmax"],
+        code=["softmax", "attention.softmax", "softmax.probs", "softmax.compute"],
     ),
     Step(
         id="max",
         title="Subtract the largest entry",
+        figure=worked.softmax(worked.attention_row, 1),
         text="""
         First find the largest entry of the row, {{mx}}, kept in
         [[h.{L}.attn.att.max[{h}]|`att.max`]], and subtract it from every entry. The
@@ -63,11 +68,12 @@ PHASE = Phase("softmax", "Softmax", [
         values=_first,
         focus=_FOCUS, cells={"h.{L}.attn.scores[{h}]": ["row {t}"], "h.{L}.attn.att.max[{h}]": ["row {t}"]},
         animation=_ANIM,
-        code=["softmax"],
+        code=["softmax", "softmax.max"],
     ),
     Step(
         id="exp",
         title="Exponentiate",
+        figure=worked.softmax(worked.attention_row, 2),
         text="""
         Next, raise e to the power of each entry: e^{{d0}} = {{e0}} for the first.
         Exponentials are never negative, and since every entry is now 0 or less, every
@@ -78,11 +84,12 @@ PHASE = Phase("softmax", "Softmax", [
         values=_first,
         focus=_FOCUS, cells={"h.{L}.attn.scores[{h}]": ["row {t}"]},
         animation=_ANIM,
-        code=["softmax"],
+        code=["softmax", "softmax.exp"],
     ),
     Step(
         id="normalise",
         title="Sum and divide",
+        figure=worked.softmax(worked.attention_row, 3),
         text="""
         Add up the exponentials of the row: {{sum}}, kept in
         [[h.{L}.attn.att.sum[{h}]|`att.sum`]]. Dividing each one by this sum makes them
@@ -92,11 +99,12 @@ PHASE = Phase("softmax", "Softmax", [
         values=_first,
         focus=_FOCUS, cells={"h.{L}.attn.att.sum[{h}]": ["row {t}"], "h.{L}.attn.att[{h}]": ["row {t}"]},
         animation=_ANIM,
-        code=["softmax", "attention.softmax"],
+        code=["softmax", "softmax.sum", "softmax.divide", "attention.softmax"],
     ),
     Step(
         id="why_max",
         title="Why subtract the maximum?",
+        figure=worked.softmax(worked.attention_row, 3),
         text="""
         Mathematically it changes nothing: subtracting m multiplies every exponential
         by the same factor e^−m, which cancels in the division.
@@ -107,6 +115,6 @@ PHASE = Phase("softmax", "Softmax", [
         very negative entry rounds to 0, which does no harm.
         """,
         focus=_FOCUS,
-        code=["softmax"],
+        code=["softmax", "softmax.max", "softmax.exp"],
     ),
 ])

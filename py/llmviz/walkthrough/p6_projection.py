@@ -1,7 +1,7 @@
 """Phase 6, projection: the heads side by side, the output projection, the residual add."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
@@ -33,6 +33,7 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="heads_together",
         title="The heads side by side",
+        figure=worked.heads_together,
         text="""
         The {{size:n_head}} head outputs, {{dim:hs}} rows each, are stacked back into a
         single column of {{size:C}} per position: [[h.{L}.attn.y|`y`]]. Head {{h2}}
@@ -82,10 +83,13 @@ PHASE = Phase("projection", "Projection", [
     Step(
         id="residual",
         title="The residual add",
+        figure=worked.residual("h.{L}.attn.out", "h.{L}.x_attn"),
         text="""
         That contribution is *added* to the stream:
         [[h.{L}.x_attn|`x_attn`]] = [[{xin}|`x`]] + [[h.{L}.attn.out|`attn.out`]].
-        For the top cell at position {{t}}: {{x0}} + {{(o0)}} = {{r0}}.
+        For the top cell at position {{t}}: {{x0}} + {{(o0)}} = {{r0}}. (In the code,
+        `x_attn` is the `x` after `x = x + self.attn(...)`, and `attn.out` what
+        `self.attn` returns.)
 
         Because the old stream stays inside the sum, each layer only has to learn a
         correction, and during training the gradient has a direct path from the loss

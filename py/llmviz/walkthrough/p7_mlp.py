@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.linear_steps import linear_animation, linear_step
 from llmviz.walkthrough.numbers import Walk
 
@@ -34,8 +34,29 @@ def _gelu_plot(w: Walk) -> dict:
             "range": [lo, hi], "curve": [[v, gelu(v, approximate)] for v in xs]}
 
 
+def gelu_minimum(approximate: str = "erf") -> tuple[float, float]:
+    """Where GELU is lowest, (x, GELU(x)), found by a golden-section search on [-3, 0]:
+    GELU falls below 0 to this minimum, then rises back towards 0 further left."""
+    a, b = -3.0, 0.0
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(80):
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+        if gelu(c, approximate) < gelu(d, approximate):
+            b = d
+        else:
+            a = c
+    x = (a + b) / 2
+    return x, gelu(x, approximate)
+
+
 def _negatives(w: Walk) -> dict:
-    return {"n_neg": w.op("count_neg", w.vec(f"h.{w.L}.mlp.fc", 0, w.t, "*"))}
+    x_min, g_min = gelu_minimum(w.shape.gelu)
+    fc = w.vec(f"h.{w.L}.mlp.fc", 0, w.t, "*")
+    v = {"n_neg": w.op("count_neg", fc), "n_dip": w.op("count_in", fc, lo=x_min, hi=0.0),
+         "x_min": f"{x_min:.2f}", "g_min": f"{g_min:.2f}", **_gelu(w)}
+    v["most_dip"] = v["n_dip"].value * 2 > v["n_neg"].value
+    v["fc_in_dip"] = x_min < v["fc"].value < 0
+    return v
 
 
 def _residual(w: Walk) -> dict:
@@ -48,6 +69,7 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="ln_2",
         title="Another layer norm",
+        figure=worked.layer_norm(lambda w: f"h.{w.L}.x_attn", "h.{L}.ln_2", 4),
         text="""
         The second half of the block starts like the first: [[h.{L}.ln_2|`ln_2`]]
         normalises each column of the stream [[h.{L}.x_attn|`x_attn`]], with its own γ
@@ -58,7 +80,7 @@ PHASE = Phase("mlp", "MLP", [
         cells={"h.{L}.ln_2": ["col {t}"]},
         animation={"kind": "normalize", "block": "h.{L}.x_attn", "col": "{t}",
                    "stats": ["h.{L}.ln_2.mean", "h.{L}.ln_2.rstd"], "to": "h.{L}.ln_2"},
-        code=["block.mlp_residual", "layernorm.forward"],
+        code=["block.mlp_residual", "layernorm.forward", "layernorm.compute"],
     ),
     Step(
         id="idea",
@@ -74,7 +96,7 @@ PHASE = Phase("mlp", "MLP", [
         """,
         focus=["h.{L}.ln_2", "h.{L}.mlp.fc", "h.{L}.mlp.gelu", "h.{L}.mlp.out"],
         camera="h.{L}.mlp",
-        code=["mlp.forward", "mlp.init"],
+        code=["mlp.forward", "mlp.fc", "mlp.gelu", "mlp.proj", "mlp.dropout", "mlp.init"],
     ),
     Step(
         id="expand",
@@ -108,6 +130,7 @@ PHASE = Phase("mlp", "MLP", [
     Step(
         id="gelu",
         title="GELU",
+        figure=worked.gelu,
         text="""
         Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
         chance that a standard normal variable is below x{{#if gelu_tanh}} (this model
@@ -122,7 +145,7 @@ PHASE = Phase("mlp", "MLP", [
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
         cells={"h.{L}.mlp.fc": ["cell {j} {t}"], "h.{L}.mlp.gelu": ["cell {j} {t}"]},
         animation={"kind": "map", "fn": "gelu", "from": "h.{L}.mlp.fc", "to": "h.{L}.mlp.gelu", "col": "{t}"},
-        code=["mlp.gelu", "gelu"],
+        code=["mlp.gelu", "gelu", "gelu.erf"],
     ),
     Step(
         id="why_gelu",
@@ -130,15 +153,23 @@ PHASE = Phase("mlp", "MLP", [
         text="""
         Without it the two layers would collapse into a single matrix product, and
         the MLP could only ever compute linear functions. The bend lets it switch
-        features on and off: at position {{t}}, {{n_neg}} of the {{size:4C}} inputs are
-        negative. GELU turns those into small negative numbers, never below −0.17, and
-        the further below 0 an input lies, the closer to 0 it comes out; the clearly
-        positive inputs pass almost unchanged.
+        features on and off: the clearly positive inputs pass almost unchanged, the
+        negative ones come out as small negative numbers. At position {{t}}, {{n_neg}} of
+        the {{size:4C}} inputs are negative.
+
+        Below 0, GELU is not monotone: as x falls it dips to its minimum, about
+        {{g_min}} at x ≈ {{x_min}}, and only then creeps back towards 0. {{#if most_dip}}Most
+        of the negative inputs here, {{n_dip}} of them, lie in the dip, between
+        {{x_min}} and 0, where a more negative input still gives a more negative
+        output{{else}}{{n_dip}} of the negative inputs lie in the dip, between {{x_min}} and
+        0, where a more negative input still gives a more negative output{{/if}}{{#if fc_in_dip}};
+        our unit, GELU({{fc}}) = {{g}}, is one of them{{/if}}. Only inputs below
+        {{x_min}} come out closer to 0 the further down they are.
         """,
         values=_negatives,
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
         cells={"h.{L}.mlp.fc": ["col {t}"], "h.{L}.mlp.gelu": ["col {t}"]},
-        code=["mlp.gelu"],
+        code=["mlp.gelu", "gelu", "gelu.erf"],
     ),
     Step(
         id="project",
@@ -147,14 +178,18 @@ PHASE = Phase("mlp", "MLP", [
         The second layer, [[h.{L}.mlp.c_proj.weight|`c_proj`]], has {{size:C}} rows of
         {{size:4C}} weights and brings each column back to the width of the stream.
         The top number at position {{t}}: {{expr}}, in [[h.{L}.mlp.out|`mlp.out`]].
+
+        nanoGPT then applies `self.dropout(x)`, which at inference passes the numbers
+        through unchanged.
         """,
         **linear_step("h.{L}.mlp.c_proj.weight", "h.{L}.mlp.gelu", "h.{L}.mlp.out",
                       bias="h.{L}.mlp.c_proj.bias"),
-        code=["mlp.proj"],
+        code=["mlp.proj", "mlp.dropout"],
     ),
     Step(
         id="residual",
         title="The second residual add",
+        figure=worked.residual("h.{L}.mlp.out", "h.{L}.x"),
         text="""
         Like attention's contribution, the MLP's is added to the stream:
         [[h.{L}.x|`h.{{L}}.x`]] = [[h.{L}.x_attn|`x_attn`]] + [[h.{L}.mlp.out|`mlp.out`]].

@@ -1,7 +1,7 @@
 """Phase 8, the stack: the same block repeated, and what that does to the stream."""
 from __future__ import annotations
 
-from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import Phase, Step, worked
 from llmviz.walkthrough.numbers import Walk
 from llmviz.walkthrough.p4_attention import _heads_table
 
@@ -24,11 +24,29 @@ def _norm_table(w: Walk) -> dict:
             "rows": [[label, block, norm] for label, block, norm in _norms(w)]}
 
 
+def _cos(w: Walk, a: dict, b: dict):
+    """The cosine similarity of two vector sources, as a Num."""
+    return w.op("div", w.op("dot", a, b), w.op("mul", w.op("norm", a), w.op("norm", b)))
+
+
 def _cosine(w: Walk) -> dict:
     a = w.vec("x", 0, w.t, "*")
     b = w.vec(f"h.{w.LL}.x", 0, w.t, "*")
-    cos = w.op("div", w.op("dot", a, b), w.op("mul", w.op("norm", a), w.op("norm", b)))
-    return {"cos": cos, "similar": cos.value is not None and cos.value > 0.5}
+    cos = _cos(w, a, b)
+    n_x, n_last = w.op("norm", a), w.op("norm", b)
+    v = {"cos": cos, "similar": cos.value is not None and cos.value > 0.5,
+         "n_x": n_x, "n_last": n_last, "ratio": w.op("div", n_last, n_x, digits=1),
+         "longer": n_last.value > n_x.value, "tied": w.tied()}
+    # weight tying: lm_head scores a token by ln_f's column times the token's own row of wte
+    final = w.vec("ln_f", 0, w.t, "*")
+    rows = [w.vec("wte.weight", k, "*", params=True) for k in range(w.V)]
+    if w.params is not None and w.V <= 64:
+        cosines = [_cos(w, final, row) for row in rows]
+        near = max(range(w.V), key=lambda k: cosines[k].value)
+        v.update({"near_tok": w.tok(near), "near_cos": cosines[near],
+                  "near_x_cos": _cos(w, a, rows[near]), "near_is_next": near == w.argmax_token(w.t)})
+    v["has_near"] = "near_tok" in v
+    return v
 
 
 PHASE = Phase("stack", "The stack of blocks", [
@@ -51,7 +69,7 @@ PHASE = Phase("stack", "The stack of blocks", [
         focus=lambda w: [f"h.{i}.x" for i in range(w.n_layer)],
         camera="overview", dim=None,
         animation=lambda w: {"kind": "flow", "path": ["x"] + [f"h.{i}.x" for i in range(w.n_layer)]},
-        code=["gpt.blocks_loop", "block.forward"],
+        code=["gpt.blocks_loop", "block.forward", "block.attn_residual", "block.mlp_residual"],
     ),
     Step(
         id="stream_grows",
@@ -71,23 +89,38 @@ PHASE = Phase("stack", "The stack of blocks", [
         cells=lambda w: {b: [f"col {w.t}"] for b in
                          ["x"] + [b for i in range(w.n_layer) for b in (f"h.{i}.x_attn", f"h.{i}.x")]},
         camera="overview",
-        code=["block.forward", "gpt.blocks_loop"],
+        code=["block.forward", "block.attn_residual", "block.mlp_residual", "gpt.blocks_loop"],
     ),
     Step(
         id="direction",
         title="A change of direction",
+        figure=worked.direction,
         text="""
         Length is not everything: the direction of the column matters to the layers
         that read it. The cosine similarity between column {{t}} of [[x|`x`]] and
         the same column after the last block, [[h.{LL}.x|`h.{{LL}}.x`]], is
-        {{cos}} (1 would mean the same direction, 0 unrelated). {{#if similar}}Much of
-        the embedding is still there after all the blocks have added their part.
+        {{cos}} (1 would mean the same direction, 0 unrelated), while its norm went from
+        {{n_x}} to {{n_last}}, {{ratio}} times {{#if longer}}longer{{else}}as long{{/if}}.
+        {{#if similar & longer}}So the blocks did not turn the column away from the
+        embedding: they pushed it much further along the direction it already had.
+        {{else if similar}}So the column still points much the way the embedding did.
         {{else}}The blocks have added so much that the column now points somewhere quite
         different from the embedding it started as.{{/if}}
+        {{#if tied & has_near}}
+
+        *Weight tying* (the output phase shows it) says why that direction matters: the
+        output layer `lm_head` is the token table `wte`, so a token's score is the dot
+        product of the final column with that token's own embedding. The last layer norm,
+        [[ln_f|`ln_f`]], takes the length away again first: it is the direction that
+        counts. Column {{t}} now points most nearly along the embedding of
+        {{near_tok}}: cosine {{near_x_cos}} for `x`, {{near_cos}} after the blocks and
+        `ln_f`.{{#if near_is_next}} And {{near_tok}} is the token the model
+        predicts.{{/if}}
+        {{/if}}
         """,
         values=_cosine,
         focus=["x", "h.{LL}.x"], cells={"x": ["col {t}"], "h.{LL}.x": ["col {t}"]},
-        code=["gpt.blocks_loop"],
+        code=["gpt.blocks_loop", "gpt.tie"],
     ),
     Step(
         id="last_attention",

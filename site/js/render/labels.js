@@ -35,6 +35,7 @@ const SHAPE_LINE = 12;   // shape line height
 const GAP = 2;           // between a block and its label
 const CLEAR = 6;         // free space a label below its block keeps above the next block
 const WRAP_MIN = 100;    // narrowest wrap width
+const NARROW_MIN = 40;   // ... of a focused label squeezed by the next focused block
 const BESIDE_WRAP = 150; // wrap width of a label beside its block
 const MAX_LINES = 3;
 const BIN = 64;          // obstacle grid cell, px
@@ -116,6 +117,7 @@ export class Labels {
     this._size = new Float32Array(n);
     this._tier = new Uint8Array(n);
     this._rects = new Float32Array(n * 4);
+    this._room = new Float32Array(n);
     this._sortKey = (a, b) => (this._tier[a] - this._tier[b]) || (this._size[b] - this._size[a]);
     this._ensureBoxes(n + 64);
   }
@@ -273,6 +275,17 @@ export class Labels {
       // every block at least about a pixel big is an obstacle (thin strips too)
       if (r.w >= 1 && r.h >= 1) this._addBox(r.x, r.y, r.w, r.h, i);
     }
+    // the room each focused label has before the next focused block to its right, at its height
+    for (let i = 0; i < n; i++) {
+      if (tier[i] !== 0 || size[i] < 0) continue;
+      let room = Infinity;
+      for (let j = 0; j < n; j++) {
+        if (j === i || tier[j] !== 0 || size[j] < 0) continue;
+        const dx = rects[j * 4] - rects[i * 4];
+        if (dx > 1 && Math.abs(rects[j * 4 + 1] - rects[i * 4 + 1]) < 2 * LINE + 4) room = Math.min(room, dx - 4);
+      }
+      this._room[i] = room;
+    }
     // focused first, then plain, then faded; bigger first; distinct texts before repeats
     const order = this._order;
     order.sort(this._sortKey);
@@ -334,7 +347,10 @@ export class Labels {
     if (show) {
       show = false;
       const left = Math.max(0, rx);
-      const wrapW = Math.max(WRAP_MIN, Math.min(rw, rx + rw - left));
+      // a focused label wraps before it reaches the next focused block on its right (its own
+      // label's spot), never narrower than NARROW_MIN
+      const room = focus ? this._room[i] : Infinity;
+      const wrapW = Math.max(NARROW_MIN, Math.min(room, Math.max(WRAP_MIN, Math.min(rw, rx + rw - left))));
       const fits = (bx, by) => bx >= 0 && by >= 0 && bx + box.w <= width && by + box.h <= height &&
         this._free(bx, by, box.w, box.h, i, false);
       const tries = rh < LINE * 2 ? STRIP_TRIES : TRIES;
@@ -344,7 +360,7 @@ export class Labels {
         const w = beside ? BESIDE_WRAP : Math.min(wrapW, width - left);
         this._layout(it, twoLines, variant ? w : 0, box);
         if (variant && !box.wrap) continue;                       // already fits on one line
-        if (box.cut || (narrow && !beside && box.w > Math.max(w, WRAP_MIN) + 1)) continue;
+        if (box.cut || (narrow && !beside && box.w > w + 1)) continue;
         if (where === "above") { x = left; y = ry - box.h - GAP; }
         else if (where === "below") { x = left; y = ry + rh + GAP; }
         else if (where === "right" || where === "left") {

@@ -166,6 +166,16 @@ function applyHighlight(extraCells, extraIds) {
   api.renderer.highlight([...(api.step.focus || []), ...(extraIds || [])], cells);
 }
 
+/** Where a step's worked example should go: under blocks much wider than tall (the MLP's hidden
+ * layers), beside the others. */
+function cardWish(camera) {
+  const boxes = camera && camera.ids ? api.renderer.boxes(camera.ids) : [];
+  if (!boxes.length) return null;
+  const w = Math.max(...boxes.map((b) => b.box.max[0])) - Math.min(...boxes.map((b) => b.box.min[0]));
+  const h = Math.max(...boxes.map((b) => b.box.max[1])) - Math.min(...boxes.map((b) => b.box.min[1]));
+  return w > 2.2 * h ? "bottom" : null;
+}
+
 /** Fly to the current step's view (seconds 0: jump); resolves like renderer.flyTo. */
 function flyToStep(seconds) {
   try {
@@ -244,9 +254,12 @@ api.playStep = (stepArg) => {
   if (api.animator.playing) api.animator.stop();
   r.dim(api.step.dim);
   applyHighlight();
-  // overviews (a named view) name the parts of the model
-  r.annotate(api.step.focus, { groups: !!(api.step.camera && api.step.camera.view), ...(step.annotate || {}) });
-  card.show(api.step.figure);            // before framing: the step is framed beside the card
+  // overviews (a named view) name the parts of the model, unless the step says otherwise; the
+  // framing then keeps the margins free for the names
+  const kinds = { groups: !!(api.step.camera && api.step.camera.view), ...(step.annotate || {}) };
+  r.annotate(api.step.focus, kinds);
+  if (api.step.camera) api.step.camera = { ...api.step.camera, names: kinds.groups };
+  card.show(api.step.figure, cardWish(api.step.camera));   // before framing: the step is framed beside it
   const seconds = cut ? 0 : (step.seconds ?? STEP_SECONDS) / speed;
   const flight = flyToStep(seconds);
   api.stepCamera = null;

@@ -42,25 +42,28 @@ export class Card {
     this.unhook = renderer.onFrame(() => this.updateLinks());
   }
 
-  /** Where the card goes for the view's size: "side" or "bottom". */
+  /** Where the card goes for the view's size (and the step's wish): "side" or "bottom". */
   placement() {
-    return this.container.clientWidth >= SIDE_MIN_WIDTH ? "side" : "bottom";
+    return this.container.clientWidth >= SIDE_MIN_WIDTH && this.wish !== "bottom" ? "side" : "bottom";
   }
 
-  /** Show a figure (or hide the card for null). */
-  show(spec) {
+  /** Show a figure (or hide the card for null); `wish` "bottom" puts it under the blocks even in a
+   * wide view (a step whose blocks are much wider than tall). */
+  show(spec, wish = this.wish) {
     this.spec = spec || null;
+    this.wish = wish || null;
     this.box.textContent = "";
     this.svg.textContent = "";
     this.links = [];
     if (!spec) { this.box.hidden = true; return; }
     const doc = this.doc, r = this.renderer;
     this.box.dataset.place = this.placement();
-    this.box.classList.toggle("compact", this.box.dataset.place === "bottom" && !this.open);
+    const narrow = this.container.clientWidth < SIDE_MIN_WIDTH;      // a phone: the table on demand
+    this.box.classList.toggle("compact", narrow && !this.open);
     this.box.setAttribute("aria-label", spec.title || "worked example");
     const top = el(doc, "div", "card-top");
     if (spec.title) top.appendChild(el(doc, "div", "card-title", spec.title));
-    if (this.box.dataset.place === "bottom") {
+    if (narrow) {
       const more = el(doc, "button", "card-more", this.open ? "hide the numbers" : "show the numbers");
       more.type = "button";
       more.setAttribute("aria-expanded", String(this.open));

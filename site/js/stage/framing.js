@@ -76,8 +76,8 @@ export function stepView(renderer, container, cam) {
     view: { center: view.center, distance: view.distance, direction: view.direction },
     framing: { mode, ids: set.map((b) => b.id), primary: primary.map((b) => b.id), minPx },
   });
-  if (cam.view) {            // an overview: room each side for the names of its parts, when there is room
-    const margin = freeW > 3.2 * GROUP_MARGIN ? GROUP_MARGIN : 0;
+  if (cam.view) {            // a named view: room each side for the names of its parts, when shown and there is room
+    const margin = cam.names && freeW > 3.2 * GROUP_MARGIN ? GROUP_MARGIN : 0;
     const named = frameBoxes(blocks.map((b) => b.box), { ...base, fill: FILL_VIEW,
       insets: { ...insets, left: insets.left + margin, right: insets.right + margin } });
     return done(named, blocks, blocks, "view");

@@ -9,6 +9,13 @@ Each snippet has a header (file, symbol, lines; for nanoGPT at the pinned commit
 link to those lines on GitHub) that collapses or expands it; the choice sticks per
 snippet (also across reloads, in localStorage), as does the tab.
 
+The lines a step is about are marked (``panel_items``: a short snippet's own lines, the
+lines of a granular key inside the whole function, a config's fields, the ``def forward``
+lines of a class outline), and the pane scrolls so that the first of them is in view
+(``reveal``) whenever a step opens or the tab changes. A class outline (role
+``"outline"``) shows only the class's ``class`` and ``def`` lines, each run of folded
+lines as one ``span.fold``.
+
 Each line's code is wrapped in a ``span.src`` (``wrap_lines``): CSS wraps long lines
 with a hanging indent and puts the shape note after the code, or under it when both do
 not fit on one row, so a note never covers code.
@@ -38,7 +45,7 @@ from typing import Any, Mapping, Sequence
 
 from llmviz.codepanel import code_refs
 from llmviz.core.shape import ModelShape
-from llmviz.page.ui import ffi
+from llmviz.page.ui import ffi, stored
 
 __all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panes",
            "nanogpt_available", "default_tab", "published_refs", "dims_line", "wrap_lines",
@@ -56,6 +63,8 @@ _INIT_BY_FAMILY = {"layernorm": "layernorm.init", "attention": "attention.init",
 _INIT_BY_KEY = {"gpt.forward": "gpt.init", "gpt.blocks_loop": "gpt.init", "gpt.lm_head": "gpt.init",
                 "gpt.ln_f": "layernorm.init"}
 _ROLE_ORDER = {"forward": 0, "compact": 0, "init": 1}
+# roles whose lines are marked inside the whole function when the step shows that too
+_FOLDED = ("compact", "excerpt")
 
 
 # ----------------------------------------------------------------------------
@@ -92,11 +101,12 @@ def _inside(inner: dict, outer: dict) -> bool:
 def panel_items(step: Mapping, config: Any, T: int,
                 resolved: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     """The snippets of a step, as ``step_code`` dicts plus ``id`` (the key that a
-    collapse choice sticks to) and ``marks`` (lines to mark inside a larger snippet).
+    collapse choice sticks to) and ``marks`` (the lines to mark: the snippet's own
+    ``focus``, and the lines of the granular snippets folded into it).
 
     Order per source: the step's own lines in its order, then ``__init__``s. A
-    one-line snippet inside a full function of the same step is dropped and its
-    lines are marked in that function instead; an ``__init__`` inside another
+    compact (or excerpt) snippet inside a full function of the same step is dropped
+    and its lines are marked in that function instead; an ``__init__`` inside another
     ``__init__`` of the step is dropped too.
     """
     keys = step_keys(step.get("code") or [])
@@ -105,16 +115,16 @@ def panel_items(step: Mapping, config: Any, T: int,
     items = code_refs.step_code(keys, config, T, resolved, layer=layer, norm=norm_for(step))
     kept: list[dict] = []
     for item in items:
-        item = dict(item, id=f"{item['source']}:{item['key']}", marks=[])
-        big = [k for k in items if k is not item and k["role"] != "compact" and _inside(item, k)
+        big = [k for k in items if k is not item and k["role"] not in _FOLDED and _inside(item, k)
                and (k["lines"] != item["lines"])]
-        if item["role"] == "compact" and any(k["role"] == "forward" for k in big):
+        item = dict(item, id=f"{item['source']}:{item['key']}", marks=list(item.get("focus") or []))
+        if item["role"] in _FOLDED and any(k["role"] == "forward" for k in big):
             continue  # shown as marked lines of the function (below)
         if item["role"] == "init" and any(k["role"] == "init" for k in big):
             continue
         kept.append(item)
     for item in items:
-        if item["role"] != "compact":
+        if item["role"] not in _FOLDED:
             continue
         for host in kept:
             if host["role"] == "forward" and _inside(item, host):
@@ -179,8 +189,38 @@ def wrap_lines(body: str) -> str:
     return _LINE.sub(_wrap_line, body)
 
 
+_FOLD_MARKS = re.compile(r'<span class="line[^"]*" data-line="(\d+)">')
+
+
+def fold_lines(body: str, shown: Sequence[int]) -> str:
+    """``body`` (``wrap_lines``' HTML) with only the lines ``shown``; each run of other
+    lines becomes one ``<span class="fold">`` saying how many lines it hides."""
+    keep = set(shown)
+    parts: list[str] = []
+    last, run = 0, 0
+
+    def fold() -> None:
+        if run:
+            parts.append(f'<span class="fold" title="folded">\u22ef {run} line{"s" if run > 1 else ""}</span>')
+
+    for m in _LINE.finditer(body):
+        parts.append(body[last:m.start()])
+        last = m.end()
+        if int(_FOLD_MARKS.match(m.group(0)).group(1)) in keep:
+            fold()
+            run = 0
+            parts.append(m.group(0))
+        else:
+            run += 1
+    fold()
+    parts.append(body[last:])
+    return "".join(parts)
+
+
 def _snippet_html(item: dict, collapsed: bool) -> str:
     body = wrap_lines(item["html"])
+    if item.get("outline"):
+        body = fold_lines(body, item["outline"])
     for line in sorted(set(item["marks"])):
         body = body.replace(f'<span class="line" data-line="{line}">',
                             f'<span class="line marked" data-line="{line}">', 1)
@@ -192,7 +232,8 @@ def _snippet_html(item: dict, collapsed: bool) -> str:
         where = f'<span class="cv-file">{where}</span>'
     one = item["lines"][0] == item["lines"][1]
     role = {"init": "__init__, for reference", "compact": "one line" if one else "excerpt",
-            "forward": "forward pass"}.get(item["role"], "")
+            "excerpt": "excerpt", "forward": "forward pass", "config": "this model's values beside it",
+            "outline": "methods only, bodies folded"}.get(item["role"], "")
     state = "true" if not collapsed else "false"
     return (f'<div class="cv-snippet{" collapsed" if collapsed else ""}" data-id="{_esc(item["id"])}" '
             f'data-key="{_esc(item["key"])}" data-source="{_esc(item["source"])}" data-role="{_esc(item["role"])}">'
@@ -215,6 +256,15 @@ def _missing_html() -> str:
             "(the same computation, line by line).</p></div>")
 
 
+_NONE_OF_ITS_OWN = {
+    "nanogpt": ('<p class="cv-empty">nanoGPT has no lines of its own here: it calls into '
+                "PyTorch for this. The numpy tab shows the computation.</p>"),
+    "port": ('<p class="cv-empty">This page\'s numpy port has no lines for this: it only runs the '
+             "model forward, for inference (no dropout, no loss, no flash attention). nanoGPT's tab "
+             "shows its lines.</p>"),
+}
+
+
 def render_panes(items: Sequence[dict], *, collapsed: Mapping[str, bool] | None = None,
                  nanogpt: bool = True, nanogpt_status: str | None = None) -> dict[str, str]:
     """The inside of each tab's pane (``{"nanogpt": html, "port": html}``): its snippets, or
@@ -228,8 +278,7 @@ def render_panes(items: Sequence[dict], *, collapsed: Mapping[str, bool] | None 
         elif not items:
             parts = ['<p class="cv-empty">No code goes with this step.</p>']
         elif not mine:
-            parts = ['<p class="cv-empty">nanoGPT has no lines of its own here: it calls into '
-                     "PyTorch for this. The numpy tab shows the computation.</p>"]
+            parts = [_NONE_OF_ITS_OWN[source]]
         else:
             parts = []
             if source == "nanogpt" and nanogpt_status == "other":
@@ -257,12 +306,11 @@ class CodeView:
         self.load_error: str | None = None
         self.step: dict | None = None
         self.items: list[dict] = []
-        stored = self._load(STORE_TAB, None)
-        self.stored_tab = stored if stored in dict(TABS) else None  # the last visit's choice
+        # the last visit's choices (``stored`` drops a damaged value, with a notice)
+        self.stored_tab: str | None = stored.read(app, STORE_TAB, stored.one_of(dict(TABS)))
         self.tab: str | None = None  # chosen on this page (a click on a tab)
-        collapsed = self._load(STORE_COLLAPSED, {})
-        self.collapsed: dict[str, bool] = ({str(k): bool(v) for k, v in collapsed.items()}
-                                           if isinstance(collapsed, dict) else {})
+        self.shown_tab: str | None = None  # the tab on screen
+        self.collapsed: dict[str, bool] = stored.read(app, STORE_COLLAPSED, stored.flags(), {})
         self.hover_var = None
         self.lit: list[str] = []
         self._cache: dict = {}
@@ -271,20 +319,6 @@ class CodeView:
         self.panel = root.querySelector(".cv")
         self.dims = root.querySelector(".cv-dims")
         self.panes = {source: root.querySelector(f"#cv-pane-{source}") for source, _label in TABS}
-
-    # ---- storage (may be unavailable, e.g. in a sandboxed frame) ----------
-    def _load(self, name: str, default: Any) -> Any:
-        try:
-            raw = self.js.localStorage.getItem(name)
-            return json.loads(raw) if raw else default
-        except Exception:  # noqa: BLE001 - no storage (or not ours): the choice lasts for this page only
-            return default
-
-    def _save(self, name: str, value: Any) -> None:
-        try:
-            self.js.localStorage.setItem(name, json.dumps(value))
-        except Exception:  # noqa: BLE001
-            pass
 
     # ---- wiring -------------------------------------------------------------
     def mount(self) -> None:
@@ -391,6 +425,7 @@ class CodeView:
         else:
             nanogpt_tab.dataset.missing = "true"
         self.show_tab(tab)
+        self.reveal()
         self.panel.dataset.step = f"{self.step.get('phase')}:{self.step.get('step')}"
         self.hover_var = None
         self.light(self.lit)
@@ -408,15 +443,48 @@ class CodeView:
         if tab not in dict(TABS):
             return
         self.tab = tab
-        self._save(STORE_TAB, tab)
+        stored.write(STORE_TAB, tab)
         self.show_tab(tab)
+        self.reveal()
 
     def show_tab(self, tab: str) -> None:
         """Select ``tab`` and show its pane."""
+        self.shown_tab = tab
         for el in self.root.querySelectorAll(".cv-tab"):
             el.setAttribute("aria-selected", "true" if el.dataset.tab == tab else "false")
         for el in self.root.querySelectorAll(".cv-pane"):
             el.hidden = el.dataset.source != tab
+
+    def reveal(self) -> None:
+        """Scroll the open pane so that the step's first marked line is in view: the pane's
+        top when the marked lines fit below it, else their snippet's header when they fit
+        below that, else the marked lines a third of the way down (with the lines above them
+        for context). Without marked lines: the top."""
+        pane = self.panes.get(self.shown_tab)
+        if pane is None:
+            return
+        marked = pane.querySelectorAll(".cv-snippet:not(.collapsed) .line.marked")
+        if not marked.length:
+            pane.scrollTop = 0
+            return
+        first = marked[0]
+        # the run of marked lines that starts there (a granular step's one to four lines)
+        last, node = first, first.nextElementSibling
+        while node and node.classList.contains("marked"):
+            last, node = node, node.nextElementSibling
+        box = pane.getBoundingClientRect()
+        top = first.getBoundingClientRect().top - box.top + pane.scrollTop
+        bottom = last.getBoundingClientRect().bottom - box.top + pane.scrollTop
+        view = pane.clientHeight
+        head = first.closest(".cv-snippet").getBoundingClientRect().top - box.top + pane.scrollTop
+        if view <= 0 or bottom <= view - 8:
+            pane.scrollTop = 0
+        elif bottom - head <= view - 8:
+            pane.scrollTop = max(0, head - 4)
+        elif bottom - top > view * 2 / 3:
+            pane.scrollTop = max(0, top - 8)
+        else:
+            pane.scrollTop = max(0, top - view / 3)
 
     def toggle(self, snippet: Any) -> None:
         collapsed = not snippet.classList.contains("collapsed")
@@ -425,7 +493,7 @@ class CodeView:
         if head:
             head.setAttribute("aria-expanded", "false" if collapsed else "true")
         self.collapsed[str(snippet.dataset.id)] = collapsed
-        self._save(STORE_COLLAPSED, self.collapsed)
+        stored.write(STORE_COLLAPSED, self.collapsed)
 
     def _on_click(self, event: Any) -> None:
         target = event.target

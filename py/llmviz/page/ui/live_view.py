@@ -11,17 +11,22 @@ model upload must satisfy) are in ``llmviz.page.live``; this module is the page 
   (numpy in Pyodide): for the sort task the input plus the model's own greedy answer,
   then ``app.set_trace`` (same length) or ``app.set_model`` with a new
   ``layout.scene(config, T)`` (another length), so every view redraws.
-* "Next token" appends the model's choice (greedy, or sampled with temperature and
-  top-k), shows its probability and the runner-up; "Reset" goes back to the input.
-  When the answer is complete, the next "Next token" starts again from the input.
-  The line under the input (``live.answer_line``) is never empty: the answer, or why
-  there is none (a sort input shorter than the task's), so the bar keeps its height.
+* the token strip shows the input and what was written after it (for the sort task the
+  model's whole answer, written when the input is set). "Next token" writes exactly one
+  more token (greedy, or sampled with temperature and top-k) and shows its probability
+  and the runner-up; once the text is complete it is disabled and says why. "Reset" goes
+  back to the input alone, to write the answer again one token at a time.
+  ``llmviz.generate(n)`` writes up to n tokens, starting again from the input when the
+  text is complete. The status line under the controls (``live.answer_line``, then the
+  last message) is never empty and always one line, so the bar keeps its height.
 * your model: an ``.npz`` + ``.json`` pair from ``python -m llmviz convert``, by file
   picker or drag and drop; every problem is a message, and the model in use stays.
 * JS: ``llmviz.setInput(text)``, ``llmviz.generate(n, {temperature, top_k, seed})``,
   ``llmviz.loadModel(npzArrayBuffer, card)``.
-* memory (localStorage): the last input, the model choice (your model's files are kept
-  in IndexedDB by ``js/live.js``), the walkthrough's URL hash; "Start over" forgets them.
+* memory (localStorage, through ``stored``: JSON within limits, checked by type, a damaged
+  value dropped with a notice): the last input, the model choice (your model's files are
+  kept in IndexedDB by ``js/live.js``), the walkthrough's URL hash; "start over" forgets
+  every ``llmviz.*`` key and the kept model.
 
 Strings from a card (name, vocabulary) reach the page as text only (textContent or
 escaped), never as HTML.
@@ -33,13 +38,15 @@ from typing import Any
 
 from llmviz.page import live
 from llmviz.page.live import WeightsError
-from llmviz.page.ui import ffi, walk_nav
+from llmviz.page.ui import ffi, stored, walk_nav
 from llmviz.page.ui.dom import clone
 from llmviz.core.vocab import InputError, Vocab
 
 KEY_INPUT = "llmviz.live.input"
 KEY_MODEL = "llmviz.live.model"
 KEY_HASH = "llmviz.live.hash"
+KEPT = {KEY_INPUT: stored.text(), KEY_MODEL: stored.one_of(("custom", "default")),   # what each must be
+        KEY_HASH: stored.text(starts="#")}
 STEP_DELAY_S = 0.12        # between tokens of llmviz.generate, so each one is drawn
 TYPE_DELAY_S = 0.12        # typing pause before the model runs
 MAX_CHIPS = 24            # tokens drawn as chips; a longer text shows its end (all of it is in data-text)
@@ -102,26 +109,22 @@ class LiveView:
         return Vocab(self.app.vocab)
 
     def say(self, text: str, kind: str = "info") -> None:
+        """The bar's message line (its full text also in the tooltip: the line may be cut);
+        an error goes to the notices too where the bar is hidden (an embed without controls)."""
         msg = self.el("live-msg")
         if msg is not None:
             msg.textContent = text
+            msg.title = text
             msg.className = f"live-msg {kind}" if text else "live-msg"
+            if text and kind == "error" and ffi.absent(msg.offsetParent):   # hidden: no layout box
+                self.app.emit("notice", text=text)
 
     def storage_get(self, key: str) -> str | None:
-        try:
-            value = self.js.localStorage.getItem(key)
-        except Exception:  # noqa: BLE001 - storage may be blocked (privacy settings)
-            return None
-        return None if value is None else str(value)
+        """What the last visit kept under ``key`` (None: nothing, or a damaged value, dropped)."""
+        return stored.read(self.app, key, KEPT[key])
 
     def storage_set(self, key: str, value: str | None) -> None:
-        try:
-            if value is None:
-                self.js.localStorage.removeItem(key)
-            else:
-                self.js.localStorage.setItem(key, value)
-        except Exception:  # noqa: BLE001
-            pass
+        stored.write(key, value)
 
     def busy(self, on: bool) -> None:
         root = self.el("live")
@@ -169,8 +172,9 @@ class LiveView:
             rule = f"up to {self.limit()} tokens (block_size) from the model's vocabulary: {allowed}"
         field.disabled = not numpy
         field.title = NO_NUMPY if not numpy else rule[:400]
-        for id_ in ("live-next", "live-reset", "live-sample", "live-load"):
+        for id_ in ("live-sample", "live-load"):
             self.el(id_).disabled = not numpy
+        self.sync_buttons()
         self.sync_sampling()
         self.el("live-default").hidden = not self.custom
         self.el("live-default").textContent = f"use the default model ({self.default['name']})"
@@ -213,11 +217,23 @@ class LiveView:
         box.style.setProperty("--live-chips", str(min(most, MAX_CHIPS + 1)))
         box.dataset.text = "".join(vocab[i] for i in self.ids if 0 <= i < len(vocab))
         self.render_choice()
-        nxt = self.el("live-next")
-        if nxt is not None:
-            restart = len(self.ids) >= live.max_length(self.app.card, self.block_size())
-            nxt.title = ("start again from your input and add one token at a time" if restart
-                         else "append the model's next token")
+        self.sync_buttons()
+
+    def sync_buttons(self) -> None:
+        """"Next token" writes one more token until the text is complete, "Reset" goes back to
+        the input alone: the strip shows the input and what was written after it, and each
+        click changes it by exactly one token (or back to the input)."""
+        nxt, reset = self.el("live-next"), self.el("live-reset")
+        if nxt is None or reset is None:
+            return
+        numpy = bool(self.app.numpy and self.app.model is not None)
+        complete = self._complete()
+        nxt.disabled = not numpy or complete
+        nxt.title = ("the answer is complete: Reset goes back to your input, to write it again one token "
+                     "at a time" if complete else "write the model's next token")
+        written = len(self.ids) > len(self.prompt)
+        reset.disabled = not numpy or not written
+        reset.title = "back to your input alone" if written else "only your input is shown"
 
     def chip(self, cls: str, title: str, text: str):
         """A token chip (index.html's template), holding ``text`` as text."""
@@ -240,7 +256,10 @@ class LiveView:
                 text += f"; runner-up {live.token_text(vocab[s['runner_up']])} (p = {_p(s['runner_up_prob'])})"
         else:
             text = live.answer_line(self.app.card, vocab, self.prompt, self.ids)
+            if self.answered:   # why "Next token" is off, and how to write the answer token by token
+                text += " \u00b7 Reset writes it again one token at a time"
         out.textContent = text
+        out.title = text
         out.classList.toggle("none", not self.steps and not self.answered)
 
     # ---- async plumbing ---------------------------------------------------------
@@ -263,10 +282,11 @@ class LiveView:
             async def run():
                 try:
                     value = await make_coro(arg)
-                except (InputError, WeightsError, LiveError) as e:
+                except (ValueError, LiveError) as e:   # InputError, WeightsError, ffi.ArgumentError
                     reject(js.Error.new(str(e)))
-                except Exception as e:  # noqa: BLE001
-                    reject(js.Error.new(f"{type(e).__name__}: {e}"))
+                except Exception as e:  # noqa: BLE001 - a bug: reported, and a readable line for the caller
+                    self.app.report(f"live view: {type(e).__name__}: {e}")
+                    reject(js.Error.new(f"this did not work here ({ffi.first_line(e)})"))
                 else:
                     resolve(ffi.to_js(value))
             asyncio.ensure_future(run())
@@ -340,6 +360,7 @@ class LiveView:
         return "".join(app.vocab[i] for i in self.ids)
 
     def _complete(self) -> bool:
+        """Nothing more to write: the longest text, or the sort task's whole answer."""
         return len(self.ids) >= live.max_length(self.app.card, self.block_size()) or self.answered
 
     async def step(self, temperature: float = 0.0, top_k: int | None = None) -> dict | None:
@@ -364,14 +385,15 @@ class LiveView:
         return max(temperature, 0.0), (top_k if top_k > 0 else None)
 
     async def next_token(self, temperature: float | None = None, top_k: int | None = None) -> dict | None:
+        """The "Next token" button: one more token; None (nothing changes) once the text is complete."""
         self.need_numpy()
         if temperature is None:
             temperature, top_k = self.options()
         async with self.lock:
+            if self._complete():
+                return None
             self.busy(True)
             try:
-                if self._complete():
-                    self.restart()
                 return await self.step(temperature, top_k)
             finally:
                 self.busy(False)
@@ -628,7 +650,7 @@ class LiveView:
                 return
             if self.storage_get(KEY_MODEL) == "custom":
                 saved = await self.mod.loadSaved() if self.mod is not None else None
-                if saved is not None:
+                if not ffi.absent(saved):   # js/live.js answers null (not None) when nothing is kept
                     try:
                         await self.load(bytes(saved.npz.to_bytes()), str(saved.card), remember=False)
                     except WeightsError as e:
@@ -650,7 +672,7 @@ class LiveView:
     async def use_link_input(self, text: str) -> None:
         """Run the default model on the input a link names; say so plainly when it cannot."""
         if not self.app.numpy or self.app.model is None:
-            self.say(f"This link asks for the input {text}; running it needs numpy in the browser, which "
+            self.say(f"This link asks for the input {_shown(text)}; running it needs numpy in the browser, which "
                      f"this build does not include, so the page shows its bundled example.", "warn")
             return
         if text == self.prompt:
@@ -658,13 +680,13 @@ class LiveView:
         try:
             await self.set_input(text)
         except InputError as e:
-            self.say(f"This link's input {text} does not fit this model ({e}); the page shows "
+            self.say(f"This link's input {_shown(text)} does not fit this model ({e}); the page shows "
                      f"{self.prompt} instead.", "error")
 
     async def start_over(self) -> None:
-        """Forget everything kept for the next visit and go back to the beginning."""
-        for key in (KEY_INPUT, KEY_MODEL, KEY_HASH):
-            self.storage_set(key, None)
+        """Forget everything kept for the next visit (every ``llmviz.*`` key, the kept model)
+        and go back to the beginning."""
+        stored.forget_all()
         if self.mod is not None:
             await self.mod.clearSaved()
         self.pending.clear()
@@ -682,8 +704,7 @@ class LiveView:
             boot.llmviz.goto(ffi.to_js({"phase": first, "step": 0})).catch(self.proxy(lambda e=None: None))
         except Exception:  # noqa: BLE001 - no walkthrough view: nothing to move
             pass
-        for key in (KEY_INPUT, KEY_MODEL, KEY_HASH):
-            self.storage_set(key, None)
+        stored.forget_all()   # what going back to the beginning kept again
         self.say("Started over: nothing is kept for the next visit.", "ok")
 
     # ---- JS commands ------------------------------------------------------------------
@@ -691,35 +712,25 @@ class LiveView:
         app = self.app
 
         async def cmd_set_input(arg):
-            return await self.set_input(ffi.to_py(arg) if arg is not None else "")
+            text = ffi.to_py(arg)
+            if text is not None and not isinstance(text, str):
+                raise InputError("setInput takes text, e.g. llmviz.setInput('CBABBC')")
+            return await self.set_input(text or "")
 
         async def cmd_generate(arg):
-            opts = ffi.to_py(arg) if arg is not None else {}
-            if not isinstance(opts, dict):
-                opts = {"n": opts}
-            n = opts.get("n", 1)
-            temperature = opts.get("temperature") or 0.0
-            top_k = opts.get("top_k")
-            if isinstance(n, float) and n.is_integer():
-                n = int(n)
-            if isinstance(top_k, float) and top_k.is_integer():
-                top_k = int(top_k)
-            return await self.generate(n, float(temperature), top_k or None, opts.get("seed"))
+            return await self.generate(*generate_options(ffi.to_py(arg)))
 
         async def cmd_load(arg):
-            if arg is None:
-                raise WeightsError("loadModel needs the npz bytes and the card")
-            npz = arg.npz
-            card = arg.card
-            if npz is None or card is None:
-                raise WeightsError("loadModel needs (npzArrayBuffer, card)")
-            size = int(getattr(npz, "byteLength", 0) or 0)
+            # boot.js hands over {npz: Uint8Array, card: JSON text}; anything else is refused here too
+            npz = None if ffi.absent(arg) else getattr(arg, "npz", None)
+            card = None if ffi.absent(arg) else getattr(arg, "card", None)
+            if ffi.absent(npz) or not isinstance(card, str) or not hasattr(npz, "byteLength"):
+                raise WeightsError("loadModel needs the npz bytes and the card: llmviz.loadModel(npzArrayBuffer, card)")
+            size = int(npz.byteLength)
             if size > live.MAX_BYTES:   # checked before the bytes are copied into Python
                 raise WeightsError(f"the weights are {size / 2**20:.1f} MB; the page loads at most "
                                    f"{live.MAX_BYTES // 2**20} MB")
-            data = bytes(self.js.Uint8Array.new(npz).to_bytes())
-            text = card if isinstance(card, str) else str(self.js.JSON.stringify(card))
-            return await self.load(data, text)
+            return await self.load(bytes(npz.to_bytes()), card)
 
         for name, fn in (("setInput", cmd_set_input), ("generate", cmd_generate), ("loadModel", cmd_load)):
             app.command(name, (lambda f: lambda arg=None: self.promise(f, arg))(fn))
@@ -732,6 +743,39 @@ def _p(p: float) -> str:
     if 0.999 < p < 1:
         return f"1 - {1 - p:.1e}"
     return f"{p:.3f}"
+
+
+def generate_options(opts: Any) -> tuple[int, float, int | None, int | None]:
+    """``llmviz.generate``'s argument ({n, temperature, top_k, seed}, or a number; None: one
+    greedy token) as generate's arguments; LiveError, saying what is wrong, otherwise."""
+    if opts is None:
+        opts = {}
+    elif not isinstance(opts, dict):
+        opts = {"n": opts}
+    n, temperature, top_k, seed = (opts.get(k) for k in ("n", "temperature", "top_k", "seed"))
+    n = 1 if n is None else _whole(n, "the number of tokens")
+    top_k = None if top_k in (None, 0) else _whole(top_k, "top_k")
+    seed = None if seed is None else _whole(seed, "seed")
+    if temperature is None:
+        temperature = 0.0
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < float("inf"):
+        raise LiveError(f"temperature must be a number of 0 or more, not {_shown(repr(temperature))}")
+    if top_k is not None and top_k < 1:
+        raise LiveError(f"top_k must be a positive whole number, not {top_k}")
+    return n, float(temperature), top_k, seed
+
+
+def _whole(value: Any, what: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LiveError(f"{what} must be a whole number, not {_shown(repr(value))}")
+    return value
+
+
+def _shown(text: str, n: int = 24) -> str:
+    """``text`` for a message, cut short: a link may carry 10,000 letters."""
+    return text if len(text) <= n else text[:n] + "…"
 
 
 def _fits(text: str, vocab: Vocab, limit: int) -> bool:

@@ -109,7 +109,7 @@ def scene_step(step: dict, scene: dict, motion: dict | None = None) -> dict:
     return {"focus": expand(step.get("focus") or [], scene), "cells": cells, "dim": dim_names,
             "camera": camera_target(step.get("camera"), scene, step),
             "animation": animation_to_renderer(step.get("animation")),
-            "figure": step.get("figure"),
+            "figure": step.get("figure"), "annotate": step.get("annotate"),
             "speed": float(speed), "seconds": STEP_SECONDS,
             "reduced": bool(motion.get("reduced"))}
 

@@ -6,21 +6,25 @@ Pure Python (no js, no numpy), so it is tested in CPython (``tests/test_walk_nav
 
 Deep links name a view in the URL hash by the ids of its phase and step:
 ``#phase=attention&step=scaling`` (what the page writes, and what ``llmviz.goto({phase,
-step})`` and ``llmviz.state()`` use). A step's number in its phase, counting from 0, is
-read too (``step=5``: links written before steps had ids keep working). Anything else
-(a step id the phase lacks, a number out of range, ``-1``, ``3.5``, ``Infinity``) opens
-the phase's first step and says so. The hash adds ``&layer=L&head=h`` when the reader
+step})`` and ``llmviz.state()`` use). A link may give numbers instead, counted as the page
+shows them, from 1: ``step=4`` is the step the page calls "step 4 of 11" (``LINK_BASE``;
+the JS API's numbers are indexes from 0, as ``state().step_index``). Anything else (a step
+id the phase lacks, a number out of range, ``0``, ``3.5``, ``Infinity``) opens the phase's
+first step and says so. The hash adds ``&layer=L&head=h`` when the reader
 follows another layer or head than 0 and 0, ``&input=CABBAC`` when the page runs the
 default model on another input than its example (so a shared link shows the same
 numbers), and ``&cam=px,py,pz,tx,ty,tz`` when the reader moved the camera away from the
 step's own view. The query string configures
-an embedded page: ``embed=1`` (compact layout), ``lock=1`` (one step, no navigation),
+an embedded page: ``embed=1`` (compact layout: the step, its notes and code, prev/next),
+``controls=1`` (an embed with the input bar, the scale buttons and the animation controls
+too; boot.js reads it as this module does), ``lock=1`` (one step, no navigation),
 ``phase=`` / ``step=`` / ``layer=`` / ``head=`` / ``input=`` (the start), ``origin=``
 (repeatable or comma-separated: the pages allowed to send commands).
 """
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -32,13 +36,14 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @dataclasses.dataclass(frozen=True)
 class Where:
-    """A step of the tour: its phase's id, its number in the phase (from 0) and its id."""
+    """A step of the tour: its phase's id, its index in the phase (from 0) and its id."""
     phase: str
     step: int
     id: str
 
 
 _NUMBER = re.compile(r"[0-9]{1,6}")   # a step or phase number as a link writes it
+LINK_BASE = 1   # a number in a link counts from 1, as "step 4 of 11" does; the API's from 0
 
 
 def _shown(value) -> str:
@@ -80,31 +85,33 @@ class Tour:
         """Step number ``step`` of a phase."""
         return Where(phase_id, step, self.phase(phase_id)["step_ids"][step])
 
-    def resolve(self, phase, step=None) -> Where:
+    def resolve(self, phase, step=None, *, base: int = 0) -> Where:
         """A position from what a caller wrote: a phase id (or number) and a step id (or
-        number in the phase, from 0); a missing step means the phase's first. Raises
-        ValueError with a readable message for anything else (never another error)."""
-        p = self._phase_of(phase)
+        number in the phase, counted from ``base``: 0 for the API, ``LINK_BASE`` for links);
+        a missing step means the phase's first. Raises ValueError with a readable message for
+        anything else (never another error)."""
+        p = self._phase_of(phase, base)
         if step is None or step == "":
             return self.where(p["id"], 0)
-        return self.where(p["id"], self._step_of(p, step))
+        return self.where(p["id"], self._step_of(p, step, base))
 
-    def _phase_of(self, phase) -> dict:
+    def _phase_of(self, phase, base: int = 0) -> dict:
         if isinstance(phase, bool) or phase is None or phase == "":
             raise ValueError("say which phase: goto({phase: 'attention', step: 'scaling'})")
         if isinstance(phase, str) and _NUMBER.fullmatch(phase.strip()):
             phase = int(phase)
         if isinstance(phase, (int, float)):
             n = _whole(phase, "a phase number")
-            if not 0 <= n < len(self.phases):
-                raise ValueError(f"phase number {n} is out of range 0..{len(self.phases) - 1}")
-            return self.phases[n]
+            if not base <= n < len(self.phases) + base:
+                raise ValueError(f"phase number {n} is out of range {base}..{len(self.phases) - 1 + base}")
+            return self.phases[n - base]
         if not isinstance(phase, str):
             raise ValueError(f"phase must be a phase id or a number, not {_shown(phase)}")
         return self.phase(phase.strip())
 
-    def _step_of(self, p: dict, step) -> int:
-        """The number of ``step`` (an id of phase ``p``, or a number in range) in ``p``."""
+    def _step_of(self, p: dict, step, base: int = 0) -> int:
+        """The index (from 0) of ``step`` (an id of phase ``p``, or a number in range counted
+        from ``base``) in ``p``."""
         ids = list(p["step_ids"])
         if isinstance(step, str):
             s = step.strip()
@@ -116,20 +123,21 @@ class Tour:
         if isinstance(step, bool) or not isinstance(step, (int, float)):
             raise ValueError(f"step must be a number or a step id, not {_shown(step)}")
         n = _whole(step, "a step number")
-        if not 0 <= n < len(ids):
-            raise ValueError(f"phase {p['id']!r} has steps 0..{len(ids) - 1} ({', '.join(ids)}), not {n}")
-        return n
+        if not base <= n < len(ids) + base:
+            raise ValueError(f"phase {p['id']!r} has steps {base}..{len(ids) - 1 + base} ({', '.join(ids)}), not {n}")
+        return n - base
 
     def resolve_nearest(self, phase, step=None) -> tuple[Where, str | None]:
-        """For links: ``resolve``, but what it refuses still opens a step: a known phase with a
-        step it does not have (an unknown id, a number out of range or not whole) its first
-        step, an unknown phase the tour's first; the second item says what was wrong."""
+        """For links (numbers from ``LINK_BASE``): ``resolve``, but what it refuses still opens a
+        step: a known phase with a step it does not have (an unknown id, a number out of range or
+        not whole) its first step, an unknown phase the tour's first; the second item says what
+        was wrong."""
         try:
-            return self.resolve(phase, step), None
+            return self.resolve(phase, step, base=LINK_BASE), None
         except ValueError as e:
             problem = str(e)
         try:
-            return self.resolve(phase, None), problem
+            return self.resolve(phase, None, base=LINK_BASE), problem
         except ValueError:
             return self.first(), problem
 
@@ -206,7 +214,8 @@ _TRUE = {"1", "true", "yes", "on", ""}
 
 
 def parse_query(search: str) -> dict:
-    """The embedding options of ``location.search``: embed, lock, phase, step, follow, input, origins."""
+    """The embedding options of ``location.search``: embed, lock, controls, phase, step, follow,
+    input, origins."""
     pairs = parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
     fields: dict[str, str] = {}
     origins: list[str] = []
@@ -215,19 +224,37 @@ def parse_query(search: str) -> dict:
             origins.extend(v.strip() for v in value.split(",") if v.strip())
         else:
             fields[key] = value
-    return {"embed": "embed" in fields and fields["embed"].lower() in _TRUE,
-            "lock": "lock" in fields and fields["lock"].lower() in _TRUE,
+    flag = lambda key: key in fields and fields[key].lower() in _TRUE  # noqa: E731
+    return {"embed": flag("embed"), "lock": flag("lock"), "controls": flag("controls"),
             "phase": fields.get("phase") or None, "step": fields.get("step") or None,
             "follow": _follow_fields(fields), "input": fields.get("input") or None, "origins": origins}
+
+
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _host(host: str) -> str | None:
+    """A host as ``event.origin`` writes it (a DNS name of letters, digits and hyphens, an
+    IPv4 or [IPv6] address), or None for anything else (spaces, %-escapes, empty labels)."""
+    if ":" in host:
+        try:
+            return f"[{ipaddress.IPv6Address(host).compressed}]"
+        except ValueError:
+            return None
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in host.split(".")):
+        return None
+    return host
 
 
 def normalize_origin(text: str) -> str | None:
     """An origin as a browser writes ``event.origin``: scheme and host lower-cased, the
     default port and any path dropped (scheme ``HTTPS``, host ``Host``, port 443, path ``/p``
-    give scheme ``https`` and host ``host``). Only http(s) origins with a host; "null" and "*" are refused
-    (a sandboxed or file:// page, or any page at all, must never drive this one)."""
+    give scheme ``https`` and host ``host``). Only http(s) origins with a well-formed host and
+    port; "null" and "*" are refused (a sandboxed or file:// page, or any page at all, must never
+    drive this one), and so is a user name before the host (``https://`` good.example ``@`` evil.example
+    is evil.example). Anything malformed is None: it never enters the allow list."""
     text = (text or "").strip()
-    if not text or text in ("null", "*"):
+    if not text or text in ("null", "*") or not text.isascii() or any(ch.isspace() for ch in text):
         return None
     try:
         parts = urlsplit(text)
@@ -235,11 +262,11 @@ def normalize_origin(text: str) -> str | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
+    if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
         return None
-    host = parts.hostname.lower()
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
+    host = _host(parts.hostname.lower())
+    if host is None:
+        return None
     if port is not None and port != DEFAULT_PORTS[scheme]:
         host += f":{port}"
     return f"{scheme}://{host}"

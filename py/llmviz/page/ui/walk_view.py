@@ -12,14 +12,14 @@ Keys: Space, → and ↓ go forward; Shift+Space, ← and ↑ go back (not while
 and arrows not while the 3D canvas has focus: the camera uses them there).
 
 Every step is an entry in the browser's history (``#phase=attention&step=scaling``: the
-ids of the phase and the step; a step's number is read too), so back / forward step
+ids of the phase and the step; a step's number as the page shows it, from 1, is read too), so back / forward step
 through the tour and a copied URL opens the same view; a camera the reader moved is
 kept as ``&cam=``. "Follow block … head …" picks which transformer block and attention
 head the zoomed-in phases show (``app.follow``; ``&layer=&head=`` in the URL). JS API
 (through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step, layer, head})``
-(``step``: a step id, or its number in the phase; resolves once the view has settled: it
+(``step``: a step id, or its index in the phase, from 0; resolves once the view has settled: it
 awaits the Future of ``scene_view.play``), ``llmviz.state()`` (``step``: the step's id;
-``step_index``: its number).
+``step_index``: its index).
 
 Embedded (``?embed=1``): no header, the panel becomes a drawer beside the scene with a
 link to the full page; ``&lock=1`` pins the step given by ``?phase=&step=``. A parent
@@ -328,7 +328,9 @@ class WalkView:
                                                          self.app.link_input)
 
     def _scroll_to_commentary(self) -> None:
-        """Bring the top of the commentary into view if the panel was scrolled past it."""
+        """Bring the top of the commentary into view if the panel was scrolled past it (and
+        open a new step's text at its top: on a wide screen the commentary scrolls on its own)."""
+        self.commentary.scrollTop = 0
         panel = self.panel
         if panel is None:
             return
@@ -352,7 +354,8 @@ class WalkView:
             return
         link = walk_nav.parse_hash(str(js.location.hash))
         try:
-            where = self.tour.resolve(link["phase"], link["step"]) if link["phase"] else self.tour.first()
+            where = (self.tour.resolve(link["phase"], link["step"], base=walk_nav.LINK_BASE) if link["phase"]
+                     else self.tour.first())
         except ValueError as e:
             self.app.emit("notice", text=f"This link names no step of the walkthrough: {e}")
             return
@@ -699,9 +702,11 @@ class WalkView:
 
     async def goto_command(self, target=None):
         target = ffi.to_py(target)
+        base = 0   # the API's step numbers are indexes; a link's ("#phase=...&step=4") count from 1
         if isinstance(target, str):
             link = walk_nav.parse_hash(target) if "=" in target else {"phase": target, "step": None,
                                                                        "follow": None, "cam": None}
+            base = walk_nav.LINK_BASE
         elif isinstance(target, dict):
             follow = {k: target[k] for k in ("layer", "head") if target.get(k) is not None}
             link = {"phase": target.get("phase"), "step": target.get("step"), "follow": follow or None,
@@ -709,7 +714,7 @@ class WalkView:
         else:
             raise ValueError("goto takes {phase, step}, e.g. llmviz.goto({phase: 'attention', step: 'scaling'}), "
                              "and optionally layer and head")
-        where = self.tour.resolve(link["phase"], link["step"])
+        where = self.tour.resolve(link["phase"], link["step"], base=base)
         if link["follow"]:   # ValueError: rejected, nothing changes
             self._set_follow_for(link["follow"])
         return await self.go(where, history="push", cam=link["cam"])
