@@ -2,9 +2,10 @@
 
 It boots the app in this order, telling the header what it is doing:
 
-1. at once: load the wheels that build.py put in ``wheels/`` (pygments, llmviz, and
-   numpy when this build has it) by URL in one ``loadPackage`` call, and fetch every
-   data file (bundled trace, params, scene, model card, weights) and build.py's
+1. at once: load the wheels that build.py put in ``wheels/`` (llmviz, and numpy when
+   this build has it) by URL in one ``loadPackage`` call, and fetch every data file
+   (bundled trace, scene, model card; with numpy the weights, else the bundled
+   parameters: the same numbers, fetched once) and build.py's
    precompiled modules (``wheels/pycache.zip``, unpacked under ``sys.pycache_prefix``
    so that importing the wheels reads bytecode instead of compiling them);
 2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
@@ -167,11 +168,13 @@ async def boot() -> dict:
     has_numpy = "numpy" in wheels
 
     # everything at once: the wheels (one loadPackage call) and every data file
-    _progress("Loading numpy, pygments and llmviz" if has_numpy else "Loading pygments and llmviz")
-    names = ["pygments", "llmviz"] + (["numpy"] if has_numpy else [])
+    # (the code panel's snippets come lexed from the build: no pygments here)
+    _progress("Loading numpy and llmviz" if has_numpy else "Loading llmviz")
+    names = ["llmviz"] + (["numpy"] if has_numpy else [])
     wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in names]))
-    paths = [info["trace"]["json"], info["trace"]["bin"], info["params"]["json"], info["params"]["bin"],
-             "data/scene.json", model_info["card"]] + ([model_info["weights"]] if has_numpy else [])
+    # the parameters once: the weights (numpy reads them) or, without numpy, the bundled copy
+    params = [model_info["weights"]] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
+    paths = [info["trace"]["json"], info["trace"]["bin"], "data/scene.json", model_info["card"]] + params
     files_done = asyncio.gather(*(_fetch_bytes(path) for path in paths))
     pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
     try:
@@ -195,7 +198,8 @@ async def boot() -> dict:
     bundled = tracefile.read(index, files[info["trace"]["bin"]])
     state["bundled"], state["trace"] = bundled, bundled
     state["index"] = index
-    state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
+    if not has_numpy:
+        state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
     state["scene"] = json.loads(text("data/scene.json"))
     state["card"] = json.loads(text(model_info["card"]))
     mark("bundled")
@@ -267,6 +271,21 @@ async def main() -> None:
         _page()._boot.reject(f"{type(e).__name__}: {e}")
         return
     _page()._boot.resolve(to_js(result))
+    _debug_hooks()
+
+
+def _debug_hooks() -> None:
+    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()``, the standard library modules
+    this Python has imported (``llmviz.page.stdlib_usage``, for the test of the trimmed zip)."""
+    import js
+    from pyscript.ffi import create_proxy, to_js
+
+    if js.URLSearchParams.new(js.location.search).get("debug") != "1":
+        return
+    from llmviz.page import stdlib_usage
+    if not getattr(js.window, "llmvizDebug", None):
+        js.window.llmvizDebug = js.Object.new()
+    js.window.llmvizDebug.stdlibModules = create_proxy(lambda: to_js(stdlib_usage.loaded()))
 
 
 def start() -> None:
