@@ -17,7 +17,7 @@
 //     in the reader's language (i18n.js: ?lang=, else the browser's languages), and the
 //     language menu in the header, which reloads the page with &lang= (the hash, i.e. the
 //     step, kept).
-import { lang, languages, t, translate, urlFor } from "./i18n.js";
+import { lang, languages, t as tr, translate, urlFor } from "./i18n.js";
 
 const meta = document.querySelector('meta[name="llmviz-build"]');
 const BUILD_ID = meta ? meta.content : "";
@@ -76,7 +76,7 @@ export const llmviz = Object.assign(window.llmviz || {}, {
   error: null,         // the reason `ready` rejected with
   progress(text, fraction) { setStatus(text, fraction); },
   // the page's words in its language (i18n.js), for Python before its own catalogue is loaded
-  t(key, values, fallback) { return t(key, values || {}, fallback); },
+  t(key, values, fallback) { return tr(key, values || {}, fallback); },
   notice(text) {
     // each notice is a line of its own (the numpy notice stays when a later one comes);
     // notice("") clears them all
@@ -106,7 +106,7 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       api.error = text;
       window.llmvizReadyDone = "error";
       doneLoading = true;
-      setStatus(t("notice.could_not_start", { error: text }, "Could not start: " + text));
+      setStatus(tr("notice.could_not_start", { error: text }, "Could not start: " + text));
       document.body.classList.add("failed");
       settle.reject(new Error(text));
     },
@@ -379,12 +379,12 @@ if ("PerformanceObserver" in window) {
     .observe({ type: "resource", buffered: true });
 }
 loadSizes();
-setStatus(t("ui.top.loading_python", {}, "Loading Python (Pyodide)…"));
+setStatus(tr("ui.top.loading_python", {}, "Loading Python (Pyodide)…"));
 
 // a boot that never finishes should say so rather than spin forever
 const BOOT_TIMEOUT_S = 300;
 setTimeout(() => {
-  if (!doneLoading) api._boot.reject(t("notice.boot_timeout", { s: BOOT_TIMEOUT_S }, `Python did not start within ${BOOT_TIMEOUT_S} s`));
+  if (!doneLoading) api._boot.reject(tr("notice.boot_timeout", { s: BOOT_TIMEOUT_S }, `Python did not start within ${BOOT_TIMEOUT_S} s`));
 }, BOOT_TIMEOUT_S * 1000);
 
 // ---- service worker ---------------------------------------------------------

@@ -25,7 +25,7 @@ const DIM_GAP = 5;           // from a block's edge to its dimension bracket
 const DIM_TICK = 4;
 const MAX_DIM_BLOCKS = 6;
 const LABEL_BAND = 30;       // kept free above a focused block for its label (two lines)
-import { t } from "../i18n.js";
+import { t as tr } from "../i18n.js";
 
 
 const GROUP_KINDS = new Set(["embedding", "attn", "mlp", "output"]);   // the parts named in overviews
@@ -34,8 +34,8 @@ export const GROUP_MARGIN = 180;   // px an overview keeps free on each side for
 /** A group's name in the margin, in the page's language (layout.py writes the English one). */
 function groupName(gid, kind, g) {
   const fallback = g.short || g.label;
-  if (gid === kind) return t(`scene.group.${kind}`, {}, fallback);          // embedding, output
-  return t("scene.group.in_block", { layer: g.layer, part: t(`scene.group.${kind}`, {}, kind) }, fallback);
+  if (gid === kind) return tr(`scene.group.${kind}`, {}, fallback);          // embedding, output
+  return tr("scene.group.in_block", { layer: g.layer, part: tr(`scene.group.${kind}`, {}, kind) }, fallback);
 }
 
 /** The size a dimension name stands for, from the scene's config and T. */
@@ -244,7 +244,7 @@ export class Annotations {
       };
       const a = project(min[0], max[1]), b = project(max[0], max[1]);
       const cx = (a.x + b.x) / 2, top = Math.min(a.y, b.y);
-      const text = t("scene.model_badge", { model: m.label, n: Number(m.param_count).toLocaleString("en") },
+      const text = tr("scene.model_badge", { model: m.label, n: Number(m.param_count).toLocaleString("en") },
                      `${m.label} · ${Number(m.param_count).toLocaleString("en")} parameters`);
       const w = text.length * 7.1 + 14;
       let x = Math.max(4, Math.min(width - w - 4, cx - w / 2));
@@ -366,7 +366,7 @@ export class Annotations {
     };
     const tokens = t.tokens || [];
     columns("idx", (c) => (c < tokens.length ? vocabLabel(tokens[c]) : null), 0);
-    columns("idx", (c) => String(c), 1, t("scene.token_position", {}, "token position"));
+    columns("idx", (c) => String(c), 1, tr("scene.token_position", {}, "token position"));
     columns("wte.weight", (c) => vocabLabel(c), 0);
     for (const id of ["lm_head.weight", "logits", "probs"]) rows(id, vocabLabel);
   }

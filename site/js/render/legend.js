@@ -1,6 +1,6 @@
 // The legend of the 3D view: what the colours, lines and patterns mean (styles: css/render.css).
 import { ROLES, cellCss } from "./colors.js";
-import { t } from "../i18n.js";
+import { t as tr } from "../i18n.js";
 
 const escapeHtml = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
@@ -18,10 +18,10 @@ export function buildLegend(parent) {
   // the colours cellColor gives from -max to +max, as the blocks show them
   const stops = Array.from({ length: 17 }, (_, k) => -1 + k / 8);
   const gradient = (role) => `linear-gradient(to right, ${stops.map((v) => cellCss(v, 1, role)).join(", ")})`;
-  const names = { parameter: t("scene.legend.parameter", {}, "parameters (weights)"),
-                  activation: t("scene.legend.activation", {}, "activations"),
-                  aggregate: t("scene.legend.aggregate", {}, "aggregates (mean, max, sum)") };
-  const say = (key, english) => escapeHtml(t(`scene.legend.${key}`, {}, english));
+  const names = { parameter: tr("scene.legend.parameter", {}, "parameters (weights)"),
+                  activation: tr("scene.legend.activation", {}, "activations"),
+                  aggregate: tr("scene.legend.aggregate", {}, "aggregates (mean, max, sum)") };
+  const say = (key, english) => escapeHtml(tr(`scene.legend.${key}`, {}, english));
   const checker = `repeating-linear-gradient(45deg, #303643 0 4px, #3a4150 4px 8px)`;
   box.innerHTML = `
     <summary>${say("summary", "Colours")}</summary>

@@ -294,7 +294,8 @@ class WalkView:
     def _render_commentary(self, r: dict) -> None:
         p = self.tour.phase(r["phase"])
         text = clone(self.doc, "tpl-wv-commentary")
-        text.querySelector(".wv-kicker").textContent = f'{p["title"]} · step {r["step"] + 1} of {int(p["steps"])}'
+        text.querySelector(".wv-kicker").textContent = self.app.say("ui.nav.kicker", phase=p["title"], n=r["step"] + 1,
+                                                                    of=int(p["steps"]))
         text.querySelector(".wv-title").innerHTML = r["title"]   # render_step's title: escaped text, no tags
         text.querySelector(".wv-body").innerHTML = r["html"]      # the walkthrough's markup
         plot = r.get("plot")
