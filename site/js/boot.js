@@ -96,7 +96,8 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       window.llmvizReadyDone = true;
       window.llmvizReadyAt = performance.now();
       doneLoading = true;
-      setStatus(plain.live ? "Ready: live inference in your browser" : "Ready: showing the bundled trace", 1);
+      setStatus(plain.live ? tr("ui.top.ready_live", {}, "Ready: live inference in your browser")
+                           : tr("ui.top.ready_bundled", {}, "Ready: showing the bundled trace"), 1);
       document.body.classList.add("ready");
       settle.resolve(plain);
       registerServiceWorker();
