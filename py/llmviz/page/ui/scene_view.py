@@ -76,7 +76,8 @@ class SceneView:
         if r is None:
             return None
         cam = r.getCamera()
-        return {"position": list(cam.position), "target": list(cam.target), "fov": float(cam.fov)}
+        return {"position": list(cam.position), "target": list(cam.target), "fov": float(cam.fov),
+                "moving": bool(getattr(cam, "moving", False))}   # a flight or the controls' glide
 
     def set_camera(self, cam: dict) -> asyncio.Future:
         """Move the camera to ``cam`` ({position, target}); a Future, done once it is there."""

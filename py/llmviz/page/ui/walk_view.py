@@ -412,12 +412,18 @@ class WalkView:
         cam = self.camera()
         if cam is None:
             return
+        if cam.get("moving") and self._cam_samples < 60:   # the controls still glide: wait
+            self._cam_samples += 1
+            self._schedule_camera_check()
+            return
+        cam = {"position": cam["position"], "target": cam["target"]}
         moved = self.settled_cam is None or _differs(cam, self.settled_cam)
         self._history(self.where, cam if moved else None, "replace")
-        # still gliding (the controls' damping)? look again a little later
+        # still gliding (the controls' damping: a number of frames, so longer when frames are
+        # slow)? look again a little later, until it rests (for at most ~20 s)
         last, self._cam_last = self._cam_last, cam
         self._cam_samples += 1
-        if (last is None or _differs(cam, last, 1e-6)) and self._cam_samples < 12:
+        if (last is None or _differs(cam, last, 1e-6)) and self._cam_samples < 60:
             self._schedule_camera_check()
 
     # ---------------------------------------------------------------- events
@@ -671,7 +677,8 @@ class WalkView:
             return None
         if not isinstance(cam, dict) or "position" not in cam:
             return None
-        return {"position": [float(v) for v in cam["position"]], "target": [float(v) for v in cam["target"]]}
+        return {"position": [float(v) for v in cam["position"]], "target": [float(v) for v in cam["target"]],
+                "moving": bool(cam.get("moving", False))}
 
     def view(self) -> dict | None:
         """Where the settled step's blocks are on screen (``scene_view.view_state``), or None."""
