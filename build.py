@@ -13,18 +13,24 @@ sub-path of any static host, and offline once the service worker has it):
     app.py, pyscript.toml  the PyScript entry (py/llmviz/page/app.py) and its config
     worker.py, worker.toml the model worker (py/llmviz/page/worker.py) and its config (a build
                            without numpy has no worker: index.html's <script ... worker> is left out)
-    pyscript/              @pyscript/core's dist/ (without source maps)
+    pyscript/              @pyscript/core's dist/ without source maps and without the chunks of
+                           features this page never uses (PYSCRIPT_UNUSED: editor, terminal, ...)
     pyodide/               Pyodide's core files (npm package `pyodide`), except that python_stdlib.zip
-                           holds the same modules as bytecode compiled here by that Pyodide in Node
-                           (Python starts 1-2 s sooner); --stdlib-sources ships Pyodide's zip as it is
+                           holds the modules the page imports (tools/stdlib_modules.txt, measured) as
+                           bytecode compiled here by that Pyodide in Node (Python starts 1-2 s sooner,
+                           1.7 MB instead of 4.5); --stdlib-sources ships Pyodide's zip as it is
     vendor/three/          three.module.js, three.core.js and the addons the renderer imports
-    wheels/                pygments (PyPI), llmviz (built here), numpy for Pyodide (when available),
+    wheels/                llmviz (built here), numpy for Pyodide (when available),
                            pycache.zip: their modules as bytecode, compiled by this Pyodide in Node
                            (app.py puts it under sys.pycache_prefix; left out without Node)
     weights/               the model the page runs: NAME.npz + NAME.json
-    data/                  the bundled trace of the default example (trace.json + trace.bin)
+    data/                  the bundled trace of the default example (trace.json + trace.bin), the
+                           code panel's snippets with their tokens, lexed here by pygments (code.json)
+    locales/               <lang>.json: the words the page's JavaScript shows before Python runs, from
+                           py/llmviz/locales/<lang>.toml (index.html lists the languages)
     build-info.json        versions, sha256 and size of every file, numpy status, git commit, build id
 
+sw.js precaches every file except the few the page loads only on demand (PRECACHE_SKIP).
 Nothing is fetched at runtime from another origin. Downloads happen here, at build
 time, from the registries (npm, PyPI) and are cached in .cache/ so a rebuild with
 nothing changed only copies what changed.
@@ -56,8 +62,6 @@ PY_SRC = ROOT / "py" / "llmviz"
 NODE = ROOT / "node_modules"
 CACHE = ROOT / ".cache"
 
-PYGMENTS_VERSION = "2.20.0"
-PYGMENTS_WHEEL = f"pygments-{PYGMENTS_VERSION}-py3-none-any.whl"
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 NUMPY_TAGS = "cp314-cp314-pyemscripten_2026_0_wasm32"
 # the documented fallback when no --wheelhouse holds numpy: Pyodide's own distribution
@@ -68,6 +72,7 @@ ADDONS_ALWAYS = ("controls/OrbitControls.js",)
 # placeholders in site/ files, replaced at build time
 BUILD_ID_MARK = "__LLMVIZ_BUILD_ID__"
 LABEL_MARK = "__LLMVIZ_LABEL__"
+LOCALES_MARK = "__LLMVIZ_LOCALES__"
 PRECACHE_MARK = '"__LLMVIZ_PRECACHE__"'
 
 
@@ -161,10 +166,17 @@ def npm_version(package: str) -> str:
     return json.loads((NODE / package / "package.json").read_text())["version"]
 
 
+# chunks of @pyscript/core for features this page never uses: the code editor (py-editor's
+# CodeMirror), the terminal (py-terminal's xterm), MicroPython, zip archives in [files], the
+# debugging graph and PyScript's own service worker. core.js imports them only when a page asks
+# for the feature (py-editor-*.js and py-terminal-*.js load, these never do), so they are left out.
+PYSCRIPT_UNUSED = ("codemirror", "xterm", "mpy-", "zip-", "pyodide_graph-", "service-worker.js")
+
+
 def copy_pyscript(b: Builder) -> None:
     src = NODE / "@pyscript" / "core" / "dist"
     for path in sorted(src.rglob("*")):
-        if path.is_file() and not path.name.endswith(".map"):
+        if path.is_file() and not path.name.endswith(".map") and not path.name.startswith(PYSCRIPT_UNUSED):
             b.copy(path, "pyscript/" + path.relative_to(src).as_posix())
 
 
@@ -174,7 +186,8 @@ def copy_pyodide(b: Builder, stdlib: Path | None = None) -> dict:
         if not (src / name).exists():
             raise BuildError(f"{src / name} is missing; run 'npm ci'")
         if name == "python_stdlib.zip" and stdlib is not None:
-            b.copy(stdlib, f"pyodide/{name}")  # the same modules as bytecode
+            # the modules the page imports, as bytecode
+            b.write(f"pyodide/{name}", trimmed_stdlib(stdlib, stdlib_modules()))
             continue
         b.copy(src / name, f"pyodide/{name}")
     return json.loads((src / "pyodide-lock.json").read_text())
@@ -188,10 +201,11 @@ def _imports(text: str) -> list[str]:
 
 
 def copy_three(b: Builder) -> list[str]:
-    """three.module.js + three.core.js, and every addon our JS imports (with the addons they import)."""
+    """three.module.js + three.core.js, and every addon our JS imports (with the addons they import),
+    minified (``minified_js``: 2.2 MB of three.js become 0.6 MB) under their own names."""
     three = NODE / "three"
-    b.copy(three / "build" / "three.module.js", "vendor/three/three.module.js")
-    b.copy(three / "build" / "three.core.js", "vendor/three/three.core.js")
+    files = {"vendor/three/three.module.js": three / "build" / "three.module.js",
+             "vendor/three/three.core.js": three / "build" / "three.core.js"}
     wanted = list(ADDONS_ALWAYS)
     for js in sorted((SITE / "js").rglob("*.js")):
         for spec in _imports(js.read_text(encoding="utf-8")):
@@ -206,32 +220,51 @@ def copy_three(b: Builder) -> list[str]:
         src = jsm / addon
         if not src.is_file():
             raise BuildError(f"three has no addon {addon!r} (looked for {src})")
-        b.copy(src, f"vendor/three/addons/{addon}")
+        files[f"vendor/three/addons/{addon}"] = src
         done.append(addon)
         for spec in _imports(src.read_text(encoding="utf-8")):
             if spec.startswith("."):
                 wanted.append(os.path.normpath(os.path.join(os.path.dirname(addon), spec)).replace(os.sep, "/"))
+    for rel, src in files.items():
+        b.copy(minified_js(b, src), rel)
     return sorted(done)
+
+
+def minified_js(b: Builder, src: Path) -> Path:
+    """``src`` minified by esbuild (tools/minify.mjs, each file on its own: its imports and
+    exports unchanged), cached in .cache/ by the file's and the tool's sha256; ``src`` itself
+    (with a warning) when Node or esbuild cannot run here."""
+    tool = TOOLS / "minify.mjs"
+    key = sha256_bytes(f"{sha256_file(src)} {sha256_file(tool)} {_esbuild_version()}".encode())[:24]
+    out = CACHE / "min" / f"{key}-{src.name}"
+    if out.is_file():
+        return out
+    node = shutil.which("node")
+    if node is None or not _esbuild_version():
+        print(f"warning: no Node.js or esbuild here (npm ci), so {src.name} ships unminified", file=sys.stderr)
+        return src
+    out.parent.mkdir(parents=True, exist_ok=True)
+    job = out.parent / f"{key}.json"
+    job.write_text(json.dumps([[str(src), str(out) + ".tmp"]]), encoding="utf-8")
+    try:
+        subprocess.run([node, str(tool), str(job)], check=True, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as e:
+        detail = (getattr(e, "stderr", None) or str(e)).strip()
+        print(f"warning: minifying {src.name} failed ({detail.splitlines()[-1] if detail else e}); "
+              "it ships unminified", file=sys.stderr)
+        return src
+    os.replace(str(out) + ".tmp", out)
+    return out
+
+
+@functools.cache
+def _esbuild_version() -> str:
+    package = NODE / "esbuild" / "package.json"
+    return json.loads(package.read_text())["version"] if package.is_file() else ""
 
 
 # ----------------------------------------------------------------------------
 # wheels
-
-def pygments_wheel(b: Builder) -> Path:
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / PYGMENTS_WHEEL
-    if not path.exists():
-        b.say(f"pip download pygments=={PYGMENTS_VERSION}")
-        try:
-            subprocess.run([sys.executable, "-m", "pip", "download", f"pygments=={PYGMENTS_VERSION}",
-                            "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-                            "-q", "-d", str(CACHE)], check=True)
-        except subprocess.CalledProcessError as e:
-            raise BuildError(f"could not download pygments {PYGMENTS_VERSION} from PyPI ({e})") from None
-    if not path.exists():
-        raise BuildError(f"pip did not leave {PYGMENTS_WHEEL} in {CACHE}")
-    return path
-
 
 # ----------------------------------------------------------------------------
 # precompiled bytecode for the page's wheels (a faster boot)
@@ -325,6 +358,45 @@ def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
         return None
     os.replace(str(out) + ".tmp", out)
     return out
+
+
+def _pygments_version() -> str:
+    """The pygments that lexed data/code.json here (the page itself ships no pygments)."""
+    import pygments
+    return pygments.__version__
+
+
+STDLIB_MODULES = TOOLS / "stdlib_modules.txt"
+
+
+def stdlib_modules() -> set[str]:
+    """The standard library modules the page imports (tools/stdlib_modules.txt, measured)."""
+    lines = STDLIB_MODULES.read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def trimmed_stdlib(src: Path, keep: set[str]) -> bytes:
+    """``src`` (a python_stdlib.zip of bytecode) with only the modules in ``keep``, their packages'
+    folders and the data files inside those packages: 1.7 of 4.5 MB. Raises BuildError when a
+    module of ``keep`` is not in the zip (a misspelt or removed name)."""
+    out, found = io.BytesIO(), set()
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as kept:
+        for info in z.infolist():
+            name = info.filename
+            if name.endswith((".pyc", ".py")):
+                module = name.rsplit(".", 1)[0].replace("/", ".").removesuffix(".__init__")
+                wanted = module in keep
+                found.add(module) if wanted else None
+            else:   # a folder or a data file: kept inside a kept package
+                folder = name.rstrip("/") if name.endswith("/") else name.rpartition("/")[0]
+                wanted = folder.replace("/", ".") in keep
+            if wanted:
+                kept.writestr(info, z.read(info))
+    missing = sorted(keep - found)
+    if missing:
+        raise BuildError(f"{STDLIB_MODULES.name} names modules Pyodide's standard library does not have: "
+                         f"{', '.join(missing)}")
+    return out.getvalue()
 
 
 def llmviz_version() -> str:
@@ -572,6 +644,17 @@ def git_commit() -> dict:
     return {"commit": commit or None, "dirty": dirty}
 
 
+def locale_data(b: Builder) -> dict[str, str]:
+    """locales/<lang>.json for every catalogue of ``py/llmviz/locales`` (the keys the page's
+    JavaScript reads before Python runs, ``llmviz.locales.js_keys``); returns {code: name},
+    which index.html gets for the language menu. The page's Python reads the TOML itself."""
+    sys.path.insert(0, str(ROOT / "py"))
+    from llmviz import locales
+    for code in locales.languages():
+        b.write(f"locales/{code}.json", json.dumps(locales.js_keys(code), ensure_ascii=False, sort_keys=True))
+    return dict(locales.languages())
+
+
 def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None,
           nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True,
           precompile_stdlib: bool = True) -> dict:
@@ -598,9 +681,6 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     addons = copy_three(b)
 
     wheels = {}
-    pyg = pygments_wheel(b)
-    b.copy(pyg, f"wheels/{pyg.name}")
-    wheels["pygments"] = f"wheels/{pyg.name}"
     version = llmviz_version()
     lv_name = f"llmviz-{version}-py3-none-any.whl"
     b.write(f"wheels/{lv_name}", llmviz_wheel_bytes(version))
@@ -616,6 +696,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     model = model_data(b, weights or ROOT / "weights" / "sort.npz", DEFAULT_EXAMPLE)
     nanogpt_info = code_data(b, nanogpt, download)
+    languages = locale_data(b)
 
     # every file so far, hashed; the build id is a digest of all of them (+ the templates and label)
     files = {}
@@ -630,7 +711,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     digest.update(sw_template.encode() + html_template.encode() + label.encode())
     build_id = digest.hexdigest()[:16]
 
-    html = html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
+    html = (html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
+            .replace(LOCALES_MARK, json.dumps(languages, ensure_ascii=False).replace("</", "<\\/")))
     if "numpy" not in wheels:   # no numpy, no model to run: no model worker (a Pyodide started for nothing)
         html = without_worker(html)
     b.write("index.html", html)
@@ -643,7 +725,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         "git": git_commit(),
         "versions": {"pyodide": npm_version("pyodide"), "python": lock["info"].get("python"),
                      "pyscript": npm_version("@pyscript/core"), "three": npm_version("three"),
-                     "pygments": PYGMENTS_VERSION, "llmviz": version},
+                     "pygments": _pygments_version(), "llmviz": version},
         "numpy": numpy,
         "wheels": wheels,
         # the wheels' modules as bytecode of this Pyodide's Python (app.py uses it when present)
@@ -660,7 +742,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         "files": files,
     }
     b.write("build-info.json", json.dumps(info, indent=1))
-    precache = sorted(list(files) + ["build-info.json", "./"])
+    precache = precache_list(files, has_numpy="numpy" in wheels)
     sw = sw_template.replace(BUILD_ID_MARK, build_id).replace(PRECACHE_MARK, json.dumps(precache, indent=1))
     b.write("sw.js", sw)
 
@@ -683,6 +765,20 @@ def without_worker(html: str) -> str:
         raise BuildError("index.html: the model worker's <script type=\"py\" worker ...> (after its comment) "
                          "was not found")
     return out
+
+
+# files of dist/ the page itself never requests: the renderer's test page, the embedding example,
+# PyScript's storage helper (a module for other pages); and with numpy, the bundled copy of the
+# parameters (the page reads the weights instead)
+PRECACHE_SKIP = ("dev/", "embed-example.html", "pyscript/storage.js")
+PARAMS_FILES = ("data/params.json", "data/params.bin")
+
+
+def precache_list(files: dict, has_numpy: bool) -> list[str]:
+    """What sw.js stores at the first visit: every file the page can request (build-info.json
+    and the page itself, "./", included), so that a warm visit needs nothing from the network."""
+    skip = PRECACHE_SKIP + (PARAMS_FILES if has_numpy else ())
+    return sorted([rel for rel in files if not rel.startswith(skip)] + ["build-info.json", "./"])
 
 
 def _check_out(out: Path) -> None:

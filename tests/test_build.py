@@ -23,7 +23,7 @@ REQUIRED = [
     "pyscript/core.js", "pyscript/core.css",
     *(f"pyodide/{name}" for name in build.PYODIDE_FILES),
     "vendor/three/three.module.js", "vendor/three/three.core.js", "vendor/three/addons/controls/OrbitControls.js",
-    f"wheels/{build.PYGMENTS_WHEEL}", "wheels/llmviz-0.1.0-py3-none-any.whl",
+    "wheels/llmviz-0.1.0-py3-none-any.whl", "data/code.json",
     "weights/sort.npz", "weights/sort.json", "data/trace.json", "data/trace.bin",
 ]
 URL_RE = re.compile(r"""https?://[^\s"'<>()\\`]+""")
@@ -67,17 +67,45 @@ def test_vendored_files_are_the_npm_packages(built_dist):
             assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
     assert (built_dist / "pyscript/core.js").read_bytes() == \
         (ROOT / "node_modules/@pyscript/core/dist/core.js").read_bytes()
+    # PyScript's chunks, except those of features the page never uses (editor, terminal, ...)
+    npm = {p.name for p in (ROOT / "node_modules/@pyscript/core/dist").iterdir() if not p.name.endswith(".map")}
+    ours = {p.name for p in (built_dist / "pyscript").iterdir()}
+    assert ours == {n for n in npm if not n.startswith(build.PYSCRIPT_UNUSED)}
+    assert not [n for n in ours if n.startswith(("codemirror", "xterm"))]
 
 
-def test_standard_library_ships_as_bytecode_of_the_same_modules(built_dist):
-    """python_stdlib.zip: every module of Pyodide's zip as an unchecked hash-based .pyc (the
-    boot test shows Pyodide imports them), every other file as it is."""
+def test_three_is_minified_and_keeps_its_exports(built_dist):
+    """vendor/three/: three.js minified (a fraction of the npm files), the same exports."""
+    for name in ("three.module.js", "three.core.js"):
+        ours = (built_dist / "vendor/three" / name).read_text(encoding="utf-8")
+        npm = (ROOT / "node_modules/three/build" / name).read_text(encoding="utf-8")
+        assert len(ours) < 0.65 * len(npm), name
+        assert "@license" in ours, name
+    module = (built_dist / "vendor/three/three.module.js").read_text(encoding="utf-8")
+    assert "./three.core.js" in module       # still imports its core by the same relative name
+    for name in ("WebGLRenderer", "Scene", "PerspectiveCamera", "InstancedMesh"):
+        assert re.search(rf"\b{name}\b", module), name
+
+
+def test_standard_library_ships_as_bytecode_of_the_modules_the_page_imports(built_dist):
+    """python_stdlib.zip: the modules of tools/stdlib_modules.txt (what the page imports), each
+    as an unchecked hash-based .pyc (the boot test shows Pyodide imports them), with the folders
+    and data files of their packages as they are; nothing else."""
     assert _info(built_dist)["stdlib_precompiled"] is True
+    keep = build.stdlib_modules()
+    assert {"json", "asyncio", "encodings.utf_8", "pyodide", "_pyodide._importhook"} <= keep
+    assert not keep & {"unittest", "pydoc", "doctest", "tkinter", "xml"}
     with zipfile.ZipFile(ROOT / "node_modules/pyodide/python_stdlib.zip") as npm, \
             zipfile.ZipFile(built_dist / "pyodide/python_stdlib.zip") as ours:
-        sources = {n for n in npm.namelist() if n.endswith(".py")}
-        assert len(sources) > 400
-        assert set(ours.namelist()) == (set(npm.namelist()) - sources) | {n + "c" for n in sources}
+        def module(name):
+            return name[:-3].replace("/", ".").removesuffix(".__init__")
+        sources = {n for n in npm.namelist() if n.endswith(".py") and module(n) in keep}
+        assert len(sources) == len(keep)
+        others = {n for n in npm.namelist() if not n.endswith(".py")
+                  and (n.rstrip("/") if n.endswith("/") else n.rpartition("/")[0]).replace("/", ".") in keep}
+        assert set(ours.namelist()) == others | {n + "c" for n in sources}
+        all_sources = [n for n in npm.namelist() if n.endswith(".py")]
+        assert len(all_sources) > 400 and len(sources) < 0.5 * len(all_sources)
         magic = None
         for name in ours.namelist():
             data = ours.read(name)
@@ -97,13 +125,18 @@ def test_build_can_ship_the_standard_library_as_it_is(tmp_path, site_weights):
         (ROOT / "node_modules/pyodide/python_stdlib.zip").read_bytes()
 
 
-def test_service_worker_precaches_every_file_and_names_the_build(built_dist):
+def test_service_worker_precaches_what_the_page_requests_and_names_the_build(built_dist):
     info = _info(built_dist)
     sw = (built_dist / "sw.js").read_text()
     assert f'const BUILD_ID = "{info["build_id"]}"' in sw
     m = re.search(r"const PRECACHE = (\[.*?\]);", sw, re.S)
     precache = set(json.loads(m.group(1)))
-    assert precache == set(info["files"]) | {"build-info.json", "./"}
+    skipped = {rel for rel in info["files"] if rel.startswith(build.PRECACHE_SKIP)}
+    if "numpy" in info["wheels"]:   # the page reads the weights, not the bundled copy of the parameters
+        skipped |= set(build.PARAMS_FILES)
+    assert {"dev/renderer.html", "embed-example.html", "pyscript/storage.js"} <= skipped
+    assert precache == (set(info["files"]) - skipped) | {"build-info.json", "./"}
+    assert {"index.html", "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "data/code.json"} <= precache
     html = (built_dist / "index.html").read_text()
     assert f'<meta name="llmviz-build" content="{info["build_id"]}">' in html
     assert "__LLMVIZ_" not in html + sw
@@ -127,9 +160,14 @@ def _quoted_comment_urls(code_json: str) -> list[str]:
     shown in the code panel as text (never a link, never fetched), not references of ours."""
     urls = []
     for pair in json.loads(code_json)["snippets"].values():
-        for line in (pair.get("nanogpt") or {}).get("text", "").splitlines():
+        nanogpt = pair.get("nanogpt") or {}
+        for line in nanogpt.get("text", "").splitlines():
             if "#" in line:
                 urls += URL_RE.findall(line[line.index("#"):])
+        # the same comments again as the snippet's pygments tokens (comment classes: c, c1, ch, cm, ...)
+        for cls, value in nanogpt.get("tokens") or []:
+            if cls.startswith("c") and value.lstrip().startswith("#"):
+                urls += URL_RE.findall(value)
     return urls
 
 

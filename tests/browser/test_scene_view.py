@@ -394,10 +394,10 @@ def test_without_webgl2_the_page_says_so_and_the_rest_works(browser, site):
         message = page.locator("#scene .scene-message").inner_text()
         assert "WebGL2" in message and "text and code" in message
         assert page.evaluate("() => window.llmvizScene.renderer") is None
-        # the walkthrough still moves (when the walk view is in this build) and settles at once
+        # the walkthrough still moves and settles at once
         moved = page.evaluate("() => window.llmviz.goto({phase: 'embedding', step: 'token_lookup'}).then(() => true, e => String(e))")
-        if moved is True:
-            assert page.locator("#commentary").inner_text().strip()
+        assert moved is True, moved
+        assert page.locator("#commentary").inner_text().strip()
         assert not errors, "\n".join(errors)
     finally:
         context.close()

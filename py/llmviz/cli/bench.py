@@ -3,7 +3,9 @@
 Prints medians over repeated runs:
   - ``model.trace`` of the sort model (B=1, T=11), numpy vs torch's forward pass;
   - ``model(idx)`` of a GPT-2-small-shaped model with random weights (T=64), numpy vs torch;
-and, with ``--page``, the page's cold and warm load in headless Chromium.
+and, with ``--page``, the page's cold and warm load in headless Chromium (served gzip-compressed
+like a static host; ``--llm-viz DIR`` measures llm-viz's static build beside it, ``--page-only``
+skips the model benchmarks).
 """
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-torch", action="store_true", help="skip the torch comparison")
     p.add_argument("--page", action="store_true", help="also measure the page in headless Chromium")
     p.add_argument("--url", default=None, help="with --page: measure this served page instead of a fresh build")
+    p.add_argument("--dist", type=Path, default=None, help="with --page: serve this built dist/ instead of a fresh build")
+    p.add_argument("--llm-viz", type=Path, default=None, metavar="DIR",
+                   help="with --page: llm-viz's static build (its out/ folder, with llm.html), measured beside ours")
+    p.add_argument("--runs", type=int, default=3, help="with --page: loads per case (default 3, medians)")
+    p.add_argument("--no-frames", action="store_true", help="with --page: skip the renderer's frame benchmark")
+    p.add_argument("--page-only", action="store_true", help="with --page: skip the model benchmarks")
 
 
 def median_ms(fn, repeat: int, warmup: int = 3) -> float:
@@ -64,6 +72,8 @@ def _line(label: str, numpy_ms: float, torch_ms: float | None) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.page and args.page_only:
+        return _page(args)
     small_repeat = args.repeat or 500
     large_repeat = args.repeat or 15
 
@@ -104,6 +114,11 @@ def main(args: argparse.Namespace) -> int:
     print(_line("  model(idx) (logits only)", big_ms, torch_ms))
 
     if args.page:
-        from llmviz.cli.bench_page import run as run_page
-        run_page(args.url)
+        return _page(args)
+    return 0
+
+
+def _page(args: argparse.Namespace) -> int:
+    from llmviz.cli.bench_page import run as run_page
+    run_page(args.url, runs=args.runs, frames=not args.no_frames, dist=args.dist, llm_viz=args.llm_viz)
     return 0

@@ -1,10 +1,20 @@
-"""The page's load times in headless Chromium (``python -m llmviz bench --page``).
+"""The page's load times and weight in headless Chromium (``python -m llmviz bench --page``).
 
-Two cases, three runs each, the median reported:
+dist/ is served by ``static_host.StaticHost``, as a static host serves it (gzip-compressed,
+ETags, revalidation), and every response is counted at the server: ``gzip_bytes`` (bytes of
+bodies on the wire), ``raw_bytes`` (the same files' sizes), ``requests``. Two cases, three
+runs each, the median reported:
 
-- cold: a new browser profile (nothing cached, no service worker);
+- cold: a new browser profile (nothing cached, no service worker), counted until ``ready``
+  and the service worker's first install (its precache) are done;
 - warm: the same profile after a first visit, so everything comes from the
-  service worker's cache.
+  service worker's cache: counted until ``ready`` and the network is quiet.
+
+``first_draw_ms`` is the first WebGL draw call (an init script wraps ``drawArrays`` /
+``drawElements``), measured the same way in llm-viz's static build when its ``out/`` folder
+is given (``--llm-viz DIR``: served by the same host, its ``llm.html`` loaded cold, counted
+until its first draw and a quiet network), so the two pages are compared in one run. The
+table puts issue 15's figures and goals beside ours.
 
 For each run: time to the first painted frame (``window.llmvizFirstFrame`` when the
 renderer sets it, else the browser's first paint), time until ``llmviz.ready``
@@ -26,15 +36,15 @@ side, not with a real desktop.
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+from llmviz.cli.static_host import GZIP_LEVEL, StaticHost
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
@@ -50,6 +60,7 @@ _MEASURE = """async () => {
   const paints = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, p.startTime]));
   const sum = (key) => res.reduce((a, e) => a + (e[key] || 0), 0) + (nav ? nav[key] || 0 : 0);
   return {
+    first_draw_ms: window.__benchFirstDraw ?? null,
     first_frame_ms: typeof window.llmvizFirstFrame === 'number' ? window.llmvizFirstFrame : null,
     first_paint_ms: paints['first-paint'] ?? paints['first-contentful-paint'] ?? null,
     ready_ms: window.llmvizReadyAt,
@@ -102,7 +113,26 @@ _FRAMES = """async ({scale, orbit, frames}) => {
 FRAME_CASES = ((None, True), (None, False), ("gpt2-small", True), ("gpt2-small", False))
 FRAMES = 300
 
-METRICS = ("first_frame_ms", "first_paint_ms", "ready_ms", "requests", "bytes", "network_bytes")
+METRICS = ("gzip_bytes", "raw_bytes", "requests", "first_draw_ms", "first_frame_ms", "first_paint_ms", "ready_ms",
+           "bytes", "network_bytes")
+# issue 15 (before: measured with headless Chromium, SwiftShader, 3 runs each) and its goals
+ISSUE = {"gzip_bytes": ("16.5 MB", "<= 8 MB"), "raw_bytes": ("25.7 MB", "<= 12 MB"), "requests": ("56", ""),
+         "first_draw_ms": ("1.26 s", "<= 0.25x llm-viz"), "ready_ms": ("~3.5 s", "<= 2.5 s")}
+LLM_VIZ_ISSUE = {"gzip_bytes": "", "raw_bytes": "1.8 MB", "requests": "28", "first_draw_ms": "3.14 s"}
+GOAL_GZIP, GOAL_RAW, GOAL_RATIO, GOAL_READY_MS = 8e6, 12e6, 0.25, 2500
+QUIET_MS = 700    # "the network is quiet": no response for this long
+
+# wraps WebGL's draw calls: window.__benchFirstDraw is the time of the first one (any page)
+FIRST_DRAW = """(() => {
+  const mark = () => { if (window.__benchFirstDraw === undefined) window.__benchFirstDraw = performance.now(); };
+  for (const C of [window.WebGLRenderingContext, window.WebGL2RenderingContext]) {
+    if (!C) continue;
+    for (const name of ["drawArrays", "drawElements", "drawArraysInstanced", "drawElementsInstanced", "drawRangeElements"]) {
+      const f = C.prototype[name];
+      if (f) C.prototype[name] = function (...args) { mark(); return f.apply(this, args); };
+    }
+  }
+})();"""
 
 
 def _repo_build_module():
@@ -116,39 +146,81 @@ def _repo_build_module():
 
 
 class _Served:
-    """dist/ built into a temp folder and served on 127.0.0.1 until closed."""
+    """dist/ (a given folder, or built into a temp folder) served by a StaticHost until closed."""
 
-    def __init__(self):
-        build, path = _repo_build_module()
-        self._tmp = tempfile.TemporaryDirectory(prefix="llmviz-bench-")
-        out = Path(self._tmp.name) / "dist"
-        cmd = [sys.executable, str(path), "--out", str(out), "--quiet", "--no-download"]
-        wheelhouse = os.environ.get("LLMVIZ_PYODIDE_WHEELHOUSE")
-        if wheelhouse:
-            cmd += ["--wheelhouse", wheelhouse]
-        subprocess.run(cmd, check=True)
-        handler = functools.partial(build.SiteHandler, directory=str(out))
-        self.httpd = build.QuietServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+    def __init__(self, dist: Path | None = None):
+        self._tmp = None
+        if dist is None:
+            _build, path = _repo_build_module()
+            self._tmp = tempfile.TemporaryDirectory(prefix="llmviz-bench-")
+            dist = Path(self._tmp.name) / "dist"
+            cmd = [sys.executable, str(path), "--out", str(dist), "--quiet", "--no-download"]
+            wheelhouse = os.environ.get("LLMVIZ_PYODIDE_WHEELHOUSE")
+            if wheelhouse:
+                cmd += ["--wheelhouse", wheelhouse]
+            nanogpt = os.environ.get("LLMVIZ_NANOGPT")
+            if nanogpt:
+                cmd += ["--nanogpt", nanogpt]
+            subprocess.run(cmd, check=True)
+        self.host = StaticHost(dist)
+        self.host.warm_up()
+        self.url = self.host.url
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._tmp.cleanup()
+        self.host.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
 
-def _load(page, url: str) -> dict:
+def _counted(sent: list) -> dict:
+    return {"gzip_bytes": sum(s.wire for s in sent), "raw_bytes": sum(s.raw for s in sent),
+            "requests": len(sent), "revalidated": sum(1 for s in sent if s.status == 304),
+            "bodies": sorted({s.path for s in sent if s.status == 200})}
+
+
+def _quiet(page, host, sent: list, quiet_ms: int = QUIET_MS, limit_ms: int = 60_000) -> None:
+    """Wait until the host has answered nothing for ``quiet_ms`` (collecting into ``sent``)."""
+    waited = idle = 0
+    while idle < quiet_ms and waited < limit_ms:
+        page.wait_for_timeout(100)
+        waited += 100
+        got = host.take()
+        sent.extend(got)
+        idle = 0 if got else idle + 100
+
+
+def _load(page, url: str, host=None, cold: bool = False) -> dict:
+    if host is not None:
+        host.take()
     page.goto(url)
-    return page.evaluate(_MEASURE)
+    out = page.evaluate(_MEASURE)
+    if host is not None:
+        sent = host.take()
+        if cold:   # the first visit ends once the service worker has stored the build
+            page.evaluate("() => window.llmviz.offline")
+            page.evaluate("() => navigator.serviceWorker && navigator.serviceWorker.ready")
+        _quiet(page, host, sent)
+        out.update(_counted(sent))
+    return out
+
+
+def _load_llm_viz(page, url: str, host) -> dict:
+    host.take()
+    page.goto(url)
+    page.wait_for_function("() => window.__benchFirstDraw !== undefined", timeout=TIMEOUT_MS)
+    sent = host.take()
+    _quiet(page, host, sent)
+    out = {"first_draw_ms": page.evaluate("() => window.__benchFirstDraw")}
+    out.update(_counted(sent))
+    return out
 
 
 def _median(runs: list[dict]) -> dict:
     out = {}
     for key in METRICS:
-        values = [r[key] for r in runs if r[key] is not None]
+        values = [r[key] for r in runs if r.get(key) is not None]
         out[key] = statistics.median(values) if values else None
-    out["live"] = all(r["live"] for r in runs)
+    out["live"] = all(r.get("live") for r in runs)
     out["points"] = _median_points(runs)
     return out
 
@@ -189,30 +261,39 @@ def breakdown(result: dict) -> list[str]:
     return lines
 
 
-def measure(url: str, runs: int = RUNS, frames: bool = True, models: bool = True) -> dict:
+def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz: str | None = None,
+            llm_viz_host=None, models: bool = True) -> dict:
     from playwright.sync_api import sync_playwright
 
     from llmviz.cli import bench_models
 
-    result = {"url": url, "runs": runs, "cold": [], "warm": []}
+    result = {"url": url, "runs": runs, "cold": [], "warm": [], "llm_viz": []}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for _ in range(runs):
-                context = browser.new_context()
-                page = context.new_page()
-                page.set_default_timeout(TIMEOUT_MS)
-                result["cold"].append(_load(page, url))
-                context.close()
-            context = browser.new_context()
-            page = context.new_page()
+
+        def context():
+            ctx = browser.new_context()
+            ctx.add_init_script(FIRST_DRAW)
+            page = ctx.new_page()
             page.set_default_timeout(TIMEOUT_MS)
-            _load(page, url)
+            return ctx, page
+
+        try:
+            for _ in range(runs):   # alternating, so both pages see the same machine
+                ctx, page = context()
+                result["cold"].append(_load(page, url, host, cold=True))
+                ctx.close()
+                if llm_viz:
+                    ctx, page = context()
+                    result["llm_viz"].append(_load_llm_viz(page, llm_viz, llm_viz_host))
+                    ctx.close()
+            ctx, page = context()
+            _load(page, url, host, cold=True)
             if not page.evaluate("() => window.llmviz.offline"):
                 raise RuntimeError("the service worker did not take over; warm loads would not be warm")
             for _ in range(runs):
-                result["warm"].append(_load(page, url))
-            context.close()
+                result["warm"].append(_load(page, url, host))
+            ctx.close()
             if frames:
                 result["frames"] = frame_benchmarks(browser, url)
             if models:
@@ -221,6 +302,8 @@ def measure(url: str, runs: int = RUNS, frames: bool = True, models: bool = True
             browser.close()
     result["cold_median"] = _median(result["cold"])
     result["warm_median"] = _median(result["warm"])
+    if result["llm_viz"]:
+        result["llm_viz_median"] = _median(result["llm_viz"])
     return result
 
 
@@ -245,16 +328,43 @@ def _fmt(value, key: str) -> str:
         return "-"
     if key.endswith("bytes"):
         return f"{value / 1e6:.2f} MB"
+    if key == "requests":
+        return f"{value:g}"
     if key.endswith("_ms"):
         return f"{value / 1000:.2f} s"
     return f"{value:g}"
 
 
+def _goal_met(key: str, result: dict) -> str:
+    cold = result["cold_median"].get(key)
+    other = (result.get("llm_viz_median") or {}).get("first_draw_ms")
+    if cold is None:
+        return ""
+    if key == "gzip_bytes":
+        return "met" if cold <= GOAL_GZIP else "NOT met"
+    if key == "raw_bytes":
+        return "met" if cold <= GOAL_RAW else "NOT met"
+    if key == "ready_ms":
+        return "met" if cold <= GOAL_READY_MS else "NOT met"
+    if key == "first_draw_ms" and other:
+        return f"{cold / other:.2f}x: " + ("met" if cold <= GOAL_RATIO * other else "NOT met")
+    return ""
+
+
 def report(result: dict) -> str:
-    lines = [f"page load at {result['url']} (median of {result['runs']} runs each)",
-             f"  {'':16}{'cold':>12}{'warm':>12}"]
+    llm = result.get("llm_viz_median") or {}
+    lines = [f"page load at {result['url']} (median of {result['runs']} runs each; served gzip-compressed, "
+             f"level {GZIP_LEVEL}, with ETags; bytes counted at the server)",
+             f"  {'':16}{'cold':>10}{'warm':>10}{'llm-viz':>10}   {'issue 15: before':>17}"
+             f"{'llm-viz':>9}{'goal':>18}   "]
     for key in METRICS:
-        lines.append(f"  {key:16}{_fmt(result['cold_median'][key], key):>12}{_fmt(result['warm_median'][key], key):>12}")
+        before, goal = ISSUE.get(key, ("", ""))
+        lines.append(f"  {key:16}{_fmt(result['cold_median'][key], key):>10}{_fmt(result['warm_median'][key], key):>10}"
+                     f"{_fmt(llm.get(key), key) if llm else '':>10}   {before:>17}{LLM_VIZ_ISSUE.get(key, ''):>9}"
+                     f"{goal:>18}   {_goal_met(key, result)}")
+    warm = result["warm"][-1] if result["warm"] else {}
+    lines.append(f"  warm visit: {warm.get('revalidated', 0)} revalidation(s), bodies sent: "
+                 f"{', '.join(warm.get('bodies') or []) or 'none'}")
     lines.append(f"  live inference: {'yes' if result['cold_median']['live'] else 'no (bundled trace)'}")
     lines += breakdown(result)
     frames = result.get("frames") or []
@@ -274,24 +384,37 @@ def report(result: dict) -> str:
 
 
 def run(url: str | None = None, runs: int = RUNS, quiet: bool = False, frames: bool = True,
-        models: bool = True) -> dict:
-    """Measure the page at ``url`` (or a fresh local build when None); print and return the numbers."""
+        dist: Path | None = None, llm_viz: Path | None = None, models: bool = True) -> dict:
+    """Measure the page at ``url``, or ``dist`` (a built folder; a fresh local build when None)
+    served by a StaticHost, beside llm-viz's static build ``llm_viz`` (its out/ folder) when
+    given; print and return the numbers."""
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
-    served = _Served() if url is None else None
+    if llm_viz is not None and not (Path(llm_viz) / "llm.html").is_file():
+        raise RuntimeError(f"{llm_viz} has no llm.html: give the out/ folder of llm-viz's static build")
+    served = _Served(dist) if url is None else None
+    other = StaticHost(Path(llm_viz)) if llm_viz is not None else None
     try:
-        result = measure(url or served.url, runs, frames, models)
+        if other is not None:
+            other.warm_up()
+        result = measure(url or served.url, runs, frames, host=served.host if served else None,
+                         llm_viz=other.url + "llm.html" if other else None, llm_viz_host=other,
+                         models=models)
     finally:
         if served is not None:
             served.close()
+        if other is not None:
+            other.close()
     if not quiet:
         print(report(result), flush=True)
     return result
 
 
 if __name__ == "__main__":
-    # python -m llmviz.cli.bench_page [URL] [--runs N] [--no-frames]: the load times alone
+    # python -m llmviz.cli.bench_page [URL | --dist DIR] [--llm-viz DIR] [--runs N] [--no-frames]
     args = sys.argv[1:]
-    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else RUNS
+    opt = lambda name: args[args.index(name) + 1] if name in args else None  # noqa: E731
     url = next((a for a in args if a.startswith("http")), None)
-    run(url, runs, frames="--no-frames" not in args, models="--no-models" not in args)
+    run(url, int(opt("--runs") or RUNS), frames="--no-frames" not in args,
+        dist=Path(opt("--dist")) if opt("--dist") else None,
+        llm_viz=Path(opt("--llm-viz")) if opt("--llm-viz") else None, models="--no-models" not in args)

@@ -40,7 +40,9 @@ module of the model) and marks each of those tokens in a snippet; ``highlight``
 wraps the whole chain in ``<span class="var param" data-var=... data-block=...
 data-blocks=... data-params=...>``, so it is hovered and lit like a variable.
 
-Pure Python (``ast`` + pygments); no numpy, so it runs in the page as well.
+Pure Python (``ast`` + pygments); no numpy, so it runs in the page as well. The page runs it
+without pygments: build.py stores each snippet's tokens (``lex``) in data/code.json, and
+``highlight`` uses a snippet's ``tokens`` when it has them.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 __all__ = [
     "SelectorError", "Whole", "Init", "Assign", "Call", "Return", "ForLoop", "If", "Span",
     "Param", "Selector", "CodeRef", "Snippet", "Var", "Weights", "resolve", "bind", "bind_weights",
-    "highlight", "css",
+    "highlight", "lex", "css",
     "source_lines", "scope_of", "with_scope",
 ]
 
@@ -191,6 +193,9 @@ class Snippet:
     occurrences: dict[tuple[int, int], dict] = field(default_factory=dict)
     weights: list[dict] = field(default_factory=list)
     weight_occurrences: dict[tuple[int, int], dict] = field(default_factory=dict)
+    # pygments' tokens of the shown text, as (css class, text) pairs (``lex``): set, ``highlight``
+    # needs no pygments (the page gets them from data/code.json, lexed at build time)
+    tokens: tuple[tuple[str, str], ...] | None = field(default=None, repr=False, compare=False)
 
 
 # ----------------------------------------------------------------------------
@@ -686,23 +691,16 @@ def highlight(snippet: Snippet, shapes: dict[int, str] | None = None) -> str:
     ``shapes`` (line -> note) overrides the notes ``bind`` made. The indentation
     shared by all lines is left out of the HTML (``snippet.text`` keeps it).
     """
-    from pygments.lexers.python import PythonLexer
-
     notes = dict(snippet.notes)
     if shapes:
         notes.update(shapes)
     first = snippet.lines[0]
-    # shown without the indentation all its lines share (the text keeps it)
     text_lines = snippet.text.split("\n")
-    indents = [len(t) - len(t.lstrip(" ")) for t in text_lines if t.strip()]
-    indent = min(indents) if indents else 0
-    shown = "\n".join(t[indent:] for t in text_lines)
-    lexer = PythonLexer(stripnl=False, ensurenl=False)
+    indent = _indent(text_lines)
     rows: list[list[str]] = [[]]
     line, col = first, indent
     open_end = None  # the end column of the weights chain being wrapped, if any
-    for _index, ttype, value in lexer.get_tokens_unprocessed(shown):
-        cls = _css_class(ttype)
+    for cls, value in (snippet.tokens if snippet.tokens is not None else lex(snippet)):
         for k, piece in enumerate(value.split("\n")):
             if k:
                 if open_end is not None:
@@ -742,6 +740,25 @@ def highlight(snippet: Snippet, shapes: dict[int, str] | None = None) -> str:
              f'data-lines="{snippet.lines[0]}-{snippet.lines[1]}"')
     # block-level lines, so no newline between them (the JSON's "text" is for copying)
     return f'<div {attrs}><pre>' + "".join(out) + "</pre></div>"
+
+
+def _indent(text_lines: list[str]) -> int:
+    """The indentation all non-blank lines share (left out of the HTML)."""
+    indents = [len(t) - len(t.lstrip(" ")) for t in text_lines if t.strip()]
+    return min(indents) if indents else 0
+
+
+def lex(snippet: Snippet) -> tuple[tuple[str, str], ...]:
+    """Pygments' tokens of the snippet as ``highlight`` shows it (without the shared
+    indentation): (css class of pygments' ``HtmlFormatter``, text) pairs. build.py stores them
+    in data/code.json (``code_refs.to_json``), so the page highlights without pygments."""
+    from pygments.lexers.python import PythonLexer
+
+    text_lines = snippet.text.split("\n")
+    indent = _indent(text_lines)
+    shown = "\n".join(t[indent:] for t in text_lines)
+    lexer = PythonLexer(stripnl=False, ensurenl=False)
+    return tuple((_css_class(ttype), value) for _index, ttype, value in lexer.get_tokens_unprocessed(shown))
 
 
 def _names(text_lines: list[str], first: int, line: int, col: int, occ: dict) -> bool:

@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from llmviz.codepanel import classes
 from llmviz.codepanel.annotate import (Assign, Call, CodeRef, ForLoop, If, Init, Return, SelectorError,
-                       Snippet, Span, Var, Weights, bind, bind_weights, highlight, resolve,
+                       Snippet, Span, Var, Weights, bind, bind_weights, highlight, lex, resolve,
                        scope_of, with_scope)
 from llmviz.core.shape import ModelShape, short_name
 
@@ -761,7 +761,8 @@ _SNIPPET_FIELDS = ("source", "file", "symbol", "role", "text", "selector", "url"
 
 def to_json(resolved: Mapping[str, Mapping[str, Snippet | None]]) -> dict:
     """The resolved catalogue as JSON-ready data: ``{"version": 1, "snippets": {key:
-    {"nanogpt": {...} | None, "port": {...}}}, "scopes": {"source:symbol": {"first", "text"}}}``.
+    {"nanogpt": {...} | None, "port": {...}}}`` (each with its pygments ``tokens``, ``annotate.lex``:
+    the page highlights without pygments), ``"scopes": {"source:symbol": {"first", "text"}}}``.
 
     Scopes are the functions that have a variable or weights table (without their
     comments), so ``from_json`` + ``step_code`` work without the source files (in
@@ -777,6 +778,7 @@ def to_json(resolved: Mapping[str, Mapping[str, Snippet | None]]) -> dict:
                 continue
             item = {f: getattr(snip, f) for f in _SNIPPET_FIELDS}
             item["lines"] = [snip.lines[0], snip.lines[1]]
+            item["tokens"] = [list(t) for t in (snip.tokens if snip.tokens is not None else lex(snip))]
             snippets[key][source] = item
             scope_key = f"{snip.source}:{snip.symbol}"
             bound = (snip.source, snip.symbol) in VARS or (snip.source, snip.symbol) in WEIGHTS
@@ -815,7 +817,9 @@ def from_json(data: Mapping) -> dict[str, dict[str, Snippet | None]]:
             if item is None:
                 out[key][source] = None
                 continue
+            tokens = item.get("tokens")
             snip = Snippet(lines=(item["lines"][0], item["lines"][1]),
+                           tokens=tuple((str(c), str(v)) for c, v in tokens) if tokens is not None else None,
                            **{f: item[f] for f in _SNIPPET_FIELDS})
             scope = data["scopes"].get(f"{snip.source}:{snip.symbol}")
             if scope is not None:

@@ -6,12 +6,12 @@ index.html as the page loads), so the views stay responsive whatever the model d
 app.py boots the app in this order, telling the header what it is doing:
 
 1. at once: ask the worker for the model (``boot``: it started loading numpy, llmviz and
-   the model when it came up; only when this build has numpy), and, here, load the wheels
-   the views need (pygments, llmviz) by URL in one
-   ``loadPackage`` call, fetch every data file (bundled trace, params, scene, model card)
-   and build.py's precompiled modules (``wheels/pycache.zip``, unpacked under
-   ``sys.pycache_prefix`` so that importing the wheels reads bytecode instead of compiling
-   them);
+   the model when it came up; only when this build has numpy), and, here, load the llmviz
+   wheel by URL (one ``loadPackage`` call), fetch every data file (bundled trace, scene,
+   model card; without numpy the bundled parameters, with numpy the worker sends them: the
+   numbers are fetched once) and build.py's precompiled modules (``wheels/pycache.zip``,
+   unpacked under ``sys.pycache_prefix`` so that importing the wheels reads bytecode
+   instead of compiling them);
 2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
 3. with numpy: wait for the worker, which ran the forward pass on the same input and checked
    it against the bundled trace (max abs difference <= 1e-5); its trace and parameters
@@ -53,6 +53,16 @@ def _page():
     """``window.llmviz``, the page's API (js/boot.js, imported through PyScript's js_modules)."""
     from pyscript.js_modules import boot
     return boot.llmviz
+
+
+def _say(key: str, english: str, **values) -> str:
+    """The catalogue's text ``key`` in the page's language. Through boot.js (``llmviz.t``, the
+    JSON that i18n.js loaded), since some of these are said before the llmviz wheel is loaded."""
+    try:
+        from pyscript.ffi import to_js
+        return str(_page().t(key, to_js(values, dict_converter=__import__("js").Object.fromEntries), english))
+    except Exception:  # noqa: BLE001 - a message is never worth failing for: say it in English
+        return english.replace("{{", "{").replace("}}", "}").format(**values) if values else english
 
 
 def _progress(text: str) -> None:
@@ -176,12 +186,15 @@ async def boot() -> dict:
     has_numpy = "numpy" in wheels
 
     # the model worker first (it loads numpy and the model while this thread loads the views),
-    # then everything of this thread at once: the wheels (one loadPackage call), the data files
+    # then everything of this thread at once: the llmviz wheel (one loadPackage call; the code
+    # panel's snippets come lexed from the build: no pygments here) and every data file
     worker_done = asyncio.ensure_future(_start_worker()) if has_numpy else None
-    _progress("Loading pygments and llmviz" + (", and numpy in a worker" if has_numpy else ""))
-    wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in ("pygments", "llmviz")]))
-    paths = [info["trace"]["json"], info["trace"]["bin"], info["params"]["json"], info["params"]["bin"],
-             "data/scene.json", model_info["card"]]
+    _progress(_say("ui.progress.wheels_numpy", "Loading numpy and llmviz") if has_numpy
+              else _say("ui.progress.wheels", "Loading llmviz"))
+    wheels_done = asyncio.ensure_future(_load_wheels([wheels["llmviz"]]))
+    # the parameters once: with numpy the worker sends them (it reads the weights), else the bundled copy
+    params = [] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
+    paths = [info["trace"]["json"], info["trace"]["bin"], "data/scene.json", model_info["card"]] + params
     files_done = asyncio.gather(*(_fetch_bytes(path) for path in paths))
     pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
     try:
@@ -198,14 +211,15 @@ async def boot() -> dict:
         use_pycache(pycache)
         mark("pycache")
 
-    _progress("Reading the bundled trace")
+    _progress(_say("ui.progress.trace", "Reading the bundled trace"))
     from llmviz.core import tracefile
     text = lambda path: files[path].decode("utf-8")  # noqa: E731
     index = json.loads(text(info["trace"]["json"]))
     bundled = tracefile.read(index, files[info["trace"]["bin"]])
     state["bundled"], state["trace"] = bundled, bundled
     state["index"] = index
-    state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
+    if not has_numpy:
+        state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
     state["scene"] = json.loads(text("data/scene.json"))
     state["card"] = json.loads(text(model_info["card"]))
     mark("bundled")
@@ -215,7 +229,7 @@ async def boot() -> dict:
               "numpy_status": info.get("numpy", {}).get("status")}
 
     if has_numpy:
-        _progress("Running the model in your browser (in a worker)")
+        _progress(_say("ui.progress.run", "Running the model in your browser"))
         from llmviz.page.model_client import ModelClient
         worker, message = await worker_done
         mark("worker")
@@ -242,8 +256,8 @@ async def boot() -> dict:
         result["logits"] = booted.header.get("logits")   # for tests and bench
         mark("compare")
     else:
-        _page().notice("Live inference needs numpy for Pyodide, which this build does not include: "
-                         "the page shows the trace computed when the site was built.")
+        _page().notice(_say("notice.no_numpy", "Live inference needs numpy for Pyodide, which this build does not "
+                            "include: the page shows the trace computed when the site was built."))
 
     on_ready(result)
     mark("views")
@@ -258,7 +272,9 @@ def on_ready(result: dict) -> None:
     index, card = state["index"], state["card"]
     trace = state["trace"]
     booted = state.get("booted")
-    app = App(build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
+    import js
+    lang = str(js.document.documentElement.lang or "en").split("-")[0]   # i18n.js chose it
+    app = App(lang=lang, build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
               trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
               scene=state["scene"], model=state.get("client"), live=result["live"], numpy=result["numpy"],
               values=booted.values if booted else None)
@@ -268,7 +284,8 @@ def on_ready(result: dict) -> None:
         import js
         for error in errors:
             js.console.error(f"llmviz: {error}")
-        _page().notice("Part of the page failed to start: " + "; ".join(errors))
+        _page().notice(_say("notice.part_failed", "Part of the page failed to start: {{errors}}",
+                            errors="; ".join(errors)))
 
 
 async def main() -> None:
@@ -282,6 +299,21 @@ async def main() -> None:
         _page()._boot.reject(f"{type(e).__name__}: {e}")
         return
     _page()._boot.resolve(to_js(result))
+    _debug_hooks()
+
+
+def _debug_hooks() -> None:
+    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()``, the standard library modules
+    this Python has imported (``llmviz.page.stdlib_usage``, for the test of the trimmed zip)."""
+    import js
+    from pyscript.ffi import create_proxy, to_js
+
+    if js.URLSearchParams.new(js.location.search).get("debug") != "1":
+        return
+    from llmviz.page import stdlib_usage
+    if not getattr(js.window, "llmvizDebug", None):
+        js.window.llmvizDebug = js.Object.new()
+    js.window.llmvizDebug.stdlibModules = create_proxy(lambda: to_js(stdlib_usage.loaded()))
 
 
 def start() -> None:

@@ -206,8 +206,13 @@ export class CameraRig {
     this.controls.enableDamping = true;
   }
 
-  /** Advance flights and damping; true while the camera is still moving. */
+  /** Advance flights and damping; true while the camera is still moving (kept in `moving`). */
   update(now) {
+    this.moving = this._advance(now);
+    return this.moving;
+  }
+
+  _advance(now) {
     if (this.flight) {
       const f = this.flight;
       if (f.start === null) f.start = now;
@@ -234,7 +239,8 @@ export class CameraRig {
   }
 
   get() {
-    return { position: this.camera.position.toArray(), target: this.controls.target.toArray(), fov: this.camera.fov };
+    return { position: this.camera.position.toArray(), target: this.controls.target.toArray(), fov: this.camera.fov,
+             moving: Boolean(this.flight || this.moving) };
   }
 
   set(cam) {

@@ -80,7 +80,8 @@ class SceneView:
         if r is None:
             return None
         cam = r.getCamera()
-        return {"position": list(cam.position), "target": list(cam.target), "fov": float(cam.fov)}
+        return {"position": list(cam.position), "target": list(cam.target), "fov": float(cam.fov),
+                "moving": bool(getattr(cam, "moving", False))}   # a flight or the controls' glide
 
     def set_camera(self, cam: dict) -> asyncio.Future:
         """Move the camera to ``cam`` ({position, target}); a Future, done once it is there."""
@@ -156,7 +157,8 @@ class SceneView:
         self.report_overflow()
 
     def model_label(self) -> str:
-        name = str((self.app.card or {}).get("name") or "this model")
+        words = getattr(self.app, "words", None)
+        name = str((self.app.card or {}).get("name") or (words.get("scene.scales.model") if words else "this model"))
         return name if len(name) <= 28 else name[:27] + "\u2026"
 
     def report_overflow(self) -> None:
@@ -245,8 +247,7 @@ class SceneView:
             block = next((b for b in scene.get("blocks", []) if b["id"] == block_id), {})
             dims = " x ".join(str(d) for d in block.get("dims", [])) or f"{block.get('rows')} x {block.get('cols')}"
             self.show_tooltip({"title": block.get("label") or block_id, "value": f"{block.get('rows')} x {block.get('cols')} ({dims})",
-                               "where": block_id, "text": "Scale view: the shape of this block in the real model, "
-                               "drawn with a neutral pattern; it has no weights here.", "terms": []})
+                               "where": block_id, "text": self.app.say("scene.scale_tooltip"), "terms": []})
             return
         try:
             info = self.describe(block_id, row, col)
@@ -287,7 +288,7 @@ class SceneView:
         scene = self.scale_cache[name]
         n_params = int(scene["param_count"])
         # short: the note sits over the view (the models are framed below it)
-        text = f"This model beside real GPTs up to {scene['label']}, at their real sizes: shape only, no weights."
+        text = self.app.say("scene.scale_info", model=scene["label"])
         self.mode = name
         self.api.showScale(json.dumps(scene), ffi.to_js({"text": text, "param_count": n_params}))
 
