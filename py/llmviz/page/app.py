@@ -303,8 +303,9 @@ async def main() -> None:
 
 
 def _debug_hooks() -> None:
-    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()``, the standard library modules
-    this Python has imported (``llmviz.page.stdlib_usage``, for the test of the trimmed zip)."""
+    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()``, a Promise of the standard library
+    modules this Python and the model worker's have imported (``llmviz.page.stdlib_usage``, for
+    the test of the trimmed zip: both read the same python_stdlib.zip)."""
     import js
     from pyscript.ffi import create_proxy, to_js
 
@@ -313,7 +314,14 @@ def _debug_hooks() -> None:
     from llmviz.page import stdlib_usage
     if not getattr(js.window, "llmvizDebug", None):
         js.window.llmvizDebug = js.Object.new()
-    js.window.llmvizDebug.stdlibModules = create_proxy(lambda: to_js(stdlib_usage.loaded()))
+    async def both():
+        names = set(stdlib_usage.loaded())
+        client = state.get("client")
+        if client is not None:
+            names |= set(await client.stdlib_modules())
+        return to_js(sorted(names))
+
+    js.window.llmvizDebug.stdlibModules = create_proxy(lambda: js.Promise.resolve(asyncio.ensure_future(both())))
 
 
 def start() -> None:

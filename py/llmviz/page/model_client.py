@@ -111,6 +111,10 @@ class ModelClient:
         finally:
             self.busy = False
 
+    async def stdlib_modules(self) -> list[str]:
+        """The standard library modules the worker's Python imported (``?debug=1``'s check)."""
+        return [str(name) for name in await self.worker.stdlib_modules()]
+
     async def cancel(self) -> bool:
         return bool(await self.worker.cancel())
 

@@ -220,6 +220,12 @@ async def job(name, args_text, npz=None):
         state["busy"] = None
 
 
+def stdlib_modules():
+    """The standard library modules this worker's Python imported (``llmviz.page.stdlib_usage``)."""
+    from llmviz.page import stdlib_usage
+    return _js(stdlib_usage.loaded())
+
+
 def status():
     return _js({"busy": state["busy"], "done": state["done"], "total": state["total"]})
 
@@ -284,7 +290,7 @@ def _listen(namespace: dict) -> None:
     namespace["xworker"] = xworker
 
 
-__export__ = ["boot", "job", "status", "cancel", "post"]
+__export__ = ["boot", "job", "status", "cancel", "post", "stdlib_modules"]
 
 if __name__ == "__main__" and sys.platform == "emscripten":
     _listen(globals())
