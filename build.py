@@ -228,6 +228,12 @@ def copy_three(b: Builder) -> list[str]:
     return sorted(done)
 
 
+def _last_line(e: BaseException) -> str:
+    """What a failed tool run said last (its stderr's last line, or the error itself)."""
+    detail = (getattr(e, "stderr", None) or str(e)).strip()
+    return detail.splitlines()[-1] if detail else repr(e)
+
+
 def minified_js(b: Builder, src: Path) -> Path:
     """``src`` minified by esbuild (tools/minify.mjs, each file on its own: its imports and
     exports unchanged), cached in .cache/ by the file's and the tool's sha256; ``src`` itself
@@ -247,9 +253,7 @@ def minified_js(b: Builder, src: Path) -> Path:
     try:
         subprocess.run([node, str(tool), str(job)], check=True, capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.SubprocessError) as e:
-        detail = (getattr(e, "stderr", None) or str(e)).strip()
-        print(f"warning: minifying {src.name} failed ({detail.splitlines()[-1] if detail else e}); "
-              "it ships unminified", file=sys.stderr)
+        print(f"warning: minifying {src.name} failed ({_last_line(e)}); it ships unminified", file=sys.stderr)
         return src
     os.replace(str(out) + ".tmp", out)
     return out
@@ -350,8 +354,7 @@ def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     try:
         run_in_pyodide("compile_stdlib.py", {"/job/stdlib.zip": src}, {"/job/stdlib-pyc.zip": str(out) + ".tmp"})
     except (OSError, subprocess.SubprocessError) as e:
-        detail = (getattr(e, "stderr", None) or str(e)).strip()
-        print(f"warning: precompiling the standard library failed ({detail.splitlines()[-1] if detail else e}); "
+        print(f"warning: precompiling the standard library failed ({_last_line(e)}); "
               "shipping Pyodide's python_stdlib.zip as it is", file=sys.stderr)
         return None
     os.replace(str(out) + ".tmp", out)

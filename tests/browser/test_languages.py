@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from page_log import record_errors
+
 from llmviz.locales import catalogue
 
 pytestmark = pytest.mark.browser
@@ -49,9 +51,7 @@ class Visit:
         self.errors: list[str] = []
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
-                     if m.type == "error" else None)
+        record_errors(self.page, self.errors)
         self.page.goto(url)
         result = self.page.evaluate("() => window.llmviz.ready.then(() => true, e => String(e))")
         assert result is True, result

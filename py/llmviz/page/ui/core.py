@@ -70,10 +70,11 @@ class App:
             except Exception as e:  # noqa: BLE001 - a broken listener is reported, the rest still run
                 self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
 
-    def report(self, text: str) -> None:
+    def report(self, text: str, *, level: str = "error") -> None:
+        """Tell the console (``level`` "error", or "warn" for a note such as a slow machine)."""
         try:
             import js
-            js.console.error(f"llmviz: {text}")
+            getattr(js.console, level)(f"llmviz: {text}")
         except ImportError:
             print(f"llmviz: {text}")
 
