@@ -56,6 +56,17 @@ export function t(key, values = {}, fallback = key) {
   return text.replace(/\{\{\s*([A-Za-z_]\w*)\s*\}\}/g, (m, name) => (name in values ? String(values[name]) : m));
 }
 
+// words made of words: {key, values} where a value may be {key, values} too (the 3D view's
+// block labels, llmviz.viz.layout.words; Python's layout.label_text does the same)
+export function say(words, fallback = "") {
+  if (!words || typeof words !== "object" || typeof words.key !== "string") return fallback;
+  const values = {};
+  for (const [name, value] of Object.entries(words.values || {})) {
+    values[name] = value && typeof value === "object" ? say(value, "") : value;
+  }
+  return has(words.key) ? t(words.key, values) : fallback;
+}
+
 export function translate(root) {
   const each = (selector, fn) => {
     if (root.matches && root.matches(selector)) fn(root);
