@@ -43,7 +43,8 @@ document.documentElement.lang = lang === "zh" ? "zh-Hans" : lang;
 document.documentElement.dataset.lang = lang;
 
 let table = {};
-try {
+// an unbuilt page (site/dev/*.html: no language list, no locales/ folder) asks for no catalogue
+if (document.getElementById("llmviz-locales")) try {
   const response = await fetch(`./locales/${lang}.json`);
   if (response.ok) table = (await response.json()).text || {};
 } catch { /* no catalogue file (an unbuilt page): the English in the markup stays */ }
