@@ -285,36 +285,21 @@ def run_in_pyodide(script: str, inputs: dict, outputs: dict, args: dict | None =
                     str(TOOLS / script), str(job)], check=True, capture_output=True, text=True, timeout=600)
 
 
+def tool_digest(script: str) -> str:
+    """A digest of tools/<script> and the runner it runs in (tools/pyodide_run.mjs sets how
+    Pyodide compiles), for the cache keys of what they make."""
+    return sha256_bytes(f"{sha256_file(TOOLS / script)} {sha256_file(TOOLS / 'pyodide_run.mjs')}".encode())
+
+
 def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> bytes | None:
     """wheels/pycache.zip: the wheels' modules compiled by this build's Pyodide (run in Node),
     so the page imports bytecode instead of compiling every module at every load (app.py
     unpacks it under ``sys.pycache_prefix``). Each wheel's part is cached in .cache/ by the
     wheel's sha256 and the Pyodide version. None (the page compiles as before) when Node
     or Pyodide cannot run here."""
-    CACHE.mkdir(exist_ok=True)
-    parts, todo = [], []
-    for wheel in wheels:
-        key = sha256_bytes(f"{sha256_file(wheel)} {pyodide_version} {sha256_file(TOOLS / 'compile_wheels.py')}".encode())[:24]
-        part = CACHE / f"pycache-{key}.zip"
-        parts.append(part)
-        if not part.is_file():
-            todo.append({"path": str(wheel), "out": str(part) + ".tmp"})
-    if todo:
-        if shutil.which("node") is None:
-            print("warning: no Node.js here, so the page's modules are not precompiled "
-                  "(the page compiles them at every load)", file=sys.stderr)
-            return None
-        b.say(f"precompiling {len(todo)} wheel(s) with Pyodide {pyodide_version} in Node")
-        try:
-            run_in_pyodide("compile_wheels.py", {f"/job/{i}.whl": job["path"] for i, job in enumerate(todo)},
-                           {f"/job/{i}.zip": job["out"] for i, job in enumerate(todo)}, {"n_wheels": len(todo)})
-        except (OSError, subprocess.SubprocessError) as e:
-            detail = getattr(e, "stderr", None) or str(e)
-            print(f"warning: precompiling the page's modules failed, the page compiles them at every "
-                  f"load ({detail.strip().splitlines()[-1] if detail.strip() else e})", file=sys.stderr)
-            return None
-        for job in todo:
-            os.replace(job["out"], job["out"][:-len(".tmp")])
+    parts = compiled_wheels(b, wheels, pyodide_version)
+    if parts is None:
+        return None
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as merged:
         for part in parts:
@@ -326,6 +311,101 @@ def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> byt
     return out.getvalue()
 
 
+def compiled_wheels(b: Builder, wheels: list[Path], pyodide_version: str,
+                    sourceless: bool = False) -> list[Path] | None:
+    """Each wheel's modules compiled by this build's Pyodide in Node (tools/compile_wheels.py): a
+    zip of .pyc per wheel, at their ``sys.pycache_prefix`` names, or with ``sourceless`` beside
+    their sources' names in the wheel (``numpy/_core/_methods.pyc``). Cached in .cache/ by the
+    wheel's sha256, the Pyodide version and the tool; None (with a warning) when Node or
+    Pyodide cannot run here."""
+    CACHE.mkdir(exist_ok=True)
+    parts, todo = [], []
+    tool = tool_digest("compile_wheels.py")
+    for wheel in wheels:
+        key = sha256_bytes(f"{sha256_file(wheel)} {pyodide_version} {tool} {sourceless}".encode())[:24]
+        part = CACHE / f"{'pyc' if sourceless else 'pycache'}-{key}.zip"
+        parts.append(part)
+        if not part.is_file():
+            todo.append({"path": str(wheel), "out": str(part) + ".tmp"})
+    if todo:
+        if shutil.which("node") is None:
+            print("warning: no Node.js here, so the page's modules are not precompiled "
+                  "(the page compiles them at every load)", file=sys.stderr)
+            return None
+        b.say(f"precompiling {len(todo)} wheel(s) with Pyodide {pyodide_version} in Node")
+        try:
+            run_in_pyodide("compile_wheels.py", {f"/job/{i}.whl": job["path"] for i, job in enumerate(todo)},
+                           {f"/job/{i}.zip": job["out"] for i, job in enumerate(todo)},
+                           {"n_wheels": len(todo), "sourceless": sourceless})
+        except (OSError, subprocess.SubprocessError) as e:
+            detail = getattr(e, "stderr", None) or str(e)
+            print(f"warning: precompiling the page's modules failed, the page compiles them at every "
+                  f"load ({detail.strip().splitlines()[-1] if detail.strip() else e})", file=sys.stderr)
+            return None
+        for job in todo:
+            os.replace(job["out"], job["out"][:-len(".tmp")])
+    return parts
+
+
+# what a wheel's file is for the module lists: numpy/_core/_methods.py and
+# numpy/_core/_multiarray_umath.cpython-314-wasm32-emscripten.so are modules, the rest data
+_EXTENSION_RE = re.compile(r"\.cpython-[^/]*\.so$")
+
+
+def wheel_module(name: str) -> str | None:
+    """The dotted module a wheel's file holds (``numpy/linalg/__init__.py`` -> ``numpy.linalg``),
+    None for anything else (stubs, headers, tests' data, ...)."""
+    if name.endswith(".py"):
+        stem = name[:-3]
+    elif _EXTENSION_RE.search(name):
+        stem = _EXTENSION_RE.sub("", name)
+    else:
+        return None
+    return stem.replace("/", ".").removesuffix(".__init__")
+
+
+def slim_wheel(src: Path, compiled: Path, keep: set[str]) -> bytes:
+    """The wheel ``src`` with only the modules in ``keep``: each as its sourceless bytecode from
+    ``compiled`` (tools/compile_wheels.py's sourceless zip) in place of its source, extension
+    modules as they are, its .dist-info (licenses, metadata) with a RECORD of what is left, and
+    nothing else (stubs, headers, static libraries, tests, the modules the page never imports).
+    No file is changed: each is left out, compiled or copied. Raises BuildError when a module of
+    ``keep`` is not in the wheel (a misspelt or removed name)."""
+    files, found = [], set()
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(compiled) as pyc:
+        dist_info = next(name.split("/")[0] for name in z.namelist() if name.split("/")[0].endswith(".dist-info"))
+        compiled_names = set(pyc.namelist())
+        for name in z.namelist():
+            if name.endswith("/"):
+                continue
+            if name.startswith(dist_info + "/"):
+                if name != f"{dist_info}/RECORD":
+                    files.append((name, z.read(name)))
+                continue
+            module = wheel_module(name)
+            if module not in keep:
+                continue
+            found.add(module)
+            if name.endswith(".py"):
+                if name + "c" not in compiled_names:
+                    raise BuildError(f"{src.name}: {name} did not compile, so {module} cannot ship as bytecode")
+                files.append((name + "c", pyc.read(name + "c")))
+            else:
+                files.append((name, z.read(name)))
+    missing = sorted(keep - found)
+    if missing:
+        raise BuildError(f"{NUMPY_MODULES.name} names modules {src.name} does not have: {', '.join(missing)}")
+    return wheel_bytes(files, dist_info)
+
+
+def slim_numpy(b: Builder, wheel: Path, pyodide_version: str) -> bytes | None:
+    """numpy for the page: ``slim_wheel`` of ``wheel`` with the modules of tools/numpy_modules.txt
+    as bytecode of this Pyodide (2.9 MB become about 1.4). None when Node cannot compile them
+    (the whole wheel ships then, with its bytecode in wheels/pycache.zip if that could be made)."""
+    parts = compiled_wheels(b, [wheel], pyodide_version, sourceless=True)
+    return None if parts is None else slim_wheel(wheel, parts[0], numpy_modules())
+
+
 def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     """Pyodide's python_stdlib.zip with every module as bytecode (compiled by that Pyodide in Node),
     shipped by default: Python then starts without compiling the modules it imports (1-2 s of
@@ -334,7 +414,7 @@ def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     library give file and line but no source text. Cached in .cache/ by the zip's sha256; None
     (Pyodide's zip as it is) when Node cannot do it."""
     src = NODE / "pyodide" / "python_stdlib.zip"
-    key = sha256_bytes(f"{sha256_file(src)} {pyodide_version} {sha256_file(TOOLS / 'compile_stdlib.py')}".encode())[:24]
+    key = sha256_bytes(f"{sha256_file(src)} {pyodide_version} {tool_digest('compile_stdlib.py')}".encode())[:24]
     out = CACHE / f"stdlib-pyc-{key}.zip"
     if out.is_file():
         return out
@@ -364,10 +444,23 @@ def _pygments_version() -> str:
 STDLIB_MODULES = TOOLS / "stdlib_modules.txt"
 
 
+NUMPY_MODULES = TOOLS / "numpy_modules.txt"
+
+
+def module_list(path: Path) -> set[str]:
+    """The dotted module names of a measured list (one a line, ``#`` lines are its header)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
 def stdlib_modules() -> set[str]:
     """The standard library modules the page imports (tools/stdlib_modules.txt, measured)."""
-    lines = STDLIB_MODULES.read_text(encoding="utf-8").splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return module_list(STDLIB_MODULES)
+
+
+def numpy_modules() -> set[str]:
+    """The numpy modules the page imports (tools/numpy_modules.txt, measured)."""
+    return module_list(NUMPY_MODULES)
 
 
 def trimmed_stdlib(src: Path, keep: set[str]) -> bytes:
@@ -422,6 +515,13 @@ def llmviz_wheel_bytes(version: str) -> bytes:
     wheel = b"Wheel-Version: 1.0\nGenerator: llmviz build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     files += [(f"{dist_info}/METADATA", metadata), (f"{dist_info}/WHEEL", wheel),
               (f"{dist_info}/top_level.txt", b"llmviz\n")]
+    return wheel_bytes(files, dist_info)
+
+
+def wheel_bytes(files: list[tuple[str, bytes]], dist_info: str) -> bytes:
+    """A wheel (zip) of ``files`` (name, data) with ``dist_info``/RECORD listing them, with fixed
+    dates: the same files give the same bytes."""
+    files = list(files)
     record = []
     for name, data in files:
         digest = hashlib.sha256(data).digest()
@@ -641,7 +741,7 @@ def git_commit() -> dict:
 
 def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None,
           nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True,
-          precompile_stdlib: bool = True) -> dict:
+          precompile_stdlib: bool = True, whole_numpy: bool = False) -> dict:
     t0 = time.perf_counter()
     b = Builder(out, quiet)
     _check_out(out)
@@ -669,11 +769,19 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     b.write(f"wheels/{lv_name}", llmviz_wheel_bytes(version))
     wheels["llmviz"] = f"wheels/{lv_name}"
     numpy, numpy_path = find_numpy(b, lock, wheelhouse, download)
+    precompile = ["llmviz"]     # the wheels whose modules go into wheels/pycache.zip
     if numpy_path is not None:
-        b.copy(numpy_path, f"wheels/{numpy_path.name}")
-        wheels["numpy"] = f"wheels/{numpy_path.name}"
-        numpy["file"] = f"wheels/{numpy_path.name}"
-    pycache = pycache_archive(b, [out / path for path in wheels.values()], npm_version("pyodide"))
+        rel = f"wheels/{numpy_path.name}"
+        slim = None if whole_numpy else slim_numpy(b, numpy_path, npm_version("pyodide"))
+        if slim is None:
+            b.copy(numpy_path, rel)
+            precompile.append("numpy")
+        else:
+            b.write(rel, slim)
+        wheels["numpy"] = numpy["file"] = rel
+        # sha256 stays the checked original's; the shipped file's is in "files"
+        numpy["slim"] = slim is not None
+    pycache = pycache_archive(b, [out / wheels[name] for name in precompile], npm_version("pyodide"))
     if pycache is not None:
         b.write(PYCACHE_FILE, pycache)
 
@@ -710,7 +818,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         # the wheels' modules as bytecode of this Pyodide's Python (app.py uses it when present)
         "stdlib_precompiled": stdlib is not None,
         "pycache": {"file": PYCACHE_FILE, "python": lock["info"].get("python"),
-                    "wheels": sorted(wheels)} if pycache is not None else None,
+                    "wheels": sorted(precompile)} if pycache is not None else None,
         "three_addons": addons,
         "model": model,
         "trace": {"json": "data/trace.json", "bin": "data/trace.bin"},
@@ -824,10 +932,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="ship Pyodide's python_stdlib.zip as it is (sources: tracebacks into the "
                         "standard library show their lines; 2 MB smaller) instead of as bytecode "
                         "compiled here; Python then starts 1-2 s later at every load")
+    p.add_argument("--numpy-whole", action="store_true",
+                   help="ship the numpy wheel as it is instead of the slim one (only the modules of "
+                        "tools/numpy_modules.txt, as bytecode); tools/stdlib_usage.py measures with it")
     args = p.parse_args(argv)
     try:
         build(args.out.resolve(), args.wheelhouse, args.weights, args.nanogpt, args.label, args.quiet,
-              download=not args.no_download, precompile_stdlib=not args.stdlib_sources)
+              download=not args.no_download, precompile_stdlib=not args.stdlib_sources,
+              whole_numpy=args.numpy_whole)
     except BuildError as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

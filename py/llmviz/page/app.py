@@ -275,8 +275,9 @@ async def main() -> None:
 
 
 def _debug_hooks() -> None:
-    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()``, the standard library modules
-    this Python has imported (``llmviz.page.stdlib_usage``, for the test of the trimmed zip)."""
+    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()`` and ``numpyModules()``, the
+    standard library and numpy modules this Python has imported (``llmviz.page.stdlib_usage``,
+    for the tests of the trimmed zip and the slim numpy wheel)."""
     import js
     from pyscript.ffi import create_proxy, to_js
 
@@ -286,6 +287,7 @@ def _debug_hooks() -> None:
     if not getattr(js.window, "llmvizDebug", None):
         js.window.llmvizDebug = js.Object.new()
     js.window.llmvizDebug.stdlibModules = create_proxy(lambda: to_js(stdlib_usage.loaded()))
+    js.window.llmvizDebug.numpyModules = create_proxy(lambda: to_js(stdlib_usage.package_modules("numpy")))
 
 
 def start() -> None:
