@@ -364,26 +364,25 @@ def wheel_module(name: str) -> str | None:
     return stem.replace("/", ".").removesuffix(".__init__")
 
 
-def slim_wheel(src: Path, compiled: Path, keep: set[str]) -> bytes:
-    """The wheel ``src`` with only the modules in ``keep``: each as its sourceless bytecode from
-    ``compiled`` (tools/compile_wheels.py's sourceless zip) in place of its source, extension
-    modules as they are, its .dist-info (licenses, metadata) with a RECORD of what is left, and
-    nothing else (stubs, headers, static libraries, tests, the modules the page never imports).
-    No file is changed: each is left out, compiled or copied. Raises BuildError when a module of
-    ``keep`` is not in the wheel (a misspelt or removed name)."""
+def sourceless_wheel(src: Path, compiled: Path, keep: set[str] | None = None) -> bytes:
+    """The wheel ``src`` with each module as its sourceless bytecode from ``compiled``
+    (tools/compile_wheels.py's sourceless zip) in place of its source, its .dist-info with a
+    RECORD of what is there. With ``keep``, only those modules (extension modules as they are)
+    and nothing else: no stubs, headers, static libraries, tests, no module the page never
+    imports. No file is changed: each is left out, compiled or copied. Raises BuildError when a
+    module of ``keep`` is not in the wheel (a misspelt or removed name) or did not compile."""
     files, found = [], set()
     with zipfile.ZipFile(src) as z, zipfile.ZipFile(compiled) as pyc:
         dist_info = next(name.split("/")[0] for name in z.namelist() if name.split("/")[0].endswith(".dist-info"))
         compiled_names = set(pyc.namelist())
         for name in z.namelist():
-            if name.endswith("/"):
-                continue
-            if name.startswith(dist_info + "/"):
-                if name != f"{dist_info}/RECORD":
-                    files.append((name, z.read(name)))
+            if name.endswith("/") or name == f"{dist_info}/RECORD":
                 continue
             module = wheel_module(name)
-            if module not in keep:
+            if name.startswith(dist_info + "/") or (keep is None and module is None):
+                files.append((name, z.read(name)))
+                continue
+            if keep is not None and module not in keep:
                 continue
             found.add(module)
             if name.endswith(".py"):
@@ -392,18 +391,31 @@ def slim_wheel(src: Path, compiled: Path, keep: set[str]) -> bytes:
                 files.append((name + "c", pyc.read(name + "c")))
             else:
                 files.append((name, z.read(name)))
-    missing = sorted(keep - found)
+    missing = sorted((keep or set()) - found)
     if missing:
-        raise BuildError(f"{NUMPY_MODULES.name} names modules {src.name} does not have: {', '.join(missing)}")
+        raise BuildError(f"{src.name} has no module {', '.join(missing)} (named by {NUMPY_MODULES.name})")
     return wheel_bytes(files, dist_info)
 
 
+def sourceless_llmviz(b: Builder, source: bytes, name: str, pyodide_version: str) -> bytes | None:
+    """Our wheel (``source``, from ``llmviz_wheel_bytes``) as bytecode of this Pyodide without its
+    sources (tracebacks in the page give file and line, not the line's text; the code panel's
+    snippets come from the build): one file instead of the wheel plus its bytecode. None when
+    Node cannot compile it (the source wheel ships)."""
+    CACHE.mkdir(exist_ok=True)
+    wheel = CACHE / name
+    if not wheel.is_file() or wheel.read_bytes() != source:
+        wheel.write_bytes(source)
+    parts = compiled_wheels(b, [wheel], pyodide_version, sourceless=True)
+    return None if parts is None else sourceless_wheel(wheel, parts[0])
+
+
 def slim_numpy(b: Builder, wheel: Path, pyodide_version: str) -> bytes | None:
-    """numpy for the page: ``slim_wheel`` of ``wheel`` with the modules of tools/numpy_modules.txt
+    """numpy for the page: ``sourceless_wheel`` of ``wheel`` with the modules of tools/numpy_modules.txt
     as bytecode of this Pyodide (2.9 MB become about 1.4). None when Node cannot compile them
     (the whole wheel ships then, with its bytecode in wheels/pycache.zip if that could be made)."""
     parts = compiled_wheels(b, [wheel], pyodide_version, sourceless=True)
-    return None if parts is None else slim_wheel(wheel, parts[0], numpy_modules())
+    return None if parts is None else sourceless_wheel(wheel, parts[0], numpy_modules())
 
 
 def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
@@ -641,18 +653,26 @@ def model_data(b: Builder, weights: Path, example: str) -> dict:
     b.write("data/params.bin", pdata)
     info = {"name": card.get("name"), "weights": f"weights/{weights.name}", "card": f"weights/{card_path.name}",
             "example": example, "text": text, "config": model.config.to_dict()}
-    info["scene"] = scene_data(b, model, trace, len(ids))
+    info["scene"] = scene_data(b, model, trace, len(ids), weights)
     return info
 
 
-def scene_data(b: Builder, model, trace, T: int) -> str:
+def scene_data(b: Builder, model, trace, T: int, weights: Path) -> str:
     """dist/data/scene.json (``llmviz.viz.layout.scene``) + values.bin and its offset table values.json
     (``llmviz.viz.scene_values``: {block id: [offset in floats, count]}), for a first frame
-    with real numbers before Python is up."""
+    with real numbers before Python is up. values.bin leaves out the parameters the weights
+    file stores: the scene names that file (shipped as weights/NAME.npz), and the page reads
+    them from it (its 3D view, site/js/stage/npz.js, and its Python: one download for both)
+    instead of a second copy; a tied lm_head, which the file does not store, stays in."""
     from llmviz.viz import layout, scene_values
 
     scene = layout.scene(model.config, T=T)
-    values = scene_values.block_values(scene, trace, model.state_dict())
+    with zipfile.ZipFile(weights) as z:
+        stored = {name.removesuffix(".npy") for name in z.namelist()}
+    values = {block_id: data for block_id, data in
+              scene_values.block_values(scene, trace, model.state_dict()).items()
+              if scene["blocks"][_block_index(scene, block_id)].get("param") not in stored}
+    scene["weights"] = f"weights/{weights.name}"
     scene["scale_views"] = layout.scale_views()     # the size buttons over the 3D view
     scene["tokens"] = {"vocab": list(model.vocab.tokens), "tokens": [int(i) for i in trace["idx"][0]]}
     data, offsets = scene_values.pack(scene, values)
@@ -660,6 +680,10 @@ def scene_data(b: Builder, model, trace, T: int) -> str:
     b.write("data/values.bin", data)
     b.write("data/values.json", json.dumps(offsets, separators=(",", ":")))
     return "data/scene.json"
+
+
+def _block_index(scene: dict, block_id: str) -> int:
+    return next(i for i, block in enumerate(scene["blocks"]) if block["id"] == block_id)
 
 
 def code_data(b: Builder, nanogpt: Path | None, download: bool) -> dict:
@@ -766,10 +790,12 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     wheels = {}
     version = llmviz_version()
     lv_name = f"llmviz-{version}-py3-none-any.whl"
-    b.write(f"wheels/{lv_name}", llmviz_wheel_bytes(version))
+    source = llmviz_wheel_bytes(version)
+    compiled = sourceless_llmviz(b, source, lv_name, npm_version("pyodide"))
+    b.write(f"wheels/{lv_name}", compiled or source)
     wheels["llmviz"] = f"wheels/{lv_name}"
+    precompile = [] if compiled else ["llmviz"]     # the wheels whose modules go into wheels/pycache.zip
     numpy, numpy_path = find_numpy(b, lock, wheelhouse, download)
-    precompile = ["llmviz"]     # the wheels whose modules go into wheels/pycache.zip
     if numpy_path is not None:
         rel = f"wheels/{numpy_path.name}"
         slim = None if whole_numpy else slim_numpy(b, numpy_path, npm_version("pyodide"))
@@ -781,7 +807,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         wheels["numpy"] = numpy["file"] = rel
         # sha256 stays the checked original's; the shipped file's is in "files"
         numpy["slim"] = slim is not None
-    pycache = pycache_archive(b, [out / wheels[name] for name in precompile], npm_version("pyodide"))
+    pycache = (pycache_archive(b, [out / wheels[name] for name in precompile], npm_version("pyodide"))
+               if precompile else None)
     if pycache is not None:
         b.write(PYCACHE_FILE, pycache)
 

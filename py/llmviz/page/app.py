@@ -56,8 +56,17 @@ def mark(name: str) -> None:
 
 
 async def _fetch_bytes(path: str) -> bytes:
-    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way)."""
+    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way);
+    one the 3D view's first frame has fetched already (``window.llmvizFetched``, the weights:
+    site/js/stage/npz.js) is taken from there, not downloaded again."""
     import js
+    fetched = getattr(js.window, "llmvizFetched", None)
+    pending = getattr(fetched, path, None) if fetched is not None else None
+    if pending is not None:
+        try:
+            return (await pending).to_bytes()
+        except Exception:  # noqa: BLE001 - the first frame's fetch failed: try again here
+            pass
     resp = await js.fetch(_url(path))
     if not resp.ok:
         raise RuntimeError(f"could not load {path} (HTTP {resp.status})")
