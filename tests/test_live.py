@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from llmviz.viz import layout
 from llmviz.page import live
-from llmviz.core import sort_task, tracefile
+from llmviz.core import sampling, sort_task, tracefile
 from llmviz.core.model import GPT, GPTConfig
 from llmviz.core.trace import Trace
 from llmviz.core.vocab import InputError, Vocab
@@ -240,7 +240,7 @@ def test_sampling_stays_in_the_top_k(logits, k, temperature, seed):
 def test_a_draw_falls_in_the_category_whose_cumulative_sum_passes_it(weights, u):
     p = np.array(weights + [1.0])           # one category at least has probability > 0
     p = p / p.sum()
-    token = live.draw(p, u)
+    token = sampling.draw(p, u)
     assert p[token] > 0
     assert p[:token].sum() <= u * p.sum() + 1e-12
     assert u * p.sum() < p[:token + 1].sum() or token == p.size - 1 or not p[token + 1:].any()

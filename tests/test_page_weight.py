@@ -139,6 +139,12 @@ def _numpy_submodules(path: Path) -> set[str]:
     return out
 
 
+# numpy submodules our code names where the page never goes: GPT.generate (the port of nanoGPT's
+# generate, shown beside it in the code panel, sampling with numpy's rng.choice like nanoGPT's
+# torch.multinomial) runs on the command line; the page samples with llmviz.core.sampling
+NOT_IN_PAGE = {"py/llmviz/core/model.py": {"numpy.random"}}
+
+
 def test_slim_numpy_has_every_numpy_module_our_page_code_names():
     """A numpy submodule our page code imports or reaches (``np.random``) must be in
     tools/numpy_modules.txt: the slim numpy wheel holds no other (the browser test
@@ -149,8 +155,9 @@ def test_slim_numpy_has_every_numpy_module_our_page_code_names():
     for path in sorted(PAGE_CODE.rglob("*.py")):
         if path.relative_to(PAGE_CODE).parts[0] == "cli" or path.name == "__main__.py":
             continue
-        for name in _numpy_submodules(path) - keep:
-            missing.setdefault(name, []).append(str(path.relative_to(ROOT)))
+        rel = path.relative_to(ROOT).as_posix()
+        for name in _numpy_submodules(path) - keep - NOT_IN_PAGE.get(rel, set()):
+            missing.setdefault(name, []).append(rel)
     assert not missing, f"numpy modules the page names but tools/numpy_modules.txt lacks: {missing}"
 
 

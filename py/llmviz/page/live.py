@@ -18,7 +18,7 @@
   prompt, and generation slides a block_size window over a longer text, like
   nanoGPT's ``generate``.
 * **sampling**: ``choose_next(logits, temperature, top_k, rng)``: greedy (temperature 0)
-  or sampled by one uniform draw (``draw``, no numpy.random); returns the token, its
+  or sampled by one uniform draw (``llmviz.core.sampling``, no numpy.random); returns the token, its
   probability and the runner-up.
 * **uploads**: ``parse_card_text``, ``check_upload_sizes``, ``load_model``: every
   problem of a user's npz + card is a WeightsError that says what is wrong, raised
@@ -39,6 +39,7 @@ import random
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from llmviz.core.limits import MAX_BYTES, MAX_CARD_BYTES, WeightsError, read_card_json
+from llmviz.core.sampling import draw
 from llmviz.core.shape import lookup_param
 from llmviz.core.vocab import InputError, Vocab
 
@@ -246,20 +247,6 @@ def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str 
 # ----------------------------------------------------------------------------
 # sampling
 
-def draw(p, u: float) -> int:
-    """The category of probabilities ``p`` (summing to 1, or nearly) that the uniform number
-    ``u`` in [0, 1) falls in: the first whose cumulative sum exceeds ``u`` times the total; never a
-    category of probability 0."""
-    import numpy as np
-
-    cumulative = np.cumsum(p)
-    token = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
-    token = min(token, p.size - 1)
-    while p[token] <= 0:      # u * total rounding onto the last positive category's edge
-        token -= 1
-    return token
-
-
 def choose_next(logits: Sequence[float], temperature: float = 0.0, top_k: int | None = None,
                 rng: Any = None) -> dict:
     """Pick the next token from the last position's logits.
@@ -271,8 +258,7 @@ def choose_next(logits: Sequence[float], temperature: float = 0.0, top_k: int | 
 
     A sample takes one uniform draw ``rng.random()`` in [0, 1) (``random.Random``, what the page
     uses, or a numpy ``Generator``; a fresh ``random.Random`` when None) and inverts the
-    distribution's cumulative sum: the page needs no numpy.random (half a megabyte of numpy it
-    then does not ship, tools/numpy_modules.txt).
+    distribution's cumulative sum (``llmviz.core.sampling.draw``): the page needs no numpy.random.
     """
     import numpy as np
 
