@@ -15,15 +15,22 @@ sub-path of any static host, and offline once the service worker has it):
                            features this page never uses (PYSCRIPT_UNUSED: editor, terminal, ...)
     pyodide/               Pyodide's core files (npm package `pyodide`), except that python_stdlib.zip
                            holds the modules the page imports (tools/stdlib_modules.txt, measured) as
-                           bytecode compiled here by that Pyodide in Node (Python starts 1-2 s sooner,
-                           1.7 MB instead of 4.5); --stdlib-sources ships Pyodide's zip as it is
+                           bytecode compiled here by that Pyodide in Node, without docstrings or
+                           column spans (Python starts 1-2 s sooner; 1.1 MB instead of 4.5);
+                           --stdlib-sources ships Pyodide's zip as it is
     vendor/three/          three.module.js, three.core.js and the addons the renderer imports
-    wheels/                llmviz (built here), numpy for Pyodide (when available),
-                           pycache.zip: their modules as bytecode, compiled by this Pyodide in Node
-                           (app.py puts it under sys.pycache_prefix; left out without Node)
+    wheels/                llmviz (built here) and numpy for Pyodide (when available), both as
+                           bytecode of this Pyodide (compiled in Node) without their sources; numpy
+                           slim: only the modules the page imports (tools/numpy_modules.txt,
+                           measured), its other files left out, none changed (--numpy-whole ships
+                           the checked wheel as it is). pycache.zip: the bytecode of a wheel that
+                           ships with its sources (--numpy-whole's numpy; app.py puts it under
+                           sys.pycache_prefix); without Node the wheels ship with sources only
     weights/               the model the page runs: NAME.npz + NAME.json
     data/                  the bundled trace of the default example (trace.json + trace.bin), the
-                           code panel's snippets with their tokens, lexed here by pygments (code.json)
+                           first frame's scene and activations (scene.json, values.bin: the
+                           parameters it reads from weights/), the code panel's snippets with
+                           their tokens, lexed here by pygments (code.json)
     build-info.json        versions, sha256 and size of every file, numpy status, git commit, build id
 
 sw.js precaches every file except the few the page loads only on demand (PRECACHE_SKIP).
@@ -69,6 +76,11 @@ ADDONS_ALWAYS = ("controls/OrbitControls.js",)
 BUILD_ID_MARK = "__LLMVIZ_BUILD_ID__"
 LABEL_MARK = "__LLMVIZ_LABEL__"
 PRECACHE_MARK = '"__LLMVIZ_PRECACHE__"'
+
+
+# deflate level of the zips build.py writes (wheels, the standard library): they are fetched at
+# every first visit, and a static host sends them as they are (zips are not compressed again)
+ZIP_LEVEL = 9
 
 
 class BuildError(Exception):
@@ -307,7 +319,7 @@ def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> byt
                 for info in z.infolist():
                     entry = zipfile.ZipInfo(info.filename)  # a fixed date: the same bytes every build
                     entry.compress_type = zipfile.ZIP_DEFLATED
-                    merged.writestr(entry, z.read(info))
+                    merged.writestr(entry, z.read(info), compresslevel=ZIP_LEVEL)
     return out.getvalue()
 
 
@@ -491,7 +503,7 @@ def trimmed_stdlib(src: Path, keep: set[str]) -> bytes:
                 folder = name.rstrip("/") if name.endswith("/") else name.rpartition("/")[0]
                 wanted = folder.replace("/", ".") in keep
             if wanted:
-                kept.writestr(info, z.read(info))
+                kept.writestr(info, z.read(info), compresslevel=ZIP_LEVEL)
     missing = sorted(keep - found)
     if missing:
         raise BuildError(f"{STDLIB_MODULES.name} names modules Pyodide's standard library does not have: "
@@ -546,7 +558,7 @@ def wheel_bytes(files: list[tuple[str, bytes]], dist_info: str) -> bytes:
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
+            z.writestr(info, data, compresslevel=ZIP_LEVEL)
     return buf.getvalue()
 
 
