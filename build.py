@@ -31,6 +31,8 @@ sub-path of any static host, and offline once the service worker has it):
                            first frame's scene and activations (scene.json, values.bin: the
                            parameters it reads from weights/), the code panel's snippets with
                            their tokens, lexed here by pygments (code.json)
+    locales/               <lang>.json: the words the page's JavaScript shows before Python runs, from
+                           py/llmviz/locales/<lang>.toml (index.html lists the languages)
     build-info.json        versions, sha256 and size of every file, numpy status, git commit, build id
 
 sw.js precaches every file except the few the page loads only on demand (PRECACHE_SKIP).
@@ -75,6 +77,7 @@ ADDONS_ALWAYS = ("controls/OrbitControls.js",)
 # placeholders in site/ files, replaced at build time
 BUILD_ID_MARK = "__LLMVIZ_BUILD_ID__"
 LABEL_MARK = "__LLMVIZ_LABEL__"
+LOCALES_MARK = "__LLMVIZ_LOCALES__"
 PRECACHE_MARK = '"__LLMVIZ_PRECACHE__"'
 
 
@@ -775,6 +778,17 @@ def git_commit() -> dict:
     return {"commit": commit or None, "dirty": dirty}
 
 
+def locale_data(b: Builder) -> dict[str, str]:
+    """locales/<lang>.json for every catalogue of ``py/llmviz/locales`` (the keys the page's
+    JavaScript reads before Python runs, ``llmviz.locales.js_keys``); returns {code: name},
+    which index.html gets for the language menu. The page's Python reads the TOML itself."""
+    sys.path.insert(0, str(ROOT / "py"))
+    from llmviz import locales
+    for code in locales.languages():
+        b.write(f"locales/{code}.json", json.dumps(locales.js_keys(code), ensure_ascii=False, sort_keys=True))
+    return dict(locales.languages())
+
+
 def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None,
           nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True,
           precompile_stdlib: bool = True, whole_numpy: bool = False) -> dict:
@@ -826,6 +840,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     model = model_data(b, weights or ROOT / "weights" / "sort.npz", DEFAULT_EXAMPLE)
     nanogpt_info = code_data(b, nanogpt, download)
+    languages = locale_data(b)
 
     # every file so far, hashed; the build id is a digest of all of them (+ the templates and label)
     files = {}
@@ -840,7 +855,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     digest.update(sw_template.encode() + html_template.encode() + label.encode())
     build_id = digest.hexdigest()[:16]
 
-    html = html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
+    html = (html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
+            .replace(LOCALES_MARK, json.dumps(languages, ensure_ascii=False).replace("</", "<\\/")))
     b.write("index.html", html)
     files["index.html"] = {"sha256": sha256_bytes(html.encode()), "size": len(html.encode())}
 

@@ -144,8 +144,9 @@ def test_query_options():
     q = walk_nav.parse_query("?embed=1&lock=1&phase=attention&step=one_score"
                              "&origin=https://a.example&origin=https://b.example,http://localhost:8000")
     assert q == {"embed": True, "lock": True, "controls": False, "phase": "attention", "step": "one_score",
-                 "follow": None, "input": None,
+                 "follow": None, "input": None, "lang": None,
                  "origins": ["https://a.example", "https://b.example", "http://localhost:8000"]}
+    assert walk_nav.parse_query("?embed=1&lang=zh")["lang"] == "zh"
     assert walk_nav.parse_query("?embed=1&controls=1")["controls"] is True
     assert walk_nav.parse_query("?embed=1&phase=softmax&layer=2&head=1")["follow"] == {"layer": "2", "head": "1"}
     q = walk_nav.parse_query("?embed=0")
@@ -202,6 +203,8 @@ def test_the_input_travels_in_links(tour):
     assert walk_nav.link_input("?input=ABC", "#phase=mlp&step=idea&input=CBA") == "CBA"   # the hash wins
     assert walk_nav.link_input("", "#phase=mlp&step=idea") is None
     assert walk_nav.full_page_url("/a/", where, None, "BCA") == "./index.html#phase=mlp&step=idea&input=BCA"
+    # an embed in another language links to the full page in that language
+    assert walk_nav.full_page_url("/a/", where, None, None, "es") == "./index.html?lang=es#phase=mlp&step=idea"
 
 
 def test_full_page_link_drops_the_embed_options(tour):

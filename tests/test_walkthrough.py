@@ -610,12 +610,15 @@ def test_conditionals_may_split_a_step_into_paragraphs():
 
 
 def test_a_step_may_still_give_whole_variants(sort_case, monkeypatch):
-    """A text dict (for a step whose text differs as a whole): the first condition that holds."""
-    step = next(s for p in wt._all_phases() if p.id == "attention" for s in p.steps if s.id == "scaling")
-    monkeypatch.setattr(step, "text", {"!bias": "Never {{t}}.", "bias & multi_layer": "Biases and blocks: "
-                                       "{{#if multi_head}}heads too{{/if}} at {{t}}.", "*": "Otherwise."})
+    """A text table in the catalogue (for a step whose text differs as a whole): the first
+    condition that holds."""
+    from llmviz.locales import catalogue
+    entries = catalogue("en").entries
+    monkeypatch.setitem(entries, "attention.scaling.text", {
+        "!bias": "Never {{t}}.", "bias & multi_layer": "Biases and blocks: "
+        "{{#if multi_head}}heads too{{/if}} at {{t}}.", "*": "Otherwise."})
     assert wt.render_step("attention", "scaling", sort_case["ctx"])["html"] == "<p>Biases and blocks: heads too at 5.</p>"
-    monkeypatch.setattr(step, "text", {"!bias": "Never."})
+    monkeypatch.setitem(entries, "attention.scaling.text", {"!bias": "Never."})
     with pytest.raises(ValueError, match="no text variant"):
         wt.render_step("attention", "scaling", sort_case["ctx"])
 

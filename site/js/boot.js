@@ -13,7 +13,11 @@
 //     blocked): PyScript waits forever for an IndexedDB database it cannot open, so there
 //     its own databases live in memory (see "storage" below); sessionStorage and the
 //     service worker are optional. llmviz.storage.blocked says the page may keep nothing.
-//  5. the page's static markup: index.html's <template data-into> put in place (below).
+//  5. the page's static markup: index.html's <template data-into> put in place (below),
+//     in the reader's language (i18n.js: ?lang=, else the browser's languages), and the
+//     language menu in the header, which reloads the page with &lang= (the hash, i.e. the
+//     step, kept).
+import { lang, languages, t as tr, translate, urlFor } from "./i18n.js";
 
 const meta = document.querySelector('meta[name="llmviz-build"]');
 const BUILD_ID = meta ? meta.content : "";
@@ -34,10 +38,30 @@ const barEl = () => document.getElementById("progress-bar");
 }
 
 // the page's static markup (index.html's <template data-into="ID">) goes into #ID at once,
-// so the controls are laid out, disabled, while Python loads; the views switch them on
+// so the controls are laid out, disabled, while Python loads; the views switch them on.
+// Every text marked data-i18n is in the page's language first (the <template>s too, so the
+// views' clones are).
+translate(document);
 for (const tpl of document.querySelectorAll("template[data-into]")) {
   const slot = document.getElementById(tpl.dataset.into);
   if (slot) slot.replaceChildren(tpl.content.cloneNode(true));
+}
+
+// the language menu: every catalogue of this build, each named in its own language
+{
+  const menu = document.getElementById("lang-menu");
+  if (menu) {
+    for (const [code, name] of Object.entries(languages)) {
+      const option = document.createElement("option");
+      option.value = code;
+      option.lang = code;
+      option.textContent = name;
+      option.selected = code === lang;
+      menu.appendChild(option);
+    }
+    menu.closest(".lang-choice").hidden = Object.keys(languages).length < 2;
+    menu.addEventListener("change", () => location.assign(urlFor(menu.value)));
+  }
 }
 
 let settle;
@@ -51,6 +75,8 @@ export const llmviz = Object.assign(window.llmviz || {}, {
   info: null,          // the object `ready` resolved with
   error: null,         // the reason `ready` rejected with
   progress(text, fraction) { setStatus(text, fraction); },
+  // the page's words in its language (i18n.js), for Python before its own catalogue is loaded
+  t(key, values, fallback) { return tr(key, values || {}, fallback); },
   notice(text) {
     // each notice is a line of its own (the numpy notice stays when a later one comes);
     // notice("") clears them all
@@ -70,7 +96,8 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       window.llmvizReadyDone = true;
       window.llmvizReadyAt = performance.now();
       doneLoading = true;
-      setStatus(plain.live ? "Ready: live inference in your browser" : "Ready: showing the bundled trace", 1);
+      setStatus(plain.live ? tr("ui.top.ready_live", {}, "Ready: live inference in your browser")
+                           : tr("ui.top.ready_bundled", {}, "Ready: showing the bundled trace"), 1);
       document.body.classList.add("ready");
       settle.resolve(plain);
       registerServiceWorker();
@@ -80,13 +107,14 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       api.error = text;
       window.llmvizReadyDone = "error";
       doneLoading = true;
-      setStatus("Could not start: " + text);
+      setStatus(tr("notice.could_not_start", { error: text }, "Could not start: " + text));
       document.body.classList.add("failed");
       settle.reject(new Error(text));
     },
   },
 });
 const api = window.llmviz = llmviz;
+api.lang = lang;   // the language the page speaks (i18n.js; ?lang= in links and embeds)
 
 // ---- storage: a frame whose storage the browser blocks -----------------------------
 // In a frame of another site with third-party storage blocked (Chromium's incognito windows,
@@ -352,12 +380,12 @@ if ("PerformanceObserver" in window) {
     .observe({ type: "resource", buffered: true });
 }
 loadSizes();
-setStatus("Loading Python (Pyodide)…");
+setStatus(tr("ui.top.loading_python", {}, "Loading Python (Pyodide)…"));
 
 // a boot that never finishes should say so rather than spin forever
 const BOOT_TIMEOUT_S = 300;
 setTimeout(() => {
-  if (!doneLoading) api._boot.reject(`Python did not start within ${BOOT_TIMEOUT_S} s`);
+  if (!doneLoading) api._boot.reject(tr("notice.boot_timeout", { s: BOOT_TIMEOUT_S }, `Python did not start within ${BOOT_TIMEOUT_S} s`));
 }, BOOT_TIMEOUT_S * 1000);
 
 // ---- service worker ---------------------------------------------------------

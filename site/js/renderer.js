@@ -34,6 +34,7 @@
 // render/legend.js, render/bench.js; styles in css/render.css. Keys act
 // only while the canvas has focus, and Space is never used.
 import * as THREE from "three";
+import { t as tr } from "./i18n.js";
 import { BlockScene } from "./render/blocks.js";
 import { CameraRig } from "./render/camera.js";
 import { Picker } from "./render/picking.js";
@@ -53,9 +54,9 @@ function webgl2Context(canvas, antialias) {
     gl = null;
   }
   if (!gl) {
-    throw new Error("The 3D view needs WebGL2, which this browser does not provide (or has turned off). " +
+    throw new Error(tr("notice.no_webgl", {}, "The 3D view needs WebGL2, which this browser does not provide (or has turned off). " +
                     "The text and code panels still work; to see the model in 3D, try an up-to-date " +
-                    "Chrome, Firefox or Safari with hardware acceleration enabled.");
+                    "Chrome, Firefox or Safari with hardware acceleration enabled."));
   }
   return gl;
 }
@@ -94,15 +95,15 @@ export function createRenderer(container, options = {}) {
   canvas.className = "llmviz-canvas";
   canvas.tabIndex = 0;
   canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", "3D view of the model. With focus: arrows or WASD pan, " +
-    "Shift with arrows orbits, + and - zoom, Home shows the whole model.");
+  canvas.setAttribute("aria-label", tr("scene.canvas_aria", {}, "3D view of the model. With focus: arrows or WASD pan, " +
+    "Shift with arrows orbits, + and - zoom, Home shows the whole model."));
   const antialias = options.antialias !== false;
   const gl = webgl2Context(canvas, antialias);
   let renderer;
   try {
     renderer = new THREE.WebGLRenderer({ canvas, context: gl, antialias });
   } catch (e) {
-    throw new Error(`The 3D view could not start WebGL2: ${e.message}`);
+    throw new Error(tr("notice.webgl_failed", { error: e.message }, `The 3D view could not start WebGL2: ${e.message}`));
   }
   renderer.setPixelRatio(Math.min(win.devicePixelRatio || 1, 2));
   renderer.setClearColor(PALETTE.background, 1);

@@ -42,6 +42,16 @@ def _page():
     return boot.llmviz
 
 
+def _say(key: str, english: str, **values) -> str:
+    """The catalogue's text ``key`` in the page's language. Through boot.js (``llmviz.t``, the
+    JSON that i18n.js loaded), since some of these are said before the llmviz wheel is loaded."""
+    try:
+        from pyscript.ffi import to_js
+        return str(_page().t(key, to_js(values, dict_converter=__import__("js").Object.fromEntries), english))
+    except Exception:  # noqa: BLE001 - a message is never worth failing for: say it in English
+        return english.replace("{{", "{").replace("}}", "}").format(**values) if values else english
+
+
 def _progress(text: str) -> None:
     _page().progress(text)
 
@@ -178,7 +188,8 @@ async def boot() -> dict:
 
     # everything at once: the wheels (one loadPackage call) and every data file
     # (the code panel's snippets come lexed from the build: no pygments here)
-    _progress("Loading numpy and llmviz" if has_numpy else "Loading llmviz")
+    _progress(_say("ui.progress.wheels_numpy", "Loading numpy and llmviz") if has_numpy
+              else _say("ui.progress.wheels", "Loading llmviz"))
     names = ["llmviz"] + (["numpy"] if has_numpy else [])
     wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in names]))
     # the parameters once: the weights (numpy reads them) or, without numpy, the bundled copy
@@ -200,7 +211,7 @@ async def boot() -> dict:
         use_pycache(pycache)
         mark("pycache")
 
-    _progress("Reading the bundled trace")
+    _progress(_say("ui.progress.trace", "Reading the bundled trace"))
     from llmviz.core import tracefile
     text = lambda path: files[path].decode("utf-8")  # noqa: E731
     index = json.loads(text(info["trace"]["json"]))
@@ -218,7 +229,7 @@ async def boot() -> dict:
               "numpy_status": info.get("numpy", {}).get("status")}
 
     if has_numpy:
-        _progress("Loading the model")
+        _progress(_say("ui.progress.model", "Loading the model"))
         import numpy as np
         from llmviz.core import weights
         mark("numpy-import")
@@ -228,7 +239,7 @@ async def boot() -> dict:
         state["model"] = model
         mark("model")
 
-        _progress("Running the model in your browser")
+        _progress(_say("ui.progress.run", "Running the model in your browser"))
         live = model.trace([list(index["ids"])])
         mark("forward")
         diff = compare_traces(live, bundled)
@@ -242,8 +253,8 @@ async def boot() -> dict:
         result["live"] = True
         result["logits"] = np.asarray(live["logits"][0], dtype=float).tolist()  # for tests and bench
     else:
-        _page().notice("Live inference needs numpy for Pyodide, which this build does not include: "
-                         "the page shows the trace computed when the site was built.")
+        _page().notice(_say("notice.no_numpy", "Live inference needs numpy for Pyodide, which this build does not "
+                            "include: the page shows the trace computed when the site was built."))
 
     on_ready(result)
     mark("views")
@@ -257,7 +268,9 @@ def on_ready(result: dict) -> None:
 
     index, card = state["index"], state["card"]
     trace = state["trace"]
-    app = App(build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
+    import js
+    lang = str(js.document.documentElement.lang or "en").split("-")[0]   # i18n.js chose it
+    app = App(lang=lang, build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
               trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
               scene=state["scene"], model=state.get("model"), live=result["live"], numpy=result["numpy"])
     state["app"] = app
@@ -266,7 +279,8 @@ def on_ready(result: dict) -> None:
         import js
         for error in errors:
             js.console.error(f"llmviz: {error}")
-        _page().notice("Part of the page failed to start: " + "; ".join(errors))
+        _page().notice(_say("notice.part_failed", "Part of the page failed to start: {{errors}}",
+                            errors="; ".join(errors)))
 
 
 async def main() -> None:

@@ -5,18 +5,22 @@ Pure Python (no numpy), so the page can run it on a bundled trace alone.
 A phase is a module ``p<N>_<name>.py`` holding ``PHASE = Phase(id, title, steps)``;
 its steps are written in the order the reader meets them, like a script. A ``Step``:
 
-``id``, ``title``
-    names; ``title`` may use ``{{...}}`` values like the text.
-``text``
-    the commentary in the markup of ``llmviz.walkthrough.markup``. Where the text
+``id``
+    the step's name in links (``#phase=attention&step=scaling``) and in the catalogues.
+*title and text*
+    not in the module: the words of every step are in the catalogues,
+    ``llmviz/locales/<lang>.toml``, as ``<phase>.<step>.title`` and ``<phase>.<step>.text``
+    (a phase's name is ``<phase>.title``). The title may use ``{{...}}`` values like the text;
+    the text is the commentary in the markup of ``llmviz.walkthrough.markup``. Where the text
     differs between models or inputs, write it once with conditionals,
     ``{{#if bias}}…{{else}}…{{/if}}``, on the conditions ``sort`` (the sort model),
     ``target`` (the next token's target is known), ``bias``, ``multi_layer``,
     ``multi_head``, ``params`` (weights are available), ``nanogpt`` (the code panel
     has nanoGPT's source: ctx ``nanogpt`` is not False), ``gelu_tanh``, or any boolean
     the step's ``values`` returns; ``a & !b`` combines them. Only a step whose text is
-    different as a whole for some models may instead give a dict of variants keyed by
-    such conditions (``"*"``: always), first match wins.
+    different as a whole for some models may instead give a table of variants keyed by
+    such conditions (``"*"``: always), first match wins. The words of worked examples,
+    tables and the like come from the catalogue too: ``w.say(key, **values)``.
 ``values``
     ``values(w) -> dict``: the numbers and tokens the text names with ``{{name}}``,
     computed from the trace when the step is rendered (``w`` is a ``numbers.Walk``).
@@ -60,12 +64,16 @@ a function of ``w`` returning the final value.
 ``camera`` names a view of the scene (``llmviz.viz.layout``: ``"overview"``, ``"embedding"``,
 ``"h.{L}"``, ``"h.{L}.attn"``, ``"h.{L}.mlp"``, ``"output"``) or frames blocks.
 
-Editing the tour: change a step's ``text`` (or add a step) in its ``p<N>_*.py`` and
-run ``pytest tests/test_walkthrough.py``; the tests render every step for two model
-sizes and check that every name in the text is a block of the model and every number
-equals the Trace value it names.
+Editing the tour: change a step's text in ``locales/en.toml`` (and in the other
+languages), or add a step in its ``p<N>_*.py`` and its words in every catalogue, and run
+``pytest tests/test_walkthrough.py tests/test_locales.py``; the tests render every step
+for two model sizes in every language and check that every name in the text is a block
+of the model, every number equals the Trace value it names, and every catalogue has
+the keys and placeholders of English.
 
-Public API: ``phases()``, ``render_step(phase_id, step_id_or_index, ctx)``, ``render_all(ctx)``,
+The language is ``ctx["lang"]`` (a code of ``llmviz.locales.languages()``; English by default).
+
+Public API: ``phases(lang)``, ``render_step(phase_id, step_id_or_index, ctx)``, ``render_all(ctx)``,
 ``ANIMATION_KINDS``, ``Step``, ``Phase``.
 """
 from __future__ import annotations
@@ -76,6 +84,7 @@ from dataclasses import field, dataclass
 from typing import Any, Callable
 
 from llmviz.core.shape import ModelShape
+from llmviz.locales import catalogue
 from llmviz.walkthrough import figures
 from llmviz.walkthrough.markup import Renderer, holds
 from llmviz.walkthrough.numbers import Html, Num, Walk, geometry
@@ -141,8 +150,6 @@ PHASE_MODULES = ["p0_intro", "p1_prelim", "p2_embedding", "p3_layernorm", "p4_at
 @dataclass
 class Step:
     id: str
-    title: str
-    text: str | dict
     values: Callable[[Walk], dict] | None = None
     focus: Any = field(default_factory=list)
     cells: Any = field(default_factory=dict)
@@ -159,7 +166,6 @@ class Step:
 @dataclass
 class Phase:
     id: str
-    title: str
     steps: list[Step]
 
 
@@ -181,9 +187,11 @@ def _phase(phase_id: str) -> Phase:
     raise KeyError(f"no walkthrough phase {phase_id!r}; the phases are {known}")
 
 
-def phases() -> list[dict]:
-    """The table of contents: ``[{id, title, steps: n, step_titles}]`` in reading order."""
-    return [{"id": p.id, "title": p.title, "steps": len(p.steps),
+def phases(lang: str | None = None) -> list[dict]:
+    """The table of contents: ``[{id, title, steps: n, step_ids}]`` in reading order, the
+    titles in ``lang``."""
+    words = catalogue(lang)
+    return [{"id": p.id, "title": words.text(f"{p.id}.title"), "steps": len(p.steps),
              "step_ids": [s.id for s in p.steps]} for p in _all_phases()]
 
 
@@ -252,10 +260,10 @@ def _condition(w: Walk, env: dict) -> Callable[[str], bool]:
     return test
 
 
-def _text(step: Step, test: Callable[[str], bool]) -> str:
-    if isinstance(step.text, str):
-        return step.text
-    for cond, text in step.text.items():
+def _text(text: str | dict, step: Step, test: Callable[[str], bool]) -> str:
+    if isinstance(text, str):
+        return text
+    for cond, text in text.items():
         if holds(cond, test):
             return text
     raise ValueError(f"step {step.id!r} has no text variant for this model (add a '*' variant)")
@@ -293,9 +301,10 @@ def render_step(phase_id: str, step: int | str, ctx: Any) -> dict:
         env.update(step.values(w))
     geo = geometry(w.config, w.T)
     test = _condition(w, env)
-    r = Renderer(env, w.dims, vars_, geo, test)
-    title = r.inline(step.title)
-    body = r.render(_text(step, test))
+    r = Renderer(env, w.dims, vars_, geo, test, w.words)
+    key = f"{phase.id}.{step.id}"
+    title = r.inline(w.words.get(key + ".title"))
+    body = r.render(_text(w.words.get(key + ".text"), step, test))
 
     out: dict[str, Any] = {"phase": phase.id, "step": step_index, "id": step.id,
                            "title": re.sub(r"<[^>]+>", "", title), "html": body}

@@ -128,12 +128,12 @@ def dot(w, title: str, a: tuple[str, list[Num]], b: tuple[str, list[Num]], resul
     products = [w.op("mul", x, y) for x, y in zip(a_nums, b_nums)]
     n = len(products)
     total = math.fsum(float(p.value) for p in products if p.value is not None)
-    lines = [f"Σ of the {n} products = {fmt(total)}"]
+    lines = [w.say("figure.sum_products", n=n, total=fmt(total))]
     if bias is not None and bias.value is not None:
-        lines.append(f"+ bias {bias.text} = {fmt(total + float(bias.value))}")
+        lines.append(w.say("figure.plus_bias", b=bias.text, total=fmt(total + float(bias.value))))
     lines += list(after)
     return Figure(title, [Column(a_label, a_nums, role=roles[0]), Column(b_label, b_nums, sign="×", role=roles[1]),
-                          Column("product", products, sign="=", role="aggregate", mark=True)],
+                          Column(w.say("figure.product"), products, sign="=", role="aggregate", mark=True)],
                   rows or [str(i) for i in range(n)], lines, result)
 
 

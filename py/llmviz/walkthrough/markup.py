@@ -48,6 +48,7 @@ import html
 import re
 from typing import Any, Callable
 
+from llmviz.locales import Catalogue, catalogue
 from llmviz.walkthrough.numbers import Geometry, Html, Num
 
 _INLINE = re.compile(
@@ -133,11 +134,12 @@ class Renderer:
     """Renders markup for one step; collects the numbers and block refs it used.
 
     ``condition(name) -> bool`` answers the names in ``{{#if ...}}`` (by default: the
-    boolean values in ``env``)."""
+    boolean values in ``env``); ``words`` is the catalogue of the language written in."""
 
     def __init__(self, env: dict, dims: dict, id_vars: dict, geometry: Geometry | None = None,
-                 condition: Callable[[str], bool] | None = None):
+                 condition: Callable[[str], bool] | None = None, words: Catalogue | None = None):
         self.env, self.dims, self.id_vars, self.geometry = env, dims, id_vars, geometry
+        self.words = words or catalogue()
         self.condition = condition or _env_condition(env)
         self.numbers: list[dict] = []
         self.refs: list[str] = []
@@ -248,7 +250,8 @@ class Renderer:
     def num(self, n: Num) -> str:
         text = n.text
         if n.value is None:
-            return '<span class="num missing" title="not available without the weights">?</span>'
+            missing = html.escape(self.words.text("words.missing_number"), quote=True)
+            return f'<span class="num missing" title="{missing}">?</span>'
         entry = {"text": text, "value": n.value, "source": n.source}
         attrs = ""
         where = None

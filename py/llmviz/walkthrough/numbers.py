@@ -42,6 +42,7 @@ import math
 from typing import Any, Iterable
 
 from llmviz.core.shape import ModelShape, full_name, head_kind, lookup_param
+from llmviz.locales import catalogue
 
 
 # --------------------------------------------------------------------------- blocks
@@ -364,7 +365,8 @@ class Walk:
     ``t`` is the position the commentary follows (the last one, whose output is the
     next token), ``L`` the layer and ``h`` the head it zooms into: 0 and 0, or what
     ``ctx["follow"]`` says (``{"layer": L, "head": h}``, see ``ModelShape.follow``).
-    ``shape`` is the model's ``ModelShape``.
+    ``shape`` is the model's ``ModelShape``. ``lang`` is the language the text is written in
+    (``ctx["lang"]``), ``words`` its catalogue, and ``say(key, **values)`` one of its texts.
     """
 
     def __init__(self, ctx: Any):
@@ -382,6 +384,8 @@ class Walk:
         self.T = int(idx.shape[1])
         self.ids = [int(idx[0, i]) for i in range(self.T)]
         self.target_text = get("target_text")
+        self.words = catalogue(get("lang"))
+        self.lang = self.words.lang
         self.nanogpt = get("nanogpt") is not False   # does the code panel have nanoGPT's source?
         task = get("task")  # "sort", or a model card's task dict ({"name": "sort", ...})
         if isinstance(task, dict):
@@ -455,11 +459,15 @@ class Walk:
         for i, (a, b) in enumerate(pairs):
             parts += ([" + "] + bracket(a) if i else [a]) + [" × "] + bracket(b)
         if n_total > len(pairs):
-            parts.append(f" + … ({n_total} products in all)")
+            parts.append(" + … " + self.say("words.products_in_all", n=n_total))
         if bias is not None:
             parts += [" + "] + bracket(bias)
         parts += [" = ", result]
         return tuple(parts)
+
+    def say(self, key: str, **values: Any) -> str:
+        """The catalogue's text ``key`` in the walk's language, ``{{names}}`` filled (plain text)."""
+        return self.words.text(key, **values)
 
     def mask_row(self) -> int:
         """The query row the causal-mask step shows: one with masked entries to its right."""

@@ -65,16 +65,11 @@ def _residual(w: Walk) -> dict:
             "c": w.act(f"h.{L}.x", 0, t, 0)}
 
 
-PHASE = Phase("mlp", "MLP", [
+PHASE = Phase("mlp", [
     Step(
         id="ln_2",
-        title="Another layer norm",
         figure=worked.layer_norm(lambda w: f"h.{w.L}.x_attn", "h.{L}.ln_2", 4),
-        text="""
-        The second half of the block starts like the first: [[h.{L}.ln_2|`ln_2`]]
-        normalises each column of the stream [[h.{L}.x_attn|`x_attn`]], with its own γ
-        and β. At position {{t}} the mean is {{mean}} and 1/√(σ² + ε) is {{rstd}}.
-        """,
+
         values=_ln2,
         focus=["h.{L}.x_attn", "h.{L}.ln_2.mean", "h.{L}.ln_2.rstd", "h.{L}.ln_2"],
         cells={"h.{L}.ln_2": ["col {t}"]},
@@ -84,43 +79,18 @@ PHASE = Phase("mlp", "MLP", [
     ),
     Step(
         id="idea",
-        title="The MLP",
-        text="""
-        The MLP (multi-layer perceptron) is a small two-layer network applied to each
-        position on its own: no information moves between positions here. It widens
-        each column to {{dim:4C}} numbers, passes each through a bend called GELU, and
-        narrows the result back to {{dim:C}}.
-
-        Attention gathers information from other positions; the MLP then works on what
-        each position has gathered.
-        """,
         focus=["h.{L}.ln_2", "h.{L}.mlp.fc", "h.{L}.mlp.gelu", "h.{L}.mlp.out"],
         camera="h.{L}.mlp",
         code=["mlp.forward", "mlp.fc", "mlp.gelu", "mlp.proj", "mlp.dropout", "mlp.init"],
     ),
     Step(
         id="expand",
-        title="Expanding to 4C",
-        text="""
-        The first layer, [[h.{L}.mlp.c_fc.weight|`c_fc`]], holds {{size:C}} weights
-        for each of its {{size:4C}} hidden units{{#if bias}}, plus a bias per unit,
-        [[h.{L}.mlp.c_fc.bias|`c_fc.bias`]]{{/if}}. Unit {{row}} at position {{t}} takes
-        the dot product of its weights with column {{t}} of [[h.{L}.ln_2|`ln_2`]]:
-        {{expr}}, in [[h.{L}.mlp.fc|`mlp.fc`]].
-        """,
         **linear_step("h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc", bias="h.{L}.mlp.c_fc.bias",
                       row=Walk.fc_row),
         code=["mlp.fc"],
     ),
     Step(
         id="expand_all",
-        title="Every row, every position",
-        text="""
-        The same for all {{size:4C}} units and every position fills
-        [[h.{L}.mlp.fc|`mlp.fc`]]: {{size:4C}} numbers for each of the {{size:T}}
-        positions, four times as many as the stream holds. The picture lays this
-        block on its side, one row per position, to keep it compact.
-        """,
         focus=["h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc"],
         cells={"h.{L}.mlp.fc": ["all"]},
         animation=linear_animation("h.{L}.mlp.c_fc.weight", "h.{L}.ln_2", "h.{L}.mlp.fc",
@@ -129,17 +99,8 @@ PHASE = Phase("mlp", "MLP", [
     ),
     Step(
         id="gelu",
-        title="GELU",
         figure=worked.gelu,
-        text="""
-        Each number then goes through GELU: GELU(x) = x · Φ(x), where Φ(x) is the
-        chance that a standard normal variable is below x{{#if gelu_tanh}} (this model
-        uses the usual tanh approximation of Φ){{/if}}. Far above 0 it is almost x, far
-        below almost 0, and in between it bends smoothly, dipping a little below 0.
 
-        Our unit: GELU({{fc}}) = {{g}}, unit {{j}} of position {{t}} in
-        [[h.{L}.mlp.gelu|`mlp.gelu`]]. The plot shows where it falls on the curve.
-        """,
         values=_gelu,
         plot=_gelu_plot,
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
@@ -149,23 +110,6 @@ PHASE = Phase("mlp", "MLP", [
     ),
     Step(
         id="why_gelu",
-        title="Why a bend?",
-        text="""
-        Without it the two layers would collapse into a single matrix product, and
-        the MLP could only ever compute linear functions. The bend lets it switch
-        features on and off: the clearly positive inputs pass almost unchanged, the
-        negative ones come out as small negative numbers. At position {{t}}, {{n_neg}} of
-        the {{size:4C}} inputs are negative.
-
-        Below 0, GELU is not monotone: as x falls it dips to its minimum, about
-        {{g_min}} at x ≈ {{x_min}}, and only then creeps back towards 0. {{#if most_dip}}Most
-        of the negative inputs here, {{n_dip}} of them, lie in the dip, between
-        {{x_min}} and 0, where a more negative input still gives a more negative
-        output{{else}}{{n_dip}} of the negative inputs lie in the dip, between {{x_min}} and
-        0, where a more negative input still gives a more negative output{{/if}}{{#if fc_in_dip}};
-        our unit, GELU({{fc}}) = {{g}}, is one of them{{/if}}. Only inputs below
-        {{x_min}} come out closer to 0 the further down they are.
-        """,
         values=_negatives,
         focus=["h.{L}.mlp.fc", "h.{L}.mlp.gelu"],
         cells={"h.{L}.mlp.fc": ["col {t}"], "h.{L}.mlp.gelu": ["col {t}"]},
@@ -173,31 +117,14 @@ PHASE = Phase("mlp", "MLP", [
     ),
     Step(
         id="project",
-        title="Back to C",
-        text="""
-        The second layer, [[h.{L}.mlp.c_proj.weight|`c_proj`]], has {{size:C}} rows of
-        {{size:4C}} weights and brings each column back to the width of the stream.
-        The top number at position {{t}}: {{expr}}, in [[h.{L}.mlp.out|`mlp.out`]].
-
-        nanoGPT then applies `self.dropout(x)`, which at inference passes the numbers
-        through unchanged.
-        """,
         **linear_step("h.{L}.mlp.c_proj.weight", "h.{L}.mlp.gelu", "h.{L}.mlp.out",
                       bias="h.{L}.mlp.c_proj.bias"),
         code=["mlp.proj", "mlp.dropout"],
     ),
     Step(
         id="residual",
-        title="The second residual add",
         figure=worked.residual("h.{L}.mlp.out", "h.{L}.x"),
-        text="""
-        Like attention's contribution, the MLP's is added to the stream:
-        [[h.{L}.x|`h.{{L}}.x`]] = [[h.{L}.x_attn|`x_attn`]] + [[h.{L}.mlp.out|`mlp.out`]].
-        For the top cell at position {{t}}: {{a}} + {{(b)}} = {{c}}.
 
-        That completes transformer block {{L}}: layer norm, attention, add; layer norm,
-        MLP, add.
-        """,
         values=_residual,
         focus=["h.{L}.x_attn", "h.{L}.mlp.out", "h.{L}.x"],
         cells={"h.{L}.x_attn": ["col {t}"], "h.{L}.mlp.out": ["col {t}"], "h.{L}.x": ["col {t}"]},

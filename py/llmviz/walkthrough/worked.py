@@ -28,26 +28,28 @@ def _fill(w: Walk, block: str) -> str:
 # ------------------------------------------------------------------ embedding
 
 def lookup(table: str, to: str, col: Callable[[Walk], int], title: str) -> FigureFn:
-    """Column ``col(w)`` of ``table`` copied, unchanged, into column t of ``to``."""
+    """Column ``col(w)`` of ``table`` copied, unchanged, into column t of ``to``; ``title`` is the
+    caption's key in the catalogue (its values: ``t``, ``k``, ``tok``)."""
     def fig(w: Walk) -> Figure:
         k = col(w)
         src = figures.column(w, _fill(w, table), k)
         dst = figures.column(w, _fill(w, to), w.t)
         return figures.elementwise(
-            title.format(t=w.t, k=k, tok=w.token_label(w.ids[w.t])),
+            w.say(title, t=w.t, k=k, tok=w.token_label(w.ids[w.t])),
             [Column(f"{_name(table)}[:, {k}]", src, role="parameter"),
              Column(f"{_name(to)}[:, {w.t}]", dst, sign="→", mark=True)],
-            figures.features(len(src)), ["copied as it is: nothing is multiplied"])
+            figures.features(len(src)), [w.say("figure.copied")])
     return fig
 
 
 def add(a: str, b: str, out: str, title: str, col: Callable[[Walk], int] | None = None) -> FigureFn:
-    """Column t of ``a`` plus column t of ``b``, cell by cell, is column t of ``out``."""
+    """Column t of ``a`` plus column t of ``b``, cell by cell, is column t of ``out`` (``title``:
+    the caption's key, its value ``t``)."""
     def fig(w: Walk) -> Figure:
         t = w.t if col is None else col(w)
         xs, ys, zs = (figures.column(w, _fill(w, blk), t) for blk in (a, b, out))
         return figures.elementwise(
-            title.format(t=t), [Column(f"{_name(a)}[:, {t}]", xs), Column(f"{_name(b)}[:, {t}]", ys, sign="+"),
+            w.say(title, t=t), [Column(f"{_name(a)}[:, {t}]", xs), Column(f"{_name(b)}[:, {t}]", ys, sign="+"),
                                 Column(f"{_name(out)}[:, {t}]", zs, sign="=", mark=True)],
             figures.features(len(xs)))
     return fig
@@ -78,7 +80,7 @@ def layer_norm(src: Callable[[Walk], str], ln: str, stage: int) -> FigureFn:
         var = w.op("var", w.vec(src(w), 0, t, "*"))
         lines = [f"mean = Σ x / {len(x)} = {mean.text}", f"variance = {var.text}",
                  f"rstd = 1 / √(variance + 1e-5) = {rstd.text}"]
-        return figures.stages(f"{_name(name)}: layer norm of column {t}", cols, figures.features(len(x)),
+        return figures.stages(w.say("figure.layer_norm", name=_name(name), t=t), cols, figures.features(len(x)),
                               min(stage, len(cols) - 1), lines[:max(1, min(3, stage + 1))])
     return fig
 
@@ -93,7 +95,7 @@ def score_row(stage: int = 0) -> FigureFn:
         root = math.sqrt(w.hs)
         scores = [w.act(a + "scores", 0, h, t, s) for s in range(n)]
         dots = [w.op("mul", sc, root) for sc in scores]
-        return figures.stages(f"row {t} of the scores: q of {t} · k of each position",
+        return figures.stages(w.say("figure.score_row", t=t),
                               [Column("q·k", dots, role="aggregate"), Column(f"÷ √{w.hs}", scores)],
                               figures.positions(w), stage, [f"√{w.hs} = {root:.2f}"])
     return fig
@@ -106,9 +108,10 @@ def mask(w: Walk) -> Figure:
     scores = [w.act(a + "scores", 0, h, tm, s) for s in range(n)]
     masked = [sc if s <= tm else Num(-math.inf, {"op": "mask", "args": [sc.source]}) for s, sc in enumerate(scores)]
     att = [w.act(a + "att", 0, h, tm, s) for s in range(n)]
-    return figures.stages(f"row {tm}: the causal mask", [Column("scores", scores), Column("masked", masked, role="aggregate"),
+    return figures.stages(w.say("figure.mask", tm=tm), [Column("scores", scores),
+                                                        Column(w.say("figure.masked"), masked, role="aggregate"),
                                                         Column("att", att)], figures.positions(w), 1,
-                          [f"positions after {tm} are set to −∞ before the softmax: their weight is 0"])
+                          [w.say("figure.mask_line", tm=tm)])
 
 
 SOFTMAX_STAGES = 4
@@ -135,7 +138,7 @@ def attention_row(w: Walk) -> tuple:
     xs = [w.act(a + "scores", 0, h, t, s) for s in range(n)]
     out = [w.act(a + "att", 0, h, t, s) for s in range(n)]
     return (xs, out, w.act(a + "att.max", 0, h, t), w.act(a + "att.sum", 0, h, t), figures.positions(w, n),
-            f"softmax of row {t} of the scores (head {h})")
+            w.say("figure.attention_row", t=t, h=h))
 
 
 def output_probs(w: Walk) -> tuple:
@@ -144,7 +147,7 @@ def output_probs(w: Walk) -> tuple:
     xs = [w.act("logits", 0, t, v) for v in range(w.V)]
     out = [w.prob("probs", 0, t, v) for v in range(w.V)]
     return (xs, out, w.act("probs.max", 0, t), w.act("probs.sum", 0, t), figures.vocabulary(w),
-            f"softmax of the logits of position {t}")
+            w.say("figure.output_probs", t=t))
 
 
 def weighted_sum(w: Walk) -> Figure:
@@ -154,7 +157,7 @@ def weighted_sum(w: Walk) -> Figure:
     att = [w.act(a + "att", 0, h, t, s) for s in range(n)]
     v = [w.act(a + "v", 0, h, s, 0) for s in range(n)]
     out = w.act(a + "head_out", 0, h, t, 0)
-    return figures.dot(w, f"att @ v: feature 0 of the output at {t}", (f"att[{t}]", att), ("v[:, 0]", v),
+    return figures.dot(w, w.say("figure.weighted_sum", t=t), (f"att[{t}]", att), ("v[:, 0]", v),
                        ("(att @ v)[0]", out), rows=figures.positions(w, n), roles=("activation", "activation"))
 
 
@@ -163,9 +166,9 @@ def keys_values(w: Walk) -> Figure:
     a, h, t = f"h.{w.L}.attn.", w.h, w.t
     k = [w.act(a + "k", 0, h, t, j) for j in range(w.hs)]
     v = [w.act(a + "v", 0, h, t, j) for j in range(w.hs)]
-    return figures.elementwise(f"the key and the value of position {t} (head {h})",
+    return figures.elementwise(w.say("figure.keys_values", t=t, h=h),
                                [Column(f"k[:, {t}]", k, mark=True), Column(f"v[:, {t}]", v, mark=True)],
-                               figures.features(w.hs), ["each: weights · ln_1 column + bias, like the query"])
+                               figures.features(w.hs), [w.say("figure.keys_values_line")])
 
 
 def heads_together(w: Walk) -> Figure:
@@ -173,9 +176,9 @@ def heads_together(w: Walk) -> Figure:
     a, t = f"h.{w.L}.attn.", w.t
     parts = [w.act(a + "head_out", 0, h, t, j) for h in range(w.nh) for j in range(w.hs)]
     y = figures.column(w, f"h.{w.L}.attn.y", t)
-    rows = [f"head {h} · {j}" for h in range(w.nh) for j in range(w.hs)]
-    return figures.elementwise(f"y[:, {t}]: the heads' outputs at {t}, side by side",
-                               [Column("head output", parts), Column(f"y[:, {t}]", y, sign="→", mark=True)], rows)
+    rows = [w.say("figure.head_row", h=h, j=j) for h in range(w.nh) for j in range(w.hs)]
+    return figures.elementwise(w.say("figure.heads_together", t=t),
+                               [Column(w.say("figure.head_output"), parts), Column(f"y[:, {t}]", y, sign="→", mark=True)], rows)
 
 
 # ------------------------------------------------------------------ MLP, output
@@ -186,9 +189,9 @@ def gelu(w: Walk) -> Figure:
     fc = figures.column(w, f"h.{L}.mlp.fc", t)
     out = figures.column(w, f"h.{L}.mlp.gelu", t)
     unit = w.fc_row()
-    return figures.elementwise(f"GELU on column {t} of the hidden layer", [Column(f"fc[:, {t}]", fc),
+    return figures.elementwise(w.say("figure.gelu", t=t), [Column(f"fc[:, {t}]", fc),
                                Column("GELU →", out, mark=True)], figures.features(len(fc)),
-                               [f"unit {unit}: GELU({fc[unit].text}) = {out[unit].text}"], keep=[unit])
+                               [w.say("figure.gelu_line", unit=unit, x=fc[unit].text, y=out[unit].text)], keep=[unit])
 
 
 def choose(w: Walk) -> Figure:
@@ -197,17 +200,18 @@ def choose(w: Walk) -> Figure:
     logits = [w.act("logits", 0, t, v) for v in range(w.V)]
     probs = [w.prob("probs", 0, t, v) for v in range(w.V)]
     best = max(range(w.V), key=lambda v: float(probs[v].value or 0))
-    return figures.elementwise(f"what comes after position {t}", [Column("logits", logits),
-                               Column("probability", probs, sign="→", mark=True)], figures.vocabulary(w),
-                               [f"greedy: the most likely token, {w.token_label(best)} ({probs[best].text})"],
-                               (f"next token {w.token_label(best)}", probs[best]))
+    tok = w.token_label(best)
+    return figures.elementwise(w.say("figure.choose", t=t), [Column("logits", logits),
+                               Column(w.say("figure.probability"), probs, sign="→", mark=True)], figures.vocabulary(w),
+                               [w.say("figure.greedy", tok=tok, p=probs[best].text)],
+                               (w.say("figure.next_token", tok=tok), probs[best]))
 
 
 def residual(update: str, out: str) -> FigureFn:
     """The stream in plus the update, cell by cell (the residual add of block L)."""
     def fig(w: Walk) -> Figure:
         stream = w.stream_in(w.L) if update.endswith("attn.out") else f"h.{w.L}.x_attn"
-        return add(stream, update, out, "the residual add at position {t}")(w)
+        return add(stream, update, out, "figure.residual")(w)
     return fig
 
 
@@ -219,10 +223,11 @@ def direction(w: Walk) -> Figure:
     n1 = math.sqrt(sum(float(v.value) ** 2 for v in first))
     n2 = math.sqrt(sum(float(v.value) ** 2 for v in end))
     cos = sum(float(a.value) * float(b.value) for a, b in zip(first, end)) / (n1 * n2) if n1 and n2 else 0.0
-    return figures.elementwise(f"column {t}: before the first block and after the last",
-                               [Column(f"x[:, {t}]", first), Column(f"after block {w.LL}", end, mark=True)],
+    return figures.elementwise(w.say("figure.direction", t=t),
+                               [Column(f"x[:, {t}]", first), Column(w.say("figure.after_block", L=w.LL), end, mark=True)],
                                figures.features(len(first)),
-                               [f"length {fmt(n1)} → {fmt(n2)} ({fmt(n2 / n1) if n1 else '?'}×)", f"cos = {cos:.2f}"])
+                               [w.say("figure.length", a=fmt(n1), b=fmt(n2), ratio=fmt(n2 / n1) if n1 else "?"),
+                                f"cos = {cos:.2f}"])
 
 
 def _name(block: str) -> str:

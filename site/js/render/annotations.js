@@ -25,8 +25,18 @@ const DIM_GAP = 5;           // from a block's edge to its dimension bracket
 const DIM_TICK = 4;
 const MAX_DIM_BLOCKS = 6;
 const LABEL_BAND = 30;       // kept free above a focused block for its label (two lines)
+import { t as tr } from "../i18n.js";
+
+
 const GROUP_KINDS = new Set(["embedding", "attn", "mlp", "output"]);   // the parts named in overviews
 export const GROUP_MARGIN = 180;   // px an overview keeps free on each side for the names
+
+/** A group's name in the margin, in the page's language (layout.py writes the English one). */
+function groupName(gid, kind, g) {
+  const fallback = g.short || g.label;
+  if (gid === kind) return tr(`scene.group.${kind}`, {}, fallback);          // embedding, output
+  return tr("scene.group.in_block", { layer: g.layer, part: tr(`scene.group.${kind}`, {}, kind) }, fallback);
+}
 
 /** The size a dimension name stands for, from the scene's config and T. */
 export function dimValue(name, config, T) {
@@ -200,7 +210,7 @@ export class Annotations {
         x0 = Math.min(x0, r.x); y0 = Math.min(y0, r.y); x1 = Math.max(x1, r.x + r.w); y1 = Math.max(y1, r.y + r.h);
       }
       if (!(x1 > x0)) continue;
-      rects.push({ gid, kind, label: g.short || g.label, x0, y0, x1, y1 });
+      rects.push({ gid, kind, label: groupName(gid, kind, g), x0, y0, x1, y1 });
     }
     for (const q of rects) { left = Math.min(left, q.x0); right = Math.max(right, q.x1); }
     for (const q of rects) {
@@ -234,7 +244,8 @@ export class Annotations {
       };
       const a = project(min[0], max[1]), b = project(max[0], max[1]);
       const cx = (a.x + b.x) / 2, top = Math.min(a.y, b.y);
-      const text = `${m.label} · ${Number(m.param_count).toLocaleString("en")} parameters`;
+      const text = tr("scene.model_badge", { model: m.label, n: Number(m.param_count).toLocaleString("en") },
+                     `${m.label} · ${Number(m.param_count).toLocaleString("en")} parameters`);
       const w = text.length * 7.1 + 14;
       let x = Math.max(4, Math.min(width - w - 4, cx - w / 2));
       lift = x < lastRight + 6 ? lift + 26 : 0;         // overlapping the one before: one line higher
@@ -355,7 +366,7 @@ export class Annotations {
     };
     const tokens = t.tokens || [];
     columns("idx", (c) => (c < tokens.length ? vocabLabel(tokens[c]) : null), 0);
-    columns("idx", (c) => String(c), 1, "token position");
+    columns("idx", (c) => String(c), 1, tr("scene.token_position", {}, "token position"));
     columns("wte.weight", (c) => vocabLabel(c), 0);
     for (const id of ["lm_head.weight", "logits", "probs"]) rows(id, vocabLabel);
   }

@@ -33,6 +33,7 @@
 // window.llmvizSceneSettled is true while no camera flight or animation of a step runs.
 // The parts: stage/framing.js (which view shows a step), stage/scales.js (the size
 // buttons), stage/tooltip.js (the hover read-out), render/anim.js (the step animations).
+import { t as tr } from "../i18n.js";
 import { createRenderer } from "../renderer.js";
 import { Animator } from "../render/anim.js";
 import { parsed } from "../render/pyvalue.js";
@@ -149,7 +150,7 @@ async function boot() {
     fetchOk("data/values.bin").then((r) => r.arrayBuffer()),
     sceneDone.then(bundledParams),
   ]);
-  toolbar = buildScaleToolbar(container, [{ name: "model", label: "sort model" }, ...(scene.scale_views || [])],
+  toolbar = buildScaleToolbar(container, [{ name: "model", label: tr("scene.scales.model", {}, "sort model") }, ...(scene.scale_views || [])],
                               (name) => { if (scaleHandler) scaleHandler(name); });
   if (scaleHandler) toolbar.enable();
   api.modelScene = scene;
@@ -174,7 +175,8 @@ api.placeTooltip = () => tooltip.place();
 
 api.ready = boot().catch((e) => {
   console.error("llmviz scene:", e);
-  if (!api.error) showError(`The 3D view could not load its data: ${e.message}. The walkthrough text and code still work.`);
+  if (!api.error) showError(tr("notice.scene_data", { error: e.message },
+                              `The 3D view could not load its data: ${e.message}. The walkthrough text and code still work.`));
   return false;
 });
 
@@ -345,7 +347,7 @@ api.showScale = (sceneJson, infoArg) => {
   card.show(null);
   r.annotate([], { ops: false, dims: false, tokens: false, groups: false });   // the line-up names its models
   toolbar.mark(api.mode);
-  toolbar.info.textContent = info.text || `${scene.label}: shape only, no weights`;
+  toolbar.info.textContent = info.text || tr("scene.scales.info", { model: scene.label }, `${scene.label}: shape only, no weights`);
   toolbar.info.hidden = false;
   try {   // framed below the note, in the renderer's viewing direction
     const cam = r.getCamera();

@@ -8,6 +8,7 @@
 // in a narrow one); stage/framing.js frames the step in the rest (freeInsets counts the card).
 // Under the blocks it starts compact (the formula lines and the result; a button opens the
 // table), so a phone keeps most of its view for the blocks.
+import { t as tr } from "../i18n.js";
 import { cellCss } from "../render/colors.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -60,11 +61,12 @@ export class Card {
     this.box.dataset.place = this.placement();
     const narrow = this.container.clientWidth < SIDE_MIN_WIDTH;      // a phone: the table on demand
     this.box.classList.toggle("compact", narrow && !this.open);
-    this.box.setAttribute("aria-label", spec.title || "worked example");
+    this.box.setAttribute("aria-label", spec.title || tr("scene.card.aria", {}, "worked example"));
     const top = el(doc, "div", "card-top");
     if (spec.title) top.appendChild(el(doc, "div", "card-title", spec.title));
     if (narrow) {
-      const more = el(doc, "button", "card-more", this.open ? "hide the numbers" : "show the numbers");
+      const more = el(doc, "button", "card-more", this.open ? tr("scene.card.hide", {}, "hide the numbers")
+                                                      : tr("scene.card.show", {}, "show the numbers"));
       more.type = "button";
       more.setAttribute("aria-expanded", String(this.open));
       more.addEventListener("click", () => { this.open = !this.open; this.show(this.spec); this.onResize(); });

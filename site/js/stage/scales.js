@@ -2,6 +2,8 @@
 // real shapes for a sense of scale. A toolbar: Tab reaches the pressed button, the arrow
 // keys (and Home, End) move between the sizes; those keys stay in the toolbar (the
 // walkthrough steps with them elsewhere).
+import { t as tr } from "../i18n.js";
+
 
 /**
  * Build the toolbar in `container`: `views` = [{name, label, title?}] (the model first,
@@ -13,7 +15,7 @@ export function buildScaleToolbar(container, views, choose) {
   const bar = doc.createElement("div");
   bar.className = "scene-scales";
   bar.setAttribute("role", "toolbar");
-  bar.setAttribute("aria-label", "model size");
+  bar.setAttribute("aria-label", tr("scene.scales.aria", {}, "model size"));
   bar.setAttribute("aria-orientation", "horizontal");
   bar.addEventListener("keydown", moveFocus);
   for (const { name, label, title } of views) {
@@ -22,8 +24,8 @@ export function buildScaleToolbar(container, views, choose) {
     b.dataset.scale = name;
     b.textContent = label;
     b.disabled = true;
-    b.title = title || (name === "model" ? "the model this page runs, with its real numbers"
-                                         : `${label} at its real size (shape only)`);
+    b.title = title || (name === "model" ? tr("scene.scales.model_title", {}, "the model this page runs, with its real numbers")
+                                         : tr("scene.scales.scale_title", { model: label }, `${label} at its real size (shape only)`));
     b.setAttribute("aria-pressed", String(name === "model"));
     b.tabIndex = name === "model" ? 0 : -1;
     b.addEventListener("click", () => choose(name));

@@ -2,6 +2,8 @@
 // stage. Python (llmviz.page.ui.scene_view) fills it once it is up; before that,
 // earlyTooltip shows the hovered cell's value alone.
 
+import { t as tr } from "../i18n.js";
+
 export class Tooltip {
   constructor(container) {
     this.container = container;
@@ -39,7 +41,7 @@ export class Tooltip {
     const line = (cls, text) => { const d = document.createElement("div"); d.className = cls; d.textContent = text; el.appendChild(d); };
     line("tt-title", `${block.label || block.id} [${pick.row}, ${pick.col}]`);
     line("tt-value", block.values[pick.index].toFixed(4));
-    line("tt-where", "where it came from: once Python has loaded");
+    line("tt-where", tr("scene.tooltip.before_python", {}, "where it came from: once Python has loaded"));
     el.hidden = false;
     this.place();
   }

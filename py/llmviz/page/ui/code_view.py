@@ -395,7 +395,7 @@ class CodeView:
     def render(self) -> None:
         if self.resolved is None:
             if self.load_error:
-                self.say(f"The code panel is not available: {self.load_error}.")
+                self.say(self.app.say("ui.code.unavailable", error=self.load_error))
             return
         if self.step is None:
             self.step = getattr(self.app, "step", None)
@@ -405,7 +405,7 @@ class CodeView:
             items = self.current_items()
         except Exception as e:  # noqa: BLE001 - say so in the panel, keep the page going
             self.items, self.app.code_refs = [], []
-            self.say(f"No code for this step: {type(e).__name__}: {e}")
+            self.say(self.app.say("ui.code.no_code", error=f"{type(e).__name__}: {e}"))
             self.app.report(f"code view: step {self.step.get('phase')}/{self.step.get('step')}: "
                             f"{type(e).__name__}: {e}")
             return

@@ -28,7 +28,10 @@ from typing import Any, Callable
 class App:
     def __init__(self, *, build: dict, config: Any, vocab: list[str], card: dict, trace: Any,
                  params: Any, text: str, ids: list[int], scene: dict | None = None,
-                 model: Any = None, live: bool = False, numpy: bool = False):
+                 model: Any = None, live: bool = False, numpy: bool = False, lang: str = "en"):
+        from llmviz.locales import catalogue
+        self.words = catalogue(lang)  # the page's words (llmviz.locales): self.say(key, **values)
+        self.lang = self.words.lang   # the language they are in (a code of locales.languages())
         self.build = build          # build-info.json
         self.config = config        # GPTConfig, or the bundled trace's config view
         self.vocab = vocab          # token strings by index
@@ -116,7 +119,11 @@ class App:
         task = (self.card or {}).get("task") or None
         nanogpt = ((self.build or {}).get("nanogpt") or {}).get("status", "missing") != "missing"
         return {"trace": self.trace, "params": self.params, "config": self.config, "vocab": self.vocab,
-                "task": task, "follow": dict(self.follow), "nanogpt": nanogpt}
+                "task": task, "follow": dict(self.follow), "nanogpt": nanogpt, "lang": self.lang}
+
+    def say(self, key: str, **values: Any) -> str:
+        """The catalogue's text ``key`` in the page's language, its ``{{names}}`` filled in."""
+        return self.words.text(key, **values)
 
     # ---- JS API -------------------------------------------------------------
     def command(self, name: str, fn: Callable[..., Any]) -> None:

@@ -146,8 +146,8 @@ class Inspector:
         table.querySelector("tbody").replaceChildren(*rows)
         note = ""
         if (r1 - r0, c1 - c0) != (b["rows"], b["cols"]):
-            note = (f"The table shows rows {r0}–{r1 - 1} and columns {c0}–{c1 - 1} of {b['rows']} × {b['cols']} "
-                    f"(around the selected cell); the heatmap and the CSV have all of them.")
+            note = self.app.say("ui.inspector.rows_shown", r0=r0, r1=r1 - 1, c0=c0, c1=c1 - 1,
+                                rows=b["rows"], cols=b["cols"])
         self.el("insp-note").textContent = note
 
     def draw_cell(self) -> None:
@@ -192,8 +192,7 @@ class Inspector:
             ok = bool(await self.view.mod.copyText(text))
         msg = self.el("insp-copied")
         n = self.block["rows"] * self.block["cols"]
-        msg.textContent = (f"copied {n} values as CSV" if ok else
-                           "the browser refused the clipboard: select the table instead")
+        msg.textContent = self.app.say("ui.inspector.copied", n=n) if ok else self.app.say("ui.inspector.copy_refused")
         root = self.el("inspector")
         root.dataset.csv = text if len(text) < 200_000 else ""
 

@@ -220,8 +220,7 @@ class SceneView:
             block = next((b for b in scene.get("blocks", []) if b["id"] == block_id), {})
             dims = " x ".join(str(d) for d in block.get("dims", [])) or f"{block.get('rows')} x {block.get('cols')}"
             self.show_tooltip({"title": block.get("label") or block_id, "value": f"{block.get('rows')} x {block.get('cols')} ({dims})",
-                               "where": block_id, "text": "Scale view: the shape of this block in the real model, "
-                               "drawn with a neutral pattern; it has no weights here.", "terms": []})
+                               "where": block_id, "text": self.app.say("scene.scale_tooltip"), "terms": []})
             return
         try:
             info = self.describe(block_id, row, col)
@@ -264,7 +263,7 @@ class SceneView:
         scene = self.scale_cache[name]
         n_params = int(scene["param_count"])
         # short: the note sits over the view (the models are framed below it)
-        text = f"This model beside real GPTs up to {scene['label']}, at their real sizes: shape only, no weights."
+        text = self.app.say("scene.scale_info", model=scene["label"])
         self.mode = name
         self.api.showScale(json.dumps(scene), ffi.to_js({"text": text, "param_count": n_params}))
 

@@ -19,7 +19,9 @@ an embedded page: ``embed=1`` (compact layout: the step, its notes and code, pre
 ``controls=1`` (an embed with the input bar, the scale buttons and the animation controls
 too; boot.js reads it as this module does), ``lock=1`` (one step, no navigation),
 ``phase=`` / ``step=`` / ``layer=`` / ``head=`` / ``input=`` (the start), ``origin=``
-(repeatable or comma-separated: the pages allowed to send commands).
+(repeatable or comma-separated: the pages allowed to send commands), ``lang=`` (the language:
+js/i18n.js reads it before Python, and the link from an embed to the full page keeps it;
+the hash links stay in the query's language, since they change only the hash).
 """
 from __future__ import annotations
 
@@ -215,7 +217,7 @@ _TRUE = {"1", "true", "yes", "on", ""}
 
 def parse_query(search: str) -> dict:
     """The embedding options of ``location.search``: embed, lock, controls, phase, step, follow,
-    input, origins."""
+    input, lang, origins."""
     pairs = parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
     fields: dict[str, str] = {}
     origins: list[str] = []
@@ -227,7 +229,8 @@ def parse_query(search: str) -> dict:
     flag = lambda key: key in fields and fields[key].lower() in _TRUE  # noqa: E731
     return {"embed": flag("embed"), "lock": flag("lock"), "controls": flag("controls"),
             "phase": fields.get("phase") or None, "step": fields.get("step") or None,
-            "follow": _follow_fields(fields), "input": fields.get("input") or None, "origins": origins}
+            "follow": _follow_fields(fields), "input": fields.get("input") or None,
+            "lang": fields.get("lang") or None, "origins": origins}
 
 
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -291,10 +294,12 @@ def is_allowed(origin: str, allowed: list[str]) -> bool:
 
 
 def full_page_url(pathname: str, where: Where, follow: dict | None = None,
-                  input_text: str | None = None) -> str:
-    """The link from an embedded view to the full page at the same step (no embed options)."""
+                  input_text: str | None = None, lang: str | None = None) -> str:
+    """The link from an embedded view to the full page at the same step (no embed options; the
+    language, ``?lang=``, when the embed names one)."""
     name = pathname.rsplit("/", 1)[-1] or "index.html"
-    return f"./{quote(name)}{format_hash(where, follow=follow, input_text=input_text)}"
+    query = f"?lang={quote(lang, safe='')}" if lang else ""
+    return f"./{quote(name)}{query}{format_hash(where, follow=follow, input_text=input_text)}"
 
 
 def link_input(search: str, hash_: str) -> str | None:

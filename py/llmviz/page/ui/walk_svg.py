@@ -39,17 +39,21 @@ def _plus(y: float, x: float = 24) -> str:
             f'<path d="M{x - 3.5} {y}H{x + 3.5}M{x} {y - 3.5}V{y + 3.5}"/></g>')
 
 
-def schematic(n_layer: int, current: str | None = None, titles: dict | None = None) -> str:
-    """The model as a flat diagram whose parts jump to their phases (``current`` lit)."""
+def schematic(n_layer: int, current: str | None = None, titles: dict | None = None,
+              labels: dict | None = None) -> str:
+    """The model as a flat diagram whose parts jump to their phases (``current`` lit); ``titles``
+    the phases' titles, ``labels`` the parts' words (the catalogue's ``ui.map.*``, by last part)."""
     titles = titles or {}
     t = lambda pid, fallback: titles.get(pid, fallback)  # noqa: E731
+    w = lambda key, english: (labels or {}).get(key, english)  # noqa: E731
+    aria = html.escape(w("aria", "the model, part by part"))
     sx, bx, bw = 24, 46, 150   # stream x, box x and width
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="wv-schematic" viewBox="0 0 {W} 322" role="group" aria-label="the model, part by part">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="wv-schematic" viewBox="0 0 {W} 322" role="group" aria-label="{aria}">',
         # the residual stream: from the embedding down to the output
         f'<path class="wv-stream" d="M{sx} 44V266"/>',
-        _part("intro", current, bx, 4, bw, 20, "input tokens", title=t("intro", "Introduction")),
-        _part("embedding", current, bx, 32, bw, 24, "embedding", "token + position",
+        _part("intro", current, bx, 4, bw, 20, w("input", "input tokens"), title=t("intro", "Introduction")),
+        _part("embedding", current, bx, 32, bw, 24, w("embedding", "embedding"), w("token_position", "token + position"),
               title=t("embedding", "Embedding")),
         f'<path class="wv-link" d="M{bx} 44H{sx}"/>',
         # one transformer block, repeated
@@ -58,22 +62,22 @@ def schematic(n_layer: int, current: str | None = None, titles: dict | None = No
         f'<title>{html.escape(t("stack", "The stack of blocks"))}</title>'
         f'<rect class="frame" x="6" y="66" width="{W - 10}" height="176" rx="6"/>'
         f'<text class="times" x="{W - 10}" y="80">× {int(n_layer)}</text></g>',
-        _part("layernorm", current, bx, 84, bw - 18, 18, "layer norm", title=t("layernorm", "Layer norm")),
+        _part("layernorm", current, bx, 84, bw - 18, 18, w("layer_norm", "layer norm"), title=t("layernorm", "Layer norm")),
         f'<path class="wv-link" d="M{sx} 93H{bx}"/>',
-        _part("attention", current, bx, 108, bw - 18, 44, "self-attention", title=t("attention", "Self-attention"),
+        _part("attention", current, bx, 108, bw - 18, 44, w("attention", "self-attention"), title=t("attention", "Self-attention"),
               top=True),
-        _part("softmax", current, bx + 34, 132, 64, 16, "softmax", title=t("softmax", "Softmax")),
-        _part("projection", current, bx, 158, bw - 18, 18, "projection", title=t("projection", "Projection")),
+        _part("softmax", current, bx + 34, 132, 64, 16, w("softmax", "softmax"), title=t("softmax", "Softmax")),
+        _part("projection", current, bx, 158, bw - 18, 18, w("projection", "projection"), title=t("projection", "Projection")),
         f'<path class="wv-link" d="M{bx} 167H{sx + 6}"/>',
         _plus(167, sx),
-        _part("mlp", current, bx, 184, bw - 18, 36, "MLP", "layer norm, expand, GELU, back",
+        _part("mlp", current, bx, 184, bw - 18, 36, w("mlp", "MLP"), w("mlp_sub", "layer norm, expand, GELU, back"),
               title=t("mlp", "MLP")),
         f'<path class="wv-link" d="M{bx} 208H{sx + 6}"/>',
         _plus(208, sx),
-        _part("output", current, bx, 254, bw, 30, "output", "layer norm, logits, softmax",
+        _part("output", current, bx, 254, bw, 30, w("output", "output"), w("output_sub", "layer norm, logits, softmax"),
               title=t("output", "Output")),
         f'<path class="wv-link" d="M{sx} 266H{bx}"/>',
-        _part("prelim", current, bx, 294, bw, 20, "sizes and parts", title=t("prelim", "Preliminaries")),
+        _part("prelim", current, bx, 294, bw, 20, w("sizes", "sizes and parts"), title=t("prelim", "Preliminaries")),
         "</svg>",
     ]
     return "".join(parts)

@@ -78,7 +78,7 @@ class WalkView:
         self._cam_samples = 0
         self._cam_last: dict | None = None
         self._follow_quiet = False   # set while a link or command picks the block and head
-        self.tour = walk_nav.Tour(walkthrough.phases())
+        self.tour = walk_nav.Tour(walkthrough.phases(app.lang))
         self.titles: dict[tuple[str, int], str] = {}
         self._media = js.window.matchMedia(REDUCED_MOTION)
         app.motion = walk_nav.motion(reduced=bool(self._media.matches))
@@ -130,7 +130,7 @@ class WalkView:
         ctx = None
         for phase in walkthrough._all_phases():  # noqa: SLF001 - the raw titles, without rendering 62 steps
             for i, step in enumerate(phase.steps):
-                title = step.title
+                title = self.app.words.get(f"{phase.id}.{step.id}.title")
                 if "{{" in title:
                     try:
                         ctx = ctx or self.app.walk_ctx()
@@ -196,7 +196,9 @@ class WalkView:
     def _draw_schematic(self) -> None:
         n_layer = _follow_limits(self.app.config)["layer"]
         titles = {p["id"]: p["title"] for p in self.tour.phases}
-        self.el["toc-map"].innerHTML = schematic(n_layer, self.where.phase if self.where else None, titles)
+        labels = {k.rsplit(".", 1)[1]: v for k, v in self.app.words.english.items() if k.startswith("ui.map.")}
+        labels = {k: self.app.say(f"ui.map.{k}") for k in labels}
+        self.el["toc-map"].innerHTML = schematic(n_layer, self.where.phase if self.where else None, titles, labels)
 
     def _build_embed_bar(self) -> None:
         stage = self.doc.getElementById("stage") or self.doc.body
@@ -211,7 +213,7 @@ class WalkView:
 
     def _toggle_drawer(self) -> None:
         closed = self.doc.body.classList.toggle("wv-drawer-closed")
-        self.drawer_button.textContent = "Show notes" if closed else "Hide notes"
+        self.drawer_button.textContent = self.app.say("ui.embed.show_notes" if closed else "ui.embed.hide_notes")
         self.drawer_button.setAttribute("aria-expanded", "false" if closed else "true")
 
     # ---------------------------------------------------------------- showing a step
@@ -223,7 +225,7 @@ class WalkView:
         except Exception as e:
             self.commentary.replaceChildren()
             element(self.doc, self.commentary, "p", "wv-error",
-                    f"This step could not be shown for this input: {type(e).__name__}: {e}")
+                    app.say("notice.step_failed", error=f"{type(e).__name__}: {e}"))
             raise
         self.where, self.rendered = where, rendered
         self.settled_cam = None
@@ -292,7 +294,8 @@ class WalkView:
     def _render_commentary(self, r: dict) -> None:
         p = self.tour.phase(r["phase"])
         text = clone(self.doc, "tpl-wv-commentary")
-        text.querySelector(".wv-kicker").textContent = f'{p["title"]} · step {r["step"] + 1} of {int(p["steps"])}'
+        text.querySelector(".wv-kicker").textContent = self.app.say("ui.nav.kicker", phase=p["title"], n=r["step"] + 1,
+                                                                    of=int(p["steps"]))
         text.querySelector(".wv-title").innerHTML = r["title"]   # render_step's title: escaped text, no tags
         text.querySelector(".wv-body").innerHTML = r["html"]      # the walkthrough's markup
         plot = r.get("plot")
@@ -314,7 +317,8 @@ class WalkView:
         self.el["next"].disabled = tour.next(where) is None
         tl = self.el["timeline"]
         tl.setAttribute("aria-valuenow", str(n + 1))
-        tl.setAttribute("aria-valuetext", f"{p['title']}, step {where.step + 1} of {int(p['steps'])}")
+        tl.setAttribute("aria-valuetext", self.app.say("ui.nav.step_of", phase=p["title"], n=where.step + 1,
+                                                       of=int(p["steps"])))
         for i, cell in enumerate(self.cells):
             cls = cell.classList
             cls.toggle("done", i < n)
@@ -325,7 +329,7 @@ class WalkView:
             part.classList.toggle("current", part.dataset.phase == where.phase)
         if self.embed:
             self.full_link.href = walk_nav.full_page_url(str(js.location.pathname), where, self.app.follow,
-                                                         self.app.link_input)
+                                                         self.app.link_input, self.query["lang"] and self.app.lang)
 
     def _scroll_to_commentary(self) -> None:
         """Bring the top of the commentary into view if the panel was scrolled past it (and
@@ -357,7 +361,7 @@ class WalkView:
             where = (self.tour.resolve(link["phase"], link["step"], base=walk_nav.LINK_BASE) if link["phase"]
                      else self.tour.first())
         except ValueError as e:
-            self.app.emit("notice", text=f"This link names no step of the walkthrough: {e}")
+            self.app.emit("notice", text=self.app.say("notice.no_such_step", error=str(e)))
             return
         self._apply_follow(link["follow"] or {"layer": 0, "head": 0})
         asyncio.ensure_future(self.go(where, history=None, cam=link["cam"]))
@@ -370,8 +374,8 @@ class WalkView:
                 where, problem = self.tour.resolve_nearest(source["phase"], source["step"])
                 if problem:
                     shown = self.tour.phase(where.phase)["title"]
-                    self.app.emit("notice", text=f"This link names no step of the walkthrough ({problem}); "
-                                                 f"showing {shown}, step {where.step + 1} instead.")
+                    self.app.emit("notice", text=self.app.say("notice.no_such_step_instead", problem=problem,
+                                                              phase=shown, n=where.step + 1))
                 self._apply_follow(source["follow"])
                 return where, None if problem else source.get("cam")
         return self.tour.first(), None
@@ -384,7 +388,7 @@ class WalkView:
         try:
             self._set_follow_for(follow)
         except ValueError as e:
-            self.app.emit("notice", text=f"This link follows a block or head this model does not have: {e}")
+            self.app.emit("notice", text=self.app.say("notice.no_such_follow", error=str(e)))
 
     def _on_camera_touched(self, event) -> None:
         """The reader may have moved the camera: keep it in the URL (``&cam=``) once it rests."""
@@ -504,7 +508,8 @@ class WalkView:
     def _update_titles(self) -> None:
         for n, w in enumerate(self.tour.order):
             p = self.tour.phase(w.phase)
-            self.cells[n].title = f"{p['title']}, step {w.step + 1}: {self.titles[(w.phase, w.step)]}"
+            self.cells[n].title = self.app.say("ui.nav.cell_title", phase=p["title"], n=w.step + 1,
+                                               title=self.titles[(w.phase, w.step)])
         for a in self.el["toc"].querySelectorAll(".wv-toc-list ol a[data-i]"):
             w = self.tour.at(int(a.dataset.i))
             a.textContent = self.titles[(w.phase, w.step)]
@@ -659,7 +664,7 @@ class WalkView:
 
     def _show_motion(self) -> None:
         m = self.app.motion
-        self.el["pause"].textContent = "Play" if m["paused"] else "Pause"
+        self.el["pause"].textContent = self.app.say("ui.nav.play" if m["paused"] else "ui.nav.pause")
         self.el["pause"].setAttribute("aria-pressed", "true" if m["paused"] else "false")
         self.el["reduced"].hidden = not m["reduced"]
 

@@ -1,0 +1,79 @@
+// i18n.js: the page's words in the reader's language, before Python runs.
+//
+// The language is ?lang= when the build has that catalogue, else the first of the browser's
+// languages (navigator.languages) it has (by the primary subtag: es-MX reads es, zh-CN zh),
+// else English. It is set as <html lang>, which Python reads (app.py), so both sides speak
+// one language. The words are py/llmviz/locales/<lang>.toml; build.py writes the keys the
+// JavaScript needs (ui.*, notice.*, scene.*) to locales/<lang>.json and the list of languages
+// into index.html (<script id="llmviz-locales">). This module awaits that JSON at the top level,
+// so every module that imports it (boot.js, stage/*.js) paints its first frame in the language.
+//
+// Markup: data-i18n="key" sets an element's text; data-i18n-attr="title:key;aria-label:key"
+// sets attributes. translate(root) applies both (boot.js runs it on the <template>s, so the
+// views' clones are translated too). t(key, {name: value}) fills {{name}} as Python's fill does.
+
+const DEFAULT = "en";
+
+function knownLanguages() {
+  try {
+    const el = document.getElementById("llmviz-locales");
+    const list = JSON.parse(el ? el.textContent : "{}");
+    if (list && typeof list === "object" && Object.keys(list).length) return list;
+  } catch { /* an unbuilt page: English only */ }
+  return { [DEFAULT]: "English" };
+}
+
+export const languages = knownLanguages();
+
+// the first wanted language the build has, by exact code or primary subtag
+export function pickLanguage(wanted, known = languages) {
+  for (const raw of wanted) {
+    if (typeof raw !== "string" || !raw) continue;
+    const code = raw.toLowerCase();
+    if (Object.hasOwn(known, code)) return code;
+    const primary = code.split(/[-_]/)[0];
+    if (Object.hasOwn(known, primary)) return primary;
+  }
+  return DEFAULT;
+}
+
+const asked = new URLSearchParams(location.search).get("lang");
+export const lang = pickLanguage([asked, ...(navigator.languages || [navigator.language])]);
+document.documentElement.lang = lang === "zh" ? "zh-Hans" : lang;
+document.documentElement.dataset.lang = lang;
+
+let table = {};
+try {
+  const response = await fetch(`./locales/${lang}.json`);
+  if (response.ok) table = (await response.json()).text || {};
+} catch { /* no catalogue file (an unbuilt page): the English in the markup stays */ }
+
+export function has(key) { return Object.hasOwn(table, key); }
+
+export function t(key, values = {}, fallback = key) {
+  const text = has(key) ? table[key] : fallback;
+  if (typeof text !== "string") return text;
+  return text.replace(/\{\{\s*([A-Za-z_]\w*)\s*\}\}/g, (m, name) => (name in values ? String(values[name]) : m));
+}
+
+export function translate(root) {
+  const each = (selector, fn) => {
+    if (root.matches && root.matches(selector)) fn(root);
+    for (const el of root.querySelectorAll(selector)) fn(el);
+  };
+  each("[data-i18n]", (el) => { if (has(el.dataset.i18n)) el.textContent = table[el.dataset.i18n]; });
+  each("[data-i18n-attr]", (el) => {
+    for (const pair of el.dataset.i18nAttr.split(";")) {
+      const [attr, key] = pair.split(":").map((s) => s.trim());
+      if (attr && has(key)) el.setAttribute(attr, table[key]);
+    }
+  });
+  for (const tpl of root.querySelectorAll("template")) translate(tpl.content);
+}
+
+// the same page in another language: ?lang= set, the hash (the step, the camera) kept
+export function urlFor(code) {
+  const url = new URL(location.href);
+  url.searchParams.set("lang", code);
+  return url.href;
+}

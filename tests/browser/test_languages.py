@@ -1,0 +1,154 @@
+"""The page in Spanish and Chinese (Debian's Chromium): ``?lang=es`` and ``?lang=zh`` set
+``<html lang>``, every step (walked by id) shows its title and text in that language, the
+controls and a notice are in it too, links keep ``lang=``, and without ``?lang=`` the
+browser's language (navigator.languages) is the default.
+
+"In that language" is checked against the catalogues themselves (``llmviz.locales``): where a
+language's text differs from English, the page shows the language's words and not English's.
+Screenshots (1400x900) of a few steps land in $LLMVIZ_SHOTS (default /tmp/llmviz-shots).
+Every test fails on a page error or a console error.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from llmviz.locales import catalogue
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 180_000
+SHOTS = Path(os.environ.get("LLMVIZ_SHOTS", "/tmp/llmviz-shots"))
+SHOT_STEPS = {("intro", "welcome"), ("attention", "one_score"), ("mlp", "gelu"), ("output", "choose")}
+GOTO_AND_READ = """async ([p, s]) => {
+  await window.llmviz.goto({phase: p, step: s});
+  const el = document.getElementById("commentary");
+  return {state: window.llmviz.state(), text: el.innerText, href: location.href,
+          title: el.querySelector(".wv-title").textContent,
+          kicker: el.querySelector(".wv-kicker").textContent};
+}"""
+
+
+def plain_lead(text: str) -> str:
+    """The words a text starts with, before its first value, reference, code or condition
+    (spaces as the page joins lines): what the page must show as it is written."""
+    lead = re.split(r"\{\{|\[\[|`|\*|\n\s*\n|\n-", text.strip(), maxsplit=1)[0]
+    return re.sub(r"\s+", " ", lead).strip()
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+class Visit:
+    def __init__(self, browser, url: str, **options):
+        self.context = browser.new_context(**{"viewport": {"width": 1400, "height": 900}, **options})
+        self.errors: list[str] = []
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
+                     if m.type == "error" else None)
+        self.page.goto(url)
+        result = self.page.evaluate("() => window.llmviz.ready.then(() => true, e => String(e))")
+        assert result is True, result
+        self.page.wait_for_function("() => window.llmviz.state().settled === true")
+
+
+@pytest.fixture
+def visit(browser, built_dist, serve_dist):
+    server = serve_dist(built_dist)
+    made: list[Visit] = []
+
+    def open_(path: str, **options) -> Visit:
+        v = Visit(browser, server.url + path, **options)
+        made.append(v)
+        return v
+    yield open_
+    errors = [e for v in made for e in v.errors]
+    for v in made:
+        v.context.close()
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("lang", ["es", "zh"])
+def test_every_step_control_and_notice_in_the_language(visit, lang):
+    words, english = catalogue(lang), catalogue("en")
+    v = visit(f"?lang={lang}", reduced_motion="reduce")
+    page = v.page
+    assert page.evaluate("() => document.documentElement.lang").split("-")[0] == lang
+    assert page.evaluate("() => window.llmviz.lang") == lang
+    assert page.locator("#lang-menu").input_value() == lang
+    assert page.title() == words.text("ui.page.title")
+
+    # the controls: Python's and the static markup's, in the language
+    for selector, key in ((".wv-toc-toggle", "ui.nav.contents"), (".wv-pause", "ui.nav.pause"),
+                          (".wv-skip", "ui.nav.skip"), ("#live-next", "ui.live.next"),
+                          ("#live-reset", "ui.live.reset"), ("label.live-label", "ui.live.input"),
+                          ("#cv-tab-port", "ui.code.port_tab"), (".wv-follow-label", "ui.nav.follow")):
+        shown = page.locator(selector).inner_text().strip()
+        assert shown == words.text(key) != english.text(key), (selector, shown)
+    assert page.locator(".wv-prev").get_attribute("title") == words.text("ui.nav.prev_title")
+    toc_map = page.evaluate("() => document.querySelector('.wv-toc-map').textContent")
+    assert words.text("ui.map.input") in toc_map and english.text("ui.map.input") not in toc_map
+
+    listed = page.evaluate("() => window.llmviz.phases()")
+    assert [p["title"] for p in listed] == [words.text(f"{p['id']}.title") for p in listed]
+    leads = 0
+    for ph in listed:
+        for n, step in enumerate(ph["step_ids"]):
+            r = page.evaluate(GOTO_AND_READ, [ph["id"], step])
+            where = f"{lang}: {ph['id']}/{step}"
+            assert (r["state"]["phase"], r["state"]["step"]) == (ph["id"], step), where
+            assert r["title"] == ph["step_titles"][n], where
+            key = f"{ph['id']}.{step}"
+            if "{{" not in words.get(key + ".title") and words.get(key + ".title") != english.get(key + ".title"):
+                assert r["title"] == words.text(key + ".title") and r["title"] != english.text(key + ".title"), where
+            assert r["kicker"].startswith(words.text(f"{ph['id']}.title")), where
+            text = squash(r["text"])
+            mine, theirs = plain_lead(words.get(key + ".text")), plain_lead(english.get(key + ".text"))
+            if len(mine) >= 6 and mine != theirs:
+                assert mine in text, (where, mine)
+                leads += 1
+            if len(theirs) >= 12 and theirs != mine:
+                assert theirs not in text, (where, "English shown", theirs)
+            assert f"lang={lang}" in r["href"], where            # the address keeps the language
+            if (ph["id"], step) in SHOT_STEPS:
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / f"lang_{lang}_{ph['id']}_{step}.png"))
+    assert leads > 40, leads
+
+    # a notice in the language: a link to a step that does not exist
+    page.evaluate("() => { location.hash = '#phase=attention&step=no_such_step'; }")
+    page.wait_for_function("() => document.getElementById('notice').innerText.length > 0")
+    notice = page.locator("#notice").inner_text()
+    assert plain_lead(words.get("notice.no_such_step")) in notice, notice
+    assert plain_lead(english.get("notice.no_such_step")) not in notice, notice
+
+
+def test_links_embeds_and_the_browsers_language(visit):
+    # an embed in Spanish links to the full page in Spanish, at the same step
+    v = visit("?lang=es&embed=1#phase=attention&step=one_score")
+    href = v.page.locator("#wv-embed-bar .wv-full").get_attribute("href")
+    assert href == "./index.html?lang=es#phase=attention&step=one_score", href
+    assert v.page.locator("#wv-embed-bar .wv-full").inner_text().strip() == catalogue("es").text("ui.embed.full_page")
+    # no ?lang=: the browser's language decides (a Chinese browser gets Chinese)
+    v = visit("", locale="zh-CN")
+    assert v.page.evaluate("() => navigator.languages[0]").startswith("zh")
+    assert v.page.evaluate("() => document.documentElement.lang").startswith("zh")
+    assert v.page.locator(".wv-toc-toggle").inner_text().strip() == catalogue("zh").text("ui.nav.contents")
+    # a language this build lacks: English
+    v = visit("?lang=xx", locale="en-US", reduced_motion="reduce")
+    assert v.page.evaluate("() => document.documentElement.lang") == "en"
+    assert v.page.locator(".wv-toc-toggle").inner_text().strip() == "Contents"
+    # the language menu reloads the page in the chosen language, at the same step
+    v.page.evaluate("() => window.llmviz.goto({phase: 'mlp', step: 'gelu'})")
+    with v.page.expect_navigation():
+        v.page.select_option("#lang-menu", "es")
+    v.page.wait_for_function("() => window.llmviz.ready && window.llmviz.state && window.llmviz.state().settled === true")
+    assert "lang=es" in v.page.url and v.page.url.endswith("#phase=mlp&step=gelu"), v.page.url
+    assert v.page.evaluate("() => window.llmviz.state().step") == "gelu"
+    assert v.page.locator(".wv-title").inner_text() == catalogue("es").text("mlp.gelu.title")
