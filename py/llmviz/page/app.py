@@ -66,8 +66,17 @@ def mark(name: str) -> None:
 
 
 async def _fetch_bytes(path: str) -> bytes:
-    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way)."""
+    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way);
+    one the 3D view's first frame has fetched already (``window.llmvizFetched``, the weights:
+    site/js/stage/npz.js) is taken from there, not downloaded again."""
     import js
+    fetched = getattr(js.window, "llmvizFetched", None)
+    pending = getattr(fetched, path, None) if fetched is not None else None
+    if pending is not None:
+        try:
+            return (await pending).to_bytes()
+        except Exception:  # noqa: BLE001 - the first frame's fetch failed: try again here
+            pass
     resp = await js.fetch(_url(path))
     if not resp.ok:
         raise RuntimeError(f"could not load {path} (HTTP {resp.status})")
@@ -289,8 +298,9 @@ async def main() -> None:
 
 
 def _debug_hooks() -> None:
-    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()``, the standard library modules
-    this Python has imported (``llmviz.page.stdlib_usage``, for the test of the trimmed zip)."""
+    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()`` and ``numpyModules()``, the
+    standard library and numpy modules this Python has imported (``llmviz.page.stdlib_usage``,
+    for the tests of the trimmed zip and the slim numpy wheel)."""
     import js
     from pyscript.ffi import create_proxy, to_js
 
@@ -300,6 +310,7 @@ def _debug_hooks() -> None:
     if not getattr(js.window, "llmvizDebug", None):
         js.window.llmvizDebug = js.Object.new()
     js.window.llmvizDebug.stdlibModules = create_proxy(lambda: to_js(stdlib_usage.loaded()))
+    js.window.llmvizDebug.numpyModules = create_proxy(lambda: to_js(stdlib_usage.package_modules("numpy")))
 
 
 def start() -> None:

@@ -34,6 +34,7 @@ escaped), never as HTML.
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from llmviz.page import live
@@ -370,8 +371,7 @@ class LiveView:
             return None
         logits = app.model.forward([live.window(self.ids, app.card, self.block_size())])
         if self.rng is None:
-            import numpy as np
-            self.rng = np.random.default_rng()
+            self.rng = random.Random()
         choice = live.choose_next(logits[0, -1], temperature, top_k, self.rng)
         choice.update(temperature=temperature, top_k=top_k)
         self.steps.append(choice)
@@ -416,8 +416,7 @@ class LiveView:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise LiveError(f"generate needs a positive number of tokens, got {n!r}")
         if seed is not None:
-            import numpy as np
-            self.rng = np.random.default_rng(int(seed))
+            self.rng = random.Random(int(seed))
         async with self.lock:
             self.busy(True)
             try:
