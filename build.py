@@ -17,15 +17,22 @@ sub-path of any static host, and offline once the service worker has it):
                            features this page never uses (PYSCRIPT_UNUSED: editor, terminal, ...)
     pyodide/               Pyodide's core files (npm package `pyodide`), except that python_stdlib.zip
                            holds the modules the page imports (tools/stdlib_modules.txt, measured) as
-                           bytecode compiled here by that Pyodide in Node (Python starts 1-2 s sooner,
-                           1.7 MB instead of 4.5); --stdlib-sources ships Pyodide's zip as it is
+                           bytecode compiled here by that Pyodide in Node, without docstrings or
+                           column spans (Python starts 1-2 s sooner; 1.1 MB instead of 4.5);
+                           --stdlib-sources ships Pyodide's zip as it is
     vendor/three/          three.module.js, three.core.js and the addons the renderer imports
-    wheels/                llmviz (built here), numpy for Pyodide (when available),
-                           pycache.zip: their modules as bytecode, compiled by this Pyodide in Node
-                           (app.py puts it under sys.pycache_prefix; left out without Node)
+    wheels/                llmviz (built here) and numpy for Pyodide (when available), both as
+                           bytecode of this Pyodide (compiled in Node) without their sources; numpy
+                           slim: only the modules the page imports (tools/numpy_modules.txt,
+                           measured), its other files left out, none changed (--numpy-whole ships
+                           the checked wheel as it is). pycache.zip: the bytecode of a wheel that
+                           ships with its sources (--numpy-whole's numpy; app.py puts it under
+                           sys.pycache_prefix); without Node the wheels ship with sources only
     weights/               the model the page runs: NAME.npz + NAME.json
     data/                  the bundled trace of the default example (trace.json + trace.bin), the
-                           code panel's snippets with their tokens, lexed here by pygments (code.json)
+                           first frame's scene and activations (scene.json, values.bin: the
+                           parameters it reads from weights/), the code panel's snippets with
+                           their tokens, lexed here by pygments (code.json)
     locales/               <lang>.json: the words the page's JavaScript shows before Python runs, from
                            py/llmviz/locales/<lang>.toml (index.html lists the languages)
     build-info.json        versions, sha256 and size of every file, numpy status, git commit, build id
@@ -74,6 +81,11 @@ BUILD_ID_MARK = "__LLMVIZ_BUILD_ID__"
 LABEL_MARK = "__LLMVIZ_LABEL__"
 LOCALES_MARK = "__LLMVIZ_LOCALES__"
 PRECACHE_MARK = '"__LLMVIZ_PRECACHE__"'
+
+
+# deflate level of the zips build.py writes (wheels, the standard library): they are fetched at
+# every first visit, and a static host sends them as they are (zips are not compressed again)
+ZIP_LEVEL = 9
 
 
 class BuildError(Exception):
@@ -230,6 +242,12 @@ def copy_three(b: Builder) -> list[str]:
     return sorted(done)
 
 
+def _last_line(e: BaseException) -> str:
+    """What a failed tool run said last (its stderr's last line, or the error itself)."""
+    detail = (getattr(e, "stderr", None) or str(e)).strip()
+    return detail.splitlines()[-1] if detail else repr(e)
+
+
 def minified_js(b: Builder, src: Path) -> Path:
     """``src`` minified by esbuild (tools/minify.mjs, each file on its own: its imports and
     exports unchanged), cached in .cache/ by the file's and the tool's sha256; ``src`` itself
@@ -249,9 +267,7 @@ def minified_js(b: Builder, src: Path) -> Path:
     try:
         subprocess.run([node, str(tool), str(job)], check=True, capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.SubprocessError) as e:
-        detail = (getattr(e, "stderr", None) or str(e)).strip()
-        print(f"warning: minifying {src.name} failed ({detail.splitlines()[-1] if detail else e}); "
-              "it ships unminified", file=sys.stderr)
+        print(f"warning: minifying {src.name} failed ({_last_line(e)}); it ships unminified", file=sys.stderr)
         return src
     os.replace(str(out) + ".tmp", out)
     return out
@@ -290,17 +306,45 @@ def run_in_pyodide(script: str, inputs: dict, outputs: dict, args: dict | None =
                     str(TOOLS / script), str(job)], check=True, capture_output=True, text=True, timeout=600)
 
 
+def tool_digest(script: str) -> str:
+    """A digest of tools/<script> and the runner it runs in (tools/pyodide_run.mjs sets how
+    Pyodide compiles), for the cache keys of what they make."""
+    return sha256_bytes(f"{sha256_file(TOOLS / script)} {sha256_file(TOOLS / 'pyodide_run.mjs')}".encode())
+
+
 def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> bytes | None:
     """wheels/pycache.zip: the wheels' modules compiled by this build's Pyodide (run in Node),
     so the page imports bytecode instead of compiling every module at every load (app.py
     unpacks it under ``sys.pycache_prefix``). Each wheel's part is cached in .cache/ by the
     wheel's sha256 and the Pyodide version. None (the page compiles as before) when Node
     or Pyodide cannot run here."""
+    parts = compiled_wheels(b, wheels, pyodide_version)
+    if parts is None:
+        return None
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as merged:
+        for part in parts:
+            with zipfile.ZipFile(part) as z:
+                for info in z.infolist():
+                    entry = zipfile.ZipInfo(info.filename)  # a fixed date: the same bytes every build
+                    entry.compress_type = zipfile.ZIP_DEFLATED
+                    merged.writestr(entry, z.read(info), compresslevel=ZIP_LEVEL)
+    return out.getvalue()
+
+
+def compiled_wheels(b: Builder, wheels: list[Path], pyodide_version: str,
+                    sourceless: bool = False) -> list[Path] | None:
+    """Each wheel's modules compiled by this build's Pyodide in Node (tools/compile_wheels.py): a
+    zip of .pyc per wheel, at their ``sys.pycache_prefix`` names, or with ``sourceless`` beside
+    their sources' names in the wheel (``numpy/_core/_methods.pyc``). Cached in .cache/ by the
+    wheel's sha256, the Pyodide version and the tool; None (with a warning) when Node or
+    Pyodide cannot run here."""
     CACHE.mkdir(exist_ok=True)
     parts, todo = [], []
+    tool = tool_digest("compile_wheels.py")
     for wheel in wheels:
-        key = sha256_bytes(f"{sha256_file(wheel)} {pyodide_version} {sha256_file(TOOLS / 'compile_wheels.py')}".encode())[:24]
-        part = CACHE / f"pycache-{key}.zip"
+        key = sha256_bytes(f"{sha256_file(wheel)} {pyodide_version} {tool} {sourceless}".encode())[:24]
+        part = CACHE / f"{'pyc' if sourceless else 'pycache'}-{key}.zip"
         parts.append(part)
         if not part.is_file():
             todo.append({"path": str(wheel), "out": str(part) + ".tmp"})
@@ -312,7 +356,8 @@ def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> byt
         b.say(f"precompiling {len(todo)} wheel(s) with Pyodide {pyodide_version} in Node")
         try:
             run_in_pyodide("compile_wheels.py", {f"/job/{i}.whl": job["path"] for i, job in enumerate(todo)},
-                           {f"/job/{i}.zip": job["out"] for i, job in enumerate(todo)}, {"n_wheels": len(todo)})
+                           {f"/job/{i}.zip": job["out"] for i, job in enumerate(todo)},
+                           {"n_wheels": len(todo), "sourceless": sourceless})
         except (OSError, subprocess.SubprocessError) as e:
             detail = getattr(e, "stderr", None) or str(e)
             print(f"warning: precompiling the page's modules failed, the page compiles them at every "
@@ -320,15 +365,78 @@ def pycache_archive(b: Builder, wheels: list[Path], pyodide_version: str) -> byt
             return None
         for job in todo:
             os.replace(job["out"], job["out"][:-len(".tmp")])
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as merged:
-        for part in parts:
-            with zipfile.ZipFile(part) as z:
-                for info in z.infolist():
-                    entry = zipfile.ZipInfo(info.filename)  # a fixed date: the same bytes every build
-                    entry.compress_type = zipfile.ZIP_DEFLATED
-                    merged.writestr(entry, z.read(info))
-    return out.getvalue()
+    return parts
+
+
+# what a wheel's file is for the module lists: numpy/_core/_methods.py and
+# numpy/_core/_multiarray_umath.cpython-314-wasm32-emscripten.so are modules, the rest data
+_EXTENSION_RE = re.compile(r"\.cpython-[^/]*\.so$")
+
+
+def wheel_module(name: str) -> str | None:
+    """The dotted module a wheel's file holds (``numpy/linalg/__init__.py`` -> ``numpy.linalg``),
+    None for anything else (stubs, headers, tests' data, ...)."""
+    if name.endswith(".py"):
+        stem = name[:-3]
+    elif _EXTENSION_RE.search(name):
+        stem = _EXTENSION_RE.sub("", name)
+    else:
+        return None
+    return stem.replace("/", ".").removesuffix(".__init__")
+
+
+def sourceless_wheel(src: Path, compiled: Path, keep: set[str] | None = None) -> bytes:
+    """The wheel ``src`` with each module as its sourceless bytecode from ``compiled``
+    (tools/compile_wheels.py's sourceless zip) in place of its source, its .dist-info with a
+    RECORD of what is there. With ``keep``, only those modules (extension modules as they are)
+    and nothing else: no stubs, headers, static libraries, tests, no module the page never
+    imports. No file is changed: each is left out, compiled or copied. Raises BuildError when a
+    module of ``keep`` is not in the wheel (a misspelt or removed name) or did not compile."""
+    files, found = [], set()
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(compiled) as pyc:
+        dist_info = next(name.split("/")[0] for name in z.namelist() if name.split("/")[0].endswith(".dist-info"))
+        compiled_names = set(pyc.namelist())
+        for name in z.namelist():
+            if name.endswith("/") or name == f"{dist_info}/RECORD":
+                continue
+            module = wheel_module(name)
+            if name.startswith(dist_info + "/") or (keep is None and module is None):
+                files.append((name, z.read(name)))
+                continue
+            if keep is not None and module not in keep:
+                continue
+            found.add(module)
+            if name.endswith(".py"):
+                if name + "c" not in compiled_names:
+                    raise BuildError(f"{src.name}: {name} did not compile, so {module} cannot ship as bytecode")
+                files.append((name + "c", pyc.read(name + "c")))
+            else:
+                files.append((name, z.read(name)))
+    missing = sorted((keep or set()) - found)
+    if missing:
+        raise BuildError(f"{src.name} has no module {', '.join(missing)} (named by {NUMPY_MODULES.name})")
+    return wheel_bytes(files, dist_info)
+
+
+def sourceless_llmviz(b: Builder, source: bytes, name: str, pyodide_version: str) -> bytes | None:
+    """Our wheel (``source``, from ``llmviz_wheel_bytes``) as bytecode of this Pyodide without its
+    sources (tracebacks in the page give file and line, not the line's text; the code panel's
+    snippets come from the build): one file instead of the wheel plus its bytecode. None when
+    Node cannot compile it (the source wheel ships)."""
+    CACHE.mkdir(exist_ok=True)
+    wheel = CACHE / name
+    if not wheel.is_file() or wheel.read_bytes() != source:
+        wheel.write_bytes(source)
+    parts = compiled_wheels(b, [wheel], pyodide_version, sourceless=True)
+    return None if parts is None else sourceless_wheel(wheel, parts[0])
+
+
+def slim_numpy(b: Builder, wheel: Path, pyodide_version: str) -> bytes | None:
+    """numpy for the page: ``sourceless_wheel`` of ``wheel`` with the modules of tools/numpy_modules.txt
+    as bytecode of this Pyodide (2.9 MB become about 1.4). None when Node cannot compile them
+    (the whole wheel ships then, with its bytecode in wheels/pycache.zip if that could be made)."""
+    parts = compiled_wheels(b, [wheel], pyodide_version, sourceless=True)
+    return None if parts is None else sourceless_wheel(wheel, parts[0], numpy_modules())
 
 
 def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
@@ -339,7 +447,7 @@ def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     library give file and line but no source text. Cached in .cache/ by the zip's sha256; None
     (Pyodide's zip as it is) when Node cannot do it."""
     src = NODE / "pyodide" / "python_stdlib.zip"
-    key = sha256_bytes(f"{sha256_file(src)} {pyodide_version} {sha256_file(TOOLS / 'compile_stdlib.py')}".encode())[:24]
+    key = sha256_bytes(f"{sha256_file(src)} {pyodide_version} {tool_digest('compile_stdlib.py')}".encode())[:24]
     out = CACHE / f"stdlib-pyc-{key}.zip"
     if out.is_file():
         return out
@@ -352,8 +460,7 @@ def precompiled_stdlib(b: Builder, pyodide_version: str) -> Path | None:
     try:
         run_in_pyodide("compile_stdlib.py", {"/job/stdlib.zip": src}, {"/job/stdlib-pyc.zip": str(out) + ".tmp"})
     except (OSError, subprocess.SubprocessError) as e:
-        detail = (getattr(e, "stderr", None) or str(e)).strip()
-        print(f"warning: precompiling the standard library failed ({detail.splitlines()[-1] if detail else e}); "
+        print(f"warning: precompiling the standard library failed ({_last_line(e)}); "
               "shipping Pyodide's python_stdlib.zip as it is", file=sys.stderr)
         return None
     os.replace(str(out) + ".tmp", out)
@@ -369,10 +476,23 @@ def _pygments_version() -> str:
 STDLIB_MODULES = TOOLS / "stdlib_modules.txt"
 
 
+NUMPY_MODULES = TOOLS / "numpy_modules.txt"
+
+
+def module_list(path: Path) -> set[str]:
+    """The dotted module names of a measured list (one a line, ``#`` lines are its header)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
 def stdlib_modules() -> set[str]:
     """The standard library modules the page imports (tools/stdlib_modules.txt, measured)."""
-    lines = STDLIB_MODULES.read_text(encoding="utf-8").splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return module_list(STDLIB_MODULES)
+
+
+def numpy_modules() -> set[str]:
+    """The numpy modules the page imports (tools/numpy_modules.txt, measured)."""
+    return module_list(NUMPY_MODULES)
 
 
 def trimmed_stdlib(src: Path, keep: set[str]) -> bytes:
@@ -391,7 +511,7 @@ def trimmed_stdlib(src: Path, keep: set[str]) -> bytes:
                 folder = name.rstrip("/") if name.endswith("/") else name.rpartition("/")[0]
                 wanted = folder.replace("/", ".") in keep
             if wanted:
-                kept.writestr(info, z.read(info))
+                kept.writestr(info, z.read(info), compresslevel=ZIP_LEVEL)
     missing = sorted(keep - found)
     if missing:
         raise BuildError(f"{STDLIB_MODULES.name} names modules Pyodide's standard library does not have: "
@@ -427,6 +547,13 @@ def llmviz_wheel_bytes(version: str) -> bytes:
     wheel = b"Wheel-Version: 1.0\nGenerator: llmviz build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     files += [(f"{dist_info}/METADATA", metadata), (f"{dist_info}/WHEEL", wheel),
               (f"{dist_info}/top_level.txt", b"llmviz\n")]
+    return wheel_bytes(files, dist_info)
+
+
+def wheel_bytes(files: list[tuple[str, bytes]], dist_info: str) -> bytes:
+    """A wheel (zip) of ``files`` (name, data) with ``dist_info``/RECORD listing them, with fixed
+    dates: the same files give the same bytes."""
+    files = list(files)
     record = []
     for name, data in files:
         digest = hashlib.sha256(data).digest()
@@ -439,7 +566,7 @@ def llmviz_wheel_bytes(version: str) -> bytes:
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
+            z.writestr(info, data, compresslevel=ZIP_LEVEL)
     return buf.getvalue()
 
 
@@ -546,18 +673,26 @@ def model_data(b: Builder, weights: Path, example: str) -> dict:
     b.write("data/params.bin", pdata)
     info = {"name": card.get("name"), "weights": f"weights/{weights.name}", "card": f"weights/{card_path.name}",
             "example": example, "text": text, "config": model.config.to_dict()}
-    info["scene"] = scene_data(b, model, trace, len(ids))
+    info["scene"] = scene_data(b, model, trace, len(ids), weights)
     return info
 
 
-def scene_data(b: Builder, model, trace, T: int) -> str:
+def scene_data(b: Builder, model, trace, T: int, weights: Path) -> str:
     """dist/data/scene.json (``llmviz.viz.layout.scene``) + values.bin and its offset table values.json
     (``llmviz.viz.scene_values``: {block id: [offset in floats, count]}), for a first frame
-    with real numbers before Python is up."""
+    with real numbers before Python is up. values.bin leaves out the parameters the weights
+    file stores: the scene names that file (shipped as weights/NAME.npz), and the page reads
+    them from it (its 3D view, site/js/stage/npz.js, and its Python: one download for both)
+    instead of a second copy; a tied lm_head, which the file does not store, stays in."""
     from llmviz.viz import layout, scene_values
 
     scene = layout.scene(model.config, T=T)
-    values = scene_values.block_values(scene, trace, model.state_dict())
+    with zipfile.ZipFile(weights) as z:
+        stored = {name.removesuffix(".npy") for name in z.namelist()}
+    values = {block_id: data for block_id, data in
+              scene_values.block_values(scene, trace, model.state_dict()).items()
+              if scene["blocks"][_block_index(scene, block_id)].get("param") not in stored}
+    scene["weights"] = f"weights/{weights.name}"
     scene["scale_views"] = layout.scale_views()     # the size buttons over the 3D view
     scene["tokens"] = {"vocab": list(model.vocab.tokens), "tokens": [int(i) for i in trace["idx"][0]]}
     data, offsets = scene_values.pack(scene, values)
@@ -565,6 +700,10 @@ def scene_data(b: Builder, model, trace, T: int) -> str:
     b.write("data/values.bin", data)
     b.write("data/values.json", json.dumps(offsets, separators=(",", ":")))
     return "data/scene.json"
+
+
+def _block_index(scene: dict, block_id: str) -> int:
+    return next(i for i, block in enumerate(scene["blocks"]) if block["id"] == block_id)
 
 
 def code_data(b: Builder, nanogpt: Path | None, download: bool) -> dict:
@@ -657,7 +796,7 @@ def locale_data(b: Builder) -> dict[str, str]:
 
 def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None,
           nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True,
-          precompile_stdlib: bool = True) -> dict:
+          precompile_stdlib: bool = True, whole_numpy: bool = False) -> dict:
     t0 = time.perf_counter()
     b = Builder(out, quiet)
     _check_out(out)
@@ -683,14 +822,25 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     wheels = {}
     version = llmviz_version()
     lv_name = f"llmviz-{version}-py3-none-any.whl"
-    b.write(f"wheels/{lv_name}", llmviz_wheel_bytes(version))
+    source = llmviz_wheel_bytes(version)
+    compiled = sourceless_llmviz(b, source, lv_name, npm_version("pyodide"))
+    b.write(f"wheels/{lv_name}", compiled or source)
     wheels["llmviz"] = f"wheels/{lv_name}"
+    precompile = [] if compiled else ["llmviz"]     # the wheels whose modules go into wheels/pycache.zip
     numpy, numpy_path = find_numpy(b, lock, wheelhouse, download)
     if numpy_path is not None:
-        b.copy(numpy_path, f"wheels/{numpy_path.name}")
-        wheels["numpy"] = f"wheels/{numpy_path.name}"
-        numpy["file"] = f"wheels/{numpy_path.name}"
-    pycache = pycache_archive(b, [out / path for path in wheels.values()], npm_version("pyodide"))
+        rel = f"wheels/{numpy_path.name}"
+        slim = None if whole_numpy else slim_numpy(b, numpy_path, npm_version("pyodide"))
+        if slim is None:
+            b.copy(numpy_path, rel)
+            precompile.append("numpy")
+        else:
+            b.write(rel, slim)
+        wheels["numpy"] = numpy["file"] = rel
+        # sha256 stays the checked original's; the shipped file's is in "files"
+        numpy["slim"] = slim is not None
+    pycache = (pycache_archive(b, [out / wheels[name] for name in precompile], npm_version("pyodide"))
+               if precompile else None)
     if pycache is not None:
         b.write(PYCACHE_FILE, pycache)
 
@@ -731,7 +881,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         # the wheels' modules as bytecode of this Pyodide's Python (app.py uses it when present)
         "stdlib_precompiled": stdlib is not None,
         "pycache": {"file": PYCACHE_FILE, "python": lock["info"].get("python"),
-                    "wheels": sorted(wheels)} if pycache is not None else None,
+                    "wheels": sorted(precompile)} if pycache is not None else None,
         "three_addons": addons,
         "model": model,
         "trace": {"json": "data/trace.json", "bin": "data/trace.bin"},
@@ -857,10 +1007,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="ship Pyodide's python_stdlib.zip as it is (sources: tracebacks into the "
                         "standard library show their lines; 2 MB smaller) instead of as bytecode "
                         "compiled here; Python then starts 1-2 s later at every load")
+    p.add_argument("--numpy-whole", action="store_true",
+                   help="ship the numpy wheel as it is instead of the slim one (only the modules of "
+                        "tools/numpy_modules.txt, as bytecode); tools/stdlib_usage.py measures with it")
     args = p.parse_args(argv)
     try:
         build(args.out.resolve(), args.wheelhouse, args.weights, args.nanogpt, args.label, args.quiet,
-              download=not args.no_download, precompile_stdlib=not args.stdlib_sources)
+              download=not args.no_download, precompile_stdlib=not args.stdlib_sources,
+              whole_numpy=args.numpy_whole)
     except BuildError as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

@@ -104,10 +104,10 @@ def test_every_nanogpt_snippet_resolves_verbatim():
 
 def test_check_all_names_the_key_and_the_selector(monkeypatch):
     bad = dict(code_refs.CATALOGUE)
-    bad["broken.key"] = code_refs.Entry("broken", None,
+    bad["broken.key"] = code_refs.Entry(None,
                                         CodeRef("port", "CausalSelfAttention.forward",
                                                 Assign("no_such_variable")))
-    bad["ambiguous.key"] = code_refs.Entry("ambiguous", None,
+    bad["ambiguous.key"] = code_refs.Entry(None,
                                            CodeRef("port", "CausalSelfAttention.forward", Assign("att")))
     monkeypatch.setattr(code_refs, "CATALOGUE", bad)
     with pytest.raises(SelectorError) as err:

@@ -1,7 +1,9 @@
 """build.py without a browser: what dist/ holds, its hashes, its origins, the numpy policy."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import re
@@ -150,7 +152,8 @@ def _our_text_files(dist: Path):
             continue
         if path.suffix in (".html", ".css", ".js", ".py", ".json", ".toml", ".webmanifest", ".svg"):
             yield rel, path.read_text(encoding="utf-8")
-    with zipfile.ZipFile(next((dist / "wheels").glob("llmviz-*.whl"))) as z:
+    # the wheel's sources (the page's wheel holds them compiled: test_llmviz_wheel_holds_the_package)
+    with zipfile.ZipFile(io.BytesIO(build.llmviz_wheel_bytes("0.1.0"))) as z:
         for name in z.namelist():
             yield f"llmviz wheel:{name}", z.read(name).decode("utf-8")
 
@@ -194,7 +197,7 @@ def test_url_check_catches_a_foreign_url(tmp_path):
     assert bad == ["https://cdn.example.com/x.js"]
 
 
-def test_llmviz_wheel_holds_the_package(built_dist):
+def test_llmviz_wheel_holds_the_package(built_dist, tmp_path):
     wheel = built_dist / "wheels" / "llmviz-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -206,13 +209,29 @@ def test_llmviz_wheel_holds_the_package(built_dist):
     sources = {"llmviz/" + p.relative_to(ROOT / "py/llmviz").as_posix()
                for p in (ROOT / "py/llmviz").rglob("*.py") if "__pycache__" not in p.parts}
     page = {name for name in sources if not name.startswith("llmviz/cli/")}
-    assert page <= names
+    # as bytecode of the page's Python in place of the sources, the other files as they are
+    assert {name + "c" for name in page} <= names and not names & sources
+    source = zipfile.ZipFile(io.BytesIO(build.llmviz_wheel_bytes("0.1.0")))
+    with zipfile.ZipFile(wheel) as z:
+        for name in names - {"llmviz-0.1.0.dist-info/RECORD"}:
+            if name.endswith(".pyc"):
+                _assert_bytecode(z.read(name), name)
+            else:
+                assert z.read(name) == source.read(name), name
     # the page's wheel carries no command-line, training, conversion or bench code
     assert not [name for name in names if name.startswith("llmviz/cli/")]
     assert {"llmviz/cli/train.py", "llmviz/cli/bench.py", "llmviz/cli/convert.py"} <= sources
     assert "llmviz-0.1.0.dist-info/WHEEL" in names
     # the same sources give the same bytes (so an unchanged rebuild keeps its build id)
-    assert build.llmviz_wheel_bytes("0.1.0") == wheel.read_bytes()
+    assert build.llmviz_wheel_bytes("0.1.0") == build.llmviz_wheel_bytes("0.1.0")
+    assert build.sourceless_llmviz(build.Builder(tmp_path, quiet=True), build.llmviz_wheel_bytes("0.1.0"),
+                                   wheel.name, build.npm_version("pyodide")) == wheel.read_bytes()
+
+
+def _assert_bytecode(data: bytes, name: str) -> None:
+    """``data`` is a .pyc of Pyodide's Python (3.14: magic 3600-3699), hash-based and unchecked."""
+    assert data[2:4] == b"\r\n" and 3600 <= int.from_bytes(data[:2], "little") < 3700, name
+    assert int.from_bytes(data[4:8], "little") == 1, name
 
 
 def test_bundled_trace_is_the_cpython_forward_pass(built_dist):
@@ -324,11 +343,61 @@ def test_build_without_numpy_records_it(built_dist, wheelhouse):
         assert numpy["status"] == "not-vendored" and numpy["file"] is None
         assert not list((built_dist / "wheels").glob("numpy-*"))
     else:
-        assert numpy["status"] in ("vendored", "vendored-other-build")
-        data = (built_dist / numpy["file"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == numpy["sha256"]
+        assert numpy["status"] in ("vendored", "vendored-other-build") and numpy["slim"] is True
+        original = Path(numpy["source"]) / Path(numpy["file"]).name    # the checked wheel
+        assert hashlib.sha256(original.read_bytes()).hexdigest() == numpy["sha256"]
     lock = json.loads((built_dist / "pyodide/pyodide-lock.json").read_text())
     assert numpy["lock_sha256"] == lock["packages"]["numpy"]["sha256"]
+
+
+def test_the_slim_numpy_wheel_is_numpy_with_files_left_out_or_compiled(built_dist, wheelhouse):
+    if wheelhouse is None:
+        pytest.skip("needs numpy for Pyodide (LLMVIZ_PYODIDE_WHEELHOUSE)")
+    numpy = _info(built_dist)["numpy"]
+    shipped = zipfile.ZipFile(built_dist / numpy["file"])
+    original = zipfile.ZipFile(Path(numpy["source"]) / Path(numpy["file"]).name)
+    names, originals = set(shipped.namelist()), set(original.namelist())
+    record = next(n for n in names if n.endswith(".dist-info/RECORD"))
+    modules = set()
+    for name in names - {record}:
+        if name.endswith(".pyc"):                    # compiled from the wheel's source, which stays out
+            assert name[:-1] in originals and name[:-1] not in names, name
+            _assert_bytecode(shipped.read(name), name)
+        else:                                        # or the wheel's own file, unchanged
+            assert shipped.read(name) == original.read(name), name
+        module = build.wheel_module(name[:-1] if name.endswith(".pyc") else name)
+        if module:
+            modules.add(module)
+    # exactly the modules the page imports (measured), nothing for development or tests
+    assert modules == build.numpy_modules()
+    assert not [n for n in names if n.endswith((".py", ".pyi", ".h", ".pxd", ".a", ".c"))
+                or "/tests/" in n or n.startswith(("numpy/f2py/", "numpy/testing/", "numpy/distutils/",
+                                                   "numpy/typing/", "numpy/_core/include/", "numpy/random/"))]
+    assert {n for n in originals if ".dist-info/licenses/" in n} <= names
+    # its RECORD lists every file with its hash
+    listed = {}
+    for line in shipped.read(record).decode().splitlines():
+        name, digest, _size = line.split(",")
+        listed[name] = digest
+    for name in names - {record}:
+        want = base64.urlsafe_b64encode(hashlib.sha256(shipped.read(name)).digest()).rstrip(b"=").decode()
+        assert listed.pop(name) == f"sha256={want}", name
+    assert listed == {record: ""}
+    assert (built_dist / numpy["file"]).stat().st_size < 0.6 * (Path(numpy["source"]) / Path(numpy["file"]).name).stat().st_size
+
+
+def test_a_module_list_naming_what_the_wheel_lacks_fails_the_build(tmp_path):
+    wheel = tmp_path / "w-1.0-py3-none-any.whl"
+    compiled = tmp_path / "compiled.zip"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("w/__init__.py", "")
+        z.writestr("w-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
+    with zipfile.ZipFile(compiled, "w") as z:
+        z.writestr("w/__init__.pyc", b"bytecode")
+    with zipfile.ZipFile(io.BytesIO(build.sourceless_wheel(wheel, compiled, {"w"}))) as z:
+        assert set(z.namelist()) == {"w/__init__.pyc", "w-1.0.dist-info/WHEEL", "w-1.0.dist-info/RECORD"}
+    with pytest.raises(build.BuildError, match="no module w.gone"):
+        build.sourceless_wheel(wheel, compiled, {"w", "w.gone"})
 
 
 @pytest.mark.parametrize("size", [192, 512])

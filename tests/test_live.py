@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import struct
 import zipfile
 
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from llmviz.viz import layout
 from llmviz.page import live
-from llmviz.core import sort_task, tracefile
+from llmviz.core import sampling, sort_task, tracefile
 from llmviz.core.model import GPT, GPTConfig
 from llmviz.core.trace import Trace
 from llmviz.core.vocab import InputError, Vocab
@@ -232,6 +233,28 @@ def test_sampling_stays_in_the_top_k(logits, k, temperature, seed):
     cut = sorted(logits)[-k]
     assert logits[c["token"]] >= cut
     assert not c["greedy"] and 0 < c["prob"] <= 1
+
+
+@given(st.lists(st.floats(0, 5), min_size=1, max_size=8), st.floats(0, 1, exclude_max=True))
+@SETTINGS
+def test_a_draw_falls_in_the_category_whose_cumulative_sum_passes_it(weights, u):
+    p = np.array(weights + [1.0])           # one category at least has probability > 0
+    p = p / p.sum()
+    token = sampling.draw(p, u)
+    assert p[token] > 0
+    assert p[:token].sum() <= u * p.sum() + 1e-12
+    assert u * p.sum() < p[:token + 1].sum() or token == p.size - 1 or not p[token + 1:].any()
+
+
+def test_sampling_with_the_standard_librarys_random_follows_the_distribution_and_its_seed():
+    import random
+
+    logits = [0.0, math.log(3.0), -50.0]      # probabilities 1/4, 3/4, ~0
+    tokens = [live.choose_next(logits, 1.0, None, random.Random(seed))["token"] for seed in range(4000)]
+    assert 0.70 < tokens.count(1) / len(tokens) < 0.80 and tokens.count(2) == 0
+    first = [live.choose_next(logits, 1.0, None, rng)["token"] for rng in [random.Random(7)] for _ in range(30)]
+    again = [live.choose_next(logits, 1.0, None, rng)["token"] for rng in [random.Random(7)] for _ in range(30)]
+    assert first == again and len(set(first)) == 2
 
 
 def test_sampling_with_top_1_is_greedy_and_bad_logits_are_refused():

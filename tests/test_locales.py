@@ -67,7 +67,7 @@ def test_a_catalogue_is_translated(lang):
     texts = [k for k in en if k.endswith(".text")]
     same = [k for k in texts if other[k] == en[k]]
     assert not same, f"{lang}: these tour texts are still English: {same}"
-    page = [k for k in en if k.startswith(("ui.", "notice.", "scene.", "figure."))]
+    page = [k for k in en if k.startswith(("ui.", "notice.", "scene.", "figure.", "code."))]
     same_page = [k for k in page if other[k] == en[k]]     # names such as "MLP", "softmax" may stay
     assert len(same_page) <= len(page) // 10, same_page
 
@@ -136,3 +136,18 @@ def test_the_table_of_contents_is_in_the_language(case):
     titles = [p["title"] for p in wt.phases(case["lang"])]
     assert titles != [p["title"] for p in wt.phases("en")]
     assert [p["id"] for p in wt.phases(case["lang"])] == [p["id"] for p in wt.phases("en")]
+
+
+def test_every_code_reference_has_a_title_and_the_panel_speaks_the_language():
+    """Each key of the code panel's CATALOGUE has its title in the catalogues; a step's
+    snippets carry the language's titles, roles and GPTConfig notes."""
+    from llmviz.codepanel import code_refs
+    assert {k[len("code.title."):] for k in catalogue("en").entries if k.startswith("code.title.")} \
+        == set(code_refs.CATALOGUE)
+    config = {"n_embd": 48, "n_head": 3, "n_layer": 2, "block_size": 11, "vocab_size": 3, "bias": True}
+    snippet = code_refs.resolve_all(None)["config"]["port"]
+    for lang in LANGS:
+        notes = code_refs.config_notes(snippet, config, lang)
+        assert notes and all(n in {catalogue(lang).text("code.note.this_model", value=repr(v)) for v in config.values()}
+                             | {catalogue(lang).text("code.note.training_only")} for n in notes.values())
+        assert catalogue(lang).text("code.note.this_model", value="48") != catalogue("en").text("code.note.this_model", value="48")

@@ -1,5 +1,6 @@
 """What keeps the page light (issue 15), without a browser: the code panel highlights without
-pygments, the trimmed standard library holds every module our page code imports, the bench's
+pygments, the trimmed standard library and the slim numpy hold every module our page code
+imports, the bench's
 static host compresses and revalidates like a real one."""
 from __future__ import annotations
 
@@ -115,6 +116,58 @@ def test_the_check_catches_a_missing_module(tmp_path):
     names = _stdlib_imports(probe)
     assert {"json", "difflib", "email.parser"} <= names
     assert "difflib" not in build.stdlib_modules()
+
+
+def _numpy_submodules(path: Path) -> set[str]:
+    """The numpy submodules a file names: imported (``import numpy.linalg``, ``from numpy.random
+    import x``) or reached as an attribute (``np.random.default_rng``: numpy imports it then)."""
+    import pkgutil
+
+    import numpy
+
+    submodules = {info.name for info in pkgutil.iter_modules(numpy.__path__)}
+    out = set()
+    for node in _walk_but_main(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("numpy.")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("numpy"):
+            out |= {node.module} if node.module != "numpy" else {f"numpy.{a.name}" for a in node.names
+                                                                  if a.name in submodules}
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id in ("np", "numpy") and node.attr in submodules):
+            out.add(f"numpy.{node.attr}")
+    return out
+
+
+# numpy submodules our code names where the page never goes: GPT.generate (the port of nanoGPT's
+# generate, shown beside it in the code panel, sampling with numpy's rng.choice like nanoGPT's
+# torch.multinomial) runs on the command line; the page samples with llmviz.core.sampling
+NOT_IN_PAGE = {"py/llmviz/core/model.py": {"numpy.random"}}
+
+
+def test_slim_numpy_has_every_numpy_module_our_page_code_names():
+    """A numpy submodule our page code imports or reaches (``np.random``) must be in
+    tools/numpy_modules.txt: the slim numpy wheel holds no other (the browser test
+    test_stdlib_zip.py checks what the page really imported)."""
+    keep = build.numpy_modules()
+    assert {"numpy", "numpy._core", "numpy.linalg"} <= keep and "numpy.f2py" not in keep
+    missing = {}
+    for path in sorted(PAGE_CODE.rglob("*.py")):
+        if path.relative_to(PAGE_CODE).parts[0] == "cli" or path.name == "__main__.py":
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        for name in _numpy_submodules(path) - keep - NOT_IN_PAGE.get(rel, set()):
+            missing.setdefault(name, []).append(rel)
+    assert not missing, f"numpy modules the page names but tools/numpy_modules.txt lacks: {missing}"
+
+
+def test_the_numpy_check_catches_a_missing_module(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import numpy as np\ndef f():\n    return np.fft.rfft([1.0]), np.float32(1)\n"
+                     "from numpy.polynomial import Polynomial\nfrom numpy import ma\n")
+    names = _numpy_submodules(probe)
+    assert names == {"numpy.fft", "numpy.polynomial", "numpy.ma"}
+    assert not names & build.numpy_modules()
 
 
 def test_static_host_gzips_text_revalidates_and_counts(tmp_path):

@@ -3,8 +3,12 @@ unchecked-hash .pyc in /job/<i>.zip, at the names ``sys.pycache_prefix`` gives t
 wheel is installed in site-packages (relative to the prefix). File names in the code objects
 are the installed sources' paths, so tracebacks in the page show the code.
 
-``job_args``: ``{"n_wheels": N}``. Modules the page never imports stay out (they still work:
-Python compiles them if asked)."""
+``job_args``: ``{"n_wheels": N, "sourceless": bool}``. Modules the page never imports stay out
+(they still work: Python compiles them if asked).
+
+With ``sourceless`` every module of the wheel is compiled, to the name beside its source
+(``numpy/_core/_methods.py`` -> ``numpy/_core/_methods.pyc``): build.py's slim wheel ships these
+in place of the sources (Python imports a sourceless .pyc found where the source would be)."""
 import importlib.util
 import sys
 import sysconfig
@@ -27,10 +31,10 @@ def wanted(name: str) -> bool:
     return True
 
 
-def compile_wheel(src: str, dst: str, site: str) -> None:
+def compile_wheel(src: str, dst: str, site: str, sourceless: bool = False) -> None:
     with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
         for name in sorted(z.namelist()):
-            if not wanted(name):
+            if not (name.endswith(".py") if sourceless else wanted(name)):
                 continue
             source = z.read(name)
             path = f"{site}/{name}"
@@ -39,7 +43,7 @@ def compile_wheel(src: str, dst: str, site: str) -> None:
             except SyntaxError:
                 continue
             pyc = _code_to_hash_pyc(code, importlib.util.source_hash(source), False)
-            info = zipfile.ZipInfo(importlib.util.cache_from_source(path)[3:])
+            info = zipfile.ZipInfo(name + "c" if sourceless else importlib.util.cache_from_source(path)[3:])
             info.compress_type = zipfile.ZIP_DEFLATED
             out.writestr(info, bytes(pyc))
 
@@ -47,4 +51,4 @@ def compile_wheel(src: str, dst: str, site: str) -> None:
 site = sysconfig.get_path("purelib")
 sys.pycache_prefix = "/P"
 for i in range(job_args["n_wheels"]):  # noqa: F821 - set by pyodide_run.mjs
-    compile_wheel(f"/job/{i}.whl", f"/job/{i}.zip", site)
+    compile_wheel(f"/job/{i}.whl", f"/job/{i}.zip", site, job_args.get("sourceless", False))  # noqa: F821

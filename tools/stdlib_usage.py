@@ -1,11 +1,13 @@
-"""Measure which standard library modules the page imports and write tools/stdlib_modules.txt.
+"""Measure which standard library and numpy modules the page imports and write
+tools/stdlib_modules.txt and tools/numpy_modules.txt.
 
     python tools/stdlib_usage.py [--wheelhouse DIR]
 
-Builds the site with Pyodide's whole standard library (``--stdlib-sources``) into a temp
-folder, serves it, runs the page through everything it does (``llmviz.cli.page_tour``) in
-headless Chromium, and writes the modules its Python imported from the zip (the list's header
-stays). Run it after the page starts using a module the trimmed zip lacks (the tests say so).
+Builds the site with Pyodide's whole standard library (``--stdlib-sources``) and the whole
+numpy wheel (``--numpy-whole``) into a temp folder, serves it, runs the page through everything
+it does (``llmviz.cli.page_tour``) in headless Chromium, and writes the modules its Python
+imported from the zip and of numpy (the lists' headers stay). Run it after the page starts
+using a module the trimmed zip or the slim numpy lacks (the tests say so).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def main(argv: list[str]) -> int:
         "LLMVIZ_PYODIDE_WHEELHOUSE")
     with tempfile.TemporaryDirectory(prefix="llmviz-stdlib-") as tmp:
         out = Path(tmp) / "dist"
-        cmd = [sys.executable, str(ROOT / "build.py"), "--out", str(out), "--quiet", "--stdlib-sources"]
+        cmd = [sys.executable, str(ROOT / "build.py"), "--out", str(out), "--quiet", "--stdlib-sources", "--numpy-whole"]
         subprocess.run(cmd + (["--wheelhouse", wheelhouse] if wheelhouse else []), check=True)
         httpd = build.QuietServer(("127.0.0.1", 0), functools.partial(build.SiteHandler, directory=str(out)))
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -43,14 +45,21 @@ def main(argv: list[str]) -> int:
             if not page.evaluate("() => window.llmviz.ready").get("live"):
                 raise SystemExit("the page runs without numpy: pass --wheelhouse DIR to measure everything")
             page_tour.exercise(page)
-            modules = page_tour.stdlib_modules(page)
+            measured = {build.STDLIB_MODULES: page_tour.stdlib_modules(page),
+                        build.NUMPY_MODULES: page_tour.numpy_modules(page)}
             browser.close()
         httpd.shutdown()
-    lines = build.STDLIB_MODULES.read_text(encoding="utf-8").splitlines()
-    header = [line for line in lines if line.startswith("#")]
-    build.STDLIB_MODULES.write_text("\n".join(header + sorted(modules)) + "\n", encoding="utf-8")
-    print(f"{len(modules)} modules written to {build.STDLIB_MODULES}")
+    for path, modules in measured.items():
+        write_list(path, modules)
     return 0
+
+
+def write_list(path: Path, modules: list[str]) -> None:
+    """Replace the module names of a measured list, keeping its header (its ``#`` lines)."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    header = [line for line in lines if line.startswith("#")]
+    path.write_text("\n".join(header + sorted(modules)) + "\n", encoding="utf-8")
+    print(f"{len(modules)} modules written to {path}")
 
 
 if __name__ == "__main__":

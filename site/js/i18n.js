@@ -43,7 +43,8 @@ document.documentElement.lang = lang === "zh" ? "zh-Hans" : lang;
 document.documentElement.dataset.lang = lang;
 
 let table = {};
-try {
+// an unbuilt page (site/dev/*.html: no language list, no locales/ folder) asks for no catalogue
+if (document.getElementById("llmviz-locales")) try {
   const response = await fetch(`./locales/${lang}.json`);
   if (response.ok) table = (await response.json()).text || {};
 } catch { /* no catalogue file (an unbuilt page): the English in the markup stays */ }
@@ -54,6 +55,17 @@ export function t(key, values = {}, fallback = key) {
   const text = has(key) ? table[key] : fallback;
   if (typeof text !== "string") return text;
   return text.replace(/\{\{\s*([A-Za-z_]\w*)\s*\}\}/g, (m, name) => (name in values ? String(values[name]) : m));
+}
+
+// words made of words: {key, values} where a value may be {key, values} too (the 3D view's
+// block labels, llmviz.viz.layout.words; Python's layout.label_text does the same)
+export function say(words, fallback = "") {
+  if (!words || typeof words !== "object" || typeof words.key !== "string") return fallback;
+  const values = {};
+  for (const [name, value] of Object.entries(words.values || {})) {
+    values[name] = value && typeof value === "object" ? say(value, "") : value;
+  }
+  return has(words.key) ? t(words.key, values) : fallback;
 }
 
 export function translate(root) {

@@ -36,7 +36,7 @@
 // render/legend.js, render/bench.js; styles in css/render.css. Keys act
 // only while the canvas has focus, and Space is never used.
 import * as THREE from "three";
-import { t as tr } from "./i18n.js";
+import { t as tr, say } from "./i18n.js";
 import { BlockScene } from "./render/blocks.js";
 import { CameraRig } from "./render/camera.js";
 import { Picker } from "./render/picking.js";
@@ -190,6 +190,7 @@ export function createRenderer(container, options = {}) {
   /** Scene JSON: an object, a JSON string, or a Python dict (proxy). Replaces any previous scene. */
   function setScene(scene) {
     scene = parsed(scene);
+    for (const b of scene.blocks || []) if (b.words) b.label = say(b.words, b.label);   // in the page's language
     const next = new BlockScene(scene, renderer.capabilities.maxTextureSize);
     if (blocks) {
       scene3d.remove(blocks.mesh);

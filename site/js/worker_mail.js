@@ -7,7 +7,12 @@
 // under a ticket the call names:
 //   send(ticket, bytes)   the page -> the worker (page/worker.py's inbox): a copy of `bytes`
 //   receive(ticket)       a Promise of the Uint8Array the worker posted under `ticket`
-// page/model_client.py calls these; page/worker.py is the other end. Nothing else uses them.
+//   sendShared(path, ticket)  the page -> the worker: a file of the site that the page reads
+//                         too (the weights: the 3D view's first frame), downloaded once
+//                         (stage/npz.js's shared); an empty letter when it cannot be had
+// page/model_client.py and page/app.py call these; page/worker.py is the other end.
+
+import { shared } from "./stage/npz.js";
 
 const WORKER_SCRIPT = 'script[type="py"][worker][name="llmviz-model"]';
 const waiting = new Map();   // ticket -> {resolve, reject} of a receive() not yet answered
@@ -45,6 +50,26 @@ export function send(ticket, bytes) {
   copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   worker().postMessage({ llmvizMail: String(ticket), bytes: copy }, [copy.buffer]);
   return copy.byteLength;
+}
+
+/** The page -> the worker: the file at `path` under `ticket`, from the download the page shares
+ * (window.llmvizFetched: the first frame's, or one made now that the first frame then takes);
+ * empty when it could not be had (the worker then fetches it itself and says why it failed). */
+export async function sendShared(path, ticket) {
+  let bytes;
+  try {
+    bytes = new Uint8Array(await shared(path, fetchOk));
+  } catch (e) {
+    console.warn(`llmviz: ${path} for the model worker: ${e.message}`);
+    bytes = new Uint8Array(0);
+  }
+  return send(ticket, bytes);
+}
+
+async function fetchOk(path) {
+  const resp = await fetch(new URL(path, document.baseURI).href);
+  if (!resp.ok) throw new Error(`could not load ${path} (HTTP ${resp.status})`);
+  return resp;
 }
 
 /** The Uint8Array the worker posts (or posted) under `ticket`. */

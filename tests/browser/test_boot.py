@@ -197,6 +197,46 @@ def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch,
     assert np.max(np.abs(got - want)) <= 1e-5
 
 
+FIRST_FRAME_PARAMS = """async () => {
+  const npz = await import("./js/stage/npz.js");
+  const arrays = npz.readNpz(await window.llmvizFetched[window.llmvizScene.modelScene.weights]);
+  const { offsets } = window.llmvizScene.bundled;
+  const out = {};
+  for (const block of window.llmvizScene.modelScene.blocks) {
+    if (block.param && !(block.id in offsets)) out[block.id] = Array.from(npz.paramValues(block, arrays));
+  }
+  return out;
+}"""
+
+
+def test_the_first_frame_reads_the_parameters_from_the_weights_downloaded_once(built_dist, serve_dist, watch):
+    """values.bin leaves out the parameters the weights file stores: the 3D view reads them from
+    weights/NAME.npz (site/js/stage/npz.js), the same numbers the build's scene_values gives, and
+    Python takes that download (and scene.json) instead of fetching them again."""
+    import numpy as np
+
+    from llmviz.core import weights
+    from llmviz.viz import scene_values
+
+    server = serve_dist(built_dist)
+    w = watch(server)
+    requests: list[str] = []
+    w.page.on("request", lambda r: requests.append(r.url[len(server.url):]))
+    _boot_and_check(w, server.url, built_dist)
+    scene = json.loads((built_dist / "data" / "scene.json").read_text())
+    got = w.page.evaluate(FIRST_FRAME_PARAMS)
+    model = weights.load(built_dist / scene["weights"])
+    want = scene_values.block_values(scene, None, model.state_dict(), roles=("parameter",))
+    in_bin = json.loads((built_dist / "data" / "values.json").read_text())
+    assert set(got) | set(in_bin) >= set(want) and len(got) > 0.9 * len(want)
+    for block_id, values in got.items():
+        assert np.array_equal(np.array(values, dtype=np.float32), want[block_id]), block_id
+    assert requests.count(scene["weights"]) == 1 and requests.count("data/scene.json") == 1, requests
+    # values.bin holds no parameter the weights file stores
+    assert (built_dist / "data" / "values.bin").stat().st_size == 4 * sum(count for _, count in in_bin.values())
+    assert not set(got) & set(in_bin)
+
+
 def test_a_failed_boot_rejects_ready_and_says_why(built_dist, serve_dist, watch):
     server = serve_dist(built_dist)
     w = watch(server)

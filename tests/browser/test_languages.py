@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from page_log import record_errors
+
 from llmviz.locales import catalogue
 
 pytestmark = pytest.mark.browser
@@ -49,9 +51,7 @@ class Visit:
         self.errors: list[str] = []
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
-                     if m.type == "error" else None)
+        record_errors(self.page, self.errors)
         self.page.goto(url)
         result = self.page.evaluate("() => window.llmviz.ready.then(() => true, e => String(e))")
         assert result is True, result
@@ -152,3 +152,41 @@ def test_links_embeds_and_the_browsers_language(visit):
     assert "lang=es" in v.page.url and v.page.url.endswith("#phase=mlp&step=gelu"), v.page.url
     assert v.page.evaluate("() => window.llmviz.state().step") == "gelu"
     assert v.page.locator(".wv-title").inner_text() == catalogue("es").text("mlp.gelu.title")
+
+
+CODE_AND_LABELS = """async ([p, s]) => {
+  await window.llmviz.goto({phase: p, step: s});
+  const label = (id) => { const el = document.querySelector(`.llmviz-label[data-block="${CSS.escape(id)}"] > div`);
+                          return el ? el.textContent : null; };
+  const all = (sel) => [...document.querySelectorAll(sel)].map((e) => e.textContent.trim());
+  return {roles: all("#code .cv-role"), notes: all("#code .note"), titles: all("#code .cv-title"),
+          labels: Object.fromEntries(["h.0.x", "h.0.attn.q[0]", "h.0.attn.scores[0]", "h.0.attn.att.max[0]",
+                                      "h.0.ln_1.mean", "idx"].map((id) => [id, label(id)]))};
+}"""
+
+
+@pytest.mark.parametrize("lang", ["es", "zh"])
+def test_the_code_panel_and_the_3d_labels_in_the_language(visit, lang):
+    """The code panel's roles, titles and GPTConfig notes, and the 3D view's block labels
+    (read from their HTML elements), are the language's words, not English's."""
+    words, english = catalogue(lang), catalogue("en")
+    page = visit(f"?lang={lang}", reduced_motion="reduce").page
+    r = page.evaluate(CODE_AND_LABELS, ["prelim", "sizes"])
+    roles = {words.text(f"code.role.{k}") for k in ("init", "one_line", "excerpt", "forward", "config", "outline")}
+    english_roles = {english.text(f"code.role.{k}") for k in ("init", "one_line", "excerpt", "forward", "config", "outline")}
+    assert r["roles"] and set(r["roles"]) <= roles and not set(r["roles"]) & english_roles, r["roles"]
+    assert words.text("code.title.config") in r["titles"] and english.text("code.title.config") not in r["titles"]
+    mine = words.text("code.note.this_model", value="").strip()
+    theirs = english.text("code.note.this_model", value="").strip()
+    notes = [n.lstrip("# ") for n in r["notes"]]
+    assert any(n.startswith(mine) for n in notes), notes
+    assert not any(n.startswith(theirs) for n in notes), notes
+    labels = r["labels"]
+    want = {"h.0.x": words.text("scene.label.after_block", name="x", n=0),
+            "h.0.attn.q[0]": words.text("scene.label.head", name="q", h=0),
+            "h.0.attn.scores[0]": words.text("scene.label.head", name=words.text("scene.label.scores"), h=0),
+            "h.0.attn.att.max[0]": words.text("scene.label.head", name=words.text("scene.label.row_max"), h=0),
+            "h.0.ln_1.mean": words.text("scene.label.mean", name="ln_1"),
+            "idx": words.text("scene.label.tokens", name="idx")}
+    assert labels == want, labels
+    assert "after block" not in labels["h.0.x"] and "head" not in labels["h.0.attn.q[0]"]

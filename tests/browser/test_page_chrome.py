@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from page_log import record_errors
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 180_000
@@ -32,9 +34,7 @@ class Visit:
         self.errors: list[str] = []
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
-                     if m.type == "error" else None)
+        record_errors(self.page, self.errors)
 
     def open(self, path: str = "") -> None:
         self.page.goto(self.server.url + path)

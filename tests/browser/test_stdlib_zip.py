@@ -1,8 +1,9 @@
-"""The trimmed standard library (issue 15): build.py ships only the modules of
-tools/stdlib_modules.txt in python_stdlib.zip. After the page has done everything it does
-(``llmviz.cli.page_tour.exercise``: the whole tour, generations, another input, a model load
-and a refused model) it must have imported nothing that list lacks and shown no error: an
-import the zip cannot serve fails the page, and so this test.
+"""The trimmed standard library and the slim numpy (issue 15): build.py ships only the modules
+of tools/stdlib_modules.txt in python_stdlib.zip and of tools/numpy_modules.txt in numpy's
+wheel. After the page has done everything it does (``llmviz.cli.page_tour.exercise``: the whole
+tour, generations, another input, a model load and a refused model) it must have imported
+nothing those lists lack and shown no error: an import the zip or the wheel cannot serve fails
+the page, and so this test.
 """
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ def test_the_page_imports_only_modules_the_trimmed_zip_holds(built_dist, serve_d
         assert {"json", "asyncio", "zipfile"} <= loaded       # read from the shipped zip
         missing = sorted(loaded - build.stdlib_modules())
         assert not missing, f"the page imported modules tools/stdlib_modules.txt lacks: {missing}"
+        # the same for the slim numpy wheel (tools/numpy_modules.txt)
+        numpy = set(page_tour.numpy_modules(page))
+        assert {"numpy", "numpy._core._multiarray_umath"} <= numpy
+        missing = sorted(numpy - build.numpy_modules())
+        assert not missing, f"the page imported numpy modules tools/numpy_modules.txt lacks: {missing}"
         # the refused model logs its reason on the console, and a slow machine may log a step that
         # took long to settle (a timing note, not a failure); nothing else may
         allowed = ("Could not use this model", "not an .npz", "did not settle within")

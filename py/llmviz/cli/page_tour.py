@@ -1,6 +1,6 @@
 """Drive a served page through everything it can do, in Playwright: the whole tour (every
 step of every phase), a greedy and a sampled generation, another input, a model load and a
-refused model. Used to measure which standard library modules the page imports
+refused model. Used to measure which standard library and numpy modules the page imports
 (``tools/stdlib_usage.py``, ``tests/browser/test_stdlib_zip.py``): the page must have imported
 whatever it ever will by the end of it.
 """
@@ -35,3 +35,8 @@ def exercise(page, weights: Path | None = None) -> dict:
 def stdlib_modules(page) -> list[str]:
     """The standard library modules the page's Python has imported (``?debug=1`` pages)."""
     return list(page.evaluate("() => window.llmvizDebug.stdlibModules()"))
+
+
+def numpy_modules(page) -> list[str]:
+    """numpy and the modules of it the page's Python has imported (``?debug=1`` pages)."""
+    return list(page.evaluate("() => window.llmvizDebug.numpyModules()"))

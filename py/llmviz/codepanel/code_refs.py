@@ -36,6 +36,7 @@ from llmviz.codepanel.annotate import (Assign, Call, CodeRef, ForLoop, If, Init,
                        Snippet, Span, Var, Weights, bind, bind_weights, highlight, lex, resolve,
                        scope_of, with_scope)
 from llmviz.core.shape import ModelShape, short_name
+from llmviz.locales import catalogue
 
 NANOGPT_FILE = "model.py"
 PORT_FILE = "py/llmviz/core/model.py"
@@ -49,8 +50,8 @@ __all__ = ["Entry", "CATALOGUE", "VARS", "WEIGHTS", "resolve_all", "check_all", 
 class Entry:
     """One computation: its nanoGPT lines (None where nanoGPT calls into torch) and ours
     (None where our inference-only port leaves nanoGPT's lines out: dropout, flash
-    attention, the training loss)."""
-    title: str
+    attention, the training loss). Its title is the catalogue's ``code.title.<key>``
+    (``llmviz.locales``), in the reader's language."""
     nanogpt: CodeRef | None
     port: CodeRef | None
     context: Mapping[str, str] = field(default_factory=dict)
@@ -69,184 +70,137 @@ _PROBS = {"sm": "probs", "sm_in": "logits"}
 
 CATALOGUE: dict[str, Entry] = {
     # the model's shape
-    "config": Entry("the model's sizes",
-                    _ng("GPTConfig", role="config"), _port("GPTConfig", role="config")),
-    "gpt.init": Entry("the model's parts",
-                      _ng("GPT.__init__", Span(Assign("self.transformer"), Assign("self.lm_head")), "init"),
+    "config": Entry(_ng("GPTConfig", role="config"), _port("GPTConfig", role="config")),
+    "gpt.init": Entry(_ng("GPT.__init__", Span(Assign("self.transformer"), Assign("self.lm_head")), "init"),
                       _port("GPT.__init__", Span(Assign("self.transformer"), Assign("self.lm_head")), "init")),
-    "gpt.tie": Entry("weight tying: lm_head is wte",
-                     _ng("GPT.__init__", Assign("self.transformer.wte.weight"), "compact"),
+    "gpt.tie": Entry(_ng("GPT.__init__", Assign("self.transformer.wte.weight"), "compact"),
                      _port("GPT._assign", Span(If(uses="done"), Call("setattr")), "compact")),
 
     # every class of the model, bodies folded
-    **{f"outline.{key}": Entry(f"class {name}", _ng(name, role="outline"), _port(name, role="outline"))
+    **{f"outline.{key}": Entry(_ng(name, role="outline"), _port(name, role="outline"))
        for key, name in (("layernorm", "LayerNorm"), ("attention", "CausalSelfAttention"), ("mlp", "MLP"),
                          ("block", "Block"), ("gpt", "GPT"))},
 
     # embedding
-    "embedding.positions": Entry("the position indices",
-                                 _ng("GPT.forward", Assign("pos"), "compact"),
+    "embedding.positions": Entry(_ng("GPT.forward", Assign("pos"), "compact"),
                                  _port("GPT.forward", Assign("pos"), "compact")),
-    "embedding.tok": Entry("token embedding",
-                           _ng("GPT.forward", Assign("tok_emb"), "compact"),
+    "embedding.tok": Entry(_ng("GPT.forward", Assign("tok_emb"), "compact"),
                            _port("GPT.forward", Assign("tok_emb"), "compact")),
-    "embedding.pos": Entry("position embedding",
-                           _ng("GPT.forward", Assign("pos_emb"), "compact"),
+    "embedding.pos": Entry(_ng("GPT.forward", Assign("pos_emb"), "compact"),
                            _port("GPT.forward", Assign("pos_emb"), "compact")),
-    "embedding.sum": Entry("token + position embedding",
-                           _ng("GPT.forward", Assign("x", uses="tok_emb"), "compact"),
+    "embedding.sum": Entry(_ng("GPT.forward", Assign("x", uses="tok_emb"), "compact"),
                            _port("GPT.forward", Assign("x", uses="tok_emb"), "compact")),
-    "embedding.forward": Entry("the embedding",
-                               _ng("GPT.forward", Span(Assign("tok_emb"), Assign("x", uses="tok_emb"))),
+    "embedding.forward": Entry(_ng("GPT.forward", Span(Assign("tok_emb"), Assign("x", uses="tok_emb"))),
                                _port("GPT.forward", Span(Assign("tok_emb"), Assign("x", uses="tok_emb")))),
-    "embedding.lookup": Entry("an embedding is a row lookup",
-                              None, _port("Embedding.__call__")),
-    "embedding.init": Entry("the embedding tables",
-                            _ng("GPT.__init__", Assign("self.transformer"), "init"),
+    "embedding.lookup": Entry(None, _port("Embedding.__call__")),
+    "embedding.init": Entry(_ng("GPT.__init__", Assign("self.transformer"), "init"),
                             _port("GPT.__init__", Assign("self.transformer"), "init")),
 
     # layer norm
-    "layernorm.forward": Entry("layer norm",
-                               _ng("LayerNorm.forward"), _port("LayerNorm.forward")),
-    "layernorm.init": Entry("layer norm's weight and bias",
-                            _ng("LayerNorm", Init(), "init"), _port("LayerNorm", Init(), "init")),
-    "layernorm.mean": Entry("the mean of each column",
-                            _ng("LayerNorm.forward", Return(), "compact"),
+    "layernorm.forward": Entry(_ng("LayerNorm.forward"), _port("LayerNorm.forward")),
+    "layernorm.init": Entry(_ng("LayerNorm", Init(), "init"), _port("LayerNorm", Init(), "init")),
+    "layernorm.mean": Entry(_ng("LayerNorm.forward", Return(), "compact"),
                             _port("LayerNorm.forward", Assign("mean"), "compact")),
-    "layernorm.var": Entry("the variance of each column",
-                           _ng("LayerNorm.forward", Return(), "compact"),
+    "layernorm.var": Entry(_ng("LayerNorm.forward", Return(), "compact"),
                            _port("LayerNorm.forward", Assign("var"), "compact")),
-    "layernorm.rstd": Entry("one over the standard deviation",
-                            _ng("LayerNorm.forward", Return(), "compact"),
+    "layernorm.rstd": Entry(_ng("LayerNorm.forward", Return(), "compact"),
                             _port("LayerNorm.forward", Assign("rstd"), "compact")),
-    "layernorm.normalize": Entry("normalise, scale and shift",
-                                 _ng("LayerNorm.forward", Return(), "compact"),
+    "layernorm.normalize": Entry(_ng("LayerNorm.forward", Return(), "compact"),
                                  _port("LayerNorm.forward", Span(Assign("out", nth=1), Assign("out", nth=2)),
                                        "compact")),
-    "layernorm.compute": Entry("layer norm, all of it",
-                               _ng("LayerNorm.forward", Return(), "compact"),
+    "layernorm.compute": Entry(_ng("LayerNorm.forward", Return(), "compact"),
                                _port("LayerNorm.forward", Span(Assign("mean"), Assign("out", nth=2)), "excerpt")),
 
     # self-attention
-    "attention.forward": Entry("causal self-attention", _ng(_ATTN), _port(_ATTN)),
-    "attention.init": Entry("attention's weights and the causal mask",
-                            _ng("CausalSelfAttention", Init(), "init"),
+    "attention.forward": Entry(_ng(_ATTN), _port(_ATTN)),
+    "attention.init": Entry(_ng("CausalSelfAttention", Init(), "init"),
                             _port("CausalSelfAttention", Init(), "init")),
-    "attention.qkv": Entry("queries, keys and values",
-                           _ng(_ATTN, Assign("q", calls="c_attn"), "compact"),
+    "attention.qkv": Entry(_ng(_ATTN, Assign("q", calls="c_attn"), "compact"),
                            _port(_ATTN, Span(Assign("qkv"), Assign("q", calls="split")), "compact")),
-    "attention.split_heads": Entry("split into heads",
-                                   _ng(_ATTN, Span(Assign("k", calls="view"), Assign("v", calls="view")), "compact"),
+    "attention.split_heads": Entry(_ng(_ATTN, Span(Assign("k", calls="view"), Assign("v", calls="view")), "compact"),
                                    _port(_ATTN, Span(Assign("k", calls="reshape"), Assign("v", calls="reshape")),
                                          "compact")),
-    "attention.scores": Entry("attention scores",
-                              _ng(_ATTN, Assign("att", calls="sqrt"), "compact"),
+    "attention.scores": Entry(_ng(_ATTN, Assign("att", calls="sqrt"), "compact"),
                               _port(_ATTN, Assign("att", calls="sqrt"), "compact")),
-    "attention.mask": Entry("the causal mask",
-                            _ng(_ATTN, Assign("att", calls="masked_fill"), "compact"),
+    "attention.mask": Entry(_ng(_ATTN, Assign("att", calls="masked_fill"), "compact"),
                             _port(_ATTN, Assign("att", calls="where"), "compact")),
-    "attention.mask_buffer": Entry("the causal mask's buffer, self.bias (not a learned bias)",
-                                   _ng("CausalSelfAttention.__init__", Call("register_buffer"), "compact"),
+    "attention.mask_buffer": Entry(_ng("CausalSelfAttention.__init__", Call("register_buffer"), "compact"),
                                    _port("CausalSelfAttention.__init__", Assign("self.bias"), "compact")),
-    "attention.flash": Entry("flash attention: all of it in one call (PyTorch 2)",
-                             _ng(_ATTN, Assign("y", calls="scaled_dot_product_attention"), "compact"), None),
-    "attention.softmax": Entry("softmax of the scores",
-                               _ng(_ATTN, Assign("att", calls="softmax"), "compact"),
+    "attention.flash": Entry(_ng(_ATTN, Assign("y", calls="scaled_dot_product_attention"), "compact"), None),
+    "attention.softmax": Entry(_ng(_ATTN, Assign("att", calls="softmax"), "compact"),
                                _port(_ATTN, Assign("att", calls="softmax"), "compact")),
-    "attention.weighted_sum": Entry("weighted sum of the values",
-                                    _ng(_ATTN, Assign("y", uses="att"), "compact"),
+    "attention.weighted_sum": Entry(_ng(_ATTN, Assign("y", uses="att"), "compact"),
                                     _port(_ATTN, Assign("y", uses="att"), "compact")),
-    "attention.reassemble": Entry("the heads side by side again",
-                                  _ng(_ATTN, Assign("y", calls="transpose"), "compact"),
+    "attention.reassemble": Entry(_ng(_ATTN, Assign("y", calls="transpose"), "compact"),
                                   _port(_ATTN, Assign("y", calls="transpose"), "compact")),
-    "attention.proj": Entry("the output projection",
-                            _ng(_ATTN, Assign("y", calls="c_proj"), "compact"),
+    "attention.proj": Entry(_ng(_ATTN, Assign("y", calls="c_proj"), "compact"),
                             _port(_ATTN, Assign("y", calls="c_proj"), "compact")),
-    "attention.core": Entry("scores, mask, softmax, weighted sum",
-                            _ng(_ATTN, Span(Assign("att", calls="sqrt"), Assign("y", uses="att"))),
+    "attention.core": Entry(_ng(_ATTN, Span(Assign("att", calls="sqrt"), Assign("y", uses="att"))),
                             _port(_ATTN, Span(Assign("att", calls="sqrt"), Assign("y", uses="att")))),
 
     # softmax, the function
-    "softmax": Entry("softmax",
-                     _ng(_ATTN, Assign("att", calls="softmax"), "compact"), _port("softmax")),
-    "softmax.probs": Entry("softmax of the logits",
-                           _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
+    "softmax": Entry(_ng(_ATTN, Assign("att", calls="softmax"), "compact"), _port("softmax")),
+    "softmax.probs": Entry(_ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
                            _port("softmax"), _PROBS),
     # the lines of our softmax, one by one (nanoGPT leaves them to F.softmax)
-    "softmax.max": Entry("subtract the row's maximum", None, _port("softmax", Assign("x_max"), "compact")),
-    "softmax.exp": Entry("exponentiate", None, _port("softmax", Assign("exps"), "compact")),
-    "softmax.sum": Entry("sum the exponentials", None, _port("softmax", Assign("exps_sum"), "compact")),
-    "softmax.divide": Entry("divide by the sum", None, _port("softmax", Return(), "compact")),
-    "softmax.compute": Entry("softmax, all of it", None,
+    "softmax.max": Entry(None, _port("softmax", Assign("x_max"), "compact")),
+    "softmax.exp": Entry(None, _port("softmax", Assign("exps"), "compact")),
+    "softmax.sum": Entry(None, _port("softmax", Assign("exps_sum"), "compact")),
+    "softmax.divide": Entry(None, _port("softmax", Return(), "compact")),
+    "softmax.compute": Entry(None,
                              _port("softmax", Span(Assign("x_max"), Return()), "excerpt")),
 
     # the block and its residual connections
-    "block.forward": Entry("a transformer block", _ng("Block.forward"), _port("Block.forward")),
-    "block.init": Entry("a block's parts", _ng("Block", Init(), "init"), _port("Block", Init(), "init")),
-    "block.attn_residual": Entry("attention, added to the residual stream",
-                                 _ng("Block.forward", Assign("x", calls="attn"), "compact"),
+    "block.forward": Entry(_ng("Block.forward"), _port("Block.forward")),
+    "block.init": Entry(_ng("Block", Init(), "init"), _port("Block", Init(), "init")),
+    "block.attn_residual": Entry(_ng("Block.forward", Assign("x", calls="attn"), "compact"),
                                  _port("Block.forward", Assign("x", calls="attn"), "compact")),
-    "block.mlp_residual": Entry("the MLP, added to the residual stream",
-                                _ng("Block.forward", Assign("x", calls="mlp"), "compact"),
+    "block.mlp_residual": Entry(_ng("Block.forward", Assign("x", calls="mlp"), "compact"),
                                 _port("Block.forward", Assign("x", calls="mlp"), "compact")),
 
     # MLP
-    "mlp.forward": Entry("the MLP", _ng("MLP.forward"), _port("MLP.forward")),
-    "mlp.init": Entry("the MLP's weights", _ng("MLP", Init(), "init"), _port("MLP", Init(), "init")),
-    "mlp.fc": Entry("expand to 4C", _ng("MLP.forward", Assign("x", calls="c_fc"), "compact"),
+    "mlp.forward": Entry(_ng("MLP.forward"), _port("MLP.forward")),
+    "mlp.init": Entry(_ng("MLP", Init(), "init"), _port("MLP", Init(), "init")),
+    "mlp.fc": Entry(_ng("MLP.forward", Assign("x", calls="c_fc"), "compact"),
                     _port("MLP.forward", Assign("x", calls="c_fc"), "compact")),
-    "mlp.gelu": Entry("GELU", _ng("MLP.forward", Assign("x", calls="gelu"), "compact"),
+    "mlp.gelu": Entry(_ng("MLP.forward", Assign("x", calls="gelu"), "compact"),
                       _port("MLP.forward", Assign("x", calls="gelu"), "compact")),
-    "mlp.proj": Entry("project back to C", _ng("MLP.forward", Assign("x", calls="c_proj"), "compact"),
+    "mlp.proj": Entry(_ng("MLP.forward", Assign("x", calls="c_proj"), "compact"),
                       _port("MLP.forward", Assign("x", calls="c_proj"), "compact")),
-    "mlp.dropout": Entry("dropout: nothing at inference",
-                         _ng("MLP.forward", Assign("x", calls="dropout"), "compact"), None),
-    "gelu": Entry("the GELU function",
-                  _ng("MLP.__init__", Assign("self.gelu"), "compact"), _port("gelu")),
-    "gelu.erfc": Entry("erfc, which GELU is built on", None, _port("_erfc")),
-    "gelu.erf": Entry("0.5 x (1 + erf(x / √2))", None, _port("gelu", Return(nth=-1), "compact")),
-    "linear": Entry("a linear layer: x @ W.T + b", None, _port("Linear.__call__")),
+    "mlp.dropout": Entry(_ng("MLP.forward", Assign("x", calls="dropout"), "compact"), None),
+    "gelu": Entry(_ng("MLP.__init__", Assign("self.gelu"), "compact"), _port("gelu")),
+    "gelu.erfc": Entry(None, _port("_erfc")),
+    "gelu.erf": Entry(None, _port("gelu", Return(nth=-1), "compact")),
+    "linear": Entry(None, _port("Linear.__call__")),
 
     # the stack and the output
-    "gpt.blocks_loop": Entry("the blocks, one after another",
-                             _ng("GPT.forward", ForLoop("self.transformer.h"), "compact"),
+    "gpt.blocks_loop": Entry(_ng("GPT.forward", ForLoop("self.transformer.h"), "compact"),
                              _port("GPT.forward", ForLoop("self.transformer.h"), "compact")),
-    "gpt.flow": Entry("embed, the blocks, the last layer norm",
-                      _ng("GPT.forward", Span(Assign("tok_emb"), Assign("x", calls="ln_f")), "excerpt"),
+    "gpt.flow": Entry(_ng("GPT.forward", Span(Assign("tok_emb"), Assign("x", calls="ln_f")), "excerpt"),
                       _port("GPT.forward", Span(Assign("tok_emb"), Assign("x", calls="ln_f")), "excerpt")),
-    "gpt.ln_f": Entry("the final layer norm",
-                      _ng("GPT.forward", Assign("x", calls="ln_f"), "compact"),
+    "gpt.ln_f": Entry(_ng("GPT.forward", Assign("x", calls="ln_f"), "compact"),
                       _port("GPT.forward", Assign("x", calls="ln_f"), "compact"), {"norm": "ln_f"}),
-    "gpt.lm_head": Entry("the logits",
-                         _ng("GPT.forward", Assign("logits", calls="lm_head", nth=-1), "compact"),
+    "gpt.lm_head": Entry(_ng("GPT.forward", Assign("logits", calls="lm_head", nth=-1), "compact"),
                          _port("GPT.forward", Assign("logits"), "compact")),
-    "gpt.probs": Entry("probabilities of the next token",
-                       _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
+    "gpt.probs": Entry(_ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
                        _port("GPT.forward", Call("softmax"), "compact"), _PROBS),
-    "gpt.loss": Entry("the loss, in training (targets given)",
-                      _ng("GPT.forward", Span(Assign("logits", calls="lm_head", nth=1),
+    "gpt.loss": Entry(_ng("GPT.forward", Span(Assign("logits", calls="lm_head", nth=1),
                                               Assign("loss", calls="cross_entropy")), "compact"), None),
-    "gpt.forward": Entry("the whole forward pass", _ng("GPT.forward"), _port("GPT.forward")),
-    "gpt.generate": Entry("generating text, a token at a time", _ng("GPT.generate"), _port("GPT.generate")),
-    "generate.crop": Entry("crop the context to the block size",
-                           _ng("GPT.generate", Assign("idx_cond"), "compact"),
+    "gpt.forward": Entry(_ng("GPT.forward"), _port("GPT.forward")),
+    "gpt.generate": Entry(_ng("GPT.generate"), _port("GPT.generate")),
+    "generate.crop": Entry(_ng("GPT.generate", Assign("idx_cond"), "compact"),
                            _port("GPT.generate", Assign("idx_cond"), "compact")),
-    "generate.temperature": Entry("temperature",
-                                  _ng("GPT.generate", Assign("logits", uses="temperature"), "compact"),
+    "generate.temperature": Entry(_ng("GPT.generate", Assign("logits", uses="temperature"), "compact"),
                                   _port("GPT.generate", Assign("logits", uses="temperature"), "compact")),
-    "generate.probs": Entry("probabilities of the next token",
-                            _ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
+    "generate.probs": Entry(_ng("GPT.generate", Assign("probs", calls="softmax"), "compact"),
                             _port("GPT.generate", Assign("probs"), "compact")),
-    "generate.greedy": Entry("the most likely token (temperature 0)", None,
+    "generate.greedy": Entry(None,
                              _port("GPT.generate", Assign("idx_next", calls="argmax"), "compact")),
-    "generate.top_k": Entry("keep only the top_k most likely tokens",
-                            _ng("GPT.generate", If(uses="top_k"), "compact"),
+    "generate.top_k": Entry(_ng("GPT.generate", If(uses="top_k"), "compact"),
                             _port("GPT.generate", If(uses="top_k"), "compact")),
-    "generate.sample": Entry("sample the next token",
-                             _ng("GPT.generate", Assign("idx_next", calls="multinomial"), "compact"),
+    "generate.sample": Entry(_ng("GPT.generate", Assign("idx_next", calls="multinomial"), "compact"),
                              _port("GPT.generate", Assign("idx_next", calls="choice"), "compact")),
-    "generate.append": Entry("append it and go again",
-                             _ng("GPT.generate", Assign("idx", calls="cat"), "compact"),
+    "generate.append": Entry(_ng("GPT.generate", Assign("idx", calls="cat"), "compact"),
                              _port("GPT.generate", Assign("idx", calls="concatenate"), "compact")),
 }
 
@@ -669,7 +623,7 @@ def _jsonable_weights(w: dict) -> dict:
 
 def step_code(keys: Sequence[str], config: Any, T: int,
               resolved: Mapping[str, Mapping[str, Snippet | None]], *, layer: int = 0,
-              norm: str = "ln_1", B: int = 1) -> list[dict]:
+              norm: str = "ln_1", B: int = 1, lang: str = "en") -> list[dict]:
     """The code panel of one step: for each key, its nanoGPT snippet then ours, as JSON-ready dicts.
 
     Each dict: ``key, title, source ("nanogpt"|"port"), file, symbol, role,
@@ -680,8 +634,9 @@ def step_code(keys: Sequence[str], config: Any, T: int,
     class's lines to show (``classes.outline``), else None; ``focus`` the lines the
     snippet is about, for the panel to mark (``_focus``). A ``"config"`` ref has this
     model's value noted beside each field. A snippet already listed for an earlier key of
-    the same step is not repeated.
+    the same step is not repeated. Titles and notes are in ``lang`` (``llmviz.locales``).
     """
+    words = catalogue(lang)
     out: list[dict] = []
     seen: set[tuple] = set()
     for key in keys:
@@ -699,10 +654,10 @@ def step_code(keys: Sequence[str], config: Any, T: int,
             bound = annotate_snippet(snippet, config, T, layer=layer, norm=norm,
                                      context=entry.context, B=B)
             if snippet.role == "config":
-                bound.notes = {**bound.notes, **config_notes(snippet, config)}
+                bound.notes = {**bound.notes, **config_notes(snippet, config, lang)}
             outline = classes.outline(snippet) if snippet.role == "outline" else None
             out.append({
-                "key": key, "title": entry.title, "source": source, "file": snippet.file,
+                "key": key, "title": words.text(f"code.title.{key}"), "source": source, "file": snippet.file,
                 "symbol": snippet.symbol, "role": snippet.role,
                 "lines": [snippet.lines[0], snippet.lines[1]], "text": snippet.text,
                 "html": highlight(bound), "collapsed": snippet.role == "init",
@@ -729,12 +684,13 @@ def _focus(snippet: Snippet, outline: dict | None) -> list[int]:
 
 
 # fields of nanoGPT's GPTConfig that our inference-only config leaves out
-_TRAINING_ONLY = {"dropout": "not used at inference"}
+_TRAINING_ONLY = {"dropout": "code.note.training_only"}
 
 
-def config_notes(snippet: Snippet, config: Any) -> dict[int, str]:
+def config_notes(snippet: Snippet, config: Any, lang: str = "en") -> dict[int, str]:
     """``{line: "this model: 11"}`` beside each field of a ``GPTConfig`` snippet: the loaded
-    model's value (``config``), never a number typed here."""
+    model's value (``config``), never a number typed here; the words in ``lang``."""
+    words = catalogue(lang)
     def value(name: str) -> Any:
         if isinstance(config, Mapping):
             return config.get(name, _MISSING)
@@ -744,9 +700,9 @@ def config_notes(snippet: Snippet, config: Any) -> dict[int, str]:
     for line, name in classes.field_lines(snippet).items():
         v = value(name)
         if v is not _MISSING:
-            notes[line] = f"this model: {v!r}"
+            notes[line] = words.text("code.note.this_model", value=repr(v))
         elif name in _TRAINING_ONLY:
-            notes[line] = _TRAINING_ONLY[name]
+            notes[line] = words.text(_TRAINING_ONLY[name])
     return notes
 
 

@@ -9,7 +9,8 @@ app.py boots the app in this order, telling the header what it is doing:
    the model when it came up; only when this build has numpy), and, here, load the llmviz
    wheel by URL (one ``loadPackage`` call), fetch every data file (bundled trace, scene,
    model card; without numpy the bundled parameters, with numpy the worker sends them: the
-   numbers are fetched once) and build.py's precompiled modules (``wheels/pycache.zip``,
+   numbers are fetched once; the worker's weights are the download the 3D view's first frame
+   made, handed over as a letter, js/worker_mail.js's sendShared) and build.py's precompiled modules (``wheels/pycache.zip``,
    unpacked under ``sys.pycache_prefix`` so that importing the wheels reads bytecode
    instead of compiling them);
 2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
@@ -85,8 +86,17 @@ def mark(name: str, epoch_ms: float | None = None) -> None:
 
 
 async def _fetch_bytes(path: str) -> bytes:
-    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way)."""
+    """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way);
+    one the 3D view's first frame has fetched already (``window.llmvizFetched``, the weights:
+    site/js/stage/npz.js) is taken from there, not downloaded again."""
     import js
+    fetched = getattr(js.window, "llmvizFetched", None)
+    pending = getattr(fetched, path, None) if fetched is not None else None
+    if pending is not None:
+        try:
+            return (await pending).to_bytes()
+        except Exception:  # noqa: BLE001 - the first frame's fetch failed: try again here
+            pass
     resp = await js.fetch(_url(path))
     if not resp.ok:
         raise RuntimeError(f"could not load {path} (HTTP {resp.status})")
@@ -165,12 +175,21 @@ async def _load_wheels(paths: list[str]) -> None:
         raise RuntimeError(f"could not load {path}: {reason}")
 
 
-async def _start_worker():
+def shared_ticket(path: str) -> str:
+    """The ticket of the letter (``js/worker_mail.js``) in which the page hands the model worker
+    a file both read (the weights: the 3D view's first frame reads them too)."""
+    return f"shared:{path}"
+
+
+async def _start_worker(weights: str):
     """The model worker (its proxy) and the message its ``boot`` answered with (it started
-    loading numpy and the model on its own, as soon as it was up)."""
+    loading numpy and the model on its own, as soon as it was up); the weights it waits for
+    come from the page, the download the 3D view's first frame made (one download for both)."""
     from pyscript import workers
+    from pyscript.js_modules import worker_mail
 
     worker = await workers[WORKER]
+    worker_mail.sendShared(weights, shared_ticket(weights))   # a Promise: the worker waits for its letter
     return worker, await worker.boot()
 
 
@@ -188,7 +207,7 @@ async def boot() -> dict:
     # the model worker first (it loads numpy and the model while this thread loads the views),
     # then everything of this thread at once: the llmviz wheel (one loadPackage call; the code
     # panel's snippets come lexed from the build: no pygments here) and every data file
-    worker_done = asyncio.ensure_future(_start_worker()) if has_numpy else None
+    worker_done = asyncio.ensure_future(_start_worker(model_info["weights"])) if has_numpy else None
     _progress(_say("ui.progress.wheels_numpy", "Loading numpy and llmviz") if has_numpy
               else _say("ui.progress.wheels", "Loading llmviz"))
     wheels_done = asyncio.ensure_future(_load_wheels([wheels["llmviz"]]))
@@ -303,9 +322,10 @@ async def main() -> None:
 
 
 def _debug_hooks() -> None:
-    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()``, a Promise of the standard library
-    modules this Python and the model worker's have imported (``llmviz.page.stdlib_usage``, for
-    the test of the trimmed zip: both read the same python_stdlib.zip)."""
+    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()`` and ``numpyModules()``, Promises
+    of the standard library and numpy modules this Python and the model worker's have imported
+    (``llmviz.page.stdlib_usage``, for the tests of the trimmed zip and the slim numpy wheel: both
+    Pythons read the same python_stdlib.zip, and numpy is the worker's)."""
     import js
     from pyscript.ffi import create_proxy, to_js
 
@@ -314,14 +334,19 @@ def _debug_hooks() -> None:
     from llmviz.page import stdlib_usage
     if not getattr(js.window, "llmvizDebug", None):
         js.window.llmvizDebug = js.Object.new()
-    async def both():
-        names = set(stdlib_usage.loaded())
-        client = state.get("client")
-        if client is not None:
-            names |= set(await client.stdlib_modules())
-        return to_js(sorted(names))
 
-    js.window.llmvizDebug.stdlibModules = create_proxy(lambda: js.Promise.resolve(asyncio.ensure_future(both())))
+    def both(here, there):
+        async def union():
+            names = set(here())
+            client = state.get("client")
+            if client is not None:
+                names |= set(await there(client))
+            return to_js(sorted(names))
+        return create_proxy(lambda: js.Promise.resolve(asyncio.ensure_future(union())))
+
+    js.window.llmvizDebug.stdlibModules = both(stdlib_usage.loaded, lambda client: client.stdlib_modules())
+    js.window.llmvizDebug.numpyModules = both(lambda: stdlib_usage.package_modules("numpy"),
+                                              lambda client: client.numpy_modules())
 
 
 def start() -> None:

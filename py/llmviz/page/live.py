@@ -18,7 +18,8 @@
   prompt, and generation slides a block_size window over a longer text, like
   nanoGPT's ``generate``.
 * **sampling**: ``choose_next(logits, temperature, top_k, rng)``: greedy (temperature 0)
-  or sampled; returns the token, its probability and the runner-up.
+  or sampled by one uniform draw (``llmviz.core.sampling``, no numpy.random); returns the token, its
+  probability and the runner-up.
 * **uploads**: ``parse_card_text``, ``check_upload_sizes``, ``load_model``: every
   problem of a user's npz + card is a WeightsError that says what is wrong, raised
   before anything of the current model is touched. The limits (sizes, card nesting,
@@ -34,9 +35,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+import random
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from llmviz.core.limits import MAX_BYTES, MAX_CARD_BYTES, WeightsError, read_card_json
+from llmviz.core.sampling import draw
 from llmviz.core.shape import lookup_param
 from llmviz.core.vocab import InputError, Vocab
 
@@ -271,6 +274,10 @@ def choose_next(logits: Sequence[float], temperature: float = 0.0, top_k: int | 
     softmax(logits / temperature), restricted to the ``top_k`` most likely when given.
     Returns {"token", "prob", "runner_up", "runner_up_prob", "greedy"}: probabilities
     under the distribution the choice was made from (greedy: temperature 1).
+
+    A sample takes one uniform draw ``rng.random()`` in [0, 1) (``random.Random``, what the page
+    uses, or a numpy ``Generator``; a fresh ``random.Random`` when None) and inverts the
+    distribution's cumulative sum (``llmviz.core.sampling.draw``): the page needs no numpy.random.
     """
     import numpy as np
 
@@ -291,8 +298,8 @@ def choose_next(logits: Sequence[float], temperature: float = 0.0, top_k: int | 
     if greedy:
         token = int(order[0])
     else:
-        rng = rng if rng is not None else np.random.default_rng()
-        token = int(rng.choice(p.size, p=p))
+        rng = rng if rng is not None else random.Random()
+        token = draw(p, float(rng.random()))
     runner = next((int(i) for i in order if int(i) != token), None)
     return {"token": token, "prob": float(p[token]), "greedy": greedy,
             "runner_up": runner, "runner_up_prob": float(p[runner]) if runner is not None else None}

@@ -115,6 +115,10 @@ class ModelClient:
         """The standard library modules the worker's Python imported (``?debug=1``'s check)."""
         return [str(name) for name in await self.worker.stdlib_modules()]
 
+    async def numpy_modules(self) -> list[str]:
+        """The numpy modules the worker's Python imported (``?debug=1``'s check of the slim wheel)."""
+        return [str(name) for name in await self.worker.numpy_modules()]
+
     async def cancel(self) -> bool:
         return bool(await self.worker.cancel())
 

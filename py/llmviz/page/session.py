@@ -27,6 +27,7 @@ does with its cropped context.
 """
 from __future__ import annotations
 
+import random
 import time
 from typing import Generator, Mapping
 
@@ -70,7 +71,7 @@ class Session:
         self.grow: GrowingTrace | None = None
         self.cache: KVCache | None = None   # the window's keys and values, while it can grow in place
         self.scene: dict | None = None
-        self.rng = np.random.default_rng()
+        self.rng = random.Random()          # sampling's uniform draws (the slim numpy has no numpy.random)
         self.timing: dict = {}
 
     # ---- what the page gets once per model -------------------------------------------

@@ -3,13 +3,17 @@
 page's browser test asks the page for this list after a tour, a generation and a model
 load, and fails when a module is missing from the shipped zip or the list.
 
-``?debug=1`` pages expose it as ``window.llmvizDebug.stdlibModules()`` (``app.py``).
+The same holds for numpy: build.py ships a slim numpy wheel with only the modules the page
+imports (``tools/numpy_modules.txt``, ``package_modules("numpy")``).
+
+``?debug=1`` pages expose them as ``window.llmvizDebug.stdlibModules()`` and
+``window.llmvizDebug.numpyModules()`` (``app.py``).
 """
 from __future__ import annotations
 
 import sys
 
-__all__ = ["stdlib_zip", "loaded"]
+__all__ = ["stdlib_zip", "loaded", "package_modules"]
 
 
 def stdlib_zip() -> str | None:
@@ -32,3 +36,8 @@ def loaded() -> list[str]:
         if isinstance(origin, str) and origin.startswith(zip_path + "/"):
             out.append(name)
     return sorted(out)
+
+
+def package_modules(package: str) -> list[str]:
+    """The dotted names of ``package`` and every module of it this Python has imported, sorted."""
+    return sorted(name for name in list(sys.modules) if name == package or name.startswith(package + "."))

@@ -12,7 +12,8 @@ host, without cross-origin isolation headers.
   the site's address is the one Pyodide was loaded from (``pyodide.lockfileBaseUrl``, the
   site's ``pyodide/`` folder; a worker started from a blob has no address of its own);
   it reads build-info.json, loads numpy and llmviz (the wheels it names) and the default
-  model, and computes its example, checked against the bundled trace. ``boot()`` (the
+  model (its weights from the page, as a letter: the download the 3D view's first frame
+  made, ``app.shared_ticket``), and computes its example, checked against the bundled trace. ``boot()`` (the
   page calls it) waits for that and returns the result. PyScript puts the page's
   ``app.py`` beside this file (worker.toml ``[files]``), whose loading helpers this uses.
 * ``job(name, args)``: "run" (a prompt), "step" (one more token), "load" (your model: npz
@@ -100,8 +101,10 @@ async def _boot(base=None, info_text=None):
         if "numpy" not in wheels:
             return _js({"error": "this build has no numpy"})
         model_info = info["model"]
-        paths = [model_info["weights"], model_info["card"], info["trace"]["json"], info["trace"]["bin"]]
-        files_done = asyncio.gather(*(page_app._fetch_bytes(p) for p in paths))
+        paths = [model_info["card"], info["trace"]["json"], info["trace"]["bin"]]
+        files_done = asyncio.gather(_shared(page_app, model_info["weights"]),
+                                    *(page_app._fetch_bytes(p) for p in paths))
+        paths = [model_info["weights"]] + paths
         pycache_done = asyncio.ensure_future(page_app._fetch_optional((info.get("pycache") or {}).get("file")))
         await page_app._load_wheels([wheels[name] for name in ("numpy", "llmviz")])
         files = dict(zip(paths, await files_done))
@@ -135,6 +138,13 @@ async def _boot(base=None, info_text=None):
         return _js(_header(out))
     except Exception as e:  # noqa: BLE001 - the page says why live inference is off
         return _js({"error": f"{type(e).__name__}: {e}"})
+
+
+async def _shared(page_app, path: str) -> bytes:
+    """A file the page reads too (the weights: the 3D view's first frame), from the page's letter
+    (app.py hands it over: one download for both); fetched here when the page could not have it."""
+    data = await _letter(page_app.shared_ticket(path))
+    return data if data else await page_app._fetch_bytes(path)
 
 
 def _with_params(session, result: dict) -> dict:
@@ -189,8 +199,8 @@ async def job(name, args_text, npz=None):
     try:
         args = json.loads(str(args_text)) if args_text else {}
         if name == "seed":
-            import numpy as np
-            state["sessions"]["current"].rng = np.random.default_rng(int(args["seed"]))
+            import random
+            state["sessions"]["current"].rng = random.Random(int(args["seed"]))
             return _js({"header": json.dumps({"kind": "seed"})})
         data = bytes(npz.to_bytes()) if npz is not None and hasattr(npz, "to_bytes") else None
         if data is None and args.get("npz_ticket"):
@@ -224,6 +234,12 @@ def stdlib_modules():
     """The standard library modules this worker's Python imported (``llmviz.page.stdlib_usage``)."""
     from llmviz.page import stdlib_usage
     return _js(stdlib_usage.loaded())
+
+
+def numpy_modules():
+    """numpy and the modules of it this worker's Python imported (the slim wheel's check)."""
+    from llmviz.page import stdlib_usage
+    return _js(stdlib_usage.package_modules("numpy"))
 
 
 def status():
@@ -290,7 +306,7 @@ def _listen(namespace: dict) -> None:
     namespace["xworker"] = xworker
 
 
-__export__ = ["boot", "job", "status", "cancel", "post", "stdlib_modules"]
+__export__ = ["boot", "job", "status", "cancel", "post", "stdlib_modules", "numpy_modules"]
 
 if __name__ == "__main__" and sys.platform == "emscripten":
     _listen(globals())

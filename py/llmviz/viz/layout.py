@@ -63,6 +63,7 @@ import math
 from typing import Any
 
 from llmviz.core.shape import ModelShape, full_name
+from llmviz.locales import catalogue
 
 SCENE_VERSION = 1
 LAYERS_PER_COLUMN = 12
@@ -201,11 +202,15 @@ class _Layout:
 
     # -- placing -------------------------------------------------------------
 
-    def add(self, id_: str, role: str, text: str, group: str, rows: int, cols: int,
+    def add(self, id_: str, role: str, text: "str | dict", group: str, rows: int, cols: int,
             dims: list, x: float, top: float, cell: float = 1.0, **source) -> dict:
-        block = {"id": id_, "role": role, "label": text,
+        """A block; ``text`` is its label: code names as they are, or ``words(...)`` when it
+        has words in it (the block then keeps them as ``words`` for the page's language)."""
+        block = {"id": id_, "role": role, "label": label_text(text),
                  "group": group, "rows": int(rows), "cols": int(cols), "dims": list(dims),
                  "pos": [_num(x + self.x_shift), _num(-top), 0.0], "cell": _num(cell)}
+        if isinstance(text, dict):
+            block["words"] = text
         block.update(source)
         self.blocks.append(block)
         self.groups.setdefault(group, {"blocks": []})["blocks"].append(block)
@@ -290,7 +295,7 @@ class _Layout:
     def embedding(self, y: float) -> float:
         T, C, V, w, M = self.T, self.C, self.V, self.w, self.M
         grp = "embedding"
-        self.act("idx", "idx (tokens)", grp, 1, T, ["1", "T"], self.res_left, y, "idx")
+        self.act("idx", words("tokens", name="idx"), grp, 1, T, ["1", "T"], self.res_left, y, "idx")
         y += 1 + M + LABEL_ROWS
         # x = tok_emb + pos_emb on the spine; right of it tok_emb, wte, pos_emb, wpe
         self.act("x", "x = tok_emb + pos_emb", grp, C, T, ["C", "T"],
@@ -314,9 +319,9 @@ class _Layout:
         """The output (C x T) at (left, top), its mean and rstd rows above it, gamma and beta
         columns from params_left (beside the output, on the spine's side)."""
         C, T, g, w = self.C, self.T, self.g, self.w
-        self.act(name + ".mean", f"{text} mean", group, 1, T, ["1", "T"], left, top - (2 + g + w),
+        self.act(name + ".mean", words("mean", name=text), group, 1, T, ["1", "T"], left, top - (2 + g + w),
                  name + ".mean", role="aggregate")
-        self.act(name + ".rstd", f"{text} 1/std", group, 1, T, ["1", "T"], left, top - (1 + w),
+        self.act(name + ".rstd", words("rstd", name=text), group, 1, T, ["1", "T"], left, top - (1 + w),
                  name + ".rstd", role="aggregate")
         self.act(name, f"{text}", group, C, T, ["C", "T"], left, top, name,
                  transpose=True, input=src)
@@ -369,9 +374,9 @@ class _Layout:
         self.param(f"{p}attn.c_proj.weight",
                    "attn c_proj" + blk, grp, C, C, ["C", "C"], wl, yB)
         if self.bias:
-            self.param(f"{p}attn.c_proj.bias", "attn c_proj bias" + blk,
+            self.param(f"{p}attn.c_proj.bias", words("bias", name="attn c_proj" + blk),
                        grp, C, 1, ["C", "1"], wl - g - 1, yB)
-        self.act(p + "attn.y", "y (heads)" + blk, grp, C, T, ["C", "T"], self.proj_left(), yB,
+        self.act(p + "attn.y", words("heads", name="y" + blk), grp, C, T, ["C", "T"], self.proj_left(), yB,
                  p + "attn.y", transpose=True)
         # right of x_attn: ln_2 in lane B, the MLP beyond it (c_fc drawn transposed, C x 4C,
         # level with ln_2; fc and gelu lie flat, T x 4C, under it; c_proj under them, level
@@ -383,7 +388,7 @@ class _Layout:
         self.param(f"{p}mlp.c_fc.weight", "c_fc" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, yB, transpose=True)
         if self.bias:
-            self.param(f"{p}mlp.c_fc.bias", "c_fc bias" + blk, grp, 1, 4 * C,
+            self.param(f"{p}mlp.c_fc.bias", words("bias", name="c_fc" + blk), grp, 1, 4 * C,
                        ["1", "4C"], ml, yB - 1 - g)
         yy = yB + C + w
         self.act(p + "mlp.fc", "fc" + blk, grp, T, 4 * C, ["T", "4C"], ml, yy,
@@ -395,11 +400,11 @@ class _Layout:
         self.param(f"{p}mlp.c_proj.weight", "mlp c_proj" + blk, grp, C, 4 * C,
                    ["C", "4C"], ml, yD)
         if self.bias:
-            self.param(f"{p}mlp.c_proj.bias", "mlp c_proj bias" + blk, grp, C, 1,
+            self.param(f"{p}mlp.c_proj.bias", words("bias", name="mlp c_proj" + blk), grp, C, 1,
                        ["C", "1"], ml - g - 1, yD)
         self.act(p + "mlp.out", "mlp.out" + blk, grp, C, T, ["C", "T"], self.b_left,
                  yD, p + "mlp.out", transpose=True)
-        self.act(p + "x", f"x after block {i}", grp, C, T, ["C", "T"],
+        self.act(p + "x", words("after_block", name="x", n=i), grp, C, T, ["C", "T"],
                  self.res_left, yD, p + "x", transpose=True)
         return yD
 
@@ -424,7 +429,8 @@ class _Layout:
             bx = wx - g - 1                         # its biases
             ox = wx + C + w                         # its vector column
             tag = "" if merged else f"[{h}]"
-            head_txt = "all heads" if merged else f"head {h}"
+            def head_txt(name: "str | dict", h=h) -> dict:
+                return words("all_heads", name=name) if merged else words("head", name=name, h=h)
             idx = (0,) if merged else (0, h)
             extra = {"heads": self.nh} if merged else {"head": h}
             hdim = "C" if merged else "hs"
@@ -432,32 +438,32 @@ class _Layout:
                 top = y + k * (hs + g)
                 K = kind.upper()
                 rows = self.shape.c_attn_rows(kind, h)
-                self.param(f"{p}attn.c_attn.weight", f"W_{kind} · {head_txt}", grp,
+                self.param(f"{p}attn.c_attn.weight", head_txt(f"W_{kind}"), grp,
                            hs, C, [hdim, "C"], wx, top, rows_slice=rows,
                            head_tag=f"{p}attn.c_attn.{kind}.weight{tag}", kind=kind, **extra)
                 if self.bias:
-                    self.param(f"{p}attn.c_attn.bias", f"b_{kind} · {head_txt}", grp,
+                    self.param(f"{p}attn.c_attn.bias", head_txt(f"b_{kind}"), grp,
                                hs, 1, [hdim, "1"], bx, top, rows_slice=rows,
                                head_tag=f"{p}attn.c_attn.{kind}.bias{tag}", kind=kind, **extra)
-                self.act(f"{p}attn.{kind}{tag}", f"{kind} · {head_txt}", grp, hs, T, [hdim, "T"], ox,
+                self.act(f"{p}attn.{kind}{tag}", head_txt(kind), grp, hs, T, [hdim, "T"], ox,
                          top, f"{p}attn.{kind}", index=idx, transpose=True, **extra)
             tdim = "nh\u00b7T" if merged else "T"
             sc_x = ox + T + w
             max_x = sc_x + T + g
             sum_x = max_x + 1 + g
             att_x = sum_x + 1 + w
-            self.act(f"{p}attn.scores{tag}", f"scores · {head_txt}", grp, tr, T,
+            self.act(f"{p}attn.scores{tag}", head_txt(words("scores")), grp, tr, T,
                      [tdim, "T"], sc_x, y, f"{p}attn.scores", index=idx, **extra)
-            self.act(f"{p}attn.att.max{tag}", f"row max · {head_txt}", grp, tr, 1,
+            self.act(f"{p}attn.att.max{tag}", head_txt(words("row_max")), grp, tr, 1,
                      [tdim, "1"], max_x, y, f"{p}attn.att.max", index=idx, role="aggregate",
                      **extra)
-            self.act(f"{p}attn.att.sum{tag}", f"Σ exp · {head_txt}", grp, tr, 1,
+            self.act(f"{p}attn.att.sum{tag}", head_txt("Σ exp"), grp, tr, 1,
                      [tdim, "1"], sum_x, y, f"{p}attn.att.sum", index=idx, role="aggregate",
                      **extra)
-            self.act(f"{p}attn.att{tag}", f"att · {head_txt}", grp, tr, T,
+            self.act(f"{p}attn.att{tag}", head_txt("att"), grp, tr, T,
                      [tdim, "T"], att_x, y, f"{p}attn.att", index=idx, **extra)
             out_top = y + max(2 * (hs + g), tr + w)
-            self.act(f"{p}attn.head_out{tag}", f"att @ v · {head_txt}", grp, hs, T,
+            self.act(f"{p}attn.head_out{tag}", head_txt("att @ v"), grp, hs, T,
                      [hdim, "T"], att_x, out_top, f"{p}attn.head_out", index=idx, transpose=True,
                      **extra)
 
@@ -598,6 +604,30 @@ def _view(lo, hi) -> dict:
     half = math.tan(math.radians(CAMERA_FOV_DEG) / 2)
     dist = max(h / 2 / half, w / 2 / half / CAMERA_ASPECT) * 1.1 + (hi[2] - lo[2])
     return {"center": center, "distance": _num(max(dist, 10.0))}
+
+
+def words(key: str, **values: Any) -> dict:
+    """A label with words in it: the catalogue's ``scene.label.<key>`` (``llmviz.locales``) and
+    the values it names; a value may be words itself (``row max`` in ``row max · head 0``)."""
+    return {"key": f"scene.label.{key}", "values": values}
+
+
+def label_text(text: "str | dict", lang: str = "en") -> str:
+    """A label in ``lang``: a code name as it is, ``words(...)`` from the catalogue (the page's
+    JavaScript does the same with ``words``: js/i18n.js ``say``)."""
+    if not isinstance(text, dict):
+        return str(text)
+    values = {k: label_text(v, lang) for k, v in (text.get("values") or {}).items()}
+    return catalogue(lang).text(text["key"], **values)
+
+
+def block_label(block: dict | None, lang: str = "en", default: str = "") -> str:
+    """A scene block's label in ``lang`` (its ``words`` when it has words in it)."""
+    if not block:
+        return default
+    if block.get("words"):
+        return label_text(block["words"], lang)
+    return str(block.get("label") or default)
 
 
 def _group_layer(gid: str):

@@ -23,6 +23,7 @@
 // Each element carries data-block (the block id) and data-place (above, right, below,
 // left) for tests and tools. Styles: css/render.css.
 
+import { t as tr } from "../i18n.js";
 
 const FONT = "11px system-ui, sans-serif";
 const SHAPE_FONT = "10px system-ui, sans-serif";
@@ -98,7 +99,7 @@ export class Labels {
       shape.className = "shape";
       const dimsText = Array.isArray(b.dims) && b.dims.length === 2 ? `${b.dims[0]}\u00d7${b.dims[1]}` : "";
       const dims = dimsText && !name.textContent.includes(dimsText) ? `${dimsText} = ` : "";
-      shape.textContent = `${dims}${b.rows}\u00d7${b.cols}` + (neutral ? " \u00b7 shape only, no values" : "");
+      shape.textContent = `${dims}${b.rows}\u00d7${b.cols}` + (neutral ? ` \u00b7 ${tr("scene.label.shape_only", {}, "shape only, no values")}` : "");
       el.append(name, shape);
       el.title = name.textContent;
       this.layer.appendChild(el);

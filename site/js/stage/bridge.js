@@ -1,9 +1,11 @@
 // The 3D view of the page: its first frame before Python, and the bridge Python drives.
 //
 // As soon as the page loads this creates the renderer in #scene, fetches the bundled
-// scene (data/scene.json) and its values (data/values.bin + the offset table
-// data/values.json), draws them and frames the overview, so real numbers are on screen
-// while Pyodide is still loading. Then llmviz.page.ui.scene_view (Python) takes over
+// scene (data/scene.json) and its values (the activations: data/values.bin + the offset
+// table data/values.json; the parameters: the model's weights file the scene names, read by
+// stage/npz.js and handed on to the model worker, which needs it too: worker_mail.js's
+// sendShared), draws them and frames the
+// overview, so real numbers are on screen while Pyodide is still loading. Then llmviz.page.ui.scene_view (Python) takes over
 // through this module's export `bridge` (imported by PyScript's js_modules, see
 // pyscript.toml; the same object is window.llmvizScene, for tests and the console):
 //
@@ -45,6 +47,7 @@ import { stepView, wholeView } from "./framing.js";
 import { buildScaleToolbar } from "./scales.js";
 import { Card } from "./card.js";
 import { Tooltip } from "./tooltip.js";
+import { paramValues, readNpz, shared } from "./npz.js";
 import { SceneValues } from "./values.js";
 
 const container = document.getElementById("scene");
@@ -58,7 +61,7 @@ const api = {
   animator: null,
   error: null,
   modelScene: null,        // the model's scene (to come back from a scale view)
-  bundled: null,           // {data: Float32Array, offsets: {id: [offset, count]}}
+  bundled: null,           // {data: Float32Array, offsets: {id: [offset, count]}, params: readNpz's or null}
   mode: "model",           // or the name of a scale view
   step: { focus: [], cells: {}, dim: [] },   // the current step's highlight
   motionState: { speed: 1, paused: false, reduced: false },
@@ -108,13 +111,28 @@ function frameOverview(seconds = 0) {
 }
 
 function applyBundled() {
-  const { data, offsets } = api.bundled;
-  for (const [id, [offset, count]] of Object.entries(offsets)) {
+  const { data, offsets, params } = api.bundled;
+  const values = Object.entries(offsets).map(([id, [offset, count]]) => [id, () => data.subarray(offset, offset + count)]);
+  for (const block of params ? api.modelScene.blocks.filter((b) => b.param && !(b.id in offsets)) : []) {
+    values.push([block.id, () => paramValues(block, params)]);
+  }
+  for (const [id, get] of values) {
     try {
-      api.renderer.setValues(id, data.subarray(offset, offset + count));
+      api.renderer.setValues(id, get());
     } catch (e) {
       console.warn(`llmviz scene: bundled values for ${id}: ${e.message}`);
     }
+  }
+}
+
+/** The parameters of the first frame, from the weights file the scene names (null without). */
+async function bundledParams(scene) {
+  if (!scene.weights) return null;
+  try {
+    return readNpz(await shared(scene.weights, fetchOk));
+  } catch (e) {
+    console.warn(`llmviz scene: the parameters' values (${scene.weights}): ${e.message}`);
+    return null;
   }
 }
 
@@ -133,16 +151,20 @@ async function boot() {
   api.animator = new Animator(api.renderer, { label });
   card = new Card(container, api.renderer, () => { if (api.mode === "model") flyToStep(0.3); });
   api.values = new SceneValues(api.renderer);
-  const [scene, offsets, bin] = await Promise.all([
-    fetchOk("data/scene.json").then((r) => r.json()),
+  // the scene and the weights: Python reads them too (the page's Python the scene, the model
+  // worker the weights), and takes them from here (npz.js's shared)
+  const sceneDone = shared("data/scene.json", fetchOk).then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
+  const [scene, offsets, bin, params] = await Promise.all([
+    sceneDone,
     fetchOk("data/values.json").then((r) => r.json()),
     fetchOk("data/values.bin").then((r) => r.arrayBuffer()),
+    sceneDone.then(bundledParams),
   ]);
   toolbar = buildScaleToolbar(container, [{ name: "model", label: modelLabel || tr("scene.scales.model", {}, "this model") }, ...(scene.scale_views || [])],
                               (name) => { if (scaleHandler) scaleHandler(name); });
   if (scaleHandler) toolbar.enable();
   api.modelScene = scene;
-  api.bundled = { data: new Float32Array(bin), offsets };
+  api.bundled = { data: new Float32Array(bin), offsets, params };
   api.renderer.setScene(scene);
   if (scene.tokens) api.renderer.setTokens(scene.tokens);
   applyBundled();

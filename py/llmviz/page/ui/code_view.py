@@ -45,6 +45,7 @@ from typing import Any, Mapping, Sequence
 
 from llmviz.codepanel import code_refs
 from llmviz.core.shape import ModelShape
+from llmviz.locales import catalogue, fill
 from llmviz.page.ui import ffi, stored
 
 __all__ = ["TABS", "BUILD_HINT", "norm_for", "step_keys", "panel_items", "render_panes",
@@ -99,7 +100,7 @@ def _inside(inner: dict, outer: dict) -> bool:
 
 
 def panel_items(step: Mapping, config: Any, T: int,
-                resolved: Mapping[str, Mapping[str, Any]]) -> list[dict]:
+                resolved: Mapping[str, Mapping[str, Any]], lang: str = "en") -> list[dict]:
     """The snippets of a step, as ``step_code`` dicts plus ``id`` (the key that a
     collapse choice sticks to) and ``marks`` (the lines to mark: the snippet's own
     ``focus``, and the lines of the granular snippets folded into it).
@@ -107,12 +108,12 @@ def panel_items(step: Mapping, config: Any, T: int,
     Order per source: the step's own lines in its order, then ``__init__``s. A
     compact (or excerpt) snippet inside a full function of the same step is dropped
     and its lines are marked in that function instead; an ``__init__`` inside another
-    ``__init__`` of the step is dropped too.
+    ``__init__`` of the step is dropped too. Titles and notes are in ``lang``.
     """
     keys = step_keys(step.get("code") or [])
     layer = int((step.get("vars") or {}).get("L", 0) or 0)
     layer = max(0, min(layer, config.n_layer - 1))
-    items = code_refs.step_code(keys, config, T, resolved, layer=layer, norm=norm_for(step))
+    items = code_refs.step_code(keys, config, T, resolved, layer=layer, norm=norm_for(step), lang=lang)
     kept: list[dict] = []
     for item in items:
         big = [k for k in items if k is not item and k["role"] not in _FOLDED and _inside(item, k)
@@ -152,20 +153,30 @@ def published_refs(items: Sequence[dict]) -> list[dict]:
              "lines": [i["lines"][0], i["lines"][1]], "text": i["text"]} for i in items]
 
 
-def dims_line(config: Any, T: int, B: int = 1) -> str:
+def dims_line(config: Any, T: int, B: int = 1, lang: str = "en") -> str:
     """The sizes the shapes are made of, e.g. ``B = 1, T = 11, C = 48, ...``."""
     d = ModelShape.from_config(config).dims(T)
+    layers = catalogue(lang).text("code.panel.layers")
     return (f"B = {B}, T = {T}, C = n_embd = {d['C']}, nh = n_head = {d['nh']}, hs = C / nh = {d['hs']}, "
-            f"V = vocab_size = {d['V']}, layers = {d['n_layer']}")
+            f"V = vocab_size = {d['V']}, {layers} = {d['n_layer']}")
 
 
 def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _lines_text(lines: Sequence[int]) -> str:
+def _lines_text(lines: Sequence[int], lang: str = "en") -> str:
     a, b = lines
-    return f"line {a}" if a == b else f"lines {a}\u2013{b}"
+    words = catalogue(lang)
+    return words.text("code.panel.line", a=a) if a == b else words.text("code.panel.lines", a=a, b=b)
+
+
+def _html_text(key: str, lang: str, **markup: str) -> str:
+    """The catalogue's text ``key``, escaped, with its ``{{names}}`` filled by trusted markup."""
+    return fill(_esc(catalogue(lang).get(key)), markup)
+
+
+_MODEL_PY = "<code>model.py</code>"
 
 
 # one line of ``annotate.highlight``'s HTML: number, tokens, then the shape note if any
@@ -192,16 +203,19 @@ def wrap_lines(body: str) -> str:
 _FOLD_MARKS = re.compile(r'<span class="line[^"]*" data-line="(\d+)">')
 
 
-def fold_lines(body: str, shown: Sequence[int]) -> str:
+def fold_lines(body: str, shown: Sequence[int], lang: str = "en") -> str:
     """``body`` (``wrap_lines``' HTML) with only the lines ``shown``; each run of other
     lines becomes one ``<span class="fold">`` saying how many lines it hides."""
     keep = set(shown)
     parts: list[str] = []
     last, run = 0, 0
 
+    words = catalogue(lang)
+
     def fold() -> None:
         if run:
-            parts.append(f'<span class="fold" title="folded">\u22ef {run} line{"s" if run > 1 else ""}</span>')
+            text = words.text("code.panel.folded_many" if run > 1 else "code.panel.folded_one", n=run)
+            parts.append(f'<span class="fold" title="{_esc(words.text("code.panel.folded"))}">{_esc(text)}</span>')
 
     for m in _LINE.finditer(body):
         parts.append(body[last:m.start()])
@@ -217,28 +231,29 @@ def fold_lines(body: str, shown: Sequence[int]) -> str:
     return "".join(parts)
 
 
-def _snippet_html(item: dict, collapsed: bool) -> str:
+def _snippet_html(item: dict, collapsed: bool, lang: str = "en") -> str:
+    words = catalogue(lang)
     body = wrap_lines(item["html"])
     if item.get("outline"):
-        body = fold_lines(body, item["outline"])
+        body = fold_lines(body, item["outline"], lang)
     for line in sorted(set(item["marks"])):
         body = body.replace(f'<span class="line" data-line="{line}">',
                             f'<span class="line marked" data-line="{line}">', 1)
-    where = f"{_esc(item['file'])}, {_lines_text(item['lines'])}"
+    where = f"{_esc(item['file'])}, {_esc(_lines_text(item['lines'], lang))}"
     if item.get("url"):
         where = (f'<a class="cv-link" href="{_esc(item["url"])}" target="_blank" rel="noopener" '
-                 f'title="these lines on GitHub, at the commit this page quotes">{where}</a>')
+                 f'title="{_esc(words.text("code.panel.github_title"))}">{where}</a>')
     else:
         where = f'<span class="cv-file">{where}</span>'
     one = item["lines"][0] == item["lines"][1]
-    role = {"init": "__init__, for reference", "compact": "one line" if one else "excerpt",
-            "excerpt": "excerpt", "forward": "forward pass", "config": "this model's values beside it",
-            "outline": "methods only, bodies folded"}.get(item["role"], "")
+    role_key = "one_line" if item["role"] == "compact" and one else \
+        "excerpt" if item["role"] == "compact" else item["role"]
+    role = words.text(f"code.role.{role_key}") if words.has(f"code.role.{role_key}") else ""
     state = "true" if not collapsed else "false"
     return (f'<div class="cv-snippet{" collapsed" if collapsed else ""}" data-id="{_esc(item["id"])}" '
             f'data-key="{_esc(item["key"])}" data-source="{_esc(item["source"])}" data-role="{_esc(item["role"])}">'
             f'<div class="cv-head" role="button" tabindex="0" aria-expanded="{state}" '
-            f'title="click to collapse or expand">'
+            f'title="{_esc(words.text("code.panel.toggle_title"))}">'
             f'<span class="cv-chev" aria-hidden="true"></span>'
             f'<span class="cv-title">{_esc(item["title"])}</span>'
             f'<span class="cv-role">{_esc(role)}</span>'
@@ -246,47 +261,42 @@ def _snippet_html(item: dict, collapsed: bool) -> str:
             f'</div><div class="cv-body">{body}</div></div>')
 
 
-def _missing_html() -> str:
-    return ('<div class="cv-missing"><p><strong>This build does not include nanoGPT\'s source.</strong> '
-            "Its <code>model.py</code> is read when the site is built and is never stored in this "
-            "project, so this copy of the page was built without it.</p>"
-            "<p>To add it, build the site with a nanoGPT checkout (or its <code>model.py</code>):</p>"
+def _missing_html(lang: str = "en") -> str:
+    words = catalogue(lang)
+    return (f'<div class="cv-missing"><p><strong>{_esc(words.text("code.panel.missing_lead"))}</strong> '
+            f'{_html_text("code.panel.missing_why", lang, file=_MODEL_PY)}</p>'
+            f'<p>{_html_text("code.panel.missing_how", lang, file=_MODEL_PY)}</p>'
             f"<pre class=\"cv-cmd\">{_esc(BUILD_HINT)}</pre>"
-            '<p><button type="button" class="cv-show-port">Show this page\'s numpy code</button> '
-            "(the same computation, line by line).</p></div>")
+            f'<p><button type="button" class="cv-show-port">{_esc(words.text("code.panel.show_port"))}</button> '
+            f'{_esc(words.text("code.panel.show_port_after"))}</p></div>')
 
 
-_NONE_OF_ITS_OWN = {
-    "nanogpt": ('<p class="cv-empty">nanoGPT has no lines of its own here: it calls into '
-                "PyTorch for this. The numpy tab shows the computation.</p>"),
-    "port": ('<p class="cv-empty">This page\'s numpy port has no lines for this: it only runs the '
-             "model forward, for inference (no dropout, no loss, no flash attention). nanoGPT's tab "
-             "shows its lines.</p>"),
-}
+# why a tab has no lines of its own for a step (the catalogue's key)
+_NONE_OF_ITS_OWN = {"nanogpt": "code.panel.none_nanogpt", "port": "code.panel.none_port"}
 
 
 def render_panes(items: Sequence[dict], *, collapsed: Mapping[str, bool] | None = None,
-                 nanogpt: bool = True, nanogpt_status: str | None = None) -> dict[str, str]:
+                 nanogpt: bool = True, nanogpt_status: str | None = None, lang: str = "en") -> dict[str, str]:
     """The inside of each tab's pane (``{"nanogpt": html, "port": html}``): its snippets, or
-    why there are none. The tabs and panes themselves are index.html's markup."""
+    why there are none, in ``lang``. The tabs and panes themselves are index.html's markup."""
     collapsed = collapsed or {}
+    words = catalogue(lang)
     panes = {}
     for source, _label in TABS:
         mine = [i for i in items if i["source"] == source]
         if source == "nanogpt" and not nanogpt:
-            parts = [_missing_html()]
+            parts = [_missing_html(lang)]
         elif not items:
-            parts = ['<p class="cv-empty">No code goes with this step.</p>']
+            parts = [f'<p class="cv-empty">{_esc(words.text("code.panel.no_code"))}</p>']
         elif not mine:
-            parts = [_NONE_OF_ITS_OWN[source]]
+            parts = [f'<p class="cv-empty">{_esc(words.text(_NONE_OF_ITS_OWN[source]))}</p>']
         else:
             parts = []
             if source == "nanogpt" and nanogpt_status == "other":
-                parts.append('<p class="cv-note">This build quotes a nanoGPT <code>model.py</code> that is '
-                             "not the commit this page pins, so there are no links to GitHub.</p>")
+                parts.append(f'<p class="cv-note">{_html_text("code.panel.other_commit", lang, file=_MODEL_PY)}</p>')
             for item in mine:
                 default = item["role"] == "init"
-                parts.append(_snippet_html(item, bool(collapsed.get(item["id"], default))))
+                parts.append(_snippet_html(item, bool(collapsed.get(item["id"], default)), lang))
         panes[source] = "".join(parts)
     return panes
 
@@ -302,6 +312,7 @@ class CodeView:
         import js
 
         self.app, self.root, self.js = app, root, js
+        self.lang = str(getattr(app, "lang", None) or "en")   # the catalogue of titles and notes
         self.resolved: dict | None = None
         self.load_error: str | None = None
         self.step: dict | None = None
@@ -394,7 +405,7 @@ class CodeView:
         key = (tuple(step.get("code") or []), json.dumps(step.get("vars") or {}, sort_keys=True),
                norm_for(step), T)
         if key not in self._cache:
-            self._cache[key] = panel_items(step, app.config, T, self.resolved)
+            self._cache[key] = panel_items(step, app.config, T, self.resolved, self.lang)
         return self._cache[key]
 
     def say(self, text: str) -> None:
@@ -428,10 +439,10 @@ class CodeView:
         self.items = items
         self.app.code_refs = published_refs(items)
         panes = render_panes(items, collapsed=self.collapsed, nanogpt=available,
-                             nanogpt_status=self._nanogpt_info().get("status"))
+                             nanogpt_status=self._nanogpt_info().get("status"), lang=self.lang)
         for source, pane in self.panes.items():
             pane.innerHTML = panes[source]
-        self.dims.textContent = dims_line(self.app.config, len(self.app.ids))
+        self.dims.textContent = dims_line(self.app.config, len(self.app.ids), lang=self.lang)
         self.dims.hidden = False
         nanogpt_tab = self.root.querySelector("#cv-tab-nanogpt")
         if available:

@@ -133,10 +133,11 @@ class App:
             self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
         _measure(f"{event}:{getattr(fn, '__qualname__', fn)}", t0)
 
-    def report(self, text: str) -> None:
+    def report(self, text: str, *, level: str = "error") -> None:
+        """Tell the console (``level`` "error", or "warn" for a note such as a slow machine)."""
         try:
             import js
-            js.console.error(f"llmviz: {text}")
+            getattr(js.console, level)(f"llmviz: {text}")
         except ImportError:
             print(f"llmviz: {text}")
 

@@ -16,6 +16,7 @@ from typing import Any
 from llmviz.page import live
 from llmviz.page.ui import ffi
 from llmviz.page.ui.dom import element, terms_table
+from llmviz.viz.layout import block_label
 
 
 class Inspector:
@@ -90,13 +91,13 @@ class Inspector:
         self.labels = live.axis_labels(block, app.vocab, app.ids)
         root = self.el("inspector")
         root.hidden = False
-        title = block.get("label") or block_id
+        title = block_label(block, self.app.lang, block_id)
         self.el("insp-title").textContent = title
         self.el("insp-shape").textContent = f"{block_id} · {block['rows']} × {block['cols']}"
         lab = self.labels
-        axes = f"rows: {lab['row_title'] or '1'} · columns: {lab['col_title'] or '1'}"
+        axes = self.app.say("ui.inspector.axes", rows=lab['row_title'] or '1', cols=lab['col_title'] or '1')
         if lab.get("head") is not None:
-            axes += f" · head {lab['head']}"
+            axes += " · " + self.app.say("ui.inspector.head", h=lab['head'])
         self.el("insp-axes").textContent = axes
         self.select_cell(row, col, redraw_all=True)
 
@@ -126,7 +127,7 @@ class Inspector:
         dims = list(b.get("dims") or ["", ""]) + [""]
         corner = " \\ ".join(d for d in dims[:2] if d and d != "1")
         cells = [element(doc, head, "th", "corner", corner)]
-        cells[0].title = "rows \\ columns"
+        cells[0].title = self.app.say("ui.inspector.corner_title")
         cells += [element(doc, head, "th", "", lab["cols"][c] or str(c)) for c in range(c0, c1)]
         head.replaceChildren(*cells)
         for th in cells:
@@ -164,7 +165,7 @@ class Inspector:
         except Exception as e:  # noqa: BLE001 - the table still stands
             box.textContent = f"({type(e).__name__}: {e})"
             return
-        parts = _parts(info, b, app.vocab)
+        parts = _parts(info, b, app.vocab, app.lang)
         raw = self.matrix[row][col]
 
         def add(tag: str, cls: str, text: str):
@@ -203,11 +204,11 @@ class Inspector:
         self.block, self.cell = None, None
 
 
-def _parts(info: dict, block: dict, vocab: list[str]) -> dict:
+def _parts(info: dict, block: dict, vocab: list[str], lang: str = "en") -> dict:
     """The tooltip's read-out (the scene view's helper when it is there, else the same fields)."""
     try:
         from llmviz.page.ui import scene_steps
-        return scene_steps.tooltip_parts(info, block, vocab)
+        return scene_steps.tooltip_parts(info, block, vocab, lang)
     except ImportError:
         value = info.get("value")
         return {"value": "–" if value is None else f"{float(value):.4f}", "where": info.get("tensor") or "",

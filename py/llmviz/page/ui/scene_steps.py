@@ -129,9 +129,11 @@ def fmt(value: Any) -> str:
     return f"{v:.4f}"
 
 
-def tooltip_parts(info: dict, block: dict | None, vocab: list[str] | None = None) -> dict:
-    """The tooltip's content as plain strings (the view puts them in the page as text)."""
-    label = (block or {}).get("label") or info.get("id", "")
+def tooltip_parts(info: dict, block: dict | None, vocab: list[str] | None = None, lang: str = "en") -> dict:
+    """The tooltip's content as plain strings (the view puts them in the page as text); the
+    block's label in ``lang``."""
+    from llmviz.viz.layout import block_label
+    label = block_label(block, lang, info.get("id", ""))
     title = f"{label} [{info.get('row')}, {info.get('col')}]"
     where = info.get("tensor") or ""
     if info.get("index") is not None and where:

@@ -38,6 +38,7 @@ from typing import Any
 
 from llmviz.page.ui import ffi, scene_steps
 from llmviz.page.ui.dom import element, terms_table
+from llmviz.viz.layout import block_label
 
 
 def _done(value: Any) -> asyncio.Future:
@@ -246,7 +247,7 @@ class SceneView:
             scene = self.scale_cache.get(self.mode, {})
             block = next((b for b in scene.get("blocks", []) if b["id"] == block_id), {})
             dims = " x ".join(str(d) for d in block.get("dims", [])) or f"{block.get('rows')} x {block.get('cols')}"
-            self.show_tooltip({"title": block.get("label") or block_id, "value": f"{block.get('rows')} x {block.get('cols')} ({dims})",
+            self.show_tooltip({"title": block_label(block, self.app.lang, block_id), "value": f"{block.get('rows')} x {block.get('cols')} ({dims})",
                                "where": block_id, "text": self.app.say("scene.scale_tooltip"), "terms": []})
             return
         try:
@@ -256,7 +257,7 @@ class SceneView:
                                "terms": []})
             return
         block = next((b for b in self.app.scene.get("blocks", []) if b["id"] == block_id), None)
-        self.show_tooltip(scene_steps.tooltip_parts(info, block, self.app.vocab))
+        self.show_tooltip(scene_steps.tooltip_parts(info, block, self.app.vocab, self.app.lang))
         related = [r for r in info.get("related") or [] if r.get("id")]
         self.api.related(ffi.to_js(related))
         self.app.emit("pick", id=block_id, row=row, col=col)
