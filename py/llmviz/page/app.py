@@ -88,9 +88,10 @@ def mark(name: str, epoch_ms: float | None = None) -> None:
 async def _fetch_bytes(path: str) -> bytes:
     """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way);
     one the 3D view's first frame has fetched already (``window.llmvizFetched``, the weights:
-    site/js/stage/npz.js) is taken from there, not downloaded again."""
+    site/js/stage/npz.js) is taken from there, not downloaded again (the model worker, which
+    has no window, fetches)."""
     import js
-    fetched = getattr(js.window, "llmvizFetched", None)
+    fetched = getattr(getattr(js, "window", None), "llmvizFetched", None)
     pending = getattr(fetched, path, None) if fetched is not None else None
     if pending is not None:
         try:
