@@ -11,6 +11,8 @@ sub-path of any static host, and offline once the service worker has it):
     index.html, css/, js/, icons/, manifest.webmanifest   from site/ (index.html gets the build id)
     sw.js                  site/sw.js with the build id and the list of every file to precache
     app.py, pyscript.toml  the PyScript entry (py/llmviz/page/app.py) and its config
+    worker.py, worker.toml the model worker (py/llmviz/page/worker.py) and its config (a build
+                           without numpy has no worker: index.html's <script ... worker> is left out)
     pyscript/              @pyscript/core's dist/ without source maps and without the chunks of
                            features this page never uses (PYSCRIPT_UNUSED: editor, terminal, ...)
     pyodide/               Pyodide's core files (npm package `pyodide`), except that python_stdlib.zip
@@ -808,6 +810,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         if path.is_file() and rel not in templated and not path.name.startswith("."):
             b.copy(path, rel)
     b.copy(PY_SRC / "page" / "app.py", "app.py")
+    b.copy(PY_SRC / "page" / "worker.py", "worker.py")
     for size in (192, 512):
         b.write(f"icons/icon-{size}.png", icon_png(size))
 
@@ -860,6 +863,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     html = (html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
             .replace(LOCALES_MARK, json.dumps(languages, ensure_ascii=False).replace("</", "<\\/")))
+    if "numpy" not in wheels:   # no numpy, no model to run: no model worker (a Pyodide started for nothing)
+        html = without_worker(html)
     b.write("index.html", html)
     files["index.html"] = {"sha256": sha256_bytes(html.encode()), "size": len(html.encode())}
 
@@ -898,6 +903,18 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
           f"{b.copied} written, {b.skipped} unchanged, {removed} removed; build id {build_id}; "
           f"numpy: {numpy['status']}")
     return info
+
+
+WORKER_TAG = re.compile(r"[ \t]*<!-- the model worker .*?-->\s*<script type=\"py\" worker [^>]*></script>\n", re.S)
+
+
+def without_worker(html: str) -> str:
+    """index.html without the model worker's <script> (and its comment)."""
+    out, n = WORKER_TAG.subn("", html)
+    if n != 1:
+        raise BuildError("index.html: the model worker's <script type=\"py\" worker ...> (after its comment) "
+                         "was not found")
+    return out
 
 
 # files of dist/ the page itself never requests: the renderer's test page, the embedding example,

@@ -193,3 +193,39 @@ def test_converts_a_checkpoint_made_by_nanogpt_itself(tmp_path, capsys):
     got = llmviz.load(tmp_path / "nano.npz").forward(idx)
     assert np.abs(expected.numpy()).max() > 1.0
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5, rtol=0)
+
+
+def test_tied_head_is_stored_once_and_counted_as_nanogpt_counts(tmp_path, capsys):
+    """PyTorch lists the tied matrix under lm_head.weight and transformer.wte.weight: the
+    converted model shares one array, the npz stores it once, the count is nanoGPT's."""
+    model = _random_torch_gpt(True, "erf")
+    state = model.state_dict()
+    assert state["lm_head.weight"].data_ptr() == state["transformer.wte.weight"].data_ptr()
+    nanogpt_count = sum(p.numel() for p in model.parameters())   # unique parameters, as nanoGPT's
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save(_nanogpt_checkpoint(model, compiled=True), ckpt)
+    _write_meta(tmp_path / "meta.pkl")
+    out = tmp_path / "tied.npz"
+    assert cli(["convert", str(ckpt), "-o", str(out)]) == 0
+    assert f"{nanogpt_count:,} parameters" in capsys.readouterr().out
+    with np.load(out) as npz:
+        assert "lm_head.weight" not in npz.files and "transformer.wte.weight" in npz.files
+    loaded = llmviz.load(out)
+    assert loaded.num_params() == nanogpt_count
+    assert loaded.lm_head.weight is loaded.transformer.wte.weight
+
+
+def test_a_bpe_vocabulary_is_refused_before_any_file_is_written(tmp_path, capsys):
+    """A GPT-2 BPE model (vocab 50,304, no meta.pkl) is refused with the reason, and the
+    output folder stays empty."""
+    torch.manual_seed(0)
+    model = TorchGPT(GPTConfig(block_size=8, vocab_size=50304, n_layer=1, n_head=1, n_embd=8)).eval()
+    ckpt = tmp_path / "ckpt.pt"
+    checkpoint = _nanogpt_checkpoint(model, compiled=False)
+    checkpoint["config"] = {"dataset": "openwebtext", "init_from": "scratch"}
+    torch.save(checkpoint, ckpt)
+    out_dir = tmp_path / "weights"
+    assert cli(["convert", str(ckpt), "-o", str(out_dir / "bpe.npz")]) != 0
+    err = capsys.readouterr().err
+    assert "50,304" in err and "BPE" in err and "character-level" in err, err
+    assert not out_dir.exists() or not any(out_dir.iterdir())

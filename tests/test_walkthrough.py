@@ -728,3 +728,17 @@ def test_a_short_sort_input_gets_no_promised_answer():
     assert "only 3 letters" in text and "should write" not in text
     full = make_case(SORT, list("ABC"), [2, 1, 0, 1, 1, 2], flat_copy=False, task={"name": "sort", "input_len": 6})
     assert "the answer it should write is" in wt.render_step("intro", "welcome", full["ctx"])["html"]
+
+
+def test_intro_says_small_enough_to_see_only_of_a_small_model(sort_case):
+    """The intro's title and first words adapt: a model of millions of numbers is not
+    "small enough to see", and not every number of it "fits on screen"."""
+    small = wt.render_step("intro", "welcome", sort_case["ctx"])
+    assert "small enough to see" in small["title"] and "fits on screen" in small["html"]
+    big_config = GPTConfig(block_size=16, vocab_size=len(TEXT_VOCAB), n_layer=2, n_head=2, n_embd=128)
+    assert ModelShape.from_config(big_config).param_count() > numbers.SMALL_PARAMS
+    ids = [TEXT_VOCAB.index(ch) for ch in "First Citizen"]
+    big = wt.render_step("intro", "welcome", make_case(big_config, TEXT_VOCAB, ids, flat_copy=False)["ctx"])
+    for words in ("small enough to see", "fits on screen"):
+        assert words not in big["title"] and words not in big["html"], words
+    assert "every number of it drawn" in big["title"]

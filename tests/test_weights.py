@@ -111,3 +111,20 @@ def test_oversized_file_is_refused_before_parsing():
     card = weights.make_card(CFG, Vocab(list("abcde")), "tiny")
     with pytest.raises(WeightsError, match="limit is 64 MB"):
         weights.from_bytes(b"\0" * (weights.MAX_BYTES + 1), card)
+
+
+def test_cpython_load_has_no_64_mb_limit_but_the_page_has(tmp_path):
+    """``llmviz.load`` in CPython reads a model of more than MAX_BYTES of parameters (the
+    64 MB limit is the page's); the page's gate (``from_bytes`` by default) refuses it."""
+    config = GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=2048)
+    model = GPT(config)
+    assert model.num_params() * 4 > weights.MAX_BYTES
+    card = weights.make_card(config, Vocab(list("abcde")), "wide")
+    npz, _ = weights.save(model, tmp_path / "wide", card)
+    assert npz.stat().st_size > weights.MAX_BYTES
+    loaded = weights.load(npz)
+    assert loaded.num_params() == model.num_params()
+    np.testing.assert_array_equal(loaded.state_dict()["transformer.h.0.mlp.c_fc.weight"],
+                                  model.state_dict()["transformer.h.0.mlp.c_fc.weight"])
+    with pytest.raises(WeightsError, match="limit is 64 MB"):
+        weights.from_bytes(npz.read_bytes(), card)

@@ -131,9 +131,10 @@ api.lang = lang;   // the language the page speaks (i18n.js; ?lang= in links and
 //    Python never starts.
 // No option of pyscript.toml avoids either, and no later release changes it. So in such a
 // frame, and only for PyScript's own "IDBMap/..." databases, indexedDB.open is answered by an
-// empty database in memory with the few calls IDBMap makes. Nothing the page needs is lost:
-// no packages are listed (nothing to cache) and pyscript.fs is unused. Every other database
-// (js/live.js keeping your model) goes to the browser and is refused as it should be.
+// empty database in memory with the few calls IDBMap makes, in the page and in the model
+// worker (which opens the package cache too). Nothing the page needs is lost: no packages are
+// listed (nothing to cache) and pyscript.fs is unused. Every other database (js/live.js
+// keeping your model) goes to the browser and is refused as it should be.
 function safeStorage(name) {
   // sessionStorage / localStorage, or null where reading the property throws
   try { const store = window[name]; store.getItem("llmviz-probe"); return store; } catch (e) { return null; }
@@ -162,16 +163,38 @@ function memoryIDBMap() {
   return { transaction: () => ({ objectStore: () => store }), close() {} };
 }
 
-if (api.storage.blocked) {
-  console.info("llmviz: this frame may not store anything (third-party storage is blocked); nothing is kept after a reload");
-  const factory = window.indexedDB;
+// indexedDB.open of `scope` answers PyScript's own databases ("IDBMap/...") from memory; the
+// others go to the browser. Runs in the page and, as source, in PyScript's workers (below).
+function answerIDBMapFromMemory(scope, memory, opened) {
+  const factory = scope.indexedDB;
   const browserOpen = factory.open.bind(factory);
   factory.open = (name, ...rest) => {
     if (!String(name).startsWith("IDBMap/")) return browserOpen(name, ...rest);
-    api.storage.memoryDatabases.push(String(name));
-    const req = { result: memoryIDBMap() };
+    if (opened) opened(String(name));
+    const req = { result: memory() };
     setTimeout(() => { if (req.onsuccess) req.onsuccess({ target: req }); });
     return req;
+  };
+}
+
+if (api.storage.blocked) {
+  console.info("llmviz: this frame may not store anything (third-party storage is blocked); nothing is kept after a reload");
+  answerIDBMapFromMemory(window, memoryIDBMap, (name) => api.storage.memoryDatabases.push(name));
+  // PyScript's model worker (index.html's <script type="py" worker>) opens the same package
+  // cache in its own global, where the browser refuses it too: a module worker started from a
+  // blob (polyscript's) first imports a module that gives its indexedDB the same answer
+  const shim = `(${answerIDBMapFromMemory})(self, ${memoryIDBMap});`;
+  const shimUrl = URL.createObjectURL(new Blob([shim], { type: "text/javascript" }));
+  const NativeWorker = window.Worker;
+  window.Worker = class extends NativeWorker {
+    constructor(url, options) {
+      const href = String(url);
+      if (options && options.type === "module" && href.startsWith("blob:")) {
+        const code = `import ${JSON.stringify(shimUrl)};\nimport ${JSON.stringify(href)};\n`;
+        url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+      }
+      super(url, options);
+    }
   };
 }
 

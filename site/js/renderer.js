@@ -3,6 +3,8 @@
 //   const r = createRenderer(element);      // throws an Error when WebGL2 is missing
 //   r.setScene(sceneJson);                   // blocks from llmviz.viz.layout.scene(config)
 //   r.setValues("h.0.attn.q[1]", float32);   // row-major rows*cols values of one block
+//   r.patchValues(patch, float32);            // some cells of many blocks (a new token)
+//   r.overflow();                             // blocks drawn as shape only (no room for values)
 //   r.highlight(["h.0.attn"], {"x": [[0, 2, 48, 3]]});  // blocks, and cell ranges
 //   r.dim(["*"]);                             // fade blocks
 //   r.annotate(["x", "h.0.ln_1"]);            // operation arrows and dimension marks for these
@@ -65,6 +67,9 @@ function webgl2Context(canvas, antialias) {
 function floatValues(values) {
   if (values instanceof Float32Array) return values;
   if (values instanceof ArrayBuffer) return new Float32Array(values);
+  if (values instanceof Uint8Array && values.byteOffset % 4 === 0) {    // float32 bytes from the model worker
+    return new Float32Array(values.buffer, values.byteOffset, values.byteLength >> 2);
+  }
   if (values && typeof values.getBuffer === "function") {       // a numpy array passed as a PyProxy
     const buffer = values.getBuffer();     // the array's own element type; converted below
     try {
@@ -111,6 +116,7 @@ export function createRenderer(container, options = {}) {
 
   const scene3d = new THREE.Scene();
   let blocks = null;            // BlockScene
+  const retired = [];           // replaced BlockScenes, disposed once the new one has drawn
   let frames = 0;
   let scheduled = 0;            // requestAnimationFrame handle, 0 when none
   let dirty = false;
@@ -145,8 +151,11 @@ export function createRenderer(container, options = {}) {
   }
 
   function draw() {
+    const uploadsLeft = blocks ? blocks.prepareUploads() : false;   // a budget of texture uploads per frame
     renderer.render(scene3d, rig.camera);
     frames += 1;
+    if (uploadsLeft) requestRender();
+    while (retired.length) retired.pop().dispose();
     if (blocks) {
       blocks.afterRender();
       const taken = annotations ? annotations.update(picker, width, height, labels ? labels.overlayBoxes() : []) : [];
@@ -185,11 +194,11 @@ export function createRenderer(container, options = {}) {
     const next = new BlockScene(scene, renderer.capabilities.maxTextureSize);
     if (blocks) {
       scene3d.remove(blocks.mesh);
-      blocks.dispose();
+      retired.push(blocks);    // disposed after the next frame: its shader program stays for the new scene
     }
     blocks = next;
-    if (blocks.overflow.length) {
-      console.warn(`llmviz renderer: ${blocks.overflow.length} blocks are too big for the value texture ` +
+    if (blocks.overflow.length) {     // the page names them in a notice (renderer.overflow())
+      console.warn(`llmviz renderer: ${blocks.overflow.length} blocks do not fit the value textures ` +
                    `and are drawn as shape only (first: ${blocks.overflow[0]})`);
     }
     scene3d.add(blocks.mesh);
@@ -217,6 +226,29 @@ export function createRenderer(container, options = {}) {
     const changed = need().setValues(id, floatValues(values), plain(opts) || {});
     if (changed) requestRender();
     return changed;
+  }
+
+  /**
+   * Some cells of many blocks: patch {ids: [block id], block: [index into ids, per run],
+   * starts, counts, strides} (run k: counts[k] cells starts[k] + j * strides[k], row-major),
+   * values: their float32 values, run after run. Colour scales grow to the new values.
+   */
+  function patchValues(patch, values) {
+    const s = need();
+    const p = parsed(patch);
+    const data = floatValues(values);
+    let at = 0, k = 0;
+    const n = p.starts.length;
+    while (k < n) {
+      const b = p.block[k];
+      let z = k;
+      while (z < n && p.block[z] === b) z++;
+      at += s.patchValues(p.ids[b], p.starts.slice(k, z), p.counts.slice(k, z), p.strides.slice(k, z), data, at);
+      k = z;
+    }
+    if (at !== data.length) throw new Error(`patchValues: the runs take ${at} values, ${data.length} came`);
+    requestRender();
+    return at;
   }
 
   function highlight(ids, cells) {
@@ -356,6 +388,7 @@ export function createRenderer(container, options = {}) {
     pointer.dispose();
     rig.dispose();
     if (blocks) blocks.dispose();
+    while (retired.length) retired.pop().dispose();
     if (labels) labels.dispose();
     if (annotations) annotations.dispose();
     if (legend) legend.remove();
@@ -370,6 +403,8 @@ export function createRenderer(container, options = {}) {
     canvas,
     setScene,
     setValues,
+    patchValues,
+    overflow: () => (blocks ? [...blocks.overflow] : []),
     highlight,
     dim,
     annotate,

@@ -211,8 +211,13 @@ def test_input_generation_and_inspector(open_page, built_dist, serve_dist, site_
         p.page.wait_for_function(f"() => document.getElementById('live-seq').dataset.text.length === {n}")
         p.idle()
         assert p.seq() == "CCBAABAABBCC"[:n]
-        assert p.js("() => window.llmvizScene.modelScene.T") == min(n, 11)
+        # the scene keeps its layout (the sort record's 11 positions) while the text grows
+        assert p.js("() => window.llmvizScene.modelScene.T") == 11
         if n == 7:
+            # position 6 has values, 7.. none yet
+            columns = p.js("""() => { const b = window.llmvizScene.renderer.block('x');
+                return [6, 7].map(c => Array.from({length: b.rows}, (_, r) => Math.abs(b.values[r * b.cols + c])).reduce((a, v) => a + v, 0)); }""")
+            assert columns[0] > 0 and columns[1] == 0, columns
             choice = p.page.inner_text("#live-choice")
             assert choice.startswith("chose A (p = ") and "greedy" in choice, choice
     assert p.page.locator("#live-next").is_disabled()
@@ -429,7 +434,8 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     assert p.page.locator("#live-input").get_attribute("data-limit") == "8"
     got = p.call("window.llmviz.generate(3)")
     assert got["ok"] and len(got["value"]) == len(p.page.locator("#live-input").input_value()) + 3, got
-    assert p.js("() => window.llmvizScene.modelScene.T") == len(got["value"])
+    # laid out once for the positions it may show (live.scene_length: its block_size, 8, here)
+    assert p.js("() => window.llmvizScene.modelScene.T") == 8
     typed = p.call("window.llmviz.setInput('hello')")
     assert not typed["ok"] and "'l'" in typed["error"], typed      # no 'l' in this vocabulary
     assert _answers(p, "bad cafe") == "bad cafe"

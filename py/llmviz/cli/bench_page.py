@@ -29,6 +29,8 @@ Then, in one more page (after ``ready``), the renderer's own frame benchmark
 (``renderer.benchmark({frames: 300, orbit})``: 300 frames, orbiting the camera around
 the model or standing still) for the sort model and for the GPT-2 small scale view:
 the median and 90th percentile frame interval and the time one frame takes to draw.
+Last, the page at work with models of four sizes (``bench_models``: issue 14's table of
+full-context input, next token and the longest main-thread task).
 Times come from a software WebGL renderer on this machine: compare them side by
 side, not with a real desktop.
 """
@@ -260,8 +262,10 @@ def breakdown(result: dict) -> list[str]:
 
 
 def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz: str | None = None,
-            llm_viz_host=None) -> dict:
+            llm_viz_host=None, models: bool = True) -> dict:
     from playwright.sync_api import sync_playwright
+
+    from llmviz.cli import bench_models
 
     result = {"url": url, "runs": runs, "cold": [], "warm": [], "llm_viz": []}
     with sync_playwright() as pw:
@@ -292,6 +296,8 @@ def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz:
             ctx.close()
             if frames:
                 result["frames"] = frame_benchmarks(browser, url)
+            if models:
+                result["models"] = bench_models.measure(browser, url)
         finally:
             browser.close()
     result["cold_median"] = _median(result["cold"])
@@ -371,11 +377,14 @@ def report(result: dict) -> str:
             name = f"{f['view']} ({'orbit' if f['orbit'] else 'still'})"
             lines.append(f"  {name:24}{f['blocks']:>8}{f['median_ms']:>11.1f} ms{f['p90_ms']:>6.1f} ms"
                          f"{f['render_median_ms']:>7.1f} ms{f['render_p90_ms']:>6.1f} ms")
+    if result.get("models"):
+        from llmviz.cli import bench_models
+        lines.append(bench_models.report(result["models"]))
     return "\n".join(lines)
 
 
 def run(url: str | None = None, runs: int = RUNS, quiet: bool = False, frames: bool = True,
-        dist: Path | None = None, llm_viz: Path | None = None) -> dict:
+        dist: Path | None = None, llm_viz: Path | None = None, models: bool = True) -> dict:
     """Measure the page at ``url``, or ``dist`` (a built folder; a fresh local build when None)
     served by a StaticHost, beside llm-viz's static build ``llm_viz`` (its out/ folder) when
     given; print and return the numbers."""
@@ -389,7 +398,8 @@ def run(url: str | None = None, runs: int = RUNS, quiet: bool = False, frames: b
         if other is not None:
             other.warm_up()
         result = measure(url or served.url, runs, frames, host=served.host if served else None,
-                         llm_viz=other.url + "llm.html" if other else None, llm_viz_host=other)
+                         llm_viz=other.url + "llm.html" if other else None, llm_viz_host=other,
+                         models=models)
     finally:
         if served is not None:
             served.close()
@@ -407,4 +417,4 @@ if __name__ == "__main__":
     url = next((a for a in args if a.startswith("http")), None)
     run(url, int(opt("--runs") or RUNS), frames="--no-frames" not in args,
         dist=Path(opt("--dist")) if opt("--dist") else None,
-        llm_viz=Path(opt("--llm-viz")) if opt("--llm-viz") else None)
+        llm_viz=Path(opt("--llm-viz")) if opt("--llm-viz") else None, models="--no-models" not in args)

@@ -82,17 +82,22 @@ def convert(args: argparse.Namespace):
     except (TypeError, ValueError) as e:
         raise ConvertError(f"{ckpt_path}: model_args do not describe a GPT: {str(e)[:200]}") from None
     try:
-        check_config(config)   # the limits llmviz.load and the page apply, before any array is made
+        check_config(config, max_bytes=None)   # the limits llmviz.load applies, before any array is made
     except WeightsError as e:
         raise ConvertError(f"{ckpt_path}: model_args describe a model llmviz does not load: {e}") from None
+
+    train_config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    meta_path = find_meta(ckpt_path, args.meta, train_config)
+    try:
+        check_char_vocab(config, meta_path is not None, train_config)
+    except ConvertError as e:
+        raise ConvertError(f"{ckpt_path}: {e}") from None
 
     try:
         model = GPT.from_state_dict(_to_numpy(state), config)
     except WeightsError as e:  # names the key that does not fit
         raise ConvertError(f"{ckpt_path}: the weights do not fit its model_args: {e}") from None
 
-    train_config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
-    meta_path = find_meta(ckpt_path, args.meta, train_config)
     if meta_path is not None:
         tokens = read_meta(meta_path)
         if len(tokens) > config.vocab_size:
@@ -182,16 +187,43 @@ def _checkpoint_parts(checkpoint: Any, path: Path) -> tuple[dict, dict]:
 
 
 def _to_numpy(state: dict) -> dict:
+    """The state dict as numpy arrays; tensors that share their storage (nanoGPT's tied
+    ``lm_head.weight`` and ``transformer.wte.weight``, listed under both names) become one
+    array, so the model counts and ``save`` stores them once."""
     import torch
 
-    out = {}
+    out, seen = {}, {}
     for name, value in state.items():
         if not isinstance(value, torch.Tensor):
             raise WeightsError(f"key {name!r} in the state dict is a {type(value).__name__}, not a tensor")
+        key = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape),
+               tuple(value.stride()), value.dtype) if value.numel() else None
+        if key is not None and key in seen:
+            out[name] = seen[key]
+            continue
         if value.is_floating_point():
             value = value.detach().to(torch.float32)
         out[name] = value.cpu().numpy()
+        if key is not None:
+            seen[key] = out[name]
     return out
+
+
+GPT2_VOCAB = 50257   # GPT-2's BPE (nanoGPT pads it to 50304): not a character vocabulary
+
+
+def check_char_vocab(config, meta_found: bool, train_config: dict) -> None:
+    """Refuse a model whose vocabulary is not character-level, before anything is written.
+
+    Without a meta.pkl nanoGPT's sample.py assumes GPT-2's BPE encoding; a vocab_size of
+    GPT-2's size or more is that (or another subword vocabulary), which llmviz cannot show
+    one character a token."""
+    if meta_found or config.vocab_size < GPT2_VOCAB:
+        return
+    source = f" (init_from {train_config['init_from']!r})" if isinstance(train_config.get("init_from"), str) else ""
+    raise ConvertError(f"vocab_size is {config.vocab_size:,} and there is no character-level meta.pkl{source}: "
+                       f"this looks like GPT-2's BPE vocabulary (50,257 tokens, padded to 50,304); "
+                       f"llmviz shows character-level models only (pass --meta if it has one)")
 
 
 def find_meta(ckpt_path: Path, given: str | None, train_config: dict) -> Path | None:

@@ -44,11 +44,12 @@ _CONFIG_LIMITS = {"block_size": (MAX_BLOCK_SIZE, "the longest text the page draw
 
 
 
-def check_config(config: Any) -> None:
+def check_config(config: Any, max_bytes: int | None = MAX_BYTES) -> None:
     """Refuse a config llmviz will not build, before any array of it is made.
 
     ``config`` is a GPTConfig (or any object with its fields). Every size must be a
-    positive integer within its limit, and the parameters, as float32, within MAX_BYTES.
+    positive integer within its limit, and the parameters, as float32, within ``max_bytes``
+    (MAX_BYTES: the page's limit; None: no limit, as ``llmviz.load`` in CPython).
     """
     for name, (limit, why) in _CONFIG_LIMITS.items():
         value = getattr(config, name, None)
@@ -61,9 +62,9 @@ def check_config(config: Any) -> None:
         n = ModelShape.from_config(config).param_count()
     except ValueError as e:                   # a size that does not fit the others (n_embd % n_head)
         raise WeightsError(str(e)) from None
-    if n * 4 > MAX_BYTES:
+    if max_bytes is not None and n * 4 > max_bytes:
         raise WeightsError(f"the config describes {n:,} parameters ({n * 4 / 2**20:,.0f} MB as float32); "
-                           f"llmviz loads at most {MAX_BYTES // 2**20} MB")
+                           f"llmviz loads at most {max_bytes // 2**20} MB")
 
 
 def read_card_json(card: Any) -> dict:

@@ -11,6 +11,14 @@ Every ``forward`` takes an optional ``trace`` dict. When one is given, the modul
 stores the tensors the visualisation shows under their nanoGPT module paths; the
 full list of names and shapes is in ``llmviz.core.shape``, which also names the
 parameters: ``state_dict`` walks its list, so the two cannot drift apart.
+
+One addition nanoGPT does not have: a ``KVCache``. nanoGPT's ``generate`` runs the
+whole (cropped) context through the model for every new token; with a cache,
+``GPT.forward(idx_new, cache=cache)`` runs only the new positions, their queries
+attending to the keys and values the cache kept from the earlier ones (the causal
+mask means those never change). The logits, and every traced tensor of the new
+positions, are the ones a full forward pass computes. Past ``block_size`` the context
+is cropped and every position moves, so ``generate`` falls back to a full forward.
 """
 from __future__ import annotations
 
@@ -125,7 +133,7 @@ class CausalSelfAttention:
         self.bias = np.tril(np.ones((config.block_size, config.block_size), bool))[None, None]
         self.name = name
 
-    def forward(self, x: np.ndarray, trace: dict | None = None) -> np.ndarray:
+    def forward(self, x: np.ndarray, trace: dict | None = None, cache: "LayerCache | None" = None) -> np.ndarray:
         B, T, C = x.shape  # batch size, sequence length, embedding dimensionality (n_embd)
         n = self.name
 
@@ -136,14 +144,19 @@ class CausalSelfAttention:
         q = q.reshape(B, T, self.n_head, C // self.n_head).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
         v = v.reshape(B, T, self.n_head, C // self.n_head).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
         keep(trace, n + ".q", q), keep(trace, n + ".k", k), keep(trace, n + ".v", v)
+        # with a KV cache (the port's addition): the T new positions come after t0 cached ones,
+        # whose keys and values are used as they are (the causal mask keeps them unchanged)
+        t0 = 0 if cache is None else cache.length
+        if cache is not None:
+            k, v = cache.extend(k, v)                                   # (B, nh, t0 + T, hs)
 
-        # causal self-attention: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
+        # causal self-attention: (B, nh, T, hs) x (B, nh, hs, t0 + T) -> (B, nh, T, t0 + T)
         att = (q @ k.transpose(0, 1, 3, 2)) * DTYPE(1.0 / math.sqrt(k.shape[-1]))
         keep(trace, n + ".scores", att)
-        att = np.where(self.bias[:, :, :T, :T], att, DTYPE(-np.inf))
+        att = np.where(self.bias[:, :, t0:t0 + T, :t0 + T], att, DTYPE(-np.inf))
         att = softmax(att, axis=-1, trace=trace, name=n + ".att")
         keep(trace, n + ".att", att)
-        y = att @ v  # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
+        y = att @ v  # (B, nh, T, t0 + T) x (B, nh, t0 + T, hs) -> (B, nh, T, hs)
         keep(trace, n + ".head_out", y)
         y = y.transpose(0, 2, 1, 3).reshape(B, T, C)  # re-assemble all head outputs side by side
         keep(trace, n + ".y", y)
@@ -181,8 +194,8 @@ class Block:
         self.mlp = MLP(config, name=name + ".mlp")
         self.name = name
 
-    def forward(self, x: np.ndarray, trace: dict | None = None) -> np.ndarray:
-        x = x + self.attn(self.ln_1(x, trace), trace)
+    def forward(self, x: np.ndarray, trace: dict | None = None, cache: "LayerCache | None" = None) -> np.ndarray:
+        x = x + self.attn(self.ln_1(x, trace), trace, cache)
         keep(trace, self.name + ".x_attn", x)
         x = x + self.mlp(self.ln_2(x, trace), trace)
         return keep(trace, self.name + ".x", x)
@@ -227,12 +240,15 @@ class GPT:
         self.vocab = None  # the Vocab and model card, when loaded by llmviz.load
         self.card: dict | None = None
 
-    def forward(self, idx: np.ndarray, trace: dict | None = None) -> np.ndarray:
+    def forward(self, idx: np.ndarray, trace: dict | None = None, cache: "KVCache | None" = None) -> np.ndarray:
+        """The logits of every position of ``idx`` (b, t); with a ``cache``, ``idx`` holds only
+        the positions after the ``cache.length`` ones it has seen (and the cache then has them too)."""
         idx = _as_index_batch(idx)
         b, t = idx.shape
-        if t > self.config.block_size:
-            raise ValueError(f"Cannot forward sequence of length {t}, block size is only {self.config.block_size}")
-        pos = np.arange(0, t)  # shape (t)
+        t0 = 0 if cache is None else cache.length
+        if t0 + t > self.config.block_size:
+            raise ValueError(f"Cannot forward sequence of length {t0 + t}, block size is only {self.config.block_size}")
+        pos = np.arange(t0, t0 + t)  # shape (t): the positions of the new tokens
 
         # forward the GPT model itself
         keep(trace, "idx", idx)
@@ -240,7 +256,7 @@ class GPT:
         pos_emb = keep(trace, "pos_emb", self.transformer.wpe(pos))  # position embeddings (t, n_embd)
         x = keep(trace, "x", tok_emb + pos_emb)
         for layer in self.transformer.h:  # n_layer Blocks, in order
-            x = layer(x, trace)
+            x = layer(x, trace, None if cache is None else cache.layers[layer.name])
         x = self.transformer.ln_f(x, trace)
 
         # unlike nanoGPT's inference path, keep the logits of every position
@@ -252,21 +268,32 @@ class GPT:
     def __call__(self, idx) -> np.ndarray:
         return self.forward(idx)
 
-    def trace(self, idx) -> Trace:
-        """Run the forward pass and return every intermediate tensor, by name."""
+    def trace(self, idx, cache: "KVCache | None" = None) -> Trace:
+        """Run the forward pass and return every intermediate tensor, by name (with a
+        ``cache``: the tensors of the new positions only, see ``llmviz.core.grow``)."""
         store: dict = {}
-        self.forward(idx, trace=store)
+        self.forward(idx, trace=store, cache=cache)
         return Trace(store, self.config)
 
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Append ``max_new_tokens`` tokens to ``idx`` (B, T); temperature 0 is greedy."""
+                 top_k: int | None = None, rng: np.random.Generator | None = None,
+                 use_cache: bool = True) -> np.ndarray:
+        """Append ``max_new_tokens`` tokens to ``idx`` (B, T); temperature 0 is greedy.
+
+        With ``use_cache`` (the default) a KVCache keeps the keys and values of the context,
+        so each new token is one forward pass of one position, while the context fits in
+        block_size; past it, every position moves, and each token is a full forward pass of
+        the cropped context, as in nanoGPT. The tokens are the same either way."""
         idx = _as_index_batch(idx)
         rng = rng if rng is not None else np.random.default_rng()
+        cache = KVCache(self.config) if use_cache else None
         for _step in range(max_new_tokens):
             # crop the context to the last block_size tokens
             idx_cond = idx if idx.shape[1] <= self.config.block_size else idx[:, -self.config.block_size:]
-            logits = self(idx_cond)
+            if cache is not None and idx.shape[1] <= self.config.block_size:
+                logits = self.forward(idx_cond[:, cache.length:], cache=cache)  # the new positions only
+            else:
+                logits = self(idx_cond)
             logits = logits[:, -1, :].astype(np.float64)
             if temperature == 0:
                 idx_next = logits.argmax(axis=-1, keepdims=True)
@@ -318,6 +345,39 @@ class GPT:
         """Parameters counted once each (lm_head is tied to wte in nanoGPT)."""
         tied = self.lm_head.weight is self.transformer.wte.weight
         return ModelShape.from_config(self.config).param_count(tied=tied)
+
+
+class LayerCache:
+    """One attention layer's keys and values (B, nh, length, hs) of the positions seen so far."""
+
+    def __init__(self):
+        self.k: np.ndarray | None = None
+        self.v: np.ndarray | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.k is None else int(self.k.shape[2])
+
+    def extend(self, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append the new positions' keys and values; returns all of them."""
+        if self.k is not None:
+            k = np.concatenate((self.k, k), axis=2)
+            v = np.concatenate((self.v, v), axis=2)
+        self.k, self.v = k, v
+        return k, v
+
+
+class KVCache:
+    """Every layer's keys and values of the positions a model has seen (``GPT.forward(...,
+    cache=)``): the next forward pass needs to run only the positions after ``length``."""
+
+    def __init__(self, config: GPTConfig):
+        self.layers = {f"h.{i}": LayerCache() for i in range(config.n_layer)}   # by Block name
+
+    @property
+    def length(self) -> int:
+        """How many positions the cache holds (those of its first layer; all layers agree)."""
+        return next(iter(self.layers.values())).length if self.layers else 0
 
 
 class _Namespace:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from llmviz.core import npz_gate
-from llmviz.core.limits import MAX_BYTES, MAX_CARD_BYTES, WeightsError, check_config, read_card_json
+from llmviz.core.limits import MAX_ARRAY_BYTES, MAX_BYTES, MAX_CARD_BYTES, WeightsError, check_config, read_card_json
 from llmviz.core.model import GPT, GPTConfig
 from llmviz.core.safe_json import size_text
 from llmviz.core.shape import ModelShape
@@ -40,8 +40,9 @@ def make_card(config: GPTConfig, vocab: Vocab, name: str, task: dict | None = No
             "vocab": list(vocab.tokens), "task": task or {}, "provenance": provenance or {}}
 
 
-def parse_card(card: Any) -> tuple[GPTConfig, Vocab]:
-    """Read config and vocabulary from a card dict; WeightsError when it is inconsistent."""
+def parse_card(card: Any, max_bytes: int | None = MAX_BYTES) -> tuple[GPTConfig, Vocab]:
+    """Read config and vocabulary from a card dict; WeightsError when it is inconsistent
+    (or its parameters, as float32, exceed ``max_bytes``; None: no limit)."""
     if not isinstance(card, dict):
         raise WeightsError("the model card must be a JSON object")
     if card.get("format") != CARD_FORMAT:
@@ -52,7 +53,7 @@ def parse_card(card: Any) -> tuple[GPTConfig, Vocab]:
         config = GPTConfig.from_dict(card["config"])
     except (TypeError, ValueError) as e:
         raise WeightsError(f"the model card's config is invalid: {str(e)[:200]}") from None
-    check_config(config)   # before the vocabulary, and long before any array of it is made
+    check_config(config, max_bytes)   # before the vocabulary, and long before any array of it is made
     tokens = card.get("vocab")
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise WeightsError("the model card's 'vocab' must be a list of strings")
@@ -70,17 +71,24 @@ def expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
     return ModelShape.from_config(config).param_shapes()
 
 
-def from_bytes(npz_bytes: bytes, card: Any) -> GPT:
+def from_bytes(npz_bytes: bytes, card: Any, max_bytes: int | None = MAX_BYTES) -> GPT:
     """Build a model from the bytes of an npz and a parsed card; WeightsError on any misfit.
 
     In order: the file size, the card and its config's limits, the npz gate (names,
     declared sizes, dtypes, shapes), and only then the arrays are read and the model built.
+    ``max_bytes`` is the page's limit on the file and the parameters (MAX_BYTES); None lifts
+    it (``load`` in CPython: the machine's memory is the limit there).
     """
-    if len(npz_bytes) > MAX_BYTES:
-        raise WeightsError(f"the weights file is {size_text(len(npz_bytes))}; the limit is {MAX_BYTES // 2**20} MB")
-    config, vocab = parse_card(card)
+    if max_bytes is not None and len(npz_bytes) > max_bytes:
+        raise WeightsError(f"the weights file is {size_text(len(npz_bytes))}; the limit is {max_bytes // 2**20} MB")
+    config, vocab = parse_card(card, max_bytes)
     try:
-        checked = npz_gate.check(npz_bytes, expected_shapes(config), optional=("lm_head.weight",))
+        # the arrays uncompressed (float64 doubles them); with no limit, as much as this
+        # config's parameters take as float64 (and at least the page's limit)
+        array_limit = (MAX_ARRAY_BYTES * max_bytes // MAX_BYTES if max_bytes is not None else
+                       max(MAX_ARRAY_BYTES, 8 * ModelShape.from_config(config).param_count(tied=False) + 2**20))
+        checked = npz_gate.check(npz_bytes, expected_shapes(config), optional=("lm_head.weight",),
+                                 max_bytes=array_limit)
         state = {member.name: _array(member, data) for member, data in checked.read()}
         model = GPT.from_state_dict(state, config)
     except (MemoryError, RecursionError) as e:
@@ -102,7 +110,8 @@ def card_path(npz_path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike) -> GPT:
-    """Load ``NAME.npz`` and the card ``NAME.json`` beside it."""
+    """Load ``NAME.npz`` and the card ``NAME.json`` beside it (no size limit on the weights:
+    that is the page's, not CPython's; the card keeps its MAX_CARD_BYTES)."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
@@ -111,15 +120,14 @@ def load(path: str | os.PathLike) -> GPT:
         raise WeightsError(f"no weights file at {path}")
     if not cpath.is_file():
         raise WeightsError(f"no model card at {cpath} (every NAME.npz needs its NAME.json)")
-    for file, limit in ((path, MAX_BYTES), (cpath, MAX_CARD_BYTES)):   # before reading either
-        size = file.stat().st_size
-        if size > limit:
-            raise WeightsError(f"{file} is {size_text(size)}; the limit is {limit // 2**20} MB")
+    size = cpath.stat().st_size
+    if size > MAX_CARD_BYTES:   # before reading it
+        raise WeightsError(f"{cpath} is {size_text(size)}; the limit is {MAX_CARD_BYTES // 2**20} MB")
     try:
         card = read_card_json(cpath.read_bytes())
     except WeightsError as e:
         raise WeightsError(f"{cpath}: {e}") from None
-    return from_bytes(path.read_bytes(), card)
+    return from_bytes(path.read_bytes(), card, max_bytes=None)
 
 
 def save(model: GPT, path: str | os.PathLike, card: dict) -> tuple[Path, Path]:

@@ -1,23 +1,30 @@
 """The page's Python entry point, run by PyScript (``<script type="py" src="./app.py">``).
 
-It boots the app in this order, telling the header what it is doing:
+The main thread never runs the model: numpy, the model and its KV cache live in the
+page's model worker (``llmviz.page.worker``, its own Pyodide in a Web Worker, started by
+index.html as the page loads), so the views stay responsive whatever the model does.
+app.py boots the app in this order, telling the header what it is doing:
 
-1. at once: load the wheels that build.py put in ``wheels/`` (llmviz, and numpy when
-   this build has it) by URL in one ``loadPackage`` call, and fetch every data file
-   (bundled trace, scene, model card; with numpy the weights, else the bundled
-   parameters: the same numbers, fetched once) and build.py's
-   precompiled modules (``wheels/pycache.zip``, unpacked under ``sys.pycache_prefix``
-   so that importing the wheels reads bytecode instead of compiling them);
+1. at once: ask the worker for the model (``boot``: it started loading numpy, llmviz and
+   the model when it came up; only when this build has numpy), and, here, load the llmviz
+   wheel by URL (one ``loadPackage`` call), fetch every data file (bundled trace, scene,
+   model card; without numpy the bundled parameters, with numpy the worker sends them: the
+   numbers are fetched once; the worker's weights are the download the 3D view's first frame
+   made, handed over as a letter, js/worker_mail.js's sendShared) and build.py's precompiled modules (``wheels/pycache.zip``,
+   unpacked under ``sys.pycache_prefix`` so that importing the wheels reads bytecode
+   instead of compiling them);
 2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
-3. with numpy: load the weights, run the forward pass on the same input in the
-   browser, and check it against the bundled trace (max abs difference <= 1e-5);
+3. with numpy: wait for the worker, which ran the forward pass on the same input and checked
+   it against the bundled trace (max abs difference <= 1e-5); its trace and parameters
+   arrive in the bundled trace's format (``llmviz.page.model_client``);
 4. mount the views (``llmviz.page.ui.start``), then settle ``window.llmviz.ready`` with
    ``{python, numpy, model, live, ...}``.
 
 Each stage ends with ``performance.mark("llmviz:<stage>")`` (``python -m llmviz bench
 --page`` prints them). Without numpy the page says so and runs on the bundled trace.
-This file is also part of the llmviz wheel; importing it outside the browser has no
-side effects.
+The worker imports this file too, for its loading helpers (``set_base`` gives it the page's
+address). This file is also part of the llmviz wheel; importing it outside the browser
+has no side effects.
 """
 from __future__ import annotations
 
@@ -26,14 +33,21 @@ import json
 import sys
 
 TOLERANCE = 1e-5
+WORKER = "llmviz-model"   # the name of the model worker's <script> in index.html
 
 state: dict = {}   # what the app knows: build info, the trace, the model (when live)
+BASE: list[str] = []   # the page's address, for a worker (which has none of its own)
+
+
+def set_base(url: str) -> None:
+    """Resolve this module's paths against ``url`` (the model worker calls it)."""
+    BASE[:] = [url]
 
 
 def _url(path: str) -> str:
     """An absolute URL for a path relative to the page (works from any sub-path)."""
     import js
-    return js.URL.new(path, js.document.baseURI).href
+    return js.URL.new(path, BASE[0] if BASE else js.document.baseURI).href
 
 
 def _page():
@@ -56,11 +70,17 @@ def _progress(text: str) -> None:
     _page().progress(text)
 
 
-def mark(name: str) -> None:
-    """A ``performance.mark("llmviz:<name>")`` for the load-time breakdown (``llmviz bench --page``)."""
+def mark(name: str, epoch_ms: float | None = None) -> None:
+    """A ``performance.mark("llmviz:<name>")`` for the load-time breakdown (``llmviz bench --page``);
+    ``epoch_ms``: when it happened (ms since 1970: the model worker's clock), else now."""
     try:
         import js
-        js.performance.mark(f"llmviz:{name}")
+        if epoch_ms is None:
+            js.performance.mark(f"llmviz:{name}")
+        else:
+            from pyscript.ffi import to_js
+            at = max(0.0, epoch_ms - float(js.performance.timeOrigin))
+            js.performance.mark(f"llmviz:{name}", to_js({"startTime": at}, dict_converter=js.Object.fromEntries))
     except Exception:  # noqa: BLE001 - timing is never worth an error
         pass
 
@@ -68,9 +88,10 @@ def mark(name: str) -> None:
 async def _fetch_bytes(path: str) -> bytes:
     """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way);
     one the 3D view's first frame has fetched already (``window.llmvizFetched``, the weights:
-    site/js/stage/npz.js) is taken from there, not downloaded again."""
+    site/js/stage/npz.js) is taken from there, not downloaded again (the model worker, which
+    has no window, fetches)."""
     import js
-    fetched = getattr(js.window, "llmvizFetched", None)
+    fetched = getattr(getattr(js, "window", None), "llmvizFetched", None)
     pending = getattr(fetched, path, None) if fetched is not None else None
     if pending is not None:
         try:
@@ -155,24 +176,22 @@ async def _load_wheels(paths: list[str]) -> None:
         raise RuntimeError(f"could not load {path}: {reason}")
 
 
-def compare_traces(live, bundled) -> float:
-    """The largest absolute difference between two traces over every float tensor."""
-    import numpy as np
+def shared_ticket(path: str) -> str:
+    """The ticket of the letter (``js/worker_mail.js``) in which the page hands the model worker
+    a file both read (the weights: the 3D view's first frame reads them too)."""
+    return f"shared:{path}"
 
-    worst = 0.0
-    missing = [name for name in bundled if name not in live]
-    if missing:
-        raise RuntimeError(f"the live trace has no {missing[0]!r}")
-    for name in bundled:
-        ref = bundled[name]
-        got = np.asarray(live[name])
-        want = np.frombuffer(ref.buffer(), dtype=np.int64 if ref.dtype == "int64" else np.float32)
-        want = want.reshape(ref.shape)
-        if got.shape != want.shape:
-            raise RuntimeError(f"{name}: live shape {got.shape}, bundled {want.shape}")
-        if want.size:
-            worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))))
-    return worst
+
+async def _start_worker(weights: str):
+    """The model worker (its proxy) and the message its ``boot`` answered with (it started
+    loading numpy and the model on its own, as soon as it was up); the weights it waits for
+    come from the page, the download the 3D view's first frame made (one download for both)."""
+    from pyscript import workers
+    from pyscript.js_modules import worker_mail
+
+    worker = await workers[WORKER]
+    worker_mail.sendShared(weights, shared_ticket(weights))   # a Promise: the worker waits for its letter
+    return worker, await worker.boot()
 
 
 async def boot() -> dict:
@@ -186,14 +205,15 @@ async def boot() -> dict:
     wheels = info.get("wheels", {})
     has_numpy = "numpy" in wheels
 
-    # everything at once: the wheels (one loadPackage call) and every data file
-    # (the code panel's snippets come lexed from the build: no pygments here)
+    # the model worker first (it loads numpy and the model while this thread loads the views),
+    # then everything of this thread at once: the llmviz wheel (one loadPackage call; the code
+    # panel's snippets come lexed from the build: no pygments here) and every data file
+    worker_done = asyncio.ensure_future(_start_worker(model_info["weights"])) if has_numpy else None
     _progress(_say("ui.progress.wheels_numpy", "Loading numpy and llmviz") if has_numpy
               else _say("ui.progress.wheels", "Loading llmviz"))
-    names = ["llmviz"] + (["numpy"] if has_numpy else [])
-    wheels_done = asyncio.ensure_future(_load_wheels([wheels[name] for name in names]))
-    # the parameters once: the weights (numpy reads them) or, without numpy, the bundled copy
-    params = [model_info["weights"]] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
+    wheels_done = asyncio.ensure_future(_load_wheels([wheels["llmviz"]]))
+    # the parameters once: with numpy the worker sends them (it reads the weights), else the bundled copy
+    params = [] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
     paths = [info["trace"]["json"], info["trace"]["bin"], "data/scene.json", model_info["card"]] + params
     files_done = asyncio.gather(*(_fetch_bytes(path) for path in paths))
     pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
@@ -229,29 +249,32 @@ async def boot() -> dict:
               "numpy_status": info.get("numpy", {}).get("status")}
 
     if has_numpy:
-        _progress(_say("ui.progress.model", "Loading the model"))
-        import numpy as np
-        from llmviz.core import weights
-        mark("numpy-import")
-        result["numpy"] = True
-        result["numpy_version"] = np.__version__
-        model = weights.from_bytes(files[model_info["weights"]], state["card"])
-        state["model"] = model
-        mark("model")
-
         _progress(_say("ui.progress.run", "Running the model in your browser"))
-        live = model.trace([list(index["ids"])])
+        from llmviz.page.model_client import ModelClient
+        worker, message = await worker_done
+        mark("worker")
+        client = ModelClient(worker)
+        try:
+            booted = await client.accept_boot(message)
+        except Exception as e:  # noqa: BLE001 - JobError (its one line) or a broken answer
+            raise RuntimeError(f"the model could not start in its worker: {e}") from None
+        for name, at in booted.header.get("marks") or []:
+            mark(name, at)
         mark("forward")
-        diff = compare_traces(live, bundled)
-        mark("compare")
+        result["numpy"] = True
+        result["numpy_version"] = booted.header.get("numpy_version")
+        diff = float(booted.header["max_abs_diff"])
         result["max_abs_diff"] = diff
         if diff > TOLERANCE:
             raise RuntimeError(f"the forward pass in the browser differs from the bundled trace by {diff:g} "
                                f"(more than {TOLERANCE:g})")
-        state["trace"] = live
-        state["params"] = model.state_dict()
+        state["client"] = client
+        state["booted"] = booted
+        state["trace"] = booted.trace
+        state["params"] = booted.params
         result["live"] = True
-        result["logits"] = np.asarray(live["logits"][0], dtype=float).tolist()  # for tests and bench
+        result["logits"] = booted.header.get("logits")   # for tests and bench
+        mark("compare")
     else:
         _page().notice(_say("notice.no_numpy", "Live inference needs numpy for Pyodide, which this build does not "
                             "include: the page shows the trace computed when the site was built."))
@@ -268,11 +291,13 @@ def on_ready(result: dict) -> None:
 
     index, card = state["index"], state["card"]
     trace = state["trace"]
+    booted = state.get("booted")
     import js
     lang = str(js.document.documentElement.lang or "en").split("-")[0]   # i18n.js chose it
     app = App(lang=lang, build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
               trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
-              scene=state["scene"], model=state.get("model"), live=result["live"], numpy=result["numpy"])
+              scene=state["scene"], model=state.get("client"), live=result["live"], numpy=result["numpy"],
+              values=booted.values if booted else None)
     state["app"] = app
     errors = ui.start(app)
     if errors:
@@ -298,9 +323,10 @@ async def main() -> None:
 
 
 def _debug_hooks() -> None:
-    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()`` and ``numpyModules()``, the
-    standard library and numpy modules this Python has imported (``llmviz.page.stdlib_usage``,
-    for the tests of the trimmed zip and the slim numpy wheel)."""
+    """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()`` and ``numpyModules()``, Promises
+    of the standard library and numpy modules this Python and the model worker's have imported
+    (``llmviz.page.stdlib_usage``, for the tests of the trimmed zip and the slim numpy wheel: both
+    Pythons read the same python_stdlib.zip, and numpy is the worker's)."""
     import js
     from pyscript.ffi import create_proxy, to_js
 
@@ -309,8 +335,19 @@ def _debug_hooks() -> None:
     from llmviz.page import stdlib_usage
     if not getattr(js.window, "llmvizDebug", None):
         js.window.llmvizDebug = js.Object.new()
-    js.window.llmvizDebug.stdlibModules = create_proxy(lambda: to_js(stdlib_usage.loaded()))
-    js.window.llmvizDebug.numpyModules = create_proxy(lambda: to_js(stdlib_usage.package_modules("numpy")))
+
+    def both(here, there):
+        async def union():
+            names = set(here())
+            client = state.get("client")
+            if client is not None:
+                names |= set(await there(client))
+            return to_js(sorted(names))
+        return create_proxy(lambda: js.Promise.resolve(asyncio.ensure_future(union())))
+
+    js.window.llmvizDebug.stdlibModules = both(stdlib_usage.loaded, lambda client: client.stdlib_modules())
+    js.window.llmvizDebug.numpyModules = both(lambda: stdlib_usage.package_modules("numpy"),
+                                              lambda client: client.numpy_modules())
 
 
 def start() -> None:

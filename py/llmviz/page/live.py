@@ -48,7 +48,7 @@ TABLE_ROWS, TABLE_COLS = 64, 48    # the inspector's number table shows at most 
 
 __all__ = ["InputError", "WeightsError", "input_limit", "limit_reason", "normalize", "check_input",
            "typed", "Typed", "answer_line", "is_sort",
-           "full_length", "window", "default_prompt", "choose_next", "parse_card_text",
+           "full_length", "window", "scene_length", "default_prompt", "choose_next", "parse_card_text",
            "check_upload_sizes", "load_model", "block_matrix", "axis_labels",
            "to_csv", "table_window"]
 
@@ -211,6 +211,24 @@ def max_length(card: Mapping | None, block_size: int) -> int:
     return MAX_TEXT
 
 
+MIN_SCENE_T = 16     # a text model's scene is laid out for at least this many positions
+
+
+def scene_length(card: Mapping | None, block_size: int, T: int) -> int:
+    """How many positions the 3D scene is laid out for, showing a text of ``T`` fed tokens.
+
+    The scene keeps its layout while the text grows (a new token changes values, not the
+    picture): the sort task's whole record (its longest text, at most block_size); any other
+    model the next power of two from MIN_SCENE_T up, at most block_size, so a text that grows
+    a token at a time is laid out again only when it doubles."""
+    if is_sort(card):
+        return max(min(max_length(card, block_size), block_size), min(T, block_size))
+    n = MIN_SCENE_T
+    while n < T:
+        n *= 2
+    return max(1, min(n, block_size))
+
+
 def window(ids: Sequence[int], card: Mapping | None, block_size: int) -> list[int]:
     """The tokens fed to the model for a text of ``ids``.
 
@@ -227,10 +245,11 @@ def window(ids: Sequence[int], card: Mapping | None, block_size: int) -> list[in
 
 
 def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str | None = None) -> str:
-    """A prompt that fits the model: the build's example, the card's, a few usual openings,
-    else the first token."""
+    """A prompt that fits the model, drawn from its own card: ``example`` (the build's, for
+    the built-in model), the card's task example (``python -m llmviz convert`` writes one), a
+    few usual openings of English text, else the first token."""
     candidates = [example, ((card or {}).get("task") or {}).get("example") if isinstance(
-        (card or {}).get("task"), dict) else None, "CBABBC", "ROMEO:", "The ", "the ", "a"]
+        (card or {}).get("task"), dict) else None, "ROMEO:", "The ", "the ", "a"]
     for text in candidates:
         if isinstance(text, str) and text:
             try:

@@ -3,7 +3,13 @@
 ``block_values(scene, trace, state_dict)`` reads each block's ``trace``/``param``
 source (see ``llmviz.viz.layout``) and returns the block's values as a flat float32
 array in its row-major cell order (rows x cols). ``pack`` puts them all in one
-``values.bin`` with an offset table, for shipping a prerendered example.
+``values.bin`` with an offset table, for shipping a prerendered example (and for the
+page's model worker, which sends a scene's values the same way).
+
+``block_patch(scene, trace, t0, t1)``: when positions t0..t1-1 were added to a trace
+that a scene laid out for more positions shows, the cells that changed, block by block
+(the columns or rows of those positions; both for the T x T attention blocks), as runs,
+so a new token updates the picture without sending every value again.
 """
 from __future__ import annotations
 
@@ -21,6 +27,13 @@ def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None,
     ``pad_to``: the shape (batch 1) the block's trace tensor has in the scene; a
     shorter tensor (fewer tokens) is padded with ``fill`` up to it.
     """
+    return np.ascontiguousarray(source_view(block, trace, state_dict, pad_to, fill), dtype=np.float32)
+
+
+def source_view(block: dict, trace: Mapping | None, state_dict: Mapping | None,
+                pad_to: tuple | None = None, fill: float = 0.0) -> np.ndarray:
+    """A block's values as a (rows, cols) array, a view of its tensor where it can be (any
+    dtype: token ids stay int64)."""
     if "trace" in block:
         if trace is None:
             raise ValueError(f"block {block['id']!r} needs a trace")
@@ -51,7 +64,7 @@ def source_array(block: dict, trace: Mapping | None, state_dict: Mapping | None,
             f"block {block['id']!r} has {rows}x{cols} cells but its tensor has shape "
             f"{tuple(arr.shape)}; build the scene with the trace's T "
             f"(llmviz.viz.layout.scene(config, T=...))")
-    return np.ascontiguousarray(arr, dtype=np.float32).reshape(rows, cols)
+    return arr.reshape(rows, cols)
 
 
 def block_values(scene: dict, trace: Mapping | None, state_dict: Mapping | None,
@@ -102,3 +115,54 @@ def unpack(data: bytes, offsets: Mapping[str, list[int]]) -> dict[str, np.ndarra
     """The inverse of ``pack``: {id: float32 array} viewing ``data``."""
     buf = np.frombuffer(data, dtype="<f4")
     return {id_: buf[o:o + n] for id_, (o, n) in offsets.items()}
+
+
+def t_axes_of(block: dict) -> tuple[int, ...]:
+    """Which of a block's axes (0: rows, 1: cols) run over positions (its ``dims`` say "T")."""
+    return tuple(k for k, d in enumerate(block.get("dims") or ()) if d == "T")
+
+
+def block_patch(scene: dict, trace: Mapping, t0: int, t1: int,
+                roles: tuple[str, ...] = ("activation", "aggregate")) -> dict:
+    """The cells of ``scene``'s trace blocks that positions t0..t1-1 changed.
+
+    ``trace`` holds the tensors at the scene's shapes (a ``GrowingTrace.padded()``). Returns
+    ``{"ids": [block id, ...], "block": [i, ...], "starts": [...], "counts": [...],
+    "strides": [...], "values": float32 array}``: run k writes ``counts[k]`` values, the
+    cells ``starts[k] + j * strides[k]`` of block ``ids[block[k]]`` (row-major cell index).
+    A block that names no T axis is sent whole."""
+    ids: list[str] = []
+    which, starts, counts, strides, values = [], [], [], [], []
+
+    def rect(b: int, view: np.ndarray, cols: int, r0: int, r1: int, c0: int, c1: int) -> None:
+        if r1 <= r0 or c1 <= c0:
+            return
+        part = view[r0:r1, c0:c1]
+        if c1 - c0 >= r1 - r0:           # runs along rows
+            for r in range(r0, r1):
+                which.append(b), starts.append(r * cols + c0), counts.append(c1 - c0), strides.append(1)
+            values.append(part.reshape(-1))
+        else:                            # runs down columns
+            for c in range(c0, c1):
+                which.append(b), starts.append(r0 * cols + c), counts.append(r1 - r0), strides.append(cols)
+            values.append(part.T.reshape(-1))
+
+    for block in scene["blocks"]:
+        if block["role"] not in roles or "trace" not in block:
+            continue
+        view = source_view(block, trace, None)
+        rows, cols = block["rows"], block["cols"]
+        b = len(ids)
+        ids.append(block["id"])
+        axes = t_axes_of(block)
+        if axes == (0,):
+            rect(b, view, cols, t0, t1, 0, cols)
+        elif axes == (1,):
+            rect(b, view, cols, 0, rows, t0, t1)
+        elif axes == (0, 1):             # new rows (their every key), and the new keys' column above
+            rect(b, view, cols, t0, t1, 0, t1)
+            rect(b, view, cols, 0, t0, t0, t1)
+        else:
+            rect(b, view, cols, 0, rows, 0, cols)
+    flat = np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32)
+    return {"ids": ids, "block": which, "starts": starts, "counts": counts, "strides": strides, "values": flat}

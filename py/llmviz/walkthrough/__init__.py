@@ -13,7 +13,8 @@ its steps are written in the order the reader meets them, like a script. A ``Ste
     (a phase's name is ``<phase>.title``). The title may use ``{{...}}`` values like the text;
     the text is the commentary in the markup of ``llmviz.walkthrough.markup``. Where the text
     differs between models or inputs, write it once with conditionals,
-    ``{{#if bias}}…{{else}}…{{/if}}``, on the conditions ``sort`` (the sort model),
+    ``{{#if bias}}…{{else}}…{{/if}}`` (in the title too), on the conditions ``sort`` (the sort model),
+    ``small`` (at most numbers.SMALL_PARAMS parameters),
     ``target`` (the next token's target is known), ``bias``, ``multi_layer``,
     ``multi_head``, ``params`` (weights are available), ``nanogpt`` (the code panel
     has nanoGPT's source: ctx ``nanogpt`` is not False), ``gelu_tanh``, or any boolean
@@ -86,7 +87,7 @@ from typing import Any, Callable
 from llmviz.core.shape import ModelShape
 from llmviz.locales import catalogue
 from llmviz.walkthrough import figures
-from llmviz.walkthrough.markup import Renderer, holds
+from llmviz.walkthrough.markup import Renderer, holds, resolve_conditionals
 from llmviz.walkthrough.numbers import Html, Num, Walk, geometry
 
 __all__ = ["phases", "render_step", "render_all", "Step", "Phase", "ANIMATION_KINDS",
@@ -303,7 +304,7 @@ def render_step(phase_id: str, step: int | str, ctx: Any) -> dict:
     test = _condition(w, env)
     r = Renderer(env, w.dims, vars_, geo, test, w.words)
     key = f"{phase.id}.{step.id}"
-    title = r.inline(w.words.get(key + ".title"))
+    title = r.inline(resolve_conditionals(w.words.get(key + ".title"), test))
     body = r.render(_text(w.words.get(key + ".text"), step, test))
 
     out: dict[str, Any] = {"phase": phase.id, "step": step_index, "id": step.id,

@@ -85,6 +85,9 @@ def canonical_blocks(shape: ModelShape, T: int) -> list[dict]:
     return blocks
 
 
+SMALL_PARAMS = 200_000   # the condition "small": a model whose numbers one can see all at once
+
+
 class Geometry:
     """Maps between tensor elements and block cells, for one config and input length.
 
@@ -492,6 +495,8 @@ class Walk:
             return self.nanogpt
         if name == "gelu_tanh":
             return self.shape.gelu == "tanh"
+        if name == "small":      # few enough numbers to read them all on one screen
+            return self.shape.param_count() <= SMALL_PARAMS
         raise KeyError(f"unknown text condition {name!r}")
 
     # ---- numbers

@@ -1,15 +1,27 @@
 // The blocks: all blocks of the scene are one mesh (one draw call for the whole
 // model): three faces per block, turned by the vertex shader towards the camera. A
 // fragment shader finds the cell under each fragment from its position inside the
-// block, reads the cell's value from a float texture (all blocks packed into one
-// atlas, four cells per RGBA texel) and colours it; cell borders, the lines every 16
-// cells and the block outline are drawn in the same shader from screen-space
-// derivatives, so they stay about one pixel wide at any zoom.
+// block, reads the cell's value from a float texture (four cells per RGBA texel) and
+// colours it; cell borders, the lines every 16 cells and the block outline are drawn in
+// the same shader from screen-space derivatives, so they stay about one pixel wide at
+// any zoom.
+//
+// Value storage: every block's values live in one Float32Array (what block(id).values
+// views) and, for the GPU, in up to MAX_PAGES float textures ("pages", each at most the
+// GPU's maxTextureSize rows of ATLAS_WIDTH texels); a block lies within one page. So a
+// model of tens of millions of cells (a 16M-parameter model at 256 positions: ~45M) is
+// drawn with all its values; only beyond MAX_PAGES full pages is a block drawn as shape
+// only, and `overflow` names it (the page says so). A new token changes a few cells of
+// many blocks: patchValues() writes them and uploads only the texture rows they are in.
 import * as THREE from "three";
 import { GAMMA, PALETTE, ROLE_INDEX, rgb } from "./colors.js";
 
-const ATLAS_WIDTH = 1024;            // texels per atlas row (4 cells each)
-const MAX_ATLAS_CELLS = 1 << 25;     // 32M cells = 128 MB of float32; beyond that: shape only
+const ATLAS_WIDTH = 1024;            // texels per texture row (4 cells each)
+export const MAX_PAGES = 6;          // value textures (each with its mask texture: 12 samplers)
+const PAGE_ROWS = 4096;              // rows per page at most (64 MB of float32)
+const UPLOAD_BUDGET = 4 << 20;       // bytes of texture uploaded per frame, at most (at least one row):
+                                     // a software GL copies ~4 ms a MB on the page's thread
+const MAX_RANGES = 256;              // more changed rows than this: the whole texture, row chunk by row chunk
 export const MODE = { EMPTY: 0, VALUES: 1, NEUTRAL: 2 };
 
 const VERTEX = /* glsl */ `
@@ -18,12 +30,14 @@ in vec4 iDims;   // cols, rows, first cell in the atlas, role
 in vec4 iState;  // 1 / max|value|, highlighted, dimmed, mode
 in vec4 iRect;   // highlighted cells: r0, c0, r1, c1 (half-open), or r1 <= r0 for none
 in float iMask;  // 1 when the mask texture holds this block's highlighted cells
+in float iPage;  // the value texture (page) the block's cells are in
 out vec3 vCell;  // position inside the block in cells: col, row, depth
 out vec3 vNormal;
 flat out vec4 vDims;
 flat out vec4 vState;
 flat out vec4 vRect;
 flat out float vMask;
+flat out float vPage;
 void main() {
   // The unit box spans x 0..1, y -1..0, z -1..0. The geometry holds only three faces
   // (front, top, right); each is mirrored to the side of the box that faces the camera,
@@ -41,6 +55,7 @@ void main() {
   vState = iState;
   vRect = iRect;
   vMask = iMask;
+  vPage = iPage;
   vec3 world = iPos.xyz + vec3(p.x * iDims.x, p.y * iDims.y, p.z) * iPos.w;
   gl_Position = projectionMatrix * viewMatrix * vec4(world, 1.0);
 }`;
@@ -48,8 +63,18 @@ void main() {
 const FRAGMENT = /* glsl */ `
 precision highp float;
 precision highp int;
-uniform highp sampler2D uValues;  // RGBA32F, 4 cells per texel
-uniform sampler2D uMask;          // RGBA8, same packing
+uniform highp sampler2D uValues0;  // RGBA32F, 4 cells per texel: the pages
+uniform highp sampler2D uValues1;
+uniform highp sampler2D uValues2;
+uniform highp sampler2D uValues3;
+uniform highp sampler2D uValues4;
+uniform highp sampler2D uValues5;
+uniform sampler2D uMask0;          // RGBA8, same packing
+uniform sampler2D uMask1;
+uniform sampler2D uMask2;
+uniform sampler2D uMask3;
+uniform sampler2D uMask4;
+uniform sampler2D uMask5;
 uniform int uAtlasWidth;
 uniform vec3 uRole[3];
 uniform vec3 uNegative;
@@ -64,17 +89,35 @@ flat in vec4 vDims;
 flat in vec4 vState;
 flat in vec4 vRect;
 flat in float vMask;
+flat in float vPage;
 out vec4 fragColor;
 
-float cellValue(int index, sampler2D tex) {
+// GLSL ES 3.00 indexes samplers by constants only: one branch per page (the same for a whole block)
+vec4 pageTexel(int page, ivec2 at) {
+  if (page == 0) return texelFetch(uValues0, at, 0);
+  if (page == 1) return texelFetch(uValues1, at, 0);
+  if (page == 2) return texelFetch(uValues2, at, 0);
+  if (page == 3) return texelFetch(uValues3, at, 0);
+  if (page == 4) return texelFetch(uValues4, at, 0);
+  return texelFetch(uValues5, at, 0);
+}
+vec4 maskTexel(int page, ivec2 at) {
+  if (page == 0) return texelFetch(uMask0, at, 0);
+  if (page == 1) return texelFetch(uMask1, at, 0);
+  if (page == 2) return texelFetch(uMask2, at, 0);
+  if (page == 3) return texelFetch(uMask3, at, 0);
+  if (page == 4) return texelFetch(uMask4, at, 0);
+  return texelFetch(uMask5, at, 0);
+}
+float cellValue(int index) {
   int texel = index >> 2;
-  vec4 v = texelFetch(tex, ivec2(texel % uAtlasWidth, texel / uAtlasWidth), 0);
+  vec4 v = pageTexel(int(vPage + 0.5), ivec2(texel % uAtlasWidth, texel / uAtlasWidth));
   int c = index & 3;
   return c == 0 ? v.r : c == 1 ? v.g : c == 2 ? v.b : v.a;
 }
 float maskValue(int index) {
   int texel = index >> 2;
-  vec4 v = texelFetch(uMask, ivec2(texel % uAtlasWidth, texel / uAtlasWidth), 0);
+  vec4 v = maskTexel(int(vPage + 0.5), ivec2(texel % uAtlasWidth, texel / uAtlasWidth));
   int c = index & 3;
   return c == 0 ? v.r : c == 1 ? v.g : c == 2 ? v.b : v.a;
 }
@@ -114,7 +157,7 @@ void main() {
   }
   if (mode == 1) {
     int index = int(vDims.z + 0.5) + int(row) * int(cols) + int(col);
-    float v = cellValue(index, uValues) * vState.x;
+    float v = cellValue(index) * vState.x;
     float m = pow(clamp(abs(v), 0.0, 1.0), uGamma);   // colors.js cellColor, in GLSL
     color = mix(uZero, v < 0.0 ? uNegative : hue, m);
     if (hasCells && vMask > 0.5 && inCells > 0.5) inCells = maskValue(index) > 0.5 ? 1.0 : 0.0;
@@ -218,6 +261,13 @@ class BlockAttribute {
   }
 }
 
+/** {name0: {value: pages[0]}, ...} for the MAX_PAGES samplers (a page not in use repeats the first). */
+function pageUniforms(name, pages) {
+  const out = {};
+  for (let p = 0; p < MAX_PAGES; p++) out[name + p] = { value: pages[p] || pages[0] };
+  return out;
+}
+
 /** Check one block of a Scene JSON and return it with its numbers parsed. */
 function checkBlock(b, i) {
   const where = `scene.blocks[${i}]${b && b.id ? ` ("${b.id}")` : ""}`;
@@ -256,30 +306,52 @@ export class BlockScene {
     if (n === 0) { lo.fill(0); hi.fill(1); }
     this.bounds = { min: lo, max: hi };
 
-    // atlas: blocks with values get a run of cells, each run starting at a multiple of 4
-    this.base = new Int32Array(n).fill(-1);
-    let total = 0;
-    const maxCells = Math.min(MAX_ATLAS_CELLS, ATLAS_WIDTH * 4 * (maxTextureSize || 8192));
+    // values: blocks with values get a run of cells (starting at a multiple of 4) in one page;
+    // pages fill in order, so each page is one stretch of `values` (padded to whole rows)
+    this.base = new Int32Array(n).fill(-1);       // first cell in `values`
+    this.page = new Int32Array(n).fill(-1);       // the page (texture) holding the block
+    this.pageBase = new Int32Array(n);            // first cell within that page
+    this.maxAbs = new Float32Array(n);            // max |value| of each block's values
+    const rowCells = ATLAS_WIDTH * 4;
+    const pageCells = rowCells * Math.max(1, Math.min(PAGE_ROWS, maxTextureSize || 8192));
+    const used = [0];                             // cells used in each page so far
     this.overflow = [];
     this.blocks.forEach((b, i) => {
       if (b.pattern === "neutral") return;
       const size = Math.ceil((b.rows * b.cols) / 4) * 4;
-      if (total + size > maxCells) { this.overflow.push(b.id); return; }
-      this.base[i] = total;
-      total += size;
+      let p = used.length - 1;
+      if (used[p] + size > pageCells) { p += 1; used.push(0); }
+      if (p >= MAX_PAGES || size > pageCells) { if (used[used.length - 1] === 0) used.pop(); this.overflow.push(b.id); return; }
+      this.page[i] = p;
+      this.pageBase[i] = used[p];
+      used[p] += size;
     });
-    const height = Math.max(1, Math.ceil(total / 4 / ATLAS_WIDTH));
-    this.values = new Float32Array(ATLAS_WIDTH * height * 4);
-    this.valueTexture = new THREE.DataTexture(this.values, ATLAS_WIDTH, height, THREE.RGBAFormat, THREE.FloatType);
-    this.maskBytes = new Uint8Array(ATLAS_WIDTH * height * 4);
-    this.maskTexture = new THREE.DataTexture(this.maskBytes, ATLAS_WIDTH, height, THREE.RGBAFormat, THREE.UnsignedByteType);
-    for (const t of [this.valueTexture, this.maskTexture]) {
-      t.minFilter = t.magFilter = THREE.NearestFilter;
-      t.generateMipmaps = false;
-      t.needsUpdate = true;
-    }
-    this._rangesAllowed = false;   // the first upload is a full one
-    this._fullUpload = new Set();
+    const rows = used.map((cells) => Math.max(1, Math.ceil(cells / rowCells)));
+    const starts = [];
+    let total = 0;
+    for (const r of rows) { starts.push(total); total += r * rowCells; }
+    this.values = new Float32Array(total);
+    this.maskBytes = new Uint8Array(total);
+    this.blocks.forEach((_, i) => { if (this.page[i] >= 0) this.base[i] = starts[this.page[i]] + this.pageBase[i]; });
+    this.valueTextures = [];
+    this.maskTextures = [];
+    rows.forEach((r, p) => {
+      const cells = r * rowCells;
+      const value = new THREE.DataTexture(this.values.subarray(starts[p], starts[p] + cells), ATLAS_WIDTH, r,
+                                          THREE.RGBAFormat, THREE.FloatType);
+      const mask = new THREE.DataTexture(this.maskBytes.subarray(starts[p], starts[p] + cells), ATLAS_WIDTH, r,
+                                         THREE.RGBAFormat, THREE.UnsignedByteType);
+      for (const t of [value, mask]) {
+        t.minFilter = t.magFilter = THREE.NearestFilter;
+        t.generateMipmaps = false;
+      }
+      this.valueTextures.push(value);
+      this.maskTextures.push(mask);
+    });
+    // uploads waiting for a frame: texture -> {from: first row of a whole upload still to do
+    // (null: none), rows: Set of changed rows}; rows not uploaded yet draw as zeros
+    this._pending = new Map();
+    for (const t of [...this.valueTextures, ...this.maskTextures]) this._pending.set(t, { from: 0, rows: new Set() });
 
     // one mesh for all blocks: three faces of the unit box per block (the vertex shader
     // mirrors them), the block's data repeated on its 12 vertices. (Instancing would
@@ -305,10 +377,12 @@ export class BlockScene {
     this.iState = attr("iState", 4);
     this.iRect = attr("iRect", 4);
     this.iMask = attr("iMask", 1);
+    this.iPage = attr("iPage", 1);
     this.blocks.forEach((b, i) => {
       this.iPos.set(i, [b.pos[0], b.pos[1], b.pos[2], b.cell]);
-      this.iDims.set(i, [b.cols, b.rows, Math.max(this.base[i], 0), ROLE_INDEX[b.role]]);
+      this.iDims.set(i, [b.cols, b.rows, this.pageBase[i], ROLE_INDEX[b.role]]);
       this.iState.setOne(i, 3, this.base[i] < 0 ? MODE.NEUTRAL : MODE.EMPTY);
+      this.iPage.setOne(i, 0, Math.max(this.page[i], 0));
     });
     this.geometry = geometry;
 
@@ -319,8 +393,8 @@ export class BlockScene {
       vertexShader: VERTEX,
       fragmentShader: FRAGMENT,
       uniforms: {
-        uValues: { value: this.valueTexture },
-        uMask: { value: this.maskTexture },
+        ...pageUniforms("uValues", this.valueTextures),
+        ...pageUniforms("uMask", this.maskTextures),
         uAtlasWidth: { value: ATLAS_WIDTH },
         uRole: { value: [uniformColor(PALETTE.parameter), uniformColor(PALETTE.activation), uniformColor(PALETTE.aggregate)] },
         uNegative: { value: uniformColor(PALETTE.negative) },
@@ -396,7 +470,7 @@ export class BlockScene {
     return i;
   }
 
-  /** Copy one block's values (row-major rows*cols) into the atlas. */
+  /** Copy one block's values (row-major rows*cols) into the value storage. */
   setValues(id, values, options = {}) {
     const i = this.index(id);
     const b = this.blocks[i];
@@ -407,45 +481,108 @@ export class BlockScene {
                       `got ${values ? values.length : values}`);
     }
     const data = values instanceof Float32Array ? values : Float32Array.from(values);
-    const start = this.base[i];
-    this.values.set(data, start);
+    this.values.set(data, this.base[i]);
     let maxAbs = 0;
     for (let k = 0; k < n; k++) {
       const a = Math.abs(data[k]);
       if (a > maxAbs) maxAbs = a;        // NaN compares false and is skipped
     }
+    this.maxAbs[i] = maxAbs;
     const scale = Number.isFinite(options.scale) && options.scale > 0 ? options.scale : maxAbs;
     this.iState.setOne(i, 0, scale > 0 && Number.isFinite(scale) ? 1 / scale : 0);
     this.iState.setOne(i, 3, MODE.VALUES);
-    this._markRange(this.valueTexture, start, Math.ceil(n / 4) * 4);
+    this._markRange(this.valueTextures[this.page[i]], this.pageBase[i], Math.ceil(n / 4) * 4);
     return true;
   }
 
-  _markRange(texture, start, count) {
-    texture.needsUpdate = true;
-    if (!this._rangesAllowed) return;                     // a full upload is pending anyway
-    const rowFloats = ATLAS_WIDTH * 4;
-    if (texture.updateRanges.length > 256) {              // many small uploads: one big one instead
-      texture.clearUpdateRanges();
-      this._fullUpload.add(texture);
-      return;
+  /**
+   * Change some cells of block `id`: run k writes counts[k] values from `values` (starting at
+   * `at`, run after run), to cells starts[k] + j * strides[k] (row-major cell index). The
+   * block's colour scale grows to the new values' max |value|. Returns the values used.
+   */
+  patchValues(id, starts, counts, strides, values, at = 0) {
+    const i = this.index(id);
+    const b = this.blocks[i];
+    let used = 0;
+    for (let k = 0; k < starts.length; k++) used += counts[k];
+    if (this.base[i] < 0) return used;
+    const n = b.rows * b.cols, base = this.base[i];
+    let maxAbs = this.maxAbs[i], lo = Infinity, hi = -Infinity;
+    for (let k = 0; k < starts.length; k++) {
+      const start = starts[k], count = counts[k], stride = strides[k];
+      const last = start + (count - 1) * stride;
+      if (start < 0 || last >= n || count < 0) throw new Error(`patchValues("${id}"): cells ${start}..${last} are outside its ${n}`);
+      for (let j = 0, c = start; j < count; j++, c += stride) {
+        const v = values[at++];
+        this.values[base + c] = v;
+        const a = Math.abs(v);
+        if (a > maxAbs) maxAbs = a;
+      }
+      if (count) { lo = Math.min(lo, start); hi = Math.max(hi, last); }
     }
-    if (this._fullUpload && this._fullUpload.has(texture)) return;
-    let s = start;
-    const end = start + count;
-    while (s < end) {                                     // one range per texture row
-      const rowEnd = (Math.floor(s / rowFloats) + 1) * rowFloats;
-      const e = Math.min(end, rowEnd);
-      texture.addUpdateRange(s, e - s);
-      s = e;
+    this.maxAbs[i] = maxAbs;
+    this.iState.setOne(i, 0, maxAbs > 0 && Number.isFinite(maxAbs) ? 1 / maxAbs : 0);
+    this.iState.setOne(i, 3, MODE.VALUES);
+    if (hi >= lo) {          // the texture rows from the first changed cell to the last
+      const rowCells = ATLAS_WIDTH * 4;
+      const first = Math.floor((this.pageBase[i] + lo) / rowCells) * rowCells;
+      const end = Math.ceil((this.pageBase[i] + hi + 1) / rowCells) * rowCells;
+      this._markRange(this.valueTextures[this.page[i]], first, end - first);
     }
+    return used;
   }
 
-  /** Called after each frame: later value changes can be uploaded as ranges. */
-  afterRender() {
-    this._rangesAllowed = true;
-    if (this._fullUpload.size) this._fullUpload.clear();
+  /** Cells start..start+count-1 of a page texture changed: queue their rows for upload. */
+  _markRange(texture, start, count) {
+    let pending = this._pending.get(texture);
+    if (!pending) this._pending.set(texture, pending = { from: null, rows: new Set() });
+    if (pending.from === 0) return;                       // the whole texture waits anyway
+    const rowCells = ATLAS_WIDTH * 4;
+    const first = Math.floor(start / rowCells), last = Math.floor((start + count - 1) / rowCells);
+    if (last - first + 1 + pending.rows.size > MAX_RANGES) {   // many rows: the whole texture again
+      pending.from = 0;
+      pending.rows.clear();
+      return;
+    }
+    for (let r = first; r <= last; r++) pending.rows.add(r);
   }
+
+  /**
+   * Hand three.js this frame's texture uploads, row by row (one texSubImage2D a row; three.js
+   * allocates a texture on its first upload and then honours the ranges), until UPLOAD_BUDGET
+   * bytes (at least one row): a new scene's pages arrive over several frames, so no frame
+   * blocks the page for long. Returns true when some rows still wait (the renderer then draws
+   * another frame).
+   */
+  prepareUploads() {
+    let budget = UPLOAD_BUDGET;
+    const cells = ATLAS_WIDTH * 4;
+    for (const [texture, pending] of this._pending) {
+      const rowBytes = cells * (texture.type === THREE.FloatType ? 4 : 1);
+      if (budget < rowBytes && budget < UPLOAD_BUDGET) break;
+      texture.clearUpdateRanges();
+      for (const r of pending.rows) {                      // changed rows first (a new token's)
+        if (budget < rowBytes && texture.updateRanges.length) break;
+        texture.addUpdateRange(r * cells, cells);
+        pending.rows.delete(r);
+        budget -= rowBytes;
+      }
+      if (pending.from !== null) {
+        const height = texture.image.height;
+        const n = Math.max(texture.updateRanges.length ? 0 : 1, Math.floor(budget / rowBytes));
+        const end = Math.min(height, pending.from + n);
+        for (let r = pending.from; r < end; r++) texture.addUpdateRange(r * cells, cells);
+        budget -= (end - pending.from) * rowBytes;
+        pending.from = end < height ? end : null;
+      }
+      if (texture.updateRanges.length) texture.needsUpdate = true;
+      if (pending.from === null && !pending.rows.size) this._pending.delete(texture);
+    }
+    return this._pending.size > 0;
+  }
+
+  /** Called after each frame (nothing to do: uploads are queued in prepareUploads). */
+  afterRender() {}
 
   /** Highlight blocks (ids/groups) and cell ranges {id: [[r0, c0, r1, c1], ...]} (half-open). */
   highlight(ids, cells) {
@@ -456,7 +593,7 @@ export class BlockScene {
     for (const i of this._maskedBlocks) {
       const b = this.blocks[i];
       this.maskBytes.fill(0, this.base[i], this.base[i] + b.rows * b.cols);
-      this._markRange(this.maskTexture, this.base[i], Math.ceil((b.rows * b.cols) / 4) * 4);
+      this._markRange(this.maskTextures[this.page[i]], this.pageBase[i], Math.ceil((b.rows * b.cols) / 4) * 4);
     }
     this._maskedBlocks = [];
     this.iRect.clear();
@@ -484,7 +621,7 @@ export class BlockScene {
       if (useMask) {
         this.iMask.setOne(i, 0, 1);
         this._maskedBlocks.push(i);
-        this._markRange(this.maskTexture, this.base[i], Math.ceil((b.rows * b.cols) / 4) * 4);
+        this._markRange(this.maskTextures[this.page[i]], this.pageBase[i], Math.ceil((b.rows * b.cols) / 4) * 4);
       }
     }
     for (let i = 0; i < n; i++) this.iState.setOne(i, 1, this.highlighted[i]);
@@ -511,7 +648,6 @@ export class BlockScene {
   dispose() {
     this.geometry.dispose();
     this.material.dispose();
-    this.valueTexture.dispose();
-    this.maskTexture.dispose();
+    for (const t of [...this.valueTextures, ...this.maskTextures]) t.dispose();
   }
 }

@@ -3,7 +3,8 @@
 // As soon as the page loads this creates the renderer in #scene, fetches the bundled
 // scene (data/scene.json) and its values (the activations: data/values.bin + the offset
 // table data/values.json; the parameters: the model's weights file the scene names, read by
-// stage/npz.js and handed on to Python, which needs it too), draws them and frames the
+// stage/npz.js and handed on to the model worker, which needs it too: worker_mail.js's
+// sendShared), draws them and frames the
 // overview, so real numbers are on screen while Pyodide is still loading. Then llmviz.page.ui.scene_view (Python) takes over
 // through this module's export `bridge` (imported by PyScript's js_modules, see
 // pyscript.toml; the same object is window.llmvizScene, for tests and the console):
@@ -24,7 +25,12 @@
 //   onScale(fn)                Python's handler for the size buttons (fn(name)); enables them
 //   framing                    what the last step's camera framed: {mode, ids, primary, minPx}
 //   reframe(seconds)           fly back to the current step's view
-//   setModelScene(sceneJson)   a new model's scene (its values follow through setValues)
+//   setModelScene(sceneJson)   a new model's scene (its values follow through setSceneValues)
+//   setSceneValues({params?, acts?})  the scene's values from the model worker ([Float32Array,
+//                              offsets] each; stage/values.js keeps them and draws them in slices);
+//                              resolves once drawn
+//   patchValues(patch, values) a new token's cells (render/blocks.js patchValues)
+//   setModelLabel(text)        the size toolbar's first button: the model's name
 //   restoreBundled()           the bundled values again (the page without numpy)
 //   takeOver()                 Python handles hovering from now on (before that, a tooltip
 //                              shows the hovered cell's value alone)
@@ -42,6 +48,7 @@ import { buildScaleToolbar } from "./scales.js";
 import { Card } from "./card.js";
 import { Tooltip } from "./tooltip.js";
 import { paramValues, readNpz, shared } from "./npz.js";
+import { SceneValues } from "./values.js";
 
 const container = document.getElementById("scene");
 const reducedQuery = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
@@ -70,6 +77,7 @@ const tooltip = new Tooltip(container);
 let toolbar = null;
 let card = null;
 let scaleHandler = null;
+let modelLabel = "";
 
 function reduced() {
   return !!(api.motionState.reduced || (reducedQuery && reducedQuery.matches));
@@ -142,7 +150,9 @@ async function boot() {
   container.appendChild(label);
   api.animator = new Animator(api.renderer, { label });
   card = new Card(container, api.renderer, () => { if (api.mode === "model") flyToStep(0.3); });
-  // the scene and the weights: Python reads them too, and takes them from here (npz.js's shared)
+  api.values = new SceneValues(api.renderer);
+  // the scene and the weights: Python reads them too (the page's Python the scene, the model
+  // worker the weights), and takes them from here (npz.js's shared)
   const sceneDone = shared("data/scene.json", fetchOk).then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
   const [scene, offsets, bin, params] = await Promise.all([
     sceneDone,
@@ -150,7 +160,7 @@ async function boot() {
     fetchOk("data/values.bin").then((r) => r.arrayBuffer()),
     sceneDone.then(bundledParams),
   ]);
-  toolbar = buildScaleToolbar(container, [{ name: "model", label: tr("scene.scales.model", {}, "sort model") }, ...(scene.scale_views || [])],
+  toolbar = buildScaleToolbar(container, [{ name: "model", label: modelLabel || tr("scene.scales.model", {}, "this model") }, ...(scene.scale_views || [])],
                               (name) => { if (scaleHandler) scaleHandler(name); });
   if (scaleHandler) toolbar.enable();
   api.modelScene = scene;
@@ -374,7 +384,27 @@ api.showModel = () => {
   card.show(api.step.figure);
   if (api.step.camera) flyToStep(0);      // the current step's view again
   else frameOverview(0);
+  if (api.values.params || api.values.acts) api.values.apply();   // the model worker's values again
   return true;
+};
+
+/** The scene's values from the model worker (see stage/values.js); resolves once drawn. */
+api.setSceneValues = (arg) => {
+  if (!api.values) return Promise.resolve(false);
+  api.values.set(parsed(arg));
+  return api.mode === "model" ? api.values.apply() : Promise.resolve(true);
+};
+
+/** A new token's cells; drawn at once in the model view, kept for it otherwise. */
+api.patchValues = (patch, values) => {
+  if (!api.values) return Promise.resolve(0);
+  return api.values.patch(patch, values, api.mode === "model");
+};
+
+/** The size toolbar's first button names the model the page runs. */
+api.setModelLabel = (text) => {
+  modelLabel = String(text || "");
+  if (toolbar) toolbar.setModelLabel(modelLabel);
 };
 
 api.setModelScene = (sceneJson) => {

@@ -371,8 +371,21 @@ class CodeView:
         self._cache.clear()
 
     def on_trace(self, **_: Any) -> None:
+        """A new text: the panel is drawn again in a task of its own (the walkthrough usually
+        shows its step again for the new text first, and that draws it: then once is enough)."""
         self._cache.clear()
-        self.render()
+        if getattr(self, "_render_due", False):
+            return
+        self._render_due = True
+
+        async def later():
+            import asyncio
+            await asyncio.sleep(0)
+            if self._render_due:
+                self.render()
+
+        import asyncio
+        asyncio.ensure_future(later())
 
     def on_focus(self, ids: Sequence[str] | None = None, **_: Any) -> None:
         self.light(list(ids or []))
@@ -404,6 +417,7 @@ class CodeView:
             element(self.js.document, pane, "p", "cv-empty", text)
 
     def render(self) -> None:
+        self._render_due = False
         if self.resolved is None:
             if self.load_error:
                 self.say(self.app.say("ui.code.unavailable", error=self.load_error))

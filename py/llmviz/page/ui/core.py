@@ -4,7 +4,7 @@ Views talk to each other only through ``App``: they read its state and listen to
 or emit, these events (keyword payloads):
 
   "ready"        every view is mounted
-  "model"        a new model (config, vocab, card) and scene; "trace" follows
+  "model"        a new model (config, vocab, card) or a new layout (scene); "trace" follows
   "trace"        a new trace (new input or new model): redraw values, numbers, shapes
   "step"         step=<dict from walkthrough.render_step>: the walkthrough moved
   "focus"        ids=[block ids] or []: hovering a text reference or a code variable
@@ -21,14 +21,55 @@ postMessage); ``boot.js`` owns the JS side of that.
 """
 from __future__ import annotations
 
+import asyncio
+
 from collections import defaultdict
 from typing import Any, Callable
+
+
+SLOW_MS = 20.0      # a listener that takes longer leaves a performance.measure (llmviz bench --page)
+
+
+def _now() -> float | None:
+    try:
+        import js
+        return float(js.performance.now())
+    except ImportError:
+        return None
+
+
+def _measure(name: str, t0: float | None) -> None:
+    """``performance.measure("llmviz:<name>")`` for a slow listener (the long tasks' breakdown)."""
+    if t0 is None:
+        return
+    import js
+    if float(js.performance.now()) - t0 >= SLOW_MS:
+        try:
+            from pyscript.ffi import to_js
+            js.performance.measure(f"llmviz:{name}", to_js({"start": t0}, dict_converter=js.Object.fromEntries))
+        except Exception:  # noqa: BLE001 - timing is never worth an error
+            pass
+
+
+class timed:
+    """``with timed("name"):`` leaves a ``performance.measure("llmviz:name")`` when the block
+    took SLOW_MS or more (in the page; nothing elsewhere)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        self.t0 = _now()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _measure(self.name, self.t0)
 
 
 class App:
     def __init__(self, *, build: dict, config: Any, vocab: list[str], card: dict, trace: Any,
                  params: Any, text: str, ids: list[int], scene: dict | None = None,
-                 model: Any = None, live: bool = False, numpy: bool = False, lang: str = "en"):
+                 model: Any = None, live: bool = False, numpy: bool = False, lang: str = "en", values: Any = None):
         from llmviz.locales import catalogue
         self.words = catalogue(lang)  # the page's words (llmviz.locales): self.say(key, **values)
         self.lang = self.words.lang   # the language they are in (a code of locales.languages())
@@ -41,9 +82,10 @@ class App:
         self.text = text            # the token sequence shown, as text
         self.ids = ids              # ... and as indices
         self.scene = scene          # llmviz.viz.layout.scene(config, T) for the sequence shown
-        self.model = model          # the numpy GPT when live, else None
+        self.model = model          # the model worker's client (llmviz.page.model_client) when live, else None
         self.live = live            # the trace was computed in this browser
-        self.numpy = numpy          # numpy is available here
+        self.numpy = numpy          # numpy is available (in the model worker)
+        self.values = values        # the 3D view's values for this trace (model_client.SceneValues), or None
         self.step: dict | None = None           # the step shown (walkthrough.render_step), or None yet
         self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into (set_follow)
         # the animation settings the scene plays steps by; the walk view's controls set it and
@@ -65,10 +107,31 @@ class App:
 
     def emit(self, event: str, **payload: Any) -> None:
         for fn in list(self._listeners[event]):
-            try:
-                fn(**payload)
-            except Exception as e:  # noqa: BLE001 - a broken listener is reported, the rest still run
-                self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
+            self._call(event, fn, payload)
+
+    def listeners(self, event: str) -> list[Callable[..., Any]]:
+        """The listeners of ``event`` now (to call them one at a time: ``call_listener``)."""
+        return list(self._listeners[event])
+
+    def call_listener(self, event: str, fn: Callable[..., Any], payload: dict) -> None:
+        """One listener of ``event``, as ``emit`` calls it (a failure reported, timed)."""
+        self._call(event, fn, payload)
+
+    async def emit_apart(self, event: str, **payload: Any) -> None:
+        """``emit``, with a turn of the event loop after each listener: each view's update is
+        a task of its own on the page's main thread (a new text of a big model: one long
+        task of every view's work would freeze the page as long as all of them together)."""
+        for fn in list(self._listeners[event]):
+            self._call(event, fn, payload)
+            await asyncio.sleep(0)
+
+    def _call(self, event: str, fn: Callable[..., Any], payload: dict) -> None:
+        t0 = _now()
+        try:
+            fn(**payload)
+        except Exception as e:  # noqa: BLE001 - a broken listener is reported, the rest still run
+            self.report(f"{getattr(fn, '__qualname__', fn)} failed on {event!r}: {type(e).__name__}: {e}")
+        _measure(f"{event}:{getattr(fn, '__qualname__', fn)}", t0)
 
     def report(self, text: str, *, level: str = "error") -> None:
         """Tell the console (``level`` "error", or "warn" for a note such as a slow machine)."""
@@ -79,26 +142,48 @@ class App:
             print(f"llmviz: {text}")
 
     # ---- state changes ----------------------------------------------------
-    def set_trace(self, trace: Any, *, text: str, ids: list[int], live: bool | None = None) -> None:
-        """A new trace of the current model (e.g. the user typed a new input)."""
-        self.trace, self.text, self.ids = trace, text, list(ids)
-        if live is not None:
-            self.live = live
+    def set_trace(self, trace: Any, *, text: str, ids: list[int], live: bool | None = None,
+                  values: Any = None) -> None:
+        """A new trace of the current model (e.g. the user typed a new input), with the 3D
+        view's values for it."""
+        self._take_trace(trace, text, ids, live, values)
         self.emit("trace")
 
+    async def update_trace(self, trace: Any, *, text: str, ids: list[int], live: bool | None = None,
+                           values: Any = None) -> None:
+        """``set_trace``, each view's update a task of its own (``emit_apart``)."""
+        self._take_trace(trace, text, ids, live, values)
+        await self.emit_apart("trace")
+
+    def _take_trace(self, trace: Any, text: str, ids: list[int], live: bool | None, values: Any) -> None:
+        self.trace, self.text, self.ids, self.values = trace, text, list(ids), values
+        if live is not None:
+            self.live = live
+
     def set_model(self, *, model: Any, config: Any, vocab: list[str], card: dict, params: Any,
-                  scene: dict, trace: Any, text: str, ids: list[int]) -> None:
-        """A new model with its first trace; views rebuild their layout, then redraw."""
+                  scene: dict, trace: Any, text: str, ids: list[int], values: Any = None) -> None:
+        """A new model (or a new layout: another ``scene``) with its first trace; views rebuild
+        their layout, then redraw."""
+        self._take_model(model, config, vocab, card, params, scene, trace, text, ids, values)
+        self.emit("model")
+        self.emit("trace")
+
+    async def update_model(self, *, model: Any, config: Any, vocab: list[str], card: dict, params: Any,
+                           scene: dict, trace: Any, text: str, ids: list[int], values: Any = None) -> None:
+        """``set_model``, each view's update a task of its own (``emit_apart``)."""
+        self._take_model(model, config, vocab, card, params, scene, trace, text, ids, values)
+        await self.emit_apart("model")
+        await self.emit_apart("trace")
+
+    def _take_model(self, model, config, vocab, card, params, scene, trace, text, ids, values) -> None:
         self.model, self.config, self.vocab, self.card, self.params, self.scene = (
             model, config, vocab, card, params, scene)
-        self.trace, self.text, self.ids = trace, text, list(ids)
+        self.trace, self.text, self.ids, self.values = trace, text, list(ids), values
         from llmviz.walkthrough import follow_of
         try:
             follow_of(self.follow, config)
         except ValueError:   # a smaller model: back to the first layer and head
             self.follow = {"layer": 0, "head": 0}
-        self.emit("model")
-        self.emit("trace")
 
     def set_follow(self, layer: Any = None, head: Any = None) -> dict:
         """Zoom the walkthrough into another layer and/or head (None keeps the current one).

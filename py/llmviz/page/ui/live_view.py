@@ -4,23 +4,33 @@ It fills ``#live`` (the bar above the scene); ``live_inspector`` fills ``#inspec
 The rules (what may be typed, what sequence is shown, how a token is chosen, what a
 model upload must satisfy) are in ``llmviz.page.live``; this module is the page glue:
 
+* the model runs in the page's model worker (``llmviz.page.worker``, through
+  ``app.model``, a ``llmviz.page.model_client.ModelClient``): this thread only asks and
+  shows. Work that takes more than a second shows its progress and a Cancel button
+  (``#live-work``); a cancelled run changes nothing.
 * typing: each keystroke is checked (``live.typed``): lower case for a vocabulary of
   capitals is read as capitals; a text that does not fit stays in the field (to be
   fixed) and the message says why (which tokens, the real length limit); an empty
-  field says the view keeps the last input. A valid input runs the model here
-  (numpy in Pyodide): for the sort task the input plus the model's own greedy answer,
-  then ``app.set_trace`` (same length) or ``app.set_model`` with a new
-  ``layout.scene(config, T)`` (another length), so every view redraws.
+  field says the view keeps the last input. A valid input runs the model (in the model
+  worker): for the sort task the input plus the model's own greedy answer, then
+  ``app.set_trace`` or, when the text needs another layout (``live.scene_length``: the scene
+  is laid out for more positions than the text has, so it keeps its layout while the text
+  grows), ``app.set_model`` with a new ``layout.scene(config, T)``, so every view redraws.
+  The field is multi-line: Enter runs the text, unless the vocabulary has a newline
+  (then Enter types one, Ctrl/Cmd+Enter runs); Tab types a tab when the vocabulary has one.
 * the token strip shows the input and what was written after it (for the sort task the
   model's whole answer, written when the input is set). "Next token" writes exactly one
   more token (greedy, or sampled with temperature and top-k) and shows its probability
-  and the runner-up; once the text is complete it is disabled and says why. "Reset" goes
-  back to the input alone, to write the answer again one token at a time.
+  and the runner-up; the worker computes only the new position (its KV cache), and the
+  views get the few new values (a patch), not a new picture. Once the text is complete it
+  is disabled and says why. "Reset" goes back to the input alone, to write the answer
+  again one token at a time.
   ``llmviz.generate(n)`` writes up to n tokens, starting again from the input when the
   text is complete. The status line under the controls (``live.answer_line``, then the
   last message) is never empty and always one line, so the bar keeps its height.
 * your model: an ``.npz`` + ``.json`` pair from ``python -m llmviz convert``, by file
-  picker or drag and drop; every problem is a message, and the model in use stays.
+  picker or drag and drop; every problem is a message, and the model in use stays. A new
+  model starts on a prompt from its own card (``live.default_prompt``).
 * JS: ``llmviz.setInput(text)``, ``llmviz.generate(n, {temperature, top_k, seed})``,
   ``llmviz.loadModel(npzArrayBuffer, card)``.
 * memory (localStorage, through ``stored``: JSON within limits, checked by type, a damaged
@@ -34,12 +44,13 @@ escaped), never as HTML.
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 from llmviz.page import live
 from llmviz.page.live import WeightsError
+from llmviz.page.model_client import JobError
 from llmviz.page.ui import ffi, stored, walk_nav
+from llmviz.page.ui.core import timed
 from llmviz.page.ui.dom import clone
 from llmviz.core.vocab import InputError, Vocab
 
@@ -50,6 +61,7 @@ KEPT = {KEY_INPUT: stored.text(), KEY_MODEL: stored.one_of(("custom", "default")
         KEY_HASH: stored.text(starts="#")}
 STEP_DELAY_S = 0.12        # between tokens of llmviz.generate, so each one is drawn
 TYPE_DELAY_S = 0.12        # typing pause before the model runs
+SHOW_WORK_S = 1.0          # work that takes longer shows its progress and a Cancel button
 MAX_CHIPS = 24            # tokens drawn as chips; a longer text shows its end (all of it is in data-text)
 NO_NUMPY = ("Typing your own input needs numpy in the browser, which this build does not include: "
             "the page shows the example computed when the site was built.")
@@ -68,14 +80,14 @@ class LiveView:
         self.mod = None                  # js/live.js (PyScript's js_modules), once mounted
         self.inspector = None            # live_inspector.Inspector, once mounted
         self.lock = asyncio.Lock()
-        self.rng = None
+        self.client = app.model          # the model worker's client, or None (no numpy)
         self.pending: dict = {}          # one half of an npz + json pair, waiting for the other
         self.typing_task = None
+        self.tab_leaves = False          # Esc was pressed in the field: the next Tab leaves it
         self.linked = False              # the URL named a view when the page opened (see mount)
         self.asked_input = None          # ... and the input it asked for (&input=)
         example = ((app.build or {}).get("model") or {}).get("example")
-        self.default = {"model": app.model, "config": app.config, "vocab": list(app.vocab),
-                        "card": app.card, "params": app.params, "example": example,
+        self.default = {"example": example,
                         "name": ((app.build or {}).get("model") or {}).get("name") or (app.card or {}).get("name")}
         self.custom = False
         # the text shown: the prompt and what followed it (ids may run one past the trace)
@@ -83,8 +95,11 @@ class LiveView:
         limit = self.limit()
         self.prompt = example if isinstance(example, str) and _fits(example, vocab, limit) else app.text[:limit]
         self.ids = list(app.ids)
+        booted = getattr(self.client, "ids", None)
         predicted = _predicted(app.trace)
-        if (live.is_sort(app.card) and predicted is not None
+        if booted:
+            self.ids = list(booted)      # the worker's text (the sort answer's last letter included)
+        elif (live.is_sort(app.card) and predicted is not None
                 and len(self.ids) < live.full_length(app.card, self.block_size(), len(self.prompt))):
             self.ids.append(predicted)   # the last answer letter: the last position's prediction
         self.steps: list[dict] = []
@@ -132,6 +147,50 @@ class LiveView:
         if root is not None:
             root.dataset.busy = "1" if on else "0"
 
+    # ---- work in the model worker: progress, Cancel ----------------------------------
+    async def work(self, name: str, args: dict | None = None, npz=None, what: str = "Computing"):
+        """Run a job in the model worker (a ``model_client.Result``, or None when cancelled);
+        after SHOW_WORK_S its progress and a Cancel button show."""
+        loop = asyncio.get_event_loop()
+        started = loop.time()
+        shown = [False]
+
+        def progress(done: int, total: int) -> None:
+            if not shown[0] and loop.time() - started >= SHOW_WORK_S:
+                shown[0] = True
+                self.show_work(True)
+            if shown[0]:
+                self.show_work(True, what, done, total)
+
+        try:
+            return await self.client.job(name, args, npz, on_progress=progress)
+        except JobError as e:
+            if e.kind in ("WeightsError", "InputError"):
+                raise (WeightsError if e.kind == "WeightsError" else InputError)(str(e)) from None
+            raise LiveError(str(e)) from None
+        finally:
+            self.show_work(False)
+
+    def show_work(self, on: bool, what: str = "Computing", done: int = 0, total: int = 0) -> None:
+        box = self.el("live-work")
+        if box is None:
+            return
+        box.hidden = not on
+        if not on:
+            return
+        bar = box.querySelector("progress")
+        label = box.querySelector(".live-work-text")
+        if total:
+            bar.max, bar.value = total, done
+            label.textContent = f"{what}: {done} of {total} positions"
+        else:
+            bar.removeAttribute("value")
+            label.textContent = f"{what}…"
+
+    def cancel_work(self) -> None:
+        if self.client is not None:
+            self.spawn(self.client.cancel())
+
     # ---- the DOM ----------------------------------------------------------------
     def build_dom(self) -> None:
         """Wire the bar that index.html laid out (``sync_controls`` switches it on)."""
@@ -145,6 +204,9 @@ class LiveView:
         self.el("live-file").addEventListener("change", self.proxy(self.on_files_picked))
         self.el("live-default").addEventListener("click", self.proxy(lambda e: self.spawn(self.use_default())))
         self.el("live-startover").addEventListener("click", self.proxy(lambda e: self.spawn(self.start_over())))
+        cancel = self.el("live-cancel")
+        if cancel is not None:
+            cancel.addEventListener("click", self.proxy(lambda e: self.cancel_work()))
         doc = self.js.document
         for name, fn in (("dragenter", self.on_drag), ("dragover", self.on_drag),
                          ("dragleave", self.on_drag_leave), ("drop", self.on_drop)):
@@ -160,9 +222,10 @@ class LiveView:
         field = self.el("live-input")
         if field is None:
             return
-        numpy = bool(self.app.numpy and self.app.model is not None)
+        numpy = bool(self.app.numpy and self.client is not None)
         field.dataset.limit = str(self.limit())   # no maxlength: a refused keystroke gets a message
-        field.size = max(6, min(self.limit(), 24)) + 2
+        field.cols = max(6, min(self.limit(), 24)) + 2
+        field.rows = 3 if "\n" in self.app.vocab else 1     # a vocabulary with newlines: room for lines
         field.value = self.prompt
         allowed = self.vocab().allowed()
         if live.input_len(self.app.card) == self.limit():   # the sort task: its input length
@@ -227,7 +290,7 @@ class LiveView:
         nxt, reset = self.el("live-next"), self.el("live-reset")
         if nxt is None or reset is None:
             return
-        numpy = bool(self.app.numpy and self.app.model is not None)
+        numpy = bool(self.app.numpy and self.client is not None)
         complete = self._complete()
         nxt.disabled = not numpy or complete
         nxt.title = ("the answer is complete: Reset goes back to your input, to write it again one token "
@@ -294,43 +357,42 @@ class LiveView:
 
         return js.Promise.new(ffi.once(executor))
 
-    # ---- the model at work ----------------------------------------------------------
+    # ---- the model at work (in the worker) -------------------------------------------
     def need_numpy(self) -> None:
-        if not self.app.numpy or self.app.model is None:
+        if not self.app.numpy or self.client is None:
             raise LiveError(NO_NUMPY)
 
-    def greedy_until(self, model, card, ids: list[int], length: int) -> list[int]:
-        ids = list(ids)
-        bs = model.config.block_size
-        while len(ids) < length:
-            logits = model.forward([live.window(ids, card, bs)])
-            ids.append(live.choose_next(logits[0, -1])["token"])
-        return ids
-
-    def publish(self, ids: list[int], bundle: dict | None = None) -> None:
-        """Trace the window of ``ids`` and hand it to every view (a new scene when T changes)."""
-        from llmviz.viz import layout
-
+    async def publish(self, result, model: dict | None = None) -> None:
+        """Hand a worker result to every view: a new trace (a token's patch or a whole text),
+        or, for a new model or a text that outgrew the layout, a new scene first. Each view's
+        update is a task of its own (``App.update_trace``), so none holds the page for long."""
         app = self.app
-        b = bundle or {"model": app.model, "config": app.config, "vocab": list(app.vocab),
-                       "card": app.card, "params": app.params}
-        win = live.window(ids, b["card"], b["config"].block_size)
-        trace = b["model"].trace([win])
-        text = "".join(b["vocab"][i] for i in win)
-        same_model = bundle is None
+        self.ids = list(result.ids)
+        if result.kind in ("same", "end") and model is None:
+            self.render_seq()     # the sort record's last letter: predicted, not fed back in
+            return
+        card = model["card"] if model else app.card
+        vocab = model["vocab"] if model else app.vocab
+        config = result.trace.config if model else app.config
+        win = live.window(self.ids, card, int(config.block_size))
+        text = "".join(vocab[i] for i in win)
         # what a shared link must carry to show these numbers: the input, when it is not the
         # default model's example (a model of the visitor's own cannot travel in a link)
-        default_model = b["model"] is self.default["model"]
-        app.link_input = self.prompt if default_model and self.prompt != self.default["example"] else None
-        if same_model and app.scene is not None and int(app.scene.get("T", -1)) == len(win):
-            app.set_trace(trace, text=text, ids=win, live=True)
+        app.link_input = self.prompt if not self.custom and self.prompt != self.default["example"] else None
+        capacity = int(result.capacity or (app.scene or {}).get("T", len(win)))
+        if model is None and app.scene is not None and int(app.scene.get("T", -1)) == capacity:
+            await app.update_trace(result.trace, text=text, ids=win, live=True, values=result.values)
         else:
-            scene = layout.scene(b["config"], len(win))
+            from llmviz.viz import layout
+            with timed("layout.scene"):
+                scene = layout.scene(config, capacity)
             app.live = True
-            app.set_model(model=b["model"], config=b["config"], vocab=b["vocab"], card=b["card"],
-                          params=b["params"], scene=scene, trace=trace, text=text, ids=win)
-        self.ids = list(ids)
-        self.render_seq()
+            await asyncio.sleep(0)
+            await app.update_model(model=self.client, config=config, vocab=list(vocab), card=card,
+                                   params=result.params if model else app.params, scene=scene,
+                                   trace=result.trace, text=text, ids=win, values=result.values)
+        with timed("render_seq"):
+            self.render_seq()
 
     async def set_input(self, text: str, *, typed: bool = False) -> str:
         """Run the model on a new input (lower case read as capitals for a vocabulary of
@@ -345,11 +407,13 @@ class LiveView:
             try:
                 text = live.normalize(text, self.vocab())   # the model may have changed
                 ids = live.check_input(text, self.vocab(), self.limit(), self.reason())
-                full = self.greedy_until(app.model, app.card, ids,
-                                         live.full_length(app.card, self.block_size(), len(ids)))
+                result = await self.work("run", {"ids": ids, "complete": True}, what="Running the model")
+                if result is None:
+                    self.say(f"Stopped: the view keeps showing {self.prompt}.", "info")
+                    return "".join(app.vocab[i] for i in self.ids)
                 self.prompt, self._typed, self.steps = text, text, []
-                self.answered = len(full) > len(ids)
-                self.publish(full)
+                self.answered = len(result.ids) > len(ids)
+                await self.publish(result)
             finally:
                 self.busy(False)
         field = self.el("live-input")
@@ -365,17 +429,13 @@ class LiveView:
         return len(self.ids) >= live.max_length(self.app.card, self.block_size()) or self.answered
 
     async def step(self, temperature: float = 0.0, top_k: int | None = None) -> dict | None:
-        """Append one token; None when the text is as long as it can get."""
-        app = self.app
-        if len(self.ids) >= live.max_length(app.card, self.block_size()):
+        """Append one token; None when the text is as long as it can get (or the work was cancelled)."""
+        result = await self.work("step", {"temperature": temperature, "top_k": top_k}, what="The next token")
+        if result is None or result.kind == "end":
             return None
-        logits = app.model.forward([live.window(self.ids, app.card, self.block_size())])
-        if self.rng is None:
-            self.rng = random.Random()
-        choice = live.choose_next(logits[0, -1], temperature, top_k, self.rng)
-        choice.update(temperature=temperature, top_k=top_k)
+        choice = dict(result.choice)
         self.steps.append(choice)
-        self.publish(self.ids + [choice["token"]])
+        await self.publish(result)
         return choice
 
     def options(self) -> tuple[float, int | None]:
@@ -398,16 +458,17 @@ class LiveView:
             finally:
                 self.busy(False)
 
-    def restart(self) -> None:
-        """Back to the prompt alone (does not publish)."""
-        self.ids = self.vocab().encode(self.prompt)
-        self.steps, self.answered = [], False
+    async def restart(self) -> None:
+        """Back to the prompt alone."""
+        result = await self.work("run", {"ids": self.vocab().encode(self.prompt), "complete": False})
+        if result is not None:
+            self.steps, self.answered = [], False
+            await self.publish(result)
 
     async def reset(self) -> None:
         self.need_numpy()
         async with self.lock:
-            self.restart()
-            self.publish(self.ids)
+            await self.restart()
 
     async def generate(self, n: int, temperature: float = 0.0, top_k: int | None = None,
                        seed: int | None = None) -> str:
@@ -415,14 +476,13 @@ class LiveView:
         self.need_numpy()
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise LiveError(f"generate needs a positive number of tokens, got {n!r}")
-        if seed is not None:
-            self.rng = random.Random(int(seed))
         async with self.lock:
             self.busy(True)
             try:
+                if seed is not None:
+                    await self.client.job("seed", {"seed": int(seed)})
                 if self._complete():
-                    self.restart()
-                    self.publish(self.ids)
+                    await self.restart()
                     await asyncio.sleep(STEP_DELAY_S)
                 for _ in range(n):
                     if await self.step(temperature, top_k) is None:
@@ -469,8 +529,26 @@ class LiveView:
         self.typing_task = asyncio.ensure_future(later())
 
     def on_field_key(self, event) -> None:
-        if event.key == "Enter" and event.target.value:
-            self.spawn(self.set_input(str(event.target.value), typed=True))
+        tokens = set(self.app.vocab)
+        leave, self.tab_leaves = self.tab_leaves, False
+        if event.key == "Tab" and leave:
+            return
+        if event.key == "Enter":
+            if "\n" in tokens and not (event.ctrlKey or event.metaKey):
+                return                 # the vocabulary has a newline: Enter types it
+            event.preventDefault()
+            if event.target.value:
+                self.spawn(self.set_input(str(event.target.value), typed=True))
+        elif event.key == "Escape":
+            self.tab_leaves = True     # Esc, then Tab, leaves the field even when Tab types a tab
+            return
+        elif (event.key == "Tab" and "\t" in tokens and not self.tab_leaves
+              and not (event.shiftKey or event.ctrlKey or event.altKey or event.metaKey)):
+            event.preventDefault()     # a tab is a token of this model: Tab types it
+            field = event.target
+            start, end = int(field.selectionStart or 0), int(field.selectionEnd or 0)
+            field.setRangeText("\t", start, end, "end")
+            field.dispatchEvent(self.js.Event.new("input", ffi.to_js({"bubbles": True})))
 
     # ---- your model -------------------------------------------------------------------
     def on_drag(self, event) -> None:
@@ -506,8 +584,8 @@ class LiveView:
         self.need_numpy()
         named = [(str(f.name), int(f.size)) for f in files]
         npz_i, card_i = live.check_upload_sizes(named)   # WeightsError: message, nothing read
-        if npz_i is not None:
-            self.pending["npz"] = (named[npz_i][0], bytes((await files[npz_i].arrayBuffer()).to_bytes()))
+        if npz_i is not None:   # the bytes stay in JS: the worker and IndexedDB take them as they are
+            self.pending["npz"] = (named[npz_i][0], self.js.Uint8Array.new(await files[npz_i].arrayBuffer()))
         if card_i is not None:
             self.pending["card"] = (named[card_i][0], str(await files[card_i].text()))
         if "npz" not in self.pending or "card" not in self.pending:
@@ -516,67 +594,54 @@ class LiveView:
             self.say(f"Got {self.pending[have][0]}; now add its {other}: 'python -m llmviz convert' "
                      f"writes both, and you can pick or drop them together.", "info")
             return
-        (npz_name, npz_bytes), (_, card_text) = self.pending["npz"], self.pending.pop("card")
+        (npz_name, npz), (_, card_text) = self.pending["npz"], self.pending.pop("card")
         del self.pending["npz"]
         self.say(f"Loading {npz_name}…")
-        await self.load(npz_bytes, card_text)
+        await self.load(npz, card_text)
 
-    async def load(self, npz_bytes: bytes, card_text: str, *, remember: bool = True) -> dict:
-        """Check and switch to a user's model; on any problem the current one stays."""
+    async def load(self, npz, card_text: str, *, remember: bool = True) -> dict:
+        """Check and switch to a user's model (``npz``: its bytes as a JS Uint8Array); it starts on
+        a prompt from its own card. On any problem the current model stays."""
         self.need_numpy()
+        card = live.parse_card_text(card_text)   # WeightsError before anything is sent
         async with self.lock:
             self.busy(True)
             try:
                 try:
-                    model = live.load_model(npz_bytes, card_text)
-                    bundle = self.bundle_of(model)
-                    ids, prompt = self.first_ids(bundle)
-                except (WeightsError, InputError) as e:
+                    result = await self.work("load", {"card": card_text, "complete": True}, npz=npz,
+                                             what="Loading your model")
+                except (WeightsError, InputError, LiveError) as e:
                     raise WeightsError(f"Could not use this model: {e}. The current model stays.") from None
-                except Exception as e:  # noqa: BLE001 - e.g. the forward pass of a broken model
-                    raise WeightsError(f"Could not use this model ({type(e).__name__}: {e}). "
-                                       f"The current model stays.") from None
-                self.prompt, self.steps = prompt, []
-                self.answered = len(ids) > len(prompt)
-                self.custom = True
-                self.publish(ids, bundle)
+                if result is None:
+                    raise LiveError("Stopped: the current model stays.")
+                await self.switched(result, custom=True)
             finally:
                 self.busy(False)
-        self.after_model_change()
-        name = str(bundle["card"].get("name") or "your model")
+        name = str(card.get("name") or "your model")
         self.say(f"Running your model {name}.", "ok")
         if remember:
             self.storage_set(KEY_MODEL, "custom")
             self.storage_set(KEY_INPUT, self.prompt)
-            await self.keep(npz_bytes, card_text)
-        return {"name": name, "config": bundle["config"].to_dict(), "text": "".join(
-            bundle["vocab"][i] for i in self.ids)}
+            await self.keep(npz, card_text)
+        return {"name": name, "config": self.app.config.to_dict(),
+                "text": "".join(self.app.vocab[i] for i in self.ids)}
 
-    async def keep(self, npz_bytes: bytes, card_text: str) -> None:
+    async def switched(self, result, custom: bool) -> None:
+        """Another model runs now (the worker's result of its first text): every view follows."""
+        header = result.header
+        self.prompt, self.steps = str(header.get("prompt") or ""), []
+        self.answered = len(result.ids) > len(self.prompt)
+        self.custom = custom
+        await self.publish(result, model={"card": header["card"], "vocab": list(header["vocab"])})
+        self.after_model_change()
+
+    async def keep(self, npz, card_text: str) -> None:
         if self.mod is None:
             return
         try:
-            buf = self.js.Uint8Array.new(len(npz_bytes))
-            buf.assign(npz_bytes)
-            await self.mod.saveModel(buf, card_text)
+            await self.mod.saveModel(npz, card_text)
         except Exception:  # noqa: BLE001 - no IndexedDB: say it must be loaded again next time
             self.say("Running your model. This browser cannot keep it: load it again after a reload.", "warn")
-
-    def bundle_of(self, model) -> dict:
-        card = live.parse_card_text(model.card)
-        return {"model": model, "config": model.config, "vocab": list(model.vocab.tokens),
-                "card": card, "params": model.state_dict()}
-
-    def first_ids(self, bundle: dict) -> tuple[list[int], str]:
-        """The prompt to show a model with (the current one when it fits) and its full ids."""
-        vocab = Vocab(bundle["vocab"])
-        limit = live.input_limit(bundle["card"], bundle["config"].block_size)
-        prompt = self.prompt if _fits(self.prompt, vocab, limit) else live.default_prompt(
-            bundle["card"], vocab, limit, self.default["example"])
-        ids = vocab.encode(prompt, limit)
-        full = self.greedy_until(bundle["model"], bundle["card"], ids,
-                                 live.full_length(bundle["card"], bundle["config"].block_size, len(ids)))
-        return full, prompt
 
     def after_model_change(self) -> None:
         name_el = self.el("model-name")
@@ -592,15 +657,15 @@ class LiveView:
         self.need_numpy()
         d = self.default
         async with self.lock:
-            bundle = {k: d[k] for k in ("model", "config", "vocab", "card", "params")}
-            if not keep_input:
-                self.prompt = d["example"] or self.prompt
-            ids, prompt = self.first_ids(bundle)
-            self.prompt, self.steps = prompt, []
-            self.answered = len(ids) > len(prompt)
-            self.custom = False
-            self.publish(ids, bundle)
-        self.after_model_change()
+            self.busy(True)
+            try:
+                wanted = self.prompt if keep_input else d["example"]
+                result = await self.work("default", {"prompt": wanted, "example": d["example"], "complete": True})
+                if result is None:
+                    raise LiveError("Stopped: the current model stays.")
+                await self.switched(result, custom=False)
+            finally:
+                self.busy(False)
         self.storage_set(KEY_MODEL, "default")
         self.storage_set(KEY_INPUT, self.prompt)
         if self.mod is not None:
@@ -642,7 +707,7 @@ class LiveView:
                 return
             if self.linked:
                 return
-            if not self.app.numpy or self.app.model is None:
+            if not self.app.numpy or self.client is None:
                 if self.storage_get(KEY_MODEL) == "custom":
                     self.say("Last time you ran your own model; it needs numpy in the browser, which this "
                              "build does not include, so the page shows its bundled example.", "warn")
@@ -651,7 +716,7 @@ class LiveView:
                 saved = await self.mod.loadSaved() if self.mod is not None else None
                 if not ffi.absent(saved):   # js/live.js answers null (not None) when nothing is kept
                     try:
-                        await self.load(bytes(saved.npz.to_bytes()), str(saved.card), remember=False)
+                        await self.load(saved.npz, str(saved.card), remember=False)
                     except WeightsError as e:
                         self.say(f"Your model from the last visit could not be loaded again: {e}", "error")
                 else:
@@ -670,7 +735,7 @@ class LiveView:
 
     async def use_link_input(self, text: str) -> None:
         """Run the default model on the input a link names; say so plainly when it cannot."""
-        if not self.app.numpy or self.app.model is None:
+        if not self.app.numpy or self.client is None:
             self.say(f"This link asks for the input {_shown(text)}; running it needs numpy in the browser, which "
                      f"this build does not include, so the page shows its bundled example.", "warn")
             return
@@ -689,7 +754,7 @@ class LiveView:
         if self.mod is not None:
             await self.mod.clearSaved()
         self.pending.clear()
-        if self.app.numpy and self.app.model is not None:
+        if self.app.numpy and self.client is not None:
             if self.custom:
                 await self.use_default(keep_input=False)
             elif self.prompt != self.default["example"] or self.steps:
@@ -729,7 +794,7 @@ class LiveView:
             if size > live.MAX_BYTES:   # checked before the bytes are copied into Python
                 raise WeightsError(f"the weights are {size / 2**20:.1f} MB; the page loads at most "
                                    f"{live.MAX_BYTES // 2**20} MB")
-            return await self.load(bytes(npz.to_bytes()), card)
+            return await self.load(self.js.Uint8Array.new(npz), card)
 
         for name, fn in (("setInput", cmd_set_input), ("generate", cmd_generate), ("loadModel", cmd_load)):
             app.command(name, (lambda f: lambda arg=None: self.promise(f, arg))(fn))

@@ -3,9 +3,13 @@
 ``site/js/stage/bridge.js`` draws the bundled example before Python is up (a fast first
 frame) and exports its bridge (``window.llmvizScene`` too); this module takes over from there:
 
-* "trace": with numpy, every block's values again (``llmviz.viz.scene_values``), one
-  float32 buffer per block; without numpy the bundled values are already drawn.
-* "model": the new scene, then (with the "trace" that follows) its values.
+* "trace": the values the model worker sent with it (``app.values``, a
+  ``llmviz.page.model_client.SceneValues``): all of a new text's activations (the bridge
+  draws them a slice at a time, ``js/stage/values.js``), or a new token's few cells;
+  without numpy the bundled values are already drawn.
+* "model": the new scene (the size toolbar names the model), then (with the "trace" that
+  follows) its values. Blocks the 3D view has no room to draw with values (the renderer's
+  ``overflow()``) are named in a notice: nothing is drawn as shape only unsaid.
 * ``play(step)``: camera flight, highlight of the focus and its cells, dimming of the
   rest, and the step's animation (``render/anim.js``); returns an asyncio Future that
   resolves (True when it ran to its end) once the view has settled. The walk view calls
@@ -17,9 +21,9 @@ frame) and exports its bridge (``window.llmvizScene`` too); this module takes ov
 * hover: ``llmviz.viz.provenance.describe`` fills ``#tooltip`` with the value and the
   numbers it came from, and highlights those cells; ``app.emit("pick", ...)``.
   A click emits ``"select"``.
-* scale views: the sort model beside GPT-2 small, GPT-2 XL and GPT-3 at their real
+* scale views: the model beside GPT-2 small, GPT-2 XL and GPT-3 at their real
   shapes (``llmviz.viz.layout.scale_scene``), no weights, with their parameter counts (a
-  one-line note; the scale view is framed below it). Back to the sort model, the view
+  one-line note; the scale view is framed below it). Back to the model, the view
   is the current step's again.
 
 ``camera()`` returns the renderer's camera ({position, target, fov}) or None, and
@@ -113,39 +117,62 @@ class SceneView:
         r.onPick(ffi.proxy(self.on_pick))
         r.onClick(ffi.proxy(self.on_click))
         self.on_motion()
+        self.api.setModelLabel(self.model_label())
+        self.push_values()      # the model worker's values of the first text (kept for redrawing)
+        self.report_overflow()
 
     # ---- values ----------------------------------------------------------------
-    def push_values(self) -> int:
-        """Every block's values of the current trace (numpy only); returns the number of blocks."""
-        app, r = self.app, self.renderer
-        if r is None or self.mode != "model" or not app.numpy or app.scene is None:
-            return 0
-        from llmviz.viz import scene_values
-
-        T_trace = int(tuple(app.trace["idx"].shape)[-1])
-        pad = 0.0 if T_trace < int(app.scene.get("T", T_trace)) else None
-        values = scene_values.block_values(app.scene, app.trace, app.params, pad=pad)
-        for block_id, arr in values.items():
-            r.setValues(block_id, arr)      # a float32 numpy array: copied through the buffer protocol
-        return len(values)
+    def push_values(self) -> bool:
+        """Hand ``app.values`` (the model worker's, for the current trace) to the bridge; False
+        when there is nothing to draw (the bundled trace, a scale view, no 3D view)."""
+        app, values = self.app, self.app.values
+        if self.renderer is None or values is None or app.scene is None:
+            return False
+        if values.kind == "patch":
+            self.api.patchValues(json.dumps(values.patch), values.data)
+            return True
+        parts = {}
+        if values.params is not None:
+            parts["params"] = [values.params[0], json.dumps(values.params[1])]
+        if values.acts is not None:
+            parts["acts"] = [values.acts[0], json.dumps(values.acts[1])]
+        self.api.setSceneValues(ffi.to_js(parts))
+        return True
 
     def on_trace(self, **_: Any) -> None:
         if self.renderer is None:
             return
         # the letters over idx and the vocabulary beside logits and probs
         self.renderer.setTokens(json.dumps({"vocab": list(self.app.vocab), "tokens": list(self.app.ids)}))
-        if self.app.numpy:
-            self.push_values()
-        # without numpy the trace cannot change: the bundled values are on screen
+        self.push_values()   # without numpy the trace cannot change: the bundled values are on screen
 
     def on_model(self, **_: Any) -> None:
         self.scale_cache.clear()         # the line-ups show the model beside the real GPTs
+        self.api.setModelLabel(self.model_label())
         if self.app.scene is None:
             return
         if self.mode != "model":
             self.mode = "model"
             self.api.showModel()
         self.api.setModelScene(json.dumps(self.app.scene))
+        self.report_overflow()
+
+    def model_label(self) -> str:
+        words = getattr(self.app, "words", None)
+        name = str((self.app.card or {}).get("name") or (words.get("scene.scales.model") if words else "this model"))
+        return name if len(name) <= 28 else name[:27] + "\u2026"
+
+    def report_overflow(self) -> None:
+        """Say on the page which blocks have no room for their values (drawn as shape only)."""
+        r = self.renderer
+        if r is None:
+            return
+        missing = [str(x) for x in ffi.to_py(r.overflow()) or []]
+        if missing:
+            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            self.app.emit("notice", text=f"This model is too big for the 3D view's value storage here: {shown} "
+                          f"{'is' if len(missing) == 1 else 'are'} drawn as shape only, without their numbers "
+                          f"(the notes and the inspector still have them).")
 
     # ---- steps -------------------------------------------------------------------
     def play(self, step: dict | None) -> asyncio.Future:
@@ -243,10 +270,8 @@ class SceneView:
     # ---- scale views ------------------------------------------------------------------
     def back_to_model(self) -> None:
         self.mode = "model"
-        self.api.showModel()
-        if self.app.numpy:
-            self.push_values()
-        else:
+        self.api.showModel()            # draws the model worker's values it keeps
+        if self.app.values is None:
             self.api.restoreBundled()
 
     def on_scale(self, name: str) -> None:

@@ -36,6 +36,7 @@ import js
 from llmviz import walkthrough
 from llmviz.core.shape import ModelShape
 from llmviz.page.ui import ffi, walk_nav
+from llmviz.page.ui.core import timed
 from llmviz.page.ui.dom import clone, element, options
 from llmviz.page.ui.walk_nav import Where
 from llmviz.page.ui.walk_svg import gelu_plot, schematic
@@ -219,34 +220,63 @@ class WalkView:
     # ---------------------------------------------------------------- showing a step
     def show(self, where: Where, *, history: str | None = "push", cam: dict | None = None):
         """Render ``where`` and tell the other views; returns the scene's settle awaitable (or None)."""
+        parts = self._show_parts(where, history, cam)
+        for _ in parts:
+            pass
+        return self._shown
+
+    async def show_apart(self, where: Where, *, history: str | None = "push", seq: int | None = None):
+        """``show``, each part (the step's text, the page's words, the scene, each other view)
+        a task of its own: a new text of a big model shows its step again without one long task.
+        It stops where the reader went elsewhere meanwhile (``seq`` is no longer the latest)."""
+        parts = self._show_parts(where, history, None, apart=True)
+        for _ in parts:
+            await asyncio.sleep(0)
+            if seq is not None and seq != self._seq:
+                parts.close()
+                return None
+        return self._shown
+
+    def _show_parts(self, where: Where, history: str | None, cam: dict | None, apart: bool = False):
+        """``show``'s work, yielding between its parts (``self._shown``: the settle awaitable)."""
         app = self.app
+        self._shown = None
         try:
-            rendered = walkthrough.render_step(where.phase, where.step, app.walk_ctx())
+            with timed("walk.render_step"):
+                rendered = walkthrough.render_step(where.phase, where.step, app.walk_ctx())
         except Exception as e:
             self.commentary.replaceChildren()
             element(self.doc, self.commentary, "p", "wv-error",
                     app.say("notice.step_failed", error=f"{type(e).__name__}: {e}"))
             raise
+        yield
         self.where, self.rendered = where, rendered
         self.settled_cam = None
         if self._cam_timer is not None:   # a camera check of the step before: not this one's
             js.clearTimeout(self._cam_timer)
             self._cam_timer = None
-        self._render_commentary(rendered)
-        self._update_nav()
-        self._set_hover(None)
+        with timed("walk.commentary"):
+            self._render_commentary(rendered)
+            self._update_nav()
+            self._set_hover(None)
         app.step = rendered
+        yield
         settle = None
         if app.scene_view is not None:
             try:
-                settle = app.scene_view.play(rendered)
+                with timed("walk.play"):
+                    settle = app.scene_view.play(rendered)
             except Exception as e:  # noqa: BLE001 - like a broken listener: reported, the tour goes on
                 app.report(f"the scene could not play this step: {type(e).__name__}: {e}")
-        app.emit("step", step=rendered)
+        self._shown = settle
+        yield
+        for fn in app.listeners("step"):
+            app.call_listener("step", fn, {"step": rendered})
+            if apart:
+                yield
         if history:
             self._history(where, cam, history)
         self._scroll_to_commentary()
-        return settle
 
     def begin(self, where: Where, *, history: str | None = "push", cam: dict | None = None):
         """Show ``where`` now; returns what ``finish`` needs to wait for the scene."""
@@ -458,12 +488,27 @@ class WalkView:
     def _on_trace(self) -> None:
         if self.where is None:
             return
-        self._step_titles()
-        self._update_titles()
         try:   # the URL follows the input too (&input=), so a copied link shows these numbers
-            asyncio.ensure_future(self.go(self.where, history=None if self.locked else "replace"))
+            asyncio.ensure_future(self._go_apart(self.where, history=None if self.locked else "replace"))
         except Exception as e:  # noqa: BLE001
             self.app.report(f"walkthrough: {type(e).__name__}: {e}")
+        asyncio.ensure_future(self._retitle())
+
+    async def _go_apart(self, where: Where, history: str | None) -> dict:
+        """``go`` for a new text: the step shown again in parts (``show_apart``)."""
+        self._seq += 1
+        self.settled = False
+        seq = self._seq
+        settle = await self.show_apart(where, history=history, seq=seq)
+        return await self.finish((seq, settle, None))
+
+    async def _retitle(self) -> None:
+        """The step titles with values in them, for a new text: after the step shown, each
+        part a task of its own (with a big model each takes tens of ms on the main thread)."""
+        await asyncio.sleep(0)
+        self._step_titles()
+        await asyncio.sleep(0)
+        self._update_titles()
 
     def _on_model(self) -> None:
         self._draw_schematic()

@@ -1,0 +1,91 @@
+// worker_mail.js: big buffers between the page and its model worker, as transferred ArrayBuffers.
+//
+// PyScript's calls to a worker (pyscript.workers[...].fn(...)) serialise their arguments and
+// answers: fine for a header, but megabytes of weights or values took seconds per 8 MB on
+// this path (a 43 MB model: over a minute). A Worker's own postMessage hands an ArrayBuffer
+// over without a copy (the transfer list), so the bytes travel here instead, each letter
+// under a ticket the call names:
+//   send(ticket, bytes)   the page -> the worker (page/worker.py's inbox): a copy of `bytes`
+//   receive(ticket)       a Promise of the Uint8Array the worker posted under `ticket`
+//   sendShared(path, ticket)  the page -> the worker: a file of the site that the page reads
+//                         too (the weights: the 3D view's first frame), downloaded once
+//                         (stage/npz.js's shared); an empty letter when it cannot be had
+// page/model_client.py and page/app.py call these; page/worker.py is the other end.
+
+import { shared } from "./stage/npz.js";
+
+const WORKER_SCRIPT = 'script[type="py"][worker][name="llmviz-model"]';
+const waiting = new Map();   // ticket -> {resolve, reject} of a receive() not yet answered
+const arrived = new Map();   // ticket -> Uint8Array that came before its receive()
+let listening = null;
+
+function worker() {
+  const el = document.querySelector(WORKER_SCRIPT);
+  if (!el || !el.xworker) throw new Error("the model worker is not running");
+  return el.xworker;
+}
+
+function listen() {
+  if (listening) return listening;
+  listening = worker();
+  listening.addEventListener("message", (event) => {
+    const data = event.data;
+    if (!data || typeof data !== "object" || typeof data.llmvizMail !== "string") return;
+    event.stopImmediatePropagation();
+    const bytes = data.bytes instanceof Uint8Array ? data.bytes : new Uint8Array(0);
+    const wait = waiting.get(data.llmvizMail);
+    if (wait) {
+      waiting.delete(data.llmvizMail);
+      wait.resolve(bytes);
+    } else {
+      arrived.set(data.llmvizMail, bytes);
+    }
+  });
+  return listening;
+}
+
+/** The page -> the worker: a copy of `bytes` (a typed array) under `ticket`. */
+export function send(ticket, bytes) {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  worker().postMessage({ llmvizMail: String(ticket), bytes: copy }, [copy.buffer]);
+  return copy.byteLength;
+}
+
+/** The page -> the worker: the file at `path` under `ticket`, from the download the page shares
+ * (window.llmvizFetched: the first frame's, or one made now that the first frame then takes);
+ * empty when it could not be had (the worker then fetches it itself and says why it failed). */
+export async function sendShared(path, ticket) {
+  let bytes;
+  try {
+    bytes = new Uint8Array(await shared(path, fetchOk));
+  } catch (e) {
+    console.warn(`llmviz: ${path} for the model worker: ${e.message}`);
+    bytes = new Uint8Array(0);
+  }
+  return send(ticket, bytes);
+}
+
+async function fetchOk(path) {
+  const resp = await fetch(new URL(path, document.baseURI).href);
+  if (!resp.ok) throw new Error(`could not load ${path} (HTTP ${resp.status})`);
+  return resp;
+}
+
+/** The Uint8Array the worker posts (or posted) under `ticket`. */
+export function receive(ticket) {
+  listen();
+  ticket = String(ticket);
+  if (arrived.has(ticket)) {
+    const bytes = arrived.get(ticket);
+    arrived.delete(ticket);
+    return Promise.resolve(bytes);
+  }
+  return new Promise((resolve, reject) => waiting.set(ticket, { resolve, reject }));
+}
+
+/** Start listening now (a letter may come before its receive() is asked for). */
+export function start() {
+  listen();
+  return true;
+}
