@@ -244,11 +244,13 @@ def window(ids: Sequence[int], card: Mapping | None, block_size: int) -> list[in
     return ids[-block_size:]
 
 
-def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str | None = None) -> str:
-    """A prompt that fits the model, drawn from its own card: ``example`` (the build's, for
-    the built-in model), the card's task example (``python -m llmviz convert`` writes one), a
-    few usual openings of English text, else the first token."""
-    candidates = [example, ((card or {}).get("task") or {}).get("example") if isinstance(
+def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str | None = None,
+                   wanted: str | None = None) -> str:
+    """A prompt that fits the model: ``wanted`` (e.g. the text the reader had) when it fits,
+    else one drawn from its own card: ``example`` (the build's, for the built-in model), the
+    card's task example (``python -m llmviz convert`` writes one), a few usual openings of
+    English text, else the first token."""
+    candidates = [wanted, example, ((card or {}).get("task") or {}).get("example") if isinstance(
         (card or {}).get("task"), dict) else None, "ROMEO:", "The ", "the ", "a"]
     for text in candidates:
         if isinstance(text, str) and text:

@@ -89,15 +89,8 @@ class Session:
     def first_prompt(self, wanted: str | None = None, example: str | None = None) -> str:
         """The prompt a model starts on: ``wanted`` when it fits, else one from its own card
         (``live.default_prompt``)."""
-        vocab = self.model.vocab
         limit = live.input_limit(self.card, self.block_size)
-        if isinstance(wanted, str) and wanted:
-            try:
-                vocab.validate(wanted, limit)
-                return wanted
-            except ValueError:
-                pass
-        return live.default_prompt(self.card, vocab, limit, example)
+        return live.default_prompt(self.card, self.model.vocab, limit, example, wanted=wanted)
 
     def window(self, ids: list[int]) -> list[int]:
         return live.window(ids, self.card, self.block_size)
