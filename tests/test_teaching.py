@@ -212,3 +212,35 @@ def test_names_in_the_prose_map_to_the_code(shipped):
     follow = words(wt.render_step("attention", "query", dict(ctx, follow={"layer": 0, "head": 2})))
     assert f"rows {2 * hs}–{3 * hs - 1} of c_attn.weight" in follow
     assert "x_attn is the x after x = x + self.attn(...)" in words(wt.render_step("projection", "residual", ctx))
+
+
+def test_feeding_back_is_drawn_as_a_worked_example(shipped):
+    """intro/feed_back and output/append: the card shows the last position's probabilities,
+    the input with the chosen token appended, and points at the slot after idx; on the sort
+    task's last letter it shows the whole answer and points at the letters fed back before."""
+    answer = sort_task.answer("CBABBC")
+    probs = shipped["trace"]["probs"][0, -1]
+    best = int(np.argmax(probs))
+    for phase, step_id in (("intro", "feed_back"), ("output", "append")):
+        fig = wt.render_step(phase, step_id, shipped["ctx"])["figure"]
+        assert fig["rows"] == list("ABC")
+        column = fig["columns"][0]
+        assert column["block"] == "probs" and column["mark"]
+        assert column["values"] == pytest.approx([float(p) for p in probs], abs=1e-6)
+        assert fig["lines"][0] == f"idx: {shipped['text']} + {'ABC'[best]}"
+        assert fig["lines"][1] == f"{answer[:5]}, at positions 6–10, came back the same way, one pass each"
+        assert "the task stops" in fig["lines"][2]
+        assert fig["result"]["text"] == answer and fig["result"]["block"] == "idx"
+        assert fig["result"]["cells"] == [[0, c] for c in range(6, 11)]
+
+    # an earlier pass (6 letters in, T = 6): the token goes to position 6, the next pass has 7
+    model = shipped["model"]
+    ids = model.vocab.encode("CBABBC")
+    trace = model.trace(np.array([ids]))
+    ctx = dict(shipped["ctx"], trace=trace)
+    fig = wt.render_step("output", "append", ctx)["figure"]
+    best = int(np.argmax(trace["probs"][0, -1]))
+    assert fig["lines"] == [f"idx: CBABBC + {'ABC'[best]}", "the next pass runs on 7 positions"]
+    assert fig["result"] == {"label": "idx[0, 6]", "text": f"{'ABC'[best]} ({best})",
+                             "value": pytest.approx(float(trace["probs"][0, -1, best]), abs=1e-6),
+                             "block": "idx", "cell": [0, 6], "cells": [[0, 6]]}

@@ -12,8 +12,11 @@ differences, exponentials) has no block and is coloured on its own scale.
 
     {"title": str, "rows": [label or None], "columns": [{"label", "sign", "block", "cells",
      "values", "texts", "role", "mark", "hidden"}], "lines": [str],
-     "result": {"label", "text", "value", "block", "cell"} or None}
+     "result": {"label", "text", "value", "block", "cell", "cells"} or None}
 
+``result_text`` and ``result_at`` override the result's text and cells (a result that is no
+traced number: the token appended after the input points past the end of ``idx``); ``cell`` is
+the first of ``cells``.
 ``rows`` are the row labels in order; ``None`` stands for the rows left out (long vectors
 show their first and last elements). ``cells`` are [row, col] in the scene's grid of
 ``block`` (or None). ``mark`` columns are what the step is about; ``hidden`` columns are
@@ -47,6 +50,10 @@ class Figure:
     lines: list[str] = dataclasses.field(default_factory=list)
     result: tuple[str, Num] | None = None
     keep: list[int] = dataclasses.field(default_factory=list)   # rows shown however long the columns
+    # the result written as text (a token, a sequence) and the cell it points at, given directly:
+    # for a result that is no element of a traced tensor (a token appended after the input)
+    result_text: str | None = None
+    result_at: tuple[str, list[list[int]]] | None = None     # a block and its cells
 
 
 def shown_rows(n: int, keep: list[int] = ()) -> list[int | None]:
@@ -111,8 +118,11 @@ def render(fig: Figure | None, geometry) -> dict | None:
     if fig.result is not None:
         label, num = fig.result
         where = _cell(num, geometry)
-        result = {"label": label, "text": _text(num), "value": _finite(num.value),
-                  "block": where[0] if where else None, "cell": where[1] if where else None}
+        block, cells = (where[0], [where[1]]) if where else (None, [])
+        if fig.result_at is not None:
+            block, cells = fig.result_at
+        result = {"label": label, "text": fig.result_text or _text(num), "value": _finite(num.value),
+                  "block": block, "cell": cells[0] if cells else None, "cells": cells}
     return {"title": fig.title, "rows": [None if i is None else fig.rows[i] for i in rows],
             "columns": columns, "lines": list(fig.lines), "result": result}
 

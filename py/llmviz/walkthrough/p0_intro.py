@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from llmviz.walkthrough import Phase, Step
+from llmviz.walkthrough import worked
 from llmviz.walkthrough.numbers import Walk
 
 
@@ -161,6 +162,7 @@ PHASE = Phase("intro", [
     Step(
         id="feed_back",
         values=_feedback,
+        figure=worked.append_token,
         focus=["probs", "idx"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "append", "token": "{next}", "to": "idx", "col": "{T}"},
         code=["gpt.generate", "generate.append", "generate.crop"],

@@ -132,6 +132,7 @@ PHASE = Phase("output", [
     Step(
         id="append",
         values=_append,
+        figure=worked.append_token,
         focus=["probs", "idx"], cells={"probs": ["cell {next} {t}"]},
         animation={"kind": "append", "token": "{next}", "to": "idx", "col": "{T}"},
         code=["generate.append", "gpt.generate"],

@@ -207,6 +207,44 @@ def choose(w: Walk) -> Figure:
                                (w.say("figure.next_token", tok=tok), probs[best]))
 
 
+MAX_SHOWN_TOKENS = 16     # a longer input is shown by its last tokens
+
+
+def _plain(w: Walk, ids: list[int]) -> str:
+    """Tokens as plain text (the card writes text, not chips); a long run by its end."""
+    text = "".join(w.token_label(i) for i in ids[-MAX_SHOWN_TOKENS:])
+    return ("…" if len(ids) > MAX_SHOWN_TOKENS else "") + text
+
+
+def append_token(w: Walk) -> Figure:
+    """The token chosen at the last position goes back into the input: its probability among
+    the vocabulary, the input with it appended, and where it goes (the result points at the
+    slot after ``idx``'s last column). On the sort task's last letter nothing goes back: the
+    result is the whole answer, pointing at the letters earlier passes fed back."""
+    t, T = w.t, w.T
+    probs = [w.prob("probs", 0, t, v) for v in range(w.V)]
+    best = max(range(w.V), key=lambda v: float(probs[v].value or 0))
+    tok = w.token_label(best)
+    n = w.input_len
+    lines = [w.say("figure.append_input", old=_plain(w, w.ids), tok=tok)]
+    fig = figures.elementwise(w.say("figure.append_title", t=t), [Column(w.say("figure.probability"), probs,
+                              mark=True)], figures.vocabulary(w), lines, (f"idx[0, {T}]", probs[best]))
+    if w.task == "sort" and T == 2 * n - 1:          # the last letter of the answer
+        fig.lines.append(w.say("figure.append_earlier", letters=_plain(w, w.ids[n:]), a=n, b=T - 1))
+        fig.lines.append(w.say("figure.append_stop", n=n))
+        fig.result = (w.say("figure.answer"), probs[best])
+        fig.result_text = _plain(w, w.ids[n:] + [best])
+        fig.result_at = ("idx", [[0, c] for c in range(n, T)])
+        return fig
+    if T >= w.block_size:
+        fig.lines.append(w.say("figure.append_crop", n=w.block_size, tok=w.token_label(w.ids[0])))
+    else:
+        fig.lines.append(w.say("figure.append_next", n=T + 1))
+    fig.result_text = f"{tok} ({best})"
+    fig.result_at = ("idx", [[0, T]])
+    return fig
+
+
 def residual(update: str, out: str) -> FigureFn:
     """The stream in plus the update, cell by cell (the residual add of block L)."""
     def fig(w: Walk) -> Figure:

@@ -124,7 +124,8 @@ export class Card {
       res.appendChild(doc.createTextNode(`${spec.result.label} = `));
       res.appendChild(el(doc, "b", "", spec.result.text));
       this.box.appendChild(res);
-      if (spec.result.block && spec.result.cell) this.links.push({ from: res, block: spec.result.block, cells: [spec.result.cell], result: true });
+      const cells = spec.result.cells || (spec.result.cell ? [spec.result.cell] : []);
+      if (spec.result.block && cells.length) this.links.push({ from: res, block: spec.result.block, cells, result: true });
     }
     for (const link of this.links) {
       link.path = doc.createElementNS(SVG, "path");
