@@ -13,7 +13,8 @@ from llmviz.__main__ import main as cli  # noqa: E402
 from llmviz.core.sort_task import INPUT_LEN, LETTERS, all_inputs, sequence  # noqa: E402
 from llmviz.cli.train import TrainConfig, learning_rate, sort_dataset, to_numpy, train_sort  # noqa: E402
 
-SHORT = dict(steps=30, batch_size=64, warmup_steps=5, learning_rate=3e-3, min_lr=3e-4, log_every=10**9)
+# one torch thread: this model is too small to gain from two, and on a busy 2-core machine two are ~3x slower
+SHORT = dict(steps=30, batch_size=64, warmup_steps=5, learning_rate=3e-3, min_lr=3e-4, log_every=10**9, threads=1)
 
 
 def _short_run(seed: int = 7):
@@ -80,7 +81,7 @@ def test_numpy_port_matches_the_trained_torch_model():
 
 def test_train_command_writes_weights_and_card(tmp_path, capsys):
     out = tmp_path / "tiny_sort"
-    code = cli(["train", "sort", "--steps", "20", "--seed", "5", "--out", str(out)])
+    code = cli(["train", "sort", "--steps", "20", "--seed", "5", "--threads", "1", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "step     0" in printed and "lr" in printed
     card = json.loads(out.with_suffix(".json").read_text())

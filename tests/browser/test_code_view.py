@@ -47,6 +47,7 @@ def _boot(context, url, errors, size=(1400, 900)):
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.goto(url)
+    page.wait_for_function("() => window.llmviz && window.llmviz.ready")   # boot.js has run (a busy machine is slow)
     result = page.evaluate(WAIT_READY)
     assert result["ok"], result
     page.wait_for_function("() => window.llmvizDebug && window.llmvizDebug.codeStep")

@@ -50,22 +50,32 @@ def _numpy_in_the_page():
         pytest.skip(reason)
 
 
-class Visit:
-    """One fresh browser context on the site: storage, requests and errors of its own."""
+class Browsing:
+    """One browser page for visits one after another. Each visit starts with the origin's storage
+    emptied (localStorage, sessionStorage, the IndexedDB where js/live.js keeps a model) and
+    then loads the site again: the same page keeps Pyodide's compiled wasm in memory, so a boot
+    after the first takes about half as long as in a fresh context. Service workers are blocked
+    (one would serve the site from its own cache, past the routes below). Reduced motion: steps
+    settle without their flights (what these tests give the page is input, not motion)."""
 
-    def __init__(self, browser, server, files: dict[str, bytes] | None = None):
+    def __init__(self, browser, server):
         self.server = server
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900})
-        self.problems: list[str] = []
-        self.files = {f"{server.origin}/hostile/{name}": data for name, data in (files or {}).items()}
+        self.context = browser.new_context(viewport={"width": 1400, "height": 900}, reduced_motion="reduce",
+                                           service_workers="block")
+        self.files: dict[str, bytes] = {}
+        self.visit: Visit | None = None
         self.context.route("**/*", self._route)
         self.context.add_init_script(HEAP_HOOK)
         self.page = self.context.new_page()
         self.page.set_default_timeout(READY_TIMEOUT_MS)
-        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text[:300]}")
+        self.page.on("pageerror", lambda e: self._problem(f"page error: {e}"))
+        self.page.on("console", lambda m: self._problem(f"console {m.type}: {m.text[:300]}")
                      if m.type == "error" else None)
-        self.page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.message}"), d.dismiss()))
+        self.page.on("dialog", lambda d: (self._problem(f"dialog: {d.message}"), d.dismiss()))
+
+    def _problem(self, text: str) -> None:
+        if self.visit is not None:
+            self.visit.problems.append(text)
 
     def _route(self, route):
         url = route.request.url
@@ -74,13 +84,36 @@ class Visit:
         elif url.startswith(self.server.origin + "/"):
             route.continue_()
         else:
-            self.problems.append(f"request to another origin: {url}")
+            self._problem(f"request to another origin: {url}")
             route.abort()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+class Visit:
+    """A visit of the site in a ``Browsing`` page, with the origin's storage empty; its own errors."""
+
+    def __init__(self, browsing: Browsing, files: dict[str, bytes] | None = None):
+        self.server = browsing.server
+        self.problems: list[str] = []
+        browsing.visit = None                 # the last visit's page is left: its errors are no one's
+        browsing.files = {f"{self.server.origin}/hostile/{name}": data for name, data in (files or {}).items()}
+        self.page = browsing.page
+        self.page.goto(self.server.url + "build-info.json")   # a document of the site's origin
+        self.page.evaluate("""() => new Promise((resolve, reject) => {
+            localStorage.clear();
+            sessionStorage.clear();
+            const req = indexedDB.deleteDatabase("llmviz-live");
+            req.onsuccess = () => resolve();
+            req.onerror = () => reject(req.error);
+        })""")
+        browsing.visit = self
+
 
     def keep(self, local: dict[str, str] | None = None, idb_record=None, idb: bool = False) -> None:
         """Put values in this origin's localStorage (raw strings) and, with ``idb``, put
         ``idb_record`` (any JSON value; None: no record) where js/live.js keeps a model."""
-        self.page.goto(self.server.url + "build-info.json")   # a document of the site's origin
         self.page.evaluate("""async ({local, idb, record}) => {
             for (const [k, v] of Object.entries(local)) localStorage.setItem(k, v);
             if (!idb) return;
@@ -166,29 +199,38 @@ def site(built_dist):
     server.close()
 
 
+@pytest.fixture(scope="module")
+def browsing(browser, site):
+    b = Browsing(browser, site)
+    yield b
+    b.close()
+
+
 @pytest.fixture
-def visit(browser, site):
-    visits = []
-
+def visit(browsing):
     def make(files=None) -> Visit:
-        v = Visit(browser, site, files)
-        visits.append(v)
-        return v
-
-    yield make
-    for v in visits:
-        v.context.close()
+        return Visit(browsing, files)
+    return make
 
 
 @pytest.fixture(scope="module")
-def clean_heap(browser, site) -> int:
+def api_page(browser, site):
+    """One page for the tests that only call the API (loadModel, setInput, generate, goto,
+    postMessage): each gives it something hostile, then checks that it still works. A boot
+    costs seconds; what these tests do needs none of its own. Its own context: it stays open."""
+    b = Browsing(browser, site)
+    v = Visit(b, {"sort.npz": SORT.read_bytes(), "junk.npz": with_gib_of_zeros(), "v.npy.npz": with_void_member()})
+    v.open()
+    yield v
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def clean_heap(browsing) -> int:
     """The heap of a page opened with nothing hostile, once it has generated."""
-    v = Visit(browser, site)
-    try:
-        v.open()
-        return v.works(v.heap())
-    finally:
-        v.context.close()
+    v = Visit(browsing)
+    v.open()
+    return v.works(v.heap())
 
 
 def _first_step(v: Visit) -> tuple[str, str]:
@@ -229,9 +271,8 @@ def test_f1_a_position_kept_as_plain_text_is_dropped(visit, clean_heap):
 
 # ---------------------------------------------------------------- F2: a deep card
 
-def test_f2_a_deeply_nested_card_is_refused_and_the_page_goes_on(visit):
-    v = visit({"sort.npz": SORT.read_bytes()})
-    v.open()
+def test_f2_a_deeply_nested_card_is_refused_and_the_page_goes_on(api_page):
+    v = api_page
     before = v.heap()
     res = v.call("fetch('hostile/sort.npz').then(r => r.arrayBuffer()).then(b => window.llmviz.loadModel(b, arg))",
                  DEEP)
@@ -247,27 +288,33 @@ def test_f2_a_deeply_nested_card_is_refused_and_the_page_goes_on(visit):
 
 # ---------------------------------------------------------------- F3, F5: what the page keeps, damaged
 
-@pytest.mark.parametrize("key, value", [
-    ("llmviz.code.collapsed", "[" * 50_000 + "]" * 50_000),      # F3 as reported: larger than MAX_STORED_BYTES
-    ("llmviz.code.collapsed", '{"gpt.forward": "yes", "x": [1]}'),
-    ("llmviz.code.collapsed", "[" * 30_000 + "]" * 30_000),      # within the size, too deep to parse
-    ("llmviz.code.tab", '{"x": 1}'),                              # F5: a dict where a tab name goes
-    ("llmviz.code.tab", '"nowhere"'),
-    ("llmviz.live.input", "[" * 50_000 + "]" * 50_000),
-    ("llmviz.live.input", '{"text": "CCBAAB"}'),
-    ("llmviz.live.model", '["custom"]'),
-    ("llmviz.live.hash", '{"phase": "attention"}'),
-    ("llmviz.live.hash", "NaN"),
-], ids=["collapsed-deep-100k", "collapsed-not-bools", "collapsed-deep-60k", "tab-dict", "tab-unknown", "input-deep",
-        "input-dict", "model-array", "hash-dict", "hash-nan"])
-def test_f3_f5_damaged_stored_state_is_dropped_with_a_notice(visit, clean_heap, key, value):
+# each boot damages several keys at once (a key at most once per boot): every one is dropped
+# with its own notice. Three boots instead of one per value: each boot costs seconds.
+DAMAGED = [
+    {"llmviz.code.collapsed": "[" * 50_000 + "]" * 50_000,      # F3 as reported: larger than MAX_STORED_BYTES
+     "llmviz.code.tab": '{"x": 1}',                              # F5: a dict where a tab name goes
+     "llmviz.live.input": "[" * 50_000 + "]" * 50_000,
+     "llmviz.live.model": '["custom"]',
+     "llmviz.live.hash": '{"phase": "attention"}'},
+    {"llmviz.code.collapsed": '{"gpt.forward": "yes", "x": [1]}',
+     "llmviz.code.tab": '"nowhere"',
+     "llmviz.live.input": '{"text": "CCBAAB"}',
+     "llmviz.live.hash": "NaN"},
+    {"llmviz.code.collapsed": "[" * 30_000 + "]" * 30_000},      # within the size, too deep to parse
+]
+
+
+@pytest.mark.parametrize("damaged", DAMAGED, ids=["too-big-or-wrong-type", "wrong-values", "too-deep"])
+def test_f3_f5_damaged_stored_state_is_dropped_with_a_notice(visit, clean_heap, damaged):
     v = visit()
-    v.keep({key: value})
+    v.keep(damaged)
     v.open()
     notices = v.notices()
-    named = [n for n in notices if key in n]
-    assert len(named) == 1 and one_line(named[0]) and len(named[0]) < 300, notices
-    assert v.stored(key) is None, f"{key} is still kept"
+    for key in damaged:
+        named = [n for n in notices if key in n]
+        assert len(named) == 1 and one_line(named[0]) and len(named[0]) < 300, (key, notices)
+        assert v.stored(key) is None, f"{key} is still kept"
+    assert len(notices) == len(damaged), notices
     # the code panel works: snippets on the tab shown, and a tab click is kept again
     v.page.wait_for_function("() => document.querySelectorAll('#code .cv-snippet').length > 0")
     v.page.click("#cv-tab-port")
@@ -316,12 +363,11 @@ def test_start_over_forgets_every_kept_key_and_the_saved_model(visit):
 
 # ---------------------------------------------------------------- F4: an npz that is huge inside
 
-@pytest.mark.parametrize("name, make", [("junk", with_gib_of_zeros), ("v.npy", with_void_member)])
-def test_f4_an_npz_huge_inside_is_refused_before_it_is_inflated(visit, name, make):
-    v = visit({"hostile.npz": make()})
-    v.open()
+@pytest.mark.parametrize("name", ["junk", "v.npy"])
+def test_f4_an_npz_huge_inside_is_refused_before_it_is_inflated(api_page, name):
+    v = api_page
     before = v.heap()
-    res = v.call("fetch('hostile/hostile.npz').then(r => r.arrayBuffer())"
+    res = v.call(f"fetch('hostile/{name}.npz').then(r => r.arrayBuffer())"
                  ".then(b => window.llmviz.loadModel(b, JSON.stringify(arg)))", json.loads(SORT.with_suffix(".json")
                                                                                            .read_text()))
     assert not res["ok"] and name in res["error"] and one_line(res["error"]), res
@@ -343,9 +389,8 @@ def test_f6_a_kept_model_that_is_missing_or_damaged_asks_for_the_files_again(vis
     v.works(clean_heap)
 
 
-def test_f6_null_by_postmessage_and_api_is_a_readable_refusal(visit):
-    v = visit()
-    v.open()
+def test_f6_null_by_postmessage_and_api_is_a_readable_refusal(api_page):
+    v = api_page
     before = v.heap()
     for message in ({"llmviz": "loadModel", "arg": None}, {"llmviz": "loadModel"},
                     {"llmviz": "loadModel", "arg": {"npz": None, "card": None}},
@@ -401,9 +446,8 @@ ODD_ARGUMENTS = [
 ]
 
 
-def test_odd_api_arguments_get_one_readable_line(visit):
-    v = visit()
-    v.open()
+def test_odd_api_arguments_get_one_readable_line(api_page):
+    v = api_page
     before = v.heap()
     for expr in ODD_ARGUMENTS:
         res = v.call(expr)
@@ -414,9 +458,8 @@ def test_odd_api_arguments_get_one_readable_line(visit):
         v.works(before)   # after each one: it still generates, the heap grew < 64 MB in all
 
 
-def test_error_replies_by_postmessage_are_readable(visit):
-    v = visit()
-    v.open()
+def test_error_replies_by_postmessage_are_readable(api_page):
+    v = api_page
     before = v.heap()
     replies = [v.post({"type": "llmviz:goto", "phase": "nowhere", "step": "x"}),
                v.post({"type": "llmviz:goto", "phase": "attention", "step": 1e999}),

@@ -34,6 +34,8 @@ class Page:
 
     def __init__(self, browser, server, **context_args):
         self.server = server
+        # reduced motion unless a test asks otherwise: steps settle without flights (the input is tested here)
+        context_args.setdefault("reduced_motion", "reduce")
         self.context = browser.new_context(viewport={"width": 1400, "height": 900}, **context_args)
         self.problems: list[str] = []
         self.dialogs: list[str] = []

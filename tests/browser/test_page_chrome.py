@@ -30,6 +30,8 @@ CONTROLS = ("#live-input", "#live-seq", "#live-next", "#live-reset", "#live-samp
 class Visit:
     def __init__(self, browser, server, width: int, height: int, **options):
         self.server = server
+        # reduced motion unless a test asks otherwise: steps settle without flights (the chrome is tested here)
+        options.setdefault("reduced_motion", "reduce")
         self.context = browser.new_context(viewport={"width": width, "height": height}, **options)
         self.errors: list[str] = []
         self.page = self.context.new_page()

@@ -678,7 +678,8 @@ def test_walkthrough_steps_label_their_focused_blocks(browser, built_dist):
     from conftest import StaticServer  # tests/conftest.py
 
     server = StaticServer(built_dist)
-    context = browser.new_context(viewport=VIEW, device_scale_factor=1)
+    # reduced motion: each step's camera jumps to where its flight would end (the labels are placed there)
+    context = browser.new_context(viewport=VIEW, device_scale_factor=1, reduced_motion="reduce")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

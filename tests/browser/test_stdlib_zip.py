@@ -19,7 +19,9 @@ def test_the_page_imports_only_modules_the_trimmed_zip_holds(built_dist, serve_d
     if wheelhouse is None:
         pytest.skip("needs numpy for Pyodide (LLMVIZ_PYODIDE_WHEELHOUSE) to generate and load a model")
     server = serve_dist(built_dist)
-    context = browser.new_context()
+    # reduced motion: each goto settles without its camera flight and animation (JavaScript only:
+    # the Python the page runs, and so the modules it imports, are the same)
+    context = browser.new_context(reduced_motion="reduce")
     errors: list[str] = []
     try:
         page = context.new_page()

@@ -188,7 +188,7 @@ def press_and_expect(page, key: str, where: tuple[str, str]) -> None:
 
 def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve_dist, pages):
     server = serve_dist(built_dist)
-    p = pages()
+    p = pages(reduced_motion="reduce")    # no flights: each step settles at once (the controls still work)
     page = p.page
     boot(page, server.url)
     listed = page.evaluate("() => window.llmviz.phases()")
@@ -324,7 +324,7 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
     assert state(page)["motion"]["paused"] is False
     page.locator("#walk-nav .wv-skip").click()
     page.select_option("#walk-nav .wv-speed", "1.0")
-    assert state(page)["motion"] == {"speed": 1.0, "paused": False, "reduced": False}
+    assert state(page)["motion"] == {"speed": 1.0, "paused": False, "reduced": True}   # the browser asks for it
     if watched:
         calls = page.evaluate("() => window.motionCalls")
         assert [(c.get("speed"), c.get("paused"), bool(c.get("skip"))) for c in calls] == [
@@ -437,7 +437,7 @@ def test_embedding_by_postmessage(built_dist, serve_dist, pages, tmp_path):
     intruder = serve_dist(intruder_dir)
     assert len({site.origin, course.origin, intruder.origin}) == 3
 
-    p = pages(viewport={"width": 1000, "height": 1500})
+    p = pages(viewport={"width": 1000, "height": 1500}, reduced_motion="reduce")
     page = p.page
     page.goto(f"{course.url}embed-example.html?site={site.url}")
     page.wait_for_function("() => window.replies.some(r => r.msg.type === 'llmviz:ready' && r.frame === 'first frame')",
