@@ -44,12 +44,41 @@ def test_what_the_page_keeps_reads_back(raw, check, value):
     (None, KEPT[KEY_HASH], "not text"),
 ], ids=lambda v: v[:30] + "…" if isinstance(v, str) and len(v) > 30 else None)
 def test_a_damaged_value_is_refused_with_one_line_that_starts_with_it(raw, check, words):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(stored.Refused) as info:
         stored.decode(raw, check)
     reason = str(info.value)
     assert words in reason and reason.startswith(("it ", "its ")) and "\n" not in reason and len(reason) < 300, reason
-    notice = stored.dropped_notice("llmviz.code.tab", reason)
+    notice = stored.dropped_notice("llmviz.code.tab", info.value)
     assert notice.startswith("The page forgot what it kept as llmviz.code.tab: it")
+    assert notice == f"The page forgot what it kept as llmviz.code.tab: {reason}."
+
+
+@pytest.mark.parametrize("lang", ["es", "zh"])
+@pytest.mark.parametrize("raw, check", [
+    ("[" * 30_000 + "]" * 30_000, stored.flags()),   # too deep (safe_json's reason, as data)
+    ('"' + "x" * (limits.MAX_STORED_BYTES + 10) + '"', KEPT[KEY_INPUT]),   # too long
+    ("port", TAB),                                    # not JSON
+    ('{"x": 1}', TAB),                                # not one of
+    ('{"a": "yes"}', stored.flags()),                 # an entry of the wrong kind
+    ('{"text": "CCBAAB"}', KEPT[KEY_INPUT]),          # an object, not text
+    (None, KEPT[KEY_HASH]),
+], ids=["deep", "long", "json", "one_of", "entry", "kind", "none"])
+def test_the_notice_of_a_dropped_value_is_in_the_page_language(raw, check, lang):
+    """The notice and its reason are the catalogue's words in the language, with the same values
+    as the English line (kinds of value worded too), and no English left in them."""
+    from llmviz.locales import catalogue
+    with pytest.raises(stored.Refused) as info:
+        stored.decode(raw, check)
+    e, words = info.value, catalogue(lang)
+    values = dict(e.values)
+    if "kind" in values:
+        values["kind"] = words.text(f"stored.kind.{values['kind']}")
+        assert values["kind"] != catalogue("en").text(f"stored.kind.{e.values['kind']}")
+    reason = words.text(e.key, **values)
+    notice = stored.dropped_notice("llmviz.code.tab", e, lang)
+    assert notice == words.text("stored.dropped", name="llmviz.code.tab", reason=reason)
+    assert e.text(lang) == reason != str(e)
+    assert "The page forgot" not in notice and not any(w in notice for w in ("it is", "its entry", "not one of"))
 
 
 def test_to_py_refuses_nesting_beyond_the_limit_with_a_readable_line():

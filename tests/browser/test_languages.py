@@ -1,7 +1,8 @@
 """The page in Spanish and Chinese (Debian's Chromium): ``?lang=es`` and ``?lang=zh`` set
 ``<html lang>``, every step (walked by id) shows its title and text in that language, the
-controls and a notice are in it too, links keep ``lang=``, and without ``?lang=`` the
-browser's language (navigator.languages) is the default.
+controls, a notice and the live bar (its rule, status line and typing messages) are in it too,
+links keep ``lang=``, and without ``?lang=`` the browser's language (navigator.languages) is
+the default.
 
 "In that language" is checked against the catalogues themselves (``llmviz.locales``): where a
 language's text differs from English, the page shows the language's words and not English's.
@@ -127,6 +128,47 @@ def test_every_step_control_and_notice_in_the_language(visit, lang):
     notice = page.locator("#notice").inner_text()
     assert plain_lead(words.get("notice.no_such_step")) in notice, notice
     assert plain_lead(english.get("notice.no_such_step")) not in notice, notice
+
+    check_live_bar(page, lang)
+
+
+def said(lang: str, key: str, **values) -> str:
+    """The catalogue's text of ``key`` in ``lang``, which must not be English's."""
+    mine = catalogue(lang).text(key, **values)
+    assert mine != catalogue("en").text(key, **values), (lang, key)
+    return mine
+
+
+def check_live_bar(page, lang: str) -> None:
+    """The live bar speaks the language: the field's rule, and, with numpy, the status line and
+    the messages of typing an input (a sorted answer, a text too long, an empty field), the
+    token chips' and the Next token button's titles (``live.*`` keys of the catalogue)."""
+    page.wait_for_function("() => document.getElementById('live').dataset.restored === '1'")
+    field = page.locator("#live-input")
+    msg = "() => document.getElementById('live-msg').textContent"
+    if not page.evaluate("() => window.llmviz.info.numpy"):   # a build without numpy: the field says why
+        assert field.get_attribute("title") == said(lang, "live.no_numpy")
+        assert page.evaluate(msg) == said(lang, "live.no_numpy")
+        return
+    assert field.get_attribute("placeholder") == said(lang, "live.rule.sort_placeholder", n=6)
+    assert field.get_attribute("title") == said(lang, "live.rule.sort_title", n=6, allowed="A, B, C")
+    field.fill("CCBAAB")
+    page.wait_for_function("() => document.getElementById('live-seq').dataset.text === 'CCBAABAABBCC'")
+    page.wait_for_function("() => document.getElementById('live').dataset.busy !== '1'")
+    answer = said(lang, "live.answer.reset_hint", line=said(lang, "live.answer.sorted", answer="AABBCC"))
+    assert page.locator("#live-choice").inner_text().strip() == answer
+    assert page.locator("#live-next").get_attribute("title") == said(lang, "live.strip.next_complete")
+    assert page.locator("#live-seq .tok.in").first.get_attribute("title") == said(lang, "live.strip.input")
+    assert page.locator("#live-seq .tok.gen").first.get_attribute("title") == said(lang, "live.strip.generated")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"lang_{lang}_live.png"))
+    field.fill("CCBAABA")
+    page.wait_for_function("() => document.getElementById('live-msg').classList.contains('error')")
+    assert page.evaluate(msg) == said(lang, "live.typed.too_many", count=said(lang, "live.rule.letters_many", n=7),
+                                      reason=said(lang, "live.rule.sorts_exactly", n=6))
+    field.fill("")
+    want = said(lang, "live.typed.box_empty", shown="CCBAAB")
+    page.wait_for_function(f"(want) => ({msg})() === want", arg=want)
 
 
 def test_links_embeds_and_the_browsers_language(visit):

@@ -9,7 +9,9 @@ brackets left over are counted by a running sum), and only then parses it. It al
 refuses what JSON does not have: NaN, Infinity and numbers too large for a float.
 
 Every refusal is a ``JSONError`` (a ValueError) with one readable line that names
-what was read (``what``: "the model card", "the stored state", …) and the limit.
+what was read (``what``: "the model card", "the stored state", …) and the limit; its
+``problem`` and ``values`` say the same as data (``"too_deep"``, ``{"depth": 900, "limit": 64}``),
+for a caller that words it in another language (the page's ``stored``).
 Pure Python: the page can use it before numpy is loaded.
 """
 from __future__ import annotations
@@ -30,7 +32,15 @@ _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class JSONError(ValueError):
-    """Text that is too big, too deep or not JSON; the message names what it was."""
+    """Text that is too big, too deep or not JSON; the message names what it was.
+
+    ``problem``: "too_big" (size, limit), "not_utf8" (byte), "not_text" (type), "too_long"
+    (limit), "too_deep" (depth, limit) or "invalid" (detail); ``values``: those numbers, as
+    the message shows them."""
+
+    def __init__(self, message: str, problem: str = "", **values: Any):
+        super().__init__(message)
+        self.problem, self.values = problem, values
 
 
 def size_text(n: int) -> str:
@@ -84,24 +94,31 @@ def loads(text: str | bytes | bytearray | memoryview, *, max_bytes: int, max_dep
     if isinstance(text, (bytes, bytearray, memoryview)):
         size = len(text)
         if size > max_bytes:
-            raise JSONError(f"{what} is {size_text(size)}; the limit is {_limit_text(max_bytes)}")
+            raise _too_big(what, size, max_bytes)
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise JSONError(f"{what} is not UTF-8 text (byte {e.start})") from None
+            raise JSONError(f"{what} is not UTF-8 text (byte {e.start})", "not_utf8", byte=e.start) from None
     elif not isinstance(text, str):
-        raise JSONError(f"{what} must be JSON text, got {type(text).__name__}")
+        raise JSONError(f"{what} must be JSON text, got {type(text).__name__}", "not_text", type=type(text).__name__)
     elif len(text) > max_bytes:   # before utf8_size: a huge text is not encoded to be measured
-        raise JSONError(f"{what} is longer than the limit of {_limit_text(max_bytes)}")
+        limit = _limit_text(max_bytes)
+        raise JSONError(f"{what} is longer than the limit of {limit}", "too_long", limit=limit)
     elif utf8_size(text) > max_bytes:
-        raise JSONError(f"{what} is {size_text(utf8_size(text))}; the limit is {_limit_text(max_bytes)}")
+        raise _too_big(what, utf8_size(text), max_bytes)
     depth = nesting_depth(text)
     if depth > max_depth:
-        raise JSONError(f"{what} nests arrays or objects {depth} levels deep; the limit is {max_depth}")
+        raise JSONError(f"{what} nests arrays or objects {depth} levels deep; the limit is {max_depth}",
+                        "too_deep", depth=depth, limit=max_depth)
     try:
         if allow_nan:
             return json.loads(text)
         return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError, MemoryError) as e:
         detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise JSONError(f"{what} is not valid JSON ({detail})") from None
+        raise JSONError(f"{what} is not valid JSON ({detail})", "invalid", detail=detail) from None
+
+
+def _too_big(what: str, size: int, max_bytes: int) -> JSONError:
+    size, limit = size_text(size), _limit_text(max_bytes)
+    return JSONError(f"{what} is {size}; the limit is {limit}", "too_big", size=size, limit=limit)

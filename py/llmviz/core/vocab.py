@@ -1,7 +1,7 @@
 """The vocabulary: token strings by index, from the model card. Pure Python."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 
 class InputError(ValueError):
@@ -24,11 +24,12 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def allowed(self) -> str:
-        """The tokens, for messages: 'A, B, C'."""
+    def allowed(self, in_all: Callable[[int], str] = lambda n: f"... ({n} in all)") -> str:
+        """The tokens, for messages: 'A, B, C'; past 40 of them, ``in_all(count)`` says how many
+        there are (the page passes its language's words)."""
         shown = [repr(t) if len(t) != 1 or not t.isprintable() or t.isspace() else t for t in self.tokens]
         if len(shown) > 40:
-            shown = shown[:40] + [f"... ({len(shown)} in all)"]
+            shown = shown[:40] + [in_all(len(shown))]
         return ", ".join(shown)
 
     def validate(self, text: str, max_len: int) -> None:

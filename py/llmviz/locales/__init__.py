@@ -3,7 +3,8 @@
 Every word a reader sees comes from here: the tour (``<phase>.title``, ``<phase>.<step>.title``
 and ``.text``, in the markup of ``llmviz.walkthrough.markup``), the worked examples' captions
 (``figure.*``), the page's controls and messages (``ui.*``, ``notice.*``), the 3D view's labels
-(``scene.*``). ``en.toml`` is the reference: another language's file has exactly its keys, and
+(``scene.*``), the input bar's rules and messages (``live.*``) and the notice about a damaged kept
+value (``stored.*``), these two read by Python only. ``en.toml`` is the reference: another language's file has exactly its keys, and
 each value keeps the ``{{names}}``, ``[[block ids|...]]`` and ``{{#if ...}}`` conditions of the
 English one (``tests/test_locales.py`` checks both), written in its own words and word order.
 Adding a language is adding one file (``meta.name`` is how the language menu names it).

@@ -28,6 +28,12 @@
 * **inspector**: ``block_matrix`` (a block's values, numpy-free), ``axis_labels``,
   ``to_csv``.
 
+**Words.** Every message, rule and label here is the catalogue's (``llmviz.locales``, the
+``live.*`` keys) in the language ``lang`` the caller passes (None: English): the page's main
+thread passes ``app.lang``, the model worker the ``lang`` of the job it runs. A catalogue is
+read only when a text is needed (a model that loads without a problem reads none). The
+error kinds stay what they are (InputError, WeightsError): only their words change.
+
 numpy is imported only inside the functions that need it.
 """
 from __future__ import annotations
@@ -47,10 +53,16 @@ MAX_TEXT = 4096                    # generated text of a text model, in tokens
 TABLE_ROWS, TABLE_COLS = 64, 48    # the inspector's number table shows at most this window
 
 __all__ = ["InputError", "WeightsError", "input_limit", "limit_reason", "normalize", "check_input",
-           "typed", "Typed", "answer_line", "is_sort",
+           "typed", "Typed", "answer_line", "allowed", "is_sort",
            "full_length", "window", "scene_length", "default_prompt", "choose_next", "parse_card_text",
            "check_upload_sizes", "load_model", "block_matrix", "axis_labels",
            "to_csv", "table_window"]
+
+
+def say(lang: str | None, key: str, **values: Any) -> str:
+    """The catalogue's text ``key`` in ``lang`` (None: English), its ``{{names}}`` filled in."""
+    from llmviz.locales import catalogue   # here: the worker reads a catalogue only for a message
+    return catalogue(lang).text(key, **values)
 
 
 # ----------------------------------------------------------------------------
@@ -77,13 +89,18 @@ def input_len(card: Mapping | None) -> int:
     return _int(card["task"]["input_len"]) if is_sort(card) else 0
 
 
-def limit_reason(card: Mapping | None, block_size: int) -> str:
+def limit_reason(card: Mapping | None, block_size: int, lang: str | None = None) -> str:
     """The length limit and why, in words for a message: the sort task's input length,
     or block_size (only when that is the limit)."""
     n = input_len(card)
     if n and n <= block_size:
-        return f"this model sorts exactly {n}"   # the task's input length
-    return f"at most {block_size} (block_size, the longest text the model reads at once)"
+        return say(lang, "live.rule.sorts_exactly", n=n)   # the task's input length
+    return say(lang, "live.rule.at_most_block", n=block_size)
+
+
+def allowed(vocab: Vocab, lang: str | None = None) -> str:
+    """The vocabulary's tokens for a message ('A, B, C'; a long one cut, saying how many in all)."""
+    return vocab.allowed(lambda n: say(lang, "live.rule.in_all", n=n))
 
 
 class Typed(NamedTuple):
@@ -125,32 +142,35 @@ def normalize(text: str, vocab: Vocab) -> str:
     return "".join(out)
 
 
-def _unit(vocab: Vocab, n: int) -> str:
+def _unit(vocab: Vocab, n: int, lang: str | None) -> str:
+    """'6 letters' (a vocabulary of single letters) or '6 tokens', in ``lang``."""
     one = all(len(t) == 1 and t.isalpha() for t in vocab.tokens)
-    word = "letter" if one else "token"
-    return f"{n} {word}" + ("" if n == 1 else "s")
+    word = "letters" if one else "tokens"
+    return say(lang, f"live.rule.{word}_{'one' if n == 1 else 'many'}", n=n)
 
 
-def check_input(text: str, vocab: Vocab, limit: int, reason: str | None = None) -> list[int]:
+def check_input(text: str, vocab: Vocab, limit: int, reason: str | None = None,
+                lang: str | None = None) -> list[int]:
     """The token ids of ``text`` (exactly as given); InputError naming the allowed
     tokens, and for a text that is too long the limit and why (``reason``, from
     ``limit_reason``; without it only the number)."""
     if not isinstance(text, str):
-        raise InputError(f"the input must be text, got {type(text).__name__}")
+        raise InputError(say(lang, "live.typed.not_text", type=type(text).__name__))
     if not text:
-        raise InputError(f"type at least one of {vocab.allowed()}, at most {limit}")
+        raise InputError(say(lang, "live.typed.empty", allowed=allowed(vocab, lang), n=limit))
     tokens = set(vocab.tokens)
     bad = next((ch for ch in text if ch not in tokens), None)
     if bad is not None:
-        raise InputError(f"{bad!r} is not in the vocabulary: use only {vocab.allowed()} "
-                         f"(at most {_unit(vocab, limit)})")
+        raise InputError(say(lang, "live.typed.not_in_vocab", token=repr(bad), allowed=allowed(vocab, lang),
+                             count=_unit(vocab, limit, lang)))
     if len(text) > limit:
-        raise InputError(f"{_unit(vocab, len(text))} is too many: {reason or f'at most {limit}'}")
+        raise InputError(say(lang, "live.typed.too_many", count=_unit(vocab, len(text), lang),
+                             reason=reason or say(lang, "live.rule.at_most", n=limit)))
     return vocab.encode(text, limit)
 
 
 def typed(new: str, vocab: Vocab, card: Mapping | None, block_size: int,
-          shown: str | None = None) -> Typed:
+          shown: str | None = None, lang: str | None = None) -> Typed:
     """The as-you-type rule for the text ``new`` now in the field of a model with this
     card and block_size.
 
@@ -163,32 +183,36 @@ def typed(new: str, vocab: Vocab, card: Mapping | None, block_size: int,
     """
     limit = input_limit(card, block_size)
     if new == "":
-        keep = shown if shown else "the last input"
-        return Typed("", None, f"The box is empty: the view keeps showing {keep}.", "info")
+        message = (say(lang, "live.typed.box_empty", shown=shown) if shown
+                   else say(lang, "live.typed.box_empty_last"))
+        return Typed("", None, message, "info")
     fixed = normalize(new, vocab)
     try:
-        check_input(fixed, vocab, limit, limit_reason(card, block_size))
+        check_input(fixed, vocab, limit, limit_reason(card, block_size, lang), lang)
     except InputError as e:
         return Typed(fixed, None, str(e), "error")
     if fixed != new:
-        return Typed(fixed, fixed, f"Read as {fixed}: this model's vocabulary is {vocab.allowed()}.", "info")
+        return Typed(fixed, fixed, say(lang, "live.typed.read_as", text=fixed, allowed=allowed(vocab, lang)), "info")
     return Typed(fixed, fixed, "", "")
 
 
-def answer_line(card: Mapping | None, tokens: Sequence[str], prompt: str, ids: Sequence[int]) -> str:
+def answer_line(card: Mapping | None, tokens: Sequence[str], prompt: str, ids: Sequence[int],
+                lang: str | None = None) -> str:
     """The line under the input before any "Next token": the sort model's answer, or,
     for an input shorter than the task's, that there is none and why; for other models,
     what to do next. Never empty (the bar keeps its height)."""
     n = input_len(card)
     if n:
         if len(prompt) < n:
-            return f"no answer: the model sorts {n} letters, not {len(prompt)}"
+            return say(lang, "live.answer.too_short", n=n, got=len(prompt))
         answer = "".join(tokens[i] for i in ids[len(prompt):] if 0 <= i < len(tokens))
         if not answer:
-            return "no answer shown: press Next token to let the model write it"
+            return say(lang, "live.answer.not_written")
         want = "".join(sorted(prompt))
-        return f"the model's answer: {answer} " + ("(sorted)" if answer == want else f"(sorted would be {want})")
-    return "press Next token to let the model add one token"
+        if answer == want:
+            return say(lang, "live.answer.sorted", answer=answer)
+        return say(lang, "live.answer.not_sorted", answer=answer, want=want)
+    return say(lang, "live.answer.next")
 
 
 def answer_length(card: Mapping | None) -> int:
@@ -245,7 +269,7 @@ def window(ids: Sequence[int], card: Mapping | None, block_size: int) -> list[in
 
 
 def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str | None = None,
-                   wanted: str | None = None) -> str:
+                   wanted: str | None = None, lang: str | None = None) -> str:
     """A prompt that fits the model: ``wanted`` (e.g. the text the reader had) when it fits,
     else one drawn from its own card: ``example`` (the build's, for the built-in model), the
     card's task example (``python -m llmviz convert`` writes one), a few usual openings of
@@ -261,7 +285,7 @@ def default_prompt(card: Mapping | None, vocab: Vocab, limit: int, example: str 
                 continue
     first = next((t for t in vocab.tokens if len(t) == 1), None)
     if first is None:
-        raise InputError("this model's vocabulary has no single-character token to type")
+        raise InputError(say(lang, "live.typed.no_single_token"))
     return first
 
 
@@ -316,7 +340,11 @@ def parse_card_text(card: Any) -> dict:
     return read_card_json(card)
 
 
-def check_upload_sizes(files: Sequence[tuple[str, int]]) -> tuple[int | None, int | None]:
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f}"
+
+
+def check_upload_sizes(files: Sequence[tuple[str, int]], lang: str | None = None) -> tuple[int | None, int | None]:
     """Which of the picked (name, size) files is the npz and which the card; sizes checked
     before anything is read. Returns (npz index, card index), either may be None."""
     npz = card = None
@@ -324,43 +352,43 @@ def check_upload_sizes(files: Sequence[tuple[str, int]]) -> tuple[int | None, in
         lower = str(name).lower()
         if lower.endswith(".npz"):
             if npz is not None:
-                raise WeightsError("two .npz files: pick one NAME.npz and its NAME.json")
+                raise WeightsError(say(lang, "live.model.two_npz"))
             if size > MAX_BYTES:
-                raise WeightsError(f"{name} is {size / 2**20:.1f} MB; the page loads weights of at most "
-                                   f"{MAX_BYTES // 2**20} MB")
+                raise WeightsError(say(lang, "live.model.npz_too_big", name=name, size=_mb(size),
+                                       limit=MAX_BYTES // 2**20))
             npz = i
         elif lower.endswith(".json"):
             if card is not None:
-                raise WeightsError("two .json files: pick one NAME.npz and its NAME.json")
+                raise WeightsError(say(lang, "live.model.two_json"))
             if size > MAX_CARD_BYTES:
-                raise WeightsError(f"{name} is {size / 2**20:.1f} MB, too big for a model card")
+                raise WeightsError(say(lang, "live.model.card_too_big", name=name, size=_mb(size)))
             card = i
         else:
-            raise WeightsError(f"{name} is neither an .npz (weights) nor a .json (model card); "
-                               "'python -m llmviz convert' writes both")
+            raise WeightsError(say(lang, "live.model.wrong_file", name=name))
     return npz, card
 
 
-def load_model(npz_bytes: bytes, card: Any):
+def load_model(npz_bytes: bytes, card: Any, lang: str | None = None):
     """The gate for a user's model: size and card here, then ``weights.from_bytes`` (card
     limits, the npz gate: names, declared sizes, dtypes and shapes before anything is
-    inflated; then finite values). WeightsError on any misfit."""
+    inflated; then finite values). WeightsError on any misfit (the gate's own reasons,
+    from ``llmviz.core``, are the command line's too, in English)."""
     if not isinstance(npz_bytes, (bytes, bytearray, memoryview)):
-        raise WeightsError("the weights must be the bytes of an .npz file")
+        raise WeightsError(say(lang, "live.model.not_bytes"))
     if len(npz_bytes) > MAX_BYTES:
-        raise WeightsError(f"the weights file is {len(npz_bytes) / 2**20:.1f} MB; the limit is "
-                           f"{MAX_BYTES // 2**20} MB")
+        raise WeightsError(say(lang, "live.model.weights_too_big", size=_mb(len(npz_bytes)),
+                               limit=MAX_BYTES // 2**20))
     card = parse_card_text(card)
     try:
         from llmviz.core.weights import from_bytes
     except ImportError:
-        raise WeightsError("running a model needs numpy, which is not available here") from None
+        raise WeightsError(say(lang, "live.model.no_numpy")) from None
     try:
         return from_bytes(bytes(npz_bytes), card)
     except WeightsError:
         raise
     except (MemoryError, ValueError, TypeError, OverflowError) as e:
-        raise WeightsError(f"the weights do not fit the card ({type(e).__name__}: {str(e)[:160]})") from None
+        raise WeightsError(say(lang, "live.model.misfit", error=f"{type(e).__name__}: {str(e)[:160]}")) from None
 
 
 # ----------------------------------------------------------------------------
@@ -420,33 +448,31 @@ def token_text(token: str) -> str:
     return repr(token)[1:-1]
 
 
-def _labels(dim: str, n: int, vocab: Sequence[str], ids: Sequence[int]) -> tuple[str, list[str]]:
+_CELL_PREFIX = {"C": "c", "hs": "d", "4C": "u", "block_size": "p"}   # c0, d0, u0, p0: a cell's label
+
+
+def _labels(dim: str, n: int, vocab: Sequence[str], ids: Sequence[int], lang: str | None) -> tuple[str, list[str]]:
+    """An axis's title (its code name, and in words what it counts: ``live.axis.<dim>``) and labels."""
     if dim == "T":
         labels = []
         for t in range(n):
             tok = token_text(vocab[ids[t]]) if t < len(ids) and 0 <= ids[t] < len(vocab) else "-"
             labels.append(f"{t}:{tok}")
-        return "T (position:token)", labels
+        return say(lang, "live.axis.T"), labels
     if dim == "vocab":
-        return "vocab (token)", [token_text(vocab[i]) if i < len(vocab) else f"<{i}>" for i in range(n)]
-    if dim == "C":
-        return "C (channel)", [f"c{i}" for i in range(n)]
-    if dim == "hs":
-        return "hs (channel of the head)", [f"d{i}" for i in range(n)]
-    if dim == "4C":
-        return "4C (hidden unit)", [f"u{i}" for i in range(n)]
-    if dim == "block_size":
-        return "block_size (position)", [f"p{i}" for i in range(n)]
+        return say(lang, "live.axis.vocab"), [token_text(vocab[i]) if i < len(vocab) else f"<{i}>" for i in range(n)]
+    if dim in _CELL_PREFIX:
+        return say(lang, f"live.axis.{dim}"), [f"{_CELL_PREFIX[dim]}{i}" for i in range(n)]
     if dim == "1":
         return "", [""] * n
     return dim, [str(i) for i in range(n)]
 
 
-def axis_labels(block: dict, vocab: Sequence[str], ids: Sequence[int]) -> dict:
+def axis_labels(block: dict, vocab: Sequence[str], ids: Sequence[int], lang: str | None = None) -> dict:
     """{"row_title", "rows", "col_title", "cols", "head"} for a block's table and CSV."""
     dims = list(block.get("dims") or ["rows", "cols"])
-    row_title, rows = _labels(dims[0], block["rows"], vocab, ids)
-    col_title, cols = _labels(dims[1] if len(dims) > 1 else "cols", block["cols"], vocab, ids)
+    row_title, rows = _labels(dims[0], block["rows"], vocab, ids, lang)
+    col_title, cols = _labels(dims[1] if len(dims) > 1 else "cols", block["cols"], vocab, ids, lang)
     return {"row_title": row_title, "rows": rows, "col_title": col_title, "cols": cols,
             "head": block.get("head")}
 

@@ -86,11 +86,12 @@ class Session:
         return scene_values.pack(scene, values)
 
     # ---- the text ------------------------------------------------------------------
-    def first_prompt(self, wanted: str | None = None, example: str | None = None) -> str:
+    def first_prompt(self, wanted: str | None = None, example: str | None = None,
+                     lang: str | None = None) -> str:
         """The prompt a model starts on: ``wanted`` when it fits, else one from its own card
-        (``live.default_prompt``)."""
+        (``live.default_prompt``; InputError, in ``lang``, when it has none)."""
         limit = live.input_limit(self.card, self.block_size)
-        return live.default_prompt(self.card, self.model.vocab, limit, example, wanted=wanted)
+        return live.default_prompt(self.card, self.model.vocab, limit, example, wanted=wanted, lang=lang)
 
     def window(self, ids: list[int]) -> list[int]:
         return live.window(ids, self.card, self.block_size)

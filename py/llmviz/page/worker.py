@@ -17,7 +17,8 @@ host, without cross-origin isolation headers.
   page calls it) waits for that and returns the result. PyScript puts the page's
   ``app.py`` beside this file (worker.toml ``[files]``), whose loading helpers this uses.
 * ``job(name, args)``: "run" (a prompt), "step" (one more token), "load" (your model: npz
-  bytes and card), "default" (back to the built-in model), "seed". The work is a
+  bytes and card), "default" (back to the built-in model), "seed". "load" and "default" take the
+  page's language (``lang``): their refusals are messages for the reader, in ``llmviz.page.live``'s words. The work is a
   ``llmviz.page.session`` generator; between its pieces the worker yields to its event
   loop, so ``status()`` (progress) and ``cancel()`` (stop at the next piece, nothing
   changes) are answered while it runs.
@@ -168,7 +169,7 @@ def _job(name: str, args: dict, npz: bytes | None):
     if name == "step":
         return sessions["current"].step(float(args.get("temperature") or 0.0), args.get("top_k")), False
     if name == "load":
-        model = live.load_model(npz, args["card"])   # WeightsError: the message says what is wrong
+        model = live.load_model(npz, args["card"], args.get("lang"))   # WeightsError: says what is wrong
         session = Session(model, live.parse_card_text(args["card"]))
         return _switch(session, args), True
     if name == "default":
@@ -179,7 +180,7 @@ def _job(name: str, args: dict, npz: bytes | None):
 def _switch(session, args: dict):
     """Run the first text of another model (``prompt`` when it fits it, else one from its card);
     it becomes the current model only when that works."""
-    prompt = session.first_prompt(args.get("prompt"), args.get("example"))
+    prompt = session.first_prompt(args.get("prompt"), args.get("example"), args.get("lang"))
     ids = session.model.vocab.encode(prompt, session.block_size)
     result = yield from session.run(ids, bool(args.get("complete", True)))
     result["prompt"] = prompt

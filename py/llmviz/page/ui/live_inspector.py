@@ -88,7 +88,7 @@ class Inspector:
             return
         self.block = block
         self.matrix = live.block_matrix(block, app.trace, app.params)
-        self.labels = live.axis_labels(block, app.vocab, app.ids)
+        self.labels = live.axis_labels(block, app.vocab, app.ids, app.lang)
         root = self.el("inspector")
         root.hidden = False
         title = block_label(block, self.app.lang, block_id)

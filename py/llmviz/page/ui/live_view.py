@@ -38,6 +38,10 @@ model upload must satisfy) are in ``llmviz.page.live``; this module is the page 
   kept in IndexedDB by ``js/live.js``), the walkthrough's URL hash; "start over" forgets
   every ``llmviz.*`` key and the kept model.
 
+Every word the bar shows is the catalogue's (``live.*`` in ``llmviz.locales``), in the page's
+language: this module's through ``app.say``, ``llmviz.page.live``'s rules and refusals through
+their ``lang`` (the model worker gets it with each "load" and "default" job).
+
 Strings from a card (name, vocabulary) reach the page as text only (textContent or
 escaped), never as HTML.
 """
@@ -63,8 +67,6 @@ STEP_DELAY_S = 0.12        # between tokens of llmviz.generate, so each one is d
 TYPE_DELAY_S = 0.12        # typing pause before the model runs
 SHOW_WORK_S = 1.0          # work that takes longer shows its progress and a Cancel button
 MAX_CHIPS = 24            # tokens drawn as chips; a longer text shows its end (all of it is in data-text)
-NO_NUMPY = ("Typing your own input needs numpy in the browser, which this build does not include: "
-            "the page shows the example computed when the site was built.")
 
 
 class LiveError(Exception):
@@ -119,7 +121,7 @@ class LiveView:
         return live.input_limit(self.app.card, self.block_size())
 
     def reason(self) -> str:
-        return live.limit_reason(self.app.card, self.block_size())
+        return live.limit_reason(self.app.card, self.block_size(), self.app.lang)
 
     def vocab(self) -> Vocab:
         return Vocab(self.app.vocab)
@@ -148,9 +150,11 @@ class LiveView:
             root.dataset.busy = "1" if on else "0"
 
     # ---- work in the model worker: progress, Cancel ----------------------------------
-    async def work(self, name: str, args: dict | None = None, npz=None, what: str = "Computing"):
+    async def work(self, name: str, args: dict | None = None, npz=None, what: str = "live.work.computing"):
         """Run a job in the model worker (a ``model_client.Result``, or None when cancelled);
-        after SHOW_WORK_S its progress and a Cancel button show."""
+        after SHOW_WORK_S its progress and a Cancel button show, ``what`` (a catalogue key) saying
+        what it is doing."""
+        what = self.app.say(what)
         loop = asyncio.get_event_loop()
         started = loop.time()
         shown = [False]
@@ -171,7 +175,7 @@ class LiveView:
         finally:
             self.show_work(False)
 
-    def show_work(self, on: bool, what: str = "Computing", done: int = 0, total: int = 0) -> None:
+    def show_work(self, on: bool, what: str = "", done: int = 0, total: int = 0) -> None:
         box = self.el("live-work")
         if box is None:
             return
@@ -182,10 +186,10 @@ class LiveView:
         label = box.querySelector(".live-work-text")
         if total:
             bar.max, bar.value = total, done
-            label.textContent = f"{what}: {done} of {total} positions"
+            label.textContent = self.app.say("live.work.positions", what=what, done=done, total=total)
         else:
             bar.removeAttribute("value")
-            label.textContent = f"{what}…"
+            label.textContent = self.app.say("live.work.busy", what=what)
 
     def cancel_work(self) -> None:
         if self.client is not None:
@@ -227,23 +231,23 @@ class LiveView:
         field.cols = max(6, min(self.limit(), 24)) + 2
         field.rows = 3 if "\n" in self.app.vocab else 1     # a vocabulary with newlines: room for lines
         field.value = self.prompt
-        allowed = self.vocab().allowed()
-        if live.input_len(self.app.card) == self.limit():   # the sort task: its input length
-            field.placeholder = f"{self.limit()} letters"    # the title says which
-            rule = f"{self.limit()} letters to sort, from {allowed}"
+        say, n, allowed = self.app.say, self.limit(), live.allowed(self.vocab(), self.app.lang)
+        if live.input_len(self.app.card) == n:   # the sort task: its input length
+            field.placeholder = say("live.rule.sort_placeholder", n=n)    # the title says which
+            rule = say("live.rule.sort_title", n=n, allowed=allowed)
         else:
-            field.placeholder = f"up to {self.limit()} of: {allowed}"[:120]
-            rule = f"up to {self.limit()} tokens (block_size) from the model's vocabulary: {allowed}"
+            field.placeholder = say("live.rule.text_placeholder", n=n, allowed=allowed)[:120]
+            rule = say("live.rule.text_title", n=n, allowed=allowed)
         field.disabled = not numpy
-        field.title = NO_NUMPY if not numpy else rule[:400]
+        field.title = say("live.no_numpy") if not numpy else rule[:400]
         for id_ in ("live-sample", "live-load"):
             self.el(id_).disabled = not numpy
         self.sync_buttons()
         self.sync_sampling()
         self.el("live-default").hidden = not self.custom
-        self.el("live-default").textContent = f"use the default model ({self.default['name']})"
+        self.el("live-default").textContent = self.app.say("live.default_named", name=self.default["name"])
         if not numpy:
-            self.say(NO_NUMPY, "warn")
+            self.say(self.app.say("live.no_numpy"), "warn")
 
     def sync_sampling(self, event=None) -> None:
         """Temperature and top-k matter only when sampling."""
@@ -264,15 +268,15 @@ class LiveView:
         if len(self.ids) > self.block_size() and not live.is_sort(self.app.card):
             start = len(self.ids) - len(win)
         first = max(0, len(self.ids) - MAX_CHIPS)
-        chips = [self.chip("tok more", f"{first} earlier tokens", "\u2026")] if first else []
+        say = self.app.say
+        chips = [self.chip("tok more", say("live.strip.earlier", n=first), "\u2026")] if first else []
         for i in range(first, len(self.ids)):
             tok = vocab[self.ids[i]] if 0 <= self.ids[i] < len(vocab) else "?"
             cls = "tok in" if i < n_prompt else "tok gen"
-            title = "your input" if i < n_prompt else "chosen by the model"
+            title = say("live.strip.input") if i < n_prompt else say("live.strip.generated")
             if i < start or i >= start + len(win):
                 cls += " out"
-                title += ("; predicted by the last position, not fed back in" if i >= start + len(win)
-                          else "; outside the model's block_size window")
+                title = say("live.strip.predicted" if i >= start + len(win) else "live.strip.outside", who=title)
             chips.append(self.chip(cls, title, live.token_text(tok)))
         box.replaceChildren(*chips)
         # the sort model's record has a fixed longest length: keep room for all of it, so a
@@ -293,11 +297,10 @@ class LiveView:
         numpy = bool(self.app.numpy and self.client is not None)
         complete = self._complete()
         nxt.disabled = not numpy or complete
-        nxt.title = ("the answer is complete: Reset goes back to your input, to write it again one token "
-                     "at a time" if complete else "write the model's next token")
+        nxt.title = self.app.say("live.strip.next_complete" if complete else "live.strip.next")
         written = len(self.ids) > len(self.prompt)
         reset.disabled = not numpy or not written
-        reset.title = "back to your input alone" if written else "only your input is shown"
+        reset.title = self.app.say("live.strip.reset" if written else "live.strip.reset_nothing")
 
     def chip(self, cls: str, title: str, text: str):
         """A token chip (index.html's template), holding ``text`` as text."""
@@ -309,19 +312,24 @@ class LiveView:
         out = self.el("live-choice")
         if out is None:
             return
-        vocab = self.app.vocab
+        vocab, say = self.app.vocab, self.app.say
         text = ""
         if self.steps:
             s = self.steps[-1]
-            how = "greedy" if s["greedy"] else f"sampled at T={s['temperature']:g}" + (
-                f", top-{s['top_k']}" if s.get("top_k") else "")
-            text = f"chose {live.token_text(vocab[s['token']])} (p = {_p(s['prob'])}, {how})"
+            if s["greedy"]:
+                how = say("live.answer.greedy")
+            elif s.get("top_k"):
+                how = say("live.answer.sampled_top_k", t=f"{s['temperature']:g}", k=s["top_k"])
+            else:
+                how = say("live.answer.sampled", t=f"{s['temperature']:g}")
+            text = say("live.answer.chose", token=live.token_text(vocab[s["token"]]), p=_p(s["prob"]), how=how)
             if s.get("runner_up") is not None:
-                text += f"; runner-up {live.token_text(vocab[s['runner_up']])} (p = {_p(s['runner_up_prob'])})"
+                text = say("live.answer.runner_up", choice=text, token=live.token_text(vocab[s["runner_up"]]),
+                           p=_p(s["runner_up_prob"]))
         else:
-            text = live.answer_line(self.app.card, vocab, self.prompt, self.ids)
+            text = live.answer_line(self.app.card, vocab, self.prompt, self.ids, self.app.lang)
             if self.answered:   # why "Next token" is off, and how to write the answer token by token
-                text += " \u00b7 Reset writes it again one token at a time"
+                text = say("live.answer.reset_hint", line=text)
         out.textContent = text
         out.title = text
         out.classList.toggle("none", not self.steps and not self.answered)
@@ -360,7 +368,7 @@ class LiveView:
     # ---- the model at work (in the worker) -------------------------------------------
     def need_numpy(self) -> None:
         if not self.app.numpy or self.client is None:
-            raise LiveError(NO_NUMPY)
+            raise LiveError(self.app.say("live.no_numpy"))
 
     async def publish(self, result, model: dict | None = None) -> None:
         """Hand a worker result to every view: a new trace (a token's patch or a whole text),
@@ -401,15 +409,15 @@ class LiveView:
         self.need_numpy()
         app = self.app
         text = live.normalize(text, self.vocab())
-        live.check_input(text, self.vocab(), self.limit(), self.reason())   # fail fast, before waiting
+        live.check_input(text, self.vocab(), self.limit(), self.reason(), app.lang)   # fail fast, before waiting
         async with self.lock:
             self.busy(True)
             try:
                 text = live.normalize(text, self.vocab())   # the model may have changed
-                ids = live.check_input(text, self.vocab(), self.limit(), self.reason())
-                result = await self.work("run", {"ids": ids, "complete": True}, what="Running the model")
+                ids = live.check_input(text, self.vocab(), self.limit(), self.reason(), app.lang)
+                result = await self.work("run", {"ids": ids, "complete": True}, what="live.work.run")
                 if result is None:
-                    self.say(f"Stopped: the view keeps showing {self.prompt}.", "info")
+                    self.say(app.say("live.work.stopped", prompt=self.prompt), "info")
                     return "".join(app.vocab[i] for i in self.ids)
                 self.prompt, self._typed, self.steps = text, text, []
                 self.answered = len(result.ids) > len(ids)
@@ -430,7 +438,7 @@ class LiveView:
 
     async def step(self, temperature: float = 0.0, top_k: int | None = None) -> dict | None:
         """Append one token; None when the text is as long as it can get (or the work was cancelled)."""
-        result = await self.work("step", {"temperature": temperature, "top_k": top_k}, what="The next token")
+        result = await self.work("step", {"temperature": temperature, "top_k": top_k}, what="live.work.step")
         if result is None or result.kind == "end":
             return None
         choice = dict(result.choice)
@@ -475,7 +483,7 @@ class LiveView:
         """Append up to ``n`` tokens, each drawn before the next; the text when done."""
         self.need_numpy()
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise LiveError(f"generate needs a positive number of tokens, got {n!r}")
+            raise LiveError(self.app.say("live.api.n_tokens", value=repr(n)))
         async with self.lock:
             self.busy(True)
             try:
@@ -496,7 +504,7 @@ class LiveView:
     def on_typed(self, event) -> None:
         field = event.target
         value = str(field.value)
-        got = live.typed(value, self.vocab(), self.app.card, self.block_size(), self.prompt)
+        got = live.typed(value, self.vocab(), self.app.card, self.block_size(), self.prompt, self.app.lang)
         if got.field != value:   # the case changed, letter for letter: the caret stays where it was
             pos = int(field.selectionStart or 0)
             field.value = got.field
@@ -583,42 +591,41 @@ class LiveView:
         """The picked or dropped files: sizes checked before reading, then ``load``."""
         self.need_numpy()
         named = [(str(f.name), int(f.size)) for f in files]
-        npz_i, card_i = live.check_upload_sizes(named)   # WeightsError: message, nothing read
+        npz_i, card_i = live.check_upload_sizes(named, self.app.lang)   # WeightsError: message, nothing read
         if npz_i is not None:   # the bytes stay in JS: the worker and IndexedDB take them as they are
             self.pending["npz"] = (named[npz_i][0], self.js.Uint8Array.new(await files[npz_i].arrayBuffer()))
         if card_i is not None:
             self.pending["card"] = (named[card_i][0], str(await files[card_i].text()))
         if "npz" not in self.pending or "card" not in self.pending:
             have = "npz" if "npz" in self.pending else "card"
-            other = ".json (the model card)" if have == "npz" else ".npz (the weights)"
-            self.say(f"Got {self.pending[have][0]}; now add its {other}: 'python -m llmviz convert' "
-                     f"writes both, and you can pick or drop them together.", "info")
+            self.say(self.app.say(f"live.model.got_{have}", name=self.pending[have][0]), "info")
             return
         (npz_name, npz), (_, card_text) = self.pending["npz"], self.pending.pop("card")
         del self.pending["npz"]
-        self.say(f"Loading {npz_name}…")
+        self.say(self.app.say("live.model.loading", name=npz_name))
         await self.load(npz, card_text)
 
     async def load(self, npz, card_text: str, *, remember: bool = True) -> dict:
         """Check and switch to a user's model (``npz``: its bytes as a JS Uint8Array); it starts on
         a prompt from its own card. On any problem the current model stays."""
         self.need_numpy()
+        say = self.app.say
         card = live.parse_card_text(card_text)   # WeightsError before anything is sent
         async with self.lock:
             self.busy(True)
             try:
                 try:
-                    result = await self.work("load", {"card": card_text, "complete": True}, npz=npz,
-                                             what="Loading your model")
+                    result = await self.work("load", {"card": card_text, "complete": True, "lang": self.app.lang},
+                                             npz=npz, what="live.work.load")
                 except (WeightsError, InputError, LiveError) as e:
-                    raise WeightsError(f"Could not use this model: {e}. The current model stays.") from None
+                    raise WeightsError(say("live.model.not_used", error=e)) from None
                 if result is None:
-                    raise LiveError("Stopped: the current model stays.")
+                    raise LiveError(say("live.work.stopped_model"))
                 await self.switched(result, custom=True)
             finally:
                 self.busy(False)
-        name = str(card.get("name") or "your model")
-        self.say(f"Running your model {name}.", "ok")
+        name = str(card.get("name") or say("live.model.unnamed"))
+        self.say(say("live.model.running", name=name), "ok")
         if remember:
             self.storage_set(KEY_MODEL, "custom")
             self.storage_set(KEY_INPUT, self.prompt)
@@ -641,14 +648,14 @@ class LiveView:
         try:
             await self.mod.saveModel(npz, card_text)
         except Exception:  # noqa: BLE001 - no IndexedDB: say it must be loaded again next time
-            self.say("Running your model. This browser cannot keep it: load it again after a reload.", "warn")
+            self.say(self.app.say("live.model.not_kept"), "warn")
 
     def after_model_change(self) -> None:
         name_el = self.el("model-name")
         if name_el is not None:
             name = str((self.app.card or {}).get("name") or "?")
             name_el.textContent = name
-            name_el.title = f"the model this page runs: {name}"
+            name_el.title = self.app.say("live.model_title", name=name)
         self._typed = self.prompt
         self.sync_controls()
         self.render_seq()
@@ -660,9 +667,10 @@ class LiveView:
             self.busy(True)
             try:
                 wanted = self.prompt if keep_input else d["example"]
-                result = await self.work("default", {"prompt": wanted, "example": d["example"], "complete": True})
+                result = await self.work("default", {"prompt": wanted, "example": d["example"], "complete": True,
+                                                     "lang": self.app.lang})
                 if result is None:
-                    raise LiveError("Stopped: the current model stays.")
+                    raise LiveError(self.app.say("live.work.stopped_model"))
                 await self.switched(result, custom=False)
             finally:
                 self.busy(False)
@@ -670,7 +678,7 @@ class LiveView:
         self.storage_set(KEY_INPUT, self.prompt)
         if self.mod is not None:
             await self.mod.clearSaved()
-        self.say(f"Back to the default model {d['name']}.", "ok")
+        self.say(self.app.say("live.model.default", name=d["name"]), "ok")
 
     # ---- memory -------------------------------------------------------------------------
     def save_hash(self) -> None:
@@ -709,8 +717,7 @@ class LiveView:
                 return
             if not self.app.numpy or self.client is None:
                 if self.storage_get(KEY_MODEL) == "custom":
-                    self.say("Last time you ran your own model; it needs numpy in the browser, which this "
-                             "build does not include, so the page shows its bundled example.", "warn")
+                    self.say(self.app.say("live.memory.custom_no_numpy"), "warn")
                 return
             if self.storage_get(KEY_MODEL) == "custom":
                 saved = await self.mod.loadSaved() if self.mod is not None else None
@@ -718,10 +725,9 @@ class LiveView:
                     try:
                         await self.load(saved.npz, str(saved.card), remember=False)
                     except WeightsError as e:
-                        self.say(f"Your model from the last visit could not be loaded again: {e}", "error")
+                        self.say(self.app.say("live.memory.custom_failed", error=e), "error")
                 else:
-                    self.say("Last time you ran your own model: load its .npz and .json again "
-                             "(this browser did not keep the files).", "warn")
+                    self.say(self.app.say("live.memory.custom_not_kept"), "warn")
             text = self.storage_get(KEY_INPUT)
             if text and text != self.prompt:
                 try:
@@ -736,16 +742,15 @@ class LiveView:
     async def use_link_input(self, text: str) -> None:
         """Run the default model on the input a link names; say so plainly when it cannot."""
         if not self.app.numpy or self.client is None:
-            self.say(f"This link asks for the input {_shown(text)}; running it needs numpy in the browser, which "
-                     f"this build does not include, so the page shows its bundled example.", "warn")
+            self.say(self.app.say("live.memory.link_no_numpy", input=_shown(text)), "warn")
             return
         if text == self.prompt:
             return
         try:
             await self.set_input(text)
         except InputError as e:
-            self.say(f"This link's input {_shown(text)} does not fit this model ({e}); the page shows "
-                     f"{self.prompt} instead.", "error")
+            self.say(self.app.say("live.memory.link_misfit", input=_shown(text), error=e, prompt=self.prompt),
+                     "error")
 
     async def start_over(self) -> None:
         """Forget everything kept for the next visit (every ``llmviz.*`` key, the kept model)
@@ -769,7 +774,7 @@ class LiveView:
         except Exception:  # noqa: BLE001 - no walkthrough view: nothing to move
             pass
         stored.forget_all()   # what going back to the beginning kept again
-        self.say("Started over: nothing is kept for the next visit.", "ok")
+        self.say(self.app.say("live.memory.started_over"), "ok")
 
     # ---- JS commands ------------------------------------------------------------------
     def register(self) -> None:
@@ -778,22 +783,22 @@ class LiveView:
         async def cmd_set_input(arg):
             text = ffi.to_py(arg)
             if text is not None and not isinstance(text, str):
-                raise InputError("setInput takes text, e.g. llmviz.setInput('CBABBC')")
+                raise InputError(app.say("live.api.set_input"))
             return await self.set_input(text or "")
 
         async def cmd_generate(arg):
-            return await self.generate(*generate_options(ffi.to_py(arg)))
+            return await self.generate(*generate_options(ffi.to_py(arg), app.lang))
 
         async def cmd_load(arg):
             # boot.js hands over {npz: Uint8Array, card: JSON text}; anything else is refused here too
             npz = None if ffi.absent(arg) else getattr(arg, "npz", None)
             card = None if ffi.absent(arg) else getattr(arg, "card", None)
             if ffi.absent(npz) or not isinstance(card, str) or not hasattr(npz, "byteLength"):
-                raise WeightsError("loadModel needs the npz bytes and the card: llmviz.loadModel(npzArrayBuffer, card)")
+                raise WeightsError(app.say("live.api.load_model"))
             size = int(npz.byteLength)
             if size > live.MAX_BYTES:   # checked before the bytes are copied into Python
-                raise WeightsError(f"the weights are {size / 2**20:.1f} MB; the page loads at most "
-                                   f"{live.MAX_BYTES // 2**20} MB")
+                raise WeightsError(app.say("live.api.weights_too_big", size=f"{size / 2**20:.1f}",
+                                           limit=live.MAX_BYTES // 2**20))
             return await self.load(self.js.Uint8Array.new(npz), card)
 
         for name, fn in (("setInput", cmd_set_input), ("generate", cmd_generate), ("loadModel", cmd_load)):
@@ -809,31 +814,31 @@ def _p(p: float) -> str:
     return f"{p:.3f}"
 
 
-def generate_options(opts: Any) -> tuple[int, float, int | None, int | None]:
+def generate_options(opts: Any, lang: str | None = None) -> tuple[int, float, int | None, int | None]:
     """``llmviz.generate``'s argument ({n, temperature, top_k, seed}, or a number; None: one
-    greedy token) as generate's arguments; LiveError, saying what is wrong, otherwise."""
+    greedy token) as generate's arguments; LiveError, saying what is wrong (in ``lang``), otherwise."""
     if opts is None:
         opts = {}
     elif not isinstance(opts, dict):
         opts = {"n": opts}
     n, temperature, top_k, seed = (opts.get(k) for k in ("n", "temperature", "top_k", "seed"))
-    n = 1 if n is None else _whole(n, "the number of tokens")
-    top_k = None if top_k in (None, 0) else _whole(top_k, "top_k")
-    seed = None if seed is None else _whole(seed, "seed")
+    n = 1 if n is None else _whole(n, live.say(lang, "live.api.number_of_tokens"), lang)
+    top_k = None if top_k in (None, 0) else _whole(top_k, "top_k", lang)
+    seed = None if seed is None else _whole(seed, "seed", lang)
     if temperature is None:
         temperature = 0.0
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < float("inf"):
-        raise LiveError(f"temperature must be a number of 0 or more, not {_shown(repr(temperature))}")
+        raise LiveError(live.say(lang, "live.api.temperature", value=_shown(repr(temperature))))
     if top_k is not None and top_k < 1:
-        raise LiveError(f"top_k must be a positive whole number, not {top_k}")
+        raise LiveError(live.say(lang, "live.api.top_k", value=top_k))
     return n, float(temperature), top_k, seed
 
 
-def _whole(value: Any, what: str) -> int:
+def _whole(value: Any, what: str, lang: str | None) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise LiveError(f"{what} must be a whole number, not {_shown(repr(value))}")
+        raise LiveError(live.say(lang, "live.api.whole", what=what, value=_shown(repr(value))))
     return value
 
 

@@ -11,7 +11,9 @@ why. The page then goes on as if nothing had been kept.
 
 ``read(app, key, check)`` / ``write(key, value)`` / ``forget_all()`` (every ``llmviz.*``
 key of localStorage and sessionStorage: "start over"). ``decode(raw, check)`` is the pure
-part (CPython tests). Storage may be unavailable (a sandboxed or cross-site frame): then
+part (CPython tests). A reason is a ``Refused`` (a ValueError): its catalogue key
+(``stored.*``) and values, worded in English by ``str()`` and in the page's language by
+``Refused.text(lang)``, and the notice by ``dropped_notice`` in the same language. Storage may be unavailable (a sandboxed or cross-site frame): then
 nothing is read or kept, silently.
 """
 from __future__ import annotations
@@ -20,13 +22,31 @@ import json
 from typing import Any, Callable, Iterable
 
 from llmviz.core import limits, safe_json
+from llmviz.locales import catalogue
 
 PREFIX = "llmviz."
 
 Check = Callable[[Any], Any]
 
 
-# ---------------------------------------------------------------- type checks (raise ValueError: "it ...")
+class Refused(ValueError):
+    """Why a kept value is not used ("it ..."): the catalogue's ``key`` and its ``values``; a value
+    named ``kind`` is the key of a kind of JSON value (``stored.kind.<kind>``), worded in turn."""
+
+    def __init__(self, key: str, **values: Any):
+        self.key, self.values = key, values
+        super().__init__(self.text())
+
+    def text(self, lang: str | None = None) -> str:
+        """The reason in ``lang`` (None: English)."""
+        words = catalogue(lang)
+        values = dict(self.values)
+        if "kind" in values:
+            values["kind"] = words.text(f"stored.kind.{values['kind']}")
+        return words.text(self.key, **values)
+
+
+# ---------------------------------------------------------------- type checks (raise Refused: "it ...")
 
 def one_of(values: Iterable[str]) -> Check:
     """A string among ``values``."""
@@ -34,7 +54,7 @@ def one_of(values: Iterable[str]) -> Check:
 
     def check(value: Any) -> str:
         if not isinstance(value, str) or value not in allowed:
-            raise ValueError(f"it is not one of {', '.join(allowed)}")
+            raise Refused("stored.not_one_of", values=", ".join(allowed))
         return value
     return check
 
@@ -43,11 +63,11 @@ def text(*, starts: str = "", max_chars: int = 4096) -> Check:
     """A string (beginning with ``starts``) of at most ``max_chars`` characters."""
     def check(value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"it is {_kind(value)}, not text")
+            raise Refused("stored.not_text", kind=_kind(value))
         if len(value) > max_chars:
-            raise ValueError(f"it is {len(value):,} characters long; the limit is {max_chars:,}")
+            raise Refused("stored.too_many_chars", n=f"{len(value):,}", limit=f"{max_chars:,}")
         if not value.startswith(starts):
-            raise ValueError(f"it does not begin with {starts!r}")
+            raise Refused("stored.no_start", start=repr(starts))
         return value
     return check
 
@@ -56,20 +76,21 @@ def flags(max_items: int = 1000) -> Check:
     """An object of booleans (at most ``max_items``), e.g. ``{"gpt.forward": true}``."""
     def check(value: Any) -> dict[str, bool]:
         if not isinstance(value, dict):
-            raise ValueError(f"it is {_kind(value)}, not an object of true/false values")
+            raise Refused("stored.not_flags", kind=_kind(value))
         if len(value) > max_items:
-            raise ValueError(f"it has {len(value):,} entries; the limit is {max_items:,}")
+            raise Refused("stored.too_many_entries", n=f"{len(value):,}", limit=f"{max_items:,}")
         wrong = next((k for k, v in value.items() if not isinstance(v, bool)), None)
         if wrong is not None:
-            raise ValueError(f"its entry {_cut(wrong)!r} is {_kind(value[wrong])}, not true or false")
+            raise Refused("stored.entry_not_flag", name=repr(_cut(wrong)), kind=_kind(value[wrong]))
         return dict(value)
     return check
 
 
 def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "text", bool: "true or false", int: "a number",
-             float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
+    """The kind of a JSON value, as a key of ``stored.kind``."""
+    names = {dict: "object", list: "array", str: "text", bool: "bool", int: "number", float: "number",
+             type(None): "null"}
+    return names[type(value)]   # json.loads makes nothing else
 
 
 def _cut(value: str, n: int = 30) -> str:
@@ -79,16 +100,20 @@ def _cut(value: str, n: int = 30) -> str:
 # ---------------------------------------------------------------- the pure part
 
 def decode(raw: Any, check: Check) -> Any:
-    """A kept value (JSON text) checked; ValueError (a reason that starts with "it") otherwise."""
+    """A kept value (JSON text) checked; Refused (a reason that starts with "it") otherwise."""
     if not isinstance(raw, str):
-        raise ValueError("it is not text")
-    value = safe_json.loads(raw, max_bytes=limits.MAX_STORED_BYTES, max_depth=limits.MAX_JSON_DEPTH, what="it")
+        raise Refused("stored.raw_not_text")
+    try:
+        value = safe_json.loads(raw, max_bytes=limits.MAX_STORED_BYTES, max_depth=limits.MAX_JSON_DEPTH,
+                                what="it")
+    except safe_json.JSONError as e:   # raw is text: too long, too big, too deep or not JSON
+        raise Refused(f"stored.json.{e.problem}", **e.values) from None
     return check(value)
 
 
-def dropped_notice(key: str, reason: str) -> str:
-    """The one line that says a kept value was dropped, and why."""
-    return f"The page forgot what it kept as {key}: {reason}."
+def dropped_notice(key: str, reason: Refused, lang: str | None = None) -> str:
+    """The one line that says a kept value was dropped, and why, in ``lang`` (None: English)."""
+    return catalogue(lang).text("stored.dropped", name=key, reason=reason.text(lang))
 
 
 # ---------------------------------------------------------------- the page's storage
@@ -119,9 +144,9 @@ def read(app: Any, key: str, check: Check, default: Any = None) -> Any:
         return default
     try:
         return decode(str(raw), check)
-    except ValueError as e:
+    except Refused as e:
         forget(key)
-        app.emit("notice", text=dropped_notice(key, str(e)))
+        app.emit("notice", text=dropped_notice(key, e, app.lang))
         return default
 
 
