@@ -160,6 +160,12 @@ def check_live_bar(page, lang: str) -> None:
     assert page.locator("#live-next").get_attribute("title") == said(lang, "live.strip.next_complete")
     assert page.locator("#live-seq .tok.in").first.get_attribute("title") == said(lang, "live.strip.input")
     assert page.locator("#live-seq .tok.gen").first.get_attribute("title") == said(lang, "live.strip.generated")
+    # the longer words of the language keep the bar on one row at 1400 px: every control beside the field
+    row = page.evaluate("""() => { const f = document.getElementById('live-input').getBoundingClientRect();
+        return ['#live-next', '#live-reset', '#live-sample', '#live-load', '#live-startover'].filter((s) => {
+            const r = document.querySelector(s).getBoundingClientRect();
+            return !(r.top < f.bottom && r.bottom > f.top); }); }""")
+    assert row == [], f"not on the field's row in {lang}: {row}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"lang_{lang}_live.png"))
     field.fill("CCBAABA")

@@ -347,6 +347,7 @@ class CodeView:
         self._debug_hooks()
         import asyncio
         self._loading = asyncio.ensure_future(self.load())
+        app.loading.append(self._loading)
 
     async def load(self) -> None:
         from pyscript import fetch

@@ -93,6 +93,9 @@ class App:
         self.motion = {"speed": 1.0, "paused": False, "reduced": False}
         self.link_input: str | None = None      # the input a shared link must carry (live_view sets it)
         self.code_refs: list[dict] = []         # the code panel's snippets for the step (code_view sets it)
+        # the views' first loads still on their way (code_view: data/code.json): a step counts as
+        # settled (walk_view.finish) once these are done too, so its state names its code
+        self.loading: list[asyncio.Future] = []
         # the views, each set by its own mount() (None: not mounted, or failed to)
         self.scene_view: Any = None             # scene_view.SceneView: play(step) -> settle Future, camera()
         self.walk_view: Any = None              # walk_view.WalkView

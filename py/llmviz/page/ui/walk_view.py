@@ -288,6 +288,9 @@ class WalkView:
         """Wait until the scene has settled, then apply the link's camera (if any)."""
         seq, settle, cam = started
         await self._await(settle)
+        pending = [f for f in self.app.loading if not f.done()]
+        if pending:     # a view still loading (the code panel's snippets): the step is not all shown yet
+            await asyncio.wait(pending, timeout=SETTLE_TIMEOUT_S)
         if seq == self._seq:
             if cam and self.app.scene_view is not None:
                 await self._await(self.app.scene_view.set_camera(cam))
