@@ -136,7 +136,8 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path, wheelhouse):
     T = len(json.loads((built_dist / "data" / "trace.json").read_text())["ids"])
     config = json.loads((built_dist / "data" / "trace.json").read_text())["config"]
     errors: list[str] = []
-    context = browser.new_context(service_workers="block")  # so the second load meets the route
+    # service workers blocked: the second load meets the route; reduced motion: steps settle at once
+    context = browser.new_context(service_workers="block", reduced_motion="reduce")
     try:
         page = _boot(context, server.url + "?debug=1", errors)
 

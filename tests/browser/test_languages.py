@@ -179,12 +179,12 @@ def check_live_bar(page, lang: str) -> None:
 
 def test_links_embeds_and_the_browsers_language(visit):
     # an embed in Spanish links to the full page in Spanish, at the same step
-    v = visit("?lang=es&embed=1#phase=attention&step=one_score")
+    v = visit("?lang=es&embed=1#phase=attention&step=one_score", reduced_motion="reduce")
     href = v.page.locator("#wv-embed-bar .wv-full").get_attribute("href")
     assert href == "./index.html?lang=es#phase=attention&step=one_score", href
     assert v.page.locator("#wv-embed-bar .wv-full").inner_text().strip() == catalogue("es").text("ui.embed.full_page")
     # no ?lang=: the browser's language decides (a Chinese browser gets Chinese)
-    v = visit("", locale="zh-CN")
+    v = visit("", locale="zh-CN", reduced_motion="reduce")
     assert v.page.evaluate("() => navigator.languages[0]").startswith("zh")
     assert v.page.evaluate("() => document.documentElement.lang").startswith("zh")
     assert v.page.locator(".wv-toc-toggle").inner_text().strip() == catalogue("zh").text("ui.nav.contents")
