@@ -151,3 +151,15 @@ def test_every_code_reference_has_a_title_and_the_panel_speaks_the_language():
         assert notes and all(n in {catalogue(lang).text("code.note.this_model", value=repr(v)) for v in config.values()}
                              | {catalogue(lang).text("code.note.training_only")} for n in notes.values())
         assert catalogue(lang).text("code.note.this_model", value="48") != catalogue("en").text("code.note.this_model", value="48")
+
+
+def test_numbers_are_grouped_as_the_language_writes_them():
+    """The tour's big numbers (the weights' count) group their thousands by the catalogue's
+    ``words.thousands``: Spanish with a no-break space, not English's comma."""
+    ctx = sort_case_for(False)["ctx"]
+    n = f"{sum(int(v.size) for v in ctx['params'].values()):,}"
+    for lang in ("en", "es", "zh"):
+        sep = catalogue(lang).text("words.thousands")
+        text = wt.render_step("intro", "welcome", dict(ctx, lang=lang))["html"]
+        assert n.replace(",", sep) in text, (lang, n)
+    assert catalogue("es").text("words.thousands") == "\u00a0"
