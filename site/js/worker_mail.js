@@ -8,8 +8,10 @@
 //   send(ticket, bytes)   the page -> the worker (page/worker.py's inbox): a copy of `bytes`
 //   receive(ticket)       a Promise of the Uint8Array the worker posted under `ticket`
 //   sendShared(path, ticket)  the page -> the worker: a file of the site that the page reads
-//                         too (the weights: the 3D view's first frame), downloaded once
-//                         (stage/npz.js's shared); an empty letter when it cannot be had
+//                         too (the weights: the 3D view's first frame; the card and the bundled
+//                         trace: app.py), downloaded once (stage/npz.js's shared); an empty
+//                         letter when it cannot be had
+//   download(path)        the page's own read of such a file (the same one download)
 // page/model_client.py and page/app.py call these; page/worker.py is the other end.
 
 import { shared } from "./stage/npz.js";
@@ -64,6 +66,12 @@ export async function sendShared(path, ticket) {
     bytes = new Uint8Array(0);
   }
   return send(ticket, bytes);
+}
+
+/** A file of the site that the page reads and hands to the worker too: one download, kept in
+ * window.llmvizFetched (stage/npz.js's shared) for sendShared; a Promise of its ArrayBuffer. */
+export function download(path) {
+  return shared(path, fetchOk);
 }
 
 async function fetchOk(path) {

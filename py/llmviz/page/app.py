@@ -178,19 +178,35 @@ async def _load_wheels(paths: list[str]) -> None:
 
 def shared_ticket(path: str) -> str:
     """The ticket of the letter (``js/worker_mail.js``) in which the page hands the model worker
-    a file both read (the weights: the 3D view's first frame reads them too)."""
+    a file both read (the weights: the 3D view's first frame reads them too; the card and the
+    bundled trace: this page reads them)."""
     return f"shared:{path}"
 
 
-async def _start_worker(weights: str):
+def shared_files(info: dict) -> list[str]:
+    """The files of the build that both the page and the model worker read, downloaded once by
+    the page and handed to the worker as letters: the weights, the card, the bundled trace."""
+    model = info["model"]
+    return [model["weights"], model["card"], info["trace"]["json"], info["trace"]["bin"]]
+
+
+async def _fetch_shared(path: str) -> bytes:
+    """One of ``shared_files``, read by the page: the one download the worker's letter carries
+    too (``worker_mail.download``, kept in window.llmvizFetched)."""
+    from pyscript.js_modules import worker_mail
+    return (await worker_mail.download(path)).to_bytes()
+
+
+async def _start_worker(paths: list[str]):
     """The model worker (its proxy) and the message its ``boot`` answered with (it started
-    loading numpy and the model on its own, as soon as it was up); the weights it waits for
-    come from the page, the download the 3D view's first frame made (one download for both)."""
+    loading numpy and the model on its own, as soon as it was up); the files it waits for
+    (``shared_files``) come from the page's downloads (the weights: the 3D view's first frame's)."""
     from pyscript import workers
     from pyscript.js_modules import worker_mail
 
     worker = await workers[WORKER]
-    worker_mail.sendShared(weights, shared_ticket(weights))   # a Promise: the worker waits for its letter
+    for path in paths:      # Promises: the worker waits for its letters
+        worker_mail.sendShared(path, shared_ticket(path))
     return worker, await worker.boot()
 
 
@@ -208,14 +224,15 @@ async def boot() -> dict:
     # the model worker first (it loads numpy and the model while this thread loads the views),
     # then everything of this thread at once: the llmviz wheel (one loadPackage call; the code
     # panel's snippets come lexed from the build: no pygments here) and every data file
-    worker_done = asyncio.ensure_future(_start_worker(model_info["weights"])) if has_numpy else None
+    shared = shared_files(info) if has_numpy else []
+    worker_done = asyncio.ensure_future(_start_worker(shared)) if has_numpy else None
     _progress(_say("ui.progress.wheels_numpy", "Loading numpy and llmviz") if has_numpy
               else _say("ui.progress.wheels", "Loading llmviz"))
     wheels_done = asyncio.ensure_future(_load_wheels([wheels["llmviz"]]))
     # the parameters once: with numpy the worker sends them (it reads the weights), else the bundled copy
     params = [] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
     paths = [info["trace"]["json"], info["trace"]["bin"], "data/scene.json", model_info["card"]] + params
-    files_done = asyncio.gather(*(_fetch_bytes(path) for path in paths))
+    files_done = asyncio.gather(*((_fetch_shared if path in shared else _fetch_bytes)(path) for path in paths))
     pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
     try:
         await wheels_done

@@ -102,10 +102,8 @@ async def _boot(base=None, info_text=None):
         if "numpy" not in wheels:
             return _js({"error": "this build has no numpy"})
         model_info = info["model"]
-        paths = [model_info["card"], info["trace"]["json"], info["trace"]["bin"]]
-        files_done = asyncio.gather(_shared(page_app, model_info["weights"]),
-                                    *(page_app._fetch_bytes(p) for p in paths))
-        paths = [model_info["weights"]] + paths
+        paths = page_app.shared_files(info)     # the page's downloads, handed over as letters
+        files_done = asyncio.gather(*(_shared(page_app, p) for p in paths))
         pycache_done = asyncio.ensure_future(page_app._fetch_optional((info.get("pycache") or {}).get("file")))
         await page_app._load_wheels([wheels[name] for name in ("numpy", "llmviz")])
         files = dict(zip(paths, await files_done))
@@ -142,8 +140,9 @@ async def _boot(base=None, info_text=None):
 
 
 async def _shared(page_app, path: str) -> bytes:
-    """A file the page reads too (the weights: the 3D view's first frame), from the page's letter
-    (app.py hands it over: one download for both); fetched here when the page could not have it."""
+    """A file the page reads too (``app.shared_files``: the weights, the card, the bundled trace),
+    from the page's letter (app.py hands it over: one download for both); fetched here when the
+    page could not have it."""
     data = await _letter(page_app.shared_ticket(path))
     return data if data else await page_app._fetch_bytes(path)
 
