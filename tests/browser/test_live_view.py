@@ -188,9 +188,11 @@ def test_input_generation_and_inspector(open_page, built_dist, serve_dist, site_
     assert p.seq() == "CCBAABAABBCC"
 
     # generation: the answer appears letter by letter, each step a new trace in the view
-    p.js("""() => { window.__lengths = []; new MutationObserver(() => window.__lengths.push(
-        document.getElementById('live-seq').dataset.text.length)).observe(
-        document.getElementById('live-seq'), {attributes: true}); }""")
+    # (the lengths the strip's text takes: only changes of data-text count, not a re-render of the same text)
+    p.js("""() => { window.__lengths = []; new MutationObserver((records) => { for (const m of records) {
+        const now = document.getElementById('live-seq').dataset.text;
+        if (m.oldValue !== now) window.__lengths.push(now.length); } }).observe(
+        document.getElementById('live-seq'), {attributes: true, attributeFilter: ['data-text'], attributeOldValue: true}); }""")
     got = p.call("window.llmviz.generate(6)")
     assert got == {"ok": True, "value": "CCBAABAABBCC"}, got
     lengths = p.js("() => window.__lengths")
