@@ -14,7 +14,7 @@ it when the app starts, so a stdlib trimmed to what the app imports keeps it). T
 JavaScript, which paints the controls before Python runs, reads the same keys from
 ``locales/<lang>.json``, which ``build.py`` writes from these files (``js_keys``).
 
-Public API: ``languages()``, ``catalogue(lang)``, ``Catalogue.get/text/words``, ``fill``,
+Public API: ``languages()``, ``catalogue(lang)``, ``Catalogue.get/text/words/number``, ``fill``,
 ``DEFAULT``, ``JS_PREFIXES``, ``js_keys(lang)``.
 """
 from __future__ import annotations
@@ -94,6 +94,11 @@ class Catalogue:
     def words(self, key: str, **values: Any) -> list[str]:
         """A list value (a table's header, a list of ordinals), each item filled in."""
         return [fill(item, values) for item in self.get(key)]
+
+    def number(self, n: int) -> str:
+        """A whole number with its thousands grouped as the language writes them (85,584 in
+        English, 85 584 in Spanish: ``words.thousands``)."""
+        return f"{int(n):,}".replace(",", self.text("words.thousands"))
 
     def has(self, key: str) -> bool:
         return key in self.entries or key in self.english

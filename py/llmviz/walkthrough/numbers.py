@@ -472,11 +472,6 @@ class Walk:
         """The catalogue's text ``key`` in the walk's language, ``{{names}}`` filled (plain text)."""
         return self.words.text(key, **values)
 
-    def grouped(self, n: int) -> str:
-        """A whole number with its thousands grouped as the walk's language writes them
-        (85,584 in English, 85 584 in Spanish: the catalogue's ``words.thousands``)."""
-        return f"{int(n):,}".replace(",", self.say("words.thousands"))
-
     def mask_row(self) -> int:
         """The query row the causal-mask step shows: one with masked entries to its right."""
         return max(0, (self.T - 1) // 2)

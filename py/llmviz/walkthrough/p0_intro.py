@@ -7,7 +7,7 @@ from llmviz.walkthrough.numbers import Walk
 
 
 def _welcome(w: Walk) -> dict:
-    v = {"n_params": w.grouped(w.n_params())}
+    v = {"n_params": w.words.number(w.n_params())}
     if w.task == "sort":
         letters = [w.vocab[i] for i in w.ids[:w.input_len]]
         v["prompt"] = w.text_of(w.ids[:w.input_len])

@@ -8,7 +8,7 @@ from llmviz.walkthrough.numbers import Walk
 def _sizes(w: Walk) -> dict:
     d = w.dims
     sizes = {"C": d["C"], "T": d["T"], "block_size": d["block_size"], "n_layer": d["n_layer"],
-             "n_head": d["n_head"], "hs": d["hs"], "4C": d["4C"], "V": d["V"], "weights": w.grouped(w.n_params())}
+             "n_head": d["n_head"], "hs": d["hs"], "4C": d["4C"], "V": d["V"], "weights": w.words.number(w.n_params())}
     what = w.words.words("prelim.sizes.what")     # one line per size, in this order
     name = {"weights": w.say("prelim.sizes.weights")}
     return {"head": w.words.words("prelim.sizes.table"),
