@@ -568,6 +568,11 @@ class Walk:
     def text_of(self, ids: Iterable[int]) -> Html:
         return Html("".join(self.tok(i) for i in ids))
 
+    def writes_last_letter(self) -> bool:
+        """This pass writes the sort task's last answer letter: input_len letters in, the first
+        input_len - 1 of the answer already written; the task stops after it (nothing is fed back)."""
+        return self.task == "sort" and self.T == 2 * self.input_len - 1
+
     def argmax_token(self, t: int) -> int:
         row = self.values(self.vec("probs", 0, t, "*"))
         return max(range(len(row)), key=lambda i: row[i])

@@ -114,8 +114,7 @@ def _feedback(w: Walk) -> dict:
     answer = [w.vocab.index(ch) for ch in sorted(w.vocab[i] for i in w.ids[:n])] if w.T >= n else []
     return {"new_input": w.text_of(w.ids + [nxt]), "next_tok": w.tok(nxt), "T1": w.T + 1,
             "full": w.T >= w.block_size, "n_task": n, "n_fed": n - 1, "last_no": ordinal(w, n),
-            # the sort task writes input_len letters: the pass after input_len-1 of them is the last
-            "last_letter": w.task == "sort" and w.T == 2 * n - 1,
+            "last_letter": w.writes_last_letter(),
             "answer": w.text_of(w.ids[n:] + [nxt]) if w.T >= n else "",
             "sorted": w.text_of(answer), "right": w.ids[n:] + [nxt] == answer}
 

@@ -70,7 +70,7 @@ def _append(w: Walk) -> dict:
     return {"next_tok": w.tok(top), "new_input": w.text_of(w.ids + [top]),
             "answer_pos": w.T - w.input_len + 1,
             "in_answer": w.task == "sort" and w.input_len <= w.T < 2 * w.input_len,
-            "last_letter": w.task == "sort" and w.T == 2 * w.input_len - 1}
+            "last_letter": w.writes_last_letter()}
 
 
 def _loss(w: Walk) -> dict:

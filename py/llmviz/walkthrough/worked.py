@@ -221,27 +221,22 @@ def append_token(w: Walk) -> Figure:
     the vocabulary, the input with it appended, and where it goes (the result points at the
     slot after ``idx``'s last column). On the sort task's last letter nothing goes back: the
     result is the whole answer, pointing at the letters earlier passes fed back."""
-    t, T = w.t, w.T
+    t, T, n = w.t, w.T, w.input_len
     probs = [w.prob("probs", 0, t, v) for v in range(w.V)]
-    best = max(range(w.V), key=lambda v: float(probs[v].value or 0))
+    best = w.argmax_token(t)
     tok = w.token_label(best)
-    n = w.input_len
     lines = [w.say("figure.append_input", old=_plain(w, w.ids), tok=tok)]
-    fig = figures.elementwise(w.say("figure.append_title", t=t), [Column(w.say("figure.probability"), probs,
-                              mark=True)], figures.vocabulary(w), lines, (f"idx[0, {T}]", probs[best]))
-    if w.task == "sort" and T == 2 * n - 1:          # the last letter of the answer
-        fig.lines.append(w.say("figure.append_earlier", letters=_plain(w, w.ids[n:]), a=n, b=T - 1))
-        fig.lines.append(w.say("figure.append_stop", n=n))
-        fig.result = (w.say("figure.answer"), probs[best])
-        fig.result_text = _plain(w, w.ids[n:] + [best])
-        fig.result_at = ("idx", [[0, c] for c in range(n, T)])
-        return fig
-    if T >= w.block_size:
-        fig.lines.append(w.say("figure.append_crop", n=w.block_size, tok=w.token_label(w.ids[0])))
+    if w.writes_last_letter():
+        lines += [w.say("figure.append_earlier", letters=_plain(w, w.ids[n:]), a=n, b=T - 1),
+                  w.say("figure.append_stop", n=n)]
+        label, text, cells = w.say("figure.answer"), _plain(w, w.ids[n:] + [best]), [[0, c] for c in range(n, T)]
     else:
-        fig.lines.append(w.say("figure.append_next", n=T + 1))
-    fig.result_text = f"{tok} ({best})"
-    fig.result_at = ("idx", [[0, T]])
+        lines.append(w.say("figure.append_crop", n=w.block_size, tok=w.token_label(w.ids[0])) if T >= w.block_size
+                     else w.say("figure.append_next", n=T + 1))
+        label, text, cells = f"idx[0, {T}]", f"{tok} ({best})", [[0, T]]
+    fig = figures.elementwise(w.say("figure.append_title", t=t), [Column(w.say("figure.probability"), probs,
+                              mark=True)], figures.vocabulary(w), lines, (label, probs[best]))
+    fig.result_text, fig.result_at = text, ("idx", cells)
     return fig
 
 

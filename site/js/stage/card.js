@@ -124,7 +124,7 @@ export class Card {
       res.appendChild(doc.createTextNode(`${spec.result.label} = `));
       res.appendChild(el(doc, "b", "", spec.result.text));
       this.box.appendChild(res);
-      const cells = spec.result.cells || (spec.result.cell ? [spec.result.cell] : []);
+      const cells = spec.result.cells;   // figures.render: the result's cells (a range for a ring around several)
       if (spec.result.block && cells.length) this.links.push({ from: res, block: spec.result.block, cells, result: true });
     }
     for (const link of this.links) {
