@@ -228,6 +228,38 @@ def test_llmviz_wheel_holds_the_package(built_dist, tmp_path):
                                    wheel.name, build.npm_version("pyodide")) == wheel.read_bytes()
 
 
+def test_page_bytecode_leaves_docstrings_out_and_keeps_the_code(built_dist, wheelhouse):
+    """The shipped bytecode (ours and numpy's) has no docstrings (a third of numpy's bytes), but
+    every other string of the source: a docstring's text is absent, a message's text present."""
+    wheel = zipfile.ZipFile(built_dist / "wheels" / "llmviz-0.1.0-py3-none-any.whl")
+    app = wheel.read("llmviz/page/app.pyc")
+    assert b"The page's Python entry point" not in app           # the module's docstring
+    assert b"Hand the page to its views" not in app               # a function's docstring
+    assert b"the model could not start in its worker: " in app    # an f-string's text
+    assert b"Live inference needs numpy for Pyodide" in app       # a message
+    if wheelhouse is None:
+        return
+    numpy = zipfile.ZipFile(built_dist / _info(built_dist)["numpy"]["file"])
+    fromnumeric = numpy.read("numpy/_core/fromnumeric.pyc")
+    assert b"Take elements from an array along an axis." not in fromnumeric
+    assert b"axis" in fromnumeric
+
+
+def test_docstrings_are_taken_out_of_the_tree_and_nothing_else():
+    import ast
+    import runpy
+    tool = runpy.run_path(str(ROOT / "tools" / "compile_wheels.py"), run_name="compile_wheels")
+    source = ('"""module doc"""\nclass A:\n    """class doc"""\n\n'
+              'def f():\n    """only a docstring"""\n\n'
+              'def g(x):\n    """doc"""\n    assert x, "kept"\n    "not a docstring"\n    return "text"\n')
+    namespace = {}
+    exec(compile(tool["without_docstrings"](ast.parse(source)), "t.py", "exec"), namespace)
+    assert namespace.get("__doc__") is None and namespace["A"].__doc__ is None and namespace["f"].__doc__ is None
+    assert namespace["f"]() is None and namespace["g"](1) == "text"
+    with pytest.raises(AssertionError, match="kept"):
+        namespace["g"](0)
+
+
 def _assert_bytecode(data: bytes, name: str) -> None:
     """``data`` is a .pyc of Pyodide's Python (3.14: magic 3600-3699), hash-based and unchecked."""
     assert data[2:4] == b"\r\n" and 3600 <= int.from_bytes(data[:2], "little") < 3700, name
