@@ -428,10 +428,19 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     assert _answers(p, "ABCABC") == "ABCABCAABBCC"
     assert p.page.inner_text("#model-name") == "sort-abc"
 
-    # your model through the file picker: layout, header and the code panel follow it
+    # your model through the file picker: layout, header and the code panel follow it. The bar
+    # grows by its field alone (two lines for a vocabulary with a newline), not by a re-wrapped
+    # row: "use the default model" goes on the status line (a resized canvas waits for the GPU:
+    # with a software GL a freeze of 0.1-0.3 s while the new model's values go up)
+    heights = "() => ['scene', 'live-input'].map((id) => document.getElementById(id).getBoundingClientRect().height)"
+    scene_before, field_before = p.js(heights)
     p.page.set_input_files("#live-file", [str(npz), str(card)])
     p.page.wait_for_function("() => document.getElementById('model-name').textContent === 'tiny-test'")
     p.idle()
+    scene_after, field_after = p.js(heights)
+    assert scene_before - scene_after == pytest.approx(field_after - field_before, abs=2.5), (scene_after, field_after)
+    status, link = (p.page.locator(s).bounding_box() for s in ("#live-msg", "#live-default"))
+    assert abs(link["y"] + link["height"] / 2 - (status["y"] + status["height"] / 2)) < 4, (link, status)
     scene_cfg = p.js("() => window.llmvizScene.modelScene.config")
     assert (scene_cfg["n_layer"], scene_cfg["n_head"], scene_cfg["n_embd"], scene_cfg["vocab_size"]) == (2, 2, 16, 11)
     assert p.js("() => window.llmvizScene.renderer.screenRect('h.1.attn.q[1]') !== null")

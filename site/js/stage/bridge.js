@@ -138,6 +138,17 @@ async function bundledParams(scene) {
 
 async function boot() {
   if (!container) throw new Error("the page has no #scene element");
+  // the scene and the weights: Python reads them too (the page's Python the scene, the model
+  // worker the weights), and takes them from here (npz.js's shared). Asked for before the
+  // renderer starts (WebGL's start takes 0.1-0.3 s with a software GL), so they arrive meanwhile.
+  const sceneDone = shared("data/scene.json", fetchOk).then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
+  const loaded = Promise.all([
+    sceneDone,
+    fetchOk("data/values.json").then((r) => r.json()),
+    fetchOk("data/values.bin").then((r) => r.arrayBuffer()),
+    sceneDone.then(bundledParams),
+  ]);
+  loaded.catch(() => {});   // without WebGL nobody waits for them (the weights still reach the worker)
   try {
     api.renderer = createRenderer(container);
   } catch (e) {
@@ -151,15 +162,7 @@ async function boot() {
   api.animator = new Animator(api.renderer, { label });
   card = new Card(container, api.renderer, () => { if (api.mode === "model") flyToStep(0.3); });
   api.values = new SceneValues(api.renderer);
-  // the scene and the weights: Python reads them too (the page's Python the scene, the model
-  // worker the weights), and takes them from here (npz.js's shared)
-  const sceneDone = shared("data/scene.json", fetchOk).then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
-  const [scene, offsets, bin, params] = await Promise.all([
-    sceneDone,
-    fetchOk("data/values.json").then((r) => r.json()),
-    fetchOk("data/values.bin").then((r) => r.arrayBuffer()),
-    sceneDone.then(bundledParams),
-  ]);
+  const [scene, offsets, bin, params] = await loaded;
   toolbar = buildScaleToolbar(container, [{ name: "model", label: modelLabel || tr("scene.scales.model", {}, "this model") }, ...(scene.scale_views || [])],
                               (name) => { if (scaleHandler) scaleHandler(name); });
   if (scaleHandler) toolbar.enable();
