@@ -48,8 +48,6 @@ import { buildLegend, fitLegend } from "./render/legend.js";
 import { timeFrames } from "./render/bench.js";
 import { parsed, plain } from "./render/pyvalue.js";
 
-const RESIZE_WAIT_MS = 1500;    // a resize waits this long at most for the GPU to catch up
-
 function webgl2Context(canvas, antialias) {
   let gl = null;
   try {
@@ -136,26 +134,9 @@ export function createRenderer(container, options = {}) {
   const pointer = new PointerInput(canvas, pickAt, (p) => flyTo(p.id, 0.8));
   rig.onHome = () => flyTo("*", 0.8);
 
-  // A software GL (SwiftShader) can be far behind this thread: a new model's values are
-  // megabytes of texture uploads. Resizing the canvas waits for all of it here (0.1-0.3 s of a
-  // frozen page when the input bar grows as a model loads), so a resize first waits for the
-  // fence set after the latest frame (the canvas is stretched by CSS meanwhile, RESIZE_WAIT_MS
-  // at most). Reading a fence's status does not wait.
-  let fence = null;
-  let resizeAsked = 0;          // when a resize was noticed (0: none pending)
-  function gpuBehind() {
-    if (!fence) return false;
-    if (gl.getSyncParameter(fence, gl.SYNC_STATUS) !== gl.SIGNALED) return true;
-    gl.deleteSync(fence);
-    fence = null;
-    return false;
-  }
   function resize() {
     const w = Math.max(1, container.clientWidth || 300), h = Math.max(1, container.clientHeight || 150);
-    if (w === width && h === height) { resizeAsked = 0; return; }
-    if (!resizeAsked) resizeAsked = win.performance.now();
-    if (gpuBehind() && win.performance.now() - resizeAsked < RESIZE_WAIT_MS) { requestRender(); return; }
-    resizeAsked = 0;
+    if (w === width && h === height) return;
     width = w; height = h;
     renderer.setSize(w, h, false);
     rig.setAspect(w / h);
@@ -172,8 +153,6 @@ export function createRenderer(container, options = {}) {
   function draw() {
     const uploadsLeft = blocks ? blocks.prepareUploads() : false;   // a budget of texture uploads per frame
     renderer.render(scene3d, rig.camera);
-    if (fence) gl.deleteSync(fence);    // the fence marks this frame's work, the latest
-    fence = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
     frames += 1;
     if (uploadsLeft) requestRender();
     while (retired.length) retired.pop().dispose();
@@ -190,10 +169,6 @@ export function createRenderer(container, options = {}) {
 
   function tick(now) {
     scheduled = 0;
-    if (resizeAsked) {
-      resize();
-      if (resizeAsked) return;    // still waiting for the GPU: no new work for it meanwhile
-    }
     let moving = rig.update(now);
     for (const fn of tickers) {
       try { if (fn(now)) moving = true; } catch (e) { tickers.delete(fn); console.error("llmviz renderer: an animation failed:", e); }
@@ -408,8 +383,6 @@ export function createRenderer(container, options = {}) {
   function dispose() {
     if (disposed) return;
     disposed = true;
-    if (fence) gl.deleteSync(fence);
-    fence = null;
     if (scheduled) win.cancelAnimationFrame(scheduled);
     resizeObserver.disconnect();
     pointer.dispose();
