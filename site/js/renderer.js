@@ -26,7 +26,8 @@
 // three.js objects), addTicker(fn) (fn(now) runs before each frame while it returns
 // true), onFrame(fn) (after each frame is drawn), block(id) (geometry, role and a view of
 // the values), boxes(names) (world boxes), project([x, y, z]) (CSS pixels in the
-// container), screenRect(id), blockIds(), state() (what is highlighted/dimmed).
+// container), screenRect(id), blockIds(), state() (what is highlighted/dimmed), whenSized()
+// (resolves once the drawing buffer has the view's size: see resize() below).
 //
 // The renderer only draws what it is told: it knows nothing of the walkthrough. It
 // renders on demand (camera motion, new values, highlight changes, flights), so an idle
@@ -47,6 +48,9 @@ import { PALETTE } from "./render/colors.js";
 import { buildLegend, fitLegend } from "./render/legend.js";
 import { timeFrames } from "./render/bench.js";
 import { parsed, plain } from "./render/pyvalue.js";
+
+const RESIZE_WAIT_MS = 1500;    // a new canvas size waits this long at most for the GPU to catch up
+const QUIET_FRAMES = 3;         // ... which it has after this many frames without texture uploads
 
 function webgl2Context(canvas, antialias) {
   let gl = null;
@@ -122,7 +126,7 @@ export function createRenderer(container, options = {}) {
   let dirty = false;
   let benchmarking = false;
   let disposed = false;
-  let width = 1, height = 1;
+  let width = 1, height = 1;    // the view's size in CSS px (what the overlays and screenRect use)
   const tickers = new Set();    // animation hooks: fn(now) -> true while still moving
   const frameHooks = new Set(); // fn() after each drawn frame (overlays that follow the camera)
 
@@ -134,15 +138,39 @@ export function createRenderer(container, options = {}) {
   const pointer = new PointerInput(canvas, pickAt, (p) => flyTo(p.id, 0.8));
   rig.onHome = () => flyTo("*", 0.8);
 
+  // A software GL (SwiftShader) can be far behind this thread: a new model's values are
+  // megabytes of texture uploads. A new drawing-buffer size waits here for all of it (0.1-0.3 s
+  // of a frozen page when the input bar grows as a text model loads), so the buffer follows
+  // the view's size once QUIET_FRAMES frames have gone by without uploads (RESIZE_WAIT_MS at
+  // most). Meanwhile the old picture is stretched to the view by CSS, no frame is drawn, and
+  // the overlays and screen positions use the new size (a point's place in the stretched
+  // picture), so hovering, labels and clicks stay right.
+  let quiet = QUIET_FRAMES;     // frames since the last texture upload
+  let buffer = [0, 0];          // the drawing buffer's size in CSS px
+  let resizeAsked = 0;          // when the view's size changed and the buffer has not followed yet
+  const sizedWaiters = [];
+  const gpuBehind = () => quiet < QUIET_FRAMES;
+  /** Follow the view's size; false while the drawing buffer waits for the GPU. */
   function resize() {
     const w = Math.max(1, container.clientWidth || 300), h = Math.max(1, container.clientHeight || 150);
-    if (w === width && h === height) return;
-    width = w; height = h;
+    if (w !== width || h !== height) { width = w; height = h; requestRender(); }
+    if (buffer[0] === w && buffer[1] === h) { resizeAsked = 0; return true; }
+    const now = win.performance.now();
+    if (!resizeAsked) resizeAsked = now;
+    if (gpuBehind() && now - resizeAsked < RESIZE_WAIT_MS) { requestRender(); return false; }
+    resizeAsked = 0;
+    buffer = [w, h];
     renderer.setSize(w, h, false);
     rig.setAspect(w / h);
     requestRender();
+    while (sizedWaiters.length) sizedWaiters.shift()();
+    return true;
   }
-  const resizeObserver = new win.ResizeObserver(resize);
+  /** A Promise that resolves once the drawing buffer has the view's size. */
+  function whenSized() {
+    return resizeAsked ? new Promise((resolve) => sizedWaiters.push(resolve)) : Promise.resolve();
+  }
+  const resizeObserver = new win.ResizeObserver(() => resize());
   resizeObserver.observe(container);
 
   function requestRender() {
@@ -150,17 +178,21 @@ export function createRenderer(container, options = {}) {
     if (!scheduled && !benchmarking && !disposed) scheduled = win.requestAnimationFrame(tick);
   }
 
-  function draw() {
-    const uploadsLeft = blocks ? blocks.prepareUploads() : false;   // a budget of texture uploads per frame
-    renderer.render(scene3d, rig.camera);
-    frames += 1;
-    if (uploadsLeft) requestRender();
-    while (retired.length) retired.pop().dispose();
+  /** A frame: the GL picture (unless `gpu` is false: a resize waits) and the overlays. */
+  function draw(gpu = true) {
+    if (gpu) {
+      const uploadsLeft = blocks ? blocks.prepareUploads() : false;   // a budget of texture uploads per frame
+      renderer.render(scene3d, rig.camera);
+      quiet = uploadsLeft || (blocks && blocks.uploadedBytes > 0) ? 0 : quiet + 1;
+      frames += 1;
+      if (uploadsLeft) requestRender();
+      while (retired.length) retired.pop().dispose();
+      if (blocks) blocks.afterRender();
+    }
     if (blocks) {
-      blocks.afterRender();
       const taken = annotations ? annotations.update(picker, width, height, labels ? labels.overlayBoxes() : []) : [];
       if (labels) labels.update(picker, width, height, taken);
-      if (blocks.blocks.length && win.llmvizFirstFrame === undefined) win.llmvizFirstFrame = win.performance.now();
+      if (gpu && blocks.blocks.length && win.llmvizFirstFrame === undefined) win.llmvizFirstFrame = win.performance.now();
     }
     for (const fn of frameHooks) {
       try { fn(); } catch (e) { frameHooks.delete(fn); console.error("llmviz renderer: a frame hook failed:", e); }
@@ -172,6 +204,11 @@ export function createRenderer(container, options = {}) {
     let moving = rig.update(now);
     for (const fn of tickers) {
       try { if (fn(now)) moving = true; } catch (e) { tickers.delete(fn); console.error("llmviz renderer: an animation failed:", e); }
+    }
+    if (resizeAsked && !resize()) {   // the buffer waits for the GPU: overlays only, and look again next frame
+      quiet += 1;
+      draw(false);
+      return;
     }
     if (!dirty && !moving) return;
     dirty = false;
@@ -416,6 +453,7 @@ export function createRenderer(container, options = {}) {
     getCamera: () => rig.get(),
     setCamera: (cam) => { const p = rig.set(plain(cam)); requestRender(); return p; },
     screenRect,
+    whenSized,
     frameCount: () => frames,
     requestRender,
     benchmark,

@@ -312,6 +312,28 @@ def test_pick_returns_block_and_cell(dev, scene):
     dev.page.wait_for_function("window.picks[window.picks.length - 1] === null")
 
 
+def test_a_resized_view_keeps_screen_positions_and_the_buffer_follows(dev, scene):
+    """The drawing buffer may follow a new size a few frames late (it waits for a software GL to
+    catch up); meanwhile and after, a block is where screenRect says (pickAt hits it), and
+    whenSized() resolves once the buffer has the view's size."""
+    target = "h.0.attn.scores[1]"
+    dev.js("(id) => renderer.flyTo({ids: [id], direction: [0, 0, 1]}, 0)", target)
+    dev.settle()
+    got = dev.js("""async (id) => {
+        const c = renderer.canvas, view = c.parentElement;
+        const hit = () => { const r = renderer.screenRect(id);
+                            const p = renderer.pickAt(r.x + r.w / 2, r.y + r.h / 2); return p && p.id; };
+        renderer.setValues(id, new Float32Array(renderer.block(id).values.length).fill(0.5));   // work for the GPU
+        view.style.height = (view.clientHeight - 80) + 'px';
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        const soon = hit();
+        await renderer.whenSized();
+        return {soon, after: hit(), buffer: [c.width, c.height], view: [view.clientWidth, view.clientHeight]};
+    }""", target)
+    assert got["soon"] == target and got["after"] == target, got
+    assert got["buffer"] == got["view"], got
+
+
 def test_touch_tap_clicks(browser, origin):
     context = browser.new_context(viewport=VIEW, has_touch=True)
     page = context.new_page()

@@ -14,6 +14,9 @@ minute for a 43 MB model), then:
   every position moves, a full forward pass of the cropped context (as nanoGPT's generate);
 * worst main-thread block: the longest task on the page's main thread (a PerformanceObserver
   of "longtask" entries) from the load to the last token: what a reader feels as a freeze.
+  Counted from the moment the page has settled after ``ready`` (the walkthrough's first step
+  shown and the main thread idle): the boot's last tasks after ``ready`` are the boot's, not
+  the model's, and are printed under the table on their own.
 
 Times are medians over ``repeat`` runs of each step, on this machine's software WebGL.
 The issue's goal, no main-thread task over ``GOAL_MS``, is marked met or not met per row.
@@ -46,6 +49,12 @@ _OBSERVE = """() => {
     .observe({type: "longtask"});
 }"""
 _TAKE_WORST = """() => { const w = Math.max(0, ...window.__benchTasks); window.__benchTasks = []; return w; }"""
+# the page has settled after ready: its first step shown, then an idle main thread
+_SETTLED = """async () => {
+  const t0 = performance.now();
+  while (!(window.llmviz.state() || {}).settled && performance.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => requestIdleCallback(() => r(), {timeout: 5000}));
+}"""
 _TIMED = """async ([what, arg]) => {
   const t0 = performance.now();
   if (what === "load") {
@@ -135,6 +144,8 @@ def _measure_one(browser, url, label, config, model: dict, n_params: int, repeat
         page.goto(url)
         page.evaluate("() => window.llmviz.ready")
         page.evaluate(_OBSERVE)
+        page.evaluate(_SETTLED)
+        after_ready = page.evaluate(_TAKE_WORST)
         worst = []
         load_ms = page.evaluate(_TIMED, ["load", model])
         worst.append(page.evaluate(_TAKE_WORST))
@@ -153,7 +164,7 @@ def _measure_one(browser, url, label, config, model: dict, n_params: int, repeat
             worst.append(page.evaluate(_TAKE_WORST))
         return {"model": label, "params": n_params, "load_ms": load_ms, "full_ms": statistics.median(full),
                 "cached_ms": statistics.median(cached), "slide_ms": statistics.median(slide),
-                "worst_ms": max(worst)}
+                "worst_ms": max(worst), "after_ready_ms": after_ready}
     finally:
         context.close()
 
@@ -171,6 +182,10 @@ def report(rows: list[dict]) -> str:
         goal = "met" if r["worst_ms"] <= GOAL_MS else "not met"
         lines.append(f"| {r['model']} | {_params(r['params'])} | {r['load_ms'] / 1000:.2f} s | {r['full_ms'] / 1000:.2f} s "
                      f"| {r['cached_ms'] / 1000:.2f} s | {r['slide_ms'] / 1000:.2f} s | {r['worst_ms']:.0f} ms | {goal} |")
+    tails = [r["after_ready_ms"] for r in rows if r.get("after_ready_ms") is not None]
+    if tails:
+        lines.append(f"(the boot's last tasks, from ready until the page settled, not counted above: "
+                     f"longest {max(tails):.0f} ms)")
     return "\n".join(lines)
 
 

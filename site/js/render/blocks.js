@@ -578,6 +578,7 @@ export class BlockScene {
       if (texture.updateRanges.length) texture.needsUpdate = true;
       if (pending.from === null && !pending.rows.size) this._pending.delete(texture);
     }
+    this.uploadedBytes = UPLOAD_BUDGET - budget;    // what this frame sends the GPU
     return this._pending.size > 0;
   }
 

@@ -233,10 +233,11 @@ let resizeTimer = 0;
 if (container && window.ResizeObserver) {
   new ResizeObserver(() => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => {
+    resizeTimer = setTimeout(async () => {
       const r = api.renderer, before = api.stepCamera;
       if (card && card.spec && card.box.dataset.place !== card.placement()) card.show(card.spec);   // side <-> bottom
       if (!r || api.mode !== "model" || !before || !sameCamera(r.getCamera(), before)) return;
+      await r.whenSized();     // framed for the camera's new aspect
       flyToStep(0).then(() => { api.stepCamera = r.getCamera(); });
     }, 150);
   }).observe(container);

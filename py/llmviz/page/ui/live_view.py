@@ -492,10 +492,11 @@ class LiveView:
                 if self._complete():
                     await self.restart()
                     await asyncio.sleep(STEP_DELAY_S)
-                for _ in range(n):
+                for i in range(n):
                     if await self.step(temperature, top_k) is None:
                         break
-                    await asyncio.sleep(STEP_DELAY_S)
+                    if i + 1 < n:      # a pause between tokens, none after the last
+                        await asyncio.sleep(STEP_DELAY_S)
             finally:
                 self.busy(False)
         return "".join(self.app.vocab[i] for i in self.ids)
