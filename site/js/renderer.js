@@ -49,7 +49,7 @@ import { buildLegend, fitLegend } from "./render/legend.js";
 import { timeFrames } from "./render/bench.js";
 import { parsed, plain } from "./render/pyvalue.js";
 
-const RESIZE_WAIT_MS = 1500;    // a new canvas size waits this long at most for the GPU to catch up
+const RESIZE_WAIT_MS = 600;     // a new canvas size waits this long at most for the GPU to catch up
 const QUIET_FRAMES = 3;         // ... which it has after this many frames without texture uploads
 
 function webgl2Context(canvas, antialias) {
@@ -142,7 +142,8 @@ export function createRenderer(container, options = {}) {
   // megabytes of texture uploads. A new drawing-buffer size waits here for all of it (0.1-0.3 s
   // of a frozen page when the input bar grows as a text model loads), so the buffer follows
   // the view's size once QUIET_FRAMES frames have gone by without uploads (RESIZE_WAIT_MS at
-  // most). Meanwhile the old picture is stretched to the view by CSS, no frame is drawn, and
+  // most). Meanwhile the old picture is stretched to the view by CSS, no frame is drawn, the
+  // camera and animations hold still, and
   // the overlays and screen positions use the new size (a point's place in the stretched
   // picture), so hovering, labels and clicks stay right.
   let quiet = QUIET_FRAMES;     // frames since the last texture upload
@@ -201,14 +202,14 @@ export function createRenderer(container, options = {}) {
 
   function tick(now) {
     scheduled = 0;
+    if (resizeAsked && !resize()) {   // the buffer waits for the GPU: the view holds still (camera and
+      quiet += 1;                     // animations too, so the overlays stay on the held picture), and
+      draw(false);                    // looks again next frame
+      return;
+    }
     let moving = rig.update(now);
     for (const fn of tickers) {
       try { if (fn(now)) moving = true; } catch (e) { tickers.delete(fn); console.error("llmviz renderer: an animation failed:", e); }
-    }
-    if (resizeAsked && !resize()) {   // the buffer waits for the GPU: overlays only, and look again next frame
-      quiet += 1;
-      draw(false);
-      return;
     }
     if (!dirty && !moving) return;
     dirty = false;
