@@ -143,9 +143,8 @@ export function createRenderer(container, options = {}) {
   // of a frozen page when the input bar grows as a text model loads), so the buffer follows
   // the view's size once QUIET_FRAMES frames have gone by without uploads (RESIZE_WAIT_MS at
   // most). Meanwhile the old picture is stretched to the view by CSS, no frame is drawn, the
-  // camera and animations hold still, and
-  // the overlays and screen positions use the new size (a point's place in the stretched
-  // picture), so hovering, labels and clicks stay right.
+  // camera and animations hold still, and the overlays and screen positions use the new size
+  // (a point's place in the stretched picture), so hovering, labels and clicks stay right.
   let quiet = QUIET_FRAMES;     // frames since the last texture upload
   let buffer = [0, 0];          // the drawing buffer's size in CSS px
   let resizeAsked = 0;          // when the view's size changed and the buffer has not followed yet
