@@ -60,7 +60,7 @@ export function send(ticket, bytes) {
 export async function sendShared(path, ticket) {
   let bytes;
   try {
-    bytes = new Uint8Array(await shared(path, fetchOk));
+    bytes = new Uint8Array(await shared(path));
   } catch (e) {
     console.warn(`llmviz: ${path} for the model worker: ${e.message}`);
     bytes = new Uint8Array(0);
@@ -71,13 +71,7 @@ export async function sendShared(path, ticket) {
 /** A file of the site that the page reads and hands to the worker too: one download, kept in
  * window.llmvizFetched (stage/npz.js's shared) for sendShared; a Promise of its ArrayBuffer. */
 export function download(path) {
-  return shared(path, fetchOk);
-}
-
-async function fetchOk(path) {
-  const resp = await fetch(new URL(path, document.baseURI).href);
-  if (!resp.ok) throw new Error(`could not load ${path} (HTTP ${resp.status})`);
-  return resp;
+  return shared(path);
 }
 
 /** The Uint8Array the worker posts (or posted) under `ticket`. */

@@ -47,14 +47,12 @@ import { stepView, wholeView } from "./framing.js";
 import { buildScaleToolbar } from "./scales.js";
 import { Card } from "./card.js";
 import { Tooltip } from "./tooltip.js";
-import { paramValues, readNpz, shared } from "./npz.js";
+import { fetchOk, paramValues, readNpz, shared } from "./npz.js";
 import { SceneValues } from "./values.js";
 
 const container = document.getElementById("scene");
 const reducedQuery = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
 const STEP_SECONDS = 1.0;      // a camera flight at speed 1
-
-const url = (path) => new URL(path, document.baseURI).href;
 
 const api = {
   renderer: null,
@@ -84,12 +82,6 @@ function reduced() {
 }
 
 // ---- first frame ---------------------------------------------------------
-
-async function fetchOk(path) {
-  const resp = await fetch(url(path));
-  if (!resp.ok) throw new Error(`could not load ${path} (HTTP ${resp.status})`);
-  return resp;
-}
 
 function showError(text) {
   api.error = text;
@@ -129,7 +121,7 @@ function applyBundled() {
 async function bundledParams(scene) {
   if (!scene.weights) return null;
   try {
-    return readNpz(await shared(scene.weights, fetchOk));
+    return readNpz(await shared(scene.weights));
   } catch (e) {
     console.warn(`llmviz scene: the parameters' values (${scene.weights}): ${e.message}`);
     return null;
@@ -141,7 +133,7 @@ async function boot() {
   // the scene and the weights: Python reads them too (the page's Python the scene, the model
   // worker the weights), and takes them from here (npz.js's shared). Asked for before the
   // renderer starts (WebGL's start takes 0.1-0.3 s with a software GL), so they arrive meanwhile.
-  const sceneDone = shared("data/scene.json", fetchOk).then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
+  const sceneDone = shared("data/scene.json").then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
   const loaded = Promise.all([
     sceneDone,
     fetchOk("data/values.json").then((r) => r.json()),

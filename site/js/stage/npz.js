@@ -8,8 +8,10 @@
 //   paramValues(block, arrays) a scene block's values (llmviz.viz.scene_values.source_array for
 //                              a "param" block: rows [r0, r1) of "slice", the last two axes
 //                              swapped by "transpose"), flat in row-major cell order
-//   shared(path, fetchOk)      the file as a Promise<ArrayBuffer>, fetched once: Python's boot
+//   shared(path)               the file as a Promise<ArrayBuffer>, fetched once: Python's boot
 //                              (app.py) takes it from window.llmvizFetched instead of fetching
+//   fetchOk(path)              fetch a file of the site (relative to the page): the Response,
+//                              or an Error naming the file and the HTTP status
 
 const LOCAL_HEADER = 0x04034b50;
 const NPY_MAGIC = "\x93NUMPY";
@@ -75,7 +77,13 @@ export function paramValues(block, arrays) {
 
 window.llmvizFetched = window.llmvizFetched || {};
 
-export function shared(path, fetchOk) {
+export async function fetchOk(path) {
+  const resp = await fetch(new URL(path, document.baseURI).href);
+  if (!resp.ok) throw new Error(`could not load ${path} (HTTP ${resp.status})`);
+  return resp;
+}
+
+export function shared(path) {
   if (!window.llmvizFetched[path]) window.llmvizFetched[path] = fetchOk(path).then((r) => r.arrayBuffer());
   return window.llmvizFetched[path];
 }
