@@ -75,17 +75,33 @@ export class Labels {
     this._query = 0;
     const canvas = doc.createElement("canvas");
     this._measure = canvas.getContext ? canvas.getContext("2d") : null;
+    this._font = "";
+    this._widths = new Map();     // `${font}|${text}` -> its width in px
   }
 
+  /** The width of `text` in `font` (system fonts: no web font arrives later to change it),
+   * measured once: a big model's labels repeat the same words hundreds of times, and setting
+   * the canvas font and measuring each took most of a new scene's 40-70 ms. */
   _textWidth(text, font) {
     const m = this._measure;
     if (!m) return text.length * 6.2;
-    m.font = font;
-    return m.measureText(text).width;
+    const key = `${font}|${text}`;
+    let width = this._widths.get(key);
+    if (width === undefined) {
+      if (this._font !== font) m.font = this._font = font;
+      width = m.measureText(text).width;
+      this._widths.set(key, width);
+    }
+    return width;
   }
 
   setBlocks(blocks) {
-    this.layer.textContent = "";
+    // a new layer, filled before it replaces the old one: one added node for the page's
+    // mutation observers (PyScript's looks for py-* attributes under every element added: a big
+    // model's hundreds of labels added one by one cost it tens of ms). Not the old layer taken
+    // out and refilled: observers still see a node removed in the same task.
+    const old = this.layer;
+    this.layer = old.cloneNode(false);
     const doc = this.layer.ownerDocument;
     const spaceW = this._textWidth(" ", FONT);
     this.items = blocks.map((b) => {
@@ -121,6 +137,7 @@ export class Labels {
     this._room = new Float32Array(n);
     this._sortKey = (a, b) => (this._tier[a] - this._tier[b]) || (this._size[b] - this._size[a]);
     this._ensureBoxes(n + 64);
+    old.replaceWith(this.layer);
   }
 
   _ensureBoxes(count) {

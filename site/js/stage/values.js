@@ -3,8 +3,8 @@
 // per model) and the activations' (each new text), each {data: Float32Array, offsets: {id:
 // [offset, count]}} as llmviz.viz.scene_values.pack makes them (the model worker sends them).
 //
-// apply() hands them to the renderer a slice at a time (BUDGET_MS of copying per task, then a
-// turn of the event loop), so a model of tens of millions of values never blocks the page for
+// apply() hands them to the renderer a slice at a time (BUDGET_MS of copying per task of its
+// own, then a turn of the event loop), so a model of tens of millions of values never blocks the page for
 // long; a newer apply() stops an older one. patch() writes a new token's cells into the
 // activations kept here and into the renderer. `pending` is the running apply (a Promise).
 import { parsed } from "../render/pyvalue.js";
@@ -57,6 +57,7 @@ export class SceneValues {
       for (const [id, [offset, count]] of Object.entries(part.offsets)) jobs.push([id, part.data, offset, count]);
     }
     const run = async () => {
+      await nextTask();      // not in the caller's task (a view's update, already tens of ms)
       let t0 = performance.now();
       for (const [id, data, offset, count] of jobs) {
         if (serial !== this.serial) return false;

@@ -128,17 +128,25 @@ class WalkView:
     # ---------------------------------------------------------------- building the nav
     def _step_titles(self) -> None:
         """Plain-text step titles; the few with values in them are rendered for this trace."""
+        for _ in self._step_title_parts():
+            pass
+
+    def _step_title_parts(self):
+        """``_step_titles``, yielding after each title it renders (a render of a big model's
+        step takes tens of ms)."""
         ctx = None
         for phase in walkthrough._all_phases():  # noqa: SLF001 - the raw titles, without rendering 62 steps
             for i, step in enumerate(phase.steps):
-                title = self.app.words.get(f"{phase.id}.{step.id}.title")
-                if "{{" in title:
+                title = raw = self.app.words.get(f"{phase.id}.{step.id}.title")
+                if "{{" in raw:
                     try:
                         ctx = ctx or self.app.walk_ctx()
                         title = html.unescape(walkthrough.render_step(phase.id, i, ctx)["title"])
                     except Exception:  # noqa: BLE001 - a title is never worth failing for
                         title = title.replace("{{", "").replace("}}", "")
                 self.titles[(phase.id, i)] = title
+                if "{{" in raw:
+                    yield
 
     def _build_nav(self) -> None:
         """Fill the navigation that index.html laid out (the timeline, the contents) and switch
@@ -508,10 +516,11 @@ class WalkView:
     async def _retitle(self) -> None:
         """The step titles with values in them, for a new text: after the step shown, each
         part a task of its own (with a big model each takes tens of ms on the main thread)."""
+        for _ in self._step_title_parts():
+            await asyncio.sleep(0)
         await asyncio.sleep(0)
-        self._step_titles()
-        await asyncio.sleep(0)
-        self._update_titles()
+        with timed("walk.update_titles"):
+            self._update_titles()
 
     def _on_model(self) -> None:
         self._draw_schematic()
