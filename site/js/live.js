@@ -31,10 +31,21 @@ function run(mode, action) {
   }));
 }
 
-/** Keep your model (the npz bytes and the card's JSON text) for the next visit. */
+const PIECE = 4 << 20;     // bytes of your model copied into the kept Blob per task
+
+/** Keep your model (the npz bytes and the card's JSON text) for the next visit: the bytes as a
+ *  Blob made a piece per task (a copy of a 40 MB model at once, and IndexedDB's own copy of an
+ *  ArrayBuffer, blocked the page for 70-100 ms; IndexedDB keeps a Blob without copying it). */
 export async function saveModel(bytes, cardText) {
-  const copy = bytes instanceof ArrayBuffer ? bytes.slice(0) : new Uint8Array(bytes).buffer.slice(0);
-  await run("readwrite", (store) => store.put({ npz: copy, card: String(cardText), saved: Date.now() }, KEY));
+  const view = bytes instanceof ArrayBuffer ? new Uint8Array(bytes)
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const parts = [];
+  for (let at = 0; at < view.length; at += PIECE) {
+    parts.push(new Blob([view.subarray(at, at + PIECE)]));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  const npz = new Blob(parts);
+  await run("readwrite", (store) => store.put({ npz, card: String(cardText), saved: Date.now() }, KEY));
   return true;
 }
 
@@ -44,6 +55,10 @@ export async function loadSaved() {
   try {
     const rec = await run("readonly", (store) => store.get(KEY));
     if (!rec || typeof rec !== "object" || typeof rec.card !== "string") return null;
+    if (rec.npz instanceof Blob) {
+      return rec.npz.size ? { npz: new Uint8Array(await rec.npz.arrayBuffer()), card: rec.card } : null;
+    }
+    // an older page kept the bytes themselves
     if (!(rec.npz instanceof ArrayBuffer || ArrayBuffer.isView(rec.npz)) || !rec.npz.byteLength) return null;
     const npz = rec.npz instanceof ArrayBuffer ? new Uint8Array(rec.npz)
       : new Uint8Array(rec.npz.buffer, rec.npz.byteOffset, rec.npz.byteLength);
