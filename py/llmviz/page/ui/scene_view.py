@@ -169,10 +169,8 @@ class SceneView:
             return
         missing = [str(x) for x in ffi.to_py(r.overflow()) or []]
         if missing:
-            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-            self.app.emit("notice", text=f"This model is too big for the 3D view's value storage here: {shown} "
-                          f"{'is' if len(missing) == 1 else 'are'} drawn as shape only, without their numbers "
-                          f"(the notes and the inspector still have them).")
+            shown = ", ".join(missing[:4]) + (f" \u2026 (+{len(missing) - 4})" if len(missing) > 4 else "")
+            self.app.emit("notice", text=self.app.say("notice.shape_only", blocks=shown))
 
     # ---- steps -------------------------------------------------------------------
     def play(self, step: dict | None) -> asyncio.Future:
