@@ -9,12 +9,13 @@ all but full) and ``generate(2)`` (one token through the KV cache, which fills t
 then one past it: the window slides, a full forward pass) run while a PerformanceObserver of
 "longtask" entries watches the page's main thread.
 
-The issue's goal is no main-thread task over GOAL_MS (100 ms). On this 2-core machine under
-the other helpers' load that goal is NOT met yet (measured: tasks of 200-500 ms, the views'
-DOM work and SwiftShader frames; ``python -m llmviz bench --page`` prints "goal met / not
-met" per model size), so this test asserts a regression bound, LONGEST_TASK_BOUND_MS: about
-twice the worst task measured (458-785 ms over runs at load average 8-13). Before the worker
-it was the whole forward pass (5-9 s). A test that asserted 100 ms would fail on every run here.
+The issue's goal is no main-thread task over GOAL_MS (100 ms). The test asserts a regression
+bound, LONGEST_TASK_BOUND_MS, not the goal: the longest task here is 60-130 ms on a quiet 2-core
+machine (86 ms in the last run; ``python -m llmviz bench --page`` prints "goal met / not met"
+per model size), more under load, and a timed assertion at the goal would flake. The bound
+catches what was fixed: the whole forward pass on the main thread (5-9 s, before the worker),
+a big trace's buffer allocated in one task (0.3-1.2 s: its first touch of new memory), a copy
+of your model into IndexedDB in one task, labels added one by one under PyScript's observer.
 
 The intro's notes must not call a model of millions of numbers "small enough to see",
 nothing may be drawn as shape only unsaid, the scale toolbar names the model and a
@@ -31,7 +32,7 @@ from test_live_view import open_page  # noqa: F401 - the shared page driver's fi
 pytestmark = pytest.mark.browser
 
 GOAL_MS = 100                  # issue 14's goal (not met yet on this machine: see the docstring)
-LONGEST_TASK_BOUND_MS = 1500   # the regression bound asserted: ~2x the worst task measured under load
+LONGEST_TASK_BOUND_MS = 400    # the regression bound asserted: ~3x the worst task measured (quiet machine)
 needs_numpy = pytest.mark.skipif(not os.environ.get("LLMVIZ_PYODIDE_WHEELHOUSE"),
                                  reason="live inference needs numpy for Pyodide: set LLMVIZ_PYODIDE_WHEELHOUSE")
 BABY = dict(block_size=256, vocab_size=65, n_layer=6, n_head=6, n_embd=384)
