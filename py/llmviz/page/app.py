@@ -241,6 +241,7 @@ async def boot() -> dict:
         pycache_done.cancel()
         raise
     mark("wheels")
+    code_done = asyncio.ensure_future(_code_snippets())   # read while the model worker starts
     files = dict(zip(paths, await files_done))
     pycache = await pycache_done
     mark("files")
@@ -296,9 +297,27 @@ async def boot() -> dict:
         _page().notice(_say("notice.no_numpy", "Live inference needs numpy for Pyodide, which this build does not "
                             "include: the page shows the trace computed when the site was built."))
 
+    state["code"] = await code_done
+    mark("code")
     on_ready(result)
     mark("views")
     return result
+
+
+async def _code_snippets() -> dict | None:
+    """The code panel's snippets (``data/code.json``, 0.3 MB) read during the boot, while this
+    thread waits for the model worker: its parse and its snippets took 80-170 ms in one task
+    right after ``ready`` (a turn of the event loop between them now). None when they cannot
+    be read: the code panel then fetches them itself and says what went wrong."""
+    from llmviz.codepanel import code_refs
+    from llmviz.page.ui.code_view import CODE_JSON
+
+    try:
+        data = json.loads(await _fetch_bytes(CODE_JSON))
+        await asyncio.sleep(0)
+        return code_refs.from_json(data)
+    except Exception:  # noqa: BLE001 - the panel's own load reports it
+        return None
 
 
 def on_ready(result: dict) -> None:
@@ -315,6 +334,7 @@ def on_ready(result: dict) -> None:
               trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
               scene=state["scene"], model=state.get("client"), live=result["live"], numpy=result["numpy"],
               values=booted.values if booted else None)
+    app.code_snippets = state.get("code")
     state["app"] = app
     errors = ui.start(app)
     if errors:

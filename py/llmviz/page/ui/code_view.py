@@ -38,6 +38,7 @@ DOM glue and imports ``js`` only when it runs in the page.
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -325,6 +326,7 @@ class CodeView:
         self.hover_var = None
         self.lit: list[str] = []
         self._cache: dict = {}
+        self._due: tuple | None = None   # what on_step prepared, drawn in the next task
         self._observer = None   # the MutationObserver that follows the page's theme
         # index.html's markup: the tabs, the sizes line, a pane per tab
         self.panel = root.querySelector(".cv")
@@ -345,6 +347,11 @@ class CodeView:
         self._theme_stylesheet()
         self._watch_theme()
         self._debug_hooks()
+        snippets = getattr(app, "code_snippets", None)
+        if snippets is not None:     # the boot read them while the model worker started
+            self.resolved = snippets
+            self.render()
+            return
         import asyncio
         self._loading = asyncio.ensure_future(self.load())
         app.loading.append(self._loading)
@@ -365,8 +372,22 @@ class CodeView:
 
     # ---- events from the app --------------------------------------------------
     def on_step(self, step: dict | None = None, **_: Any) -> None:
+        """A new step: its snippets now, the panel drawn in a task of its own (each part takes
+        tens of ms here; ``app.loading`` holds the drawing, so the step counts as shown once
+        the panel is drawn)."""
         self.step = step
-        self.render()
+        prepared = self._prepare()
+        if prepared is None:
+            return
+        self._due = prepared
+
+        async def draw():
+            await asyncio.sleep(0)
+            if self._due is prepared:
+                self._draw(*prepared)
+
+        loading = self.app.loading
+        loading[:] = [f for f in loading if not f.done()] + [asyncio.ensure_future(draw())]
 
     def on_model(self, **_: Any) -> None:
         self._cache.clear()
@@ -418,15 +439,23 @@ class CodeView:
             element(self.js.document, pane, "p", "cv-empty", text)
 
     def render(self) -> None:
+        prepared = self._prepare()
+        if prepared is not None:
+            self._draw(*prepared)
+
+    def _prepare(self) -> tuple | None:
+        """The step's snippets (``items``, published as ``app.code_refs``) and whether
+        nanoGPT's source is there; None when there is nothing to draw (said in the panel)."""
         self._render_due = False
+        self._due = None
         if self.resolved is None:
             if self.load_error:
                 self.say(self.app.say("ui.code.unavailable", error=self.load_error))
-            return
+            return None
         if self.step is None:
             self.step = getattr(self.app, "step", None)
             if self.step is None:
-                return
+                return None
         try:
             items = self.current_items()
         except Exception as e:  # noqa: BLE001 - say so in the panel, keep the page going
@@ -434,11 +463,15 @@ class CodeView:
             self.say(self.app.say("ui.code.no_code", error=f"{type(e).__name__}: {e}"))
             self.app.report(f"code view: step {self.step.get('phase')}/{self.step.get('step')}: "
                             f"{type(e).__name__}: {e}")
-            return
-        available = nanogpt_available(self.resolved)
-        tab = self.tab or default_tab(self.stored_tab, available)
+            return None
         self.items = items
         self.app.code_refs = published_refs(items)
+        return items, self.step
+
+    def _draw(self, items: list[dict], step: dict) -> None:
+        """The panes of ``step``'s snippets ``items`` (``_prepare``'s)."""
+        available = nanogpt_available(self.resolved)
+        tab = self.tab or default_tab(self.stored_tab, available)
         panes = render_panes(items, collapsed=self.collapsed, nanogpt=available,
                              nanogpt_status=self._nanogpt_info().get("status"), lang=self.lang)
         for source, pane in self.panes.items():
@@ -452,7 +485,7 @@ class CodeView:
             nanogpt_tab.dataset.missing = "true"
         self.show_tab(tab)
         self.reveal()
-        self.panel.dataset.step = f"{self.step.get('phase')}:{self.step.get('step')}"
+        self.panel.dataset.step = f"{step.get('phase')}:{step.get('step')}"
         self.hover_var = None
         self.light(self.lit)
 

@@ -86,6 +86,7 @@ class App:
         self.live = live            # the trace was computed in this browser
         self.numpy = numpy          # numpy is available (in the model worker)
         self.values = values        # the 3D view's values for this trace (model_client.SceneValues), or None
+        self.code_snippets: dict | None = None   # the code panel's snippets, if the boot read them
         self.step: dict | None = None           # the step shown (walkthrough.render_step), or None yet
         self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into (set_follow)
         # the animation settings the scene plays steps by; the walk view's controls set it and

@@ -233,11 +233,13 @@ class WalkView:
             pass
         return self._shown
 
-    async def show_apart(self, where: Where, *, history: str | None = "push", seq: int | None = None):
+    async def show_apart(self, where: Where, *, history: str | None = "push", seq: int | None = None,
+                         cam: dict | None = None):
         """``show``, each part (the step's text, the page's words, the scene, each other view)
-        a task of its own: a new text of a big model shows its step again without one long task.
-        It stops where the reader went elsewhere meanwhile (``seq`` is no longer the latest)."""
-        parts = self._show_parts(where, history, None, apart=True)
+        a task of its own: a new text of a big model, or the page's first step, shown without
+        one long task. It stops where the reader went elsewhere meanwhile (``seq`` is no longer
+        the latest)."""
+        parts = self._show_parts(where, history, cam, apart=True)
         for _ in parts:
             await asyncio.sleep(0)
             if seq is not None and seq != self._seq:
@@ -477,7 +479,7 @@ class WalkView:
 
     async def _first(self, where: Where, cam) -> None:
         try:
-            await self.go(where, history="replace", cam=cam)
+            await self._go_apart(where, history="replace", cam=cam)
         except Exception as e:  # noqa: BLE001 - reported in the page
             self.app.report(f"walkthrough: {type(e).__name__}: {e}")
             return
@@ -505,13 +507,13 @@ class WalkView:
             self.app.report(f"walkthrough: {type(e).__name__}: {e}")
         asyncio.ensure_future(self._retitle())
 
-    async def _go_apart(self, where: Where, history: str | None) -> dict:
-        """``go`` for a new text: the step shown again in parts (``show_apart``)."""
+    async def _go_apart(self, where: Where, history: str | None, cam: dict | None = None) -> dict:
+        """``go`` in parts (``show_apart``): for a new text, and for the page's first step."""
         self._seq += 1
         self.settled = False
         seq = self._seq
-        settle = await self.show_apart(where, history=history, seq=seq)
-        return await self.finish((seq, settle, None))
+        settle = await self.show_apart(where, history=history, seq=seq, cam=cam)
+        return await self.finish((seq, settle, cam))
 
     async def _retitle(self) -> None:
         """The step titles with values in them, for a new text: after the step shown, each
