@@ -742,3 +742,19 @@ def test_intro_says_small_enough_to_see_only_of_a_small_model(sort_case):
     for words in ("small enough to see", "fits on screen"):
         assert words not in big["title"] and words not in big["html"], words
     assert "every number of it drawn" in big["title"]
+
+
+def test_a_row_of_values_reads_the_same_at_once_as_value_by_value():
+    """read_cell reads a trailing "*" as one row (the walkthrough reads rows of 4C values for
+    every step); the values are those of the per-value reads, for numpy and the page's FlatTensor."""
+    rng = np.random.default_rng(3)
+    config = GPTConfig(block_size=8, vocab_size=3, n_layer=1, n_head=2, n_embd=8)
+    store = {"a": rng.standard_normal((1, 5, 7)).astype(np.float32)}
+    index, data = tracefile.dump(Trace(store, config))
+    flat = tracefile.read(index, data)
+    for trace in (store, flat):
+        row = numbers.read_cell({"tensor": "a", "index": [0, 3, "*"]}, trace, None)
+        col = numbers.read_cell({"tensor": "a", "index": [0, "*", 2]}, trace, None)
+        assert row == [float(store["a"][0, 3, j]) for j in range(7)]
+        assert col == [float(store["a"][0, t, 2]) for t in range(5)]
+        assert all(type(v) is float for v in row + col)

@@ -329,6 +329,8 @@ def read_cell(source: dict, trace: Any, params: Any):
     tensor = trace[source["tensor"]] if source.get("in", "trace") == "trace" \
         else param_tensor(params, source["tensor"])
     index = list(source["index"])
+    if index and index[-1] == "*" and "*" not in index[:-1]:   # a row: read at once, not value by value
+        return [float(v) for v in tensor[tuple(index[:-1])].tolist()]
     if "*" in index:
         axis = index.index("*")
         n = tensor.shape[axis]
