@@ -75,6 +75,23 @@ def test_extend_is_the_full_trace(config):
     assert patch.size < grow.n_floats / 4
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=["sort", "wide"])
+def test_a_prompt_written_in_chunks_without_patches_is_the_full_trace(config):
+    """``extend(patch=False)`` (the worker's chunks of a prompt) writes the same bytes."""
+    model = random_model(config, seed=4)
+    ids = list(np.random.default_rng(5).integers(0, config.vocab_size, size=config.block_size))
+    grows = {}
+    for patch in (True, False):
+        grow, cache = GrowingTrace(config, config.block_size), KVCache(config)
+        grow.put(model.trace([ids[:3]], cache=cache))
+        for a in range(3, config.block_size, 4):
+            out = grow.extend(model.trace([ids[a:a + 4]], cache=cache), patch=patch)
+            assert (out is None) is (not patch)
+        grows[patch] = grow
+    assert bytes(grows[False].data) == bytes(grows[True].data)
+    assert_same(grows[False].trace(), model.trace([ids]), "chunks of four")
+
+
 def test_padded_layout_and_axes():
     config = CONFIGS[0]
     shape = ModelShape.from_config(config)

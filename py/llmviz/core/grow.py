@@ -151,9 +151,10 @@ class GrowingTrace:
         for name, a in self.arrays.items():
             a[self._part(name, T)] = np.asarray(trace[name])
 
-    def extend(self, step) -> Patch:
+    def extend(self, step, patch: bool = True) -> Patch | None:
         """Write a cached forward pass of the positions after ``length`` (see the module
-        docstring); returns what changed in the float buffer (the ids are in ``ids()``)."""
+        docstring); returns what changed in the float buffer (the ids are in ``ids()``), or
+        None without ``patch`` (a prompt written a chunk at a time: the page gets it whole)."""
         t = self.length
         n = int(np.asarray(step[IDS]).shape[-1])
         if t + n > self.capacity:
@@ -172,11 +173,13 @@ class GrowingTrace:
                     index.append(slice(0, new))      # every position (a key axis)
             dst = a[tuple(index)]
             dst[...] = value
-            if name != IDS:
+            if patch and name != IDS:
                 parts.append(runs_of(dst, self.floats))
         if t:
-            parts.extend(self._earlier_scores(step, t, new))
+            parts.extend(self._earlier_scores(step, t, new, patch))
         self.length = new
+        if not patch:
+            return None
         starts, counts, strides, values = [], [], [], []
         for s, c, d, v in parts:
             starts += s
@@ -187,8 +190,9 @@ class GrowingTrace:
                      np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
                      self.offsets[IDS] // 8 + t, tuple(self.arrays[IDS][0, t:new]))
 
-    def _earlier_scores(self, step, t: int, new: int) -> list:
-        """The raw scores of queries 0..t-1 against keys t..new-1 (before the mask), per layer."""
+    def _earlier_scores(self, step, t: int, new: int, patch: bool = True) -> list:
+        """The raw scores of queries 0..t-1 against keys t..new-1 (before the mask), per layer
+        (and, with ``patch``, their runs)."""
         out = []
         scale = np.float32(1.0 / math.sqrt(self.shape.hs))
         for i in range(self.shape.n_layer):
@@ -197,7 +201,8 @@ class GrowingTrace:
             k_new = np.asarray(step[p + "k"])                         # (1, nh, n, hs)
             dst = self.arrays[p + "scores"][:, :, :t, t:new]
             dst[...] = (q_old @ k_new.transpose(0, 1, 3, 2)) * scale
-            out.append(runs_of(dst, self.floats))
+            if patch:
+                out.append(runs_of(dst, self.floats))
         return out
 
     def ids(self) -> list[int]:

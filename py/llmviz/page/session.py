@@ -106,7 +106,7 @@ class Session:
             if a == 0:
                 grow.put(part)
             else:
-                grow.extend(part)
+                grow.extend(part, patch=False)
             yield (min(a + step, len(win)), len(win))
         return grow, cache
 
@@ -131,7 +131,7 @@ class Session:
         while len(ids) < length:      # the sort task's answer: greedy, a position at a time
             ids.append(live.choose_next(grow.arrays["logits"][0, grow.length - 1])["token"])
             if len(ids) <= self.block_size:
-                grow.extend(self.model.trace([ids[-1:]], cache=cache))
+                grow.extend(self.model.trace([ids[-1:]], cache=cache), patch=False)
             yield (grow.length, total)
         self._commit(ids, grow, cache)
         self.timing = {"run_s": time.perf_counter() - t0}
@@ -172,7 +172,7 @@ class Session:
                         "trace": patch.to_dict(), "scene": self._scene_patch(t, grow.length)}
             bigger = GrowingTrace(self.config, live.scene_length(self.card, self.block_size, len(win)))
             bigger.put(grow.trace())
-            bigger.extend(part)
+            bigger.extend(part, patch=False)
             self._commit(ids, bigger, self.cache)
         elif live.is_sort(self.card) or win == self.window(self.ids):
             # the sort record's last letter: predicted by the last position, not fed back in
