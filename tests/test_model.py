@@ -149,3 +149,22 @@ def test_forward_refuses_sequences_longer_than_block_size():
 def test_config_rejects_nonsense(bad):
     with pytest.raises(ValueError):
         GPTConfig(**{**SORT.to_dict(), **bad})
+
+
+def test_linear_is_the_same_through_einsum_as_through_matmul(monkeypatch):
+    """The page's numpy (no BLAS) computes a Linear with einsum, CPython's with matmul: the
+    same sums, in another order, so the same logits to float32 rounding."""
+    from llmviz.core import model as port
+
+    config = port.GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=32)
+    rng = np.random.default_rng(7)
+    state = {k: (rng.standard_normal(v.shape) * 0.3).astype(np.float32)
+             for k, v in port.GPT(config).state_dict().items() if k != "lm_head.weight"}
+    gpt = port.GPT.from_state_dict(state, config)
+    ids = rng.integers(0, 11, size=(2, 16))
+    outs = {}
+    for no_blas in (False, True):
+        monkeypatch.setattr(port, "NO_BLAS", no_blas)
+        outs[no_blas] = gpt(ids)
+    assert outs[True].dtype == outs[False].dtype == np.float32
+    assert np.max(np.abs(outs[True] - outs[False])) <= 1e-4 * max(1.0, float(np.max(np.abs(outs[False]))))
