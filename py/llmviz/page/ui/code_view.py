@@ -352,7 +352,6 @@ class CodeView:
             self.resolved = snippets
             self.render()
             return
-        import asyncio
         self._loading = asyncio.ensure_future(self.load())
         app.loading.append(self._loading)
 
@@ -401,12 +400,10 @@ class CodeView:
         self._render_due = True
 
         async def later():
-            import asyncio
             await asyncio.sleep(0)
             if self._render_due:
                 self.render()
 
-        import asyncio
         asyncio.ensure_future(later())
 
     def on_focus(self, ids: Sequence[str] | None = None, **_: Any) -> None:
@@ -444,8 +441,8 @@ class CodeView:
             self._draw(*prepared)
 
     def _prepare(self) -> tuple | None:
-        """The step's snippets (``items``, published as ``app.code_refs``) and whether
-        nanoGPT's source is there; None when there is nothing to draw (said in the panel)."""
+        """The step's snippets (``items``, published as ``app.code_refs``) and the step, for
+        ``_draw``; None when there is nothing to draw (said in the panel)."""
         self._render_due = False
         self._due = None
         if self.resolved is None:
