@@ -306,16 +306,13 @@ async def boot() -> dict:
 
 async def _code_snippets() -> dict | None:
     """The code panel's snippets (``data/code.json``, 0.3 MB) read during the boot, while this
-    thread waits for the model worker: its parse and its snippets took 80-170 ms in one task
-    right after ``ready`` (a turn of the event loop between them now). None when they cannot
-    be read: the code panel then fetches them itself and says what went wrong."""
-    from llmviz.codepanel import code_refs
-    from llmviz.page.ui.code_view import CODE_JSON
+    thread waits for the model worker: their parse took 80-170 ms in one task right after
+    ``ready``. None when they cannot be read: the code panel then fetches them itself and
+    says what went wrong."""
+    from llmviz.page.ui.code_view import CODE_JSON, read_snippets
 
     try:
-        data = json.loads(await _fetch_bytes(CODE_JSON))
-        await asyncio.sleep(0)
-        return code_refs.from_json(data)
+        return await read_snippets(await _fetch_bytes(CODE_JSON))
     except Exception:  # noqa: BLE001 - the panel's own load reports it
         return None
 
