@@ -11,8 +11,8 @@ sub-path of any static host, and offline once the service worker has it):
     index.html, css/, js/, icons/, manifest.webmanifest   from site/ (index.html gets the build id)
     sw.js                  site/sw.js with the build id and the list of every file to precache
     app.py, pyscript.toml  the PyScript entry (py/llmviz/page/app.py) and its config
-    worker.py, worker.toml the model worker (py/llmviz/page/worker.py) and its config (a build
-                           without numpy has no worker: index.html's <script ... worker> is left out)
+    worker.py, worker.toml the model worker (py/llmviz/page/worker.py) and its config (app.py starts
+                           it where the build has numpy; without, it is not precached)
     pyscript/              @pyscript/core's dist/ without source maps and without the chunks of
                            features this page never uses (PYSCRIPT_UNUSED: editor, terminal, ...)
     pyodide/               Pyodide's core files (npm package `pyodide`), except that python_stdlib.zip
@@ -863,8 +863,6 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     html = (html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
             .replace(LOCALES_MARK, json.dumps(languages, ensure_ascii=False).replace("</", "<\\/")))
-    if "numpy" not in wheels:   # no numpy, no model to run: no model worker (a Pyodide started for nothing)
-        html = without_worker(html)
     b.write("index.html", html)
     files["index.html"] = {"sha256": sha256_bytes(html.encode()), "size": len(html.encode())}
 
@@ -905,29 +903,19 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     return info
 
 
-WORKER_TAG = re.compile(r"[ \t]*<!-- the model worker .*?-->\s*<script type=\"py\" worker [^>]*></script>\n", re.S)
-
-
-def without_worker(html: str) -> str:
-    """index.html without the model worker's <script> (and its comment)."""
-    out, n = WORKER_TAG.subn("", html)
-    if n != 1:
-        raise BuildError("index.html: the model worker's <script type=\"py\" worker ...> (after its comment) "
-                         "was not found")
-    return out
-
-
 # files of dist/ the page itself never requests: the renderer's test page, the embedding example,
-# PyScript's storage helper (a module for other pages); and with numpy, the bundled copy of the
-# parameters (the page reads the weights instead)
+# PyScript's storage helper (a module for other pages); with numpy, the bundled copy of the
+# parameters (the page reads the weights instead); without, the model worker (app.py starts
+# it only where there is numpy to run a model)
 PRECACHE_SKIP = ("dev/", "embed-example.html", "pyscript/storage.js")
 PARAMS_FILES = ("data/params.json", "data/params.bin")
+WORKER_FILES = ("worker.py", "worker.toml")
 
 
 def precache_list(files: dict, has_numpy: bool) -> list[str]:
     """What sw.js stores at the first visit: every file the page can request (build-info.json
     and the page itself, "./", included), so that a warm visit needs nothing from the network."""
-    skip = PRECACHE_SKIP + (PARAMS_FILES if has_numpy else ())
+    skip = PRECACHE_SKIP + (PARAMS_FILES if has_numpy else WORKER_FILES)
     return sorted([rel for rel in files if not rel.startswith(skip)] + ["build-info.json", "./"])
 
 

@@ -136,6 +136,8 @@ def test_service_worker_precaches_what_the_page_requests_and_names_the_build(bui
     skipped = {rel for rel in info["files"] if rel.startswith(build.PRECACHE_SKIP)}
     if "numpy" in info["wheels"]:   # the page reads the weights, not the bundled copy of the parameters
         skipped |= set(build.PARAMS_FILES)
+    else:                           # no model worker where there is no numpy to run a model
+        skipped |= set(build.WORKER_FILES)
     assert {"dev/renderer.html", "embed-example.html", "pyscript/storage.js"} <= skipped
     assert precache == (set(info["files"]) - skipped) | {"build-info.json", "./"}
     assert {"index.html", "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "data/code.json"} <= precache

@@ -128,3 +128,36 @@ def test_cpython_load_has_no_64_mb_limit_but_the_page_has(tmp_path):
                                   model.state_dict()["transformer.h.0.mlp.c_fc.weight"])
     with pytest.raises(WeightsError, match="limit is 64 MB"):
         weights.from_bytes(npz.read_bytes(), card)
+
+
+@pytest.mark.parametrize("tied,bias", [(True, True), (False, True), (True, False)])
+def test_flat_weights_reads_what_the_worker_sends(tmp_path, tied, bias):
+    """The page's main thread reads the parameters from the npz without numpy: the same names,
+    order, shapes and values as the worker's (Session.params), a tied lm_head included."""
+    from llmviz.core import flat_weights, tracefile
+    from llmviz.page.session import Session
+
+    config = GPTConfig(**{**CFG.to_dict(), "bias": bias})
+    model = GPT.from_state_dict(state(config, tied=tied), config)
+    card = weights.make_card(config, Vocab(list("abcde")), "tiny", task={"name": "test"}, provenance={"seed": 1})
+    npz, _ = weights.save(model, tmp_path / "tiny.npz", card)
+    theirs = tracefile.read(*Session(weights.load(npz), card).params())
+    ours = flat_weights.read(npz.read_bytes(), card["config"])
+    assert list(ours) == list(theirs)
+    for name in theirs:
+        assert ours[name].shape == theirs[name].shape, name
+        assert ours[name].tolist() == theirs[name].tolist(), name
+    assert (ours["lm_head.weight"] is ours["transformer.wte.weight"]) == tied
+
+
+def test_flat_weights_refuses_what_it_cannot_view():
+    from llmviz.core import flat_weights
+
+    buf = io.BytesIO()
+    np.savez(buf, **{k: v.astype(np.float64) for k, v in state().items()})
+    with pytest.raises(WeightsError, match="float32"):
+        flat_weights.read(buf.getvalue(), CFG.to_dict())
+    with pytest.raises(WeightsError, match="missing key"):
+        buf = io.BytesIO()
+        np.savez(buf, **{k: v for k, v in state().items() if "wpe" not in k})
+        flat_weights.read(buf.getvalue(), CFG.to_dict())

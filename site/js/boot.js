@@ -1,13 +1,16 @@
 // boot.js: the first script of the page. Runs before Python and owns these things:
 //  1. window.llmviz, the page's public API. `ready` is a Promise that resolves with
-//     {python, numpy, model, live, ...} once app.py is up, or rejects with a readable
-//     reason. app.py settles it through llmviz._boot.resolve/reject; other modules
-//     add state()/goto()/setInput() to the same object later.
+//     {python, numpy, model, live: false, ...} once the views are up on the bundled trace,
+//     or rejects with a readable reason. `live` resolves once the model worker has started
+//     ({live: true, numpy_version, max_abs_diff, ...}, also merged into `info`) or is known
+//     not to ({live: false, error?}: no numpy, or the reason it failed). app.py settles them
+//     through llmviz._boot.resolve/reject/live; other modules add state()/goto()/setInput()
+//     to the same object later (setInput, generate and loadModel wait for the model).
 //  2. the progress line in the header: bytes of the big downloads (sizes from
 //     build-info.json, completions from the Resource Timing API) and the stage text
 //     that app.py sets with llmviz.progress(text).
-//  3. the service worker (sw.js): registered once Python is up, so it never competes
-//     with the first boot; when a new build takes over, the page reloads so that the
+//  3. the service worker (sw.js): registered once the model worker has started (`live`), so
+//     it never competes with the first boot; when a new build takes over, the page reloads so that the
 //     HTML and every asset come from the same build.
 //  4. storage the browser blocks (a frame of another site with third-party storage
 //     blocked): PyScript waits forever for an IndexedDB database it cannot open, so there
@@ -67,12 +70,15 @@ for (const tpl of document.querySelectorAll("template[data-into]")) {
 let settle;
 const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
 ready.catch(() => {}); // a rejection is shown in the page; no "unhandled" noise
+let settleLive;
+const live = new Promise((resolve) => { settleLive = resolve; });
 
 // also this module's export `llmviz`: Python imports it (PyScript's js_modules, pyscript.toml)
 export const llmviz = Object.assign(window.llmviz || {}, {
   build: BUILD_ID,
   ready,
-  info: null,          // the object `ready` resolved with
+  live,
+  info: null,          // the object `ready` resolved with (and then `live`'s)
   error: null,         // the reason `ready` rejected with
   progress(text, fraction) { setStatus(text, fraction); },
   // the page's words in its language (i18n.js), for Python before its own catalogue is loaded
@@ -96,11 +102,20 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       window.llmvizReadyDone = true;
       window.llmvizReadyAt = performance.now();
       doneLoading = true;
-      setStatus(plain.live ? tr("ui.top.ready_live", {}, "Ready: live inference in your browser")
-                           : tr("ui.top.ready_bundled", {}, "Ready: showing the bundled trace"), 1);
+      setStatus(plain.numpy ? tr("ui.top.ready_starting", {}, "Ready: live inference is starting…")
+                            : tr("ui.top.ready_bundled", {}, "Ready: showing the bundled trace"), 1);
       document.body.classList.add("ready");
       settle.resolve(plain);
-      registerServiceWorker();
+      if (!plain.numpy) api._boot.live({ live: false });
+    },
+    live(info) {
+      const plain = toPlain(info);
+      Object.assign(api.info || {}, plain);
+      window.llmvizLiveAt = performance.now();
+      setStatus(plain.live ? tr("ui.top.ready_live", {}, "Ready: live inference in your browser")
+                           : tr("ui.top.ready_bundled", {}, "Ready: showing the bundled trace"), 1);
+      settleLive(plain);
+      registerServiceWorker();   // after the worker's start: the precache would compete with it
     },
     reject(reason) {
       const text = String(reason && reason.message ? reason.message : reason);
@@ -110,6 +125,7 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       setStatus(tr("notice.could_not_start", { error: text }, "Could not start: " + text));
       document.body.classList.add("failed");
       settle.reject(new Error(text));
+      settleLive({ live: false, error: text });
     },
   },
 });

@@ -74,8 +74,12 @@ def _build_id(dist) -> str:
     return json.loads((dist / "build-info.json").read_text())["build_id"]
 
 
-def _boot_and_check(w, url, dist) -> dict:
+def _boot_and_check(w, url, dist, at_ready: list | None = None) -> dict:
+    """Load the page, check what ``ready`` says; ``at_ready`` gets the page as it was when
+    ready resolved (AT_READY)."""
     w.page.goto(url)
+    if at_ready is not None:
+        at_ready.append(w.page.evaluate(AT_READY))
     info = w.ready()
     assert re.fullmatch(r"3\.14\.\d+", info["python"]), info
     assert info["build"] == _build_id(dist)
@@ -184,8 +188,19 @@ def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch,
 
     server = serve_dist(built_dist)
     w = watch(server)
-    info = _boot_and_check(w, server.url, built_dist)
-    assert info["numpy"] is True and info["live"] is True
+    # ready: the walkthrough on the bundled trace while the model worker starts (the bar says so)
+    seen = []
+    _boot_and_check(w, server.url, built_dist, at_ready=seen)
+    at_ready = seen[0]
+    assert at_ready["info"]["numpy"] is True and at_ready["info"]["live"] is False, at_ready
+    assert at_ready["field_disabled"] and "starting" in at_ready["msg"].lower(), at_ready
+    assert "starting" in at_ready["status"], at_ready
+    live = w.page.evaluate("() => window.llmviz.live")
+    assert live["live"] is True and live["numpy"] is True, live
+    assert w.page.evaluate("() => window.llmviz.info.live") is True   # live's answer merged into info
+    assert w.page.evaluate("() => document.getElementById('live-input').disabled") is False
+    assert w.page.locator("#status").inner_text() == "Ready: live inference in your browser"
+    info = live
     assert info["max_abs_diff"] <= 1e-5
     assert w.page.locator("#notice").is_hidden()
     # independently of the page's own check: its logits against the bundled trace
@@ -195,6 +210,15 @@ def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch,
     got = np.array(info["logits"])
     assert got.shape == want.shape
     assert np.max(np.abs(got - want)) <= 1e-5
+
+
+# the page at the moment ready resolves (a microtask later: the model worker cannot have joined)
+AT_READY = """() => window.llmviz.ready.then((info) => ({
+  info,
+  field_disabled: document.getElementById("live-input").disabled,
+  msg: document.getElementById("live-msg").textContent,
+  status: document.getElementById("status").textContent,
+}))"""
 
 
 FIRST_FRAME_PARAMS = """async () => {
@@ -249,3 +273,28 @@ def test_a_failed_boot_rejects_ready_and_says_why(built_dist, serve_dist, watch)
     assert status.startswith("Could not start:") and "llmviz" in status
     assert w.page.evaluate("() => window.llmvizReadyDone") == "error"
     assert not w.foreign
+
+
+def test_a_model_worker_that_cannot_start_leaves_the_walkthrough_and_says_why(built_dist, serve_dist, watch,
+                                                                                wheelhouse):
+    """The walkthrough does not wait for the model worker; when the worker cannot start (here:
+    its numpy wheel is gone), the page stays on the bundled trace and says why, on the page and
+    to a script (llmviz.live, and setInput's refusal)."""
+    if wheelhouse is None:
+        pytest.skip("needs a build with numpy for Pyodide (LLMVIZ_PYODIDE_WHEELHOUSE)")
+    server = serve_dist(built_dist)
+    w = watch(server)
+    w.context.route("**/wheels/numpy-*.whl", lambda route: route.fulfill(status=404, body="gone"))
+    w.page.goto(server.url)
+    assert w.ready()["live"] is False
+    live = w.page.evaluate("() => window.llmviz.live")
+    assert live["live"] is False and "numpy" in live["error"], live
+    notice = w.page.locator("#notice").inner_text()
+    assert "Live inference could not start" in notice and "numpy" in notice, notice
+    assert w.page.locator("#status").inner_text() == "Ready: showing the bundled trace"
+    assert w.page.evaluate("() => document.getElementById('live-input').disabled") is True
+    refused = w.page.evaluate("() => window.llmviz.setInput('ABCABC').then(() => 'ran', (e) => e.message)")
+    assert refused.startswith("Live inference could not start"), refused
+    # the walkthrough still moves, on the bundled numbers
+    w.page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 0})")
+    assert w.page.evaluate("() => window.llmviz.state().phase") == "attention"

@@ -328,7 +328,7 @@ def test_code_panel(browser, built_dist, serve_dist, tmp_path, wheelhouse):
         assert {r["source"] for r in _refs(page)} == {"port"}
 
         # ---- a new input length redraws the shapes ("trace"/"model" events), when live
-        live = page.evaluate("!!(window.llmviz.info && window.llmviz.info.live)")
+        live = page.evaluate("() => window.llmviz.live.then((info) => info.live)")
         assert live == (wheelhouse is not None), "a build with numpy for Pyodide runs the model live"
         if live:
             shown = page.evaluate("window.llmviz.setInput('ACB')")

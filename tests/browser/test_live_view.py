@@ -64,7 +64,7 @@ class Page:
         result = self.page.evaluate(WAIT_READY)
         assert result["ok"], result.get("error")
         self.page.wait_for_function("() => document.getElementById('live').dataset.restored === '1'")
-        return result["info"]
+        return self.page.evaluate("() => window.llmviz.live.then(() => window.llmviz.info)")   # ready's + live's
 
     def js(self, expr: str, arg=None):
         return self.page.evaluate(expr, arg)

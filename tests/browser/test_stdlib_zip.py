@@ -29,7 +29,8 @@ def test_the_page_imports_only_modules_the_trimmed_zip_holds(built_dist, serve_d
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(server.url + "?debug=1")
-        info = page.evaluate("() => window.llmviz.ready")
+        page.evaluate("() => window.llmviz.ready")
+        info = page.evaluate("() => window.llmviz.live")
         assert info["live"] is True
         done = page_tour.exercise(page)
         assert done["steps"] > 40

@@ -1,24 +1,32 @@
 """The page's Python entry point, run by PyScript (``<script type="py" src="./app.py">``).
 
 The main thread never runs the model: numpy, the model and its KV cache live in the
-page's model worker (``llmviz.page.worker``, its own Pyodide in a Web Worker, started by
-index.html as the page loads), so the views stay responsive whatever the model does.
-app.py boots the app in this order, telling the header what it is doing:
+page's model worker (``llmviz.page.worker``, its own Pyodide in a Web Worker), so the
+views stay responsive whatever the model does. The first view needs no worker: the
+walkthrough of the built-in model shows the bundled trace, which the worker only computes
+again. So the page is ready on the bundled trace, and live inference joins when the worker
+is up (on this 2-core machine the two Pythons starting at once took each other's time:
+ready came at 3.2-3.5 s, it comes at 2.2-2.4 s now). app.py boots the app in this order,
+telling the header what it is doing:
 
-1. at once: ask the worker for the model (``boot``: it started loading numpy, llmviz and
-   the model when it came up; only when this build has numpy), and, here, load the llmviz
-   wheel by URL (one ``loadPackage`` call), fetch every data file (bundled trace, scene,
-   model card; without numpy the bundled parameters, with numpy the worker sends them: the
-   numbers are fetched once; the worker's weights are the download the 3D view's first frame
-   made, handed over as a letter, js/worker_mail.js's sendShared) and build.py's precompiled modules (``wheels/pycache.zip``,
-   unpacked under ``sys.pycache_prefix`` so that importing the wheels reads bytecode
-   instead of compiling them);
+1. load the llmviz wheel by URL (one ``loadPackage`` call), fetch every data file
+   (bundled trace, scene, model card, and the parameters: with numpy the model's own
+   weights file, the download the 3D view's first frame made, read without numpy by
+   ``llmviz.core.flat_weights``; without numpy the bundled copy) and build.py's precompiled
+   modules (``wheels/pycache.zip``, unpacked under ``sys.pycache_prefix`` so that
+   importing the wheels reads bytecode instead of compiling them);
 2. read the bundled trace (``data/trace.json`` + ``.bin``), pure Python;
-3. with numpy: wait for the worker, which ran the forward pass on the same input and checked
-   it against the bundled trace (max abs difference <= 1e-5); its trace and parameters
-   arrive in the bundled trace's format (``llmviz.page.model_client``);
-4. mount the views (``llmviz.page.ui.start``), then settle ``window.llmviz.ready`` with
-   ``{python, numpy, model, live, ...}``.
+3. mount the views (``llmviz.page.ui.start``), then settle ``window.llmviz.ready`` with
+   ``{python, numpy, model, live: false, ...}``;
+4. with numpy: the model worker starts once the bundled trace is read (before the views
+   mount: measured, that brought live inference 0.2 s closer and ready no later), through
+   ``pyscript.create_named_worker``; it loads numpy, llmviz and the model (its weights and
+   the bundled trace come from this page's downloads as letters, js/worker_mail.js's
+   sendShared), runs the forward pass on the same input and checks it against the bundled
+   trace (max abs difference <= 1e-5);
+   then (``go_live``) the views take it (``App.join_model``: the live bar switches on) and
+   ``window.llmviz.live`` resolves with ``{live: true, numpy_version, max_abs_diff, ...}``.
+   A worker that cannot start leaves the page on the bundled trace, with a notice saying why.
 
 Each stage ends with ``performance.mark("llmviz:<stage>")`` (``python -m llmviz bench
 --page`` prints them). Without numpy the page says so and runs on the bundled trace.
@@ -33,7 +41,8 @@ import json
 import sys
 
 TOLERANCE = 1e-5
-WORKER = "llmviz-model"   # the name of the model worker's <script> in index.html
+WORKER = "llmviz-model"   # the name of the model worker's <script> (js/worker_mail.js finds it by it)
+WORKER_SRC, WORKER_CONFIG = "./worker.py", "./worker.toml"
 
 state: dict = {}   # what the app knows: build info, the trace, the model (when live)
 BASE: list[str] = []   # the page's address, for a worker (which has none of its own)
@@ -198,13 +207,14 @@ async def _fetch_shared(path: str) -> bytes:
 
 
 async def _start_worker(paths: list[str]):
-    """The model worker (its proxy) and the message its ``boot`` answered with (it started
-    loading numpy and the model on its own, as soon as it was up); the files it waits for
-    (``shared_files``) come from the page's downloads (the weights: the 3D view's first frame's)."""
-    from pyscript import workers
+    """Start the model worker (PyScript's named worker: its own Pyodide, in a Web Worker) and
+    return its proxy and the message its ``boot`` answered with (it loads numpy and the model
+    on its own as soon as it is up); the files it waits for (``shared_files``) come from the
+    page's downloads (the weights: the 3D view's first frame's)."""
+    from pyscript import create_named_worker
     from pyscript.js_modules import worker_mail
 
-    worker = await workers[WORKER]
+    worker = await create_named_worker(src=WORKER_SRC, name=WORKER, config=WORKER_CONFIG)
     for path in paths:      # Promises: the worker waits for its letters
         worker_mail.sendShared(path, shared_ticket(path))
     return worker, await worker.boot()
@@ -221,17 +231,15 @@ async def boot() -> dict:
     wheels = info.get("wheels", {})
     has_numpy = "numpy" in wheels
 
-    # the model worker first (it loads numpy and the model while this thread loads the views),
-    # then everything of this thread at once: the llmviz wheel (one loadPackage call; the code
+    # everything of this thread at once: the llmviz wheel (one loadPackage call; the code
     # panel's snippets come lexed from the build: no pygments here) and every data file
-    shared = shared_files(info) if has_numpy else []
-    worker_done = asyncio.ensure_future(_start_worker(shared)) if has_numpy else None
-    _progress(_say("ui.progress.wheels_numpy", "Loading numpy and llmviz") if has_numpy
-              else _say("ui.progress.wheels", "Loading llmviz"))
+    _progress(_say("ui.progress.wheels", "Loading llmviz"))
     wheels_done = asyncio.ensure_future(_load_wheels([wheels["llmviz"]]))
-    # the parameters once: with numpy the worker sends them (it reads the weights), else the bundled copy
-    params = [] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
+    # the parameters once: with numpy from the model's weights file (the 3D view's download,
+    # which the worker takes too), else the bundled copy
+    params = [model_info["weights"]] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
     paths = [info["trace"]["json"], info["trace"]["bin"], "data/scene.json", model_info["card"]] + params
+    shared = shared_files(info)
     files_done = asyncio.gather(*((_fetch_shared if path in shared else _fetch_bytes)(path) for path in paths))
     pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
     try:
@@ -241,7 +249,7 @@ async def boot() -> dict:
         pycache_done.cancel()
         raise
     mark("wheels")
-    code_done = asyncio.ensure_future(_code_snippets())   # read while the model worker starts
+    code_done = asyncio.ensure_future(_code_snippets())
     files = dict(zip(paths, await files_done))
     pycache = await pycache_done
     mark("files")
@@ -250,50 +258,26 @@ async def boot() -> dict:
         mark("pycache")
 
     _progress(_say("ui.progress.trace", "Reading the bundled trace"))
-    from llmviz.core import tracefile
+    from llmviz.core import flat_weights, tracefile
     text = lambda path: files[path].decode("utf-8")  # noqa: E731
     index = json.loads(text(info["trace"]["json"]))
     bundled = tracefile.read(index, files[info["trace"]["bin"]])
     state["bundled"], state["trace"] = bundled, bundled
     state["index"] = index
-    if not has_numpy:
-        state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
     state["scene"] = json.loads(text("data/scene.json"))
     state["card"] = json.loads(text(model_info["card"]))
+    if has_numpy:
+        state["params"] = flat_weights.read(files[model_info["weights"]], state["card"]["config"])
+    else:
+        state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
     mark("bundled")
+    if has_numpy:   # the model worker starts now, while the views mount: go_live takes it over
+        state["worker_start"] = asyncio.ensure_future(_start_worker(shared_files(info)))
 
-    result = {"python": sys.version.split()[0], "numpy": False, "model": model_info.get("name"),
+    result = {"python": sys.version.split()[0], "numpy": has_numpy, "model": model_info.get("name"),
               "live": False, "build": info.get("build_id"), "example": index.get("example"),
               "numpy_status": info.get("numpy", {}).get("status")}
-
-    if has_numpy:
-        _progress(_say("ui.progress.run", "Running the model in your browser"))
-        from llmviz.page.model_client import ModelClient
-        worker, message = await worker_done
-        mark("worker")
-        client = ModelClient(worker)
-        try:
-            booted = await client.accept_boot(message)
-        except Exception as e:  # noqa: BLE001 - JobError (its one line) or a broken answer
-            raise RuntimeError(f"the model could not start in its worker: {e}") from None
-        for name, at in booted.header.get("marks") or []:
-            mark(name, at)
-        mark("forward")
-        result["numpy"] = True
-        result["numpy_version"] = booted.header.get("numpy_version")
-        diff = float(booted.header["max_abs_diff"])
-        result["max_abs_diff"] = diff
-        if diff > TOLERANCE:
-            raise RuntimeError(f"the forward pass in the browser differs from the bundled trace by {diff:g} "
-                               f"(more than {TOLERANCE:g})")
-        state["client"] = client
-        state["booted"] = booted
-        state["trace"] = booted.trace
-        state["params"] = booted.params
-        result["live"] = True
-        result["logits"] = booted.header.get("logits")   # for tests and bench
-        mark("compare")
-    else:
+    if not has_numpy:
         _page().notice(_say("notice.no_numpy", "Live inference needs numpy for Pyodide, which this build does not "
                             "include: the page shows the trace computed when the site was built."))
 
@@ -302,6 +286,43 @@ async def boot() -> dict:
     on_ready(result)
     mark("views")
     return result
+
+
+async def go_live() -> dict:
+    """Hand the model worker (numpy builds; ``boot`` started it) to the views once it has
+    checked its forward pass against the bundled trace. Returns what ``llmviz.live``
+    resolves with: ``{live: true, numpy_version, max_abs_diff, logits}``, or ``{live: false,
+    error}`` (the views then stay on the bundled trace and a notice says why)."""
+    from llmviz.page.model_client import ModelClient
+
+    app = state["app"]
+    try:
+        worker, message = await state.pop("worker_start")
+        mark("worker")
+        client = ModelClient(worker)
+        try:
+            booted = await client.accept_boot(message)
+        except Exception as e:  # noqa: BLE001 - JobError (its one line) or a broken answer
+            raise RuntimeError(f"the model could not start in its worker: {e}") from None
+        for name, at in booted.header.get("marks") or []:
+            mark(name, at)
+        diff = float(booted.header["max_abs_diff"])
+        if diff > TOLERANCE:
+            raise RuntimeError(f"the forward pass in the browser differs from the bundled trace by {diff:g} "
+                               f"(more than {TOLERANCE:g})")
+    except Exception as e:  # noqa: BLE001 - every failure reaches the page, readably
+        reason = f"{type(e).__name__}: {e}" if not isinstance(e, RuntimeError) else str(e)
+        import js
+        js.console.error(f"llmviz: live inference: {reason}")
+        _page().notice(_say("notice.live_failed", "Live inference could not start ({{error}}): the page shows "
+                            "the trace computed when the site was built.", error=reason))
+        app.model_failed(reason)
+        return {"live": False, "error": reason}
+    state["client"], state["booted"] = client, booted
+    app.join_model(client, booted.values)
+    mark("live")
+    return {"live": True, "numpy": True, "numpy_version": booted.header.get("numpy_version"),
+            "max_abs_diff": diff, "logits": booted.header.get("logits")}   # logits: for tests and bench
 
 
 async def _code_snippets() -> dict | None:
@@ -324,13 +345,13 @@ def on_ready(result: dict) -> None:
 
     index, card = state["index"], state["card"]
     trace = state["trace"]
-    booted = state.get("booted")
     import js
     lang = str(js.document.documentElement.lang or "en").split("-")[0]   # i18n.js chose it
     app = App(lang=lang, build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
               trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
-              scene=state["scene"], model=state.get("client"), live=result["live"], numpy=result["numpy"],
-              values=booted.values if booted else None)
+              scene=state["scene"], model=None, live=False, numpy=result["numpy"], values=None)
+    if result["numpy"]:   # go_live starts the model worker once the views are up
+        app.model_starting = asyncio.get_event_loop().create_future()
     app.code_snippets = state.get("code")
     state["app"] = app
     errors = ui.start(app)
@@ -354,6 +375,8 @@ async def main() -> None:
         return
     _page()._boot.resolve(to_js(result))
     _debug_hooks()
+    if result["numpy"]:
+        _page()._boot.live(to_js(await go_live()))
 
 
 def _debug_hooks() -> None:

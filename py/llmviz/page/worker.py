@@ -1,8 +1,9 @@
 """The page's model worker: numpy, the model and its KV cache, off the main thread.
 
-index.html starts it as the page loads (``<script type="py" worker name="llmviz-model"
-src="./worker.py" config="./worker.toml">``): its own Pyodide, in a Web Worker, so the
-page's main thread (the views, the 3D view) never waits for the model. The main thread
+The page's app.py starts it once the views are up on the bundled trace (``<script type="py"
+worker name="llmviz-model" src="./worker.py" config="./worker.toml">``, through
+``pyscript.create_named_worker``): its own Pyodide, in a Web Worker, so the page's main
+thread (the views, the 3D view) never waits for the model. The main thread
 (``llmviz.page.model_client``) calls the functions it exports (``__export__``, PyScript's
 named workers). A call from the main thread to a worker needs no SharedArrayBuffer (only
 calls the other way round do, and this worker makes none), so the page works on any static

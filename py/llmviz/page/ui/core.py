@@ -12,6 +12,8 @@ or emit, these events (keyword payloads):
   "select"       id=, row=, col=: a scene cell was clicked
   "notice"       text=: something the user should read (errors from loading etc.)
   "follow"       the layer and head the walkthrough zooms into changed (``app.follow``)
+  "live"         the model worker joined (``app.model``: live inference is on) or could not
+                 start (``app.model_error``); the page shows the bundled trace until then
 
 Every field the views share is declared in ``App.__init__``; a view sets only those
 (its own ``app.<name>_view`` once mounted, ``motion``, ``code_refs``, ``link_input``).
@@ -86,6 +88,10 @@ class App:
         self.live = live            # the trace was computed in this browser
         self.numpy = numpy          # numpy is available (in the model worker)
         self.values = values        # the 3D view's values for this trace (model_client.SceneValues), or None
+        # while the model worker starts (after the views are up: app.py's go_live): done once it
+        # joined (join_model) or failed (model_failed); None when no worker is coming (no numpy)
+        self.model_starting: asyncio.Future | None = None
+        self.model_error: str | None = None     # why live inference could not start
         self.code_snippets: dict | None = None   # the code panel's snippets, if the boot read them
         self.step: dict | None = None           # the step shown (walkthrough.render_step), or None yet
         self.follow = {"layer": 0, "head": 0}   # what the walkthrough zooms into (set_follow)
@@ -188,6 +194,31 @@ class App:
             follow_of(self.follow, config)
         except ValueError:   # a smaller model: back to the first layer and head
             self.follow = {"layer": 0, "head": 0}
+
+    async def wait_model(self) -> Any:
+        """The model worker's client: at once when it is there, else once it has started; None
+        when there is none (no numpy, or it could not start: ``model_error`` says why)."""
+        if self.model is None and self.model_starting is not None:
+            await asyncio.shield(self.model_starting)
+        return self.model
+
+    def join_model(self, model: Any, values: Any) -> None:
+        """The model worker is up, on the trace shown (the bundled one, which it checked): live
+        inference is on. ``values``: its values of that trace for the 3D view (a new token
+        patches them)."""
+        self.model, self.values, self.live = model, values, True
+        self._model_settled()
+        self.emit("live")
+
+    def model_failed(self, reason: str) -> None:
+        """The model worker could not start: the page stays on the bundled trace."""
+        self.model_error = reason
+        self._model_settled()
+        self.emit("live")
+
+    def _model_settled(self) -> None:
+        if self.model_starting is not None and not self.model_starting.done():
+            self.model_starting.set_result(self.model)
 
     def set_follow(self, layer: Any = None, head: Any = None) -> dict:
         """Zoom the walkthrough into another layer and/or head (None keeps the current one).

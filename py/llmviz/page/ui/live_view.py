@@ -239,7 +239,7 @@ class LiveView:
             field.placeholder = say("live.rule.text_placeholder", n=n, allowed=allowed)[:120]
             rule = say("live.rule.text_title", n=n, allowed=allowed)
         field.disabled = not numpy
-        field.title = say("live.no_numpy") if not numpy else rule[:400]
+        field.title = rule[:400] if numpy else self.why_off()
         for id_ in ("live-sample", "live-load"):
             self.el(id_).disabled = not numpy
         self.sync_buttons()
@@ -247,7 +247,20 @@ class LiveView:
         self.el("live-default").hidden = not self.custom
         self.el("live-default").textContent = self.app.say("live.default_named", name=self.default["name"])
         if not numpy:
-            self.say(self.app.say("live.no_numpy"), "warn")
+            self.say(self.why_off(), "info" if self.starting() else "warn")
+
+    def starting(self) -> bool:
+        """The model worker is on its way (the bar switches on when it joins: ``on_live``)."""
+        return bool(self.app.numpy and self.client is None and self.app.model_starting is not None
+                    and not self.app.model_starting.done())
+
+    def why_off(self) -> str:
+        """Why the field and the model's buttons are off: starting, failed, or no numpy."""
+        if self.starting():
+            return self.app.say("live.starting")
+        if self.app.model_error:
+            return self.app.say("notice.live_failed", error=self.app.model_error)
+        return self.app.say("live.no_numpy")
 
     def sync_sampling(self, event=None) -> None:
         """Temperature and top-k matter only when sampling."""
@@ -366,9 +379,31 @@ class LiveView:
         return js.Promise.new(ffi.once(executor))
 
     # ---- the model at work (in the worker) -------------------------------------------
-    def need_numpy(self) -> None:
+    async def need_model(self) -> None:
+        """Wait for the model worker while it starts; LiveError when there is none (no numpy,
+        or it could not start)."""
+        await self.wait_model()
         if not self.app.numpy or self.client is None:
-            raise LiveError(self.app.say("live.no_numpy"))
+            raise LiveError(self.app.say("notice.live_failed", error=self.app.model_error) if self.app.model_error
+                            else self.app.say("live.no_numpy"))
+
+    async def wait_model(self) -> None:
+        """Wait for the model worker while it starts (the caller says what its absence means)."""
+        if self.client is None:
+            await self.app.wait_model()
+            if self.client is None and self.app.model is not None:   # "live" came before this view listened
+                self.on_live()
+
+    def on_live(self, **_: Any) -> None:
+        """The model worker joined (or could not start): the bar switches on (or says why not)."""
+        if self.client is None and self.app.model is not None:
+            self.client = self.app.model
+            booted = getattr(self.client, "ids", None)
+            if booted and not self.steps:
+                self.ids = list(booted)   # the worker's text (the sort answer's last letter included)
+            self.say("")
+        self.sync_controls()
+        self.render_seq()
 
     async def publish(self, result, model: dict | None = None) -> None:
         """Hand a worker result to every view: a new trace (a token's patch or a whole text),
@@ -406,10 +441,10 @@ class LiveView:
         """Run the model on a new input (lower case read as capitals for a vocabulary of
         capitals); InputError (nothing changes) when it does not fit. ``typed``: it comes
         from the field, which is then left as the user has it."""
-        self.need_numpy()
         app = self.app
         text = live.normalize(text, self.vocab())
         live.check_input(text, self.vocab(), self.limit(), self.reason(), app.lang)   # fail fast, before waiting
+        await self.need_model()
         async with self.lock:
             self.busy(True)
             try:
@@ -454,7 +489,7 @@ class LiveView:
 
     async def next_token(self, temperature: float | None = None, top_k: int | None = None) -> dict | None:
         """The "Next token" button: one more token; None (nothing changes) once the text is complete."""
-        self.need_numpy()
+        await self.need_model()
         if temperature is None:
             temperature, top_k = self.options()
         async with self.lock:
@@ -474,14 +509,14 @@ class LiveView:
             await self.publish(result)
 
     async def reset(self) -> None:
-        self.need_numpy()
+        await self.need_model()
         async with self.lock:
             await self.restart()
 
     async def generate(self, n: int, temperature: float = 0.0, top_k: int | None = None,
                        seed: int | None = None) -> str:
         """Append up to ``n`` tokens, each drawn before the next; the text when done."""
-        self.need_numpy()
+        await self.need_model()
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise LiveError(self.app.say("live.api.n_tokens", value=repr(n)))
         async with self.lock:
@@ -590,7 +625,7 @@ class LiveView:
 
     async def load_files(self, files: list) -> None:
         """The picked or dropped files: sizes checked before reading, then ``load``."""
-        self.need_numpy()
+        await self.need_model()
         named = [(str(f.name), int(f.size)) for f in files]
         npz_i, card_i = live.check_upload_sizes(named, self.app.lang)   # WeightsError: message, nothing read
         if npz_i is not None:   # the bytes stay in JS: the worker and IndexedDB take them as they are
@@ -609,7 +644,7 @@ class LiveView:
     async def load(self, npz, card_text: str, *, remember: bool = True) -> dict:
         """Check and switch to a user's model (``npz``: its bytes as a JS Uint8Array); it starts on
         a prompt from its own card. On any problem the current model stays."""
-        self.need_numpy()
+        await self.need_model()
         say = self.app.say
         card = live.parse_card_text(card_text)   # WeightsError before anything is sent
         async with self.lock:
@@ -662,7 +697,7 @@ class LiveView:
         self.render_seq()
 
     async def use_default(self, *, keep_input: bool = True) -> None:
-        self.need_numpy()
+        await self.need_model()
         d = self.default
         async with self.lock:
             self.busy(True)
@@ -716,6 +751,7 @@ class LiveView:
                 return
             if self.linked:
                 return
+            await self.wait_model()
             if not self.app.numpy or self.client is None:
                 if self.storage_get(KEY_MODEL) == "custom":
                     self.say(self.app.say("live.memory.custom_no_numpy"), "warn")
@@ -742,6 +778,7 @@ class LiveView:
 
     async def use_link_input(self, text: str) -> None:
         """Run the default model on the input a link names; say so plainly when it cannot."""
+        await self.wait_model()
         if not self.app.numpy or self.client is None:
             self.say(self.app.say("live.memory.link_no_numpy", input=_shown(text)), "warn")
             return
@@ -884,6 +921,7 @@ def mount(app) -> LiveView:
     view.build_dom()
     live_inspector.mount(app, view)
     view.register()
+    app.on("live", view.on_live)
     # opened from a link that names a view (not a reload of this page): memory stays out of it;
     # asked before restore_hash puts the last visit's hash in the URL
     view.linked = view.url_names_a_view() and not view.reloaded()

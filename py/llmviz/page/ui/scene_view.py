@@ -7,6 +7,8 @@ frame) and exports its bridge (``window.llmvizScene`` too); this module takes ov
   ``llmviz.page.model_client.SceneValues``): all of a new text's activations (the bridge
   draws them a slice at a time, ``js/stage/values.js``), or a new token's few cells;
   without numpy the bundled values are already drawn.
+* "live": the model worker joined: its values of the shown trace (the same numbers as the
+  bundled ones on screen) are handed over, so that a new token's patch has them to change.
 * "model": the new scene (the size toolbar names the model), then (with the "trace" that
   follows) its values. Blocks the 3D view has no room to draw with values (the renderer's
   ``overflow()``) are named in a notice: nothing is drawn as shape only unsaid.
@@ -105,6 +107,7 @@ class SceneView:
         app.on("model", self.on_model)
         app.on("focus", self.on_focus)
         app.on("motion", self.on_motion)
+        app.on("live", self.on_live)
         self.api.onScale(ffi.proxy(self.on_scale))
         self.api.ready.then(ffi.proxy(lambda ok=None: self._connect()))
 
@@ -145,6 +148,11 @@ class SceneView:
         # the letters over idx and the vocabulary beside logits and probs
         self.renderer.setTokens(json.dumps({"vocab": list(self.app.vocab), "tokens": list(self.app.ids)}))
         self.push_values()   # without numpy the trace cannot change: the bundled values are on screen
+
+    def on_live(self, **_: Any) -> None:
+        # the model worker's values of the shown trace (the bundled values, computed again):
+        # a new token's patch is written into them
+        self.push_values()
 
     def on_model(self, **_: Any) -> None:
         self.scale_cache.clear()         # the line-ups show the model beside the real GPTs
