@@ -80,6 +80,7 @@ ADDONS_ALWAYS = ("controls/OrbitControls.js",)
 BUILD_ID_MARK = "__LLMVIZ_BUILD_ID__"
 LABEL_MARK = "__LLMVIZ_LABEL__"
 LOCALES_MARK = "__LLMVIZ_LOCALES__"
+PRELOADS_MARK = "<!--__LLMVIZ_PRELOADS__-->"
 PRECACHE_MARK = '"__LLMVIZ_PRECACHE__"'
 
 
@@ -863,6 +864,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     html = (html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
             .replace(LOCALES_MARK, json.dumps(languages, ensure_ascii=False).replace("</", "<\\/")))
+    html = html.replace(PRELOADS_MARK, first_frame_preloads(out, html, model["weights"]))
     b.write("index.html", html)
     files["index.html"] = {"sha256": sha256_bytes(html.encode()), "size": len(html.encode())}
 
@@ -901,6 +903,52 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
           f"{b.copied} written, {b.skipped} unchanged, {removed} removed; build id {build_id}; "
           f"numpy: {numpy['status']}")
     return info
+
+
+# what the 3D view's first frame needs: the modules of boot.js and stage/bridge.js (three.js
+# included) and the files bridge.js fetches (+ the model's weights file)
+FIRST_FRAME_MODULES = ("js/boot.js", "js/stage/bridge.js")
+FIRST_FRAME_DATA = ("data/scene.json", "data/values.json", "data/values.bin")
+
+
+def module_graph(out: Path, entries: tuple[str, ...], import_map: dict[str, str]) -> list[str]:
+    """Every module (a path in ``out``) that ``entries`` import statically, directly or not, in
+    the order they are found: relative specifiers resolved against the importing file, bare ones
+    through ``import_map`` (an exact name, or a prefix ending in "/"). A module that is not
+    there is a BuildError (a preload of it would be a 404 on every visit)."""
+    found: list[str] = []
+    todo = list(entries)
+    while todo:
+        rel = todo.pop(0)
+        for spec in _imports((out / rel).read_text(encoding="utf-8")):
+            if spec.startswith("."):
+                target = os.path.normpath(os.path.join(os.path.dirname(rel), spec)).replace(os.sep, "/")
+            else:
+                mapped = import_map.get(spec) or next((url + spec[len(key):] for key, url in import_map.items()
+                                                        if key.endswith("/") and spec.startswith(key)), None)
+                if mapped is None:
+                    raise BuildError(f"{rel} imports {spec!r}, which index.html's import map does not name")
+                target = os.path.normpath(mapped).replace(os.sep, "/")
+            if not (out / target).is_file():
+                raise BuildError(f"{rel} imports {spec!r}: {target} is not in the build")
+            if target not in found and target not in entries:
+                found.append(target)
+                todo.append(target)
+    return found
+
+
+def first_frame_preloads(out: Path, html: str, weights: str) -> str:
+    """``<link>``s that ask for the first frame's modules and data at once: the browser would
+    find each module only once the one importing it had arrived (four levels: boot.js,
+    renderer.js, three.module.js, three.core.js), and bridge.js's fetches only once all of
+    them had run."""
+    m = re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', html, re.S)
+    if m is None:
+        raise BuildError("index.html has no import map")
+    modules = module_graph(out, FIRST_FRAME_MODULES, json.loads(m.group(1))["imports"])
+    links = [f'<link rel="modulepreload" href="./{rel}">' for rel in modules]
+    links += [f'<link rel="preload" href="./{rel}" as="fetch" crossorigin>' for rel in (*FIRST_FRAME_DATA, weights)]
+    return "\n  ".join(links)
 
 
 # files of dist/ the page itself never requests: the renderer's test page, the embedding example,

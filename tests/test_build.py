@@ -468,3 +468,37 @@ def test_build_info_names_no_path_of_the_builders_machine(tmp_path, site_weights
     text = (out / "build-info.json").read_text(encoding="utf-8")
     assert json.loads(text)["nanogpt"]["status"] == "pinned"
     assert "my-private-folder" not in text and str(tmp_path) not in text
+
+
+def test_the_first_frames_modules_and_data_are_asked_for_at_once(built_dist):
+    """index.html preloads every module of boot.js and stage/bridge.js (three.js's two files
+    included: otherwise the browser finds them four imports deep) and the data bridge.js fetches,
+    each a file of the build, after the import map (a module preload before it would void it)."""
+    html = (built_dist / "index.html").read_text()
+    assert build.PRELOADS_MARK not in html
+    modules = re.findall(r'<link rel="modulepreload" href="\./([^"]+)">', html)
+    assert {"vendor/three/three.module.js", "vendor/three/three.core.js", "js/renderer.js", "js/i18n.js",
+            "js/stage/npz.js", "vendor/three/addons/controls/OrbitControls.js"} <= set(modules), modules
+    assert "js/live.js" not in modules         # a module of the page's Python, not of the first frame
+    data = re.findall(r'<link rel="preload" href="\./([^"]+)" as="fetch" crossorigin>', html)
+    weights = _info(built_dist)["model"]["weights"]
+    assert {"data/scene.json", "data/values.json", "data/values.bin", weights} <= set(data), data
+    for rel in modules + data:
+        assert (built_dist / rel).is_file(), rel
+    assert html.index("<script type=\"importmap\">") < html.index('rel="modulepreload"')
+    bridge = (ROOT / "site/js/stage/bridge.js").read_text()
+    for rel in build.FIRST_FRAME_DATA:
+        assert f'"{rel}"' in bridge, f"bridge.js no longer fetches {rel}: drop its preload"
+
+
+def test_module_graph_refuses_a_module_that_is_not_there(tmp_path):
+    (tmp_path / "js").mkdir()
+    (tmp_path / "js" / "a.js").write_text('import { b } from "./b.js";\nimport * as T from "three";\n')
+    (tmp_path / "js" / "b.js").write_text("export const b = 1;\n")
+    (tmp_path / "three.js").write_text("export {};\n")
+    assert build.module_graph(tmp_path, ("js/a.js",), {"three": "./three.js"}) == ["js/b.js", "three.js"]
+    with pytest.raises(build.BuildError, match="import map"):
+        build.module_graph(tmp_path, ("js/a.js",), {})
+    (tmp_path / "js" / "b.js").write_text('import "./gone.js";\n')
+    with pytest.raises(build.BuildError, match="gone.js is not in the build"):
+        build.module_graph(tmp_path, ("js/a.js",), {"three": "./three.js"})
