@@ -210,6 +210,11 @@ def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch,
     got = np.array(info["logits"])
     assert got.shape == want.shape
     assert np.max(np.abs(got - want)) <= 1e-5
+    # a command sent as soon as the page is ready waits for the model worker, then runs
+    w.page.goto(server.url)
+    shown = w.page.evaluate("() => window.llmviz.ready.then(() => window.llmviz.setInput('ABCCBA'))")
+    assert shown.startswith("ABCCBA"), shown
+    assert w.page.evaluate("() => window.llmviz.info.live") is True
 
 
 # the page at the moment ready resolves (a microtask later: the model worker cannot have joined)

@@ -384,8 +384,7 @@ class LiveView:
         or it could not start)."""
         await self.wait_model()
         if not self.app.numpy or self.client is None:
-            raise LiveError(self.app.say("notice.live_failed", error=self.app.model_error) if self.app.model_error
-                            else self.app.say("live.no_numpy"))
+            raise LiveError(self.why_off())
 
     async def wait_model(self) -> None:
         """Wait for the model worker while it starts (the caller says what its absence means)."""
