@@ -484,7 +484,11 @@ def test_your_model_bad_files_markup_and_memory(open_page, built_dist, serve_dis
     assert p.page.inner_text("#model-name") == "tiny-test"
     # a link may name the input: that input, on the default model, whatever was kept
     p.page.goto("about:blank")
-    p.open(server.url + "#phase=attention&step=one_score&input=ccbaab")
+    p.page.goto(server.url + "#phase=attention&step=one_score&input=ccbaab")
+    # until the model worker is up the bar says it will run the link's input
+    said = p.js("() => window.llmviz.ready.then(() => document.getElementById('live-msg').textContent)")
+    assert "to run ccbaab" in said, said
+    p.page.wait_for_function("() => document.getElementById('live').dataset.restored === '1'")
     assert p.page.inner_text("#model-name") == "sort-abc"
     assert p.page.locator("#live-input").input_value() == "CCBAAB"
     p.page.wait_for_function("() => window.llmviz.state().text.startsWith('CCBAAB')")

@@ -256,8 +256,9 @@ class LiveView:
 
     def why_off(self) -> str:
         """Why the field and the model's buttons are off: starting, failed, or no numpy."""
-        if self.starting():
-            return self.app.say("live.starting")
+        if self.starting():   # a link's input runs once the model is up: say which
+            return (self.app.say("live.starting_link", input=_shown(self.asked_input)) if self.asked_input
+                    else self.app.say("live.starting"))
         if self.app.model_error:
             return self.app.say("notice.live_failed", error=self.app.model_error)
         return self.app.say("live.no_numpy")
@@ -917,15 +918,16 @@ def mount(app) -> LiveView:
 
     view = LiveView(app)
     view.mod = live_js
+    # opened from a link that names a view (not a reload of this page): memory stays out of it;
+    # asked before restore_hash puts the last visit's hash in the URL
+    view.linked = view.url_names_a_view() and not view.reloaded()
+    # the input the link asks for, read before the walkthrough rewrites the hash (and before the
+    # bar is laid out: while the model starts, it says it will run this input)
+    view.asked_input = walk_nav.link_input(str(view.js.location.search), str(view.js.location.hash))
     view.build_dom()
     live_inspector.mount(app, view)
     view.register()
     app.on("live", view.on_live)
-    # opened from a link that names a view (not a reload of this page): memory stays out of it;
-    # asked before restore_hash puts the last visit's hash in the URL
-    view.linked = view.url_names_a_view() and not view.reloaded()
-    # the input the link asks for, read before the walkthrough rewrites the hash
-    view.asked_input = walk_nav.link_input(str(view.js.location.search), str(view.js.location.hash))
     view.restore_hash()
     app.live_view = view
     asyncio.ensure_future(view.restore())
