@@ -758,3 +758,43 @@ def test_a_row_of_values_reads_the_same_at_once_as_value_by_value():
         assert row == [float(store["a"][0, 3, j]) for j in range(7)]
         assert col == [float(store["a"][0, t, 2]) for t in range(5)]
         assert all(type(v) is float for v in row + col)
+
+
+@pytest.mark.parametrize("store", ["numpy", "flat"])
+def test_rows_and_columns_read_at_once_are_the_cells_read_one_by_one(store):
+    """figures.row/column read each tensor row once (Walk.nums): the same Nums, value and
+    source, as cell by cell, for weights (transposed ones too), activations, token ids, and
+    without parameters."""
+    from llmviz.walkthrough import figures
+    from llmviz.walkthrough.numbers import Walk, geometry
+
+    c = sort_case_for(store == "flat")
+    for params in (c["ctx"]["params"], None):
+        w = Walk({**c["ctx"], "params": params})
+        canon = geometry(w.config, w.T).canon
+        blocks = ["idx", "x", "h.0.mlp.gelu", "h.0.mlp.c_proj.weight", "h.0.attn.c_attn.q.weight[1]",
+                  "lm_head.weight", "h.0.attn.att[0]", "wte.weight"]
+        for block in blocks:
+            rows, cols = int(canon[block]["rows"]), int(canon[block]["cols"])
+            for r in {0, rows - 1}:
+                got = figures.row(w, block, r)
+                want = [figures.cell(w, block, r, k) for k in range(cols)]
+                assert [(n.value, n.source) for n in got] == [(n.value, n.source) for n in want], (block, r)
+            for k in {0, cols - 1}:
+                got = figures.column(w, block, k)
+                want = [figures.cell(w, block, r, k) for r in range(rows)]
+                assert [(n.value, n.source) for n in got] == [(n.value, n.source) for n in want], (block, k)
+        assert params is not None or all(n.value is None for n in figures.row(w, "wte.weight", 0))
+
+
+def test_an_op_of_nums_uses_their_values():
+    """Walk.op computes from its Nums' values (read once), the same value as its source re-evaluated."""
+    from llmviz.walkthrough.numbers import Walk, evaluate
+
+    c = sort_case_for(True)
+    w = Walk(c["ctx"])
+    a, b = w.act("x", 0, 1, 2), w.par("wte.weight", 1, 2)
+    for num in (w.op("mul", a, b), w.op("add", w.op("mul", a, b), a), w.op("sub", a, 0.5)):
+        assert num.value == evaluate(num.source, c["ctx"]["trace"], c["ctx"]["params"])
+    bare = Walk({**c["ctx"], "params": None})     # no parameters: their products are unknown too
+    assert bare.op("mul", bare.act("x", 0, 1, 2), bare.par("wte.weight", 0, 0)).value is None

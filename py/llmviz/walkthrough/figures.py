@@ -177,16 +177,26 @@ def cell(w, block: str, r: int, c: int):
 
 def column(w, block: str, c: int) -> list:
     """Canonical column c of ``block`` (a feature vector of one position, a row of weights' inputs)."""
-    from llmviz.walkthrough.numbers import geometry
-    rows = int(geometry(w.config, w.T).canon[block]["rows"])
-    return [cell(w, block, r, c) for r in range(rows)]
+    return _cells(w, block, [(r, c) for r in range(_dims(w, block)[0])])
 
 
 def row(w, block: str, r: int) -> list:
     """Canonical row r of ``block`` (a row of weights, a row of attention, a feature over positions)."""
+    return _cells(w, block, [(r, c) for c in range(_dims(w, block)[1])])
+
+
+def _dims(w, block: str) -> tuple[int, int]:
     from llmviz.walkthrough.numbers import geometry
-    cols = int(geometry(w.config, w.T).canon[block]["cols"])
-    return [cell(w, block, r, c) for c in range(cols)]
+    b = geometry(w.config, w.T).canon[block]
+    return int(b["rows"]), int(b["cols"])
+
+
+def _cells(w, block: str, coords: list[tuple[int, int]]) -> list:
+    """``cell`` of each (r, c), the tensor rows they lie along read once (``Walk.nums``)."""
+    from llmviz.walkthrough.numbers import geometry
+    geo = geometry(w.config, w.T)
+    b = geo.canon[block]
+    return w.nums(geo._element(b, r, c) for r, c in coords)  # noqa: SLF001 - the block's cell -> element map
 
 
 def features(n: int) -> list[str]:
