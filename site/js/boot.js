@@ -1,5 +1,6 @@
 // boot.js: the first script of the page. Runs before Python and owns these things:
-//  1. window.llmviz, the page's public API. `ready` is a Promise that resolves with
+//  1. window.llmviz, the page's public API (made by js/api.js, which nothing delays: its
+//     `ready` and `live` are there once the document has loaded). `ready` resolves with
 //     {python, numpy, model, live: false, ...} once the views are up on the bundled trace,
 //     or rejects with a readable reason. `live` resolves once the model worker has started
 //     ({live: true, numpy_version, max_abs_diff, ...}, also merged into `info`) or is known
@@ -14,12 +15,14 @@
 //     HTML and every asset come from the same build.
 //  4. storage the browser blocks (a frame of another site with third-party storage
 //     blocked): PyScript waits forever for an IndexedDB database it cannot open, so there
-//     its own databases live in memory (see "storage" below); sessionStorage and the
+//     its own databases live in memory (js/frame_storage.js); sessionStorage and the
 //     service worker are optional. llmviz.storage.blocked says the page may keep nothing.
 //  5. the page's static markup: index.html's <template data-into> put in place (below),
 //     in the reader's language (i18n.js: ?lang=, else the browser's languages), and the
 //     language menu in the header, which reloads the page with &lang= (the hash, i.e. the
 //     step, kept).
+import { safeStorage } from "./frame_storage.js";   // first: before PyScript's core.js takes window.Worker
+import { llmviz as early, settleLive, settleReady } from "./api.js";
 import { lang, languages, t as tr, translate, urlFor } from "./i18n.js";
 
 const meta = document.querySelector('meta[name="llmviz-build"]');
@@ -67,17 +70,10 @@ for (const tpl of document.querySelectorAll("template[data-into]")) {
   }
 }
 
-let settle;
-const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
-ready.catch(() => {}); // a rejection is shown in the page; no "unhandled" noise
-let settleLive;
-const live = new Promise((resolve) => { settleLive = resolve; });
-
-// also this module's export `llmviz`: Python imports it (PyScript's js_modules, pyscript.toml)
-export const llmviz = Object.assign(window.llmviz || {}, {
+// window.llmviz (made by api.js, with `ready` and `live`), completed; also this module's export
+// `llmviz`: Python imports it (PyScript's js_modules, pyscript.toml)
+export const llmviz = Object.assign(early, {
   build: BUILD_ID,
-  ready,
-  live,
   info: null,          // the object `ready` resolved with (and then `live`'s)
   error: null,         // the reason `ready` rejected with
   progress(text, fraction) { setStatus(text, fraction); },
@@ -105,7 +101,7 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       setStatus(plain.numpy ? tr("ui.top.ready_starting", {}, "Ready: live inference is starting…")
                             : tr("ui.top.ready_bundled", {}, "Ready: showing the bundled trace"), 1);
       document.body.classList.add("ready");
-      settle.resolve(plain);
+      settleReady.resolve(plain);
       if (!plain.numpy) api._boot.live({ live: false });
     },
     live(info) {
@@ -124,95 +120,14 @@ export const llmviz = Object.assign(window.llmviz || {}, {
       doneLoading = true;
       setStatus(tr("notice.could_not_start", { error: text }, "Could not start: " + text));
       document.body.classList.add("failed");
-      settle.reject(new Error(text));
+      settleReady.reject(new Error(text));
       settleLive({ live: false, error: text });
     },
   },
 });
 const api = window.llmviz = llmviz;
+const { ready } = api;   // commands wait for it (below)
 api.lang = lang;   // the language the page speaks (i18n.js; ?lang= in links and embeds)
-
-// ---- storage: a frame whose storage the browser blocks -----------------------------
-// In a frame of another site with third-party storage blocked (Chromium's incognito windows,
-// fresh Playwright contexts, strict privacy settings) localStorage throws and indexedDB.open
-// fails ("The user denied permission to access the database"). PyScript 0.7.31 opens two
-// IndexedDB databases whatever its configuration says:
-//  - "IDBMap/@pyscript.fs", when core.js loads: `export const idb = new IDBMap(NAMESPACE)`
-//    (@pyscript/core/src/fs.js:16, bundled in dist/core-*.js), the store of pyscript.fs.mount;
-//    refused, it throws twice (an unhandled rejection, and idb-map's onerror re-dispatching
-//    the event being dispatched);
-//  - "IDBMap/<pyodide folder>@<version>", PyScript's package cache, opened and awaited before
-//    Pyodide loads (polyscript/esm/interpreter/pyodide.js:111-116, `new IDBMapSync(...)` then
-//    `await storage.sync()`; packages_cache = "never" only clears it afterwards): refused,
-//    Python never starts.
-// No option of pyscript.toml avoids either, and no later release changes it. So in such a
-// frame, and only for PyScript's own "IDBMap/..." databases, indexedDB.open is answered by an
-// empty database in memory with the few calls IDBMap makes, in the page and in the model
-// worker (which opens the package cache too). Nothing the page needs is lost: no packages are
-// listed (nothing to cache) and pyscript.fs is unused. Every other database (js/live.js
-// keeping your model) goes to the browser and is refused as it should be.
-function safeStorage(name) {
-  // sessionStorage / localStorage, or null where reading the property throws
-  try { const store = window[name]; store.getItem("llmviz-probe"); return store; } catch (e) { return null; }
-}
-
-// llmviz.storage.blocked: this page may keep nothing (no offline support, no kept model)
-api.storage = { blocked: !safeStorage("localStorage"), memoryDatabases: [] };
-
-function memoryIDBMap() {
-  // what @webreflection/idb-map uses: transaction().objectStore(), requests with onsuccess
-  const data = new Map();
-  const answer = (fn) => {
-    const req = {};
-    queueMicrotask(() => { req.result = fn(); if (req.onsuccess) req.onsuccess({ target: req }); });
-    return req;
-  };
-  const store = {
-    count: () => answer(() => data.size),
-    clear: () => answer(() => { data.clear(); }),
-    delete: (key) => answer(() => { data.delete(key); }),
-    get: (key) => answer(() => data.get(key)),
-    getKey: (key) => answer(() => (data.has(key) ? key : undefined)),
-    getAllKeys: () => answer(() => [...data.keys()]),
-    put: (value, key) => answer(() => { data.set(key, value); return key; }),
-  };
-  return { transaction: () => ({ objectStore: () => store }), close() {} };
-}
-
-// indexedDB.open of `scope` answers PyScript's own databases ("IDBMap/...") from memory; the
-// others go to the browser. Runs in the page and, as source, in PyScript's workers (below).
-function answerIDBMapFromMemory(scope, memory, opened) {
-  const factory = scope.indexedDB;
-  const browserOpen = factory.open.bind(factory);
-  factory.open = (name, ...rest) => {
-    if (!String(name).startsWith("IDBMap/")) return browserOpen(name, ...rest);
-    if (opened) opened(String(name));
-    const req = { result: memory() };
-    setTimeout(() => { if (req.onsuccess) req.onsuccess({ target: req }); });
-    return req;
-  };
-}
-
-if (api.storage.blocked) {
-  console.info("llmviz: this frame may not store anything (third-party storage is blocked); nothing is kept after a reload");
-  answerIDBMapFromMemory(window, memoryIDBMap, (name) => api.storage.memoryDatabases.push(name));
-  // PyScript's model worker (index.html's <script type="py" worker>) opens the same package
-  // cache in its own global, where the browser refuses it too: a module worker started from a
-  // blob (polyscript's) first imports a module that gives its indexedDB the same answer
-  const shim = `(${answerIDBMapFromMemory})(self, ${memoryIDBMap});`;
-  const shimUrl = URL.createObjectURL(new Blob([shim], { type: "text/javascript" }));
-  const NativeWorker = window.Worker;
-  window.Worker = class extends NativeWorker {
-    constructor(url, options) {
-      const href = String(url);
-      if (options && options.type === "module" && href.startsWith("blob:")) {
-        const code = `import ${JSON.stringify(shimUrl)};\nimport ${JSON.stringify(href)};\n`;
-        url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-      }
-      super(url, options);
-    }
-  };
-}
 
 function toPlain(info) {
   // Python hands over a dict (a Map after to_js) or a plain object
