@@ -125,7 +125,7 @@ export const llmviz = Object.assign(early, {
     },
   },
 });
-const api = window.llmviz = llmviz;
+const api = llmviz;   // window.llmviz (api.js made it)
 const { ready } = api;   // commands wait for it (below)
 api.lang = lang;   // the language the page speaks (i18n.js; ?lang= in links and embeds)
 

@@ -1,7 +1,6 @@
 // frame_storage.js: a frame whose storage the browser blocks. boot.js imports it first: it must
 // run before PyScript's core.js defines its Worker class (from window.Worker, below), and it
 // waits for nothing (boot.js itself waits for its catalogue, i18n.js, which core.js does not).
-//
 import { llmviz as api } from "./api.js";
 
 // In a frame of another site with third-party storage blocked (Chromium's incognito windows,

@@ -19,8 +19,8 @@ table puts issue 15's figures and goals beside ours.
 For each run: time to the first painted frame (``window.llmvizFirstFrame`` when the
 renderer sets it, else the browser's first paint), time until ``llmviz.ready``
 resolved (the walkthrough is up on the bundled trace), until ``llmviz.live`` resolved
-(``live_ms``: the model worker is up, your own input can run), and the bytes and requests the page made until then (Resource Timing:
-``bytes`` = decoded body sizes, ``network_bytes`` = bytes over the wire, 0 for files
+(``live_ms``: the model worker is up, your own input can run), and the bytes and requests
+the page made until then (Resource Timing: ``bytes`` = decoded body sizes, ``network_bytes`` = bytes over the wire, 0 for files
 the service worker served); and the boot's stages: when Pyodide's files arrived, when
 Python was up (app.py requested), then app.py's and llmviz.page.ui's ``performance.mark``s
 ("llmviz:<stage>": wheels, files, numpy-import, model, forward, compare, each view's

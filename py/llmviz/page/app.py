@@ -239,7 +239,7 @@ async def boot() -> dict:
     # which the worker takes too), else the bundled copy
     params = [model_info["weights"]] if has_numpy else [info["params"]["json"], info["params"]["bin"]]
     paths = [info["trace"]["json"], info["trace"]["bin"], "data/scene.json", model_info["card"]] + params
-    shared = shared_files(info)
+    shared = shared_files(info)   # downloaded once, here, and handed to the model worker too
     files_done = asyncio.gather(*((_fetch_shared if path in shared else _fetch_bytes)(path) for path in paths))
     pycache_done = asyncio.ensure_future(_fetch_optional((info.get("pycache") or {}).get("file")))
     try:
@@ -272,7 +272,7 @@ async def boot() -> dict:
         state["params"] = tracefile.read(json.loads(text(info["params"]["json"])), files[info["params"]["bin"]])
     mark("bundled")
     if has_numpy:   # the model worker starts now, while the views mount: go_live takes it over
-        state["worker_start"] = asyncio.ensure_future(_start_worker(shared_files(info)))
+        state["worker_start"] = asyncio.ensure_future(_start_worker(shared))
 
     result = {"python": sys.version.split()[0], "numpy": has_numpy, "model": model_info.get("name"),
               "live": False, "build": info.get("build_id"), "example": index.get("example"),
@@ -318,7 +318,7 @@ async def go_live() -> dict:
                             "the trace computed when the site was built.", error=reason))
         app.model_failed(reason)
         return {"live": False, "error": reason}
-    state["client"], state["booted"] = client, booted
+    state["client"] = client
     app.join_model(client, booted.values)
     mark("live")
     return {"live": True, "numpy": True, "numpy_version": booted.header.get("numpy_version"),
@@ -327,7 +327,7 @@ async def go_live() -> dict:
 
 async def _code_snippets() -> dict | None:
     """The code panel's snippets (``data/code.json``, 0.3 MB) read during the boot, while this
-    thread waits for the model worker: their parse took 80-170 ms in one task right after
+    thread waits for its other files: their parse took 80-170 ms in one task right after
     ``ready``. None when they cannot be read: the code panel then fetches them itself and
     says what went wrong."""
     from llmviz.page.ui.code_view import CODE_JSON, read_snippets
@@ -350,7 +350,7 @@ def on_ready(result: dict) -> None:
     app = App(lang=lang, build=state["build"], config=trace.config, vocab=list(card["vocab"]), card=card,
               trace=trace, params=state["params"], text=index["text"], ids=list(index["ids"]),
               scene=state["scene"], model=None, live=False, numpy=result["numpy"], values=None)
-    if result["numpy"]:   # go_live starts the model worker once the views are up
+    if result["numpy"]:   # the model worker is starting (boot); go_live hands it to the views
         app.model_starting = asyncio.get_event_loop().create_future()
     app.code_snippets = state.get("code")
     state["app"] = app

@@ -88,8 +88,8 @@ class App:
         self.live = live            # the trace was computed in this browser
         self.numpy = numpy          # numpy is available (in the model worker)
         self.values = values        # the 3D view's values for this trace (model_client.SceneValues), or None
-        # while the model worker starts (after the views are up: app.py's go_live): done once it
-        # joined (join_model) or failed (model_failed); None when no worker is coming (no numpy)
+        # while the model worker starts (app.py's boot starts it, go_live hands it over): done once
+        # it joined (join_model) or failed (model_failed); None when no worker is coming (no numpy)
         self.model_starting: asyncio.Future | None = None
         self.model_error: str | None = None     # why live inference could not start
         self.code_snippets: dict | None = None   # the code panel's snippets, if the boot read them
