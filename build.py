@@ -21,6 +21,8 @@ sub-path of any static host, and offline once the service worker has it):
                            column spans (Python starts 1-2 s sooner; 1.1 MB instead of 4.5);
                            --stdlib-sources ships Pyodide's zip as it is
     vendor/three/          three.module.js, three.core.js and the addons the renderer imports
+    wasm/                  the model worker's SIMD kernels (site/wasm/*.wat, compiled here by wabt):
+                           matmul.wasm computes the Linears' x @ W.T (Pyodide's numpy has no BLAS)
     wheels/                llmviz (built here) and numpy for Pyodide (when available), both as
                            bytecode of this Pyodide (compiled in Node) without their sources; numpy
                            slim: only the modules the page imports (tools/numpy_modules.txt,
@@ -272,6 +274,37 @@ def minified_js(b: Builder, src: Path) -> Path:
         return src
     os.replace(str(out) + ".tmp", out)
     return out
+
+
+def wasm_kernels(b: Builder) -> dict:
+    """site/wasm/*.wat compiled to wasm/*.wasm by wabt (tools/wat2wasm.mjs), cached in .cache/
+    by the source's and the tool's sha256: {name: path} for build-info.json ("kernels"). The
+    model worker uses them when the browser runs wasm SIMD; a kernel that cannot be compiled
+    here is left out with a warning (the worker computes with numpy alone then)."""
+    kernels = {}
+    tool = TOOLS / "wat2wasm.mjs"
+    node = shutil.which("node")
+    wabt = NODE / "wabt" / "package.json"
+    for src in sorted((SITE / "wasm").glob("*.wat")):
+        rel = f"wasm/{src.stem}.wasm"
+        version = json.loads(wabt.read_text())["version"] if wabt.is_file() else ""
+        key = sha256_bytes(f"{sha256_file(src)} {sha256_file(tool)} {version}".encode())[:24]
+        made = CACHE / "wasm" / f"{key}-{src.stem}.wasm"
+        if not made.is_file():
+            if node is None or not version:
+                print(f"warning: no Node.js or wabt here (npm ci), so {rel} is left out", file=sys.stderr)
+                continue
+            made.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                subprocess.run([node, str(tool), str(src), str(made) + ".tmp"],
+                               check=True, capture_output=True, text=True, timeout=120)
+            except (OSError, subprocess.SubprocessError) as e:
+                print(f"warning: compiling {src.name} failed ({_last_line(e)}); {rel} is left out", file=sys.stderr)
+                continue
+            os.replace(str(made) + ".tmp", made)
+        b.copy(made, rel)
+        kernels[src.stem] = rel
+    return kernels
 
 
 @functools.cache
@@ -808,7 +841,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     templated = {"index.html", "sw.js"}
     for path in sorted(SITE.rglob("*")):
         rel = path.relative_to(SITE).as_posix()
-        if path.is_file() and rel not in templated and not path.name.startswith("."):
+        if path.is_file() and rel not in templated and not path.name.startswith(".") and path.suffix != ".wat":
             b.copy(path, rel)
     b.copy(PY_SRC / "page" / "app.py", "app.py")
     b.copy(PY_SRC / "page" / "worker.py", "worker.py")
@@ -819,6 +852,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     stdlib = precompiled_stdlib(b, npm_version("pyodide")) if precompile_stdlib else None
     lock = copy_pyodide(b, stdlib)
     addons = copy_three(b)
+    kernels = wasm_kernels(b)
 
     wheels = {}
     version = llmviz_version()
@@ -883,6 +917,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         "pycache": {"file": PYCACHE_FILE, "python": lock["info"].get("python"),
                     "wheels": sorted(precompile)} if pycache is not None else None,
         "three_addons": addons,
+        # wasm kernels (site/wasm/*.wat) the model worker uses when the browser runs them
+        "kernels": kernels,
         "model": model,
         "trace": {"json": "data/trace.json", "bin": "data/trace.bin"},
         "params": {"json": "data/params.json", "bin": "data/params.bin"},

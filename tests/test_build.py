@@ -89,6 +89,24 @@ def test_three_is_minified_and_keeps_its_exports(built_dist):
         assert re.search(rf"\b{name}\b", module), name
 
 
+def test_the_wasm_kernel_is_compiled_listed_and_precached(built_dist):
+    """wasm/matmul.wasm: site/wasm/matmul.wat compiled by wabt (a valid module exporting the
+    kernel and its memory), named in build-info.json for the worker, stored by sw.js; the
+    text source does not ship."""
+    info = json.loads((built_dist / "build-info.json").read_text())
+    assert info["kernels"] == {"matmul": "wasm/matmul.wasm"}
+    data = (built_dist / "wasm/matmul.wasm").read_bytes()
+    assert data[:4] == b"\0asm"
+    assert info["files"]["wasm/matmul.wasm"]["sha256"] == hashlib.sha256(data).hexdigest()
+    exports = subprocess.run(
+        ["node", "-e", "const m = new WebAssembly.Module(require('fs').readFileSync(process.argv[1]));"
+         "console.log(JSON.stringify(WebAssembly.Module.exports(m).map(e => e.name + ':' + e.kind)))",
+         str(built_dist / "wasm/matmul.wasm")], check=True, capture_output=True, text=True).stdout
+    assert sorted(json.loads(exports)) == ["matmul:function", "memory:memory"]
+    assert '"wasm/matmul.wasm"' in (built_dist / "sw.js").read_text()
+    assert not list(built_dist.rglob("*.wat"))
+
+
 def test_standard_library_ships_as_bytecode_of_the_modules_the_page_imports(built_dist):
     """python_stdlib.zip: the modules of tools/stdlib_modules.txt (what the page imports), each
     as an unchecked hash-based .pyc (the boot test shows Pyodide imports them), with the folders

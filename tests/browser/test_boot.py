@@ -202,6 +202,8 @@ def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch,
     assert w.page.locator("#status").inner_text() == "Ready: live inference in your browser"
     info = live
     assert info["max_abs_diff"] <= 1e-5
+    # the Linears and attention compute with the wasm SIMD kernel (Chromium runs wasm SIMD)
+    assert info["matmul"]["kind"] == "wasm-simd", info["matmul"]
     assert w.page.locator("#notice").is_hidden()
     # independently of the page's own check: its logits against the bundled trace
     bundled = tracefile.read((built_dist / "data" / "trace.json").read_text(),

@@ -38,6 +38,28 @@ DTYPE = np.float32
 NO_BLAS = sys.platform == "emscripten"
 
 
+def numpy_matmul(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """x @ weight.T, the fastest way this numpy has (see NO_BLAS)."""
+    if NO_BLAS:   # the same sums in another order
+        return np.einsum("...i,oi->...o", x, weight)
+    return x @ weight.T
+
+
+# what Linear uses for x @ W.T, and attention for its two products of stacked matrices
+# (q @ k^T, att @ v): the page's model worker puts faster ones here (llmviz.page.wasm_matmul,
+# a wasm SIMD kernel) when the browser runs it
+_matmul = numpy_matmul
+_product = np.matmul
+
+
+def use_matmul(matmul=None, product=None) -> None:
+    """Make every Linear compute x @ W.T with ``matmul(x, weight)`` and attention a @ b with
+    ``product(a, b)`` (None: numpy's again)."""
+    global _matmul, _product
+    _matmul = matmul or numpy_matmul
+    _product = product or np.matmul
+
+
 # ----------------------------------------------------------------------------
 # the functional pieces nanoGPT takes from torch (F.layer_norm, F.softmax, ...)
 
@@ -83,10 +105,7 @@ class Linear:
         self.bias = np.zeros(out_features, DTYPE) if bias else None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if NO_BLAS:   # x @ W.T, the same sums in another order (see NO_BLAS)
-            y = np.einsum("...i,oi->...o", x, self.weight)
-        else:
-            y = x @ self.weight.T
+        y = _matmul(x, self.weight)   # x @ W.T
         if self.bias is not None:
             y += self.bias
         return y
@@ -158,12 +177,12 @@ class CausalSelfAttention:
             k, v = cache.extend(k, v)                                   # (B, nh, t0 + T, hs)
 
         # causal self-attention: (B, nh, T, hs) x (B, nh, hs, t0 + T) -> (B, nh, T, t0 + T)
-        att = (q @ k.transpose(0, 1, 3, 2)) * DTYPE(1.0 / math.sqrt(k.shape[-1]))
+        att = _product(q, k.transpose(0, 1, 3, 2)) * DTYPE(1.0 / math.sqrt(k.shape[-1]))   # q @ k^T
         keep(trace, n + ".scores", att)
         att = np.where(self.bias[:, :, t0:t0 + T, :t0 + T], att, DTYPE(-np.inf))
         att = softmax(att, axis=-1, trace=trace, name=n + ".att")
         keep(trace, n + ".att", att)
-        y = att @ v  # (B, nh, T, t0 + T) x (B, nh, t0 + T, hs) -> (B, nh, T, hs)
+        y = _product(att, v)  # att @ v: (B, nh, T, t0 + T) x (B, nh, t0 + T, hs) -> (B, nh, T, hs)
         keep(trace, n + ".head_out", y)
         y = y.transpose(0, 2, 1, 3).reshape(B, T, C)  # re-assemble all head outputs side by side
         keep(trace, n + ".y", y)

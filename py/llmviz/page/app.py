@@ -291,7 +291,7 @@ async def boot() -> dict:
 async def go_live() -> dict:
     """Hand the model worker (numpy builds; ``boot`` started it) to the views once it has
     checked its forward pass against the bundled trace. Returns what ``llmviz.live``
-    resolves with: ``{live: true, numpy_version, max_abs_diff, logits}``, or ``{live: false,
+    resolves with: ``{live: true, numpy_version, max_abs_diff, logits, matmul}``, or ``{live: false,
     error}`` (the views then stay on the bundled trace and a notice says why)."""
     from llmviz.page.model_client import ModelClient
 
@@ -322,7 +322,8 @@ async def go_live() -> dict:
     app.join_model(client, booted.values)
     mark("live")
     return {"live": True, "numpy": True, "numpy_version": booted.header.get("numpy_version"),
-            "max_abs_diff": diff, "logits": booted.header.get("logits")}   # logits: for tests and bench
+            "max_abs_diff": diff, "logits": booted.header.get("logits"),   # logits: for tests and bench
+            "matmul": booted.header.get("matmul")}   # {kind: "wasm-simd" | "numpy", why}: llmviz.page.wasm_matmul
 
 
 async def _code_snippets() -> dict | None:

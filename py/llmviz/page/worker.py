@@ -55,7 +55,9 @@ def _header(result: dict) -> dict:
     for key in ("trace", "values", "params", "param_values"):
         value = result.get(key)
         if isinstance(value, (bytes, bytearray)):
-            state["outbox"][key] = bytes(value)
+            # kept as it is, no copy (a full trace is 70 MB for nanoGPT's Shakespeare baby): a
+            # session's buffer changes only in a later job, and a job starts by emptying the outbox
+            state["outbox"][key] = value
             sizes[key] = len(value)
     out["sizes"] = sizes
     small = {}
@@ -106,6 +108,8 @@ async def _boot(base=None, info_text=None):
         paths = page_app.shared_files(info)     # the page's downloads, handed over as letters
         files_done = asyncio.gather(*(_shared(page_app, p) for p in paths))
         pycache_done = asyncio.ensure_future(page_app._fetch_optional((info.get("pycache") or {}).get("file")))
+        kernel_path = (info.get("kernels") or {}).get("matmul")
+        kernel_done = asyncio.ensure_future(page_app._fetch_bytes(kernel_path) if kernel_path else _nothing())
         await page_app._load_wheels([wheels[name] for name in ("numpy", "llmviz")])
         files = dict(zip(paths, await files_done))
         pycache = await pycache_done
@@ -116,7 +120,13 @@ async def _boot(base=None, info_text=None):
 
         import numpy as np
         from llmviz.core import tracefile, weights
+        from llmviz.page import wasm_matmul
         from llmviz.page.session import Session, compare_traces, drive
+
+        matmul = await wasm_matmul.install(kernel_done)   # the Linears' x @ W.T (numpy if no kernel)
+        if matmul["kind"] != "wasm-simd":
+            import js
+            js.console.warn(f"llmviz: the model computes with numpy alone, slower ({matmul['why']})")
 
         card = json.loads(files[model_info["card"]].decode("utf-8"))
         model = weights.from_bytes(files[model_info["weights"]], card)
@@ -131,13 +141,17 @@ async def _boot(base=None, info_text=None):
         marks.append(("worker-forward", _epoch_ms()))
         state["sessions"] = {"default": session, "current": session}
         out = _with_params(session, result)
-        out.update(numpy_version=np.__version__, max_abs_diff=diff,
+        out.update(numpy_version=np.__version__, max_abs_diff=diff, matmul=matmul,
                    logits=np.asarray(session.trace()["logits"][0], dtype=float).tolist(),
                    prompt=prompt, marks=marks,
                    timing={"wheels_s": t_wheels - t0, "total_s": time.perf_counter() - t0})
         return _js(_header(out))
     except Exception as e:  # noqa: BLE001 - the page says why live inference is off
         return _js({"error": f"{type(e).__name__}: {e}"})
+
+
+async def _nothing():
+    return None
 
 
 async def _shared(page_app, path: str) -> bytes:
