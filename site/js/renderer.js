@@ -132,6 +132,13 @@ export function createRenderer(container, options = {}) {
 
   const rig = new CameraRig(canvas, requestRender);
   const picker = new Picker(null, rig.camera);
+  // The blocks' shader program, compiled now: a software GL takes ~0.3 s to compile and link it,
+  // and the GPU process does that while this thread waits for the scene's data and builds it
+  // (three.js only waits for the result at the first frame). The warm-up block's material keeps
+  // the program until the first scene's material has it (setScene retires it).
+  let warmUp = new BlockScene({ blocks: [{ id: "warm-up", rows: 1, cols: 1, pos: [0, 0, 0], role: "activation" }] },
+                              renderer.capabilities.maxTextureSize);
+  renderer.compile(warmUp.mesh, rig.camera);
   const labels = options.labels === false ? null : new Labels(container);
   const annotations = options.annotations === false ? null : new Annotations(container);
   const legend = options.legend === false ? null : buildLegend(container);
@@ -234,6 +241,7 @@ export function createRenderer(container, options = {}) {
       retired.push(blocks);    // disposed after the next frame: its shader program stays for the new scene
     }
     blocks = next;
+    if (warmUp) { retired.push(warmUp); warmUp = null; }
     if (blocks.overflow.length) {     // the page names them in a notice (renderer.overflow())
       console.warn(`llmviz renderer: ${blocks.overflow.length} blocks do not fit the value textures ` +
                    `and are drawn as shape only (first: ${blocks.overflow[0]})`);
@@ -425,6 +433,7 @@ export function createRenderer(container, options = {}) {
     pointer.dispose();
     rig.dispose();
     if (blocks) blocks.dispose();
+    if (warmUp) warmUp.dispose();
     while (retired.length) retired.pop().dispose();
     if (labels) labels.dispose();
     if (annotations) annotations.dispose();
