@@ -28,3 +28,92 @@ def test_a_fresh_buffer_is_zeros_of_its_size_claimed_with_turns_of_the_event_loo
     turns.clear()
     monkeypatch.setattr(model_client, "TOUCH_MS", 10_000)
     assert len(_run(model_client._fresh_bytearray(size))) == size and turns == []
+
+
+class _Letter:
+    """The JS Uint8Array a letter arrives as, over bytes (what _pull_bytes uses of it)."""
+
+    def __init__(self, data: bytes):
+        self.data = bytes(data)
+
+    def subarray(self, a, b):
+        return _Letter(self.data[a:b])
+
+    def to_bytes(self):
+        return self.data
+
+
+def test_a_full_trace_of_the_same_size_is_copied_into_the_bytes_of_the_one_before(monkeypatch):
+    """Three full results of one sort session (the worker's messages, made by worker.py's own
+    _header): the third trace is read from the first one's bytearray, reused (no new buffer
+    to zero-fill), and every trace read is the session's."""
+    import numpy as np
+
+    from llmviz.core import sort_task, tracefile
+    from llmviz.core.model import GPT, GPTConfig
+    from llmviz.core.vocab import Vocab
+    from llmviz.core.weights import make_card
+    from llmviz.page import worker
+    from llmviz.page.session import Session, drive
+
+    config = GPTConfig(block_size=11, vocab_size=3, n_layer=2, n_head=3, n_embd=24)
+    rng = np.random.default_rng(0)
+    model = GPT.from_state_dict({k: (rng.standard_normal(v.shape) * 0.3).astype(np.float32)
+                                 for k, v in GPT(config).state_dict().items() if k != "lm_head.weight"}, config)
+    session = Session(model, make_card(config, Vocab(list(sort_task.LETTERS)), "sort-test", sort_task.TASK))
+
+    async def letter(self, name, size):
+        data = worker.state["outbox"][name]
+        assert len(data) == size
+        return _Letter(data)
+
+    async def floats(self, name, size):
+        return None
+
+    async def no_wait(delay):
+        return None
+
+    given_back = []
+
+    class Mail:    # js/worker_mail.js: the letters read are given back to the worker
+        @staticmethod
+        def giveBack(letter):
+            given_back.append(letter)
+
+    monkeypatch.setattr(model_client.ModelClient, "_letter", letter)
+    monkeypatch.setattr(model_client.ModelClient, "_pull_floats", floats)
+    monkeypatch.setattr(model_client.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(model_client, "_mail", lambda: Mail)
+    client = model_client.ModelClient(worker=None)
+    buffers = []
+    for text in ("ABCABC", "CCBBAA", "BACABA"):
+        ids = Vocab(list(sort_task.LETTERS)).encode(text, config.block_size)
+        result = drive(session.run(ids))
+        worker.state["outbox"].clear()
+        got = _run(client._result(worker._header(result)))
+        buffers.append(client.data)
+        want = tracefile.read(result["index"], bytearray(result["trace"]))
+        for name in ("logits", "h.1.attn.att", "ln_f"):
+            assert got.trace[name].tolist() == want[name].tolist(), (text, name)
+    assert buffers[2] is buffers[0] and buffers[1] is not buffers[0]
+    assert client.spare is buffers[1]
+    assert len(given_back) == 3 and all(isinstance(letter, _Letter) for letter in given_back)
+
+
+class _Buffer:
+    """A JS ArrayBuffer, as the worker sees one (its byteLength)."""
+
+    def __init__(self, size):
+        self.byteLength = size
+
+
+def test_the_worker_writes_a_letter_into_a_spare_of_its_size(monkeypatch):
+    from llmviz.page import worker
+
+    trace, other, values = _Buffer(100), _Buffer(100), _Buffer(90)
+    monkeypatch.setitem(worker.state, "spares", [trace, values, other])
+    assert worker.take_spare(95) is None           # no spare of that size: a new buffer then
+    assert worker.take_spare(100) is trace         # the first of the size
+    assert worker.state["spares"] == [values, other]
+    assert worker.take_spare(90) is values and worker.take_spare(100) is other
+    assert worker.state["spares"] == [] and worker.take_spare(100) is None

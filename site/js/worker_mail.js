@@ -5,8 +5,11 @@
 // this path (a 43 MB model: over a minute). A Worker's own postMessage hands an ArrayBuffer
 // over without a copy (the transfer list), so the bytes travel here instead, each letter
 // under a ticket the call names:
-//   send(ticket, bytes)   the page -> the worker (page/worker.py's inbox): a copy of `bytes`
+//   send(ticket, bytes)   the page -> the worker (page/worker.py's inbox): a copy of `bytes`,
+//                         made a piece per task (a Promise of its size)
 //   receive(ticket)       a Promise of the Uint8Array the worker posted under `ticket`
+//   giveBack(bytes)       the page -> the worker: a letter it has read (transferred, no copy),
+//                         whose memory the worker writes its next letter of that size into
 //   sendShared(path, ticket)  the page -> the worker: a file of the site that the page reads
 //                         too (the weights: the 3D view's first frame; the card and the bundled
 //                         trace: app.py), downloaded once (stage/npz.js's shared); an empty
@@ -14,6 +17,7 @@
 //   download(path)        the page's own read of such a file (the same one download)
 // page/model_client.py and page/app.py call these; page/worker.py is the other end.
 
+import { nextTask } from "./next_task.js";
 import { shared } from "./stage/npz.js";
 
 const WORKER_SCRIPT = 'script[type="py"][worker][name="llmviz-model"]';
@@ -46,10 +50,18 @@ function listen() {
   return listening;
 }
 
-/** The page -> the worker: a copy of `bytes` (a typed array) under `ticket`. */
-export function send(ticket, bytes) {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+const COPY_PIECE = 8 << 20;   // bytes copied per task: a model of 57 MB took 70-90 ms in one
+
+/** The page -> the worker: a copy of `bytes` (a typed array) under `ticket`, COPY_PIECE bytes
+ * per task (the caller keeps its bytes: your model is stored for the next visit after it ran).
+ * A Promise of the size sent. */
+export async function send(ticket, bytes) {
+  const source = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const copy = new Uint8Array(source.length);
+  for (let at = 0; at < source.length; at += COPY_PIECE) {
+    if (at) await nextTask();
+    copy.set(source.subarray(at, at + COPY_PIECE), at);
+  }
   worker().postMessage({ llmvizMail: String(ticket), bytes: copy }, [copy.buffer]);
   return copy.byteLength;
 }
@@ -84,6 +96,16 @@ export function receive(ticket) {
     return Promise.resolve(bytes);
   }
   return new Promise((resolve, reject) => waiting.set(ticket, { resolve, reject }));
+}
+
+const SPARE_MIN = 1 << 20;   // smaller letters are not worth giving back
+
+/** The page -> the worker: the buffer of a letter the page has read and will not touch again
+ * (its bytes are the worker's to write its next letter into). True when it was given. */
+export function giveBack(bytes) {
+  if (!(bytes instanceof Uint8Array) || bytes.buffer.byteLength < SPARE_MIN) return false;
+  worker().postMessage({ llmvizSpare: true, bytes }, [bytes.buffer]);
+  return true;
 }
 
 /** Start listening now (a letter may come before its receive() is asked for). */

@@ -17,8 +17,11 @@ import * as THREE from "three";
 import { GAMMA, PALETTE, ROLE_INDEX, rgb } from "./colors.js";
 
 const ATLAS_WIDTH = 1024;            // texels per texture row (4 cells each)
-export const MAX_PAGES = 6;          // value textures (each with its mask texture: 12 samplers)
-const PAGE_ROWS = 4096;              // rows per page at most (64 MB of float32)
+export const MAX_PAGES = 8;          // value textures, each with its mask texture: 16 samplers, all
+                                     // that WebGL2 promises a fragment shader
+const PAGE_ROWS = 2048;              // rows per page at most (32 MB of float32): the GPU allocates a
+                                     // page in the frame that first uploads to it, and a software GL
+                                     // took 100-120 ms of the page's thread for a 64 MB one
 const UPLOAD_BUDGET = 4 << 20;       // bytes of texture uploaded per frame, at most (at least one row):
                                      // a software GL copies ~4 ms a MB on the page's thread
 const MAX_RANGES = 256;              // more changed rows than this: the whole texture, row chunk by row chunk
@@ -69,12 +72,16 @@ uniform highp sampler2D uValues2;
 uniform highp sampler2D uValues3;
 uniform highp sampler2D uValues4;
 uniform highp sampler2D uValues5;
+uniform highp sampler2D uValues6;
+uniform highp sampler2D uValues7;
 uniform sampler2D uMask0;          // RGBA8, same packing
 uniform sampler2D uMask1;
 uniform sampler2D uMask2;
 uniform sampler2D uMask3;
 uniform sampler2D uMask4;
 uniform sampler2D uMask5;
+uniform sampler2D uMask6;
+uniform sampler2D uMask7;
 uniform int uAtlasWidth;
 uniform vec3 uRole[3];
 uniform vec3 uNegative;
@@ -99,7 +106,9 @@ vec4 pageTexel(int page, ivec2 at) {
   if (page == 2) return texelFetch(uValues2, at, 0);
   if (page == 3) return texelFetch(uValues3, at, 0);
   if (page == 4) return texelFetch(uValues4, at, 0);
-  return texelFetch(uValues5, at, 0);
+  if (page == 5) return texelFetch(uValues5, at, 0);
+  if (page == 6) return texelFetch(uValues6, at, 0);
+  return texelFetch(uValues7, at, 0);
 }
 vec4 maskTexel(int page, ivec2 at) {
   if (page == 0) return texelFetch(uMask0, at, 0);
@@ -107,7 +116,9 @@ vec4 maskTexel(int page, ivec2 at) {
   if (page == 2) return texelFetch(uMask2, at, 0);
   if (page == 3) return texelFetch(uMask3, at, 0);
   if (page == 4) return texelFetch(uMask4, at, 0);
-  return texelFetch(uMask5, at, 0);
+  if (page == 5) return texelFetch(uMask5, at, 0);
+  if (page == 6) return texelFetch(uMask6, at, 0);
+  return texelFetch(uMask7, at, 0);
 }
 float cellValue(int index) {
   int texel = index >> 2;

@@ -7,18 +7,11 @@
 // own, then a turn of the event loop), so a model of tens of millions of values never blocks the page for
 // long; a newer apply() stops an older one. patch() writes a new token's cells into the
 // activations kept here and into the renderer. `pending` is the running apply (a Promise).
+import { nextTask } from "../next_task.js";
+import { giveBack } from "../worker_mail.js";
 import { parsed } from "../render/pyvalue.js";
 
 const BUDGET_MS = 25;
-
-/** A Promise that resolves in a new task (after rendering and input had their turn). */
-function nextTask() {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => { channel.port1.close(); resolve(); };
-    channel.port2.postMessage(0);
-  });
-}
 
 function asFloats(values) {
   if (values instanceof Float32Array) return values;
@@ -36,11 +29,29 @@ export class SceneValues {
     this.pending = Promise.resolve(true);
   }
 
-  /** Keep new values: {params?: [data, offsets], acts?: [data, offsets]}; params: null drops them. */
+  /** Keep new values: {params?: [data, offsets], acts?: [data, offsets]}; params: null drops them.
+   * The values they replace go back to the model worker (its letters: their memory is its next
+   * letter's; an older apply() stops before it reads them again). */
   set(arg) {
     const { params, acts } = arg || {};
-    if (params !== undefined) this.params = params ? { data: asFloats(params[0]), offsets: parsed(params[1]) } : null;
-    if (acts !== undefined) this.acts = acts ? { data: asFloats(acts[0]), offsets: parsed(acts[1]) } : null;
+    const old = [];
+    if (params !== undefined) {
+      old.push(this.params);
+      this.params = params ? { data: asFloats(params[0]), offsets: parsed(params[1]) } : null;
+    }
+    if (acts !== undefined) {
+      old.push(this.acts);
+      this.acts = acts ? { data: asFloats(acts[0]), offsets: parsed(acts[1]) } : null;
+    }
+    this.serial += 1;
+    for (const part of old) {
+      if (!part || part.data === this.params?.data || part.data === this.acts?.data) continue;
+      try {
+        giveBack(new Uint8Array(part.data.buffer));
+      } catch (e) {
+        /* no model worker (values that came another way): nothing to give back */
+      }
+    }
   }
 
   clear() {

@@ -389,9 +389,9 @@ class CodeView:
         self._due = prepared
 
         async def draw():
-            await asyncio.sleep(0)
-            if self._due is prepared:
-                self._draw(*prepared)
+            async with self.app.piece():
+                if self._due is prepared:
+                    self._draw(*prepared)
 
         loading = self.app.loading
         loading[:] = [f for f in loading if not f.done()] + [asyncio.ensure_future(draw())]
@@ -408,9 +408,9 @@ class CodeView:
         self._render_due = True
 
         async def later():
-            await asyncio.sleep(0)
-            if self._render_due:
-                self.render()
+            async with self.app.piece():
+                if self._render_due:
+                    self.render()
 
         asyncio.ensure_future(later())
 

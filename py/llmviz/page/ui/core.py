@@ -24,6 +24,7 @@ postMessage); ``boot.js`` owns the JS side of that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from collections import defaultdict
 from typing import Any, Callable
@@ -109,6 +110,21 @@ class App:
         self.code_view: Any = None              # code_view.CodeView
         self.live_view: Any = None              # live_view.LiveView (its .inspector: the tensor inspector)
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
+        self._pieces: asyncio.Lock | None = None    # piece(): one piece of the views' work at a time
+
+    @contextlib.asynccontextmanager
+    async def piece(self):
+        """``async with app.piece():`` runs a piece of the views' work in a browser task of its
+        own. ``await asyncio.sleep(0)`` is not enough for that: Pyodide's event loop runs every
+        callback that is ready at once in one task, so the pieces of two views (a new text: the
+        walkthrough's step, the code panel, the step titles) that each waited a turn ran back to
+        back, 100 ms and more of a big model's work in one task. One piece at a time, each after
+        a turn of the loop: the next one's turn comes in the task after."""
+        if self._pieces is None:
+            self._pieces = asyncio.Lock()
+        async with self._pieces:
+            await asyncio.sleep(0)
+            yield
 
     # ---- events -----------------------------------------------------------
     def on(self, event: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,8 +148,8 @@ class App:
         a task of its own on the page's main thread (a new text of a big model: one long
         task of every view's work would freeze the page as long as all of them together)."""
         for fn in list(self._listeners[event]):
-            self._call(event, fn, payload)
-            await asyncio.sleep(0)
+            async with self.piece():
+                self._call(event, fn, payload)
 
     def _call(self, event: str, fn: Callable[..., Any], payload: dict) -> None:
         t0 = _now()

@@ -240,12 +240,13 @@ class WalkView:
         one long task. It stops where the reader went elsewhere meanwhile (``seq`` is no longer
         the latest)."""
         parts = self._show_parts(where, history, cam, apart=True)
-        for _ in parts:
-            await asyncio.sleep(0)
-            if seq is not None and seq != self._seq:
-                parts.close()
-                return None
-        return self._shown
+        while True:
+            async with self.app.piece():
+                if seq is not None and seq != self._seq:
+                    parts.close()
+                    return None
+                if next(parts, StopIteration) is StopIteration:
+                    return self._shown
 
     def _show_parts(self, where: Where, history: str | None, cam: dict | None, apart: bool = False):
         """``show``'s work, yielding between its parts (``self._shown``: the settle awaitable)."""
@@ -518,11 +519,14 @@ class WalkView:
     async def _retitle(self) -> None:
         """The step titles with values in them, for a new text: after the step shown, each
         part a task of its own (with a big model each takes tens of ms on the main thread)."""
-        for _ in self._step_title_parts():
-            await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        with timed("walk.update_titles"):
-            self._update_titles()
+        parts = self._step_title_parts()
+        while True:
+            async with self.app.piece():
+                if next(parts, StopIteration) is StopIteration:
+                    break
+        async with self.app.piece():
+            with timed("walk.update_titles"):
+                self._update_titles()
 
     def _on_model(self) -> None:
         self._draw_schematic()
