@@ -39,7 +39,7 @@ import sys
 import time
 
 state: dict = {"busy": None, "done": 0, "total": 0, "cancel": False, "outbox": {}, "sessions": {}, "inbox": {},
-               "spares": [], "reused": 0}
+               "spares": []}
 MAIL_WAIT_S = 60.0   # how long a job waits for the page's letter it names
 MAX_SPARES = 2       # buffers of letters the page read and gave back, kept to be written again
 
@@ -260,8 +260,7 @@ def numpy_modules():
 
 
 def status():
-    return _js({"busy": state["busy"], "done": state["done"], "total": state["total"],
-                "reused": state["reused"]})   # reused: letters written into a spare (tests)
+    return _js({"busy": state["busy"], "done": state["done"], "total": state["total"]})
 
 
 def cancel():
@@ -283,7 +282,6 @@ def post(name, ticket):
         bytes_ = js.Uint8Array.new(len(data))
     else:   # memory the page gave back: written again without a first touch of new pages
         bytes_ = js.Uint8Array.new(spare, 0, len(data))
-        state["reused"] += 1
     bytes_.assign(data)
     message = js.Object.fromEntries(to_js([["llmvizMail", str(ticket)], ["bytes", bytes_]]))
     js.postMessage(message, to_js([bytes_.buffer]))
