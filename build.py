@@ -285,9 +285,9 @@ def wasm_kernels(b: Builder) -> dict:
     tool = TOOLS / "wat2wasm.mjs"
     node = shutil.which("node")
     wabt = NODE / "wabt" / "package.json"
+    version = json.loads(wabt.read_text())["version"] if wabt.is_file() else ""
     for src in sorted((SITE / "wasm").glob("*.wat")):
         rel = f"wasm/{src.stem}.wasm"
-        version = json.loads(wabt.read_text())["version"] if wabt.is_file() else ""
         key = sha256_bytes(f"{sha256_file(src)} {sha256_file(tool)} {version}".encode())[:24]
         made = CACHE / "wasm" / f"{key}-{src.stem}.wasm"
         if not made.is_file():

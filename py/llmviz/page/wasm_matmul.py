@@ -1,4 +1,5 @@
-"""A Linear's ``x @ W.T`` by a wasm SIMD kernel, for the model worker (Pyodide only).
+"""The model's matrix products by a wasm SIMD kernel, for the model worker (Pyodide only):
+a Linear's ``x @ W.T`` and attention's ``q @ k^T`` and ``att @ v``.
 
 Pyodide's numpy has no BLAS: its fastest product for a Linear (einsum) runs at ~6 GFLOP/s
 on this project's 2-core test machine, and the Linears are most of a forward pass. The
@@ -8,9 +9,9 @@ own (Pyodide does not share its memory), so ``WasmMatmul`` copies each weight in
 transposed and padded to the kernel's block (stays until the weight is gone), and each
 input in and each product out per call: memcpy speed, a few ms for the biggest models.
 
-``install(url)`` (the worker calls it at boot) hands a ``WasmMatmul`` to
-``llmviz.core.model.use_matmul`` once it has checked the kernel's products against einsum's;
-without wasm SIMD (or the file) the Linears stay on numpy, and the result says why.
+``install(download)`` (the worker calls it at boot) hands a ``WasmMatmul`` to
+``llmviz.core.model.use_matmul`` once it has checked the kernel's products against numpy's;
+without wasm SIMD (or the file) the model stays on numpy, and the result says why.
 """
 from __future__ import annotations
 
@@ -39,20 +40,9 @@ class WasmMatmul:
     def __call__(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         n_out, k = weight.shape
         w_at, n_pad = self._stored(weight)
-        lead = x.shape[:-1]
         x2 = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, k)
-        m = x2.shape[0]
-        m_pad = _round_up(max(m, 1), ROWS)
-        x_at = self._top
-        y_at = x_at + 4 * m_pad * k
-        self._reserve(y_at + 4 * m_pad * n_pad)
-        self._view(x_at, m * k).assign(x2)   # the padding rows keep old numbers: their products are dropped
-        self._kernel(x_at, w_at, y_at, m_pad, k, n_pad)
-        y = np.empty((m, n_pad), np.float32)
-        self._view(y_at, m * n_pad).assign_to(y)
-        if n_pad != n_out:
-            y = np.ascontiguousarray(y[:, :n_out])
-        return y.reshape(*lead, n_out)
+        y = self._rows(x2, w_at, n_pad, self._top)
+        return _unpadded(y, n_out).reshape(*x.shape[:-1], n_out)
 
     def product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a @ b`` for stacks of matrices, (..., M, K) @ (..., K, N) with the same leading
@@ -63,20 +53,27 @@ class WasmMatmul:
         n_pad = _round_up(max(n, 1), COLS)
         b3 = np.zeros((a3.shape[0], k, n_pad), np.float32)
         b3[:, :, :n] = b.reshape(-1, k, n)
-        m_pad = _round_up(max(m, 1), ROWS)
-        a_at = self._top
-        b_at = a_at + 4 * m_pad * k
-        y_at = b_at + 4 * k * n_pad
-        self._reserve(y_at + 4 * m_pad * n_pad)
+        b_at = self._top
+        self._reserve(b_at + b3[0].nbytes)
         y = np.empty((a3.shape[0], m, n_pad), np.float32)
         for i in range(a3.shape[0]):
-            self._view(a_at, m * k).assign(a3[i])
-            self._view(b_at, k * n_pad).assign(b3[i])
-            self._kernel(a_at, b_at, y_at, m_pad, k, n_pad)
-            self._view(y_at, m * n_pad).assign_to(y[i])
-        if n_pad != n:
-            y = np.ascontiguousarray(y[:, :, :n])
-        return y.reshape(*lead, m, n)
+            self._view(b_at, b3[i].size).assign(b3[i])
+            self._rows(a3[i], b_at, n_pad, b_at + b3[i].nbytes, out=y[i])
+        return _unpadded(y, n).reshape(*lead, m, n)
+
+    def _rows(self, x2: np.ndarray, w_at: int, n_pad: int, scratch: int, out: np.ndarray | None = None) -> np.ndarray:
+        """``x2`` (M, K, contiguous) times the (K, ``n_pad``) matrix at ``w_at``, with the kernel's
+        memory from ``scratch`` on for the input and the product: (M, ``n_pad``), written into
+        ``out`` (contiguous) when given."""
+        m, k = x2.shape
+        m_pad = _round_up(max(m, 1), ROWS)
+        x_at, y_at = scratch, scratch + 4 * m_pad * k
+        self._reserve(y_at + 4 * m_pad * n_pad)
+        self._view(x_at, m * k).assign(x2)   # the padding rows keep old numbers: their products are dropped
+        self._kernel(x_at, w_at, y_at, m_pad, k, n_pad)
+        y = np.empty((m, n_pad), np.float32) if out is None else out
+        self._view(y_at, m * n_pad).assign_to(y)
+        return y
 
     def _stored(self, weight: np.ndarray) -> tuple[int, int]:
         """Where W.T lies in the kernel's memory (copied in on first use)."""
@@ -107,6 +104,11 @@ class WasmMatmul:
         return js.Float32Array.new(self._memory.buffer, address, count)
 
 
+def _unpadded(y: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` columns of a product the kernel computed ``COLS`` wide."""
+    return y if y.shape[-1] == n else np.ascontiguousarray(y[..., :n])
+
+
 def check(kernel: "WasmMatmul") -> float:
     """The largest relative difference between the kernel and numpy, on a few awkward shapes
     (rows and columns that are no multiple of the kernel's block; values from sin and cos,
@@ -114,10 +116,12 @@ def check(kernel: "WasmMatmul") -> float:
     def numbers(shape, step):
         return np.sin(np.arange(int(np.prod(shape)), dtype=np.float32) * step).reshape(shape)
 
+    from llmviz.core import model
+
     pairs = []
     for m, k, n in ((1, 3, 3), (5, 7, 9), (11, 48, 144), (13, 64, 17)):
         x, w = numbers((m, k), 0.7), numbers((n, k), 1.3)
-        pairs.append((kernel(x, w), np.einsum("...i,oi->...o", x, w)))
+        pairs.append((kernel(x, w), model.numpy_matmul(x, w)))
     for lead, m, k, n in (((1, 3), 11, 16, 11), ((2, 1), 1, 9, 16)):
         a, b = numbers((*lead, m, k), 0.9), numbers((*lead, k, n), 1.1)
         pairs.append((kernel.product(a, b), np.matmul(a, b)))
@@ -151,17 +155,18 @@ def use_exports(exports) -> dict:
 
 
 async def install(download) -> dict:
-    """``use_exports`` of the kernel whose bytes ``download`` (an awaitable) gives: the site's
-    ``wasm/matmul.wasm``, or None when the build has none. Never raises: numpy stays, and
-    the result says why."""
+    """``use_exports`` of the kernel whose bytes ``download`` (an awaitable, or None when the
+    build has no kernel) gives: the site's ``wasm/matmul.wasm``. Never raises: numpy stays,
+    and the result says why."""
     from llmviz.core import model
+    exports, why = None, "this build has no wasm kernel"
     try:
-        data = await download
-        if not data:
-            model.use_matmul(None)
-            return {"kind": "numpy", "why": "this build has no wasm kernel"}
-        exports = await instantiate(bytes(data))
+        data = await download if download is not None else None
+        if data:
+            exports = await instantiate(bytes(data))
     except Exception as e:  # noqa: BLE001 - e.g. a browser without wasm SIMD: numpy computes
+        why = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+    if exports is None:
         model.use_matmul(None)
-        return {"kind": "numpy", "why": f"{type(e).__name__}: {e}".strip().splitlines()[0]}
+        return {"kind": "numpy", "why": why}
     return use_exports(exports)

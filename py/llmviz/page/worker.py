@@ -111,7 +111,7 @@ async def _boot(base=None, info_text=None):
         files_done = asyncio.gather(*(_shared(page_app, p) for p in paths))
         pycache_done = asyncio.ensure_future(page_app._fetch_optional((info.get("pycache") or {}).get("file")))
         kernel_path = (info.get("kernels") or {}).get("matmul")
-        kernel_done = asyncio.ensure_future(page_app._fetch_bytes(kernel_path) if kernel_path else _nothing())
+        kernel_done = asyncio.ensure_future(page_app._fetch_bytes(kernel_path)) if kernel_path else None
         await page_app._load_wheels([wheels[name] for name in ("numpy", "llmviz")])
         files = dict(zip(paths, await files_done))
         pycache = await pycache_done
@@ -150,10 +150,6 @@ async def _boot(base=None, info_text=None):
         return _js(_header(out))
     except Exception as e:  # noqa: BLE001 - the page says why live inference is off
         return _js({"error": f"{type(e).__name__}: {e}"})
-
-
-async def _nothing():
-    return None
 
 
 async def _shared(page_app, path: str) -> bytes:
