@@ -19,7 +19,10 @@ sub-path of any static host, and offline once the service worker has it):
                            holds the modules the page imports (tools/stdlib_modules.txt, measured) as
                            bytecode compiled here by that Pyodide in Node, without docstrings or
                            column spans (Python starts 1-2 s sooner; 1.1 MB instead of 4.5);
-                           --stdlib-sources ships Pyodide's zip as it is
+                           --stdlib-sources ships Pyodide's zip as it is; and pyodide.asm.wasm ships
+                           gzip-compressed as pyodide.asm.wasm.gz (3.5 MB, not 9.6, from a host that
+                           does not compress), gunzipped as it streams by tools/pyodide_fetch_gz.js,
+                           which build.py puts into pyodide.mjs's browser loader
     vendor/three/          three.module.js, three.core.js and the addons the renderer imports
     wasm/                  the model worker's SIMD kernels (site/wasm/*.wat, compiled here by wabt):
                            matmul.wasm computes the Linears' x @ W.T (Pyodide's numpy has no BLAS)
@@ -49,6 +52,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import gzip
 import hashlib
 import http.server
 import io
@@ -203,9 +207,41 @@ def copy_pyodide(b: Builder, stdlib: Path | None = None) -> dict:
         if name == "python_stdlib.zip" and stdlib is not None:
             # the modules the page imports, as bytecode
             b.write(f"pyodide/{name}", trimmed_stdlib(stdlib, stdlib_modules()))
-            continue
-        b.copy(src / name, f"pyodide/{name}")
+        elif name == "pyodide.asm.wasm":
+            b.write(f"pyodide/{name}.gz", gzipped_wasm(src / name))
+        elif name == "pyodide.mjs":
+            b.write(f"pyodide/{name}", wasm_gz_loader((src / name).read_text()))
+        else:
+            b.copy(src / name, f"pyodide/{name}")
     return json.loads((src / "pyodide-lock.json").read_text())
+
+
+# Pyodide's browser loader: how it fetches a binary (npm pyodide 314.0.7's minified pyodide.mjs)
+PYODIDE_BROWSER_FETCH = "function fe(e,t){let n=new URL(e,location);return{response:fetch(n,t?{integrity:t}:{})}}"
+
+
+def gzipped_wasm(src: Path) -> bytes:
+    """Pyodide's wasm gzip-compressed (9.6 MB -> 3.5 MB), cached in .cache/ by its sha256: it ships
+    as pyodide.asm.wasm.gz, so a host that does not compress sends 3.5 MB (see wasm_gz_loader)."""
+    raw = src.read_bytes()
+    cached = CACHE / "pyodide-wasm" / f"{hashlib.sha256(raw).hexdigest()[:16]}.wasm.gz"
+    if cached.exists():
+        return cached.read_bytes()
+    packed = gzip.compress(raw, 9, mtime=0)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(packed)
+    return packed
+
+
+def wasm_gz_loader(mjs: str) -> str:
+    """pyodide.mjs whose browser loader fetches binaries through tools/pyodide_fetch_gz.js's
+    llmvizFetchBinary: pyodide.asm.wasm from the .gz, gunzipped as it streams. Node's loader (the
+    tests' tools/pyodide_run.mjs uses node_modules' own copy) is not touched."""
+    if mjs.count(PYODIDE_BROWSER_FETCH) != 1:
+        raise BuildError("pyodide.mjs has no browser fetch of the form build.py patches "
+                         "(PYODIDE_BROWSER_FETCH): a new Pyodide release; update the patch")
+    patched = PYODIDE_BROWSER_FETCH.replace("response:fetch(", "response:llmvizFetchBinary(")
+    return (TOOLS / "pyodide_fetch_gz.js").read_text() + mjs.replace(PYODIDE_BROWSER_FETCH, patched)
 
 
 _IMPORT_RE = re.compile(r"""(?:import|from)\s*['"]([^'"]+)['"]|from\s+['"]([^'"]+)['"]""")

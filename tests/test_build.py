@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -23,7 +24,7 @@ REQUIRED = [
     "index.html", "css/app.css", "js/boot.js", "sw.js", "manifest.webmanifest", "app.py", "pyscript.toml",
     "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png", "build-info.json",
     "pyscript/core.js", "pyscript/core.css",
-    *(f"pyodide/{name}" for name in build.PYODIDE_FILES),
+    *(f"pyodide/{name}" + (".gz" if name == "pyodide.asm.wasm" else "") for name in build.PYODIDE_FILES),
     "vendor/three/three.module.js", "vendor/three/three.core.js", "vendor/three/addons/controls/OrbitControls.js",
     "wheels/llmviz-0.1.0-py3-none-any.whl", "data/code.json",
     "weights/sort.npz", "weights/sort.json", "data/trace.json", "data/trace.bin",
@@ -64,9 +65,10 @@ def test_build_info_hashes_match_the_files(built_dist):
 
 
 def test_vendored_files_are_the_npm_packages(built_dist):
-    for name in build.PYODIDE_FILES:
-        if name != "python_stdlib.zip":
-            assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
+    # (python_stdlib.zip is trimmed, the wasm gzip-compressed and pyodide.mjs's loader patched:
+    # test_pyodide_wasm_ships_gzip_compressed_with_a_loader_that_gunzips_it)
+    for name in set(build.PYODIDE_FILES) - {"python_stdlib.zip", "pyodide.asm.wasm", "pyodide.mjs"}:
+        assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
     assert (built_dist / "pyscript/core.js").read_bytes() == \
         (ROOT / "node_modules/@pyscript/core/dist/core.js").read_bytes()
     # PyScript's chunks, except those of features the page never uses (editor, terminal, ...)
@@ -105,6 +107,21 @@ def test_the_wasm_kernel_is_compiled_listed_and_precached(built_dist):
     assert sorted(json.loads(exports)) == ["matmul:function", "memory:memory"]
     assert '"wasm/matmul.wasm"' in (built_dist / "sw.js").read_text()
     assert not list(built_dist.rglob("*.wat"))
+
+
+def test_pyodide_wasm_ships_gzip_compressed_with_a_loader_that_gunzips_it(built_dist):
+    """pyodide/pyodide.asm.wasm.gz is Pyodide's wasm, byte for byte, at a third of its size; the raw
+    file does not ship; pyodide.mjs's browser fetch goes through tools/pyodide_fetch_gz.js (once)."""
+    packed = (built_dist / "pyodide/pyodide.asm.wasm.gz").read_bytes()
+    raw = (ROOT / "node_modules/pyodide/pyodide.asm.wasm").read_bytes()
+    assert gzip.decompress(packed) == raw and len(packed) < len(raw) / 2
+    assert not (built_dist / "pyodide/pyodide.asm.wasm").exists()
+    mjs = (built_dist / "pyodide/pyodide.mjs").read_text()
+    assert mjs.startswith((ROOT / "tools/pyodide_fetch_gz.js").read_text())
+    assert mjs.count("response:llmvizFetchBinary(n,") == 1 and build.PYODIDE_BROWSER_FETCH not in mjs
+    assert '"pyodide/pyodide.asm.wasm.gz"' in (built_dist / "sw.js").read_text()
+    with pytest.raises(build.BuildError, match="new Pyodide release"):
+        build.wasm_gz_loader("export const loadPyodide = () => fetch('pyodide.asm.wasm');")
 
 
 def test_standard_library_ships_as_bytecode_of_the_modules_the_page_imports(built_dist):
@@ -158,7 +175,7 @@ def test_service_worker_precaches_what_the_page_requests_and_names_the_build(bui
         skipped |= set(build.WORKER_FILES)
     assert {"dev/renderer.html", "embed-example.html", "pyscript/storage.js"} <= skipped
     assert precache == (set(info["files"]) - skipped) | {"build-info.json", "./"}
-    assert {"index.html", "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "data/code.json"} <= precache
+    assert {"index.html", "pyodide/pyodide.asm.wasm.gz", "pyodide/python_stdlib.zip", "data/code.json"} <= precache
     html = (built_dist / "index.html").read_text()
     assert f'<meta name="llmviz-build" content="{info["build_id"]}">' in html
     assert "__LLMVIZ_" not in html + sw
@@ -323,7 +340,7 @@ def test_rebuild_is_quick_and_keeps_the_build_id(built_dist, site_weights, tmp_p
 
 def test_server_sends_the_right_types(built_dist, serve_dist):
     server = serve_dist(built_dist)
-    want = {"pyodide/pyodide.asm.wasm": "application/wasm", "pyodide/pyodide.mjs": "text/javascript",
+    want = {"wasm/matmul.wasm": "application/wasm", "pyodide/pyodide.mjs": "text/javascript",
             "js/boot.js": "text/javascript", "manifest.webmanifest": "application/manifest+json"}
     for rel, mime in want.items():
         with urllib.request.urlopen(server.url + rel) as resp:

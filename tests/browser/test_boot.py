@@ -104,6 +104,10 @@ def test_boot_from_root(built_dist, serve_dist, watch):
     server = serve_dist(built_dist)
     w = watch(server)
     info = _boot_and_check(w, server.url, built_dist)
+    # Pyodide's wasm came gzip-compressed (gunzipped by the page: tools/pyodide_fetch_gz.js)
+    requested = w.page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    assert server.url + "pyodide/pyodide.asm.wasm.gz" in requested
+    assert not any(u.endswith("/pyodide.asm.wasm") for u in requested), requested
     # the command API answers by postMessage too (for an embedding page)
     state = w.page.evaluate(POST, {"llmviz": "state", "id": 7})
     assert state["ok"] and state["value"]["build"] == info["build"]
@@ -112,6 +116,27 @@ def test_boot_from_root(built_dist, serve_dist, watch):
     assert unknown["id"] == 8 and ("ok" in unknown)
     if not unknown["ok"]:
         assert unknown["error"]
+
+
+def test_pyodide_wasm_comes_gzip_compressed_and_from_a_host_that_decodes_it(built_dist, serve_dist, watch):
+    """dist/ ships Pyodide's wasm as pyodide.asm.wasm.gz, which the page gunzips as it streams; a host
+    that decodes .gz files itself (as with Content-Encoding: gzip) hands over the wasm, which passes."""
+    import gzip
+
+    server = serve_dist(built_dist)
+    w = watch(server)
+    wasm = gzip.decompress((built_dist / "pyodide" / "pyodide.asm.wasm.gz").read_bytes())
+    decoded = []
+
+    def decoding_host(route):
+        decoded.append(route.request.url)
+        route.fulfill(status=200, body=wasm, headers={"Content-Type": "application/wasm"})
+
+    w.page.route("**/pyodide.asm.wasm.gz", decoding_host)
+    _boot_and_check(w, server.url, built_dist)
+    # (the page's Pyodide, and the model worker's when the build has numpy)
+    assert decoded and set(decoded) == {server.url + "pyodide/pyodide.asm.wasm.gz"}
+    assert not (built_dist / "pyodide" / "pyodide.asm.wasm").exists()
 
 
 def test_boot_from_sub_path(built_dist, serve_dist, watch):

@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=int, default=3, help="with --page: loads per case (default 3, medians)")
     p.add_argument("--no-frames", action="store_true", help="with --page: skip the renderer's frame benchmark")
     p.add_argument("--page-only", action="store_true", help="with --page: skip the model benchmarks")
+    p.add_argument("--no-models", action="store_true",
+                   help="with --page: skip the page at work with models of four sizes (issue 14's table)")
 
 
 def median_ms(fn, repeat: int, warmup: int = 3) -> float:
@@ -120,5 +122,6 @@ def main(args: argparse.Namespace) -> int:
 
 def _page(args: argparse.Namespace) -> int:
     from llmviz.cli.bench_page import run as run_page
-    run_page(args.url, runs=args.runs, frames=not args.no_frames, dist=args.dist, llm_viz=args.llm_viz)
+    run_page(args.url, runs=args.runs, frames=not args.no_frames, dist=args.dist, llm_viz=args.llm_viz,
+             models=not args.no_models)
     return 0

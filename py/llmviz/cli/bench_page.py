@@ -83,7 +83,7 @@ _MEASURE = """async () => {
       if (e) out.push([label, e[key]]);
     };
     at("/pyodide/pyodide.mjs", "startTime", "pyscript: loading pyodide.mjs");
-    at("/pyodide/pyodide.asm.wasm", "responseEnd", "pyodide.asm.wasm downloaded");
+    at("/pyodide/pyodide.asm.wasm.gz", "responseEnd", "pyodide.asm.wasm.gz downloaded");
     at("/pyodide/python_stdlib.zip", "responseEnd", "python_stdlib.zip downloaded");
     at("/app.py", "startTime", "python up (app.py requested)");
     for (const m of performance.getEntriesByType("mark")) {
