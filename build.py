@@ -8,7 +8,12 @@
 What ends up in dist/ (every URL in the page is relative, so dist/ works from any
 sub-path of any static host, and offline once the service worker has it):
 
-    index.html, css/, js/, icons/, manifest.webmanifest   from site/ (index.html gets the build id)
+    index.html, css/, icons/, manifest.webmanifest   from site/ (index.html gets the build id)
+    js/                    site/js bundled by esbuild (tools/bundle.mjs) with three.js: the modules the
+                           page loads itself (bundle_entries) at their own paths, minified, and what they
+                           share in chunk-<hash>.js. Without Node.js or esbuild: site/js as it is, three.js
+                           in vendor/three/ (three.module.js, three.core.js, the addons the renderer
+                           imports) and site/dev/ (the renderer's test page)
     sw.js                  site/sw.js with the build id and the list of every file to precache
     app.py, pyscript.toml  the PyScript entry (py/llmviz/page/app.py) and its config
     worker.py, worker.toml the model worker (py/llmviz/page/worker.py) and its config (app.py starts
@@ -23,7 +28,6 @@ sub-path of any static host, and offline once the service worker has it):
                            gzip-compressed as pyodide.asm.wasm.gz (3.5 MB, not 9.6, from a host that
                            does not compress), gunzipped as it streams by tools/pyodide_fetch_gz.js,
                            which build.py puts into pyodide.mjs's browser loader
-    vendor/three/          three.module.js, three.core.js and the addons the renderer imports
     wasm/                  the model worker's SIMD kernels (site/wasm/*.wat, compiled here by wabt):
                            matmul.wasm computes the Linears' x @ W.T (Pyodide's numpy has no BLAS)
     wheels/                llmviz (built here) and numpy for Pyodide (when available), both as
@@ -63,7 +67,9 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 import urllib.request
 import zipfile
 import zlib
@@ -251,9 +257,9 @@ def _imports(text: str) -> list[str]:
     return [a or c for a, c in _IMPORT_RE.findall(text)]
 
 
-def copy_three(b: Builder) -> list[str]:
-    """three.module.js + three.core.js, and every addon our JS imports (with the addons they import),
-    minified (``minified_js``: 2.2 MB of three.js become 0.6 MB) under their own names."""
+def three_files() -> tuple[dict[str, Path], list[str]]:
+    """three.module.js + three.core.js, and every addon our JS imports (with the addons they
+    import): ({path in dist/ when shipped unbundled: source}, the addons' names)."""
     three = NODE / "three"
     files = {"vendor/three/three.module.js": three / "build" / "three.module.js",
              "vendor/three/three.core.js": three / "build" / "three.core.js"}
@@ -276,9 +282,7 @@ def copy_three(b: Builder) -> list[str]:
         for spec in _imports(src.read_text(encoding="utf-8")):
             if spec.startswith("."):
                 wanted.append(os.path.normpath(os.path.join(os.path.dirname(addon), spec)).replace(os.sep, "/"))
-    for rel, src in files.items():
-        b.copy(minified_js(b, src), rel)
-    return sorted(done)
+    return files, sorted(done)
 
 
 def _last_line(e: BaseException) -> str:
@@ -287,29 +291,49 @@ def _last_line(e: BaseException) -> str:
     return detail.splitlines()[-1] if detail else repr(e)
 
 
-def minified_js(b: Builder, src: Path) -> Path:
-    """``src`` minified by esbuild (tools/minify.mjs, each file on its own: its imports and
-    exports unchanged), cached in .cache/ by the file's and the tool's sha256; ``src`` itself
-    (with a warning) when Node or esbuild cannot run here."""
-    tool = TOOLS / "minify.mjs"
-    key = sha256_bytes(f"{sha256_file(src)} {sha256_file(tool)} {_esbuild_version()}".encode())[:24]
-    out = CACHE / "min" / f"{key}-{src.name}"
-    if out.is_file():
-        return out
+def bundle_entries() -> list[str]:
+    """The modules the page loads itself: index.html's <script type="module"> under js/ and the
+    js_modules PyScript imports for Python (pyscript.toml), as paths under site/."""
+    html = (SITE / "index.html").read_text(encoding="utf-8")
+    entries = [src[2:] for src in re.findall(r'<script type="module" src="(\./js/[^"]+)"', html)]
+    config = tomllib.loads((SITE / "pyscript.toml").read_text(encoding="utf-8"))
+    for table in config.get("js_modules", {}).values():
+        entries += [path[2:] for path in table if path.startswith("./js/")]
+    return list(dict.fromkeys(entries))
+
+
+def bundled_js(b: Builder) -> bool:
+    """js/: the page's modules bundled by esbuild (tools/bundle.mjs): each entry of
+    ``bundle_entries`` at its own path, three.js and our modules inside, minified, what entries
+    share in js/chunk-<hash>.js (one request for the first frame's code instead of ~35: each
+    costs a round trip, and a static host on HTTP/1.1 answers six at a time). Without Node.js or
+    esbuild (a warning), False: site/js ships as it is, with vendor/three/ (see unbundled_js)."""
     node = shutil.which("node")
     if node is None or not _esbuild_version():
-        print(f"warning: no Node.js or esbuild here (npm ci), so {src.name} ships unminified", file=sys.stderr)
-        return src
-    out.parent.mkdir(parents=True, exist_ok=True)
-    job = out.parent / f"{key}.json"
-    job.write_text(json.dumps([[str(src), str(out) + ".tmp"]]), encoding="utf-8")
-    try:
-        subprocess.run([node, str(tool), str(job)], check=True, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.SubprocessError) as e:
-        print(f"warning: minifying {src.name} failed ({_last_line(e)}); it ships unminified", file=sys.stderr)
-        return src
-    os.replace(str(out) + ".tmp", out)
-    return out
+        print("warning: no Node.js or esbuild here (npm ci), so the page's modules ship unbundled "
+              "and unminified (~35 requests for the first frame instead of 3)", file=sys.stderr)
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Path(tmp) / "job.json"
+        out = Path(tmp) / "js"
+        job.write_text(json.dumps({"entries": [str(SITE / rel) for rel in bundle_entries()],
+                                   "outbase": str(SITE / "js"), "outdir": str(out)}), encoding="utf-8")
+        try:
+            subprocess.run([node, str(TOOLS / "bundle.mjs"), str(job)], check=True, capture_output=True,
+                           text=True, timeout=300, cwd=ROOT)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise BuildError(f"bundling the page's JavaScript failed: {_last_line(e)}") from e
+        for path in sorted(out.rglob("*.js")):
+            b.write("js/" + path.relative_to(out).as_posix(), path.read_bytes())
+    return True
+
+
+def unbundled_js(b: Builder) -> None:
+    """site/js as it is, and three.js under vendor/three/ (index.html's import map names it)."""
+    for path in sorted((SITE / "js").rglob("*.js")):
+        b.copy(path, path.relative_to(SITE).as_posix())
+    for rel, src in three_files()[0].items():
+        b.copy(src, rel)
 
 
 def wasm_kernels(b: Builder) -> dict:
@@ -875,10 +899,18 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     # site/ as it is, except the files that get the build id (written last)
     templated = {"index.html", "sw.js"}
+    bundled = bundled_js(b)
     for path in sorted(SITE.rglob("*")):
         rel = path.relative_to(SITE).as_posix()
-        if path.is_file() and rel not in templated and not path.name.startswith(".") and path.suffix != ".wat":
+        if (path.is_file() and rel not in templated and not path.name.startswith(".") and path.suffix != ".wat"
+                and not rel.startswith(("js/", "dev/"))):
             b.copy(path, rel)
+    if not bundled:
+        unbundled_js(b)
+        # the renderer's test page imports js/renderer.js and three by name (unbundled only)
+        for path in sorted((SITE / "dev").rglob("*")):
+            if path.is_file():
+                b.copy(path, path.relative_to(SITE).as_posix())
     b.copy(PY_SRC / "page" / "app.py", "app.py")
     b.copy(PY_SRC / "page" / "worker.py", "worker.py")
     for size in (192, 512):
@@ -887,7 +919,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     copy_pyscript(b)
     stdlib = precompiled_stdlib(b, npm_version("pyodide")) if precompile_stdlib else None
     lock = copy_pyodide(b, stdlib)
-    addons = copy_three(b)
+    addons = three_files()[1]
     kernels = wasm_kernels(b)
 
     wheels = {}

@@ -25,7 +25,7 @@ REQUIRED = [
     "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png", "build-info.json",
     "pyscript/core.js", "pyscript/core.css",
     *(f"pyodide/{name}" + (".gz" if name == "pyodide.asm.wasm" else "") for name in build.PYODIDE_FILES),
-    "vendor/three/three.module.js", "vendor/three/three.core.js", "vendor/three/addons/controls/OrbitControls.js",
+    "js/stage/bridge.js", "js/live.js", "js/worker_mail.js",
     "wheels/llmviz-0.1.0-py3-none-any.whl", "data/code.json",
     "weights/sort.npz", "weights/sort.json", "data/trace.json", "data/trace.bin",
 ]
@@ -78,17 +78,37 @@ def test_vendored_files_are_the_npm_packages(built_dist):
     assert not [n for n in ours if n.startswith(("codemirror", "xterm"))]
 
 
-def test_three_is_minified_and_keeps_its_exports(built_dist):
-    """vendor/three/: three.js minified (a fraction of the npm files), the same exports."""
-    for name in ("three.module.js", "three.core.js"):
-        ours = (built_dist / "vendor/three" / name).read_text(encoding="utf-8")
-        npm = (ROOT / "node_modules/three/build" / name).read_text(encoding="utf-8")
-        assert len(ours) < 0.65 * len(npm), name
-        assert "@license" in ours, name
-    module = (built_dist / "vendor/three/three.module.js").read_text(encoding="utf-8")
-    assert "./three.core.js" in module       # still imports its core by the same relative name
-    for name in ("WebGLRenderer", "Scene", "PerspectiveCamera", "InstancedMesh"):
-        assert re.search(rf"\b{name}\b", module), name
+def test_the_pages_modules_are_bundled_with_three_minified(built_dist):
+    """js/: each module the page loads itself (index.html's module scripts, PyScript's js_modules)
+    at its own path, with three.js and our modules inside, minified, what they share in chunks;
+    no other module ships, nothing imports by a bare name, three's license stays."""
+    entries = build.bundle_entries()
+    assert set(entries) == {"js/boot.js", "js/stage/bridge.js", "js/live.js", "js/worker_mail.js"}
+    shipped = {p.relative_to(built_dist).as_posix() for p in (built_dist / "js").rglob("*.js")}
+    chunks = shipped - set(entries)
+    assert set(entries) <= shipped and chunks and all(re.fullmatch(r"js/chunk-\w+\.js", c) for c in chunks), shipped
+    assert not (built_dist / "vendor").exists() and not (built_dist / "dev").exists()
+    # every import is relative and in the build (module_graph raises otherwise), every chunk imported
+    assert set(build.module_graph(built_dist, tuple(entries), {})) == chunks
+    bridge = (built_dist / "js/stage/bridge.js").read_text(encoding="utf-8")
+    npm = sum((ROOT / "node_modules/three/build" / name).stat().st_size for name in ("three.module.js", "three.core.js"))
+    assert len(bridge) < 0.4 * npm and "@license" in bridge and "\n//" not in bridge.split("/*!")[0][:2000]
+    for name in ("WebGLRenderer", "PerspectiveCamera", "InstancedMesh"):   # three inside, minified
+        assert f"class {name}" not in bridge and name in bridge, name
+
+
+def test_without_esbuild_the_modules_ship_as_they_are(tmp_path, monkeypatch):
+    """No Node.js or esbuild: site/js as it is and three.js in vendor/three/, which index.html's
+    import map names, so every module the page loads finds its imports."""
+    monkeypatch.setattr(build, "_esbuild_version", lambda: "")
+    b = build.Builder(tmp_path, quiet=True)
+    assert build.bundled_js(b) is False
+    build.unbundled_js(b)
+    html = (ROOT / "site/index.html").read_text()
+    imports = json.loads(re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', html, re.S).group(1))["imports"]
+    graph = build.module_graph(tmp_path, tuple(build.bundle_entries()), imports)
+    assert {"vendor/three/three.module.js", "vendor/three/three.core.js", "js/renderer.js",
+            "vendor/three/addons/controls/OrbitControls.js"} <= set(graph)
 
 
 def test_the_wasm_kernel_is_compiled_listed_and_precached(built_dist):
@@ -173,7 +193,7 @@ def test_service_worker_precaches_what_the_page_requests_and_names_the_build(bui
         skipped |= set(build.PARAMS_FILES)
     else:                           # no model worker where there is no numpy to run a model
         skipped |= set(build.WORKER_FILES)
-    assert {"dev/renderer.html", "embed-example.html", "pyscript/storage.js"} <= skipped
+    assert {"embed-example.html", "pyscript/storage.js"} <= skipped
     assert precache == (set(info["files"]) - skipped) | {"build-info.json", "./"}
     assert {"index.html", "pyodide/pyodide.asm.wasm.gz", "pyodide/python_stdlib.zip", "data/code.json"} <= precache
     html = (built_dist / "index.html").read_text()
@@ -506,14 +526,14 @@ def test_build_info_names_no_path_of_the_builders_machine(tmp_path, site_weights
 
 
 def test_the_first_frames_modules_and_data_are_asked_for_at_once(built_dist):
-    """index.html preloads every module of boot.js and stage/bridge.js (three.js's two files
-    included: otherwise the browser finds them four imports deep) and the data bridge.js fetches,
+    """index.html preloads every module boot.js and stage/bridge.js import (the bundle's chunks:
+    otherwise the browser finds them only once the entries have arrived) and the data bridge.js fetches,
     each a file of the build, after the import map (a module preload before it would void it)."""
     html = (built_dist / "index.html").read_text()
     assert build.PRELOADS_MARK not in html
     modules = re.findall(r'<link rel="modulepreload" href="\./([^"]+)">', html)
-    assert {"vendor/three/three.module.js", "vendor/three/three.core.js", "js/renderer.js", "js/i18n.js",
-            "js/stage/npz.js", "vendor/three/addons/controls/OrbitControls.js"} <= set(modules), modules
+    # the chunks the two bundled entries import (three.js and i18n.js are in them)
+    assert set(build.module_graph(built_dist, build.FIRST_FRAME_MODULES, {})) <= set(modules), modules
     assert "js/live.js" not in modules         # a module of the page's Python, not of the first frame
     data = re.findall(r'<link rel="preload" href="\./([^"]+)" as="fetch" crossorigin>', html)
     weights = _info(built_dist)["model"]["weights"]

@@ -2,11 +2,13 @@
 //
 // The language is ?lang= when the build has that catalogue, else the first of the browser's
 // languages (navigator.languages) it has (by the primary subtag: es-MX reads es, zh-CN zh),
-// else English. It is set as <html lang>, which Python reads (app.py), so both sides speak
-// one language. The words are py/llmviz/locales/<lang>.toml; build.py writes the keys the
-// JavaScript needs (ui.*, notice.*, scene.*) to locales/<lang>.json and the list of languages
-// into index.html (<script id="llmviz-locales">). This module awaits that JSON at the top level,
-// so every module that imports it (boot.js, stage/*.js) paints its first frame in the language.
+// else English: index.html's inline script chooses it and asks for its catalogue as the page
+// starts (window.llmvizLanguage). It is set here as <html lang>, which Python reads (app.py), so
+// both sides speak one language. The words are py/llmviz/locales/<lang>.toml; build.py writes the
+// keys the JavaScript needs (ui.*, notice.*, scene.*) to locales/<lang>.json and the list of
+// languages into index.html (<script id="llmviz-locales">). This module awaits that JSON at the
+// top level, so every module that imports it (boot.js, stage/*.js) paints its first frame in the
+// language.
 //
 // Markup: data-i18n="key" sets an element's text; data-i18n-attr="title:key;aria-label:key"
 // sets attributes. translate(root) applies both (boot.js runs it on the <template>s, so the
@@ -14,40 +16,16 @@
 
 const DEFAULT = "en";
 
-function knownLanguages() {
-  try {
-    const el = document.getElementById("llmviz-locales");
-    const list = JSON.parse(el ? el.textContent : "{}");
-    if (list && typeof list === "object" && Object.keys(list).length) return list;
-  } catch { /* an unbuilt page: English only */ }
-  return { [DEFAULT]: "English" };
-}
+// chosen by index.html's inline script as the page starts (it fetches the catalogue at once); a
+// page without it (site/dev/*.html, unbuilt) speaks English from its markup and asks for nothing
+const early = window.llmvizLanguage || { lang: DEFAULT, known: {}, catalogue: Promise.resolve({}) };
 
-export const languages = knownLanguages();
-
-// the first wanted language the build has, by exact code or primary subtag
-export function pickLanguage(wanted, known = languages) {
-  for (const raw of wanted) {
-    if (typeof raw !== "string" || !raw) continue;
-    const code = raw.toLowerCase();
-    if (Object.hasOwn(known, code)) return code;
-    const primary = code.split(/[-_]/)[0];
-    if (Object.hasOwn(known, primary)) return primary;
-  }
-  return DEFAULT;
-}
-
-const asked = new URLSearchParams(location.search).get("lang");
-export const lang = pickLanguage([asked, ...(navigator.languages || [navigator.language])]);
+export const languages = Object.keys(early.known).length ? early.known : { [DEFAULT]: "English" };
+export const lang = early.lang;
 document.documentElement.lang = lang === "zh" ? "zh-Hans" : lang;
 document.documentElement.dataset.lang = lang;
 
-let table = {};
-// an unbuilt page (site/dev/*.html: no language list, no locales/ folder) asks for no catalogue
-if (document.getElementById("llmviz-locales")) try {
-  const response = await fetch(`./locales/${lang}.json`);
-  if (response.ok) table = (await response.json()).text || {};
-} catch { /* no catalogue file (an unbuilt page): the English in the markup stays */ }
+const table = (await early.catalogue).text || {};
 
 export function has(key) { return Object.hasOwn(table, key); }
 

@@ -253,13 +253,15 @@ AT_READY = """() => window.llmviz.ready.then((info) => ({
 }))"""
 
 
+# the parameter blocks' values the 3D view holds (those values.bin leaves out)
 FIRST_FRAME_PARAMS = """async () => {
-  const npz = await import("./js/stage/npz.js");
-  const arrays = npz.readNpz(await window.llmvizFetched[window.llmvizScene.modelScene.weights]);
   const { offsets } = window.llmvizScene.bundled;
   const out = {};
   for (const block of window.llmvizScene.modelScene.blocks) {
-    if (block.param && !(block.id in offsets)) out[block.id] = Array.from(npz.paramValues(block, arrays));
+    if (block.param && !(block.id in offsets)) {
+      const values = window.llmvizScene.renderer.block(block.id).values;
+      out[block.id] = values ? Array.from(values) : null;
+    }
   }
   return out;
 }"""
@@ -267,7 +269,7 @@ FIRST_FRAME_PARAMS = """async () => {
 
 def test_the_first_frame_reads_the_parameters_from_the_weights_downloaded_once(built_dist, serve_dist, watch):
     """values.bin leaves out the parameters the weights file stores: the 3D view reads them from
-    weights/NAME.npz (site/js/stage/npz.js), the same numbers the build's scene_values gives, and
+    weights/NAME.npz (site/js/stage/npz.js) and draws the same numbers the build's scene_values gives, and
     Python takes that download (and scene.json) instead of fetching them again."""
     import numpy as np
 

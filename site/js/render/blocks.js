@@ -63,25 +63,27 @@ void main() {
   gl_Position = projectionMatrix * viewMatrix * vec4(world, 1.0);
 }`;
 
-const FRAGMENT = /* glsl */ `
+/** The samplers of `pages` value pages and their masks, and the functions that read a cell of
+ *  a page: the fragment shader holds only the pages a scene uses (GLSL ES 3.00 indexes samplers by
+ *  constants only, so each page is a branch, written out for every read), so the sort model's
+ *  one-page program is a fraction of the eight-page one: a software GL compiles it in a third of
+ *  the time, which the first frame waits for. */
+function pageGlsl(pages) {
+  const list = Array.from({ length: pages }, (_, p) => p);
+  const chain = (name) => list.map((p) => (p < pages - 1 ? `  if (page == ${p}) ` : "  ") +
+                                   `return texelFetch(${name}${p}, at, 0);`).join("\n");
+  return [
+    ...list.map((p) => `uniform highp sampler2D uValues${p};  // RGBA32F, 4 cells per texel`),
+    ...list.map((p) => `uniform sampler2D uMask${p};          // RGBA8, same packing`),
+    "vec4 pageTexel(int page, ivec2 at) {", chain("uValues"), "}",
+    "vec4 maskTexel(int page, ivec2 at) {", chain("uMask"), "}",
+  ].join("\n");
+}
+
+const fragmentShader = (pages) => /* glsl */ `
 precision highp float;
 precision highp int;
-uniform highp sampler2D uValues0;  // RGBA32F, 4 cells per texel: the pages
-uniform highp sampler2D uValues1;
-uniform highp sampler2D uValues2;
-uniform highp sampler2D uValues3;
-uniform highp sampler2D uValues4;
-uniform highp sampler2D uValues5;
-uniform highp sampler2D uValues6;
-uniform highp sampler2D uValues7;
-uniform sampler2D uMask0;          // RGBA8, same packing
-uniform sampler2D uMask1;
-uniform sampler2D uMask2;
-uniform sampler2D uMask3;
-uniform sampler2D uMask4;
-uniform sampler2D uMask5;
-uniform sampler2D uMask6;
-uniform sampler2D uMask7;
+${pageGlsl(pages)}
 uniform int uAtlasWidth;
 uniform vec3 uRole[3];
 uniform vec3 uNegative;
@@ -99,27 +101,6 @@ flat in float vMask;
 flat in float vPage;
 out vec4 fragColor;
 
-// GLSL ES 3.00 indexes samplers by constants only: one branch per page (the same for a whole block)
-vec4 pageTexel(int page, ivec2 at) {
-  if (page == 0) return texelFetch(uValues0, at, 0);
-  if (page == 1) return texelFetch(uValues1, at, 0);
-  if (page == 2) return texelFetch(uValues2, at, 0);
-  if (page == 3) return texelFetch(uValues3, at, 0);
-  if (page == 4) return texelFetch(uValues4, at, 0);
-  if (page == 5) return texelFetch(uValues5, at, 0);
-  if (page == 6) return texelFetch(uValues6, at, 0);
-  return texelFetch(uValues7, at, 0);
-}
-vec4 maskTexel(int page, ivec2 at) {
-  if (page == 0) return texelFetch(uMask0, at, 0);
-  if (page == 1) return texelFetch(uMask1, at, 0);
-  if (page == 2) return texelFetch(uMask2, at, 0);
-  if (page == 3) return texelFetch(uMask3, at, 0);
-  if (page == 4) return texelFetch(uMask4, at, 0);
-  if (page == 5) return texelFetch(uMask5, at, 0);
-  if (page == 6) return texelFetch(uMask6, at, 0);
-  return texelFetch(uMask7, at, 0);
-}
 float cellValue(int index) {
   int texel = index >> 2;
   vec4 v = pageTexel(int(vPage + 0.5), ivec2(texel % uAtlasWidth, texel / uAtlasWidth));
@@ -272,11 +253,9 @@ class BlockAttribute {
   }
 }
 
-/** {name0: {value: pages[0]}, ...} for the MAX_PAGES samplers (a page not in use repeats the first). */
+/** {name0: {value: pages[0]}, ...}: the scene's pages' samplers. */
 function pageUniforms(name, pages) {
-  const out = {};
-  for (let p = 0; p < MAX_PAGES; p++) out[name + p] = { value: pages[p] || pages[0] };
-  return out;
+  return Object.fromEntries(pages.map((page, p) => [name + p, { value: page }]));
 }
 
 /** Check one block of a Scene JSON and return it with its numbers parsed. */
@@ -337,6 +316,7 @@ export class BlockScene {
       this.pageBase[i] = used[p];
       used[p] += size;
     });
+    if (!used.length) used.push(0);               // one page at least (the shader reads page 0)
     const rows = used.map((cells) => Math.max(1, Math.ceil(cells / rowCells)));
     const starts = [];
     let total = 0;
@@ -402,7 +382,7 @@ export class BlockScene {
       glslVersion: THREE.GLSL3,
       side: THREE.DoubleSide,      // mirrored faces flip their winding
       vertexShader: VERTEX,
-      fragmentShader: FRAGMENT,
+      fragmentShader: fragmentShader(this.valueTextures.length),
       uniforms: {
         ...pageUniforms("uValues", this.valueTextures),
         ...pageUniforms("uMask", this.maskTextures),
