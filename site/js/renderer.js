@@ -38,7 +38,7 @@
 // only while the canvas has focus, and Space is never used.
 import * as THREE from "three";
 import { t as tr, say } from "./i18n.js";
-import { BlockScene } from "./render/blocks.js";
+import { BlockScene, MAX_PAGES } from "./render/blocks.js";
 import { CameraRig } from "./render/camera.js";
 import { Picker } from "./render/picking.js";
 import { PointerInput } from "./render/pointer.js";
@@ -132,13 +132,24 @@ export function createRenderer(container, options = {}) {
 
   const rig = new CameraRig(canvas, requestRender);
   const picker = new Picker(null, rig.camera);
-  // The blocks' shader program, compiled now: a software GL takes ~0.3 s to compile and link it,
-  // and the GPU process does that while this thread waits for the scene's data and builds it
-  // (three.js only waits for the result at the first frame). The warm-up block's material keeps
-  // the program until the first scene's material has it (setScene retires it).
-  let warmUp = new BlockScene({ blocks: [{ id: "warm-up", rows: 1, cols: 1, pos: [0, 0, 0], role: "activation" }] },
-                              renderer.capabilities.maxTextureSize);
+  // The blocks' shader programs, compiled ahead (a software GL takes 0.1-0.3 s to compile and
+  // link one; the GPU process does that while this thread goes on, and three.js only waits for
+  // the result at the program's first frame): the one-page program now, for the first frame (the
+  // GPU process compiles it while this thread waits for the scene's data and builds it); the
+  // MAX_PAGES one (bigger models: render/blocks.js shaderPages) once the first frame is drawn and
+  // the page is idle. A warm-up block's material keeps each program: the one-page one until the
+  // first scene's material has it (setScene retires it), the other for good.
+  const warmUpBlock = (pages) => new BlockScene(
+    { blocks: [{ id: "warm-up", rows: 1, cols: 1, pos: [0, 0, 0], role: "activation" }] },
+    renderer.capabilities.maxTextureSize, { shaderPages: pages });
+  let warmUp = warmUpBlock(1);
   renderer.compile(warmUp.mesh, rig.camera);
+  let warmBig = null, warmBigAsked = false;
+  function warmBigProgram() {
+    if (warmBig || disposed) return;
+    warmBig = warmUpBlock(MAX_PAGES);
+    renderer.compile(warmBig.mesh, rig.camera);
+  }
   const labels = options.labels === false ? null : new Labels(container);
   const annotations = options.annotations === false ? null : new Annotations(container);
   const legend = options.legend === false ? null : buildLegend(container);
@@ -182,7 +193,25 @@ export function createRenderer(container, options = {}) {
 
   function requestRender() {
     dirty = true;
+    schedule();
+  }
+  function schedule() {
     if (!scheduled && !benchmarking && !disposed) scheduled = win.requestAnimationFrame(tick);
+  }
+
+  // New values reach the GPU a slice per frame (render/blocks.js prepareUploads: a budget of
+  // bytes). A software GL draws a big model's frame in 50-90 ms of the GPU process, on the
+  // same cores as the model worker: a frame per slice would draw a big model's 40-80 MB of new
+  // values 10-20 times over while the worker computes the next token. So only the first slice
+  // comes with a frame; the others are uploaded in frames of their own that draw nothing
+  // (uploadSlice), and one frame draws them all when the last is in.
+  let uploading = false;
+  function uploadSlice() {
+    const left = blocks.prepareUploads();
+    for (const texture of blocks.texturesToUpload()) renderer.initTexture(texture);
+    quiet = 0;
+    if (left) schedule();
+    else { uploading = false; requestRender(); }
   }
 
   /** A frame: the GL picture (unless `gpu` is false: a resize waits) and the overlays. */
@@ -192,7 +221,7 @@ export function createRenderer(container, options = {}) {
       renderer.render(scene3d, rig.camera);
       quiet = uploadsLeft || (blocks && blocks.uploadedBytes > 0) ? 0 : quiet + 1;
       frames += 1;
-      if (uploadsLeft) requestRender();
+      if (uploadsLeft) { uploading = true; schedule(); }
       while (retired.length) retired.pop().dispose();
       if (blocks) blocks.afterRender();
     }
@@ -200,6 +229,11 @@ export function createRenderer(container, options = {}) {
       const taken = annotations ? annotations.update(picker, width, height, labels ? labels.overlayBoxes() : []) : [];
       if (labels) labels.update(picker, width, height, taken);
       if (gpu && blocks.blocks.length && win.llmvizFirstFrame === undefined) win.llmvizFirstFrame = win.performance.now();
+      if (gpu && blocks.blocks.length && !warmBigAsked) {
+        warmBigAsked = true;
+        if (win.requestIdleCallback) win.requestIdleCallback(warmBigProgram, { timeout: 3000 });
+        else win.setTimeout(warmBigProgram, 500);
+      }
     }
     for (const fn of frameHooks) {
       try { fn(); } catch (e) { frameHooks.delete(fn); console.error("llmviz renderer: a frame hook failed:", e); }
@@ -217,7 +251,10 @@ export function createRenderer(container, options = {}) {
     for (const fn of tickers) {
       try { if (fn(now)) moving = true; } catch (e) { tickers.delete(fn); console.error("llmviz renderer: an animation failed:", e); }
     }
-    if (!dirty && !moving) return;
+    if (!dirty && !moving) {
+      if (uploading && blocks) uploadSlice();   // the next slice of new values, no frame drawn
+      return;
+    }
     dirty = false;
     draw();
     if (moving) requestRender();
@@ -434,6 +471,7 @@ export function createRenderer(container, options = {}) {
     rig.dispose();
     if (blocks) blocks.dispose();
     if (warmUp) warmUp.dispose();
+    if (warmBig) warmBig.dispose();
     while (retired.length) retired.pop().dispose();
     if (labels) labels.dispose();
     if (annotations) annotations.dispose();

@@ -6,7 +6,8 @@ on this project's 2-core test machine, and the Linears are most of a forward pas
 kernel in ``site/wasm/matmul.wat`` (compiled by build.py to ``wasm/matmul.wasm``) computes
 the same sums with 128-bit SIMD at ~30 GFLOP/s. It lives in a WebAssembly instance of its
 own (Pyodide does not share its memory), so ``WasmMatmul`` copies each weight in once,
-transposed and padded to the kernel's block (stays until the weight is gone), and each
+transposed, padded to the kernel's block and cut into its panels of columns (``_panels``;
+stays until the weight is gone), and each
 input in and each product out per call: memcpy speed, a few ms for the biggest models.
 
 ``install(download)`` (the worker calls it at boot) hands a ``WasmMatmul`` to
@@ -53,6 +54,7 @@ class WasmMatmul:
         n_pad = _round_up(max(n, 1), COLS)
         b3 = np.zeros((a3.shape[0], k, n_pad), np.float32)
         b3[:, :, :n] = b.reshape(-1, k, n)
+        b3 = _panels(b3)
         b_at = self._top
         self._reserve(b_at + b3[0].nbytes)
         y = np.empty((a3.shape[0], m, n_pad), np.float32)
@@ -87,6 +89,7 @@ class WasmMatmul:
         n_pad = _round_up(n_out, COLS)
         wt = np.zeros((k, n_pad), np.float32)
         wt[:, :n_out] = weight.T
+        wt = _panels(wt)
         address = self._top
         self._reserve(address + wt.nbytes)
         self._view(address, wt.size).assign(wt)
@@ -102,6 +105,13 @@ class WasmMatmul:
     def _view(self, address: int, count: int):
         import js
         return js.Float32Array.new(self._memory.buffer, address, count)
+
+
+def _panels(wt: np.ndarray) -> np.ndarray:
+    """(..., K, N) as the kernel reads it: N / COLS panels of K rows of COLS numbers, each panel
+    contiguous: (..., N / COLS, K, COLS), a copy."""
+    *lead, k, n = wt.shape
+    return np.ascontiguousarray(np.swapaxes(wt.reshape(*lead, k, n // COLS, COLS), -3, -2))
 
 
 def _unpadded(y: np.ndarray, n: int) -> np.ndarray:

@@ -276,6 +276,7 @@ def post(name, ticket):
     spare = take_spare(len(data))
     if spare is None:
         bytes_ = js.Uint8Array.new(len(data))
+        asyncio.ensure_future(_warm_spare(len(data)))   # the next letter of this size finds one ready
     else:   # memory the page gave back: written again without a first touch of new pages
         bytes_ = js.Uint8Array.new(spare, 0, len(data))
     bytes_.assign(data)
@@ -295,6 +296,24 @@ def take_spare(size: int):
             state["spares"].remove(buffer)
             return buffer
     return None
+
+
+async def _warm_spare(size: int) -> None:
+    """A spare of ``size`` bytes made while the worker waits for the page: a letter of a new
+    size (the first text of a model) is allocated and touched for the first time as it is
+    written, and the page keeps some letters (the scene's values until the next text replaces
+    them), so the next text's letter of that size would pay the same again (0.2 s for a
+    Shakespeare-sized model's values, the first token after an input): this buffer's pages
+    are touched now, outside any job, and it joins the spares unless one of its size came back."""
+    import js
+    while state["busy"]:                 # after the job that posted the letter, not during it
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0)
+    if any(int(b.byteLength) == size for b in state["spares"]):
+        return
+    buffer = js.ArrayBuffer.new(size)
+    js.Uint8Array.new(buffer).fill(1)    # the first touch of its pages, now
+    state["spares"] = (state["spares"] + [buffer])[-MAX_SPARES:]
 
 
 def _letter(ticket: str):

@@ -63,11 +63,18 @@ void main() {
   gl_Position = projectionMatrix * viewMatrix * vec4(world, 1.0);
 }`;
 
+/** The fragment shader's pages for a scene with `pages` value pages: one (the sort model and
+ *  the like), else all MAX_PAGES. GLSL ES 3.00 indexes samplers by constants only, so each page is
+ *  a branch, written out for every read: the one-page program is a fraction of the other, and a
+ *  software GL compiles it in a fraction of the time, which the first frame waits for. Two
+ *  programs, not one per page count: renderer.js compiles both ahead (the second once the first
+ *  frame is drawn), so no scene waits for a compile in a frame of its own. */
+export function shaderPages(pages) {
+  return pages <= 1 ? 1 : MAX_PAGES;
+}
+
 /** The samplers of `pages` value pages and their masks, and the functions that read a cell of
- *  a page: the fragment shader holds only the pages a scene uses (GLSL ES 3.00 indexes samplers by
- *  constants only, so each page is a branch, written out for every read), so the sort model's
- *  one-page program is a fraction of the eight-page one: a software GL compiles it in a third of
- *  the time, which the first frame waits for. */
+ *  a page. */
 function pageGlsl(pages) {
   const list = Array.from({ length: pages }, (_, p) => p);
   const chain = (name) => list.map((p) => (p < pages - 1 ? `  if (page == ${p}) ` : "  ") +
@@ -253,9 +260,10 @@ class BlockAttribute {
   }
 }
 
-/** {name0: {value: pages[0]}, ...}: the scene's pages' samplers. */
-function pageUniforms(name, pages) {
-  return Object.fromEntries(pages.map((page, p) => [name + p, { value: page }]));
+/** {name0: {value: textures[0]}, ...} for the shader's `pages` samplers (one the scene does not
+ *  use repeats the first). */
+function pageUniforms(name, textures, pages) {
+  return Object.fromEntries(Array.from({ length: pages }, (_, p) => [name + p, { value: textures[p] || textures[0] }]));
 }
 
 /** Check one block of a Scene JSON and return it with its numbers parsed. */
@@ -273,8 +281,10 @@ function checkBlock(b, i) {
 }
 
 export class BlockScene {
-  /** @param {object} scene  Scene JSON (see the contract in the project docs) */
-  constructor(scene, maxTextureSize) {
+  /** @param {object} scene  Scene JSON (see the contract in the project docs)
+   *  @param {object} options  {shaderPages}: the fragment shader's pages (default: shaderPages of
+   *                           the scene's), for renderer.js's warm-up programs */
+  constructor(scene, maxTextureSize, options = {}) {
     if (!scene || !Array.isArray(scene.blocks)) throw new Error("setScene: the scene needs a \"blocks\" list");
     this.blocks = scene.blocks.map(checkBlock);
     const n = this.blocks.length;
@@ -378,14 +388,15 @@ export class BlockScene {
     this.geometry = geometry;
 
     const uniformColor = (hex) => new THREE.Vector3(...rgb(hex));
+    const pages = options.shaderPages || shaderPages(this.valueTextures.length);
     this.material = new THREE.ShaderMaterial({
       glslVersion: THREE.GLSL3,
       side: THREE.DoubleSide,      // mirrored faces flip their winding
       vertexShader: VERTEX,
-      fragmentShader: fragmentShader(this.valueTextures.length),
+      fragmentShader: fragmentShader(pages),
       uniforms: {
-        ...pageUniforms("uValues", this.valueTextures),
-        ...pageUniforms("uMask", this.maskTextures),
+        ...pageUniforms("uValues", this.valueTextures, pages),
+        ...pageUniforms("uMask", this.maskTextures, pages),
         uAtlasWidth: { value: ATLAS_WIDTH },
         uRole: { value: [uniformColor(PALETTE.parameter), uniformColor(PALETTE.activation), uniformColor(PALETTE.aggregate)] },
         uNegative: { value: uniformColor(PALETTE.negative) },
@@ -571,6 +582,11 @@ export class BlockScene {
     }
     this.uploadedBytes = UPLOAD_BUDGET - budget;    // what this frame sends the GPU
     return this._pending.size > 0;
+  }
+
+  /** The value and mask textures prepareUploads gave rows to upload. */
+  texturesToUpload() {
+    return [...this.valueTextures, ...this.maskTextures].filter((t) => t.updateRanges.length > 0);
   }
 
   /** Called after each frame (nothing to do: uploads are queued in prepareUploads). */

@@ -169,7 +169,8 @@ export class CameraRig {
   flyTo(view, seconds) {
     this.cancelFlight();
     this._settleControls();
-    if (!(seconds > 0)) {
+    // already there (a step shown again for a new token): no flight, so no frames to draw
+    if (!(seconds > 0) || this.isAt(view)) {
       this.camera.position.copy(view.position);
       this.controls.target.copy(view.target);
       this.controls.update();
@@ -189,6 +190,13 @@ export class CameraRig {
       };
       this.onChange();
     });
+  }
+
+  /** True when the camera is at `view` (position and target within a millionth of the distance). */
+  isAt(view) {
+    const tolerance = 1e-6 * Math.max(view.position.distanceTo(view.target), 1e-9);
+    return this.camera.position.distanceTo(view.position) <= tolerance &&
+           this.controls.target.distanceTo(view.target) <= tolerance;
   }
 
   cancelFlight() {
