@@ -80,9 +80,16 @@ def test_a_full_trace_of_the_same_size_is_copied_into_the_bytes_of_the_one_befor
         def giveBack(letter):
             given_back.append(letter)
 
+    warming = []    # the background work _result starts: run at once here, as when the reader waits
+
+    def at_once(coro):
+        warming.append(coro.__qualname__)
+        _run(coro)
+
     monkeypatch.setattr(model_client.ModelClient, "_letter", letter)
     monkeypatch.setattr(model_client.ModelClient, "_pull_floats", floats)
     monkeypatch.setattr(model_client.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(model_client.asyncio, "ensure_future", at_once)
     monkeypatch.setattr(model_client, "_mail", lambda: Mail)
     client = model_client.ModelClient(worker=None)
     buffers = []
@@ -95,6 +102,11 @@ def test_a_full_trace_of_the_same_size_is_copied_into_the_bytes_of_the_one_befor
         want = tracefile.read(result["index"], bytearray(result["trace"]))
         for name in ("logits", "h.1.attn.att", "ln_f"):
             assert got.trace[name].tolist() == want[name].tolist(), (text, name)
+        if text == "ABCABC":    # the first text of its size: the next one's buffer is made ahead
+            assert warming == ["ModelClient._warm_spare"]
+            assert isinstance(client.spare, bytearray) and len(client.spare) == len(client.data)
+            assert client.spare is not client.data
+    assert warming == ["ModelClient._warm_spare"]    # after that, the two buffers take turns
     assert buffers[2] is buffers[0] and buffers[1] is not buffers[0]
     assert client.spare is buffers[1]
     assert len(given_back) == 3 and all(isinstance(letter, _Letter) for letter in given_back)
@@ -117,3 +129,40 @@ def test_the_worker_writes_a_letter_into_a_spare_of_its_size(monkeypatch):
     assert worker.state["spares"] == [values, other]
     assert worker.take_spare(90) is values and worker.take_spare(100) is other
     assert worker.state["spares"] == [] and worker.take_spare(100) is None
+
+
+def test_the_worker_makes_a_spare_of_a_new_size_while_idle(monkeypatch):
+    """A letter of a new size had no spare: once the job is done, the worker makes one and touches
+    its pages, unless one of that size came back meanwhile."""
+    import sys
+    import types
+
+    from llmviz.page import worker
+
+    touched = []
+
+    class _Bytes:
+        def __init__(self, buffer):
+            self.buffer = buffer
+
+        def fill(self, value):
+            touched.append((self.buffer.byteLength, value))
+
+    fake_js = types.SimpleNamespace(ArrayBuffer=types.SimpleNamespace(new=_Buffer),
+                                    Uint8Array=types.SimpleNamespace(new=_Bytes))
+    monkeypatch.setitem(sys.modules, "js", fake_js)
+    waits = []
+
+    async def sleep(delay):
+        waits.append(delay)
+        if len(waits) == 2:
+            worker.state["busy"] = None     # the job that posted the letter ends
+
+    monkeypatch.setattr(worker.asyncio, "sleep", sleep)
+    monkeypatch.setitem(worker.state, "spares", [])
+    monkeypatch.setitem(worker.state, "busy", "step")
+    _run(worker._warm_spare(64))
+    assert [b.byteLength for b in worker.state["spares"]] == [64] and touched == [(64, 1)]
+    assert waits[:2] == [0.05, 0.05]      # not while the job ran
+    _run(worker._warm_spare(64))          # one of its size is there already
+    assert len(worker.state["spares"]) == 1 and touched == [(64, 1)]

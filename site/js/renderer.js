@@ -26,7 +26,8 @@
 // three.js objects), addTicker(fn) (fn(now) runs before each frame while it returns
 // true), onFrame(fn) (after each frame is drawn), block(id) (geometry, role and a view of
 // the values), boxes(names) (world boxes), project([x, y, z]) (CSS pixels in the
-// container), screenRect(id), blockIds(), state() (what is highlighted/dimmed), whenSized()
+// container), screenRect(id), blockIds(), state() (what is highlighted/dimmed, whether new
+// values are still on their way to the GPU), whenSized()
 // (resolves once the drawing buffer has the view's size: see resize() below).
 //
 // The renderer only draws what it is told: it knows nothing of the walkthrough. It
@@ -369,6 +370,7 @@ export function createRenderer(container, options = {}) {
     } else {
       throw new Error("flyTo: target must be a block id, a list of ids, {center, distance} or {position, target}");
     }
+    if (rig.isAt(view)) { rig.cancelFlight(); return Promise.resolve(true); }   // already there: nothing to draw
     const done = rig.flyTo(view, seconds);
     requestRender();
     return done;
@@ -452,14 +454,14 @@ export function createRenderer(container, options = {}) {
    * cells: {id: [r0, c0, r1, c1]}} (cells: the box around each block's highlighted cell ranges).
    */
   function state() {
-    if (!blocks) return { highlighted: [], dimmed: [], cells: {} };
+    if (!blocks) return { highlighted: [], dimmed: [], cells: {}, uploading: false };
     const pick = (flags) => blocks.blocks.filter((_, i) => flags[i]).map((b) => b.id);
     const cells = {};
     blocks.blocks.forEach((b, i) => {
       const box = blocks.cellsBox(i);
       if (box) cells[b.id] = box;
     });
-    return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed), cells };
+    return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed), cells, uploading };
   }
 
   function dispose() {

@@ -191,7 +191,7 @@ class Dev:
                  let last = renderer.frameCount(), calm = 0;
                  const check = () => {
                    const now = renderer.frameCount();
-                   calm = now === last ? calm + 1 : 0; last = now;
+                   calm = now === last && !renderer.state().uploading ? calm + 1 : 0; last = now;
                    if (calm >= 3) resolve(true); else requestAnimationFrame(check);
                  };
                  requestAnimationFrame(check);
@@ -437,6 +437,47 @@ def test_fly_to_resolves_and_idle_draws_nothing(dev, scene):
         return [await first, await second];
     }""")
     assert result == [False, True]
+
+
+def test_a_flight_to_where_the_camera_is_draws_nothing(dev):
+    """A step shown again (a new token) flies to the view it is at: no flight, no frames."""
+    dev.js("() => renderer.flyTo('h.1.attn', 0)")
+    dev.settle()
+    here = dev.js("renderer.getCamera()")
+    frames = dev.js("renderer.frameCount()")
+    assert dev.js("(cam) => renderer.flyTo(cam, 1.0)", {"position": here["position"], "target": here["target"]}) is True
+    dev.page.wait_for_timeout(300)
+    assert dev.js("renderer.frameCount()") == frames
+    assert dev.js("renderer.getCamera()")["position"] == here["position"]
+
+
+def test_big_values_go_up_in_slices_and_are_drawn_once(dev):
+    """9 MB of new values (render/blocks.js uploads 4 MB a frame): the first slice comes with a
+    frame, the others go to the GPU in frames that draw nothing, one frame draws them all;
+    every row arrives (the top half positive, the bottom half negative: orange)."""
+    rows = cols = 1536
+    dev.js("""([rows, cols]) => renderer.setScene({blocks: [{id: "big", rows, cols, pos: [0, 0, 0],
+                                                               role: "activation"}]})""", [rows, cols])
+    dev.settle()
+    frames = dev.js("renderer.frameCount()")
+    dev.js("""([rows, cols]) => {
+        const v = new Float32Array(rows * cols);
+        v.fill(1, 0, rows * cols / 2);
+        v.fill(-1, rows * cols / 2);
+        renderer.setValues("big", v);
+    }""", [rows, cols])
+    assert dev.js("renderer.state().uploading") is True   # more than one slice
+    dev.settle()
+    assert 1 <= dev.js("renderer.frameCount()") - frames <= 2
+    img = dev.shot()
+    rect = dev.rect("big")
+    half = {"x": rect["x"], "y": rect["y"], "w": rect["w"], "h": rect["h"] / 2}
+    top = box_mask(img.shape, half, grow=-4)
+    bottom = box_mask(img.shape, {**half, "y": rect["y"] + rect["h"] / 2}, grow=-4)
+    r, b_ = img[..., 0].astype(int), img[..., 2].astype(int)
+    orange = (r > 150) & (r - b_ > 60)
+    assert orange[bottom].mean() > 0.5, "the bottom rows (the last slices) are not drawn"
+    assert orange[top].mean() < 0.05
 
 
 def test_keyboard_moves_the_camera_only_with_focus(dev):

@@ -169,8 +169,7 @@ export class CameraRig {
   flyTo(view, seconds) {
     this.cancelFlight();
     this._settleControls();
-    // already there (a step shown again for a new token): no flight, so no frames to draw
-    if (!(seconds > 0) || this.isAt(view)) {
+    if (!(seconds > 0)) {
       this.camera.position.copy(view.position);
       this.controls.target.copy(view.target);
       this.controls.update();
@@ -192,7 +191,8 @@ export class CameraRig {
     });
   }
 
-  /** True when the camera is at `view` (position and target within a millionth of the distance). */
+  /** True when the camera is at `view` (position and target within a millionth of the distance):
+   *  a step shown again (a new token) flies nowhere and draws no frame (renderer.js flyTo). */
   isAt(view) {
     const tolerance = 1e-6 * Math.max(view.position.distanceTo(view.target), 1e-9);
     return this.camera.position.distanceTo(view.position) <= tolerance &&
