@@ -461,7 +461,8 @@ export function createRenderer(container, options = {}) {
       const box = blocks.cellsBox(i);
       if (box) cells[b.id] = box;
     });
-    return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed), cells, uploading };
+    return { highlighted: pick(blocks.highlighted), dimmed: pick(blocks.dimmed), cells,
+             uploading: uploading || blocks.uploadsPending() };
   }
 
   function dispose() {

@@ -584,6 +584,11 @@ export class BlockScene {
     return this._pending.size > 0;
   }
 
+  /** True while rows of new values or masks wait for their upload. */
+  uploadsPending() {
+    return this._pending.size > 0;
+  }
+
   /** The value and mask textures prepareUploads gave rows to upload. */
   texturesToUpload() {
     return [...this.valueTextures, ...this.maskTextures].filter((t) => t.updateRanges.length > 0);
