@@ -3,7 +3,7 @@
 
     python build.py [--out dist] [--serve [--port N]] [--wheelhouse DIR]
                     [--nanogpt PATH] [--weights weights/sort.npz] [--label TEXT] [--quiet]
-                    [--stdlib-sources]
+                    [--stdlib-sources] [--numpy-whole] [--no-bundle]
 
 What ends up in dist/ (every URL in the page is relative, so dist/ works from any
 sub-path of any static host, and offline once the service worker has it):
@@ -11,7 +11,8 @@ sub-path of any static host, and offline once the service worker has it):
     index.html, css/, icons/, manifest.webmanifest   from site/ (index.html gets the build id)
     js/                    site/js bundled by esbuild (tools/bundle.mjs) with three.js: the modules the
                            page loads itself (bundle_entries) at their own paths, minified, and what they
-                           share in chunk-<hash>.js. Without Node.js or esbuild: site/js as it is, three.js
+                           share in chunk-<hash>.js. With --no-bundle, or without Node.js or esbuild:
+                           site/js as it is, three.js
                            in vendor/three/ (three.module.js, three.core.js, the addons the renderer
                            imports) and site/dev/ (the renderer's test page)
     sw.js                  site/sw.js with the build id and the list of every file to precache
@@ -890,7 +891,7 @@ def locale_data(b: Builder) -> dict[str, str]:
 
 def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None,
           nanogpt: Path | None = None, label: str = "", quiet: bool = False, download: bool = True,
-          precompile_stdlib: bool = True, whole_numpy: bool = False) -> dict:
+          precompile_stdlib: bool = True, whole_numpy: bool = False, bundle: bool = True) -> dict:
     t0 = time.perf_counter()
     b = Builder(out, quiet)
     _check_out(out)
@@ -899,7 +900,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     # site/ as it is, except the files that get the build id (written last)
     templated = {"index.html", "sw.js"}
-    bundled = bundled_js(b)
+    bundled = bundle and bundled_js(b)
     for path in sorted(SITE.rglob("*")):
         rel = path.relative_to(SITE).as_posix()
         if (path.is_file() and rel not in templated and not path.name.startswith(".") and path.suffix != ".wat"
@@ -1150,11 +1151,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--numpy-whole", action="store_true",
                    help="ship the numpy wheel as it is instead of the slim one (only the modules of "
                         "tools/numpy_modules.txt, as bytecode); tools/stdlib_usage.py measures with it")
+    p.add_argument("--no-bundle", action="store_true",
+                   help="ship site/js as it is, with three.js in vendor/three/ and site/dev/ (the "
+                        "renderer's test page), instead of bundled and minified: the code as written, "
+                        "for reading and debugging in the browser (~35 requests for the first frame)")
     args = p.parse_args(argv)
     try:
         build(args.out.resolve(), args.wheelhouse, args.weights, args.nanogpt, args.label, args.quiet,
               download=not args.no_download, precompile_stdlib=not args.stdlib_sources,
-              whole_numpy=args.numpy_whole)
+              whole_numpy=args.numpy_whole, bundle=not args.no_bundle)
     except BuildError as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

@@ -4,7 +4,8 @@
   made in a temp folder (never written into weights/).
 - ``built_dist`` / ``second_dist``: ``python build.py --out TMP --quiet`` once per session
   (``--wheelhouse $LLMVIZ_PYODIDE_WHEELHOUSE`` when that is set); the second build has
-  another label and never numpy, for the update and no-numpy tests.
+  another label, never numpy and its JavaScript unbundled (``--no-bundle``), for the update,
+  no-numpy and unbundled-page tests.
 - ``serve_dist``: a threaded static server on 127.0.0.1 that serves a folder both at
   ``/`` and under ``/some/sub/path/``; its ``root`` can be switched between requests.
 - ``browser``: Debian's Chromium via Playwright. Missing Chromium skips the browser
@@ -108,7 +109,7 @@ def built_dist(tmp_path_factory, site_weights, wheelhouse) -> Path:
 @pytest.fixture(scope="session")
 def second_dist(tmp_path_factory, site_weights) -> Path:
     out = tmp_path_factory.mktemp("dist2")
-    run_build(out, site_weights, "--label", "second build")
+    run_build(out, site_weights, "--label", "second build", "--no-bundle")
     return out
 
 

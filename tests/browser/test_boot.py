@@ -201,6 +201,11 @@ def test_without_numpy_the_page_says_so(second_dist, serve_dist, watch):
     notice = w.page.locator("#notice")
     assert notice.is_visible()
     assert "needs numpy for Pyodide" in notice.inner_text()
+    # this build is --no-bundle: the modules as written, three.js by the import map, and the 3D view up
+    requested = w.page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    for rel in ("js/renderer.js", "js/render/blocks.js", "vendor/three/three.core.js"):
+        assert server.url + rel in requested, rel
+    assert w.page.evaluate("() => window.llmvizScene.renderer.frameCount() > 0")
 
 
 def test_live_inference_matches_the_bundled_trace(built_dist, serve_dist, watch, wheelhouse):
