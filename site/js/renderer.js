@@ -451,7 +451,8 @@ export function createRenderer(container, options = {}) {
   function blockIds() { return blocks ? blocks.blocks.map((b) => b.id) : []; }
   /**
    * What is highlighted and dimmed now (for tests and tools): {highlighted: [ids], dimmed: [ids],
-   * cells: {id: [r0, c0, r1, c1]}} (cells: the box around each block's highlighted cell ranges).
+   * cells: {id: [r0, c0, r1, c1]}, uploading} (cells: the box around each block's highlighted cell
+   * ranges; uploading: new values are still on their way to the GPU, not all drawn yet).
    */
   function state() {
     if (!blocks) return { highlighted: [], dimmed: [], cells: {}, uploading: false };
