@@ -26,9 +26,10 @@ sub-path of any static host, and offline once the service worker has it):
                            bytecode compiled here by that Pyodide in Node, without docstrings or
                            column spans (Python starts 1-2 s sooner; 1.1 MB instead of 4.5);
                            --stdlib-sources ships Pyodide's zip as it is; and pyodide.asm.wasm ships
-                           gzip-compressed as pyodide.asm.wasm.gz (3.5 MB, not 9.6, from a host that
-                           does not compress), gunzipped as it streams by tools/pyodide_fetch_gz.js,
-                           which build.py puts into pyodide.mjs's browser loader
+                           gzip-compressed as pyodide.asm.wasm.gz too (3.5 MB, not 9.6, from a host that
+                           does not compress), which the page fetches and gunzips as it streams
+                           (tools/pyodide_fetch_gz.js, which build.py puts into pyodide.mjs's browser
+                           loader); only a browser without DecompressionStream fetches the .wasm itself
     wasm/                  the model worker's SIMD kernels (site/wasm/*.wat, compiled here by wabt):
                            matmul.wasm computes the Linears' x @ W.T (Pyodide's numpy has no BLAS)
     wheels/                llmviz (built here) and numpy for Pyodide (when available), both as
@@ -216,6 +217,7 @@ def copy_pyodide(b: Builder, stdlib: Path | None = None) -> dict:
             b.write(f"pyodide/{name}", trimmed_stdlib(stdlib, stdlib_modules()))
         elif name == "pyodide.asm.wasm":
             b.write(f"pyodide/{name}.gz", gzipped_wasm(src / name))
+            b.copy(src / name, f"pyodide/{name}")     # for a browser without DecompressionStream
         elif name == "pyodide.mjs":
             b.write(f"pyodide/{name}", wasm_gz_loader((src / name).read_text()))
         else:
@@ -1061,6 +1063,8 @@ def first_frame_preloads(out: Path, html: str, weights: str) -> str:
 # parameters (the page reads the weights instead); without, the model worker (app.py starts
 # it only where there is numpy to run a model)
 PRECACHE_SKIP = ("dev/", "embed-example.html", "pyscript/storage.js")
+# Pyodide's wasm as it is: only a browser without DecompressionStream asks for it (not the .gz)
+RAW_WASM = "pyodide/pyodide.asm.wasm"
 PARAMS_FILES = ("data/params.json", "data/params.bin")
 WORKER_FILES = ("worker.py", "worker.toml")
 
@@ -1069,7 +1073,7 @@ def precache_list(files: dict, has_numpy: bool) -> list[str]:
     """What sw.js stores at the first visit: every file the page can request (build-info.json
     and the page itself, "./", included), so that a warm visit needs nothing from the network."""
     skip = PRECACHE_SKIP + (PARAMS_FILES if has_numpy else WORKER_FILES)
-    return sorted([rel for rel in files if not rel.startswith(skip)] + ["build-info.json", "./"])
+    return sorted([rel for rel in files if not rel.startswith(skip) and rel != RAW_WASM] + ["build-info.json", "./"])
 
 
 def _check_out(out: Path) -> None:

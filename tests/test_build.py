@@ -24,7 +24,7 @@ REQUIRED = [
     "index.html", "css/app.css", "js/boot.js", "sw.js", "manifest.webmanifest", "app.py", "pyscript.toml",
     "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png", "build-info.json",
     "pyscript/core.js", "pyscript/core.css",
-    *(f"pyodide/{name}" + (".gz" if name == "pyodide.asm.wasm" else "") for name in build.PYODIDE_FILES),
+    *(f"pyodide/{name}" for name in build.PYODIDE_FILES), "pyodide/pyodide.asm.wasm.gz",
     "js/stage/bridge.js", "js/live.js", "js/worker_mail.js",
     "wheels/llmviz-0.1.0-py3-none-any.whl", "data/code.json",
     "weights/sort.npz", "weights/sort.json", "data/trace.json", "data/trace.bin",
@@ -65,9 +65,9 @@ def test_build_info_hashes_match_the_files(built_dist):
 
 
 def test_vendored_files_are_the_npm_packages(built_dist):
-    # (python_stdlib.zip is trimmed, the wasm gzip-compressed and pyodide.mjs's loader patched:
+    # (python_stdlib.zip is trimmed and pyodide.mjs's loader patched:
     # test_pyodide_wasm_ships_gzip_compressed_with_a_loader_that_gunzips_it)
-    for name in set(build.PYODIDE_FILES) - {"python_stdlib.zip", "pyodide.asm.wasm", "pyodide.mjs"}:
+    for name in set(build.PYODIDE_FILES) - {"python_stdlib.zip", "pyodide.mjs"}:
         assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
     assert (built_dist / "pyscript/core.js").read_bytes() == \
         (ROOT / "node_modules/@pyscript/core/dist/core.js").read_bytes()
@@ -130,16 +130,17 @@ def test_the_wasm_kernel_is_compiled_listed_and_precached(built_dist):
 
 
 def test_pyodide_wasm_ships_gzip_compressed_with_a_loader_that_gunzips_it(built_dist):
-    """pyodide/pyodide.asm.wasm.gz is Pyodide's wasm, byte for byte, at a third of its size; the raw
-    file does not ship; pyodide.mjs's browser fetch goes through tools/pyodide_fetch_gz.js (once)."""
+    """pyodide/pyodide.asm.wasm.gz is Pyodide's wasm, byte for byte, at a third of its size, and
+    the service worker stores it, not the raw file (there for browsers without DecompressionStream);
+    pyodide.mjs's browser fetch goes through tools/pyodide_fetch_gz.js (once)."""
     packed = (built_dist / "pyodide/pyodide.asm.wasm.gz").read_bytes()
     raw = (ROOT / "node_modules/pyodide/pyodide.asm.wasm").read_bytes()
     assert gzip.decompress(packed) == raw and len(packed) < len(raw) / 2
-    assert not (built_dist / "pyodide/pyodide.asm.wasm").exists()
     mjs = (built_dist / "pyodide/pyodide.mjs").read_text()
     assert mjs.startswith((ROOT / "tools/pyodide_fetch_gz.js").read_text())
     assert mjs.count("response:llmvizFetchBinary(n,") == 1 and build.PYODIDE_BROWSER_FETCH not in mjs
-    assert '"pyodide/pyodide.asm.wasm.gz"' in (built_dist / "sw.js").read_text()
+    sw = (built_dist / "sw.js").read_text()
+    assert '"pyodide/pyodide.asm.wasm.gz"' in sw and '"pyodide/pyodide.asm.wasm"' not in sw
     with pytest.raises(build.BuildError, match="new Pyodide release"):
         build.wasm_gz_loader("export const loadPyodide = () => fetch('pyodide.asm.wasm');")
 
@@ -188,7 +189,7 @@ def test_service_worker_precaches_what_the_page_requests_and_names_the_build(bui
     assert f'const BUILD_ID = "{info["build_id"]}"' in sw
     m = re.search(r"const PRECACHE = (\[.*?\]);", sw, re.S)
     precache = set(json.loads(m.group(1)))
-    skipped = {rel for rel in info["files"] if rel.startswith(build.PRECACHE_SKIP)}
+    skipped = {rel for rel in info["files"] if rel.startswith(build.PRECACHE_SKIP)} | {build.RAW_WASM}
     if "numpy" in info["wheels"]:   # the page reads the weights, not the bundled copy of the parameters
         skipped |= set(build.PARAMS_FILES)
     else:                           # no model worker where there is no numpy to run a model

@@ -4,10 +4,11 @@
 // fetches its binaries through this function: the wasm comes from the .gz, gunzipped while it
 // streams (DecompressionStream), so WebAssembly.instantiateStreaming still compiles it as it
 // arrives. A host that decodes .gz files itself (Content-Encoding: gzip) hands over the wasm
-// as it is: its first two bytes are not gzip's, and it passes through. Every other file is a
-// plain fetch.
+// as it is: its first two bytes are not gzip's, and it passes through. A browser without
+// DecompressionStream (before 2023) fetches pyodide.asm.wasm itself, which dist/ also holds (the
+// service worker does not store it). Every other file is a plain fetch.
 const llmvizFetchBinary = (url, init) => {
-  if (!String(url).endsWith("/pyodide.asm.wasm")) return fetch(url, init);
+  if (!String(url).endsWith("/pyodide.asm.wasm") || typeof DecompressionStream !== "function") return fetch(url, init);
   return fetch(`${url}.gz`, init).then(async (response) => {
     if (!response.ok || !response.body) return response;   // Pyodide reports the failure
     const reader = response.body.getReader();

@@ -136,7 +136,17 @@ def test_pyodide_wasm_comes_gzip_compressed_and_from_a_host_that_decodes_it(buil
     _boot_and_check(w, server.url, built_dist)
     # (the page's Pyodide, and the model worker's when the build has numpy)
     assert decoded and set(decoded) == {server.url + "pyodide/pyodide.asm.wasm.gz"}
-    assert not (built_dist / "pyodide" / "pyodide.asm.wasm").exists()
+
+
+def test_a_browser_without_decompression_streams_takes_the_raw_wasm(built_dist, serve_dist, watch):
+    """Without DecompressionStream (browsers before 2023) the page's Pyodide fetches
+    pyodide.asm.wasm as it is (which dist/ holds, and the service worker does not store)."""
+    server = serve_dist(built_dist)
+    w = watch(server)
+    w.page.add_init_script("delete window.DecompressionStream;")
+    _boot_and_check(w, server.url, built_dist)
+    requested = w.page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    assert server.url + "pyodide/pyodide.asm.wasm" in requested
 
 
 def test_boot_from_sub_path(built_dist, serve_dist, watch):
