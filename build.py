@@ -244,8 +244,9 @@ def gzipped_wasm(src: Path) -> bytes:
 
 def wasm_gz_loader(mjs: str) -> str:
     """pyodide.mjs whose browser loader fetches binaries through tools/pyodide_fetch_gz.js's
-    llmvizFetchBinary: pyodide.asm.wasm from the .gz, gunzipped as it streams. Node's loader (the
-    tests' tools/pyodide_run.mjs uses node_modules' own copy) is not touched."""
+    llmvizFetchBinary: pyodide.asm.wasm from the .gz, gunzipped as it streams (the raw file where
+    the browser has no DecompressionStream). Node's loader (the tests' tools/pyodide_run.mjs uses
+    node_modules' own copy) is not touched."""
     if mjs.count(PYODIDE_BROWSER_FETCH) != 1:
         raise BuildError("pyodide.mjs has no browser fetch of the form build.py patches "
                          "(PYODIDE_BROWSER_FETCH): a new Pyodide release; update the patch")
@@ -308,13 +309,13 @@ def bundle_entries() -> list[str]:
 def bundled_js(b: Builder) -> bool:
     """js/: the page's modules bundled by esbuild (tools/bundle.mjs): each entry of
     ``bundle_entries`` at its own path, three.js and our modules inside, minified, what entries
-    share in js/chunk-<hash>.js (one request for the first frame's code instead of ~35: each
+    share in js/chunk-<hash>.js (5 requests for the first frame's code instead of ~35: each
     costs a round trip, and a static host on HTTP/1.1 answers six at a time). Without Node.js or
     esbuild (a warning), False: site/js ships as it is, with vendor/three/ (see unbundled_js)."""
     node = shutil.which("node")
     if node is None or not _esbuild_version():
         print("warning: no Node.js or esbuild here (npm ci), so the page's modules ship unbundled "
-              "and unminified (~35 requests for the first frame instead of 3)", file=sys.stderr)
+              "and unminified (~35 requests for the first frame instead of 5)", file=sys.stderr)
         return False
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
