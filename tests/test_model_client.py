@@ -42,6 +42,11 @@ class _Letter:
     def to_bytes(self):
         return self.data
 
+    def assign_to(self, to):
+        """Pyodide's TypedArray.assign_to: into a Python buffer of the same byte length."""
+        assert len(to) == len(self.data)
+        to[:] = self.data
+
 
 def test_a_full_trace_of_the_same_size_is_copied_into_the_bytes_of_the_one_before(monkeypatch):
     """Three full results of one sort session (the worker's messages, made by worker.py's own
