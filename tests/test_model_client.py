@@ -136,6 +136,21 @@ def test_the_worker_writes_a_letter_into_a_spare_of_its_size(monkeypatch):
     assert worker.state["spares"] == [] and worker.take_spare(100) is None
 
 
+def test_the_worker_keeps_one_spare_per_size_of_the_sizes_seen_last(monkeypatch):
+    """A trace made ahead and the same trace given back: one is kept, so the values' spare stays
+    (two of one size pushed it out, and every token wrote its values into new memory)."""
+    from llmviz.page import worker
+
+    monkeypatch.setitem(worker.state, "spares", [])
+    monkeypatch.setitem(worker.state, "posted", {100, 90})    # the last job's trace and values
+    trace_ahead, values_ahead, trace_back, old_values = _Buffer(100), _Buffer(90), _Buffer(100), _Buffer(70)
+    for buffer in (trace_ahead, values_ahead, trace_back, old_values):
+        worker.keep_spare(buffer)
+    # one per size; the values of an older text (given back when the page replaced them) are dropped
+    assert worker.state["spares"] == [values_ahead, trace_back]
+    assert worker.take_spare(90) is values_ahead and worker.take_spare(100) is trace_back
+
+
 def test_the_worker_makes_a_spare_of_a_new_size_while_idle(monkeypatch):
     """A letter of a new size had no spare: once the job is done, the worker makes one and touches
     its pages, unless one of that size came back meanwhile."""
@@ -165,6 +180,7 @@ def test_the_worker_makes_a_spare_of_a_new_size_while_idle(monkeypatch):
 
     monkeypatch.setattr(worker.asyncio, "sleep", sleep)
     monkeypatch.setitem(worker.state, "spares", [])
+    monkeypatch.setitem(worker.state, "posted", {64})
     monkeypatch.setitem(worker.state, "busy", "step")
     _run(worker._warm_spare(64))
     assert [b.byteLength for b in worker.state["spares"]] == [64] and touched == [(64, 1)]

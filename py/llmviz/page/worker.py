@@ -39,9 +39,10 @@ import sys
 import time
 
 state: dict = {"busy": None, "done": 0, "total": 0, "cancel": False, "outbox": {}, "sessions": {}, "inbox": {},
-               "spares": []}
+               "spares": [], "posted": set()}
 MAIL_WAIT_S = 60.0   # how long a job waits for the page's letter it names
-MAX_SPARES = 2       # buffers of letters the page read and gave back, kept to be written again
+MAX_SPARES = 4       # buffers of letters (read and given back, or made ahead) kept to be written
+                     # again: one per size of the last job's letters (trace, values, parameters)
 
 
 def _js(value):
@@ -205,7 +206,7 @@ async def job(name, args_text, npz=None):
     name = str(name)
     if state["busy"]:
         return _js({"error": f"the model is busy ({state['busy']})"})
-    state.update(busy=name, done=0, total=0, cancel=False)
+    state.update(busy=name, done=0, total=0, cancel=False, posted=set())
     state["outbox"].clear()
     t0 = time.perf_counter()
     gen = None
@@ -273,6 +274,7 @@ def post(name, ticket):
     data = state["outbox"].get(str(name))
     if data is None:
         return -1
+    state["posted"].add(len(data))
     spare = take_spare(len(data))
     if spare is None:
         bytes_ = js.Uint8Array.new(len(data))
@@ -313,7 +315,18 @@ async def _warm_spare(size: int) -> None:
         return
     buffer = js.ArrayBuffer.new(size)
     js.Uint8Array.new(buffer).fill(1)    # the first touch of its pages, now
-    state["spares"] = (state["spares"] + [buffer])[-MAX_SPARES:]
+    keep_spare(buffer)
+
+
+def keep_spare(buffer) -> None:
+    """Keep ``buffer`` as the spare of its size if the last job's letters had that size (one of
+    an older text's size, given back when the page replaced it, is dropped, as is a second of a
+    size the spares have): so a trace and the values always find theirs."""
+    size = int(buffer.byteLength)
+    if size not in state["posted"]:
+        return
+    others = [b for b in state["spares"] if int(b.byteLength) != size]
+    state["spares"] = (others + [buffer])[-MAX_SPARES:]
 
 
 def _letter(ticket: str):
@@ -336,7 +349,7 @@ def _on_message(event) -> None:
     a letter of ours the page read and gave back (``worker_mail.giveBack``): a spare."""
     data = event.data
     if data is not None and getattr(data, "llmvizSpare", None) is True:
-        state["spares"] = (state["spares"] + [data.bytes.buffer])[-MAX_SPARES:]
+        keep_spare(data.bytes.buffer)
         return
     ticket = getattr(data, "llmvizMail", None) if data is not None else None
     if not isinstance(ticket, str):
