@@ -278,7 +278,8 @@ def post(name, ticket):
     spare = take_spare(len(data))
     if spare is None:
         bytes_ = js.Uint8Array.new(len(data))
-        asyncio.ensure_future(_warm_spare(len(data)))   # the next letter of this size finds one ready
+        if name != "trace":   # the page gives a trace back once it has copied it: the next one finds that
+            asyncio.ensure_future(_warm_spare(len(data)))   # the next letter of this size finds one ready
     else:   # memory the page gave back: written again without a first touch of new pages
         bytes_ = js.Uint8Array.new(spare, 0, len(data))
     bytes_.assign(data)
