@@ -581,7 +581,7 @@ export class BlockScene {
       if (pending.from === null && !pending.rows.size) this._pending.delete(texture);
     }
     this.uploadedBytes = UPLOAD_BUDGET - budget;    // what this frame sends the GPU
-    return this._pending.size > 0;
+    return this.uploadsPending();
   }
 
   /** True while rows of new values or masks wait for their upload. */
