@@ -95,6 +95,7 @@ BUILD_ID_MARK = "__LLMVIZ_BUILD_ID__"
 LABEL_MARK = "__LLMVIZ_LABEL__"
 LOCALES_MARK = "__LLMVIZ_LOCALES__"
 PRELOADS_MARK = "<!--__LLMVIZ_PRELOADS__-->"
+FIRST_DATA_MARK = "__LLMVIZ_FIRST_DATA__"
 PRECACHE_MARK = '"__LLMVIZ_PRECACHE__"'
 
 
@@ -970,7 +971,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
     html = (html_template.replace(BUILD_ID_MARK, build_id).replace(LABEL_MARK, _html_escape(label))
             .replace(LOCALES_MARK, json.dumps(languages, ensure_ascii=False).replace("</", "<\\/")))
-    html = html.replace(PRELOADS_MARK, first_frame_preloads(out, html, model["weights"]))
+    html = (html.replace(PRELOADS_MARK, first_frame_preloads(out, html))
+            .replace(FIRST_DATA_MARK, json.dumps(first_frame_data(model["weights"]))))
     b.write("index.html", html)
     files["index.html"] = {"sha256": sha256_bytes(html.encode()), "size": len(html.encode())}
 
@@ -1014,9 +1016,15 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
 
 
 # what the 3D view's first frame needs: the modules of boot.js and stage/bridge.js (three.js
-# included) and the files bridge.js fetches (+ the model's weights file)
+# included) and the files bridge.js reads (+ the model's weights file)
 FIRST_FRAME_MODULES = ("js/boot.js", "js/stage/bridge.js")
 FIRST_FRAME_DATA = ("data/scene.json", "data/values.json", "data/values.bin")
+
+
+def first_frame_data(weights: str) -> list[str]:
+    """The files index.html's first script asks for at once (#llmviz-first-data): the first
+    frame's data and the model's weights, which bridge.js and Python take from there."""
+    return [*FIRST_FRAME_DATA, weights]
 
 
 def module_graph(out: Path, entries: tuple[str, ...], import_map: dict[str, str]) -> list[str]:
@@ -1045,18 +1053,15 @@ def module_graph(out: Path, entries: tuple[str, ...], import_map: dict[str, str]
     return found
 
 
-def first_frame_preloads(out: Path, html: str, weights: str) -> str:
-    """``<link>``s that ask for the first frame's modules and data at once: the browser would
-    find each module only once the one importing it had arrived (four levels: boot.js,
-    renderer.js, three.module.js, three.core.js), and bridge.js's fetches only once all of
-    them had run."""
+def first_frame_preloads(out: Path, html: str) -> str:
+    """``<link>``s that ask for the first frame's modules at once: the browser would find each
+    module only once the one importing it had arrived (with ``--no-bundle``, four levels:
+    boot.js, renderer.js, three.module.js, three.core.js; bundled, the chunks)."""
     m = re.search(r'<script type="importmap">\s*(\{.*?\})\s*</script>', html, re.S)
     if m is None:
         raise BuildError("index.html has no import map")
     modules = module_graph(out, FIRST_FRAME_MODULES, json.loads(m.group(1))["imports"])
-    links = [f'<link rel="modulepreload" href="./{rel}">' for rel in modules]
-    links += [f'<link rel="preload" href="./{rel}" as="fetch" crossorigin>' for rel in (*FIRST_FRAME_DATA, weights)]
-    return "\n  ".join(links)
+    return "\n  ".join(f'<link rel="modulepreload" href="./{rel}">' for rel in modules)
 
 
 # files of dist/ the page itself never requests: the renderer's test page, the embedding example,

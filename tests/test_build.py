@@ -528,23 +528,25 @@ def test_build_info_names_no_path_of_the_builders_machine(tmp_path, site_weights
 
 def test_the_first_frames_modules_and_data_are_asked_for_at_once(built_dist):
     """index.html preloads every module boot.js and stage/bridge.js import (the bundle's chunks:
-    otherwise the browser finds them only once the entries have arrived) and the data bridge.js fetches,
-    each a file of the build, after the import map (a module preload before it would void it)."""
+    otherwise the browser finds them only once the entries have arrived), after the import map (a
+    module preload before it would void it), and lists the data bridge.js reads for its first
+    script to ask for (#llmviz-first-data): each a file of the build."""
     html = (built_dist / "index.html").read_text()
-    assert build.PRELOADS_MARK not in html
+    assert build.PRELOADS_MARK not in html and build.FIRST_DATA_MARK not in html
     modules = re.findall(r'<link rel="modulepreload" href="\./([^"]+)">', html)
     # the chunks the two bundled entries import (three.js and i18n.js are in them)
     assert set(build.module_graph(built_dist, build.FIRST_FRAME_MODULES, {})) <= set(modules), modules
     assert "js/live.js" not in modules         # a module of the page's Python, not of the first frame
-    data = re.findall(r'<link rel="preload" href="\./([^"]+)" as="fetch" crossorigin>', html)
+    listed = re.search(r'<script type="application/json" id="llmviz-first-data">(.*?)</script>', html, re.S)
+    data = json.loads(listed.group(1))
     weights = _info(built_dist)["model"]["weights"]
-    assert {"data/scene.json", "data/values.json", "data/values.bin", weights} <= set(data), data
+    assert data == ["data/scene.json", "data/values.json", "data/values.bin", weights], data
     for rel in modules + data:
         assert (built_dist / rel).is_file(), rel
     assert html.index("<script type=\"importmap\">") < html.index('rel="modulepreload"')
     bridge = (ROOT / "site/js/stage/bridge.js").read_text()
     for rel in build.FIRST_FRAME_DATA:
-        assert f'"{rel}"' in bridge, f"bridge.js no longer fetches {rel}: drop its preload"
+        assert f'"{rel}"' in bridge, f"bridge.js no longer reads {rel}: take it off build.FIRST_FRAME_DATA"
 
 
 def test_module_graph_refuses_a_module_that_is_not_there(tmp_path):

@@ -75,9 +75,10 @@ def _build_id(dist) -> str:
 
 
 def _boot_and_check(w, url, dist, at_ready: list | None = None) -> dict:
-    """Load the page, check what ``ready`` says; ``at_ready`` gets the page as it was when
-    ready resolved (AT_READY)."""
-    w.page.goto(url)
+    """Load the page (url None: the page is loading already), check what ``ready`` says;
+    ``at_ready`` gets the page as it was when ready resolved (AT_READY)."""
+    if url is not None:
+        w.page.goto(url)
     if at_ready is not None:
         at_ready.append(w.page.evaluate(AT_READY))
     info = w.ready()
@@ -308,6 +309,32 @@ def test_the_first_frame_reads_the_parameters_from_the_weights_downloaded_once(b
     # values.bin holds no parameter the weights file stores
     assert (built_dist / "data" / "values.bin").stat().st_size == 4 * sum(count for _, count in in_bin.values())
     assert not set(got) & set(in_bin)
+
+
+def test_the_first_frames_data_arrive_while_its_modules_download(built_dist, serve_dist, watch):
+    """index.html's first script asks for the first frame's data (#llmviz-first-data: the scene, its
+    values, the weights) without waiting for any module: here stage/bridge.js is held back until all
+    of them have arrived; then the first frame takes them from there, and nothing asks again."""
+    server = serve_dist(built_dist)
+    w = watch(server)
+    listed = re.search(r'id="llmviz-first-data">(.*?)</script>', (built_dist / "index.html").read_text(), re.S)
+    data = json.loads(listed.group(1))
+    held, finished, requests = [], [], []
+    w.page.route("**/js/stage/bridge.js", lambda route: held.append(route))
+    w.page.on("request", lambda r: requests.append(r.url[len(server.url):]))
+    w.page.on("requestfinished", lambda r: finished.append(r.url[len(server.url):]))
+    w.page.goto(server.url, wait_until="commit")
+    for _ in range(600):
+        if held and set(data) <= set(finished):
+            break
+        w.page.wait_for_timeout(50)
+    assert held, "the page never asked for js/stage/bridge.js"
+    assert set(data) <= set(finished), f"with bridge.js held back, only these arrived: {finished}"
+    held[0].continue_()
+    _boot_and_check(w, None, built_dist)
+    assert w.page.evaluate("() => window.llmvizScene.renderer.blockIds().length") > 0
+    for rel in data:
+        assert requests.count(rel) == 1, (rel, requests)
 
 
 def test_a_failed_boot_rejects_ready_and_says_why(built_dist, serve_dist, watch):

@@ -13,7 +13,8 @@ runs each, the median reported:
 ``first_draw_ms`` is the first WebGL draw call (an init script wraps ``drawArrays`` /
 ``drawElements``), measured the same way in llm-viz's static build when its ``out/`` folder
 is given (``--llm-viz DIR``: served by the same host, its ``llm.html`` loaded cold, counted
-until its first draw and a quiet network), so the two pages are compared in one run. The
+until its first draw and a quiet network), so the two pages are compared in one run: the
+cold loads alternate, after one uncounted load of each page (a new browser's first). The
 table puts issue 15's figures and goals beside ours.
 
 For each run: time to the first painted frame (``window.llmvizFirstFrame`` when the
@@ -283,6 +284,16 @@ def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz:
             return ctx, page
 
         try:
+            # a load of each page first, not counted: a new browser's first page pays for starting
+            # its GPU process and software GL (the first load here drew 0.3-0.5 s later than the
+            # next ones), and that was always ours
+            ctx, page = context()
+            _load(page, url, host, cold=True)
+            ctx.close()
+            if llm_viz:
+                ctx, page = context()
+                _load_llm_viz(page, llm_viz, llm_viz_host)
+                ctx.close()
             for _ in range(runs):   # alternating, so both pages see the same machine
                 ctx, page = context()
                 result["cold"].append(_load(page, url, host, cold=True))

@@ -1,10 +1,11 @@
 // The 3D view of the page: its first frame before Python, and the bridge Python drives.
 //
-// As soon as the page loads this creates the renderer in #scene, fetches the bundled
-// scene (data/scene.json) and its values (the activations: data/values.bin + the offset
-// table data/values.json; the parameters: the model's weights file the scene names, read by
+// As soon as the page loads this creates the renderer in #scene, takes the bundled scene
+// (data/scene.json) and its values (the activations: data/values.bin + the offset table
+// data/values.json; the parameters: the model's weights file the scene names, read by
 // stage/npz.js and handed on to the model worker, which needs it too: worker_mail.js's
-// sendShared), draws them and frames the
+// sendShared), which index.html's first script asked for while these modules downloaded
+// (window.llmvizFetched, stage/npz.js's shared), draws them and frames the
 // overview, so real numbers are on screen while Pyodide is still loading. Then llmviz.page.ui.scene_view (Python) takes over
 // through this module's export `bridge` (imported by PyScript's js_modules, see
 // pyscript.toml; the same object is window.llmvizScene, for tests and the console):
@@ -47,7 +48,7 @@ import { stepView, wholeView } from "./framing.js";
 import { buildScaleToolbar } from "./scales.js";
 import { Card } from "./card.js";
 import { Tooltip } from "./tooltip.js";
-import { fetchOk, paramValues, readNpz, shared } from "./npz.js";
+import { paramValues, readNpz, shared } from "./npz.js";
 import { SceneValues } from "./values.js";
 
 const container = document.getElementById("scene");
@@ -131,13 +132,14 @@ async function bundledParams(scene) {
 async function boot() {
   if (!container) throw new Error("the page has no #scene element");
   // the scene and the weights: Python reads them too (the page's Python the scene, the model
-  // worker the weights), and takes them from here (npz.js's shared). Asked for before the
-  // renderer starts (WebGL's start takes 0.1-0.3 s with a software GL), so they arrive meanwhile.
+  // worker the weights), and takes them from here (npz.js's shared). index.html's first script
+  // has asked for all four and read them as they came (on a two-core machine they were in ~0.1 s
+  // earlier than when asked for here: the bodies waited for this thread, busy with the modules).
   const sceneDone = shared("data/scene.json").then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
   const loaded = Promise.all([
     sceneDone,
-    fetchOk("data/values.json").then((r) => r.json()),
-    fetchOk("data/values.bin").then((r) => r.arrayBuffer()),
+    shared("data/values.json").then((buffer) => JSON.parse(new TextDecoder().decode(buffer))),
+    shared("data/values.bin"),
     sceneDone.then(bundledParams),
   ]);
   loaded.catch(() => {});   // without WebGL nobody waits for them (the weights still reach the worker)
