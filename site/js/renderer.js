@@ -108,6 +108,13 @@ export function createRenderer(container, options = {}) {
   canvas.setAttribute("aria-label", tr("scene.canvas_aria", {}, "3D view of the model. With focus: arrows or WASD pan, " +
     "Shift with arrows orbits, + and - zoom, Home shows the whole model."));
   const antialias = options.antialias !== false;
+  const pixelRatio = Math.min(win.devicePixelRatio || 1, 2);
+  // the view's size in CSS px (what resize() gives the drawing buffer)
+  const viewSize = () => [Math.max(1, container.clientWidth || 300), Math.max(1, container.clientHeight || 150)];
+  // The drawing buffer at its size before the context is made: a software GL allocates it (with
+  // its antialiasing samples) once, not at the default 300 x 150 and again as setSize sets the
+  // width, then the height (~20 ms of the first frame's wait with SwiftShader).
+  [canvas.width, canvas.height] = viewSize().map((px) => Math.floor(px * pixelRatio));
   const gl = webgl2Context(canvas, antialias);
   let renderer;
   try {
@@ -115,7 +122,7 @@ export function createRenderer(container, options = {}) {
   } catch (e) {
     throw new Error(tr("notice.webgl_failed", { error: e.message }, `The 3D view could not start WebGL2: ${e.message}`));
   }
-  renderer.setPixelRatio(Math.min(win.devicePixelRatio || 1, 2));
+  renderer.setPixelRatio(pixelRatio);
   renderer.setClearColor(PALETTE.background, 1);
   container.appendChild(canvas);
 
@@ -171,7 +178,7 @@ export function createRenderer(container, options = {}) {
   const gpuBehind = () => quiet < QUIET_FRAMES;
   /** Follow the view's size; false while the drawing buffer waits for the GPU. */
   function resize() {
-    const w = Math.max(1, container.clientWidth || 300), h = Math.max(1, container.clientHeight || 150);
+    const [w, h] = viewSize();
     if (w !== width || h !== height) { width = w; height = h; requestRender(); }
     if (buffer[0] === w && buffer[1] === h) { resizeAsked = 0; return true; }
     const now = win.performance.now();

@@ -352,6 +352,40 @@ def test_touch_tap_clicks(browser, origin):
     assert errors == []
 
 
+# records the drawing buffer's sizes: at getContext and each later change of canvas.width/height
+BUFFER_SIZES = """(() => {
+  window.bufferSizes = [];
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (...args) {
+    if (args[0] === "webgl2") window.bufferSizes.push(["context", this.width, this.height]);
+    return getContext.apply(this, args);
+  };
+  for (const key of ["width", "height"]) {
+    const d = Object.getOwnPropertyDescriptor(HTMLCanvasElement.prototype, key);
+    Object.defineProperty(HTMLCanvasElement.prototype, key, { get: d.get, set(v) {
+      if (window.bufferSizes.length && v !== d.get.call(this)) window.bufferSizes.push([key, v]);
+      d.set.call(this, v);
+    } });
+  }
+})();"""
+
+
+def test_the_drawing_buffer_is_made_once_at_the_views_size(browser, origin):
+    """The canvas has the view's size before its WebGL context is made, so a software GL allocates
+    the (antialiased) drawing buffer once, not at 300 x 150 and then twice more as setSize sets
+    the width and the height (~20 ms of the first frame's wait with SwiftShader)."""
+    context = browser.new_context(viewport=VIEW, device_scale_factor=1)
+    context.add_init_script(BUFFER_SIZES)
+    page = context.new_page()
+    page.goto(f"{origin}/dev/renderer.html?scene=../data/scene.json&values=../data/values.bin"
+              f"&index=../data/values.json")
+    page.wait_for_function("window.devReady === true && window.llmvizFirstFrame > 0", timeout=60000)
+    sizes = page.evaluate("window.bufferSizes")
+    view = page.evaluate("(() => { const v = renderer.canvas.parentElement; return [v.clientWidth, v.clientHeight]; })()")
+    context.close()
+    assert sizes == [["context", *view]], sizes
+
+
 def test_pick_in_a_tilted_view_hits_the_nearest_block(dev, scene):
     # from the default 3/4 view, the screen centre of a block's rectangle is on that block
     for target in ("h.2.mlp.c_fc.weight", "x", "h.1.attn.att[2]"):
