@@ -10,6 +10,7 @@
 //                              swapped by "transpose"), flat in row-major cell order
 //   shared(path)               the file as a Promise<ArrayBuffer>, fetched once: Python's boot
 //                              (app.py) takes it from window.llmvizFetched instead of fetching
+//                              (where index.html's first script put the first frame's files)
 //   fetchOk(path)              fetch a file of the site (relative to the page): the Response,
 //                              or an Error naming the file and the HTTP status
 
