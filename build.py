@@ -1000,6 +1000,8 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         "nanogpt": {k: v for k, v in nanogpt_info.items() if k != "path"},
         # build-info.json itself and sw.js are not listed (they hold the id and this list)
         "files": files,
+        # what the page's progress line counts (js/boot.js)
+        "boot_files": boot_files(files, wheels),
     }
     b.write("build-info.json", json.dumps(info, indent=1))
     precache = precache_list(files, has_numpy="numpy" in wheels)
@@ -1080,6 +1082,20 @@ def precache_list(files: dict, has_numpy: bool) -> list[str]:
     and the page itself, "./", included), so that a warm visit needs nothing from the network."""
     skip = PRECACHE_SKIP + (PARAMS_FILES if has_numpy else WORKER_FILES)
     return sorted([rel for rel in files if not rel.startswith(skip) and rel != RAW_WASM] + ["build-info.json", "./"])
+
+
+# the folders of the downloads the page waits for before it is ready (Python, the wheels, the
+# model and its data); its modules, styles and words are small beside them
+BOOT_DIRS = ("pyodide/", "wheels/", "weights/", "data/")
+
+
+def boot_files(files: dict, wheels: dict) -> list[str]:
+    """The files of BOOT_DIRS the page itself fetches before ``ready``, which its progress line
+    counts ("6.6 of 7.9 MB"): not Pyodide's raw wasm (only a browser without DecompressionStream
+    asks for it, instead of the .gz: js/boot.js swaps them), not numpy (the model worker loads it),
+    and with numpy not the bundled parameters (the page reads the weights instead)."""
+    skip = {RAW_WASM, wheels.get("numpy")} | (set(PARAMS_FILES) if "numpy" in wheels else set())
+    return sorted(rel for rel in files if rel.startswith(BOOT_DIRS) and rel not in skip)
 
 
 def _check_out(out: Path) -> None:

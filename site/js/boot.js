@@ -276,7 +276,8 @@ function setStatus(text, fraction) {
   let frac = fraction;
   if (!doneLoading && expected.size) {
     const total = [...expected.values()].reduce((a, b) => a + b, 0);
-    line += ` (${mb(loadedBytes)} of ${mb(total)} MB)`;
+    const [done, all] = [mb(loadedBytes), mb(total)];
+    line += ` (${tr("ui.progress.bytes", { done, total: all }, `${done} of ${all} MB`)})`;
     if (frac === undefined) frac = Math.min(loadedBytes / total, 0.99);
   }
   el.textContent = line;
@@ -298,9 +299,6 @@ function countResource(entry) {
 // so "start over" forgets it with the rest
 const RELOADED_FOR = "llmviz.boot.reloaded-for";
 
-// the downloads worth counting: Python, the wheels, the model and its data
-const COUNTED = /^(pyodide|wheels|weights|data)\//;
-
 async function loadSizes() {
   try {
     const resp = await fetch("./build-info.json", { cache: "no-cache" });
@@ -319,8 +317,12 @@ async function loadSizes() {
     api.buildInfo = info;
     const modelEl = document.getElementById("model-name");
     if (modelEl && info.model && info.model.name) modelEl.textContent = info.model.name;
-    for (const [path, meta] of Object.entries(info.files || {})) {
-      if (COUNTED.test(path)) expected.set(path, meta.size);
+    // the downloads worth counting (build.py's boot_files: Python, the wheels, the model and its
+    // data); a browser that cannot gunzip as it fetches asks for a .gz file's original instead
+    const gunzips = "DecompressionStream" in window;
+    for (const listed of info.boot_files || []) {
+      const path = listed.endsWith(".gz") && !gunzips ? listed.slice(0, -3) : listed;
+      if (info.files && info.files[path]) expected.set(path, info.files[path].size);
     }
     for (const entry of performance.getEntriesByType("resource")) countResource(entry);
     setStatus();

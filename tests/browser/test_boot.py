@@ -337,6 +337,31 @@ def test_the_first_frames_data_arrive_while_its_modules_download(built_dist, ser
         assert requests.count(rel) == 1, (rel, requests)
 
 
+def test_the_progress_line_counts_the_files_the_page_downloads(built_dist, serve_dist, watch):
+    """build-info.json's boot_files (what the progress line counts: "6.6 of 7.9 MB") are the files of
+    Python, the wheels, the model and its data that the page fetches before it is ready: none left
+    out (the bar would end short of them), none it never asks for (the raw wasm beside the .gz, the
+    model worker's numpy: it would never fill)."""
+    import build
+
+    server = serve_dist(built_dist)
+    w = watch(server)
+    seen_lines = []
+    w.page.expose_function("seeStatus", lambda text: seen_lines.append(text))
+    w.page.add_init_script("""addEventListener("DOMContentLoaded", () => {
+      const el = document.getElementById("status");
+      new MutationObserver(() => window.seeStatus(el.textContent)).observe(el, {childList: true, characterData: true, subtree: true});
+    });""")
+    _boot_and_check(w, server.url, built_dist)
+    fetched = w.page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter((e) => e.startTime < window.llmvizReadyAt)
+        .map((e) => e.name.slice(location.href.replace(/[^/]*$/, '').length).split('?')[0])""")
+    info = json.loads((built_dist / "build-info.json").read_text())
+    assert set(info["boot_files"]) == {rel for rel in fetched if rel.startswith(build.BOOT_DIRS)}, fetched
+    total = sum(info["files"][rel]["size"] for rel in info["boot_files"]) / 1e6
+    assert any(line.endswith(f" of {total:.1f} MB)") for line in seen_lines), seen_lines
+
+
 def test_a_failed_boot_rejects_ready_and_says_why(built_dist, serve_dist, watch):
     server = serve_dist(built_dist)
     w = watch(server)
