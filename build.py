@@ -1091,7 +1091,7 @@ BOOT_DIRS = ("pyodide/", "wheels/", "weights/", "data/")
 
 def boot_files(files: dict, wheels: dict) -> list[str]:
     """The files of BOOT_DIRS the page itself fetches before ``ready``, which its progress line
-    counts ("6.6 of 7.9 MB"): not Pyodide's raw wasm (only a browser without DecompressionStream
+    counts ("6.6 of 7.5 MB"): not Pyodide's raw wasm (only a browser without DecompressionStream
     asks for it, instead of the .gz: js/boot.js swaps them), not numpy (the model worker loads it),
     and with numpy not the bundled parameters (the page reads the weights instead)."""
     skip = {RAW_WASM, wheels.get("numpy")} | (set(PARAMS_FILES) if "numpy" in wheels else set())
