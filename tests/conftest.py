@@ -9,7 +9,8 @@
 - ``serve_dist``: a threaded static server on 127.0.0.1 that serves a folder both at
   ``/`` and under ``/some/sub/path/``; its ``root`` can be switched between requests.
 - ``browser``: Debian's Chromium via Playwright. Missing Chromium skips the browser
-  tests with a reason, except under CI=true, where it fails them.
+  tests with a reason, except under CI=true, where it fails them. Its stderr goes to
+  CHROMIUM_LOG; a test that fails because its page crashed shows the log's last lines.
 
 Skips: a test may skip only when something genuinely optional and outside the repository is
 absent on a developer's machine (numpy for Pyodide, nanoGPT's source, Chromium, torch, the
@@ -24,6 +25,7 @@ import functools
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -36,6 +38,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader",
                  "--enable-unsafe-swiftshader"]
+# Chromium's stderr for the session's browser (llmviz.cli.chromium_log): a test that fails
+# because its page crashed shows the log's last lines
+CHROMIUM_LOG = Path(tempfile.gettempdir()) / f"llmviz-tests-chromium-{os.getpid()}.log"
 SUB_PATH = "/some/sub/path/"
 WHEELHOUSE_ENV = "LLMVIZ_PYODIDE_WHEELHOUSE"
 
@@ -66,10 +71,14 @@ def in_ci() -> bool:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Under CI=true a skip is a failure: CI has every optional file, so a skip there means a
-    feature went untested (numpy for Pyodide or nanoGPT's source not found, for one)."""
+    """A test whose page crashed gets the last lines of Chromium's log in its report. Under
+    CI=true a skip is a failure: CI has every optional file, so a skip there means a feature
+    went untested (numpy for Pyodide or nanoGPT's source not found, for one)."""
     outcome = yield
     report = outcome.get_result()
+    if report.failed and "Target crashed" in report.longreprtext:
+        from llmviz.cli.chromium_log import crash_report
+        report.sections.append(("Chromium's log", crash_report(CHROMIUM_LOG) or "(empty)"))
     if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
@@ -173,9 +182,9 @@ def browser():
         if in_ci():
             pytest.fail(reason + " and CI=true: browser tests must run in CI")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from llmviz.cli.chromium_log import playwright_logged
 
-    with sync_playwright() as pw:
+    with playwright_logged(CHROMIUM_LOG) as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

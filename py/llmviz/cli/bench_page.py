@@ -268,12 +268,12 @@ def breakdown(result: dict) -> list[str]:
 
 def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz: str | None = None,
             llm_viz_host=None, models: bool = True) -> dict:
-    from playwright.sync_api import sync_playwright
-
     from llmviz.cli import bench_models
+    from llmviz.cli.chromium_log import crash_report, playwright_logged
 
     result = {"url": url, "runs": runs, "cold": [], "warm": [], "llm_viz": []}
-    with sync_playwright() as pw:
+    log = Path(tempfile.gettempdir()) / f"llmviz-bench-chromium-{os.getpid()}.log"
+    with playwright_logged(log) as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
         def context():
@@ -313,6 +313,10 @@ def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz:
                 result["frames"] = frame_benchmarks(browser, url)
             if models:
                 result["models"] = bench_models.measure(browser, url)
+        except Exception as e:
+            if "Target crashed" in str(e):   # Playwright knows no more: Chromium's log may say why
+                raise RuntimeError(f"{e}\n{crash_report(log)}") from e
+            raise
         finally:
             browser.close()
     result["cold_median"] = _median(result["cold"])

@@ -1,0 +1,53 @@
+"""Chromium's own log for a Playwright session, kept in a file, for pages that crash.
+
+When a page's process dies, Playwright says only "Target crashed"; the reason (a failed check, a
+null dereference, running out of memory) is what Chromium printed on its stderr, which Playwright's
+driver writes to a file when started with DEBUG=pw:browser and DEBUG_FILE (read once, as the driver
+starts). The tests' browser and ``python -m llmviz bench --page`` start Playwright this way and show
+the log's last lines with a crash.
+
+    with playwright_logged(path) as pw:       # sync_playwright's Playwright; the file is
+        ...                                   # deleted when the session ends
+        crash_report(path)                    # the log's last lines, titled
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+LINES = 60
+
+
+@contextlib.contextmanager
+def playwright_logged(path: Path) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = {key: os.environ.get(key) for key in ("DEBUG", "DEBUG_FILE")}
+    os.environ.update(DEBUG="pw:browser", DEBUG_FILE=str(path))
+    try:
+        pw = sync_playwright().start()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    try:
+        yield pw
+    finally:
+        pw.stop()
+        path.unlink(missing_ok=True)   # read while the session ran (crash_report), if ever
+
+
+def crash_report(path: Path, lines: int = LINES) -> str:
+    """The last ``lines`` lines of Chromium's log (empty when there is none)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    tail = text.splitlines()[-lines:]
+    return f"Chromium's log, last {len(tail)} lines:\n" + "\n".join(tail) if tail else ""
