@@ -1091,11 +1091,12 @@ BOOT_DIRS = ("pyodide/", "wheels/", "weights/", "data/")
 
 def boot_files(files: dict, wheels: dict) -> list[str]:
     """The files of BOOT_DIRS the page itself fetches before ``ready``, which its progress line
-    counts ("6.6 of 7.5 MB"): not Pyodide's raw wasm (only a browser without DecompressionStream
-    asks for it, instead of the .gz: js/boot.js swaps them), not numpy (the model worker loads it),
-    and with numpy not the bundled parameters (the page reads the weights instead)."""
-    skip = {RAW_WASM, wheels.get("numpy")} | (set(PARAMS_FILES) if "numpy" in wheels else set())
-    return sorted(rel for rel in files if rel.startswith(BOOT_DIRS) and rel not in skip)
+    counts ("6.6 of 7.5 MB"): those of them the page can request at all (precache_list: not
+    Pyodide's raw wasm, which only a browser without DecompressionStream asks for instead of the
+    .gz, js/boot.js swapping them; with numpy not the bundled parameters), but numpy (the model
+    worker loads it)."""
+    requested = precache_list(files, has_numpy="numpy" in wheels)
+    return [rel for rel in requested if rel.startswith(BOOT_DIRS) and rel != wheels.get("numpy")]
 
 
 def _check_out(out: Path) -> None:

@@ -76,9 +76,10 @@ def pytest_runtest_makereport(item, call):
     went untested (numpy for Pyodide or nanoGPT's source not found, for one)."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and "Target crashed" in report.longreprtext:
-        from llmviz.cli.chromium_log import crash_report
-        report.sections.append(("Chromium's log", crash_report(CHROMIUM_LOG) or "(empty)"))
+    if report.failed:
+        from llmviz.cli.chromium_log import crash_report, crashed
+        if crashed(report.longreprtext):
+            report.sections.append(("Chromium's log", crash_report(CHROMIUM_LOG) or "(empty)"))
     if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"

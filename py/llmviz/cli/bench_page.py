@@ -269,7 +269,7 @@ def breakdown(result: dict) -> list[str]:
 def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz: str | None = None,
             llm_viz_host=None, models: bool = True) -> dict:
     from llmviz.cli import bench_models
-    from llmviz.cli.chromium_log import crash_report, playwright_logged
+    from llmviz.cli.chromium_log import crash_report, crashed, playwright_logged
 
     result = {"url": url, "runs": runs, "cold": [], "warm": [], "llm_viz": []}
     log = Path(tempfile.gettempdir()) / f"llmviz-bench-chromium-{os.getpid()}.log"
@@ -314,7 +314,7 @@ def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz:
             if models:
                 result["models"] = bench_models.measure(browser, url)
         except Exception as e:
-            if "Target crashed" in str(e):   # Playwright knows no more: Chromium's log may say why
+            if crashed(e):   # Playwright knows no more: Chromium's log may say why
                 raise RuntimeError(f"{e}\n{crash_report(log)}") from e
             raise
         finally:

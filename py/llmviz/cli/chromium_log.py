@@ -8,6 +8,7 @@ the log's last lines with a crash.
 
     with playwright_logged(path) as pw:       # sync_playwright's Playwright; the file is
         ...                                   # deleted when the session ends
+        crashed(error)                        # whether a Playwright error says the page died
         crash_report(path)                    # the log's last lines, titled
 """
 from __future__ import annotations
@@ -41,6 +42,11 @@ def playwright_logged(path: Path) -> Iterator:
     finally:
         pw.stop()
         path.unlink(missing_ok=True)   # read while the session ran (crash_report), if ever
+
+
+def crashed(error: BaseException | str) -> bool:
+    """Whether a Playwright error (or its text) says the page's process died."""
+    return "Target crashed" in str(error)
 
 
 def crash_report(path: Path, lines: int = LINES) -> str:

@@ -135,10 +135,11 @@ async function boot() {
   // worker the weights), and takes them from here (npz.js's shared). index.html's first script
   // has asked for all four and read them as they came (on a two-core machine they were in ~0.1 s
   // earlier than when asked for here: the bodies waited for this thread, busy with the modules).
-  const sceneDone = shared("data/scene.json").then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
+  const sharedJson = (path) => shared(path).then((buffer) => JSON.parse(new TextDecoder().decode(buffer)));
+  const sceneDone = sharedJson("data/scene.json");
   const loaded = Promise.all([
     sceneDone,
-    shared("data/values.json").then((buffer) => JSON.parse(new TextDecoder().decode(buffer))),
+    sharedJson("data/values.json"),
     shared("data/values.bin"),
     sceneDone.then(bundledParams),
   ]);
