@@ -70,7 +70,6 @@ class WalkView:
         self.where: Where | None = None
         self.rendered: dict | None = None
         self.settled_cam: dict | None = None
-        self._link_cam: dict | None = None   # a link's camera not applied yet (its step is still on its way)
         self.hover: str | None = None
         self.drag: dict | None = None
         self._seq = 0
@@ -294,7 +293,6 @@ class WalkView:
         """Show ``where`` now; returns what ``finish`` needs to wait for the scene."""
         self._seq += 1
         self.settled = False
-        self._link_cam = cam
         return self._seq, self.show(where, history=history, cam=cam), cam
 
     async def finish(self, started) -> dict:
@@ -309,7 +307,6 @@ class WalkView:
                 await self._await(self.app.scene_view.set_camera(cam))
             self.settled_cam = self.camera() if not cam else None
             self.settled = True
-            self._link_cam = None
         return self.state()
 
     async def go(self, where: Where, *, history: str | None = "push", cam: dict | None = None) -> dict:
@@ -506,9 +503,7 @@ class WalkView:
         if self.where is None:
             return
         try:   # the URL follows the input too (&input=), so a copied link shows these numbers
-            # a link's camera not applied yet (the new numbers came before its step settled) stays
-            asyncio.ensure_future(self._go_apart(self.where, history=None if self.locked else "replace",
-                                                 cam=self._link_cam))
+            asyncio.ensure_future(self._go_apart(self.where, history=None if self.locked else "replace"))
         except Exception as e:  # noqa: BLE001
             self.app.report(f"walkthrough: {type(e).__name__}: {e}")
         asyncio.ensure_future(self._retitle())
@@ -517,7 +512,6 @@ class WalkView:
         """``go`` in parts (``show_apart``): for a new text, and for the page's first step."""
         self._seq += 1
         self.settled = False
-        self._link_cam = cam
         seq = self._seq
         settle = await self.show_apart(where, history=history, seq=seq, cam=cam)
         return await self.finish((seq, settle, cam))
