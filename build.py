@@ -29,7 +29,9 @@ sub-path of any static host, and offline once the service worker has it):
                            gzip-compressed as pyodide.asm.wasm.gz too (3.5 MB, not 9.6, from a host that
                            does not compress), which the page fetches and gunzips as it streams
                            (tools/pyodide_fetch_gz.js, which build.py puts into pyodide.mjs's browser
-                           loader); only a browser without DecompressionStream fetches the .wasm itself
+                           loader); only a browser without DecompressionStream fetches the .wasm itself;
+                           pyodide.asm.mjs never uses JSPI (without_stack_switching: Chromium crashed on
+                           its switched stacks)
     wasm/                  the model worker's SIMD kernels (site/wasm/*.wat, compiled here by wabt):
                            matmul.wasm computes the Linears' x @ W.T (Pyodide's numpy has no BLAS)
     wheels/                llmviz (built here) and numpy for Pyodide (when available), both as
@@ -221,6 +223,8 @@ def copy_pyodide(b: Builder, stdlib: Path | None = None) -> dict:
             b.copy(src / name, f"pyodide/{name}")     # for a browser without DecompressionStream
         elif name == "pyodide.mjs":
             b.write(f"pyodide/{name}", wasm_gz_loader((src / name).read_text()))
+        elif name == "pyodide.asm.mjs":
+            b.write(f"pyodide/{name}", without_stack_switching((src / name).read_text()))
         else:
             b.copy(src / name, f"pyodide/{name}")
     return json.loads((src / "pyodide-lock.json").read_text())
@@ -253,6 +257,26 @@ def wasm_gz_loader(mjs: str) -> str:
                          "(PYODIDE_BROWSER_FETCH): a new Pyodide release; update the patch")
     patched = PYODIDE_BROWSER_FETCH.replace("response:fetch(", "response:llmvizFetchBinary(")
     return (TOOLS / "pyodide_fetch_gz.js").read_text() + mjs.replace(PYODIDE_BROWSER_FETCH, patched)
+
+
+# How Pyodide's runtime (npm pyodide 314.0.7's pyodide.asm.mjs) decides to use JSPI, WebAssembly's
+# stack switching: whenever the browser has it (Chrome since 137).
+PYODIDE_JSPI_CHECK = ('var newJspiSupported=canConstructWasm&&"Suspending"in WebAssembly;'
+                      'var oldJspiSupported=canConstructWasm&&"Suspender"in WebAssembly;')
+
+
+def without_stack_switching(asm_mjs: str) -> str:
+    """pyodide.asm.mjs that never uses JSPI, for the page and the model worker alike. With it,
+    Pyodide runs every call into Python on a stack of its own, and Chromium's renderer crashes
+    now and then on those stacks: each of the 37 unintended renderer crashes in this machine's
+    Chromium minidumps (bursts of them failed whole CI runs) is a SIGSEGV in the main thread with
+    the stack pointer on a switched stack and the fault just above it; Pyodide issues 5702 and 6106
+    report crashes in Chrome that go away with JSPI off. Nothing here needs it: it serves
+    ``run_sync`` and ``run_until_complete`` from synchronous code, which llmviz never calls."""
+    if asm_mjs.count(PYODIDE_JSPI_CHECK) != 1:
+        raise BuildError("pyodide.asm.mjs has no JSPI check of the form build.py patches "
+                         "(PYODIDE_JSPI_CHECK): a new Pyodide release; update the patch")
+    return asm_mjs.replace(PYODIDE_JSPI_CHECK, "var newJspiSupported=false;var oldJspiSupported=false;")
 
 
 _IMPORT_RE = re.compile(r"""(?:import|from)\s*['"]([^'"]+)['"]|from\s+['"]([^'"]+)['"]""")

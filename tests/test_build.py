@@ -65,9 +65,10 @@ def test_build_info_hashes_match_the_files(built_dist):
 
 
 def test_vendored_files_are_the_npm_packages(built_dist):
-    # (python_stdlib.zip is trimmed and pyodide.mjs's loader patched:
-    # test_pyodide_wasm_ships_gzip_compressed_with_a_loader_that_gunzips_it)
-    for name in set(build.PYODIDE_FILES) - {"python_stdlib.zip", "pyodide.mjs"}:
+    # (python_stdlib.zip is trimmed, pyodide.mjs's loader patched:
+    # test_pyodide_wasm_ships_gzip_compressed_with_a_loader_that_gunzips_it, and pyodide.asm.mjs's
+    # JSPI check: test_pyodide_ships_with_stack_switching_off)
+    for name in set(build.PYODIDE_FILES) - {"python_stdlib.zip", "pyodide.mjs", "pyodide.asm.mjs"}:
         assert (built_dist / "pyodide" / name).read_bytes() == (ROOT / "node_modules/pyodide" / name).read_bytes()
     assert (built_dist / "pyscript/core.js").read_bytes() == \
         (ROOT / "node_modules/@pyscript/core/dist/core.js").read_bytes()
@@ -143,6 +144,19 @@ def test_pyodide_wasm_ships_gzip_compressed_with_a_loader_that_gunzips_it(built_
     assert '"pyodide/pyodide.asm.wasm.gz"' in sw and '"pyodide/pyodide.asm.wasm"' not in sw
     with pytest.raises(build.BuildError, match="new Pyodide release"):
         build.wasm_gz_loader("export const loadPyodide = () => fetch('pyodide.asm.wasm');")
+
+
+def test_pyodide_ships_with_stack_switching_off(built_dist):
+    """pyodide.asm.mjs, which the page and the model worker both load, never turns JSPI on (Chromium
+    crashes on its stacks: build.without_stack_switching); the rest of the file is Pyodide's own."""
+    ours = (built_dist / "pyodide/pyodide.asm.mjs").read_text()
+    npm = (ROOT / "node_modules/pyodide/pyodide.asm.mjs").read_text()
+    assert build.PYODIDE_JSPI_CHECK in npm and build.PYODIDE_JSPI_CHECK not in ours
+    assert '"Suspending"in WebAssembly' not in ours and '"Suspender"in WebAssembly' not in ours
+    head, _, tail = npm.partition(build.PYODIDE_JSPI_CHECK)
+    assert ours == head + "var newJspiSupported=false;var oldJspiSupported=false;" + tail
+    with pytest.raises(build.BuildError, match="new Pyodide release"):
+        build.without_stack_switching('var jspiSupported="Suspending"in WebAssembly;')
 
 
 def test_standard_library_ships_as_bytecode_of_the_modules_the_page_imports(built_dist):

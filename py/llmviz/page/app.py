@@ -384,7 +384,8 @@ def _debug_hooks() -> None:
     """With ``?debug=1``: ``window.llmvizDebug.stdlibModules()`` and ``numpyModules()``, Promises
     of the standard library and numpy modules this Python and the model worker's have imported
     (``llmviz.page.stdlib_usage``, for the tests of the trimmed zip and the slim numpy wheel: both
-    Pythons read the same python_stdlib.zip, and numpy is the worker's)."""
+    Pythons read the same python_stdlib.zip, and numpy is the worker's); ``stackSwitching()``,
+    whether this Pyodide uses JSPI (build.py's ``without_stack_switching``)."""
     import js
     from pyscript.ffi import create_proxy, to_js
 
@@ -406,6 +407,9 @@ def _debug_hooks() -> None:
     js.window.llmvizDebug.stdlibModules = both(stdlib_usage.loaded, lambda client: client.stdlib_modules())
     js.window.llmvizDebug.numpyModules = both(lambda: stdlib_usage.package_modules("numpy"),
                                               lambda client: client.numpy_modules())
+    # whether this Pyodide runs Python on stacks of its own (JSPI; build.py turns it off)
+    import pyodide_js
+    js.window.llmvizDebug.stackSwitching = create_proxy(lambda: bool(pyodide_js._module.jspiSupported))
 
 
 def start() -> None:
