@@ -559,6 +559,62 @@ def test_commentary_follows_a_new_input(built_dist, serve_dist, pages, wheelhous
     assert not pages.errors, "\n".join(pages.errors)
 
 
+def test_a_links_camera_and_a_moved_one_stay_when_new_numbers_come(built_dist, serve_dist, pages, wheelhouse):
+    """A link with ``&input=`` and ``&cam=``: the page runs the model on the link's input, and the
+    step, shown again with those numbers, keeps the link's camera (it used to fly back to the
+    step's own view, and the link lost its &cam=). The same for a camera the reader moved, when
+    they type a new input; another model frames the step anew."""
+    if wheelhouse is None:
+        pytest.skip("set LLMVIZ_PYODIDE_WHEELHOUSE to a folder with numpy built for Pyodide 314: "
+                    "new numbers come from the live model")
+    server = serve_dist(built_dist)
+    p = pages(reduced_motion="reduce")
+    boot(p.page, server.url + "#phase=attention&step=one_score")
+    own = state(p.page)["camera"]
+    cam = {"position": [own["position"][0] + 6, own["position"][1] + 2, own["position"][2]],
+           "target": list(own["target"])}
+    link = ("#phase=attention&step=one_score&input=CABBAC&cam="
+            + ",".join(f"{v:.4f}" for v in cam["position"] + cam["target"]))
+
+    other = pages(reduced_motion="reduce")
+    boot(other.page, server.url + link)
+    # the link's input has been run (its numbers are in the step) and the step has settled again
+    other.page.wait_for_function("() => document.getElementById('live').dataset.restored === '1'")
+    other.page.wait_for_function("() => window.llmviz.state().settled === true")
+    shown = state(other.page)
+    assert "CABBAC" in shown["text"], shown["text"]
+    assert same_camera(shown["camera"], cam, tol=2e-3), (shown["camera"], cam)
+    assert not same_camera(shown["camera"], own)
+    assert "&cam=" in other.page.evaluate("() => location.hash")
+
+    # the reader's own camera (here: the link's, moved on by a drag) stays for a typed input too
+    box = other.page.locator("#scene").bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6
+    other.page.mouse.move(cx, cy)
+    other.page.mouse.down()
+    other.page.mouse.move(cx - 80, cy + 20, steps=5)
+    other.page.mouse.up()
+    moved, previous = None, None
+    for _ in range(40):          # until the controls' glide after the drag has ended
+        other.page.wait_for_timeout(300)
+        moved = state(other.page)["camera"]
+        if previous is not None and same_camera(moved, previous, tol=1e-4):
+            break
+        previous = moved
+    assert not same_camera(moved, cam)
+    before = state(other.page)["ids"]
+    other.page.evaluate("() => window.llmviz.setInput('BCA')")
+    other.page.wait_for_function("ids => JSON.stringify(window.llmviz.state().ids) !== JSON.stringify(ids)",
+                                 arg=before)
+    other.page.wait_for_function("() => window.llmviz.state().settled === true")
+    assert same_camera(state(other.page)["camera"], moved, tol=2e-3)
+    assert "&cam=" in other.page.evaluate("() => location.hash")
+    # going to another step shows that step's own view again, and the link drops &cam=
+    other.page.evaluate("() => window.llmviz.goto({phase: 'attention', step: 0})")
+    assert "&cam=" not in other.page.evaluate("() => location.hash")
+    assert not pages.errors, "\n".join(pages.errors)
+
+
 # ------------------------------------------------------------------ following another block and head
 
 def test_follow_another_block_and_head(built_dist, serve_dist, pages):

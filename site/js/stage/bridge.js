@@ -16,8 +16,8 @@
 //   playStep(step)             fly, highlight, dim and animate one walkthrough step (a JSON
 //                              string or object: {focus, cells (half-open), dim, camera:
 //                              {center, distance, direction} | {ids, primary?, view?},
-//                              animation, speed, reduced}); returns a Promise that resolves
-//                              when it settles
+//                              animation, speed, reduced, keepCamera}); returns a Promise that
+//                              resolves when it settles (keepCamera: no flight, the camera stays)
 //   motion({speed, paused, reduced, skip})   the walk view's playback controls
 //   related(cells) / focus(ids)              hover extras on top of the step's highlight
 //                                            (null or [] puts the step's highlight back)
@@ -207,12 +207,14 @@ function cardWish(camera) {
 }
 
 /** Fly to the current step's view (seconds 0: jump); resolves like renderer.flyTo. */
-function flyToStep(seconds) {
+/** Fly to the current step's view in `seconds`; with `keep`, only note what it frames (the
+ *  camera stays where a link or the reader put it). */
+function flyToStep(seconds, keep = false) {
   try {
     const framed = stepView(api.renderer, container, api.step.camera);
     if (framed) {
       api.framing = framed.framing;
-      return api.renderer.flyTo(framed.view, seconds);
+      if (!keep) return api.renderer.flyTo(framed.view, seconds);
     }
   } catch (e) {
     console.warn("llmviz scene: camera:", e.message);
@@ -292,11 +294,12 @@ api.playStep = (stepArg) => {
   if (api.step.camera) api.step.camera = { ...api.step.camera, names: kinds.groups };
   card.show(api.step.figure, cardWish(api.step.camera));   // before framing: the step is framed beside it
   const seconds = cut ? 0 : (step.seconds ?? STEP_SECONDS) / speed;
-  const flight = flyToStep(seconds);
+  const flight = flyToStep(seconds, !!step.keepCamera);
   api.stepCamera = null;
   return flight.then(() => {
     if (serial !== api.stepSerial) return false;
-    api.stepCamera = r.getCamera();   // the step's own view, for reframing after a resize
+    // the step's own view, for reframing after a resize (not a kept camera: that stays put)
+    if (!step.keepCamera) api.stepCamera = r.getCamera();
     if (!step.animation) return true;
     try {
       return api.animator.play(step.animation, { base: { focus: api.step.focus, cells: api.step.cells },

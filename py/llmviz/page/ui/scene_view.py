@@ -192,16 +192,19 @@ class SceneView:
             self.app.emit("notice", text=self.app.say("notice.shape_only", blocks=shown))
 
     # ---- steps -------------------------------------------------------------------
-    def play(self, step: dict | None) -> asyncio.Future:
+    def play(self, step: dict | None, *, keep_camera: bool = False) -> asyncio.Future:
         """Show ``step`` (a ``walkthrough.render_step`` dict) in 3D; a Future that resolves once
         the view has settled: True when its animation ran to its end, False when there was
-        nothing to play (no 3D view, no scene) or the flight failed."""
+        nothing to play (no 3D view, no scene) or the flight failed. ``keep_camera``: no flight
+        to the step's view (the caller puts the camera where a link or the reader had it)."""
         app = self.app
         if self.renderer is None or step is None or app.scene is None:
             return _done(False)
         if self.mode != "model":
             self.back_to_model()
         payload = scene_steps.scene_step(step, app.scene, app.motion)
+        if keep_camera:
+            payload["keepCamera"] = True
         return asyncio.ensure_future(_settled(self.api.playStep(json.dumps(payload))))
 
     def on_motion(self, **kw: Any) -> None:

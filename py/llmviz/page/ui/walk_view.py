@@ -14,7 +14,8 @@ and arrows not while the 3D canvas has focus: the camera uses them there).
 Every step is an entry in the browser's history (``#phase=attention&step=scaling``: the
 ids of the phase and the step; a step's number as the page shows it, from 1, is read too), so back / forward step
 through the tour and a copied URL opens the same view; a camera the reader moved is
-kept as ``&cam=``. "Follow block … head …" picks which transformer block and attention
+kept as ``&cam=``, and stays where it is when new numbers come (a new input, the link's
+own). "Follow block … head …" picks which transformer block and attention
 head the zoomed-in phases show (``app.follow``; ``&layer=&head=`` in the URL). JS API
 (through boot.js): ``llmviz.phases()``, ``llmviz.goto({phase, step, layer, head})``
 (``step``: a step id, or its index in the phase, from 0; resolves once the view has settled: it
@@ -70,6 +71,9 @@ class WalkView:
         self.where: Where | None = None
         self.rendered: dict | None = None
         self.settled_cam: dict | None = None
+        # the step's camera of the URL's &cam= (a link's, or one the reader moved it to): new
+        # numbers show the step again there, not at its own view
+        self._kept_cam: dict | None = None
         self.hover: str | None = None
         self.drag: dict | None = None
         self._seq = 0
@@ -276,7 +280,10 @@ class WalkView:
         if app.scene_view is not None:
             try:
                 with timed("walk.play"):
-                    settle = app.scene_view.play(rendered)
+                    # a camera of the link's (or the reader's, kept): no flight to the step's own view
+                    settle = app.scene_view.play(rendered, keep_camera=cam is not None)
+                    if cam:
+                        app.scene_view.set_camera(cam)
             except Exception as e:  # noqa: BLE001 - like a broken listener: reported, the tour goes on
                 app.report(f"the scene could not play this step: {type(e).__name__}: {e}")
         self._shown = settle
@@ -293,6 +300,7 @@ class WalkView:
         """Show ``where`` now; returns what ``finish`` needs to wait for the scene."""
         self._seq += 1
         self.settled = False
+        self._kept_cam = cam
         return self._seq, self.show(where, history=history, cam=cam), cam
 
     async def finish(self, started) -> dict:
@@ -463,7 +471,8 @@ class WalkView:
             return
         cam = {"position": cam["position"], "target": cam["target"]}
         moved = self.settled_cam is None or _differs(cam, self.settled_cam)
-        self._history(self.where, cam if moved else None, "replace")
+        self._kept_cam = cam if moved else None
+        self._history(self.where, self._kept_cam, "replace")
         # still gliding (the controls' damping: a number of frames, so longer when frames are
         # slow)? look again a little later, until it rests (for at most ~20 s)
         last, self._cam_last = self._cam_last, cam
@@ -503,7 +512,9 @@ class WalkView:
         if self.where is None:
             return
         try:   # the URL follows the input too (&input=), so a copied link shows these numbers
-            asyncio.ensure_future(self._go_apart(self.where, history=None if self.locked else "replace"))
+            # the step again with the new numbers, its camera where the link or the reader put it
+            asyncio.ensure_future(self._go_apart(self.where, history=None if self.locked else "replace",
+                                                 cam=self._kept_cam))
         except Exception as e:  # noqa: BLE001
             self.app.report(f"walkthrough: {type(e).__name__}: {e}")
         asyncio.ensure_future(self._retitle())
@@ -512,6 +523,7 @@ class WalkView:
         """``go`` in parts (``show_apart``): for a new text, and for the page's first step."""
         self._seq += 1
         self.settled = False
+        self._kept_cam = cam
         seq = self._seq
         settle = await self.show_apart(where, history=history, seq=seq, cam=cam)
         return await self.finish((seq, settle, cam))
@@ -529,6 +541,7 @@ class WalkView:
                 self._update_titles()
 
     def _on_model(self) -> None:
+        self._kept_cam = None     # another model, another layout: its steps are framed anew
         self._draw_schematic()
         self._fill_follow()
 
