@@ -206,9 +206,8 @@ function cardWish(camera) {
   return w > 2.2 * h ? "bottom" : null;
 }
 
-/** Fly to the current step's view (seconds 0: jump); resolves like renderer.flyTo. */
-/** Fly to the current step's view in `seconds`; with `keep`, only note what it frames (the
- *  camera stays where a link or the reader put it). */
+/** Fly to the current step's view (seconds 0: jump); resolves like renderer.flyTo. With `keep`,
+ *  only note what that view frames: the camera stays where a link or the reader put it. */
 function flyToStep(seconds, keep = false) {
   try {
     const framed = stepView(api.renderer, container, api.step.camera);
