@@ -10,7 +10,8 @@
   ``/`` and under ``/some/sub/path/``; its ``root`` can be switched between requests.
 - ``browser``: Debian's Chromium via Playwright. Missing Chromium skips the browser
   tests with a reason, except under CI=true, where it fails them. Its stderr goes to
-  CHROMIUM_LOG; a test that fails because its page crashed shows the log's last lines.
+  CHROMIUM_LOG; a test that fails because its page crashed shows the log's last lines and
+  the crash dumps Chromium wrote this session (one line each: llmviz.cli.minidump).
 
 Skips: a test may skip only when something genuinely optional and outside the repository is
 absent on a developer's machine (numpy for Pyodide, nanoGPT's source, Chromium, torch, the
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -39,8 +41,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
                  "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader",
                  "--enable-unsafe-swiftshader"]
 # Chromium's stderr for the session's browser (llmviz.cli.chromium_log): a test that fails
-# because its page crashed shows the log's last lines
+# because its page crashed shows the log's last lines, and the crash dumps written this session
 CHROMIUM_LOG = Path(tempfile.gettempdir()) / f"llmviz-tests-chromium-{os.getpid()}.log"
+SESSION_START = time.time()
 SUB_PATH = "/some/sub/path/"
 WHEELHOUSE_ENV = "LLMVIZ_PYODIDE_WHEELHOUSE"
 
@@ -79,7 +82,7 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         from llmviz.cli.chromium_log import crash_report, crashed
         if crashed(report.longreprtext):
-            report.sections.append(("Chromium's log", crash_report(CHROMIUM_LOG) or "(empty)"))
+            report.sections.append(("Chromium's log", crash_report(CHROMIUM_LOG, since=SESSION_START) or "(empty)"))
     if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"

@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from llmviz.cli.static_host import GZIP_LEVEL, StaticHost
@@ -273,6 +274,7 @@ def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz:
 
     result = {"url": url, "runs": runs, "cold": [], "warm": [], "llm_viz": []}
     log = Path(tempfile.gettempdir()) / f"llmviz-bench-chromium-{os.getpid()}.log"
+    started = time.time()
     with playwright_logged(log) as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
@@ -315,7 +317,7 @@ def measure(url: str, runs: int = RUNS, frames: bool = True, host=None, llm_viz:
                 result["models"] = bench_models.measure(browser, url)
         except Exception as e:
             if crashed(e):   # Playwright knows no more: Chromium's log may say why
-                raise RuntimeError(f"{e}\n{crash_report(log)}") from e
+                raise RuntimeError(f"{e}\n{crash_report(log, since=started)}") from e
             raise
         finally:
             browser.close()

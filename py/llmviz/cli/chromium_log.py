@@ -4,12 +4,13 @@ When a page's process dies, Playwright says only "Target crashed"; the reason (a
 null dereference, running out of memory) is what Chromium printed on its stderr, which Playwright's
 driver writes to a file when started with DEBUG=pw:browser and DEBUG_FILE (read once, as the driver
 starts). The tests' browser and ``python -m llmviz bench --page`` start Playwright this way and show
-the log's last lines with a crash.
+the log's last lines with a crash, and a line for each crash dump Chromium wrote meanwhile
+(``llmviz.cli.minidump``: the signal, where, the registers; the log often says nothing).
 
     with playwright_logged(path) as pw:       # sync_playwright's Playwright; the file is
         ...                                   # deleted when the session ends
         crashed(error)                        # whether a Playwright error says the page died
-        crash_report(path)                    # the log's last lines, titled
+        crash_report(path, since=t)           # the log's last lines and the dumps since t, titled
 """
 from __future__ import annotations
 
@@ -49,11 +50,18 @@ def crashed(error: BaseException | str) -> bool:
     return "Target crashed" in str(error)
 
 
-def crash_report(path: Path, lines: int = LINES) -> str:
-    """The last ``lines`` lines of Chromium's log (empty when there is none)."""
+def crash_report(path: Path, lines: int = LINES, since: float | None = None) -> str:
+    """The last ``lines`` lines of Chromium's log, then (with ``since``, seconds since the epoch)
+    a summary of each crash dump written since then; empty when there is neither."""
+    from llmviz.cli import minidump
+
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        tail = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
     except OSError:
-        return ""
-    tail = text.splitlines()[-lines:]
-    return f"Chromium's log, last {len(tail)} lines:\n" + "\n".join(tail) if tail else ""
+        tail = []
+    parts = [f"Chromium's log, last {len(tail)} lines:\n" + "\n".join(tail)] if tail else []
+    dumps = minidump.dumps_since(since) if since is not None else []
+    if dumps:
+        parts.append("Chromium's crash dumps since then:\n" + "\n".join(
+            f"  {p.name}: {minidump.summary(p)}" for p in dumps))
+    return "\n".join(parts)
