@@ -44,7 +44,16 @@ class Watch:
         return page
 
     def ready(self, page=None) -> dict:
-        result = (page or self.page).evaluate(WAIT_READY)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        page = page or self.page
+        # boot.js defines window.llmviz; until it has run (a module that never loads: say so, with
+        # the page's errors) there is no promise to wait for
+        try:
+            page.wait_for_function("() => window.llmviz !== undefined", timeout=60_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"boot.js never ran (no window.llmviz); the page's errors: {self.errors}") from None
+        result = page.evaluate(WAIT_READY)
         assert result["ok"], f"llmviz.ready rejected: {result.get('error')}"
         return result["info"]
 
