@@ -1000,6 +1000,7 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
     b.write("index.html", html)
     files["index.html"] = {"sha256": sha256_bytes(html.encode()), "size": len(html.encode())}
 
+    precache = precache_list(files, has_numpy="numpy" in wheels)
     info = {
         "build_id": build_id,
         "label": label,
@@ -1025,10 +1026,9 @@ def build(out: Path, wheelhouse: Path | None = None, weights: Path | None = None
         # build-info.json itself and sw.js are not listed (they hold the id and this list)
         "files": files,
         # what the page's progress line counts (js/boot.js)
-        "boot_files": boot_files(files, wheels),
+        "boot_files": boot_files(precache, wheels),
     }
     b.write("build-info.json", json.dumps(info, indent=1))
-    precache = precache_list(files, has_numpy="numpy" in wheels)
     sw = sw_template.replace(BUILD_ID_MARK, build_id).replace(PRECACHE_MARK, json.dumps(precache, indent=1))
     b.write("sw.js", sw)
 
@@ -1113,14 +1113,13 @@ def precache_list(files: dict, has_numpy: bool) -> list[str]:
 BOOT_DIRS = ("pyodide/", "wheels/", "weights/", "data/")
 
 
-def boot_files(files: dict, wheels: dict) -> list[str]:
+def boot_files(precache: list[str], wheels: dict) -> list[str]:
     """The files of BOOT_DIRS the page itself fetches before ``ready``, which its progress line
-    counts ("6.6 of 7.5 MB"): those of them the page can request at all (precache_list: not
-    Pyodide's raw wasm, which only a browser without DecompressionStream asks for instead of the
-    .gz, js/boot.js swapping them; with numpy not the bundled parameters), but numpy (the model
-    worker loads it)."""
-    requested = precache_list(files, has_numpy="numpy" in wheels)
-    return [rel for rel in requested if rel.startswith(BOOT_DIRS) and rel != wheels.get("numpy")]
+    counts ("6.6 of 7.5 MB"): those of them the page can request at all (``precache``, from
+    precache_list: not Pyodide's raw wasm, which only a browser without DecompressionStream asks
+    for instead of the .gz, js/boot.js swapping them; with numpy not the bundled parameters), but
+    numpy (the model worker loads it)."""
+    return [rel for rel in precache if rel.startswith(BOOT_DIRS) and rel != wheels.get("numpy")]
 
 
 def _check_out(out: Path) -> None:

@@ -347,7 +347,7 @@ def test_the_first_frames_data_arrive_while_its_modules_download(built_dist, ser
 
 
 def test_the_progress_line_counts_the_files_the_page_downloads(built_dist, serve_dist, watch):
-    """build-info.json's boot_files (what the progress line counts: "6.6 of 7.9 MB") are the files of
+    """build-info.json's boot_files (what the progress line counts: "6.6 of 7.5 MB") are the files of
     Python, the wheels, the model and its data that the page fetches before it is ready: none left
     out (the bar would end short of them), none it never asks for (the raw wasm beside the .gz, the
     model worker's numpy: it would never fill)."""

@@ -97,6 +97,16 @@ def shown_tolerance(text: str) -> float:
     return 0.5 * 10 ** (-decimals) * 10 ** (int(exponent) if exponent else 0)
 
 
+def drag_scene(page, dx: float, dy: float, steps: int) -> None:
+    """Drag in the 3D view (from a little below its middle): the camera orbits."""
+    box = page.locator("#scene").bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + dx, cy + dy, steps=steps)
+    page.mouse.up()
+
+
 def same_camera(a: dict | None, b: dict | None, tol: float = 1e-3) -> bool:
     if a is None or b is None:
         return a is b
@@ -345,12 +355,7 @@ def test_keys_buttons_timeline_contents_history_and_deep_links(built_dist, serve
 
     # a camera the reader moved goes into the link (&cam=) and comes back with it
     if again["camera"] is not None:
-        box = other.locator("#scene").bounding_box()
-        cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6
-        other.mouse.move(cx, cy)
-        other.mouse.down()
-        other.mouse.move(cx + 120, cy + 30, steps=6)
-        other.mouse.up()
+        drag_scene(other, 120, 30, steps=6)
         other.wait_for_function("() => location.hash.includes('&cam=')", timeout=30_000)
         # wait until the camera rests (the controls glide a little after the drag, longer on a
         # loaded machine) and the link has caught up with it: the link names the camera on screen
@@ -563,7 +568,7 @@ def test_a_links_camera_and_a_moved_one_stay_when_new_numbers_come(built_dist, s
     """A link with ``&input=`` and ``&cam=``: the page runs the model on the link's input, and the
     step, shown again with those numbers, keeps the link's camera (it used to fly back to the
     step's own view, and the link lost its &cam=). The same for a camera the reader moved, when
-    they type a new input; another model frames the step anew."""
+    they type a new input; another step is shown at its own view, and the link drops &cam=."""
     if wheelhouse is None:
         pytest.skip("set LLMVIZ_PYODIDE_WHEELHOUSE to a folder with numpy built for Pyodide 314: "
                     "new numbers come from the live model")
@@ -588,12 +593,7 @@ def test_a_links_camera_and_a_moved_one_stay_when_new_numbers_come(built_dist, s
     assert "&cam=" in other.page.evaluate("() => location.hash")
 
     # the reader's own camera (here: the link's, moved on by a drag) stays for a typed input too
-    box = other.page.locator("#scene").bounding_box()
-    cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6
-    other.page.mouse.move(cx, cy)
-    other.page.mouse.down()
-    other.page.mouse.move(cx - 80, cy + 20, steps=5)
-    other.page.mouse.up()
+    drag_scene(other.page, -80, 20, steps=5)
     moved, previous = None, None
     for _ in range(40):          # until the controls' glide after the drag has ended
         other.page.wait_for_timeout(300)

@@ -97,8 +97,8 @@ def mark(name: str, epoch_ms: float | None = None) -> None:
 async def _fetch_bytes(path: str) -> bytes:
     """A file of this site as bytes (the browser's fetch: no pyodide.http import on the way);
     one fetched already for the 3D view's first frame (``window.llmvizFetched``: the scene and
-    the weights, asked for by index.html's first script) is taken from there, not downloaded again (the model worker, which
-    has no window, fetches)."""
+    the weights, asked for by index.html's first script) is taken from there, not downloaded
+    again (the model worker, which has no window, fetches)."""
     import js
     fetched = getattr(getattr(js, "window", None), "llmvizFetched", None)
     pending = getattr(fetched, path, None) if fetched is not None else None
